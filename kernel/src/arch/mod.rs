@@ -1,0 +1,8 @@
+//! CPU structures the core owns on every platform: segments, the IDT,
+//! interrupt entry and fault recovery. (Xen PVH guests manage these
+//! themselves too, so they are not part of the `Platform` seam.)
+
+pub mod catch;
+pub mod gdt;
+pub mod idt;
+pub mod trap;

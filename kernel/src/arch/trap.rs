@@ -1,0 +1,127 @@
+//! Interrupt and exception entry: 256 small stubs that push a uniform frame
+//! and call [`trap_dispatch`], written in `global_asm!` because stable Rust
+//! has no `x86-interrupt` calling convention.
+//!
+//! Every stub is 16 bytes long, so the IDT can point at `trap_stubs + 16 * n`.
+//! Vectors for which the CPU pushes an error code skip the dummy push, which
+//! makes the frame layout identical for all vectors.
+
+use core::arch::global_asm;
+
+/// Registers and CPU state saved on entry to any interrupt or exception, in
+/// the order the stubs leave them on the stack (lowest address first).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+#[allow(missing_docs)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// Vector number pushed by the stub.
+    pub vector: u64,
+    /// Error code pushed by the CPU, or 0.
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 22 * 8);
+
+/// Distance between two entry stubs.
+pub const STUB_SIZE: u64 = 16;
+
+global_asm!(
+    r#"
+    .pushsection .text.trap, "ax"
+    .balign 16
+    .global trap_stubs
+trap_stubs:
+    .set vec, 0
+    .rept 256
+    .balign 16
+    .if ((vec == 8) | (vec == 10) | (vec == 11) | (vec == 12) | (vec == 13) | (vec == 14) | (vec == 17) | (vec == 21) | (vec == 29) | (vec == 30))
+    .else
+    push $0
+    .endif
+    push $vec
+    jmp trap_common
+    .set vec, vec + 1
+    .endr
+
+trap_common:
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, %rdi
+    cld
+    /* The CPU aligned RSP to 16 before pushing its 5 words; with the two
+     * stub words and 15 registers the call below sees an aligned stack. */
+    call trap_dispatch
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rbp
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rbx
+    pop %rax
+    add $16, %rsp
+    iretq
+    .popsection
+    "#,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    static trap_stubs: u8;
+}
+
+/// Address of the entry stub for `vector`.
+pub fn stub_address(vector: u8) -> u64 {
+    let base = &raw const trap_stubs as u64;
+    base + STUB_SIZE * u64::from(vector)
+}
+
+/// Called by `trap_common` for every interrupt and exception.
+#[unsafe(no_mangle)]
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    if frame.vector < 32 {
+        crate::interrupts::exception(frame);
+    } else {
+        crate::interrupts::device_interrupt(frame);
+    }
+}

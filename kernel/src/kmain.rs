@@ -1,0 +1,101 @@
+//! The kernel's main path, from a backend's entry to the shell or the test
+//! run, and the panic handler.
+
+use crate::platform::{EventSource, ExitStatus, Platform};
+use crate::{harness, interrupts, logger, mem, shell, time};
+use core::panic::PanicInfo;
+
+/// Bring the kernel up on `platform` and never return.
+///
+/// The backend calls this from its entry point after [`crate::set_platform`],
+/// with a working console and validated boot information.
+pub fn start(platform: &'static dyn Platform) -> ! {
+    let info = platform.boot_info();
+    let level = info.cmdline.get("loglevel").and_then(logger::parse_level);
+    logger::init(level.unwrap_or(log::LevelFilter::Info));
+    if let Some(bad) = info.cmdline.get("loglevel").filter(|_| level.is_none()) {
+        log::warn!("ignoring loglevel={bad}: expected off, error, warn, info, debug or trace");
+    }
+    log::info!("Virtus on {} (cmdline \"{}\")", platform.name(), info.cmdline.as_str());
+
+    crate::arch::gdt::init();
+    crate::arch::idt::init();
+    let mut guards = [0u64; 4];
+    let (boot_guard, boot_top) = crate::boot::entry::boot_stack();
+    mem::stack::register(mem::stack::StackInfo { name: "boot stack", guard: boot_guard, top: boot_top });
+    guards[0] = boot_guard;
+    for (i, (name, guard, top)) in crate::arch::gdt::ist_stacks().into_iter().enumerate() {
+        mem::stack::register(mem::stack::StackInfo { name, guard, top });
+        guards[i + 1] = guard;
+    }
+
+    let Some(map) = info.memory_map.as_ref() else {
+        fatal(platform, "no memory map: the boot information carried none");
+    };
+    log::debug!("memory map:\n{map}");
+    if let Err(e) = mem::init(map, &guards) {
+        fatal(platform, format_args!("memory initialisation failed: {e}"));
+    }
+    let (free, total) = mem::frame_stats();
+    log::info!(
+        "memory: {} MiB usable, {} MiB free, heap {} KiB",
+        total * mem::PAGE_SIZE >> 20,
+        free * mem::PAGE_SIZE >> 20,
+        mem::heap::HEAP.usage().1 >> 10
+    );
+
+    if let Err(e) = platform.start_devices() {
+        fatal(platform, format_args!("device start-up failed: {e}"));
+    }
+    if let Err(e) = platform.attach(EventSource::Timer, time::on_timer_event) {
+        fatal(platform, format_args!("cannot attach the timer: {e}"));
+    }
+    platform.interrupts_enable();
+    let cpu = platform.cpu_info();
+    log::info!("cpu: {} ({}), {}", cpu.brand_str(), cpu.vendor_str(), cpu.interrupt_model);
+
+    if let Some(mode) = info.cmdline.get("crash") {
+        crate::tests::crash_on_purpose(mode);
+    }
+    match info.cmdline.get("test") {
+        Some("list") => {
+            harness::list();
+            platform.shutdown(ExitStatus::Success);
+        }
+        Some(filter) => {
+            let totals = harness::run(Some(filter));
+            let status = if totals.failed == 0 { ExitStatus::Success } else { ExitStatus::Failure };
+            platform.shutdown(status);
+        }
+        None => shell::run(),
+    }
+}
+
+fn fatal(platform: &dyn Platform, msg: impl core::fmt::Display) -> ! {
+    crate::kprintln!("!!! {msg}");
+    platform.shutdown(ExitStatus::Crash);
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    use core::fmt::Write;
+    let mut out = crate::diag::RawConsole;
+    // Inside a test: the harness reports it and carries on.
+    // No allocation here: the heap may be what broke.
+    match info.location() {
+        Some(l) => {
+            let _ = writeln!(out, "# panicked at {}:{}: {}", l.file(), l.line(), info.message());
+        }
+        None => {
+            let _ = writeln!(out, "# panicked: {}", info.message());
+        }
+    }
+    interrupts::resume_innermost_after_panic();
+    let _ = writeln!(out, "!!! kernel panic, stopping");
+    match crate::try_platform() {
+        Some(p) => p.shutdown(ExitStatus::Crash),
+        None => loop {
+            core::hint::spin_loop();
+        },
+    }
+}

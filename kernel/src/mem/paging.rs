@@ -1,0 +1,248 @@
+//! 4-level x86_64 page tables: the only module that writes page-table
+//! entries or CR3.
+//!
+//! Page-table frames are reached through the identity map of physical
+//! memory that the kernel keeps (virtual = physical below the top of RAM),
+//! so a table's physical address is also a usable pointer.
+
+use bitflags::bitflags;
+
+bitflags! {
+    /// Page-table entry bits (Intel SDM vol. 3, 4.5).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Flags: u64 {
+        const PRESENT = 1;
+        const WRITABLE = 1 << 1;
+        const USER = 1 << 2;
+        const WRITE_THROUGH = 1 << 3;
+        const NO_CACHE = 1 << 4;
+        const ACCESSED = 1 << 5;
+        const DIRTY = 1 << 6;
+        const HUGE = 1 << 7;
+        const GLOBAL = 1 << 8;
+        const NO_EXECUTE = 1 << 63;
+    }
+}
+
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+const ENTRIES: usize = 512;
+
+/// Page sizes the kernel maps with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageSize {
+    /// 4 KiB, a level-1 entry.
+    Small,
+    /// 2 MiB, a level-2 entry with the huge bit.
+    Large,
+}
+
+impl PageSize {
+    /// Size in bytes.
+    pub const fn bytes(self) -> u64 {
+        match self {
+            Self::Small => 4096,
+            Self::Large => 2 << 20,
+        }
+    }
+}
+
+/// Why a mapping operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// An address is not aligned to the page size.
+    Misaligned(u64),
+    /// The virtual address is not canonical.
+    NonCanonical(u64),
+    /// The virtual page is already mapped.
+    AlreadyMapped(u64),
+    /// The virtual page is not mapped.
+    NotMapped(u64),
+    /// A huge page covers the address where a smaller mapping was wanted.
+    HugePageInTheWay(u64),
+    /// No physical frame was left for a page table.
+    OutOfFrames,
+    /// The paging subsystem is not set up yet.
+    NotReady,
+}
+
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Misaligned(a) => write!(f, "address {a:#x} is not page-aligned"),
+            Self::NonCanonical(a) => write!(f, "virtual address {a:#x} is not canonical"),
+            Self::AlreadyMapped(a) => write!(f, "virtual page {a:#x} is already mapped"),
+            Self::NotMapped(a) => write!(f, "virtual page {a:#x} is not mapped"),
+            Self::HugePageInTheWay(a) => write!(f, "a huge page already covers {a:#x}"),
+            Self::OutOfFrames => write!(f, "out of physical frames for page tables"),
+            Self::NotReady => write!(f, "paging is not initialised yet"),
+        }
+    }
+}
+
+/// A tree of page tables rooted at a PML4 frame.
+pub struct PageTables {
+    root: u64,
+    /// Bits the CPU accepts: NX is reserved (and faults) without EFER.NXE.
+    allowed: Flags,
+}
+
+fn table(phys: u64) -> *mut [u64; ENTRIES] {
+    phys as *mut [u64; ENTRIES]
+}
+
+fn index(virt: u64, level: u32) -> usize {
+    ((virt >> (12 + 9 * (level - 1))) & 0x1ff) as usize
+}
+
+fn canonical(virt: u64) -> bool {
+    let top = virt >> 47;
+    top == 0 || top == 0x1ffff
+}
+
+impl PageTables {
+    /// Start an empty tree in a fresh frame from `alloc`.
+    ///
+    /// # Safety
+    /// `alloc` must return unused, identity-mapped frames; the resulting
+    /// tables are only valid to load once they map the running code.
+    pub unsafe fn new(alloc: &mut dyn FnMut() -> Option<u64>, nx: bool) -> Result<Self, MapError> {
+        let root = alloc().ok_or(MapError::OutOfFrames)?;
+        // SAFETY: the caller promises an unused identity-mapped frame.
+        unsafe { (*table(root)).fill(0) };
+        let allowed = if nx { Flags::all() } else { Flags::all() - Flags::NO_EXECUTE };
+        Ok(Self { root, allowed })
+    }
+
+    /// Physical address of the PML4 (the value for CR3).
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// Walk to the entry for `virt` at `target_level` (1 = PT, 2 = PD),
+    /// creating intermediate tables with `alloc` when given.
+    fn entry(
+        &mut self,
+        virt: u64,
+        target_level: u32,
+        mut alloc: Option<&mut dyn FnMut() -> Option<u64>>,
+    ) -> Result<*mut u64, MapError> {
+        let mut table_phys = self.root;
+        for level in (target_level + 1..=4).rev() {
+            // SAFETY: `table_phys` is a page table of this tree (the root or a
+            // frame we installed), reachable through the identity map.
+            let slot = unsafe { &mut (*table(table_phys))[index(virt, level)] };
+            if *slot & Flags::PRESENT.bits() == 0 {
+                let Some(alloc) = alloc.as_deref_mut() else {
+                    return Err(MapError::NotMapped(virt));
+                };
+                let frame = alloc().ok_or(MapError::OutOfFrames)?;
+                // SAFETY: a fresh identity-mapped frame from the allocator.
+                unsafe { (*table(frame)).fill(0) };
+                *slot = frame | (Flags::PRESENT | Flags::WRITABLE).bits();
+            } else if *slot & Flags::HUGE.bits() != 0 {
+                return Err(MapError::HugePageInTheWay(virt));
+            }
+            table_phys = *slot & ADDR_MASK;
+        }
+        // SAFETY: as above; the index is in range by construction.
+        Ok(unsafe { &mut (*table(table_phys))[index(virt, target_level)] })
+    }
+
+    /// Map `virt` to `phys` with `flags` (PRESENT is implied).
+    pub fn map(
+        &mut self,
+        virt: u64,
+        phys: u64,
+        size: PageSize,
+        flags: Flags,
+        alloc: &mut dyn FnMut() -> Option<u64>,
+    ) -> Result<(), MapError> {
+        if !canonical(virt) {
+            return Err(MapError::NonCanonical(virt));
+        }
+        for a in [virt, phys] {
+            if a % size.bytes() != 0 {
+                return Err(MapError::Misaligned(a));
+            }
+        }
+        let level = if size == PageSize::Large { 2 } else { 1 };
+        let entry = self.entry(virt, level, Some(alloc))?;
+        // SAFETY: `entry` points into a live table of this tree.
+        unsafe {
+            if *entry & Flags::PRESENT.bits() != 0 {
+                return Err(MapError::AlreadyMapped(virt));
+            }
+            let mut bits = (flags | Flags::PRESENT) & self.allowed;
+            if size == PageSize::Large {
+                bits |= Flags::HUGE;
+            }
+            *entry = (phys & ADDR_MASK) | bits.bits();
+        }
+        Ok(())
+    }
+
+    /// Remove the 4 KiB mapping of `virt`, returning the frame it mapped.
+    /// The caller flushes the TLB (see [`flush`]) if the tables are live.
+    pub fn unmap(&mut self, virt: u64) -> Result<u64, MapError> {
+        if virt % 4096 != 0 {
+            return Err(MapError::Misaligned(virt));
+        }
+        let entry = self.entry(virt, 1, None)?;
+        // SAFETY: `entry` points into a live table of this tree.
+        unsafe {
+            if *entry & Flags::PRESENT.bits() == 0 {
+                return Err(MapError::NotMapped(virt));
+            }
+            let phys = *entry & ADDR_MASK;
+            *entry = 0;
+            Ok(phys)
+        }
+    }
+
+    /// Translate `virt` to its physical address and the leaf's flags.
+    pub fn translate(&self, virt: u64) -> Option<(u64, Flags)> {
+        if !canonical(virt) {
+            return None;
+        }
+        let mut table_phys = self.root;
+        for level in (1..=4).rev() {
+            // SAFETY: tables of this tree are identity-mapped frames.
+            let e = unsafe { (*table(table_phys))[index(virt, level)] };
+            if e & Flags::PRESENT.bits() == 0 {
+                return None;
+            }
+            let flags = Flags::from_bits_truncate(e);
+            if level == 1 || e & Flags::HUGE.bits() != 0 {
+                let page = 1u64 << (12 + 9 * (level - 1));
+                return Some(((e & ADDR_MASK & !(page - 1)) | (virt & (page - 1)), flags));
+            }
+            table_phys = e & ADDR_MASK;
+        }
+        None
+    }
+
+    /// Make this tree the active address space.
+    ///
+    /// # Safety
+    /// The tree must map all code, data and stacks in use, and must stay
+    /// alive (and its frames unused by anything else) while loaded.
+    pub unsafe fn activate(&self) {
+        // SAFETY: the caller guarantees the tree maps everything in use.
+        unsafe {
+            core::arch::asm!("mov cr3, {}", in(reg) self.root, options(nostack, preserves_flags));
+        }
+    }
+}
+
+/// Drop the TLB entry of one page after changing a live mapping.
+pub fn flush(virt: u64) {
+    // SAFETY: invlpg only invalidates a translation; it cannot break
+    // memory safety by itself.
+    unsafe { core::arch::asm!("invlpg [{}]", in(reg) virt, options(nostack, preserves_flags)) };
+}
+
+/// Whether the CPU runs with EFER.NXE (set at boot when NX exists).
+pub fn nx_enabled() -> bool {
+    use x86_64::registers::model_specific::{Efer, EferFlags};
+    Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE)
+}

@@ -1,0 +1,159 @@
+//! The seam between the kernel core and the machine underneath.
+//!
+//! Everything the core needs from the hardware (or from the hypervisor) goes
+//! through [`Platform`]. The core never names a port, an MSR or a hypercall:
+//! `native-backend` implements this trait with real devices, `pv-backend`
+//! with Xen hypercalls and shared memory. The trait says *what* the kernel
+//! needs, not *how* a given machine provides it.
+
+use crate::boot::BootInfo;
+
+/// Why the machine is being shut down; backends turn it into an exit status
+/// the outside world can read (a QEMU exit code, a Xen shutdown reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything that ran succeeded (or the user asked to power off).
+    Success,
+    /// The kernel ran to completion but something it checked failed.
+    Failure,
+    /// The kernel itself broke: a panic or an unhandled CPU exception.
+    Crash,
+}
+
+/// A source of asynchronous notifications that the core can attach a
+/// handler to. Each backend maps these onto its own mechanism: an IOAPIC pin
+/// or a local APIC vector natively, an event channel port under Xen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventSource {
+    /// Bytes arrived on the console input.
+    ConsoleInput,
+    /// The one-shot timer armed with [`Platform::timer_arm`] expired.
+    Timer,
+    /// An event the CPU sent to itself with [`Platform::send_self_event`].
+    SelfEvent,
+}
+
+/// Handler attached to an [`EventSource`]. Runs in interrupt context with
+/// interrupts disabled: it must not block, allocate or take a lock that
+/// non-interrupt code holds with interrupts enabled.
+pub type EventHandler = fn();
+
+/// Errors a backend reports through the trait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformError {
+    /// The machine has no way to provide this source.
+    Unsupported(EventSource),
+    /// A handler is already attached to this source.
+    AlreadyAttached(EventSource),
+    /// Backend-specific failure, described for the log.
+    Device(&'static str),
+}
+
+impl core::fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Unsupported(s) => write!(f, "event source {s:?} is not supported here"),
+            Self::AlreadyAttached(s) => write!(f, "a handler is already attached to {s:?}"),
+            Self::Device(msg) => write!(f, "device error: {msg}"),
+        }
+    }
+}
+
+/// What the CPU and the machine say about themselves, for `info` and for
+/// tests that must know which features to expect.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuInfo {
+    /// CPUID vendor string, e.g. `GenuineIntel`, `AuthenticAMD`.
+    pub vendor: [u8; 12],
+    /// CPUID brand string (up to 48 bytes, NUL padded).
+    pub brand: [u8; 48],
+    /// Hypervisor signature from CPUID leaf 0x4000_0000 if one is present.
+    pub hypervisor: Option<[u8; 12]>,
+    /// Measured or reported TSC frequency in Hz (0 if unknown).
+    pub tsc_hz: u64,
+    /// Free-form description of the interrupt controller and timer in use
+    /// (e.g. "x2APIC, TSC-deadline timer").
+    pub interrupt_model: &'static str,
+}
+
+impl CpuInfo {
+    /// The vendor string as text.
+    pub fn vendor_str(&self) -> &str {
+        core::str::from_utf8(&self.vendor).unwrap_or("?")
+    }
+    /// The brand string as text, trimmed.
+    pub fn brand_str(&self) -> &str {
+        let end = self.brand.iter().position(|&b| b == 0).unwrap_or(self.brand.len());
+        core::str::from_utf8(&self.brand[..end]).unwrap_or("?").trim()
+    }
+}
+
+/// The machine, as the kernel core sees it.
+///
+/// One implementation is active per image; the core reaches it through
+/// [`crate::platform()`]. All methods may be called from any context unless
+/// said otherwise.
+pub trait Platform: Sync {
+    /// Short name of the backend ("native", "xen-pvh").
+    fn name(&self) -> &'static str;
+
+    /// The boot information the backend received and validated: command
+    /// line and memory map.
+    fn boot_info(&self) -> &BootInfo;
+
+    /// Bring up the devices that need the kernel's memory management
+    /// (interrupt controllers, timers, console input). Called once, after
+    /// the kernel's page tables and heap exist and before interrupts are
+    /// enabled. Earlier, only [`Platform::console_write`],
+    /// [`Platform::now_ns`] (may read 0) and [`Platform::shutdown`] are used.
+    fn start_devices(&self) -> Result<(), PlatformError>;
+
+    /// The backend's own in-kernel tests, run after the core's.
+    fn tests(&self) -> &'static [crate::harness::Test];
+
+    /// Write bytes to the console, in order, without dropping any. May wait
+    /// for the device or the other end, never for an interrupt.
+    fn console_write(&self, bytes: &[u8]);
+
+    /// Move console input received so far into `buf`; returns how many bytes
+    /// were copied (0 if none is waiting). Never blocks.
+    fn console_read(&self, buf: &mut [u8]) -> usize;
+
+    /// Allow interrupts/events to be delivered to this CPU.
+    fn interrupts_enable(&self);
+
+    /// Stop interrupts/events from being delivered to this CPU.
+    fn interrupts_disable(&self);
+
+    /// Whether interrupts/events are currently delivered.
+    fn interrupts_enabled(&self) -> bool;
+
+    /// Enable interrupts and sleep until the next interrupt or event has
+    /// been handled, without a window in which a wake-up could be lost.
+    /// Returns with interrupts enabled.
+    fn wait_for_event(&self);
+
+    /// Monotonic time since boot, in nanoseconds.
+    fn now_ns(&self) -> u64;
+
+    /// Arm the one-shot timer to fire at `deadline_ns` (same time base as
+    /// [`Platform::now_ns`]), replacing any earlier deadline. A deadline in
+    /// the past fires as soon as possible.
+    fn timer_arm(&self, deadline_ns: u64);
+
+    /// Disarm the one-shot timer.
+    fn timer_cancel(&self);
+
+    /// Attach `handler` to `source`; the backend routes and unmasks it.
+    fn attach(&self, source: EventSource, handler: EventHandler) -> Result<(), PlatformError>;
+
+    /// Deliver [`EventSource::SelfEvent`] to this CPU (a self-IPI natively,
+    /// an event channel sent to itself under Xen).
+    fn send_self_event(&self);
+
+    /// What the CPU says about itself.
+    fn cpu_info(&self) -> CpuInfo;
+
+    /// Stop the machine and report `status` to whoever started it.
+    fn shutdown(&self, status: ExitStatus) -> !;
+}

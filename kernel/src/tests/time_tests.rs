@@ -1,0 +1,153 @@
+//! Time and events: the clock, the one-shot timer, self events.
+
+use crate::harness::{Test, TestError, TestResult};
+use crate::platform::EventSource;
+use crate::time::{self, NS_PER_MS};
+use crate::{check, check_eq};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+pub const TESTS: &[Test] = &[
+    Test { name: "time_clock_monotonic", run: clock_monotonic },
+    Test { name: "time_clock_advances", run: clock_advances },
+    Test { name: "time_timer_fires_when_armed", run: timer_fires },
+    Test { name: "time_timers_fire_in_order", run: timers_in_order },
+    Test { name: "time_timer_cancel", run: timer_cancel },
+    Test { name: "time_past_deadline_fires", run: past_deadline },
+    Test { name: "time_sleep_duration", run: sleep_duration },
+    Test { name: "event_self_event_delivered", run: self_event },
+    Test { name: "event_masked_until_enabled", run: self_event_masked },
+];
+
+fn clock_monotonic() -> TestResult {
+    let mut last = time::now_ns();
+    for _ in 0..100_000 {
+        let now = time::now_ns();
+        check!(now >= last, "clock went back from {last} to {now}");
+        last = now;
+    }
+    Ok(())
+}
+
+fn clock_advances() -> TestResult {
+    let start = time::now_ns();
+    time::spin_ns(5 * NS_PER_MS);
+    let elapsed = time::now_ns() - start;
+    check!(elapsed >= 5 * NS_PER_MS && elapsed < 1_000 * NS_PER_MS, "5 ms spin took {elapsed} ns");
+    Ok(())
+}
+
+static FIRED_AT: AtomicU64 = AtomicU64::new(0);
+static FIRE_ORDER: AtomicU64 = AtomicU64::new(0);
+
+fn record_fire() {
+    FIRED_AT.store(time::now_ns(), Ordering::SeqCst);
+}
+
+fn wait_until(deadline: u64, done: impl Fn() -> bool) {
+    while !done() && time::now_ns() < deadline {
+        crate::platform().wait_for_event();
+    }
+}
+
+fn timer_fires() -> TestResult {
+    FIRED_AT.store(0, Ordering::SeqCst);
+    let armed = time::now_ns();
+    let deadline = armed + 20 * NS_PER_MS;
+    time::add_timer(deadline, record_fire).ok_or_else(|| TestError::Fail("no timer slot".into()))?;
+    wait_until(armed + 2_000 * NS_PER_MS, || FIRED_AT.load(Ordering::SeqCst) != 0);
+    let fired = FIRED_AT.load(Ordering::SeqCst);
+    check!(fired != 0, "timer armed for +20 ms did not fire within 2 s");
+    check!(fired >= deadline, "timer fired {} ns early", deadline - fired);
+    // Generous: emulation can be late, never early.
+    check!(fired - deadline < 200 * NS_PER_MS, "timer fired {} ms late", (fired - deadline) / NS_PER_MS);
+    Ok(())
+}
+
+fn first() {
+    let _ = FIRE_ORDER.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
+}
+fn second() {
+    let _ = FIRE_ORDER.compare_exchange(1, 2, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+fn timers_in_order() -> TestResult {
+    FIRE_ORDER.store(0, Ordering::SeqCst);
+    let now = time::now_ns();
+    // Armed in reverse order: the multiplexer must still fire the earlier first.
+    time::add_timer(now + 30 * NS_PER_MS, second).ok_or_else(|| TestError::Fail("no slot".into()))?;
+    time::add_timer(now + 10 * NS_PER_MS, first).ok_or_else(|| TestError::Fail("no slot".into()))?;
+    wait_until(now + 2_000 * NS_PER_MS, || FIRE_ORDER.load(Ordering::SeqCst) == 2);
+    check_eq!(FIRE_ORDER.load(Ordering::SeqCst), 2);
+    Ok(())
+}
+
+fn timer_cancel() -> TestResult {
+    FIRED_AT.store(0, Ordering::SeqCst);
+    let now = time::now_ns();
+    let id = time::add_timer(now + 10 * NS_PER_MS, record_fire).ok_or_else(|| TestError::Fail("no slot".into()))?;
+    check!(time::cancel_timer(id), "timer was not pending");
+    time::sleep_ns(30 * NS_PER_MS);
+    check_eq!(FIRED_AT.load(Ordering::SeqCst), 0);
+    check!(!time::cancel_timer(id), "cancelled twice");
+    Ok(())
+}
+
+fn past_deadline() -> TestResult {
+    FIRED_AT.store(0, Ordering::SeqCst);
+    let now = time::now_ns();
+    time::add_timer(now.saturating_sub(NS_PER_MS), record_fire).ok_or_else(|| TestError::Fail("no slot".into()))?;
+    wait_until(now + 1_000 * NS_PER_MS, || FIRED_AT.load(Ordering::SeqCst) != 0);
+    check!(FIRED_AT.load(Ordering::SeqCst) != 0, "a deadline in the past never fired");
+    Ok(())
+}
+
+fn sleep_duration() -> TestResult {
+    let before_irqs = time::timer_interrupts();
+    let start = time::now_ns();
+    time::sleep_ns(25 * NS_PER_MS);
+    let elapsed = time::now_ns() - start;
+    check!(elapsed >= 25 * NS_PER_MS, "slept only {elapsed} ns");
+    check!(time::timer_interrupts() > before_irqs, "sleep did not use the timer interrupt");
+    Ok(())
+}
+
+static SELF_EVENTS: AtomicU64 = AtomicU64::new(0);
+
+fn on_self_event() {
+    SELF_EVENTS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn attach_self_event() -> TestResult {
+    match crate::platform().attach(EventSource::SelfEvent, on_self_event) {
+        Ok(()) | Err(crate::PlatformError::AlreadyAttached(_)) => Ok(()),
+        Err(e) => Err(TestError::Fail(alloc::format!("attach: {e}"))),
+    }
+}
+
+fn self_event() -> TestResult {
+    attach_self_event()?;
+    let before = SELF_EVENTS.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        crate::platform().send_self_event();
+    }
+    let deadline = time::now_ns() + 1_000 * NS_PER_MS;
+    wait_until(deadline, || SELF_EVENTS.load(Ordering::SeqCst) >= before + 10);
+    check_eq!(SELF_EVENTS.load(Ordering::SeqCst) - before, 10);
+    Ok(())
+}
+
+fn self_event_masked() -> TestResult {
+    attach_self_event()?;
+    let p = crate::platform();
+    let before = SELF_EVENTS.load(Ordering::SeqCst);
+    p.interrupts_disable();
+    p.send_self_event();
+    time::spin_ns(2 * NS_PER_MS);
+    let while_masked = SELF_EVENTS.load(Ordering::SeqCst) - before;
+    p.interrupts_enable();
+    let deadline = time::now_ns() + 1_000 * NS_PER_MS;
+    wait_until(deadline, || SELF_EVENTS.load(Ordering::SeqCst) > before);
+    check_eq!(while_masked, 0);
+    check_eq!(SELF_EVENTS.load(Ordering::SeqCst) - before, 1);
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The local APIC: x2APIC (MSRs) where the CPU has it, xAPIC (MMIO)
+//! otherwise; its timer in TSC-deadline mode where available, one-shot
+//! count-down mode otherwise; self-IPIs; end of interrupt.
+
+use crate::cpu::{self, MSR_APIC_BASE, MSR_TSC_DEADLINE, MSR_X2APIC_BASE};
+use core::ptr::NonNull;
+
+/// Register offsets (xAPIC MMIO offsets; x2APIC MSR = 0x800 + offset/16).
+mod reg {
+    pub const ID: u32 = 0x20;
+    pub const VERSION: u32 = 0x30;
+    pub const EOI: u32 = 0xb0;
+    pub const SPURIOUS: u32 = 0xf0;
+    pub const ICR_LOW: u32 = 0x300;
+    pub const ICR_HIGH: u32 = 0x310;
+    pub const LVT_TIMER: u32 = 0x320;
+    pub const TIMER_INITIAL: u32 = 0x380;
+    pub const TIMER_CURRENT: u32 = 0x390;
+    pub const TIMER_DIVIDE: u32 = 0x3e0;
+    pub const SELF_IPI: u32 = 0x3f0; // x2APIC only
+}
+
+const APIC_BASE_ENABLE: u64 = 1 << 11;
+const APIC_BASE_X2APIC: u64 = 1 << 10;
+const LVT_MASKED: u32 = 1 << 16;
+const LVT_TSC_DEADLINE: u32 = 0b10 << 17;
+const DIVIDE_BY_16: u32 = 0b0011;
+
+/// How registers are reached.
+#[derive(Clone, Copy, Debug)]
+enum Access {
+    X2Apic,
+    XApic(NonNull<u8>),
+}
+
+/// How the one-shot timer is programmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerMode {
+    /// IA32_TSC_DEADLINE takes an absolute TSC value.
+    TscDeadline,
+    /// The count-down timer, divided by 16, at this many ticks per second.
+    OneShot {
+        /// Measured timer ticks per second.
+        ticks_per_sec: u64,
+    },
+}
+
+/// The boot CPU's local APIC.
+#[derive(Debug)]
+pub struct LocalApic {
+    access: Access,
+    timer: TimerMode,
+    timer_vector: u8,
+}
+
+// SAFETY: the MMIO pointer refers to this CPU's APIC page, mapped for the
+// kernel's lifetime; the kernel runs on one CPU.
+unsafe impl Send for LocalApic {}
+// SAFETY: as above; register accesses are single loads/stores.
+unsafe impl Sync for LocalApic {}
+
+/// Errors bringing up the APIC.
+#[derive(Debug)]
+pub enum ApicError {
+    /// Mapping the xAPIC page failed.
+    Map(virtus_kernel::mem::MapError),
+}
+
+impl LocalApic {
+    /// Enable the APIC (x2APIC if `use_x2apic`), with `spurious_vector`.
+    pub fn enable(use_x2apic: bool, spurious_vector: u8) -> Result<Self, ApicError> {
+        // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC (all x86_64).
+        let base = unsafe { cpu::rdmsr(MSR_APIC_BASE) };
+        let access = if use_x2apic {
+            // SAFETY: x2APIC support was checked by the caller (CPUID); the
+            // architecture requires enabling xAPIC mode before x2APIC mode.
+            unsafe {
+                cpu::wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE);
+                cpu::wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE | APIC_BASE_X2APIC);
+            }
+            Access::X2Apic
+        } else {
+            // SAFETY: setting the global enable bit keeps the base address.
+            unsafe { cpu::wrmsr(MSR_APIC_BASE, (base | APIC_BASE_ENABLE) & !APIC_BASE_X2APIC) };
+            let phys = base & 0x000f_ffff_ffff_f000;
+            Access::XApic(virtus_kernel::mem::map_mmio(phys, 4096).map_err(ApicError::Map)?)
+        };
+        let apic = Self { access, timer: TimerMode::OneShot { ticks_per_sec: 0 }, timer_vector: 0 };
+        apic.write(reg::SPURIOUS, 0x100 | u32::from(spurious_vector));
+        apic.write(reg::LVT_TIMER, LVT_MASKED);
+        Ok(apic)
+    }
+
+    fn read(&self, offset: u32) -> u32 {
+        match self.access {
+            // SAFETY: x2APIC mode is on and `offset` names an existing
+            // register (all offsets come from `reg`).
+            Access::X2Apic => unsafe { cpu::rdmsr(MSR_X2APIC_BASE + offset / 16) as u32 },
+            // SAFETY: `base` maps the 4 KiB APIC page uncached; offsets are
+            // aligned registers inside it.
+            Access::XApic(base) => unsafe { base.as_ptr().add(offset as usize).cast::<u32>().read_volatile() },
+        }
+    }
+
+    fn write(&self, offset: u32, value: u32) {
+        match self.access {
+            // SAFETY: as in `read`; the value is valid for the register.
+            Access::X2Apic => unsafe { cpu::wrmsr(MSR_X2APIC_BASE + offset / 16, u64::from(value)) },
+            // SAFETY: as in `read`.
+            Access::XApic(base) => unsafe { base.as_ptr().add(offset as usize).cast::<u32>().write_volatile(value) },
+        }
+    }
+
+    /// Whether registers are reached through MSRs.
+    pub fn is_x2apic(&self) -> bool {
+        matches!(self.access, Access::X2Apic)
+    }
+
+    /// This APIC's ID (for IOAPIC destinations).
+    pub fn id(&self) -> u32 {
+        match self.access {
+            Access::X2Apic => self.read(reg::ID),
+            Access::XApic(_) => self.read(reg::ID) >> 24,
+        }
+    }
+
+    /// The version register (version and number of LVT entries).
+    pub fn version(&self) -> u32 {
+        self.read(reg::VERSION)
+    }
+
+    /// Signal end of interrupt.
+    pub fn eoi(&self) {
+        self.write(reg::EOI, 0);
+    }
+
+    /// Send `vector` to this CPU.
+    pub fn self_ipi(&self, vector: u8) {
+        match self.access {
+            Access::X2Apic => self.write(reg::SELF_IPI, u32::from(vector)),
+            Access::XApic(_) => {
+                // Destination shorthand "self" (bits 18-19 = 01), fixed delivery.
+                self.write(reg::ICR_HIGH, 0);
+                self.write(reg::ICR_LOW, (1 << 18) | u32::from(vector));
+            }
+        }
+    }
+
+    /// Measure the count-down timer against `wait_10ms`, which must busy-wait
+    /// 10 ms on an independent clock.
+    pub fn measure_timer(&self, wait_10ms: impl Fn()) -> u64 {
+        self.write(reg::TIMER_DIVIDE, DIVIDE_BY_16);
+        self.write(reg::LVT_TIMER, LVT_MASKED);
+        self.write(reg::TIMER_INITIAL, u32::MAX);
+        wait_10ms();
+        let elapsed = u32::MAX - self.read(reg::TIMER_CURRENT);
+        self.write(reg::TIMER_INITIAL, 0);
+        u64::from(elapsed) * 100
+    }
+
+    /// Set up the timer to interrupt on `vector` in `mode`.
+    pub fn configure_timer(&mut self, mode: TimerMode, vector: u8) {
+        self.timer = mode;
+        self.timer_vector = vector;
+        match mode {
+            TimerMode::TscDeadline => self.write(reg::LVT_TIMER, LVT_TSC_DEADLINE | u32::from(vector)),
+            TimerMode::OneShot { .. } => {
+                self.write(reg::TIMER_DIVIDE, DIVIDE_BY_16);
+                self.write(reg::LVT_TIMER, u32::from(vector));
+            }
+        }
+    }
+
+    /// The timer mode in use.
+    pub fn timer_mode(&self) -> TimerMode {
+        self.timer
+    }
+
+    /// Arm: TSC-deadline takes an absolute TSC; one-shot takes a delay in
+    /// nanoseconds (both computed by the caller from the same deadline).
+    pub fn arm(&self, tsc_deadline: u64, delay_ns: u64) {
+        match self.timer {
+            TimerMode::TscDeadline => {
+                // SAFETY: IA32_TSC_DEADLINE exists (CPUID checked before this
+                // mode was chosen); 0 would disarm, so use at least 1.
+                unsafe { cpu::wrmsr(MSR_TSC_DEADLINE, tsc_deadline.max(1)) };
+            }
+            TimerMode::OneShot { ticks_per_sec } => {
+                let ticks = (u128::from(delay_ns) * u128::from(ticks_per_sec) / 1_000_000_000)
+                    .clamp(1, u128::from(u32::MAX)) as u32;
+                self.write(reg::TIMER_INITIAL, ticks);
+            }
+        }
+    }
+
+    /// Disarm the timer.
+    pub fn disarm(&self) {
+        match self.timer {
+            // SAFETY: as in `arm`; writing 0 disarms the deadline.
+            TimerMode::TscDeadline => unsafe { cpu::wrmsr(MSR_TSC_DEADLINE, 0) },
+            TimerMode::OneShot { .. } => self.write(reg::TIMER_INITIAL, 0),
+        }
+    }
+}

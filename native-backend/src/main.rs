@@ -1,0 +1,10 @@
+//! The `virtus-native` image: the PVH entry lands here, in long mode.
+
+#![no_std]
+#![no_main]
+
+/// Called by the kernel's PVH entry code with `hvm_start_info`'s address.
+#[unsafe(no_mangle)]
+extern "C" fn virtus_backend_entry(start_info_paddr: u64) -> ! {
+    virtus_native::boot(start_info_paddr)
+}

@@ -1,0 +1,300 @@
+//! `Platform` for real hardware: wiring the devices to the kernel core.
+
+use crate::acpi::{self, AcpiInfo};
+use crate::ioapic::IoApic;
+use crate::lapic::{LocalApic, TimerMode};
+use crate::uart16550::{COM1, COM1_IRQ, Uart};
+use crate::{cpu, pic, pit, power, tsc};
+use spin::Once;
+use virtus_kernel::arch::trap::TrapFrame;
+use virtus_kernel::boot::BootInfo;
+use virtus_kernel::harness::Test;
+use virtus_kernel::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
+
+/// Interrupt vectors this backend uses.
+pub mod vectors {
+    /// COM1 receive, routed through the IOAPIC.
+    pub const UART: u8 = 0x24;
+    /// Local APIC timer.
+    pub const TIMER: u8 = 0x30;
+    /// Self-IPI for `send_self_event`.
+    pub const SELF_EVENT: u8 = 0x31;
+    /// APIC spurious interrupts.
+    pub const SPURIOUS: u8 = 0xff;
+}
+
+/// The native machine.
+pub struct NativePlatform {
+    boot_info: Once<BootInfo>,
+    pub(crate) uart: Uart,
+    pub(crate) apic: Once<LocalApic>,
+    pub(crate) ioapic: Once<IoApic>,
+    pub(crate) acpi: Once<Option<AcpiInfo>>,
+    pub(crate) uart_gsi: Once<u32>,
+    handlers: [Once<EventHandler>; 3],
+    model: Once<&'static str>,
+}
+
+pub(crate) static PLATFORM: NativePlatform = NativePlatform {
+    boot_info: Once::new(),
+    // SAFETY: COM1 sits at 0x3f8 on PC-compatible machines; this backend is
+    // its only driver.
+    uart: unsafe { Uart::new(COM1) },
+    apic: Once::new(),
+    ioapic: Once::new(),
+    acpi: Once::new(),
+    uart_gsi: Once::new(),
+    handlers: [Once::new(), Once::new(), Once::new()],
+    model: Once::new(),
+};
+
+fn slot(source: EventSource) -> usize {
+    match source {
+        EventSource::ConsoleInput => 0,
+        EventSource::Timer => 1,
+        EventSource::SelfEvent => 2,
+    }
+}
+
+fn notify(source: EventSource) {
+    if let Some(handler) = PLATFORM.handlers[slot(source)].get() {
+        handler();
+    }
+}
+
+fn eoi() {
+    if let Some(apic) = PLATFORM.apic.get() {
+        apic.eoi();
+    }
+}
+
+fn on_timer(_: &mut TrapFrame) {
+    eoi();
+    notify(EventSource::Timer);
+}
+
+fn on_self_event(_: &mut TrapFrame) {
+    eoi();
+    notify(EventSource::SelfEvent);
+}
+
+fn on_uart(_: &mut TrapFrame) {
+    PLATFORM.uart.on_interrupt();
+    eoi();
+    notify(EventSource::ConsoleInput);
+}
+
+fn on_spurious(_: &mut TrapFrame) {
+    // Spurious APIC interrupts must not be acknowledged (Intel SDM 11.9).
+}
+
+/// Entry from the PVH boot path (see `main.rs`).
+pub fn boot(start_info_paddr: u64) -> ! {
+    tsc::mark_boot();
+    PLATFORM.uart.init();
+    virtus_kernel::set_platform(&PLATFORM);
+    let mem = virtus_kernel::mem::phys_memory();
+    match virtus_kernel::boot::pvh::parse_start_info(mem, start_info_paddr) {
+        Ok(info) => {
+            PLATFORM.boot_info.call_once(|| info);
+        }
+        Err(e) => {
+            PLATFORM.uart.write(b"!!! bad boot information from the loader: ");
+            let mut buf = [0u8; 256];
+            let msg = format_into(&mut buf, format_args!("{e}"));
+            PLATFORM.uart.write(msg);
+            PLATFORM.uart.write(b"\n");
+            PLATFORM.shutdown(ExitStatus::Crash);
+        }
+    }
+    // The PIT is the known clock the TSC is measured against.
+    tsc::set_frequency(pit::measure_tsc_hz(10));
+    virtus_kernel::start(&PLATFORM)
+}
+
+/// Format into a fixed buffer (no heap yet at this point).
+fn format_into<'a>(buf: &'a mut [u8], args: core::fmt::Arguments<'_>) -> &'a [u8] {
+    struct W<'b> {
+        buf: &'b mut [u8],
+        len: usize,
+    }
+    impl core::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let n = s.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+            self.len += n;
+            Ok(())
+        }
+    }
+    let mut w = W { buf, len: 0 };
+    let _ = core::fmt::write(&mut w, args);
+    let len = w.len;
+    &w.buf[..len]
+}
+
+impl NativePlatform {
+    fn start_interrupt_controllers(&self) -> Result<(), PlatformError> {
+        pic::disable();
+        let features = cpu::features();
+        let rsdp_hint = self.boot_info().rsdp_paddr;
+        let acpi = self.acpi.call_once(|| match acpi::discover(virtus_kernel::mem::phys_memory(), rsdp_hint) {
+            Ok(info) => Some(info),
+            Err(e) => {
+                log::warn!("ACPI: {e}; assuming PC defaults");
+                None
+            }
+        });
+
+        let mut apic = LocalApic::enable(features.x2apic, vectors::SPURIOUS)
+            .map_err(|_| PlatformError::Device("cannot map the local APIC"))?;
+        let mode = if features.tsc_deadline {
+            TimerMode::TscDeadline
+        } else {
+            TimerMode::OneShot { ticks_per_sec: apic.measure_timer(|| pit::busy_wait_us(10_000)) }
+        };
+        apic.configure_timer(mode, vectors::TIMER);
+        self.model.call_once(|| match (apic.is_x2apic(), mode) {
+            (true, TimerMode::TscDeadline) => "x2APIC, TSC-deadline timer, IOAPIC",
+            (true, _) => "x2APIC, APIC one-shot timer, IOAPIC",
+            (false, TimerMode::TscDeadline) => "xAPIC, TSC-deadline timer, IOAPIC",
+            (false, _) => "xAPIC, APIC one-shot timer, IOAPIC",
+        });
+        let apic_id = apic.id();
+        self.apic.call_once(|| apic);
+
+        let registered = [
+            (vectors::TIMER, on_timer as fn(&mut TrapFrame)),
+            (vectors::SELF_EVENT, on_self_event),
+            (vectors::UART, on_uart),
+            (vectors::SPURIOUS, on_spurious),
+        ]
+        .into_iter()
+        .all(|(v, h)| virtus_kernel::interrupts::register_vector(v, h));
+        if !registered {
+            return Err(PlatformError::Device("interrupt vector already taken"));
+        }
+
+        // The UART's ISA IRQ, through whatever override the firmware states.
+        let (gsi, active_low, level) = acpi.as_ref().map_or((u32::from(COM1_IRQ), false, false), |a| a.irq_to_gsi(COM1_IRQ));
+        let ioapic = match acpi.as_ref().and_then(|a| a.ioapic_for_gsi(gsi)) {
+            Some((addr, base)) => IoApic::new(addr, base),
+            None => {
+                log::warn!("no IOAPIC in ACPI for GSI {gsi}; trying the PC default at 0xfec00000");
+                IoApic::new(0xfec0_0000, 0)
+            }
+        }
+        .map_err(|_| PlatformError::Device("cannot bring up the IOAPIC"))?;
+        ioapic
+            .route(gsi, vectors::UART, apic_id, active_low, level)
+            .map_err(|_| PlatformError::Device("cannot route the UART interrupt"))?;
+        self.ioapic.call_once(|| ioapic);
+        self.uart_gsi.call_once(|| gsi);
+        self.uart.enable_receive_interrupt();
+        Ok(())
+    }
+}
+
+impl Platform for NativePlatform {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn boot_info(&self) -> &BootInfo {
+        self.boot_info.get().expect("boot info is set before the kernel starts")
+    }
+
+    fn start_devices(&self) -> Result<(), PlatformError> {
+        self.start_interrupt_controllers()
+    }
+
+    fn tests(&self) -> &'static [Test] {
+        crate::tests::TESTS
+    }
+
+    fn console_write(&self, bytes: &[u8]) {
+        self.uart.write(bytes);
+    }
+
+    fn console_read(&self, buf: &mut [u8]) -> usize {
+        virtus_kernel::interrupts::without_interrupts(|| self.uart.read(buf))
+    }
+
+    fn interrupts_enable(&self) {
+        x86_64::instructions::interrupts::enable();
+    }
+
+    fn interrupts_disable(&self) {
+        x86_64::instructions::interrupts::disable();
+    }
+
+    fn interrupts_enabled(&self) -> bool {
+        x86_64::instructions::interrupts::are_enabled()
+    }
+
+    fn wait_for_event(&self) {
+        // `sti; hlt`: STI's one-instruction shadow means no interrupt can slip
+        // in between and leave HLT waiting for one that already came.
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+
+    fn now_ns(&self) -> u64 {
+        tsc::now_ns()
+    }
+
+    fn timer_arm(&self, deadline_ns: u64) {
+        if let Some(apic) = self.apic.get() {
+            apic.arm(tsc::ns_to_tsc(deadline_ns), deadline_ns.saturating_sub(tsc::now_ns()));
+        }
+    }
+
+    fn timer_cancel(&self) {
+        if let Some(apic) = self.apic.get() {
+            apic.disarm();
+        }
+    }
+
+    fn attach(&self, source: EventSource, handler: EventHandler) -> Result<(), PlatformError> {
+        let once = &self.handlers[slot(source)];
+        if once.is_completed() {
+            return Err(PlatformError::AlreadyAttached(source));
+        }
+        once.call_once(|| handler);
+        Ok(())
+    }
+
+    fn send_self_event(&self) {
+        if let Some(apic) = self.apic.get() {
+            apic.self_ipi(vectors::SELF_EVENT);
+        }
+    }
+
+    fn cpu_info(&self) -> CpuInfo {
+        CpuInfo {
+            vendor: cpu::vendor(),
+            brand: cpu::brand(),
+            hypervisor: cpu::hypervisor(),
+            tsc_hz: tsc::frequency(),
+            interrupt_model: self.model.get().copied().unwrap_or("not started"),
+        }
+    }
+
+    fn shutdown(&self, status: ExitStatus) -> ! {
+        x86_64::instructions::interrupts::disable();
+        // QEMU's isa-debug-exit turns this into the process exit status
+        // (value << 1 | 1): 33 success, 35 failure, 37 crash.
+        power::debug_exit(match status {
+            ExitStatus::Success => 0x10,
+            ExitStatus::Failure => 0x11,
+            ExitStatus::Crash => 0x12,
+        });
+        // Still here: no debug-exit device (real hardware, Xen HVM). The
+        // status is on the console; power off the ACPI way, else reset.
+        let acpi = self.acpi.get().and_then(|a| a.as_ref());
+        if let Some(info) = acpi {
+            if let Err(e) = power::acpi_poweroff(info) {
+                log::error!("ACPI power-off failed: {e}");
+            }
+        }
+        power::reset(acpi)
+    }
+}

@@ -1,0 +1,306 @@
+//! Negative checks: proof that the runner and the kernel's harness catch
+//! what they claim to catch. Each check makes the kernel misbehave on
+//! purpose (`crash=`, `inject=`) or asks for its test list, and says what
+//! must be observed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::exit::{KernelExit, Termination};
+use crate::ktap::Outcome;
+use crate::matrix;
+use crate::qemu::Boot;
+use crate::table;
+use crate::verdict::Reason;
+
+/// A deliberate crash must be reported and end the run this quickly: a
+/// crash handler that takes longer is probably itself faulting or waiting.
+pub const CRASH_LIMIT: Duration = Duration::from_secs(10);
+
+/// The `test=list` run must list at least this many tests: fewer means
+/// tests were lost (a registration went missing), not that the suite is
+/// lean.
+pub const MIN_LISTED_TESTS: usize = 30;
+
+/// A CPU fault or panic provoked at boot with `crash=<mode>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    PageFault,
+    GeneralProtection,
+    InvalidOpcode,
+    DivideError,
+    StackOverflow,
+    Panic,
+}
+
+impl Crash {
+    pub const ALL: [Crash; 6] = [
+        Crash::PageFault,
+        Crash::GeneralProtection,
+        Crash::InvalidOpcode,
+        Crash::DivideError,
+        Crash::StackOverflow,
+        Crash::Panic,
+    ];
+
+    /// The `crash=` value on the kernel command line.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Crash::PageFault => "pagefault",
+            Crash::GeneralProtection => "gpf",
+            Crash::InvalidOpcode => "ud",
+            Crash::DivideError => "divide",
+            Crash::StackOverflow => "overflow",
+            Crash::Panic => "panic",
+        }
+    }
+
+    /// Text the kernel's diagnostic must contain: the fault's own name, so
+    /// a generic "something went wrong" does not pass.
+    pub fn symptom(self) -> &'static str {
+        match self {
+            Crash::PageFault => "page fault",
+            Crash::GeneralProtection => "general protection",
+            Crash::InvalidOpcode => "invalid opcode",
+            Crash::DivideError => "divide error",
+            Crash::StackOverflow => "stack overflow",
+            Crash::Panic => "panicked",
+        }
+    }
+}
+
+/// A deliberately broken test added to the suite with `inject=<mode>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injection {
+    Fail,
+    Panic,
+    /// Never returns: the harness's watchdog must stop it.
+    Hang,
+}
+
+impl Injection {
+    pub const ALL: [Injection; 3] = [Injection::Fail, Injection::Panic, Injection::Hang];
+
+    pub fn mode(self) -> &'static str {
+        match self {
+            Injection::Fail => "fail",
+            Injection::Panic => "panic",
+            Injection::Hang => "hang",
+        }
+    }
+
+    /// The name the kernel gives the injected test.
+    pub fn test_name(self) -> String {
+        format!("injected_{}", self.mode())
+    }
+}
+
+/// One negative check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    List,
+    Crash(Crash),
+    Inject(Injection),
+}
+
+/// What a check observed, and whether that was what it expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assessment {
+    pub observed: String,
+    /// Empty if the check behaved.
+    pub problems: Vec<String>,
+}
+
+impl Assessment {
+    pub fn behaved(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl Check {
+    /// Every check, cheapest first so that a broken image shows quickly.
+    pub fn all() -> Vec<Check> {
+        let mut checks = vec![Check::List];
+        checks.extend(Crash::ALL.map(Check::Crash));
+        checks.extend(Injection::ALL.map(Check::Inject));
+        checks
+    }
+
+    /// The check a kernel command line amounts to, if any: lets `boot`
+    /// judge `test=list` and `crash=` runs by what they are meant to do.
+    pub fn for_cmdline(append: &str) -> Option<Check> {
+        append
+            .split_whitespace()
+            .find_map(|word| match word.split_once('=')? {
+                ("test", "list") => Some(Check::List),
+                ("crash", mode) => Crash::ALL
+                    .into_iter()
+                    .find(|c| c.mode() == mode)
+                    .map(Check::Crash),
+                _ => None,
+            })
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Check::List => "test=list".to_string(),
+            Check::Crash(crash) => format!("crash={}", crash.mode()),
+            Check::Inject(injection) => format!("inject={}", injection.mode()),
+        }
+    }
+
+    /// The kernel command line that provokes the behaviour.
+    pub fn append(self) -> String {
+        match self {
+            Check::List => "test=list".to_string(),
+            Check::Crash(crash) => format!("crash={} loglevel=info", crash.mode()),
+            Check::Inject(injection) => {
+                format!("{} inject={}", matrix::SUITE_CMDLINE, injection.mode())
+            }
+        }
+    }
+
+    /// The hard limit for the boot. For crashes it is well past
+    /// [`CRASH_LIMIT`], so that a slow crash is reported as slow (with its
+    /// time) rather than just as a timeout.
+    pub fn timeout(self) -> Duration {
+        match self {
+            Check::List => Duration::from_secs(60),
+            Check::Crash(_) => CRASH_LIMIT * 2,
+            Check::Inject(_) => matrix::SUITE_TIMEOUT,
+        }
+    }
+
+    pub fn expectation(self) -> String {
+        match self {
+            Check::List => format!(">= {MIN_LISTED_TESTS} unique tests, exit 33"),
+            Check::Crash(crash) => {
+                format!(
+                    "\"{}\", exit 37 in <= {}s",
+                    crash.symptom(),
+                    CRASH_LIMIT.as_secs()
+                )
+            }
+            Check::Inject(injection) => {
+                format!("not ok {}, summary, exit 35", injection.test_name())
+            }
+        }
+    }
+
+    pub fn assess(self, boot: &Boot) -> Assessment {
+        match self {
+            Check::List => assess_list(boot),
+            Check::Crash(crash) => assess_crash(crash, boot),
+            Check::Inject(injection) => assess_injection(injection, boot),
+        }
+    }
+}
+
+fn assess_list(boot: &Boot) -> Assessment {
+    let listed = &boot.transcript.listed;
+    let mut problems = Vec::new();
+    if listed.len() < MIN_LISTED_TESTS {
+        problems.push(format!(
+            "only {} tests listed (expected >= {MIN_LISTED_TESTS})",
+            listed.len()
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let repeated: BTreeSet<&str> = listed
+        .iter()
+        .filter(|name| !seen.insert(*name))
+        .map(String::as_str)
+        .collect();
+    if !repeated.is_empty() {
+        let names: Vec<&str> = repeated.into_iter().collect();
+        problems.push(format!("listed more than once: {}", names.join(", ")));
+    }
+    expect_exit(boot, KernelExit::Success, &mut problems);
+    Assessment {
+        observed: format!("{} tests listed, {}", listed.len(), boot.termination),
+        problems,
+    }
+}
+
+fn assess_crash(crash: Crash, boot: &Boot) -> Assessment {
+    let mut problems = Vec::new();
+    if !boot.transcript.mentions(crash.symptom()) {
+        problems.push(format!("no console line mentions \"{}\"", crash.symptom()));
+    }
+    expect_exit(boot, KernelExit::Crash, &mut problems);
+    if boot.termination.kernel_exit().is_some() && boot.elapsed > CRASH_LIMIT {
+        problems.push(format!(
+            "took {} (limit {}s)",
+            table::seconds(boot.elapsed),
+            CRASH_LIMIT.as_secs()
+        ));
+    }
+    let observed = format!(
+        "{} after {}",
+        boot.termination,
+        table::seconds(boot.elapsed)
+    );
+    Assessment { observed, problems }
+}
+
+fn assess_injection(injection: Injection, boot: &Boot) -> Assessment {
+    let name = injection.test_name();
+    let transcript = &boot.transcript;
+    let mut problems = Vec::new();
+    let report = transcript.reports.iter().find(|r| r.result.name == name);
+    match report.map(|r| r.result.outcome()) {
+        None => problems.push(format!("{name} has no result line")),
+        Some(Outcome::Fail) => {}
+        Some(_) => problems.push(format!("{name} was reported ok")),
+    }
+    if transcript.summary.is_none() {
+        problems.push("no summary line: the run did not continue to the end".to_string());
+    }
+    expect_exit(boot, KernelExit::Failure, &mut problems);
+    let verdict = boot.verdict();
+    if verdict.passed() {
+        problems.push("the run's verdict is PASS".to_string());
+    }
+    let named = |reason: &Reason| matches!(reason, Reason::TestFailed { name: failed, .. } if *failed == name);
+    if report.is_some_and(|r| r.result.outcome() == Outcome::Fail) && !verdict.has(named) {
+        problems.push(format!("the verdict does not name {name}"));
+    }
+    // Anything but failed tests (a crash, a lost result) means the harness
+    // did not contain the broken test.
+    let contained = |reason: &Reason| matches!(reason, Reason::TestFailed { .. });
+    problems.extend(
+        verdict
+            .failures
+            .iter()
+            .map(|f| &f.reason)
+            .filter(|r| !contained(r))
+            .map(|r| r.to_string()),
+    );
+    let observed = match report {
+        Some(r) => format!(
+            "{} {} {}, {} after {}",
+            if r.result.ok { "ok" } else { "not ok" },
+            r.result.number,
+            name,
+            boot.termination,
+            table::seconds(boot.elapsed)
+        ),
+        None => format!(
+            "{} after {}",
+            boot.termination,
+            table::seconds(boot.elapsed)
+        ),
+    };
+    Assessment { observed, problems }
+}
+
+fn expect_exit(boot: &Boot, expected: KernelExit, problems: &mut Vec<String>) {
+    match boot.termination {
+        Termination::Exited(status) if status == expected.qemu_status() => {}
+        other => problems.push(format!("{other}, expected exit {}", expected.qemu_status())),
+    }
+}
+
+#[cfg(test)]
+#[path = "checks_tests.rs"]
+mod tests;

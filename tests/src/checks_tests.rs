@@ -1,0 +1,168 @@
+//! Each negative check against consoles that do and do not behave.
+
+use super::*;
+use crate::transcript::Transcript;
+
+fn boot(console: &str, termination: Termination, secs: f64) -> Boot {
+    Boot {
+        transcript: Transcript::from_console(console),
+        termination,
+        elapsed: Duration::from_secs_f64(secs),
+        result_at: None,
+    }
+}
+
+fn listing(count: usize) -> String {
+    (0..count).map(|i| format!("# test: test_{i}\n")).collect()
+}
+
+const PAGE_FAULT: Check = Check::Crash(Crash::PageFault);
+const INJECT_HANG: Check = Check::Inject(Injection::Hang);
+
+#[test]
+fn every_mode_is_checked_once() {
+    let all = Check::all();
+    assert_eq!(all.len(), 1 + 6 + 3);
+    let names: BTreeSet<String> = all.iter().map(|c| c.name()).collect();
+    assert_eq!(names.len(), all.len());
+    assert_eq!(
+        Check::Inject(Injection::Panic).append(),
+        "test=all loglevel=info inject=panic"
+    );
+}
+
+#[test]
+fn cmdline_maps_to_its_check() {
+    assert_eq!(
+        Check::for_cmdline("loglevel=debug test=list"),
+        Some(Check::List)
+    );
+    assert_eq!(
+        Check::for_cmdline("crash=gpf"),
+        Some(Check::Crash(Crash::GeneralProtection))
+    );
+    assert_eq!(Check::for_cmdline("test=all inject=hang"), None);
+    assert_eq!(Check::for_cmdline("crash=bogus"), None);
+}
+
+#[test]
+fn list_behaves() {
+    let a = Check::List.assess(&boot(&listing(42), Termination::Exited(33), 1.0));
+    assert!(a.behaved(), "{a:?}");
+    assert_eq!(a.observed, "42 tests listed, exit 33 (success)");
+}
+
+#[test]
+fn short_or_repeated_list_misbehaves() {
+    let short = Check::List.assess(&boot(&listing(3), Termination::Exited(33), 1.0));
+    assert_eq!(short.problems, ["only 3 tests listed (expected >= 30)"]);
+    let mut repeated = listing(30);
+    repeated.push_str("# test: test_7\n");
+    let repeated = Check::List.assess(&boot(&repeated, Termination::Exited(35), 1.0));
+    assert_eq!(
+        repeated.problems,
+        [
+            "listed more than once: test_7",
+            "exit 35 (failure), expected exit 33"
+        ]
+    );
+}
+
+#[test]
+fn crash_behaves() {
+    let console = "[ INFO] boot\n[ERROR] EXCEPTION: Page Fault at 0x0 (read)\n";
+    let a = PAGE_FAULT.assess(&boot(console, Termination::Exited(37), 0.8));
+    assert!(a.behaved(), "{a:?}");
+    assert_eq!(a.observed, "exit 37 (crash) after 0.8s");
+}
+
+#[test]
+fn crash_without_its_symptom_misbehaves() {
+    let a = PAGE_FAULT.assess(&boot(
+        "[ERROR] something broke\n",
+        Termination::Exited(37),
+        0.8,
+    ));
+    assert_eq!(a.problems, ["no console line mentions \"page fault\""]);
+}
+
+#[test]
+fn slow_or_silent_crash_misbehaves() {
+    let slow = PAGE_FAULT.assess(&boot("page fault\n", Termination::Exited(37), 12.0));
+    assert_eq!(slow.problems, ["took 12.0s (limit 10s)"]);
+    let hung = PAGE_FAULT.assess(&boot(
+        "page fault\n",
+        Termination::TimedOut(Duration::from_secs(20)),
+        20.0,
+    ));
+    assert_eq!(hung.problems, ["timeout after 20s, expected exit 37"]);
+    let triple = PAGE_FAULT.assess(&boot("", Termination::Exited(0), 0.3));
+    assert_eq!(triple.problems.len(), 2);
+}
+
+const HANG_CAUGHT: &str = "\
+KTAP version 1
+1..3
+# running: a
+ok 1 a
+# running: injected_hang
+# watchdog: injected_hang made no progress for 5s
+not ok 2 injected_hang # TIMEOUT
+# running: c
+ok 3 c
+2 passed, 1 failed
+";
+
+#[test]
+fn caught_hang_behaves() {
+    let a = INJECT_HANG.assess(&boot(HANG_CAUGHT, Termination::Exited(35), 9.5));
+    assert!(a.behaved(), "{a:?}");
+    assert_eq!(
+        a.observed,
+        "not ok 2 injected_hang, exit 35 (failure) after 9.5s"
+    );
+}
+
+#[test]
+fn hang_that_stops_the_suite_misbehaves() {
+    let console = "KTAP version 1\n1..3\nok 1 a\n# running: injected_hang\n";
+    let a = INJECT_HANG.assess(&boot(
+        console,
+        Termination::TimedOut(Duration::from_secs(120)),
+        120.0,
+    ));
+    assert_eq!(
+        a.problems,
+        [
+            "injected_hang has no result line",
+            "no summary line: the run did not continue to the end",
+            "timeout after 120s, expected exit 35",
+            "timeout after 120s while running test injected_hang",
+        ]
+    );
+}
+
+#[test]
+fn injected_test_reported_ok_misbehaves() {
+    let console = "KTAP version 1\n1..2\nok 1 a\nok 2 injected_fail\n2 passed, 0 failed\n";
+    let a = Check::Inject(Injection::Fail).assess(&boot(console, Termination::Exited(33), 3.0));
+    assert_eq!(
+        a.problems,
+        [
+            "injected_fail was reported ok",
+            "exit 33 (success), expected exit 35",
+            "the run's verdict is PASS"
+        ]
+    );
+}
+
+#[test]
+fn injected_failure_with_inconsistent_report_misbehaves() {
+    // The injected test fails, but the harness lost a result on the way.
+    let console = "KTAP version 1\n1..3\nok 1 a\nnot ok 2 injected_fail\n1 passed, 1 failed\n";
+    let a = Check::Inject(Injection::Fail).assess(&boot(console, Termination::Exited(35), 3.0));
+    assert_eq!(
+        a.problems,
+        ["plan announced 3 tests but 2 results were reported"]
+    );
+}

@@ -1,0 +1,291 @@
+//! The `virtus-run` command line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::matrix;
+use crate::qemu::MachineConfig;
+
+pub const USAGE: &str = "\
+usage: virtus-run <command> [options]
+
+commands:
+  suite    run the whole in-kernel suite on every machine configuration
+  checks   prove that crashes, failures and hangs are caught
+  boot     boot once and judge the run (for development)
+
+options (all commands):
+  --image PATH      kernel image (default: target/x86_64-unknown-none/release/virtus-native
+                    under the workspace root; the image is never built here)
+  --quiet           do not stream the console, print only verdicts
+suite:
+  --quick           only the first configuration (q35/max/128M)
+  --jobs N          boot up to N machines at once (default 1)
+  --timeout SECS    per-configuration limit (default 120)
+checks:
+  --jobs N          run up to N checks at once (default 1)
+boot:
+  --machine M       QEMU machine type (default q35)
+  --cpu C           QEMU CPU model (default max)
+  --mem M           guest memory (default 128M)
+  --append \"...\"    kernel command line (default \"test=all loglevel=info\")
+  --timeout SECS    limit for the boot (default 120)
+
+exit status: 0 if everything passed, 1 if something failed, 2 on usage
+or setup errors (no image, no QEMU).";
+
+/// Which command to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Suite {
+        quick: bool,
+        timeout: Duration,
+    },
+    Checks,
+    Boot {
+        config: MachineConfig,
+        append: String,
+        timeout: Duration,
+    },
+}
+
+/// A parsed invocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub command: Command,
+    pub image: PathBuf,
+    pub quiet: bool,
+    pub jobs: usize,
+}
+
+/// What the user asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Run(Invocation),
+    Help,
+}
+
+/// Parses the arguments after the program name. `--opt value` and
+/// `--opt=value` are both accepted.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Request, String> {
+    let mut args = args.into_iter();
+    let command_name = match args.next() {
+        None => return Err("no command given".to_string()),
+        Some(arg) if ["-h", "--help", "help"].contains(&arg.as_str()) => return Ok(Request::Help),
+        Some(arg) => arg,
+    };
+    let allowed: &[&str] = match command_name.as_str() {
+        "suite" => &["--image", "--quiet", "--quick", "--jobs", "--timeout"],
+        "checks" => &["--image", "--quiet", "--jobs"],
+        "boot" => &[
+            "--image",
+            "--quiet",
+            "--machine",
+            "--cpu",
+            "--mem",
+            "--append",
+            "--timeout",
+        ],
+        other => return Err(format!("unknown command `{other}`")),
+    };
+
+    let mut image = None;
+    let mut quiet = false;
+    let mut quick = false;
+    let mut jobs = 1;
+    let mut timeout = matrix::SUITE_TIMEOUT;
+    let mut config = matrix::matrix().swap_remove(0);
+    let mut append = matrix::SUITE_CMDLINE.to_string();
+
+    while let Some(arg) = args.next() {
+        if ["-h", "--help"].contains(&arg.as_str()) {
+            return Ok(Request::Help);
+        }
+        let (flag, inline_value) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_string(), Some(value.to_string()))
+            }
+            _ => (arg, None),
+        };
+        if !allowed.contains(&flag.as_str()) {
+            return Err(format!("`{flag}` is not an option of `{command_name}`"));
+        }
+        let mut value = || {
+            inline_value
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("`{flag}` needs a value"))
+        };
+        match flag.as_str() {
+            "--quiet" => quiet = true,
+            "--quick" => quick = true,
+            "--image" => image = Some(PathBuf::from(value()?)),
+            "--jobs" => jobs = parse_jobs(&value()?)?,
+            "--timeout" => timeout = parse_seconds(&value()?)?,
+            "--machine" => config.machine = value()?,
+            "--cpu" => config.cpu = value()?,
+            "--mem" => config.memory = value()?,
+            "--append" => append = value()?,
+            _ => unreachable!("every allowed option is handled"),
+        }
+    }
+
+    let command = match command_name.as_str() {
+        "suite" => Command::Suite { quick, timeout },
+        "checks" => Command::Checks,
+        _ => Command::Boot {
+            config,
+            append,
+            timeout,
+        },
+    };
+    let image = image.unwrap_or_else(default_image);
+    Ok(Request::Run(Invocation {
+        command,
+        image,
+        quiet,
+        jobs,
+    }))
+}
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(jobs) if jobs > 0 => Ok(jobs),
+        _ => Err(format!("--jobs wants a positive count, not `{text}`")),
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let number = text.strip_suffix('s').unwrap_or(text);
+    match number.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 24.0 * 3600.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("--timeout wants seconds (e.g. 120), not `{text}`")),
+    }
+}
+
+/// Where `make` puts the image: the workspace's target directory (or
+/// `$CARGO_TARGET_DIR`, as cargo itself would use). Located from this
+/// crate's source directory, so it works from any working directory.
+pub fn default_image() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace.join("target"),
+    };
+    target.join("x86_64-unknown-none/release/virtus-native")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Invocation {
+        match parse(args.iter().map(ToString::to_string)) {
+            Ok(Request::Run(invocation)) => invocation,
+            other => panic!("{args:?} parsed as {other:?}"),
+        }
+    }
+
+    fn error(args: &[&str]) -> String {
+        parse(args.iter().map(ToString::to_string)).unwrap_err()
+    }
+
+    #[test]
+    fn suite_defaults() {
+        let invocation = run(&["suite"]);
+        assert_eq!(
+            invocation.command,
+            Command::Suite {
+                quick: false,
+                timeout: Duration::from_secs(120)
+            }
+        );
+        assert!(
+            invocation
+                .image
+                .ends_with("target/x86_64-unknown-none/release/virtus-native")
+        );
+        assert_eq!(invocation.jobs, 1);
+        assert!(!invocation.quiet);
+    }
+
+    #[test]
+    fn suite_options() {
+        let invocation = run(&[
+            "suite", "--image", "/tmp/k", "--quick", "--jobs=3", "--quiet",
+        ]);
+        assert_eq!(
+            invocation.command,
+            Command::Suite {
+                quick: true,
+                timeout: Duration::from_secs(120)
+            }
+        );
+        assert_eq!(invocation.image, PathBuf::from("/tmp/k"));
+        assert_eq!(invocation.jobs, 3);
+        assert!(invocation.quiet);
+    }
+
+    #[test]
+    fn boot_options() {
+        let invocation = run(&[
+            "boot",
+            "--machine",
+            "pc",
+            "--cpu=qemu64,+x2apic",
+            "--mem",
+            "32M",
+            "--append",
+            "test=heap loglevel=debug",
+            "--timeout",
+            "30s",
+        ]);
+        assert_eq!(
+            invocation.command,
+            Command::Boot {
+                config: MachineConfig::new("pc", "qemu64,+x2apic", "32M"),
+                append: "test=heap loglevel=debug".into(),
+                timeout: Duration::from_secs(30),
+            }
+        );
+    }
+
+    #[test]
+    fn boot_defaults_to_the_reference_machine_and_full_suite() {
+        let Command::Boot { config, append, .. } = run(&["boot"]).command else {
+            panic!()
+        };
+        assert_eq!(config.to_string(), "q35/max/128M");
+        assert_eq!(append, "test=all loglevel=info");
+    }
+
+    #[test]
+    fn help() {
+        assert_eq!(parse(["--help".to_string()]), Ok(Request::Help));
+        assert_eq!(
+            parse(["checks".to_string(), "-h".to_string()]),
+            Ok(Request::Help)
+        );
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        assert_eq!(error(&[]), "no command given");
+        assert_eq!(error(&["bench"]), "unknown command `bench`");
+        assert_eq!(
+            error(&["checks", "--quick"]),
+            "`--quick` is not an option of `checks`"
+        );
+        assert_eq!(error(&["suite", "--image"]), "`--image` needs a value");
+        assert_eq!(
+            error(&["suite", "--jobs", "0"]),
+            "--jobs wants a positive count, not `0`"
+        );
+        assert_eq!(
+            error(&["boot", "--timeout", "soon"]),
+            "--timeout wants seconds (e.g. 120), not `soon`"
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! The three `virtus-run` commands. Each boots through [`crate::qemu`],
+//! streams the console, and prints a verdict; the judging itself lives in
+//! [`crate::verdict`] and [`crate::checks`], where it is unit-tested.
+
+mod boot;
+mod checks;
+mod suite;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::{Command, Invocation};
+use crate::console::{LiveConsole, say};
+use crate::qemu::{self, Boot, LaunchError, MachineConfig};
+
+/// Runs the invocation. `Ok(true)` if everything passed, `Ok(false)` if
+/// something failed, `Err` if nothing could be run (no image, no QEMU).
+pub fn execute(invocation: &Invocation) -> Result<bool, String> {
+    if !invocation.image.is_file() {
+        return Err(format!(
+            "kernel image {} not found; build it first (`make`), or pass --image",
+            invocation.image.display()
+        ));
+    }
+    qemu::check_available().map_err(|error| error.to_string())?;
+    say(&format!("virtus-run: image {}", invocation.image.display()));
+    let Invocation {
+        image, quiet, jobs, ..
+    } = invocation;
+    Ok(match &invocation.command {
+        Command::Suite { quick, timeout } => suite::run(image, *quick, *timeout, *jobs, *quiet),
+        Command::Checks => checks::run(image, *jobs, *quiet),
+        Command::Boot {
+            config,
+            append,
+            timeout,
+        } => boot::run(image, config, append, *timeout, *quiet),
+    })
+}
+
+/// One boot, announced and streamed under `label`.
+fn boot_streamed(
+    label: &str,
+    config: &MachineConfig,
+    image: &Path,
+    append: &str,
+    timeout: Duration,
+    quiet: bool,
+) -> Result<Boot, LaunchError> {
+    if !quiet {
+        // Printed so that any run can be reproduced by hand.
+        let args = qemu::arguments(config, image, append);
+        say(&format!("[{label}] $ {}", qemu::shell_command(&args)));
+    }
+    let console = LiveConsole::new(label, quiet);
+    qemu::boot(config, image, append, timeout, |stream, line| {
+        console.show(stream, line)
+    })
+}
+
+/// Prints detail lines indented under the line they explain.
+fn print_indented(lines: &[String]) {
+    for line in lines {
+        say(&format!("    {line}"));
+    }
+}

@@ -1,0 +1,89 @@
+//! The live view: console lines streamed to the terminal as they arrive,
+//! each prefixed with the configuration it came from, so that runs stay
+//! readable even when several machines print at once.
+
+use std::io::Write;
+
+use crate::ktap::{self, KtapLine};
+use crate::process::Stream;
+
+/// Streams one boot's output to our stdout.
+#[derive(Clone, Debug)]
+pub struct LiveConsole {
+    label: String,
+    quiet: bool,
+}
+
+impl LiveConsole {
+    /// `quiet` hides the console entirely (only verdicts are printed).
+    pub fn new(label: impl Into<String>, quiet: bool) -> Self {
+        Self {
+            label: label.into(),
+            quiet,
+        }
+    }
+
+    /// The terminal line for one line of output, if it is shown at all.
+    /// `# running:` lines are bookkeeping for the runner, and every test
+    /// has one: showing them would double the output for no information.
+    pub fn render(&self, stream: Stream, line: &str) -> Option<String> {
+        if self.quiet {
+            return None;
+        }
+        let line = ktap::clean(line);
+        match stream {
+            Stream::Stdout if matches!(KtapLine::parse(&line), KtapLine::Running(_)) => None,
+            Stream::Stdout => Some(format!("[{}] {line}", self.label)),
+            Stream::Stderr => Some(format!("[{}] qemu: {line}", self.label)),
+        }
+    }
+
+    pub fn show(&self, stream: Stream, line: &str) {
+        if let Some(text) = self.render(stream, line) {
+            say(&text);
+        }
+    }
+}
+
+/// Prints one line to stdout. Write errors are ignored: a closed pipe
+/// (`virtus-run suite | head`) must not abort the run and leave QEMU behind.
+pub fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_console_lines_with_the_configuration() {
+        let console = LiveConsole::new("q35/max/128M", false);
+        assert_eq!(
+            console
+                .render(Stream::Stdout, "ok 1 frame_alloc_basic\r")
+                .as_deref(),
+            Some("[q35/max/128M] ok 1 frame_alloc_basic")
+        );
+        assert_eq!(
+            console
+                .render(Stream::Stderr, "warning: TCG doesn't support x2apic")
+                .as_deref(),
+            Some("[q35/max/128M] qemu: warning: TCG doesn't support x2apic")
+        );
+    }
+
+    #[test]
+    fn hides_running_markers_and_everything_when_quiet() {
+        let console = LiveConsole::new("pc/qemu64/32M", false);
+        assert_eq!(console.render(Stream::Stdout, "# running: heap_vec"), None);
+        assert!(
+            console
+                .render(Stream::Stdout, "# other diagnostic")
+                .is_some()
+        );
+        let quiet = LiveConsole::new("pc/qemu64/32M", true);
+        assert_eq!(quiet.render(Stream::Stdout, "ok 1 a"), None);
+    }
+}

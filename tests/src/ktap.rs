@@ -1,0 +1,358 @@
+//! The grammar of one console line of the kernel's KTAP v1 report.
+//!
+//! The serial console carries more than KTAP: the boot log (`[ INFO] ...`)
+//! and whatever a crashing kernel manages to print are interleaved with it.
+//! So a line that does not match the grammar is not an error, it is
+//! [`KtapLine::Other`]; deciding whether the report as a whole holds together
+//! is the job of [`crate::transcript`] and [`crate::verdict`].
+
+/// What one console line says, as far as the report is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KtapLine {
+    /// `KTAP version 1`: the suite starts.
+    Version(u32),
+    /// `1..N`: the suite announces how many results will follow.
+    Plan(usize),
+    /// `ok 3 name` / `not ok 3 name # ...`.
+    Result(ResultLine),
+    /// `# running: name`: the harness is about to run this test. Never a
+    /// result by itself, but it is how we know where a crash or hang struck.
+    Running(String),
+    /// `# test: name`: one entry of the `test=list` listing.
+    Listed(String),
+    /// `N passed, N failed[, N skipped]`: the kernel's own tally, printed
+    /// last. Its absence is how a crash mid-suite is recognised.
+    Summary(Summary),
+    /// `# text`: a diagnostic, which belongs to the result that follows it.
+    Diagnostic(String),
+    /// Anything else: boot log, panic messages, noise.
+    Other,
+}
+
+/// One KTAP test result line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultLine {
+    /// `ok` (true) or `not ok` (false).
+    pub ok: bool,
+    /// The test number, which KTAP requires to count up from 1.
+    pub number: usize,
+    /// The test name; empty if the line carried none.
+    pub name: String,
+    /// `Some(reason)` for `# SKIP reason` (the reason may be empty).
+    pub skip: Option<String>,
+    /// Any other directive (`# TIMEOUT ...`, `# TODO`), verbatim.
+    pub directive: Option<String>,
+}
+
+/// How a single test ended, reduced to what the verdict counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl ResultLine {
+    /// `ok ... # SKIP` is a skip. `not ok ... # SKIP` stays a failure: a
+    /// `not ok` line must fail the run whatever directive rides along.
+    pub fn outcome(&self) -> Outcome {
+        match (self.ok, &self.skip) {
+            (false, _) => Outcome::Fail,
+            (true, Some(_)) => Outcome::Skip,
+            (true, None) => Outcome::Pass,
+        }
+    }
+
+    /// The name to show a human, even for an anonymous result.
+    pub fn display_name(&self) -> String {
+        if self.name.is_empty() {
+            format!("#{}", self.number)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+/// The kernel's final tally line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    /// Zero when the kernel left the `, N skipped` part out.
+    pub skipped: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+}
+
+impl KtapLine {
+    /// Classifies one line (without its line terminator). Lines are cleaned
+    /// with [`clean`] first, so colour codes or a stray `\r` from the serial
+    /// port do not hide a result.
+    pub fn parse(raw: &str) -> KtapLine {
+        let line = clean(raw);
+        let line = line.as_str();
+        if let Some(version) = line.strip_prefix("KTAP version ") {
+            return version
+                .trim()
+                .parse()
+                .map_or(KtapLine::Other, KtapLine::Version);
+        }
+        if let Some(count) = line.strip_prefix("1..") {
+            return count.trim().parse().map_or(KtapLine::Other, KtapLine::Plan);
+        }
+        if let Some(rest) = line.strip_prefix("not ok ") {
+            return parse_result(false, rest);
+        }
+        if let Some(rest) = line.strip_prefix("ok ") {
+            return parse_result(true, rest);
+        }
+        // The summary is checked before diagnostics so that a `# `-prefixed
+        // tally (some harnesses print one) still counts as the tally.
+        if let Some(summary) = parse_summary(line.strip_prefix("# ").unwrap_or(line)) {
+            return KtapLine::Summary(summary);
+        }
+        if let Some(name) = line.strip_prefix("# running:") {
+            return KtapLine::Running(name.trim().to_string());
+        }
+        if let Some(name) = line.strip_prefix("# test:") {
+            return KtapLine::Listed(name.trim().to_string());
+        }
+        if let Some(text) = line.strip_prefix('#') {
+            return KtapLine::Diagnostic(text.strip_prefix(' ').unwrap_or(text).to_string());
+        }
+        KtapLine::Other
+    }
+}
+
+/// Parses what follows `ok ` / `not ok `: `<number> [<name>] [# <directive>]`.
+fn parse_result(ok: bool, rest: &str) -> KtapLine {
+    let (number, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let Ok(number) = number.parse() else {
+        return KtapLine::Other;
+    };
+    let (name, directive) = match rest.split_once('#') {
+        Some((name, directive)) => (name, Some(directive.trim())),
+        None => (rest, None),
+    };
+    let mut result = ResultLine {
+        ok,
+        number,
+        name: name.trim().to_string(),
+        skip: None,
+        directive: None,
+    };
+    if let Some(directive) = directive {
+        match directive.get(..4) {
+            Some(word) if word.eq_ignore_ascii_case("skip") => {
+                result.skip = Some(directive[4..].trim().to_string());
+            }
+            _ => result.directive = Some(directive.to_string()),
+        }
+    }
+    KtapLine::Result(result)
+}
+
+/// Parses `N passed, N failed` with an optional `, N skipped`.
+fn parse_summary(line: &str) -> Option<Summary> {
+    let mut parts = line.split(", ");
+    let passed = count_of(parts.next()?, "passed")?;
+    let failed = count_of(parts.next()?, "failed")?;
+    let skipped = match parts.next() {
+        Some(part) => count_of(part, "skipped")?,
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Summary {
+        passed,
+        failed,
+        skipped,
+    })
+}
+
+/// Parses `N <word>`.
+fn count_of(part: &str, word: &str) -> Option<usize> {
+    let (count, rest) = part.trim().split_once(' ')?;
+    (rest == word).then_some(())?;
+    count.parse().ok()
+}
+
+/// Removes what a terminal would not show: ANSI escape sequences (a
+/// colouring logger), other control characters (`\r` from a CRLF serial
+/// line, NULs from a UART that was just reset) and trailing blanks.
+pub fn clean(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters... final byte in @..~.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if c == '\t' || !c.is_control() {
+            out.push(c);
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(ok: bool, number: usize, name: &str) -> ResultLine {
+        ResultLine {
+            ok,
+            number,
+            name: name.into(),
+            skip: None,
+            directive: None,
+        }
+    }
+
+    #[test]
+    fn header_and_plan() {
+        assert_eq!(KtapLine::parse("KTAP version 1"), KtapLine::Version(1));
+        assert_eq!(KtapLine::parse("1..42"), KtapLine::Plan(42));
+        assert_eq!(KtapLine::parse("1..x"), KtapLine::Other);
+    }
+
+    #[test]
+    fn ok_and_not_ok() {
+        assert_eq!(
+            KtapLine::parse("ok 1 frame_alloc_basic"),
+            KtapLine::Result(result(true, 1, "frame_alloc_basic"))
+        );
+        assert_eq!(
+            KtapLine::parse("not ok 2 heap_vec"),
+            KtapLine::Result(result(false, 2, "heap_vec"))
+        );
+    }
+
+    #[test]
+    fn skip_directive_carries_its_reason() {
+        let KtapLine::Result(r) = KtapLine::parse("ok 3 mem_above_4g # SKIP no memory above 4 GiB")
+        else {
+            panic!("not a result");
+        };
+        assert_eq!(r.name, "mem_above_4g");
+        assert_eq!(r.skip.as_deref(), Some("no memory above 4 GiB"));
+        assert_eq!(r.outcome(), Outcome::Skip);
+    }
+
+    #[test]
+    fn not_ok_with_skip_is_still_a_failure() {
+        let KtapLine::Result(r) = KtapLine::parse("not ok 3 x # SKIP why") else {
+            panic!("not a result");
+        };
+        assert_eq!(r.outcome(), Outcome::Fail);
+    }
+
+    #[test]
+    fn other_directives_are_kept() {
+        let KtapLine::Result(r) = KtapLine::parse("not ok 7 injected_hang # TIMEOUT watchdog")
+        else {
+            panic!("not a result");
+        };
+        assert_eq!(r.directive.as_deref(), Some("TIMEOUT watchdog"));
+        assert_eq!(r.skip, None);
+    }
+
+    #[test]
+    fn anonymous_result() {
+        let KtapLine::Result(r) = KtapLine::parse("ok 4") else {
+            panic!("not a result");
+        };
+        assert_eq!(r.display_name(), "#4");
+    }
+
+    #[test]
+    fn result_without_number_is_not_a_result() {
+        assert_eq!(KtapLine::parse("ok then"), KtapLine::Other);
+    }
+
+    #[test]
+    fn summary_with_and_without_skips() {
+        assert_eq!(
+            KtapLine::parse("40 passed, 1 failed, 1 skipped"),
+            KtapLine::Summary(Summary {
+                passed: 40,
+                failed: 1,
+                skipped: 1
+            })
+        );
+        assert_eq!(
+            KtapLine::parse("3 passed, 0 failed"),
+            KtapLine::Summary(Summary {
+                passed: 3,
+                failed: 0,
+                skipped: 0
+            })
+        );
+        assert_eq!(
+            KtapLine::parse("3 passed, 0 failed, 1 skipped, 2 more"),
+            KtapLine::Other
+        );
+        assert_eq!(KtapLine::parse("all passed, 0 failed"), KtapLine::Other);
+    }
+
+    #[test]
+    fn running_and_listing() {
+        assert_eq!(
+            KtapLine::parse("# running: heap_vec"),
+            KtapLine::Running("heap_vec".into())
+        );
+        assert_eq!(
+            KtapLine::parse("# test: heap_vec"),
+            KtapLine::Listed("heap_vec".into())
+        );
+    }
+
+    #[test]
+    fn diagnostics() {
+        assert_eq!(
+            KtapLine::parse("# left 1, right 2"),
+            KtapLine::Diagnostic("left 1, right 2".into())
+        );
+        assert_eq!(KtapLine::parse("#"), KtapLine::Diagnostic(String::new()));
+    }
+
+    #[test]
+    fn boot_log_is_other() {
+        assert_eq!(KtapLine::parse("[ INFO] memory: 128 MiB"), KtapLine::Other);
+        assert_eq!(KtapLine::parse(""), KtapLine::Other);
+        // Indented lines would be a nested (sub-test) report, which the
+        // kernel does not emit: they must not count as top-level results.
+        assert_eq!(KtapLine::parse("    ok 1 nested"), KtapLine::Other);
+    }
+
+    #[test]
+    fn serial_noise_is_cleaned() {
+        assert_eq!(
+            KtapLine::parse("ok 1 a\r"),
+            KtapLine::Result(result(true, 1, "a"))
+        );
+        assert_eq!(
+            KtapLine::parse("\x1b[32mok 1 a\x1b[0m"),
+            KtapLine::Result(result(true, 1, "a"))
+        );
+        assert_eq!(clean("\0\0KTAP version 1  "), "KTAP version 1");
+    }
+}

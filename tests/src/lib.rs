@@ -1,0 +1,25 @@
+//! Host-side test runner for Virtus.
+//!
+//! The kernel runs its own test suite and reports it as KTAP on the serial
+//! console, then tells QEMU how it went through `isa-debug-exit`. This
+//! crate boots it, streams that console, and decides whether the run really
+//! passed: the two channels must agree, and a crash or a hang must be
+//! reported with the test it struck in.
+//!
+//! Pure logic (parsing, verdicts, check assessments, tables, argument
+//! parsing) is unit-tested here; only [`qemu::boot`] needs an emulator.
+
+pub mod checks;
+pub mod cli;
+pub mod commands;
+pub mod console;
+pub mod exit;
+pub mod ktap;
+pub mod matrix;
+pub mod pool;
+pub mod process;
+pub mod qemu;
+pub mod reason;
+pub mod table;
+pub mod transcript;
+pub mod verdict;

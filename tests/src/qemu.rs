@@ -1,0 +1,249 @@
+//! Booting the kernel image under QEMU: the command line, and one boot from
+//! spawn to verdict.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::exit::Termination;
+use crate::process::{self, Stream};
+use crate::transcript::Transcript;
+use crate::verdict::{self, Verdict};
+
+/// The emulator binary, looked up in `PATH`.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// The Debian package that provides [`QEMU`].
+pub const QEMU_PACKAGE: &str = "qemu-system-x86";
+
+/// One virtual machine shape the kernel must work on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// QEMU machine type: `q35` (PCIe, ICH9) or `pc` (i440FX, ISA era).
+    pub machine: String,
+    /// QEMU CPU model, with feature flags: `max`, `qemu64,+x2apic`.
+    pub cpu: String,
+    /// Guest RAM in QEMU's syntax: `128M`, `6G`.
+    pub memory: String,
+}
+
+impl MachineConfig {
+    pub fn new(machine: &str, cpu: &str, memory: &str) -> Self {
+        Self {
+            machine: machine.into(),
+            cpu: cpu.into(),
+            memory: memory.into(),
+        }
+    }
+}
+
+impl fmt::Display for MachineConfig {
+    /// `q35/max/128M`: the prefix of every console line from this machine.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.machine, self.cpu, self.memory)
+    }
+}
+
+/// QEMU's arguments to boot `image` on `config` with kernel command line
+/// `append`.
+pub fn arguments(config: &MachineConfig, image: &Path, append: &str) -> Vec<OsString> {
+    let options = [
+        ("-machine", config.machine.as_str()),
+        ("-cpu", &config.cpu),
+        ("-m", &config.memory),
+        // Always TCG: results must not depend on whether the host has KVM.
+        ("-accel", "tcg"),
+        ("-smp", "1"),
+        ("-display", "none"),
+        ("-vga", "none"),
+        ("-nic", "none"),
+        // The console is the only channel out: serial on our stdout, and no
+        // monitor that could wait for a reader.
+        ("-serial", "stdio"),
+        ("-monitor", "none"),
+        // How the kernel reports its verdict: QEMU exits with (v << 1) | 1.
+        ("-device", "isa-debug-exit,iobase=0xf4,iosize=4"),
+    ];
+    let mut args = Vec::new();
+    for (flag, value) in options {
+        args.extend([OsString::from(flag), OsString::from(value)]);
+    }
+    // A triple fault must end the run (QEMU exits 0), not reboot forever.
+    args.push(OsString::from("-no-reboot"));
+    args.extend([OsString::from("-kernel"), image.as_os_str().to_owned()]);
+    args.extend([OsString::from("-append"), OsString::from(append)]);
+    args
+}
+
+/// The full command as a shell would take it, to reproduce a run by hand.
+pub fn shell_command(args: &[OsString]) -> String {
+    let mut words = vec![QEMU.to_string()];
+    words.extend(args.iter().map(|arg| shell_quote(&arg.to_string_lossy())));
+    words.join(" ")
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./,:=+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Why QEMU could not be run at all.
+#[derive(Debug)]
+pub enum LaunchError {
+    QemuMissing,
+    Io(io::Error),
+}
+
+impl fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::QemuMissing => write!(
+                f,
+                "{QEMU} not found in PATH; install the Debian package {QEMU_PACKAGE} \
+                 (apt-get install {QEMU_PACKAGE})"
+            ),
+            Self::Io(error) => write!(f, "cannot run {QEMU}: {error}"),
+        }
+    }
+}
+
+impl From<io::Error> for LaunchError {
+    fn from(error: io::Error) -> Self {
+        match error.kind() {
+            io::ErrorKind::NotFound => Self::QemuMissing,
+            _ => Self::Io(error),
+        }
+    }
+}
+
+/// Checks that QEMU can be started, before committing to a long run.
+pub fn check_available() -> Result<(), LaunchError> {
+    let mut command = Command::new(QEMU);
+    command.arg("--version");
+    let finished = process::run_with_timeout(command, Duration::from_secs(10), |_, _, _| {})?;
+    match finished.termination {
+        Termination::Exited(0) => Ok(()),
+        other => Err(LaunchError::Io(io::Error::other(format!(
+            "`{QEMU} --version` ended with {other}"
+        )))),
+    }
+}
+
+/// Everything one boot produced.
+#[derive(Debug)]
+pub struct Boot {
+    pub transcript: Transcript,
+    pub termination: Termination,
+    /// From spawn until QEMU was gone.
+    pub elapsed: Duration,
+    /// From spawn until the summary line arrived: the suite's running time,
+    /// without the shutdown.
+    pub result_at: Option<Duration>,
+}
+
+impl Boot {
+    pub fn verdict(&self) -> Verdict {
+        verdict::judge(&self.transcript, self.termination)
+    }
+
+    /// Time to the result: the summary line if there was one, else the end.
+    pub fn time_to_result(&self) -> Duration {
+        self.result_at.unwrap_or(self.elapsed)
+    }
+}
+
+/// Boots once and returns what happened. Every console line is passed to
+/// `show` as it arrives (so the caller can stream it), and fed to the
+/// transcript. Returns by `timeout` (plus a short drain) whatever the
+/// kernel does.
+pub fn boot(
+    config: &MachineConfig,
+    image: &Path,
+    append: &str,
+    timeout: Duration,
+    mut show: impl FnMut(Stream, &str),
+) -> Result<Boot, LaunchError> {
+    let mut command = Command::new(QEMU);
+    command.args(arguments(config, image, append));
+    let mut transcript = Transcript::new();
+    let mut result_at = None;
+    let finished = process::run_with_timeout(command, timeout, |stream, line, since_spawn| {
+        show(stream, line);
+        match stream {
+            Stream::Stdout => {
+                transcript.feed(line);
+                if result_at.is_none() && transcript.summary.is_some() {
+                    result_at = Some(since_spawn);
+                }
+            }
+            Stream::Stderr => transcript.feed_emulator(line),
+        }
+    })?;
+    Ok(Boot {
+        transcript,
+        termination: finished.termination,
+        elapsed: finished.elapsed,
+        result_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_names_the_configuration() {
+        assert_eq!(
+            MachineConfig::new("q35", "qemu64,+x2apic", "512M").to_string(),
+            "q35/qemu64,+x2apic/512M"
+        );
+    }
+
+    #[test]
+    fn arguments_follow_the_boot_contract() {
+        let config = MachineConfig::new("pc", "qemu64", "32M");
+        let args = arguments(
+            &config,
+            Path::new("target/virtus-native"),
+            "test=all loglevel=info",
+        );
+        let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        let pair = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
+        assert_eq!(pair("-machine"), "pc");
+        assert_eq!(pair("-cpu"), "qemu64");
+        assert_eq!(pair("-m"), "32M");
+        assert_eq!(pair("-accel"), "tcg");
+        assert_eq!(pair("-serial"), "stdio");
+        assert_eq!(pair("-device"), "isa-debug-exit,iobase=0xf4,iosize=4");
+        assert_eq!(pair("-kernel"), "target/virtus-native");
+        assert_eq!(pair("-append"), "test=all loglevel=info");
+        assert!(args.contains(&"-no-reboot"));
+    }
+
+    #[test]
+    fn shell_command_quotes_only_what_needs_it() {
+        let args = [
+            OsString::from("-append"),
+            OsString::from("test=all it's"),
+            OsString::from("-m"),
+        ];
+        assert_eq!(
+            shell_command(&args),
+            r"qemu-system-x86_64 -append 'test=all it'\''s' -m"
+        );
+    }
+
+    #[test]
+    fn missing_qemu_names_the_package() {
+        let error = LaunchError::from(io::Error::from(io::ErrorKind::NotFound));
+        assert!(error.to_string().contains("qemu-system-x86"));
+        assert!(error.to_string().contains("apt-get install"));
+    }
+}

@@ -1,0 +1,297 @@
+//! Verdicts on whole console logs: good runs, failures, crashes, hangs and
+//! reports that do not add up.
+
+use std::time::Duration;
+
+use super::*;
+
+const HEAD: &str = "[ INFO] virtus: booting\nKTAP version 1\n1..3\n";
+
+/// A full suite: three tests, the last one skipped.
+fn good_run() -> String {
+    format!(
+        "{HEAD}# running: frame_alloc_basic\nok 1 frame_alloc_basic\n\
+         # running: heap_vec\nok 2 heap_vec\n\
+         # running: mem_above_4g\nok 3 mem_above_4g # SKIP no memory above 4 GiB\n\
+         2 passed, 0 failed, 1 skipped\n[ INFO] shutting down\n"
+    )
+}
+
+fn verdict(console: &str, end: Termination) -> Verdict {
+    judge(&Transcript::from_console(console), end)
+}
+
+fn reasons(v: &Verdict) -> Vec<Reason> {
+    v.failures.iter().map(|f| f.reason.clone()).collect()
+}
+
+const SUCCESS: Termination = Termination::Exited(33);
+const FAILURE: Termination = Termination::Exited(35);
+const CRASH: Termination = Termination::Exited(37);
+
+#[test]
+fn good_run_passes() {
+    let v = verdict(&good_run(), SUCCESS);
+    assert!(v.passed(), "{:?}", v.failures);
+    assert_eq!(v.headline(), "PASS");
+}
+
+#[test]
+fn summary_without_skip_count_passes() {
+    let console = format!("{HEAD}ok 1 a\nok 2 b\nok 3 c\n3 passed, 0 failed\n");
+    assert!(verdict(&console, SUCCESS).passed());
+}
+
+#[test]
+fn good_report_with_wrong_status_fails() {
+    assert_eq!(
+        reasons(&verdict(&good_run(), FAILURE)),
+        [Reason::FailureWithoutFailedTest]
+    );
+    assert_eq!(
+        verdict(&good_run(), FAILURE).headline(),
+        "FAIL: exit status 35 but no failing test reported"
+    );
+    assert_eq!(
+        reasons(&verdict(&good_run(), CRASH)),
+        [Reason::CrashedAfterSummary]
+    );
+    assert_eq!(
+        reasons(&verdict(&good_run(), Termination::Exited(0))),
+        [Reason::UnexpectedStatus { status: 0 }]
+    );
+}
+
+#[test]
+fn failed_test_is_named_with_its_diagnostics() {
+    let console = format!(
+        "{HEAD}# running: a\nok 1 a\n# running: heap_vec\n[ WARN] heap: grew\n\
+         # check failed: v.len() == 3 (heap.rs:10)\nnot ok 2 heap_vec\n\
+         # running: c\nok 3 c\n2 passed, 1 failed\n"
+    );
+    let v = verdict(&console, FAILURE);
+    assert_eq!(
+        v.headline(),
+        "FAIL: test heap_vec failed: check failed: v.len() == 3 (heap.rs:10)"
+    );
+    assert_eq!(v.failures.len(), 1);
+    assert_eq!(v.failures[0].context, ["[ WARN] heap: grew"]);
+}
+
+#[test]
+fn failed_test_without_diagnostics_shows_its_log_or_nothing() {
+    let console = format!(
+        "{HEAD}# running: a\npanicked at a.rs:1: boom\nnot ok 1 a\nnot ok 2 b\nok 3 c\n1 passed, 2 failed\n"
+    );
+    let v = verdict(&console, FAILURE);
+    assert_eq!(
+        v.failures[0].reason.to_string(),
+        "test a failed: panicked at a.rs:1: boom"
+    );
+    assert_eq!(v.failures[1].reason.to_string(), "test b failed");
+}
+
+#[test]
+fn watchdog_directive_explains_a_hang() {
+    let console = format!(
+        "{HEAD}ok 1 a\n# running: injected_hang\n# watchdog: no progress for 5 s\n\
+         not ok 2 injected_hang # TIMEOUT\nok 3 c\n2 passed, 1 failed\n"
+    );
+    let v = verdict(&console, FAILURE);
+    assert_eq!(
+        v.headline(),
+        "FAIL: test injected_hang failed: TIMEOUT; watchdog: no progress for 5 s"
+    );
+}
+
+#[test]
+fn success_status_despite_a_failed_test() {
+    let console = format!("{HEAD}ok 1 a\nnot ok 2 b\nok 3 c\n2 passed, 1 failed\n");
+    let r = reasons(&verdict(&console, SUCCESS));
+    assert_eq!(r[1..], [Reason::SuccessDespiteFailures { failed: 1 }]);
+}
+
+#[test]
+fn crash_mid_test_names_the_test_and_keeps_its_output() {
+    let console = format!(
+        "{HEAD}# running: a\nok 1 a\n# running: heap_vec\n\
+         [ERROR] page fault at 0xdead (write, not present)\n[ERROR] rip=0xffffffff80001234\n"
+    );
+    let v = verdict(&console, CRASH);
+    assert_eq!(
+        v.headline(),
+        "FAIL: kernel crashed during test heap_vec (no summary line)"
+    );
+    assert_eq!(
+        v.failures[0].context,
+        [
+            "[ERROR] page fault at 0xdead (write, not present)",
+            "[ERROR] rip=0xffffffff80001234"
+        ]
+    );
+    // The short result count is a consequence, not a second finding.
+    assert_eq!(v.failures.len(), 1);
+}
+
+#[test]
+fn triple_fault_is_a_crash() {
+    let console = format!("{HEAD}# running: a\nok 1 a\n# running: idt_reload\n");
+    let v = verdict(&console, Termination::Exited(0));
+    assert_eq!(
+        v.headline(),
+        "FAIL: kernel crashed during test idt_reload (no summary line; exit status 0, as after a triple fault)"
+    );
+}
+
+#[test]
+fn crash_between_tests_and_before_the_suite() {
+    let between = format!("{HEAD}# running: a\nok 1 a\n");
+    assert_eq!(
+        reasons(&verdict(&between, CRASH)),
+        [Reason::Crashed {
+            at: Position::After("a".into()),
+            status: 37
+        }]
+    );
+    let first = verdict(HEAD, CRASH);
+    assert_eq!(
+        first.headline(),
+        "FAIL: kernel crashed before the first test started (no summary line)"
+    );
+    let boot = verdict("[ INFO] virtus: booting\npanicked at boot.rs:3\n", CRASH);
+    assert_eq!(
+        boot.headline(),
+        "FAIL: kernel crashed before the suite started (no summary line)"
+    );
+    assert_eq!(
+        boot.failures[0].context,
+        ["[ INFO] virtus: booting", "panicked at boot.rs:3"]
+    );
+}
+
+#[test]
+fn earlier_failures_are_still_reported_after_a_crash() {
+    let console = format!("{HEAD}not ok 1 a\n# running: b\n");
+    let r = reasons(&verdict(&console, CRASH));
+    assert_eq!(r.len(), 2);
+    assert!(matches!(r[1], Reason::TestFailed { ref name, .. } if name == "a"));
+    let v = verdict(&console, CRASH);
+    assert_eq!(v.details(), ["also: test a failed"]);
+}
+
+#[test]
+fn timeout_names_the_running_test() {
+    let console = format!("{HEAD}# running: a\nok 1 a\n# running: timer_oneshot\n");
+    let v = verdict(&console, Termination::TimedOut(Duration::from_secs(120)));
+    assert_eq!(
+        v.headline(),
+        "FAIL: timeout after 120s while running test timer_oneshot"
+    );
+}
+
+#[test]
+fn timeout_after_the_summary_says_shutdown_hung() {
+    let mut console = good_run();
+    console.push_str("[ INFO] shutting down\n");
+    let v = verdict(&console, Termination::TimedOut(Duration::from_secs(120)));
+    assert_eq!(
+        v.headline(),
+        "FAIL: timeout after 120s: the summary line was printed but the kernel did not shut down"
+    );
+}
+
+#[test]
+fn killed_qemu_fails() {
+    let v = verdict(HEAD, Termination::Signaled(9));
+    assert_eq!(
+        v.headline(),
+        "FAIL: QEMU was killed by signal 9 before the first test started"
+    );
+}
+
+#[test]
+fn qemu_refusing_to_start_shows_its_error() {
+    let mut t = Transcript::new();
+    t.feed_emulator("qemu-system-x86_64: Error loading uncompressed kernel without PVH ELF Note");
+    let v = judge(&t, Termination::Exited(1));
+    assert_eq!(
+        v.headline(),
+        "FAIL: QEMU exited with status 1 before the kernel printed anything"
+    );
+    assert_eq!(v.failures[0].context.len(), 1);
+}
+
+#[test]
+fn success_status_without_summary_fails() {
+    let console = format!("{HEAD}ok 1 a\nok 2 b\nok 3 c\n");
+    assert_eq!(
+        reasons(&verdict(&console, SUCCESS)),
+        [Reason::MissingSummary { status: 33 }]
+    );
+    assert_eq!(
+        verdict(&console, SUCCESS).headline(),
+        "FAIL: exit status 33 but no summary line"
+    );
+}
+
+#[test]
+fn plan_must_match_the_results() {
+    let console = format!("{HEAD}ok 1 a\nok 2 b\n2 passed, 0 failed\n");
+    assert_eq!(
+        reasons(&verdict(&console, SUCCESS)),
+        [Reason::PlanMismatch {
+            planned: 3,
+            reported: 2
+        }]
+    );
+    let no_plan = "KTAP version 1\nok 1 a\n1 passed, 0 failed\n";
+    assert_eq!(reasons(&verdict(no_plan, SUCCESS)), [Reason::MissingPlan]);
+}
+
+#[test]
+fn summary_must_match_the_results() {
+    let console = format!("{HEAD}ok 1 a\nok 2 b\nok 3 c # SKIP n/a\n3 passed, 0 failed\n");
+    let v = verdict(&console, SUCCESS);
+    assert_eq!(
+        v.headline(),
+        "FAIL: summary line says 3 passed, 0 failed, 0 skipped but the results count 2 passed, 0 failed, 1 skipped"
+    );
+}
+
+#[test]
+fn numbering_gaps_are_caught() {
+    let console = format!("{HEAD}ok 1 a\nok 3 c\nok 3 c\n3 passed, 0 failed\n");
+    assert_eq!(
+        reasons(&verdict(&console, SUCCESS)),
+        [Reason::Misnumbered {
+            position: 2,
+            number: 3,
+            name: "c".into()
+        }]
+    );
+}
+
+#[test]
+fn header_must_appear_exactly_once() {
+    let headless = "1..1\nok 1 a\n1 passed, 0 failed\n";
+    assert_eq!(
+        reasons(&verdict(headless, SUCCESS)),
+        [Reason::MissingHeader]
+    );
+    let twice = format!("{HEAD}# running: a\n{HEAD}ok 1 a\nok 2 b\nok 3 c\n3 passed, 0 failed\n");
+    assert_eq!(
+        reasons(&verdict(&twice, SUCCESS)),
+        [Reason::SuiteRestarted { headers: 2 }]
+    );
+}
+
+#[test]
+fn long_diagnostics_spill_into_context() {
+    let console = format!(
+        "{HEAD}# one\n# two\n# three\n# four\nnot ok 1 a\nok 2 b\nok 3 c\n2 passed, 1 failed\n"
+    );
+    let v = verdict(&console, FAILURE);
+    assert_eq!(v.headline(), "FAIL: test a failed: one; two; three");
+    assert_eq!(v.failures[0].context, ["four"]);
+    assert_eq!(v.details(), ["| four"]);
+}
