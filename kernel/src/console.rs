@@ -42,13 +42,9 @@ macro_rules! kprintln {
 /// Read one byte of console input, sleeping until one arrives.
 pub fn read_byte() -> u8 {
     let platform = crate::platform();
-    loop {
-        let mut b = [0u8; 1];
-        if platform.console_read(&mut b) == 1 {
-            return b[0];
-        }
-        platform.wait_for_event();
-    }
+    let mut b = [0u8; 1];
+    crate::time::wait_for(|| platform.console_read(&mut b) == 1);
+    b[0]
 }
 
 /// Read a line with simple editing (backspace), echoing it. Returns the

@@ -91,16 +91,43 @@ pub fn on_timer_event() {
 
 fn wake_nop() {}
 
-/// Sleep for at least `ns` nanoseconds, letting the CPU idle.
-pub fn sleep_ns(ns: u64) {
-    let deadline = now_ns().saturating_add(ns);
-    let id = add_timer(deadline, wake_nop);
-    while now_ns() < deadline {
-        crate::platform().wait_for_event();
+/// Idle until `done()` holds, checking it with interrupts off so that the
+/// interrupt that makes it true cannot slip in between the check and the
+/// sleep (`wait_for_event` re-enables interrupts atomically with halting).
+pub fn wait_for(mut done: impl FnMut() -> bool) {
+    let platform = crate::platform();
+    let was_enabled = platform.interrupts_enabled();
+    loop {
+        platform.interrupts_disable();
+        if done() {
+            break;
+        }
+        platform.wait_for_event();
     }
+    if was_enabled {
+        platform.interrupts_enable();
+    }
+}
+
+/// Idle until `done()` holds or the clock reaches `deadline_ns`; returns
+/// whether `done()` held. A timer guarantees the wake-up at the deadline.
+pub fn wait_until(deadline_ns: u64, mut done: impl FnMut() -> bool) -> bool {
+    let id = add_timer(deadline_ns, wake_nop);
+    let mut met = false;
+    wait_for(|| {
+        met = done();
+        met || now_ns() >= deadline_ns
+    });
     if let Some(id) = id {
         cancel_timer(id);
     }
+    met
+}
+
+/// Sleep for at least `ns` nanoseconds, letting the CPU idle.
+pub fn sleep_ns(ns: u64) {
+    let deadline = now_ns().saturating_add(ns);
+    wait_until(deadline, || false);
 }
 
 /// Busy-wait (no interrupts needed) for at least `ns` nanoseconds.

@@ -38,7 +38,11 @@ impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Signatures come from firmware: never print raw control bytes.
         self.0.iter().try_for_each(|&b| {
-            let c = if b.is_ascii_graphic() || b == b' ' { b as char } else { '?' };
+            let c = if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            };
             write!(f, "{c}")
         })
     }
@@ -52,7 +56,11 @@ pub enum AcpiError {
     /// Physical memory refused a read of (part of) the table.
     Unreadable { table: Signature, paddr: u64 },
     /// The table a parent pointed at carries another signature.
-    WrongSignature { expected: Signature, found: Signature, paddr: u64 },
+    WrongSignature {
+        expected: Signature,
+        found: Signature,
+        paddr: u64,
+    },
     /// The table's bytes do not sum to zero.
     BadChecksum { table: Signature, paddr: u64 },
     /// The table's length field is too small for its fixed part, too large to
@@ -61,26 +69,46 @@ pub enum AcpiError {
     /// The table is not listed in the RSDT/XSDT.
     MissingTable(Signature),
     /// The table lacks a field or object the operation needs.
-    MissingField { table: Signature, field: &'static str },
+    MissingField {
+        table: Signature,
+        field: &'static str,
+    },
     /// A field or entry at `offset` in the table does not make sense.
-    Malformed { table: Signature, offset: u32, what: &'static str },
+    Malformed {
+        table: Signature,
+        offset: u32,
+        what: &'static str,
+    },
     /// More entries of a kind than the fixed-capacity list holds.
-    TooMany { table: Signature, what: &'static str },
+    TooMany {
+        table: Signature,
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for AcpiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::RsdpNotFound => write!(f, "RSDP: not found in the EBDA or 0xE0000-0xFFFFF"),
-            Self::Unreadable { table, paddr } => write!(f, "{table}: cannot read memory at {paddr:#x}"),
-            Self::WrongSignature { expected, found, paddr } => {
+            Self::Unreadable { table, paddr } => {
+                write!(f, "{table}: cannot read memory at {paddr:#x}")
+            }
+            Self::WrongSignature {
+                expected,
+                found,
+                paddr,
+            } => {
                 write!(f, "{expected}: found signature {found} at {paddr:#x}")
             }
             Self::BadChecksum { table, paddr } => write!(f, "{table} at {paddr:#x}: bad checksum"),
             Self::BadLength { table, length } => write!(f, "{table}: bad length {length}"),
             Self::MissingTable(table) => write!(f, "{table}: not listed in the RSDT/XSDT"),
             Self::MissingField { table, field } => write!(f, "{table}: no {field}"),
-            Self::Malformed { table, offset, what } => write!(f, "{table} at offset {offset}: {what}"),
+            Self::Malformed {
+                table,
+                offset,
+                what,
+            } => write!(f, "{table} at offset {offset}: {what}"),
             Self::TooMany { table, what } => write!(f, "{table}: too many {what}"),
         }
     }
@@ -91,9 +119,9 @@ const SDT_HEADER_LEN: u32 = 36;
 /// Large DSDTs are a few hundred KiB; anything beyond this is a corrupt length
 /// that would only make us checksum the whole of memory.
 const MAX_TABLE_LEN: u32 = 4 << 20;
-/// How many IOAPICs [`Madt`] records; PCs have one, large servers a handful.
+/// How many I/O APICs [`AcpiInfo`] records; PCs have one, large servers a handful.
 pub const MAX_IOAPICS: usize = 8;
-/// How many ISA interrupt source overrides [`Madt`] records (one per ISA IRQ).
+/// How many ISA interrupt source overrides [`AcpiInfo`] records (one per ISA IRQ).
 pub const MAX_OVERRIDES: usize = 16;
 
 fn u16_at(b: &[u8], off: usize) -> u16 {
@@ -111,14 +139,28 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 /// `base + offset`, where an overflow (a table "at" the top of the address
 /// space) counts as unreadable memory.
 fn addr(table: Signature, base: u64, offset: u32) -> Result<u64, AcpiError> {
-    base.checked_add(u64::from(offset)).ok_or(AcpiError::Unreadable { table, paddr: base })
+    base.checked_add(u64::from(offset))
+        .ok_or(AcpiError::Unreadable { table, paddr: base })
 }
 
-fn read_into(mem: &dyn PhysMemory, table: Signature, paddr: u64, buf: &mut [u8]) -> Result<(), AcpiError> {
-    if mem.read(paddr, buf) { Ok(()) } else { Err(AcpiError::Unreadable { table, paddr }) }
+fn read_into(
+    mem: &dyn PhysMemory,
+    table: Signature,
+    paddr: u64,
+    buf: &mut [u8],
+) -> Result<(), AcpiError> {
+    if mem.read(paddr, buf) {
+        Ok(())
+    } else {
+        Err(AcpiError::Unreadable { table, paddr })
+    }
 }
 
-fn read_array<const N: usize>(mem: &dyn PhysMemory, table: Signature, paddr: u64) -> Result<[u8; N], AcpiError> {
+fn read_array<const N: usize>(
+    mem: &dyn PhysMemory,
+    table: Signature,
+    paddr: u64,
+) -> Result<[u8; N], AcpiError> {
     let mut buf = [0; N];
     read_into(mem, table, paddr, &mut buf)?;
     Ok(buf)
@@ -148,20 +190,39 @@ struct Sdt {
     length: u32,
 }
 
-fn load_sdt(mem: &dyn PhysMemory, paddr: u64, expected: Signature, min_len: u32) -> Result<Sdt, AcpiError> {
+fn load_sdt(
+    mem: &dyn PhysMemory,
+    paddr: u64,
+    expected: Signature,
+    min_len: u32,
+) -> Result<Sdt, AcpiError> {
     let header: [u8; SDT_HEADER_LEN as usize] = read_array(mem, expected, paddr)?;
     let found = Signature([header[0], header[1], header[2], header[3]]);
     if found != expected {
-        return Err(AcpiError::WrongSignature { expected, found, paddr });
+        return Err(AcpiError::WrongSignature {
+            expected,
+            found,
+            paddr,
+        });
     }
     let length = u32_at(&header, 4);
     if length < min_len.max(SDT_HEADER_LEN) || length > MAX_TABLE_LEN {
-        return Err(AcpiError::BadLength { table: expected, length });
+        return Err(AcpiError::BadLength {
+            table: expected,
+            length,
+        });
     }
     if byte_sum(mem, expected, paddr, length)? != 0 {
-        return Err(AcpiError::BadChecksum { table: expected, paddr });
+        return Err(AcpiError::BadChecksum {
+            table: expected,
+            paddr,
+        });
     }
-    Ok(Sdt { signature: expected, paddr, length })
+    Ok(Sdt {
+        signature: expected,
+        paddr,
+        length,
+    })
 }
 
 /// The Root System Description Pointer, validated.
@@ -184,7 +245,11 @@ fn parse_rsdp(mem: &dyn PhysMemory, paddr: u64) -> Result<Rsdp, AcpiError> {
     let v1: [u8; RSDP_V1_LEN as usize] = read_array(mem, table, paddr)?;
     if &v1[..8] != b"RSD PTR " {
         let found = Signature([v1[0], v1[1], v1[2], v1[3]]);
-        return Err(AcpiError::WrongSignature { expected: table, found, paddr });
+        return Err(AcpiError::WrongSignature {
+            expected: table,
+            found,
+            paddr,
+        });
     }
     if v1.iter().fold(0u8, |s, &b| s.wrapping_add(b)) != 0 {
         return Err(AcpiError::BadChecksum { table, paddr });
@@ -193,7 +258,12 @@ fn parse_rsdp(mem: &dyn PhysMemory, paddr: u64) -> Result<Rsdp, AcpiError> {
     let rsdt_address = u32_at(&v1, 16);
     // Revision 1 was never defined; anything below 2 is the ACPI 1.0 layout.
     if revision < 2 {
-        return Ok(Rsdp { paddr, revision, rsdt_address, xsdt_address: 0 });
+        return Ok(Rsdp {
+            paddr,
+            revision,
+            rsdt_address,
+            xsdt_address: 0,
+        });
     }
     let v2: [u8; RSDP_V2_LEN as usize] = read_array(mem, table, paddr)?;
     let length = u32_at(&v2, 20);
@@ -203,7 +273,12 @@ fn parse_rsdp(mem: &dyn PhysMemory, paddr: u64) -> Result<Rsdp, AcpiError> {
     if byte_sum(mem, table, paddr, length)? != 0 {
         return Err(AcpiError::BadChecksum { table, paddr });
     }
-    Ok(Rsdp { paddr, revision, rsdt_address, xsdt_address: u64_at(&v2, 24) })
+    Ok(Rsdp {
+        paddr,
+        revision,
+        rsdt_address,
+        xsdt_address: u64_at(&v2, 24),
+    })
 }
 
 /// Scan `[start, start + len)` on 16-byte boundaries for a valid RSDP; a
@@ -211,7 +286,9 @@ fn parse_rsdp(mem: &dyn PhysMemory, paddr: u64) -> Result<Rsdp, AcpiError> {
 fn scan_rsdp(mem: &dyn PhysMemory, start: u64, len: u64) -> Option<Rsdp> {
     (start..start + len).step_by(16).find_map(|p| {
         let mut sig = [0u8; 8];
-        (mem.read(p, &mut sig) && &sig == b"RSD PTR ").then(|| parse_rsdp(mem, p).ok()).flatten()
+        (mem.read(p, &mut sig) && &sig == b"RSD PTR ")
+            .then(|| parse_rsdp(mem, p).ok())
+            .flatten()
     })
 }
 
@@ -247,20 +324,42 @@ struct RootTable {
 impl RootTable {
     fn load(mem: &dyn PhysMemory, rsdp: &Rsdp) -> Result<Self, AcpiError> {
         let (sdt, entry_size) = if rsdp.revision >= 2 && rsdp.xsdt_address != 0 {
-            (load_sdt(mem, rsdp.xsdt_address, Signature::XSDT, SDT_HEADER_LEN)?, 8)
+            (
+                load_sdt(mem, rsdp.xsdt_address, Signature::XSDT, SDT_HEADER_LEN)?,
+                8,
+            )
         } else if rsdp.rsdt_address != 0 {
-            (load_sdt(mem, rsdp.rsdt_address.into(), Signature::RSDT, SDT_HEADER_LEN)?, 4)
+            (
+                load_sdt(
+                    mem,
+                    rsdp.rsdt_address.into(),
+                    Signature::RSDT,
+                    SDT_HEADER_LEN,
+                )?,
+                4,
+            )
         } else {
-            return Err(AcpiError::MissingField { table: Signature::RSDP, field: "RSDT address" });
+            return Err(AcpiError::MissingField {
+                table: Signature::RSDP,
+                field: "RSDT address",
+            });
         };
-        if (sdt.length - SDT_HEADER_LEN) % entry_size != 0 {
-            return Err(AcpiError::BadLength { table: sdt.signature, length: sdt.length });
+        if !(sdt.length - SDT_HEADER_LEN).is_multiple_of(entry_size) {
+            return Err(AcpiError::BadLength {
+                table: sdt.signature,
+                length: sdt.length,
+            });
         }
         Ok(Self { sdt, entry_size })
     }
 
     /// The first listed table with `signature`, validated.
-    fn find(&self, mem: &dyn PhysMemory, signature: Signature, min_len: u32) -> Result<Sdt, AcpiError> {
+    fn find(
+        &self,
+        mem: &dyn PhysMemory,
+        signature: Signature,
+        min_len: u32,
+    ) -> Result<Sdt, AcpiError> {
         let root = self.sdt.signature;
         for off in (SDT_HEADER_LEN..self.sdt.length).step_by(self.entry_size as usize) {
             let at = addr(root, self.sdt.paddr, off)?;
@@ -289,11 +388,16 @@ struct FixedList<T: Copy + Default, const N: usize> {
 
 impl<T: Copy + Default, const N: usize> FixedList<T, N> {
     fn new() -> Self {
-        Self { items: [T::default(); N], len: 0 }
+        Self {
+            items: [T::default(); N],
+            len: 0,
+        }
     }
 
     fn push(&mut self, item: T) -> bool {
-        let Some(slot) = self.items.get_mut(self.len) else { return false };
+        let Some(slot) = self.items.get_mut(self.len) else {
+            return false;
+        };
         *slot = item;
         self.len += 1;
         true
@@ -325,7 +429,7 @@ pub struct InterruptOverride {
 
 /// What the MADT says about interrupt controllers.
 #[derive(Clone, Copy, Debug)]
-pub struct Madt {
+struct Madt {
     local_apic_address: u64,
     pcat_compat: bool,
     ioapics: FixedList<IoApicInfo, MAX_IOAPICS>,
@@ -349,15 +453,27 @@ impl Madt {
             ioapics: FixedList::new(),
             overrides: FixedList::new(),
         };
-        let malformed = |offset, what| AcpiError::Malformed { table, offset, what };
+        let malformed = |offset, what| AcpiError::Malformed {
+            table,
+            offset,
+            what,
+        };
         let mut off = SDT_HEADER_LEN + 8;
         while off < sdt.length {
             let mut entry = [0u8; 16];
             let header_len = (sdt.length - off).min(2) as usize;
-            read_into(mem, table, addr(table, sdt.paddr, off)?, &mut entry[..header_len])?;
+            read_into(
+                mem,
+                table,
+                addr(table, sdt.paddr, off)?,
+                &mut entry[..header_len],
+            )?;
             let (kind, len) = (entry[0], u32::from(entry[1]));
             if header_len < 2 || len < 2 || len > sdt.length - off {
-                return Err(malformed(off, "entry length is below 2 or runs past the table"));
+                return Err(malformed(
+                    off,
+                    "entry length is below 2 or runs past the table",
+                ));
             }
             let body = len.min(entry.len() as u32) as usize;
             read_into(mem, table, addr(table, sdt.paddr, off)?, &mut entry[..body])?;
@@ -366,17 +482,27 @@ impl Madt {
                     if len < 12 {
                         return Err(malformed(off, "I/O APIC entry shorter than 12 bytes"));
                     }
-                    let ioapic = IoApicInfo { id: entry[2], address: u32_at(&entry, 4), gsi_base: u32_at(&entry, 8) };
+                    let ioapic = IoApicInfo {
+                        id: entry[2],
+                        address: u32_at(&entry, 4),
+                        gsi_base: u32_at(&entry, 8),
+                    };
                     if ioapic.address == 0 {
                         return Err(malformed(off, "I/O APIC at address 0"));
                     }
                     if !madt.ioapics.push(ioapic) {
-                        return Err(AcpiError::TooMany { table, what: "I/O APICs" });
+                        return Err(AcpiError::TooMany {
+                            table,
+                            what: "I/O APICs",
+                        });
                     }
                 }
                 MADT_INTERRUPT_SOURCE_OVERRIDE => {
                     if len < 10 {
-                        return Err(malformed(off, "interrupt source override shorter than 10 bytes"));
+                        return Err(malformed(
+                            off,
+                            "interrupt source override shorter than 10 bytes",
+                        ));
                     }
                     let flags = u16_at(&entry, 8);
                     // Bus 0 (ISA) is the only bus the spec defines.
@@ -388,13 +514,19 @@ impl Madt {
                             level_triggered: flags & (0b11 << 2) == MPS_INTI_TRIGGER_LEVEL,
                         };
                         if !madt.overrides.push(iso) {
-                            return Err(AcpiError::TooMany { table, what: "interrupt source overrides" });
+                            return Err(AcpiError::TooMany {
+                                table,
+                                what: "interrupt source overrides",
+                            });
                         }
                     }
                 }
                 MADT_LOCAL_APIC_ADDRESS_OVERRIDE => {
                     if len < 12 {
-                        return Err(malformed(off, "local APIC address override shorter than 12 bytes"));
+                        return Err(malformed(
+                            off,
+                            "local APIC address override shorter than 12 bytes",
+                        ));
                     }
                     madt.local_apic_address = u64_at(&entry, 4);
                 }
@@ -404,35 +536,6 @@ impl Madt {
             off += len;
         }
         Ok(madt)
-    }
-
-    /// Physical address of the local APIC registers (the 64-bit override if
-    /// the MADT has one).
-    pub fn local_apic_address(&self) -> u64 {
-        self.local_apic_address
-    }
-
-    /// Whether a legacy 8259 pair is present (and must be masked).
-    pub fn pcat_compat(&self) -> bool {
-        self.pcat_compat
-    }
-
-    pub fn ioapics(&self) -> &[IoApicInfo] {
-        self.ioapics.as_slice()
-    }
-
-    pub fn interrupt_overrides(&self) -> &[InterruptOverride] {
-        self.overrides.as_slice()
-    }
-
-    /// `(gsi, active_low, level_triggered)` for ISA IRQ `isa_irq`: its
-    /// override if the MADT has one, else the ISA default (same number, edge,
-    /// active high).
-    pub fn irq_to_gsi(&self, isa_irq: u8) -> (u32, bool, bool) {
-        self.interrupt_overrides()
-            .iter()
-            .find(|o| o.source == isa_irq)
-            .map_or((isa_irq.into(), false, false), |o| (o.gsi, o.active_low, o.level_triggered))
     }
 }
 
@@ -466,7 +569,7 @@ pub struct PmTimer {
 
 /// What the FADT says about power management.
 #[derive(Clone, Copy, Debug)]
-pub struct Fadt {
+struct Fadt {
     pm1a_control: Option<u16>,
     pm1b_control: Option<u16>,
     pm_timer: Option<PmTimer>,
@@ -495,12 +598,20 @@ impl Fadt {
         let len = (sdt.length as usize).min(FADT_PARSED_LEN);
         read_into(mem, table, sdt.paddr, &mut b[..len])?;
         let flags = u32_at(&b, 112);
-        let malformed = |offset: usize, what| AcpiError::Malformed { table, offset: offset as u32, what };
+        let malformed = |offset: usize, what| AcpiError::Malformed {
+            table,
+            offset: offset as u32,
+            what,
+        };
         // X_ block if it is set and in I/O space (we only do port I/O), else
         // the legacy 32-bit field, which is always an I/O port.
         let io_block = |x_off: usize, legacy_off: usize| -> Result<Option<u16>, AcpiError> {
             let x = u64_at(&b, x_off + 4);
-            let (port, off) = if x != 0 && b[x_off] == GAS_SYSTEM_IO { (x, x_off) } else { (u32_at(&b, legacy_off).into(), legacy_off) };
+            let (port, off) = if x != 0 && b[x_off] == GAS_SYSTEM_IO {
+                (x, x_off)
+            } else {
+                (u32_at(&b, legacy_off).into(), legacy_off)
+            };
             match port {
                 0 => Ok(None),
                 1..=0xffff => Ok(Some(port as u16)),
@@ -512,12 +623,17 @@ impl Fadt {
             let address = match b[116] {
                 _ if gas_addr == 0 => None,
                 GAS_SYSTEM_MEMORY => Some(ResetRegisterAddress::SystemMemory(gas_addr)),
-                GAS_SYSTEM_IO if gas_addr <= 0xffff => Some(ResetRegisterAddress::SystemIo(gas_addr as u16)),
+                GAS_SYSTEM_IO if gas_addr <= 0xffff => {
+                    Some(ResetRegisterAddress::SystemIo(gas_addr as u16))
+                }
                 GAS_SYSTEM_IO => return Err(malformed(116, "RESET_REG I/O port beyond 0xffff")),
                 // PCI configuration space, functional fixed hardware, ...
                 _ => None,
             };
-            address.map(|address| ResetRegister { address, value: b[128] })
+            address.map(|address| ResetRegister {
+                address,
+                value: b[128],
+            })
         } else {
             None
         };
@@ -525,46 +641,19 @@ impl Fadt {
         Ok(Self {
             pm1a_control: io_block(172, 64)?,
             pm1b_control: io_block(184, 68)?,
-            pm_timer: io_block(208, 76)?.map(|port| PmTimer { port, width32: flags & FADT_TMR_VAL_EXT != 0 }),
+            pm_timer: io_block(208, 76)?.map(|port| PmTimer {
+                port,
+                width32: flags & FADT_TMR_VAL_EXT != 0,
+            }),
             reset,
-            dsdt_address: if x_dsdt != 0 { x_dsdt } else { u32_at(&b, 40).into() },
+            dsdt_address: if x_dsdt != 0 {
+                x_dsdt
+            } else {
+                u32_at(&b, 40).into()
+            },
             sci_interrupt: u16_at(&b, 46),
             hardware_reduced: flags & FADT_HW_REDUCED_ACPI != 0,
         })
-    }
-
-    /// PM1a_CNT_BLK port (where SLP_TYPa and SLP_EN are written).
-    pub fn pm1a_control(&self) -> Option<u16> {
-        self.pm1a_control
-    }
-
-    /// PM1b_CNT_BLK port, on machines with a second PM1 block.
-    pub fn pm1b_control(&self) -> Option<u16> {
-        self.pm1b_control
-    }
-
-    pub fn pm_timer(&self) -> Option<PmTimer> {
-        self.pm_timer
-    }
-
-    /// RESET_REG, only if the flags say it is supported.
-    pub fn reset_register(&self) -> Option<ResetRegister> {
-        self.reset
-    }
-
-    /// X_DSDT if set, else DSDT.
-    pub fn dsdt_address(&self) -> u64 {
-        self.dsdt_address
-    }
-
-    /// SCI_INT: the ISA IRQ (or GSI) of the ACPI System Control Interrupt.
-    pub fn sci_interrupt(&self) -> u16 {
-        self.sci_interrupt
-    }
-
-    /// HW_REDUCED_ACPI: no PM1 blocks; sleep goes through SLEEP_CONTROL_REG.
-    pub fn hardware_reduced(&self) -> bool {
-        self.hardware_reduced
     }
 }
 
@@ -591,8 +680,16 @@ const S5_WINDOW: usize = 16;
 /// (the bytes after the `_S5_` name), where `remaining` bytes are left in the
 /// table from there; `offset` is `aml[0]`'s offset in the DSDT, for errors.
 fn parse_s5_package(aml: &[u8], remaining: u32, offset: u32) -> Result<SleepTypes, AcpiError> {
-    let err = |at: usize, what| AcpiError::Malformed { table: Signature::DSDT, offset: offset + at as u32, what };
-    let byte = |at: usize| aml.get(at).copied().ok_or_else(|| err(at, "\\_S5_ package runs past the table"));
+    let err = |at: usize, what| AcpiError::Malformed {
+        table: Signature::DSDT,
+        offset: offset + at as u32,
+        what,
+    };
+    let byte = |at: usize| {
+        aml.get(at)
+            .copied()
+            .ok_or_else(|| err(at, "\\_S5_ package runs past the table"))
+    };
     if byte(0)? != AML_PACKAGE_OP {
         return Err(err(0, "\\_S5_ is not a Package"));
     }
@@ -616,38 +713,70 @@ fn parse_s5_package(aml: &[u8], remaining: u32, offset: u32) -> Result<SleepType
     let mut at = 3 + follow;
     let mut element = || -> Result<u8, AcpiError> {
         let start = at;
-        let in_package = |n: usize| if start + n <= end { Ok(()) } else { Err(err(start, "\\_S5_ element runs past the package")) };
+        let in_package = |n: usize| {
+            if start + n <= end {
+                Ok(())
+            } else {
+                Err(err(start, "\\_S5_ element runs past the package"))
+            }
+        };
         let (value, size) = match byte(start)? {
             AML_ZERO_OP => (0, 1),
             AML_ONE_OP => (1, 1),
             AML_BYTE_PREFIX => (u32::from(byte(start + 1)?), 2),
-            AML_WORD_PREFIX => (u32::from(u16::from_le_bytes([byte(start + 1)?, byte(start + 2)?])), 3),
-            AML_DWORD_PREFIX => (u32::from_le_bytes([byte(start + 1)?, byte(start + 2)?, byte(start + 3)?, byte(start + 4)?]), 5),
+            AML_WORD_PREFIX => (
+                u32::from(u16::from_le_bytes([byte(start + 1)?, byte(start + 2)?])),
+                3,
+            ),
+            AML_DWORD_PREFIX => (
+                u32::from_le_bytes([
+                    byte(start + 1)?,
+                    byte(start + 2)?,
+                    byte(start + 3)?,
+                    byte(start + 4)?,
+                ]),
+                5,
+            ),
             _ => return Err(err(start, "\\_S5_ element is not an integer constant")),
         };
         in_package(size)?;
         at += size;
         // SLP_TYPx is a 3-bit field of PM1x_CNT.
-        u8::try_from(value).ok().filter(|&v| v <= 7).ok_or_else(|| err(start, "\\_S5_ SLP_TYP wider than 3 bits"))
+        u8::try_from(value)
+            .ok()
+            .filter(|&v| v <= 7)
+            .ok_or_else(|| err(start, "\\_S5_ SLP_TYP wider than 3 bits"))
     };
-    Ok(SleepTypes { slp_typ_a: element()?, slp_typ_b: element()? })
+    Ok(SleepTypes {
+        slp_typ_a: element()?,
+        slp_typ_b: element()?,
+    })
 }
 
 /// Find `Name (\_S5_, Package ...)` in the DSDT's AML and decode it.
 fn find_s5(mem: &dyn PhysMemory, dsdt_address: u64) -> Result<SleepTypes, AcpiError> {
     if dsdt_address == 0 {
-        return Err(AcpiError::MissingField { table: Signature::FADT, field: "DSDT" });
+        return Err(AcpiError::MissingField {
+            table: Signature::FADT,
+            field: "DSDT",
+        });
     }
     let sdt = load_sdt(mem, dsdt_address, Signature::DSDT, SDT_HEADER_LEN)?;
     let table = sdt.signature;
-    let byte_at = |off: u32| read_array::<1>(mem, table, addr(table, sdt.paddr, off)?).map(|b| b[0]);
+    let byte_at =
+        |off: u32| read_array::<1>(mem, table, addr(table, sdt.paddr, off)?).map(|b| b[0]);
     const CHUNK: u32 = 256;
     // Chunks overlap by three bytes so a name straddling two is still seen.
     let mut buf = [0u8; CHUNK as usize + 3];
     let mut chunk_start = SDT_HEADER_LEN;
     while chunk_start < sdt.length {
         let n = (sdt.length - chunk_start).min(buf.len() as u32) as usize;
-        read_into(mem, table, addr(table, sdt.paddr, chunk_start)?, &mut buf[..n])?;
+        read_into(
+            mem,
+            table,
+            addr(table, sdt.paddr, chunk_start)?,
+            &mut buf[..n],
+        )?;
         for (i, window) in buf[..n].windows(4).enumerate() {
             let name = chunk_start + i as u32;
             if window != b"_S5_" {
@@ -659,7 +788,8 @@ fn find_s5(mem: &dyn PhysMemory, dsdt_address: u64) -> Result<SleepTypes, AcpiEr
                 1 => byte_at(name - 1)? == AML_NAME_OP,
                 _ => {
                     let prev = byte_at(name - 1)?;
-                    prev == AML_NAME_OP || (prev == AML_ROOT_CHAR && byte_at(name - 2)? == AML_NAME_OP)
+                    prev == AML_NAME_OP
+                        || (prev == AML_ROOT_CHAR && byte_at(name - 2)? == AML_NAME_OP)
                 }
             };
             if !defined {
@@ -674,7 +804,10 @@ fn find_s5(mem: &dyn PhysMemory, dsdt_address: u64) -> Result<SleepTypes, AcpiEr
         }
         chunk_start += CHUNK;
     }
-    Err(AcpiError::MissingField { table, field: "\\_S5_" })
+    Err(AcpiError::MissingField {
+        table,
+        field: "\\_S5_",
+    })
 }
 
 /// Everything the native backend learns from ACPI.
@@ -700,23 +833,89 @@ impl AcpiInfo {
         self.rsdp_revision
     }
 
-    pub fn madt(&self) -> &Madt {
-        &self.madt
+    /// Physical address of the local APIC registers (the MADT's 64-bit
+    /// override if it has one).
+    pub fn local_apic_address(&self) -> u64 {
+        self.madt.local_apic_address
     }
 
-    pub fn fadt(&self) -> &Fadt {
-        &self.fadt
+    /// MADT PCAT_COMPAT: a legacy 8259 pair is present (and must be masked).
+    pub fn pcat_compat(&self) -> bool {
+        self.madt.pcat_compat
+    }
+
+    pub fn ioapics(&self) -> &[IoApicInfo] {
+        self.madt.ioapics.as_slice()
+    }
+
+    /// The I/O APIC serving `gsi` as `(register block address, GSI base)`:
+    /// the one with the highest GSI base not above it. (How many inputs it
+    /// has only its own version register tells; `IoApic::route` checks.)
+    pub fn ioapic_for_gsi(&self, gsi: u32) -> Option<(u64, u32)> {
+        let ioapic = self
+            .ioapics()
+            .iter()
+            .filter(|i| i.gsi_base <= gsi)
+            .max_by_key(|i| i.gsi_base)?;
+        Some((ioapic.address.into(), ioapic.gsi_base))
+    }
+
+    /// ISA interrupt source overrides (bus 0 only).
+    pub fn interrupt_overrides(&self) -> &[InterruptOverride] {
+        self.madt.overrides.as_slice()
+    }
+
+    /// `(gsi, active_low, level_triggered)` for ISA IRQ `isa_irq`: its
+    /// override if the MADT has one, else the ISA default (same number, edge,
+    /// active high).
+    pub fn irq_to_gsi(&self, isa_irq: u8) -> (u32, bool, bool) {
+        self.interrupt_overrides()
+            .iter()
+            .find(|o| o.source == isa_irq)
+            .map_or((isa_irq.into(), false, false), |o| {
+                (o.gsi, o.active_low, o.level_triggered)
+            })
+    }
+
+    /// PM1a_CNT_BLK port (where SLP_TYPa and SLP_EN are written).
+    pub fn pm1a_control(&self) -> Option<u16> {
+        self.fadt.pm1a_control
+    }
+
+    /// PM1b_CNT_BLK port, on machines with a second PM1 block.
+    pub fn pm1b_control(&self) -> Option<u16> {
+        self.fadt.pm1b_control
+    }
+
+    pub fn pm_timer(&self) -> Option<PmTimer> {
+        self.fadt.pm_timer
+    }
+
+    /// RESET_REG, only if the FADT flags say it is supported.
+    pub fn reset_register(&self) -> Option<ResetRegister> {
+        self.fadt.reset
+    }
+
+    /// X_DSDT if set, else DSDT.
+    pub fn dsdt_address(&self) -> u64 {
+        self.fadt.dsdt_address
+    }
+
+    /// SCI_INT: the ISA IRQ of the ACPI System Control Interrupt.
+    pub fn sci_interrupt(&self) -> u16 {
+        self.fadt.sci_interrupt
+    }
+
+    /// HW_REDUCED_ACPI: no PM1 blocks; sleep goes through SLEEP_CONTROL_REG,
+    /// which this module does not decode.
+    pub fn hardware_reduced(&self) -> bool {
+        self.fadt.hardware_reduced
     }
 
     /// `\_S5_`'s sleep types, or why the DSDT did not yield them: a DSDT
     /// without a usable `\_S5_` only rules out ACPI power-off, not the rest.
     pub fn s5(&self) -> Result<SleepTypes, AcpiError> {
         self.s5
-    }
-
-    /// See [`Madt::irq_to_gsi`].
-    pub fn irq_to_gsi(&self, isa_irq: u8) -> (u32, bool, bool) {
-        self.madt.irq_to_gsi(isa_irq)
     }
 }
 
@@ -729,7 +928,13 @@ pub fn discover(mem: &dyn PhysMemory, rsdp_hint: u64) -> Result<AcpiInfo, AcpiEr
     let madt = Madt::parse(mem, &root.find(mem, Signature::MADT, SDT_HEADER_LEN + 8)?)?;
     let fadt = Fadt::parse(mem, &root.find(mem, Signature::FADT, FADT_MIN_LEN)?)?;
     let s5 = find_s5(mem, fadt.dsdt_address);
-    Ok(AcpiInfo { rsdp_address: rsdp.paddr, rsdp_revision: rsdp.revision, madt, fadt, s5 })
+    Ok(AcpiInfo {
+        rsdp_address: rsdp.paddr,
+        rsdp_revision: rsdp.revision,
+        madt,
+        fadt,
+        s5,
+    })
 }
 
 #[cfg(test)]
@@ -759,7 +964,9 @@ mod tests {
 
     impl PhysMemory for FakeMemory {
         fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
-            let Some(end) = paddr.checked_add(buf.len() as u64) else { return false };
+            let Some(end) = paddr.checked_add(buf.len() as u64) else {
+                return false;
+            };
             self.regions.iter().any(|(base, data)| {
                 let ok = paddr >= *base && end <= *base + data.len() as u64;
                 if ok {
@@ -824,7 +1031,10 @@ mod tests {
         let body: Vec<u8> = if sig == b"XSDT" {
             entries.iter().flat_map(|e| e.to_le_bytes()).collect()
         } else {
-            entries.iter().flat_map(|&e| (e as u32).to_le_bytes()).collect()
+            entries
+                .iter()
+                .flat_map(|&e| (e as u32).to_le_bytes())
+                .collect()
         };
         sdt(sig, &body)
     }
@@ -845,7 +1055,18 @@ mod tests {
     }
 
     fn override_entry(source: u8, gsi: u32, flags: u16) -> Vec<u8> {
-        let mut e = vec![MADT_INTERRUPT_SOURCE_OVERRIDE, 10, 0, source, 0, 0, 0, 0, 0, 0];
+        let mut e = vec![
+            MADT_INTERRUPT_SOURCE_OVERRIDE,
+            10,
+            0,
+            source,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
         put32(&mut e, 4, gsi);
         put16(&mut e, 8, flags);
         e
@@ -881,7 +1102,9 @@ mod tests {
     }
 
     /// `Name (_S5, Package (4) {Zero, Zero, Zero, Zero})` as QEMU emits it.
-    const QEMU_S5: &[u8] = &[0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00];
+    const QEMU_S5: &[u8] = &[
+        0x08, b'_', b'S', b'5', b'_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
+    ];
 
     /// Low memory with an EBDA pointer, the BIOS area with a revision-0
     /// RSDP, and an RSDT listing `madt` and `fadt`; the DSDT holds `aml`.
@@ -919,17 +1142,47 @@ mod tests {
     fn finds_a_revision_0_rsdp_by_scanning_the_bios_area() {
         let info = discover(&qemu_machine(), 0).unwrap();
         assert_eq!((info.rsdp_address(), info.rsdp_revision()), (RSDP_AT, 0));
-        let madt = info.madt();
-        assert_eq!(madt.local_apic_address(), 0xfee0_0000);
-        assert!(madt.pcat_compat());
-        assert_eq!(madt.ioapics(), &[IoApicInfo { id: 0, address: 0xfec0_0000, gsi_base: 0 }]);
-        let fadt = info.fadt();
-        assert_eq!((fadt.pm1a_control(), fadt.pm1b_control()), (Some(0x604), None));
-        assert_eq!(fadt.pm_timer(), Some(PmTimer { port: 0x608, width32: true }));
-        let reset = ResetRegister { address: ResetRegisterAddress::SystemIo(0xcf9), value: 6 };
-        assert_eq!(fadt.reset_register(), Some(reset));
-        assert_eq!((fadt.dsdt_address(), fadt.sci_interrupt(), fadt.hardware_reduced()), (DSDT_AT, 9, false));
-        assert_eq!(info.s5(), Ok(SleepTypes { slp_typ_a: 0, slp_typ_b: 0 }));
+        assert_eq!(info.local_apic_address(), 0xfee0_0000);
+        assert!(info.pcat_compat());
+        assert_eq!(
+            info.ioapics(),
+            &[IoApicInfo {
+                id: 0,
+                address: 0xfec0_0000,
+                gsi_base: 0
+            }]
+        );
+        assert_eq!(
+            (info.pm1a_control(), info.pm1b_control()),
+            (Some(0x604), None)
+        );
+        assert_eq!(
+            info.pm_timer(),
+            Some(PmTimer {
+                port: 0x608,
+                width32: true
+            })
+        );
+        let reset = ResetRegister {
+            address: ResetRegisterAddress::SystemIo(0xcf9),
+            value: 6,
+        };
+        assert_eq!(info.reset_register(), Some(reset));
+        assert_eq!(
+            (
+                info.dsdt_address(),
+                info.sci_interrupt(),
+                info.hardware_reduced()
+            ),
+            (DSDT_AT, 9, false)
+        );
+        assert_eq!(
+            info.s5(),
+            Ok(SleepTypes {
+                slp_typ_a: 0,
+                slp_typ_b: 0
+            })
+        );
     }
 
     #[test]
@@ -940,7 +1193,7 @@ mod tests {
         mem.put(XSDT_AT, &root(b"XSDT", &[MADT_AT, FADT_AT]));
         let info = discover(&mem, 0x10_0000).unwrap();
         assert_eq!((info.rsdp_address(), info.rsdp_revision()), (0x10_0000, 2));
-        assert_eq!(info.fadt().pm1a_control(), Some(0x604));
+        assert_eq!(info.pm1a_control(), Some(0x604));
     }
 
     #[test]
@@ -974,9 +1227,22 @@ mod tests {
         bad[19] ^= 0x80;
         mem.put(0x10_0000, &bad);
         let table = Signature::RSDP;
-        assert_eq!(discover(&mem, 0x10_0000).unwrap_err(), AcpiError::BadChecksum { table, paddr: 0x10_0000 });
+        assert_eq!(
+            discover(&mem, 0x10_0000).unwrap_err(),
+            AcpiError::BadChecksum {
+                table,
+                paddr: 0x10_0000
+            }
+        );
         let found = Signature(*b"FACP");
-        assert_eq!(discover(&mem, FADT_AT).unwrap_err(), AcpiError::WrongSignature { expected: table, found, paddr: FADT_AT });
+        assert_eq!(
+            discover(&mem, FADT_AT).unwrap_err(),
+            AcpiError::WrongSignature {
+                expected: table,
+                found,
+                paddr: FADT_AT
+            }
+        );
     }
 
     #[test]
@@ -986,7 +1252,13 @@ mod tests {
         bad[28] ^= 1; // in the XSDT address: only the extended checksum covers it
         mem.put(0x10_0000, &bad);
         let err = discover(&mem, 0x10_0000).unwrap_err();
-        assert_eq!(err, AcpiError::BadChecksum { table: Signature::RSDP, paddr: 0x10_0000 });
+        assert_eq!(
+            err,
+            AcpiError::BadChecksum {
+                table: Signature::RSDP,
+                paddr: 0x10_0000
+            }
+        );
     }
 
     #[test]
@@ -994,13 +1266,25 @@ mod tests {
         let mut table = qemu_madt();
         table[40] ^= 1;
         let mem = machine(table, fadt(276, |_| {}), QEMU_S5);
-        assert_eq!(discover(&mem, 0).unwrap_err(), AcpiError::BadChecksum { table: Signature::MADT, paddr: MADT_AT });
+        assert_eq!(
+            discover(&mem, 0).unwrap_err(),
+            AcpiError::BadChecksum {
+                table: Signature::MADT,
+                paddr: MADT_AT
+            }
+        );
     }
 
     #[test]
     fn a_fadt_shorter_than_acpi_1_is_rejected() {
         let mem = machine(qemu_madt(), fadt(100, |_| {}), QEMU_S5);
-        assert_eq!(discover(&mem, 0).unwrap_err(), AcpiError::BadLength { table: Signature::FADT, length: 100 });
+        assert_eq!(
+            discover(&mem, 0).unwrap_err(),
+            AcpiError::BadLength {
+                table: Signature::FADT,
+                length: 100
+            }
+        );
     }
 
     #[test]
@@ -1009,10 +1293,28 @@ mod tests {
         put32(&mut table, 4, 0x10_0000);
         let mut mem = FakeMemory::default();
         mem.put(MADT_AT, &table);
-        let rsdt = Sdt { signature: Signature::RSDT, paddr: RSDT_AT, length: 44 };
+        let rsdt = Sdt {
+            signature: Signature::RSDT,
+            paddr: RSDT_AT,
+            length: 44,
+        };
         mem.put(RSDT_AT, &root(b"RSDT", &[MADT_AT, 0]));
-        let err = RootTable { sdt: rsdt, entry_size: 4 }.find(&mem, Signature::MADT, 44).unwrap_err();
-        assert!(matches!(err, AcpiError::Unreadable { table: Signature::MADT, .. }), "{err:?}");
+        let err = RootTable {
+            sdt: rsdt,
+            entry_size: 4,
+        }
+        .find(&mem, Signature::MADT, 44)
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AcpiError::Unreadable {
+                    table: Signature::MADT,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -1026,7 +1328,13 @@ mod tests {
         mem.put(XSDT_AT, &xsdt);
         mem.put(0x10_0000, &rsdp(2, 0, XSDT_AT));
         let err = discover(&mem, 0x10_0000).unwrap_err();
-        assert_eq!(err, AcpiError::BadLength { table: Signature::XSDT, length: 56 });
+        assert_eq!(
+            err,
+            AcpiError::BadLength {
+                table: Signature::XSDT,
+                length: 56
+            }
+        );
     }
 
     #[test]
@@ -1034,37 +1342,64 @@ mod tests {
         let zero_length = madt(0xfee0_0000, &[vec![MADT_IO_APIC, 0]]);
         let mem = machine(zero_length, fadt(276, |_| {}), QEMU_S5);
         let err = discover(&mem, 0).unwrap_err();
-        assert!(matches!(err, AcpiError::Malformed { table: Signature::MADT, offset: 44, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                AcpiError::Malformed {
+                    table: Signature::MADT,
+                    offset: 44,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let mut entry = ioapic_entry(0, 0xfec0_0000, 0);
         entry[1] = 20;
         let too_long = madt(0xfee0_0000, &[entry]);
         let mem = machine(too_long, fadt(276, |_| {}), QEMU_S5);
-        assert!(matches!(discover(&mem, 0), Err(AcpiError::Malformed { offset: 44, .. })));
+        assert!(matches!(
+            discover(&mem, 0),
+            Err(AcpiError::Malformed { offset: 44, .. })
+        ));
         let mut short = ioapic_entry(0, 0xfec0_0000, 0);
         short[1] = 8;
         short.truncate(8);
         let mem = machine(madt(0xfee0_0000, &[short]), fadt(276, |_| {}), QEMU_S5);
-        assert!(matches!(discover(&mem, 0), Err(AcpiError::Malformed { offset: 44, .. })));
+        assert!(matches!(
+            discover(&mem, 0),
+            Err(AcpiError::Malformed { offset: 44, .. })
+        ));
     }
 
     #[test]
     fn more_ioapics_than_the_list_holds_is_an_error() {
-        let entries: Vec<_> = (0..=MAX_IOAPICS as u8).map(|i| ioapic_entry(i, 0xfec0_0000 + u32::from(i) * 0x1000, u32::from(i) * 24)).collect();
+        let entries: Vec<_> = (0..=MAX_IOAPICS as u8)
+            .map(|i| ioapic_entry(i, 0xfec0_0000 + u32::from(i) * 0x1000, u32::from(i) * 24))
+            .collect();
         let mem = machine(madt(0xfee0_0000, &entries), fadt(276, |_| {}), QEMU_S5);
-        assert_eq!(discover(&mem, 0).unwrap_err(), AcpiError::TooMany { table: Signature::MADT, what: "I/O APICs" });
+        assert_eq!(
+            discover(&mem, 0).unwrap_err(),
+            AcpiError::TooMany {
+                table: Signature::MADT,
+                what: "I/O APICs"
+            }
+        );
     }
 
     #[test]
     fn a_missing_madt_is_named() {
         let mut mem = qemu_machine();
         mem.put(RSDT_AT, &root(b"RSDT", &[FADT_AT]));
-        assert_eq!(discover(&mem, 0).unwrap_err(), AcpiError::MissingTable(Signature::MADT));
+        assert_eq!(
+            discover(&mem, 0).unwrap_err(),
+            AcpiError::MissingTable(Signature::MADT)
+        );
     }
 
     #[test]
     fn isa_irqs_follow_the_overrides() {
         let info = discover(&qemu_machine(), 0).unwrap();
-        assert_eq!(info.madt().interrupt_overrides().len(), 3);
+        assert_eq!(info.interrupt_overrides().len(), 3);
         assert_eq!(info.irq_to_gsi(0), (2, false, false));
         assert_eq!(info.irq_to_gsi(9), (9, false, true)); // active high, level
         assert_eq!(info.irq_to_gsi(11), (11, true, true));
@@ -1073,10 +1408,35 @@ mod tests {
 
     #[test]
     fn without_overrides_isa_irqs_are_identity_mapped_edge_high() {
-        let mem = machine(madt(0xfee0_0000, &[ioapic_entry(1, 0xfec0_0000, 0)]), fadt(276, |_| {}), QEMU_S5);
+        let mem = machine(
+            madt(0xfee0_0000, &[ioapic_entry(1, 0xfec0_0000, 0)]),
+            fadt(276, |_| {}),
+            QEMU_S5,
+        );
         let info = discover(&mem, 0).unwrap();
-        assert!(info.madt().interrupt_overrides().is_empty());
+        assert!(info.interrupt_overrides().is_empty());
         assert!((0..16).all(|irq| info.irq_to_gsi(irq) == (u32::from(irq), false, false)));
+    }
+
+    #[test]
+    fn a_gsi_belongs_to_the_ioapic_with_the_highest_base_below_it() {
+        let entries = [
+            ioapic_entry(2, 0xfec1_0000, 24),
+            ioapic_entry(1, 0xfec0_0000, 0),
+        ];
+        let info = discover(
+            &machine(madt(0xfee0_0000, &entries), fadt(276, |_| {}), QEMU_S5),
+            0,
+        )
+        .unwrap();
+        assert_eq!(info.ioapic_for_gsi(4), Some((0xfec0_0000, 0)));
+        assert_eq!(info.ioapic_for_gsi(30), Some((0xfec1_0000, 24)));
+        let info = discover(
+            &machine(madt(0xfee0_0000, &entries[..1]), fadt(276, |_| {}), QEMU_S5),
+            0,
+        )
+        .unwrap();
+        assert_eq!(info.ioapic_for_gsi(4), None);
     }
 
     #[test]
@@ -1084,7 +1444,10 @@ mod tests {
         let mut entry = vec![MADT_LOCAL_APIC_ADDRESS_OVERRIDE, 12, 0, 0];
         entry.extend_from_slice(&0x1_0000_0000u64.to_le_bytes());
         let mem = machine(madt(0xfee0_0000, &[entry]), fadt(276, |_| {}), QEMU_S5);
-        assert_eq!(discover(&mem, 0).unwrap().madt().local_apic_address(), 0x1_0000_0000);
+        assert_eq!(
+            discover(&mem, 0).unwrap().local_apic_address(),
+            0x1_0000_0000
+        );
     }
 
     #[test]
@@ -1096,17 +1459,26 @@ mod tests {
             put32(t, 40, 0xdead_0000); // DSDT, superseded by X_DSDT
         });
         let info = discover(&machine(qemu_madt(), table, QEMU_S5), 0).unwrap();
-        let fadt = info.fadt();
-        assert_eq!((fadt.pm1a_control(), fadt.pm1b_control()), (Some(0x604), Some(0xb005)));
-        assert_eq!(fadt.pm_timer().map(|t| t.port), Some(0x608));
-        assert_eq!(fadt.dsdt_address(), DSDT_AT);
+        assert_eq!(
+            (info.pm1a_control(), info.pm1b_control()),
+            (Some(0x604), Some(0xb005))
+        );
+        assert_eq!(info.pm_timer().map(|t| t.port), Some(0x608));
+        assert_eq!(info.dsdt_address(), DSDT_AT);
     }
 
     #[test]
     fn a_port_beyond_16_bits_is_malformed() {
         let table = fadt(276, |t| gas(t, 172, GAS_SYSTEM_IO, 0x1_0000));
         let err = discover(&machine(qemu_madt(), table, QEMU_S5), 0).unwrap_err();
-        assert_eq!(err, AcpiError::Malformed { table: Signature::FADT, offset: 172, what: "I/O port beyond 0xffff" });
+        assert_eq!(
+            err,
+            AcpiError::Malformed {
+                table: Signature::FADT,
+                offset: 172,
+                what: "I/O port beyond 0xffff"
+            }
+        );
     }
 
     #[test]
@@ -1116,71 +1488,139 @@ mod tests {
             put32(t, 112, FADT_RESET_REG_SUP); // claims RESET_REG, which is past its end
         });
         let info = discover(&machine(qemu_madt(), table, QEMU_S5), 0).unwrap();
-        let fadt = info.fadt();
-        assert_eq!(fadt.pm1a_control(), Some(0xb004));
-        assert_eq!(fadt.pm_timer(), Some(PmTimer { port: 0x608, width32: false }));
-        assert_eq!(fadt.reset_register(), None);
-        assert_eq!(info.s5(), Ok(SleepTypes { slp_typ_a: 0, slp_typ_b: 0 }));
+        assert_eq!(info.pm1a_control(), Some(0xb004));
+        assert_eq!(
+            info.pm_timer(),
+            Some(PmTimer {
+                port: 0x608,
+                width32: false
+            })
+        );
+        assert_eq!(info.reset_register(), None);
+        assert_eq!(
+            info.s5(),
+            Ok(SleepTypes {
+                slp_typ_a: 0,
+                slp_typ_b: 0
+            })
+        );
     }
 
     #[test]
     fn reset_register_only_when_the_flags_say_so() {
         let table = fadt(276, |t| put32(t, 112, 0));
         let info = discover(&machine(qemu_madt(), table, QEMU_S5), 0).unwrap();
-        assert_eq!(info.fadt().reset_register(), None);
+        assert_eq!(info.reset_register(), None);
         let table = fadt(276, |t| gas(t, 116, GAS_SYSTEM_MEMORY, 0xfed0_0100));
         let info = discover(&machine(qemu_madt(), table, QEMU_S5), 0).unwrap();
-        let reset = ResetRegister { address: ResetRegisterAddress::SystemMemory(0xfed0_0100), value: 6 };
-        assert_eq!(info.fadt().reset_register(), Some(reset));
+        let reset = ResetRegister {
+            address: ResetRegisterAddress::SystemMemory(0xfed0_0100),
+            value: 6,
+        };
+        assert_eq!(info.reset_register(), Some(reset));
     }
 
     fn s5_of(aml: &[u8]) -> Result<SleepTypes, AcpiError> {
-        discover(&machine(qemu_madt(), fadt(276, |_| {}), aml), 0).unwrap().s5()
+        discover(&machine(qemu_madt(), fadt(276, |_| {}), aml), 0)
+            .unwrap()
+            .s5()
     }
 
     #[test]
     fn s5_with_root_prefix_and_byte_prefix() {
         // Name (\_S5, Package (0x04) {0x07, 0x05, 0x00, 0x00}), as iasl emits it.
-        let aml = [0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04, 0x0a, 0x07, 0x0a, 0x05, 0x00, 0x00];
-        assert_eq!(s5_of(&aml), Ok(SleepTypes { slp_typ_a: 7, slp_typ_b: 5 }));
+        let aml = [
+            0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04, 0x0a, 0x07, 0x0a, 0x05, 0x00,
+            0x00,
+        ];
+        assert_eq!(
+            s5_of(&aml),
+            Ok(SleepTypes {
+                slp_typ_a: 7,
+                slp_typ_b: 5
+            })
+        );
     }
 
     #[test]
     fn s5_with_zero_and_one_ops() {
         let aml = [0x08, b'_', b'S', b'5', b'_', 0x12, 0x04, 0x02, 0x01, 0x00];
-        assert_eq!(s5_of(&aml), Ok(SleepTypes { slp_typ_a: 1, slp_typ_b: 0 }));
+        assert_eq!(
+            s5_of(&aml),
+            Ok(SleepTypes {
+                slp_typ_a: 1,
+                slp_typ_b: 0
+            })
+        );
     }
 
     #[test]
     fn s5_with_word_prefix_and_two_byte_pkg_length() {
         // PkgLength 0x41 0x01: one more byte follows; length 0x1 | 0x01 << 4 = 17,
         // counting itself, NumElements and five elements.
-        let mut aml = vec![0x08, b'_', b'S', b'5', b'_', 0x12, 0x41, 0x01, 0x05, 0x0b, 0x03, 0x00, 0x0c, 0x02, 0, 0, 0];
+        let mut aml = vec![
+            0x08, b'_', b'S', b'5', b'_', 0x12, 0x41, 0x01, 0x05, 0x0b, 0x03, 0x00, 0x0c, 0x02, 0,
+            0, 0,
+        ];
         aml.extend_from_slice(&[0x0a, 0x00, 0x0a, 0x00, 0x0a, 0x00]);
-        assert_eq!(s5_of(&aml), Ok(SleepTypes { slp_typ_a: 3, slp_typ_b: 2 }));
+        assert_eq!(
+            s5_of(&aml),
+            Ok(SleepTypes {
+                slp_typ_a: 3,
+                slp_typ_b: 2
+            })
+        );
     }
 
     #[test]
     fn a_dsdt_without_s5_leaves_the_rest_usable() {
         let aml = [0x08, b'_', b'S', b'4', b'_', 0x12, 0x04, 0x02, 0x00, 0x00];
-        assert_eq!(s5_of(&aml), Err(AcpiError::MissingField { table: Signature::DSDT, field: "\\_S5_" }));
-        assert_eq!(s5_of(&[]), Err(AcpiError::MissingField { table: Signature::DSDT, field: "\\_S5_" }));
+        assert_eq!(
+            s5_of(&aml),
+            Err(AcpiError::MissingField {
+                table: Signature::DSDT,
+                field: "\\_S5_"
+            })
+        );
+        assert_eq!(
+            s5_of(&[]),
+            Err(AcpiError::MissingField {
+                table: Signature::DSDT,
+                field: "\\_S5_"
+            })
+        );
     }
 
     #[test]
     fn a_reference_to_s5_is_not_its_definition() {
         // Store (\_S5_, Local0) inside some method, then the real definition.
         let mut aml = vec![0x70, b'\\', b'_', b'S', b'5', b'_', 0x60];
-        aml.extend_from_slice(&[0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x06, 0x02, 0x0a, 0x05, 0x0a, 0x05]);
-        assert_eq!(s5_of(&aml), Ok(SleepTypes { slp_typ_a: 5, slp_typ_b: 5 }));
+        aml.extend_from_slice(&[
+            0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x06, 0x02, 0x0a, 0x05, 0x0a, 0x05,
+        ]);
+        assert_eq!(
+            s5_of(&aml),
+            Ok(SleepTypes {
+                slp_typ_a: 5,
+                slp_typ_b: 5
+            })
+        );
     }
 
     #[test]
     fn s5_is_found_across_a_chunk_boundary() {
         // NoopOps push the name so that it straddles the 256-byte scan chunks.
         let mut aml = vec![0xa3; 254];
-        aml.extend_from_slice(&[0x08, b'_', b'S', b'5', b'_', 0x12, 0x05, 0x02, 0x0a, 0x06, 0x00]);
-        assert_eq!(s5_of(&aml), Ok(SleepTypes { slp_typ_a: 6, slp_typ_b: 0 }));
+        aml.extend_from_slice(&[
+            0x08, b'_', b'S', b'5', b'_', 0x12, 0x05, 0x02, 0x0a, 0x06, 0x00,
+        ]);
+        assert_eq!(
+            s5_of(&aml),
+            Ok(SleepTypes {
+                slp_typ_a: 6,
+                slp_typ_b: 0
+            })
+        );
     }
 
     #[test]
@@ -1188,15 +1628,34 @@ mod tests {
         let name = [0x08, b'_', b'S', b'5', b'_'];
         let with = |tail: &[u8]| s5_of(&[&name[..], tail].concat());
         let what = |r: Result<SleepTypes, AcpiError>| match r {
-            Err(AcpiError::Malformed { table: Signature::DSDT, what, .. }) => what,
+            Err(AcpiError::Malformed {
+                table: Signature::DSDT,
+                what,
+                ..
+            }) => what,
             other => panic!("{other:?}"),
         };
         assert_eq!(what(with(&[0x0a, 0x05])), "\\_S5_ is not a Package");
-        assert_eq!(what(with(&[0x12, 0x3f, 0x02, 0x00, 0x00])), "\\_S5_ package length runs past the table");
-        assert_eq!(what(with(&[0x12, 0x03, 0x01, 0x00])), "\\_S5_ package has fewer than 2 elements");
-        assert_eq!(what(with(&[0x12, 0x04, 0x02, 0x0a, 0x09, 0x00])), "\\_S5_ SLP_TYP wider than 3 bits");
-        assert_eq!(what(with(&[0x12, 0x04, 0x02, 0x0a, 0x01, 0x0a, 0x01])), "\\_S5_ element runs past the package");
-        assert_eq!(what(with(&[0x12, 0x04, 0x02, 0xff, 0x00])), "\\_S5_ element is not an integer constant");
+        assert_eq!(
+            what(with(&[0x12, 0x3f, 0x02, 0x00, 0x00])),
+            "\\_S5_ package length runs past the table"
+        );
+        assert_eq!(
+            what(with(&[0x12, 0x03, 0x01, 0x00])),
+            "\\_S5_ package has fewer than 2 elements"
+        );
+        assert_eq!(
+            what(with(&[0x12, 0x04, 0x02, 0x0a, 0x09, 0x00])),
+            "\\_S5_ SLP_TYP wider than 3 bits"
+        );
+        assert_eq!(
+            what(with(&[0x12, 0x04, 0x02, 0x0a, 0x01, 0x0a, 0x01])),
+            "\\_S5_ element runs past the package"
+        );
+        assert_eq!(
+            what(with(&[0x12, 0x04, 0x02, 0xff, 0x00])),
+            "\\_S5_ element is not an integer constant"
+        );
         assert_eq!(what(with(&[0x12])), "\\_S5_ package runs past the table");
     }
 
@@ -1207,15 +1666,28 @@ mod tests {
         dsdt[40] ^= 1;
         mem.put(DSDT_AT, &dsdt);
         let info = discover(&mem, 0).unwrap();
-        assert_eq!(info.s5(), Err(AcpiError::BadChecksum { table: Signature::DSDT, paddr: DSDT_AT }));
-        assert_eq!(info.fadt().pm1a_control(), Some(0x604));
+        assert_eq!(
+            info.s5(),
+            Err(AcpiError::BadChecksum {
+                table: Signature::DSDT,
+                paddr: DSDT_AT
+            })
+        );
+        assert_eq!(info.pm1a_control(), Some(0x604));
     }
 
     #[test]
     fn errors_name_the_table() {
-        let err = AcpiError::BadLength { table: Signature::FADT, length: 100 };
+        let err = AcpiError::BadLength {
+            table: Signature::FADT,
+            length: 100,
+        };
         assert_eq!(err.to_string(), "FACP: bad length 100");
-        let err = AcpiError::WrongSignature { expected: Signature::DSDT, found: Signature(*b"\x01BAD"), paddr: 0x1000 };
+        let err = AcpiError::WrongSignature {
+            expected: Signature::DSDT,
+            found: Signature(*b"\x01BAD"),
+            paddr: 0x1000,
+        };
         assert_eq!(err.to_string(), "DSDT: found signature ?BAD at 0x1000");
     }
 }

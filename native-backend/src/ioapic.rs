@@ -2,21 +2,22 @@
 //! Interrupts to local APIC vectors.
 //!
 //! Its registers are reached indirectly: the index goes into IOREGSEL, the
-//! value is read or written through IOWIN. That pair is not atomic, so the
-//! driver takes `&mut self` for every access and callers share it behind a
-//! lock.
+//! value is read or written through IOWIN. That pair is not atomic, so every
+//! access holds a lock, taken with interrupts off so that a handler which
+//! masks its own GSI cannot deadlock against the code it interrupted.
 
 use core::fmt;
 use core::ptr::NonNull;
 
-use virtus_kernel::mem::{MapError, map_mmio};
+use spin::Mutex;
+use x86_64::instructions::interrupts::without_interrupts;
 
 /// Offset of IOREGSEL (register index) in the register block.
 const IOREGSEL: usize = 0x00;
 /// Offset of IOWIN (register data) in the register block.
 const IOWIN: usize = 0x10;
-/// Bytes of register block to map.
-const REGISTER_BLOCK_LEN: u64 = 0x20;
+/// Bytes of register block to map (IOREGSEL through IOWIN).
+pub const REGISTER_BLOCK_LEN: u64 = 0x20;
 
 const IOAPICID: u32 = 0x00;
 const IOAPICVER: u32 = 0x01;
@@ -40,80 +41,134 @@ const FIRST_INTERRUPT_VECTOR: u8 = 0x20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoApicError {
     /// The register block could not be mapped.
-    Map(MapError),
+    #[cfg(target_os = "none")]
+    Map(virtus_kernel::mem::MapError),
     /// The GSI is not served by this I/O APIC.
     GsiOutOfRange { gsi: u32, gsi_base: u32, count: u32 },
     /// The vector is one of the CPU exception vectors.
     ReservedVector(u8),
+    /// The local APIC ID does not fit the 8-bit destination field.
+    DestinationOutOfRange(u32),
 }
 
 impl fmt::Display for IoApicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            #[cfg(target_os = "none")]
             Self::Map(e) => write!(f, "I/O APIC: cannot map registers: {e:?}"),
-            Self::GsiOutOfRange { gsi, gsi_base, count } => {
-                write!(f, "I/O APIC: GSI {gsi} outside {gsi_base}..{}", u64::from(gsi_base) + u64::from(count))
+            Self::GsiOutOfRange {
+                gsi,
+                gsi_base,
+                count,
+            } => {
+                write!(
+                    f,
+                    "I/O APIC: GSI {gsi} outside {gsi_base}..{}",
+                    u64::from(gsi_base) + u64::from(count)
+                )
             }
-            Self::ReservedVector(v) => write!(f, "I/O APIC: vector {v:#x} is a CPU exception vector"),
+            Self::ReservedVector(v) => {
+                write!(f, "I/O APIC: vector {v:#x} is a CPU exception vector")
+            }
+            Self::DestinationOutOfRange(id) => {
+                write!(
+                    f,
+                    "I/O APIC: APIC ID {id} does not fit the destination field"
+                )
+            }
         }
+    }
+}
+
+/// The mapped IOREGSEL/IOWIN window.
+#[derive(Debug)]
+struct Registers(NonNull<u8>);
+
+// SAFETY: the pointer is to device registers, not to memory that belongs to
+// one thread; `IoApic` only reaches it through its lock.
+unsafe impl Send for Registers {}
+
+impl Registers {
+    /// Put `register`'s index in IOREGSEL; returns IOWIN, through which it
+    /// is now reached.
+    fn select(&mut self, register: u32) -> *mut u32 {
+        let base = self.0.as_ptr();
+        // SAFETY: `IoApic::from_registers`' contract makes `base` a mapped, uncached
+        // I/O APIC register block of REGISTER_BLOCK_LEN bytes, in which
+        // IOREGSEL is an aligned dword.
+        unsafe { base.add(IOREGSEL).cast::<u32>().write_volatile(register) };
+        base.wrapping_add(IOWIN).cast()
+    }
+
+    fn read(&mut self, register: u32) -> u32 {
+        let window = self.select(register);
+        // SAFETY: IOWIN is an aligned dword of the same mapped block;
+        // `&mut self` (the lock) keeps another select from coming between.
+        unsafe { window.read_volatile() }
+    }
+
+    fn write(&mut self, register: u32, value: u32) {
+        let window = self.select(register);
+        // SAFETY: as in `read`.
+        unsafe { window.write_volatile(value) }
     }
 }
 
 /// One I/O APIC.
 #[derive(Debug)]
 pub struct IoApic {
-    registers: NonNull<u8>,
+    registers: Mutex<Registers>,
     id: u8,
     version: u8,
     max_redirection_entry: u8,
     gsi_base: u32,
 }
 
-// SAFETY: the pointer is to device registers, not to memory that belongs to a
-// thread; every access goes through `&self`/`&mut self`, so moving the driver
-// to another CPU is as sound as using it on this one.
-unsafe impl Send for IoApic {}
-
 impl IoApic {
     /// Map the I/O APIC whose register block is at `paddr` and which serves
     /// GSIs from `gsi_base` on (both from the MADT), and mask every
-    /// redirection entry: whatever firmware left programmed must not fire
-    /// before a handler exists.
+    /// redirection entry (see [`IoApic::from_registers`]).
     ///
     /// # Safety
     /// `paddr` must be the register block of an I/O APIC, and no other
     /// `IoApic` may drive the same one (the IOREGSEL/IOWIN pair is shared
     /// state).
+    #[cfg(target_os = "none")]
     pub unsafe fn new(paddr: u64, gsi_base: u32) -> Result<Self, IoApicError> {
-        let registers = map_mmio(paddr, REGISTER_BLOCK_LEN).map_err(IoApicError::Map)?;
-        let mut ioapic = Self { registers, id: 0, version: 0, max_redirection_entry: 0, gsi_base };
-        ioapic.id = (ioapic.read(IOAPICID) >> 24) as u8;
-        let version = ioapic.read(IOAPICVER);
-        ioapic.version = version as u8;
-        ioapic.max_redirection_entry = (version >> 16) as u8;
-        for entry in 0..=u32::from(ioapic.max_redirection_entry) {
-            ioapic.write(IOREDTBL + 2 * entry, INTERRUPT_MASK);
-        }
-        Ok(ioapic)
+        let registers =
+            virtus_kernel::mem::map_mmio(paddr, REGISTER_BLOCK_LEN).map_err(IoApicError::Map)?;
+        // SAFETY: `map_mmio` mapped the block uncached for good; the rest is
+        // the caller's promise.
+        Ok(unsafe { Self::from_registers(registers, gsi_base) })
     }
 
-    fn read(&mut self, register: u32) -> u32 {
-        // SAFETY: `new`'s contract makes `registers` a mapped, uncached I/O
-        // APIC register block of REGISTER_BLOCK_LEN bytes, which IOREGSEL and
-        // IOWIN (aligned dwords) lie in; `&mut self` keeps the select-then-
-        // access pair from interleaving with another.
-        unsafe {
-            self.registers.as_ptr().add(IOREGSEL).cast::<u32>().write_volatile(register);
-            self.registers.as_ptr().add(IOWIN).cast::<u32>().read_volatile()
+    /// Take over the I/O APIC whose registers are mapped at `registers` and
+    /// mask every redirection entry: whatever firmware left programmed must
+    /// not fire before a handler exists.
+    ///
+    /// # Safety
+    /// `registers` must point to an I/O APIC's register block (at least
+    /// [`REGISTER_BLOCK_LEN`] bytes), mapped uncached for as long as the `IoApic` lives, and no other
+    /// `IoApic` may drive the same one.
+    pub unsafe fn from_registers(registers: NonNull<u8>, gsi_base: u32) -> Self {
+        let mut registers = Registers(registers);
+        let id = (registers.read(IOAPICID) >> 24) as u8;
+        let version = registers.read(IOAPICVER);
+        let max_redirection_entry = (version >> 16) as u8;
+        for entry in 0..=u32::from(max_redirection_entry) {
+            registers.write(IOREDTBL + 2 * entry, INTERRUPT_MASK);
+        }
+        Self {
+            registers: Mutex::new(registers),
+            id,
+            version: version as u8,
+            max_redirection_entry,
+            gsi_base,
         }
     }
 
-    fn write(&mut self, register: u32, value: u32) {
-        // SAFETY: as in `read`.
-        unsafe {
-            self.registers.as_ptr().add(IOREGSEL).cast::<u32>().write_volatile(register);
-            self.registers.as_ptr().add(IOWIN).cast::<u32>().write_volatile(value);
-        }
+    fn with_registers<R>(&self, f: impl FnOnce(&mut Registers) -> R) -> R {
+        without_interrupts(|| f(&mut self.registers.lock()))
     }
 
     /// The APIC ID in IOAPICID (bits 24-27; the bits above are reserved as 0).
@@ -142,26 +197,48 @@ impl IoApic {
 
     /// Whether `gsi` is one of this I/O APIC's inputs.
     pub fn serves(&self, gsi: u32) -> bool {
-        self.entry(gsi).is_ok()
+        self.pin(gsi).is_ok()
     }
 
-    fn entry(&self, gsi: u32) -> Result<u32, IoApicError> {
-        gsi.checked_sub(self.gsi_base).filter(|&pin| pin < self.gsi_count()).ok_or(IoApicError::GsiOutOfRange {
-            gsi,
-            gsi_base: self.gsi_base,
-            count: self.gsi_count(),
-        })
+    /// The input pin (redirection entry index) of `gsi`.
+    fn pin(&self, gsi: u32) -> Result<u32, IoApicError> {
+        gsi.checked_sub(self.gsi_base)
+            .filter(|&pin| pin < self.gsi_count())
+            .ok_or(IoApicError::GsiOutOfRange {
+                gsi,
+                gsi_base: self.gsi_base,
+                count: self.gsi_count(),
+            })
+    }
+
+    /// `gsi`'s redirection entry as programmed: `(vector, masked)`.
+    pub fn entry(&self, gsi: u32) -> Result<(u8, bool), IoApicError> {
+        let register = IOREDTBL + 2 * self.pin(gsi)?;
+        let low = self.with_registers(|registers| registers.read(register));
+        Ok((low as u8, low & INTERRUPT_MASK != 0))
     }
 
     /// Route `gsi` to `vector` on the local APIC `dest_apic_id` (physical
     /// destination, fixed delivery), with the given polarity and trigger
     /// mode. The entry is left masked: unmask it once the handler for
     /// `vector` is installed, so an interrupt never lands on an empty vector.
-    pub fn route(&mut self, gsi: u32, vector: u8, dest_apic_id: u8, active_low: bool, level: bool) -> Result<(), IoApicError> {
-        let entry = self.entry(gsi)?;
+    ///
+    /// The destination field has 8 bits: an x2APIC ID above 255 would need
+    /// interrupt remapping, and is refused.
+    pub fn route(
+        &self,
+        gsi: u32,
+        vector: u8,
+        dest_apic_id: u32,
+        active_low: bool,
+        level: bool,
+    ) -> Result<(), IoApicError> {
+        let entry = self.pin(gsi)?;
         if vector < FIRST_INTERRUPT_VECTOR {
             return Err(IoApicError::ReservedVector(vector));
         }
+        let destination = u8::try_from(dest_apic_id)
+            .map_err(|_| IoApicError::DestinationOutOfRange(dest_apic_id))?;
         let mut low = u32::from(vector) | INTERRUPT_MASK;
         if active_low {
             low |= INTPOL_ACTIVE_LOW;
@@ -169,28 +246,42 @@ impl IoApic {
         if level {
             low |= TRIGGER_LEVEL;
         }
-        // Mask first, so no interrupt is delivered with half an update
-        // (new destination, old vector) while the two dwords change.
-        self.write(IOREDTBL + 2 * entry, INTERRUPT_MASK);
-        self.write(IOREDTBL + 2 * entry + 1, u32::from(dest_apic_id) << DESTINATION_SHIFT);
-        self.write(IOREDTBL + 2 * entry, low);
+        self.with_registers(|registers| {
+            // Mask first, so no interrupt is delivered with half an update
+            // (new destination, old vector) while the two dwords change.
+            registers.write(IOREDTBL + 2 * entry, INTERRUPT_MASK);
+            registers.write(
+                IOREDTBL + 2 * entry + 1,
+                u32::from(destination) << DESTINATION_SHIFT,
+            );
+            registers.write(IOREDTBL + 2 * entry, low);
+        });
         Ok(())
     }
 
     /// Stop `gsi` from being delivered.
-    pub fn mask(&mut self, gsi: u32) -> Result<(), IoApicError> {
+    pub fn mask(&self, gsi: u32) -> Result<(), IoApicError> {
         self.set_mask(gsi, true)
     }
 
     /// Let `gsi` be delivered as routed.
-    pub fn unmask(&mut self, gsi: u32) -> Result<(), IoApicError> {
+    pub fn unmask(&self, gsi: u32) -> Result<(), IoApicError> {
         self.set_mask(gsi, false)
     }
 
-    fn set_mask(&mut self, gsi: u32, masked: bool) -> Result<(), IoApicError> {
-        let register = IOREDTBL + 2 * self.entry(gsi)?;
-        let low = self.read(register);
-        self.write(register, if masked { low | INTERRUPT_MASK } else { low & !INTERRUPT_MASK });
+    fn set_mask(&self, gsi: u32, masked: bool) -> Result<(), IoApicError> {
+        let register = IOREDTBL + 2 * self.pin(gsi)?;
+        self.with_registers(|registers| {
+            let low = registers.read(register);
+            registers.write(
+                register,
+                if masked {
+                    low | INTERRUPT_MASK
+                } else {
+                    low & !INTERRUPT_MASK
+                },
+            );
+        });
         Ok(())
     }
 }
@@ -202,24 +293,50 @@ mod tests {
     /// A driver whose registers are never touched: only the checks that
     /// come before any register access are exercised on the host.
     fn unmapped(gsi_base: u32, max_redirection_entry: u8) -> IoApic {
-        IoApic { registers: NonNull::dangling(), id: 0, version: 0x20, max_redirection_entry, gsi_base }
+        IoApic {
+            registers: Mutex::new(Registers(NonNull::dangling())),
+            id: 0,
+            version: 0x20,
+            max_redirection_entry,
+            gsi_base,
+        }
     }
 
     #[test]
     fn gsis_outside_the_redirection_table_are_refused() {
-        let mut ioapic = unmapped(24, 23);
+        let ioapic = unmapped(24, 23);
         assert_eq!(ioapic.gsi_count(), 24);
         assert!(ioapic.serves(24) && ioapic.serves(47));
         assert!(!ioapic.serves(23) && !ioapic.serves(48));
-        let err = IoApicError::GsiOutOfRange { gsi: 48, gsi_base: 24, count: 24 };
+        let err = IoApicError::GsiOutOfRange {
+            gsi: 48,
+            gsi_base: 24,
+            count: 24,
+        };
         assert_eq!(ioapic.route(48, 0x30, 0, false, false), Err(err));
-        assert_eq!(ioapic.mask(3), Err(IoApicError::GsiOutOfRange { gsi: 3, gsi_base: 24, count: 24 }));
-        assert_eq!(ioapic.unmask(u32::MAX).map_err(|e| e.to_string()), Err("I/O APIC: GSI 4294967295 outside 24..48".into()));
+        let below = IoApicError::GsiOutOfRange {
+            gsi: 3,
+            gsi_base: 24,
+            count: 24,
+        };
+        assert_eq!(ioapic.entry(3), Err(below));
+        assert_eq!(ioapic.mask(3), Err(below));
+        assert_eq!(
+            ioapic.unmask(u32::MAX).map_err(|e| e.to_string()),
+            Err("I/O APIC: GSI 4294967295 outside 24..48".into())
+        );
     }
 
     #[test]
-    fn exception_vectors_are_refused() {
-        let mut ioapic = unmapped(0, 23);
-        assert_eq!(ioapic.route(2, 0x0e, 0, false, false), Err(IoApicError::ReservedVector(0x0e)));
+    fn exception_vectors_and_wide_apic_ids_are_refused() {
+        let ioapic = unmapped(0, 23);
+        assert_eq!(
+            ioapic.route(2, 0x0e, 0, false, false),
+            Err(IoApicError::ReservedVector(0x0e))
+        );
+        assert_eq!(
+            ioapic.route(2, 0x30, 256, false, false),
+            Err(IoApicError::DestinationOutOfRange(256))
+        );
     }
 }

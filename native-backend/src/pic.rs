@@ -52,8 +52,14 @@ fn chips() -> (Chip, Chip) {
     // none, as under Xen PVH); this module is the only code that drives them.
     unsafe {
         (
-            Chip { command: Port8::new(MASTER_COMMAND), data: Port8::new(MASTER_DATA) },
-            Chip { command: Port8::new(SLAVE_COMMAND), data: Port8::new(SLAVE_DATA) },
+            Chip {
+                command: Port8::new(MASTER_COMMAND),
+                data: Port8::new(MASTER_DATA),
+            },
+            Chip {
+                command: Port8::new(SLAVE_COMMAND),
+                data: Port8::new(SLAVE_DATA),
+            },
         )
     }
 }
@@ -66,14 +72,15 @@ fn io_delay() {
 
 /// Remap the pair to [`MASTER_VECTOR_BASE`] and [`SLAVE_VECTOR_BASE`] and
 /// mask all sixteen lines. Call with interrupts disabled.
-pub fn remap_and_mask() {
+pub fn disable() {
     let (master, slave) = chips();
     // Mask everything first, so nothing is delivered on a half-programmed chip.
     master.data.write(ALL_MASKED);
     slave.data.write(ALL_MASKED);
-    for (chip, vector_base, icw3) in
-        [(&master, MASTER_VECTOR_BASE, ICW3_MASTER_SLAVE_ON_IRQ2), (&slave, SLAVE_VECTOR_BASE, ICW3_SLAVE_CASCADE_ID)]
-    {
+    for (chip, vector_base, icw3) in [
+        (&master, MASTER_VECTOR_BASE, ICW3_MASTER_SLAVE_ON_IRQ2),
+        (&slave, SLAVE_VECTOR_BASE, ICW3_SLAVE_CASCADE_ID),
+    ] {
         chip.command.write(ICW1_INIT_WITH_ICW4);
         io_delay();
         chip.data.write(vector_base); // ICW2

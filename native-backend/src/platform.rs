@@ -176,16 +176,20 @@ impl NativePlatform {
 
         // The UART's ISA IRQ, through whatever override the firmware states.
         let (gsi, active_low, level) = acpi.as_ref().map_or((u32::from(COM1_IRQ), false, false), |a| a.irq_to_gsi(COM1_IRQ));
-        let ioapic = match acpi.as_ref().and_then(|a| a.ioapic_for_gsi(gsi)) {
-            Some((addr, base)) => IoApic::new(addr, base),
+        let (addr, base) = match acpi.as_ref().and_then(|a| a.ioapic_for_gsi(gsi)) {
+            Some(found) => found,
             None => {
                 log::warn!("no IOAPIC in ACPI for GSI {gsi}; trying the PC default at 0xfec00000");
-                IoApic::new(0xfec0_0000, 0)
+                (0xfec0_0000, 0)
             }
-        }
-        .map_err(|_| PlatformError::Device("cannot bring up the IOAPIC"))?;
+        };
+        // SAFETY: the address comes from the firmware's MADT (or is the
+        // architectural PC default); this backend is the IOAPIC's only driver.
+        let ioapic = unsafe { IoApic::new(addr, base) }
+            .map_err(|_| PlatformError::Device("cannot bring up the IOAPIC"))?;
         ioapic
             .route(gsi, vectors::UART, apic_id, active_low, level)
+            .and_then(|()| ioapic.unmask(gsi))
             .map_err(|_| PlatformError::Device("cannot route the UART interrupt"))?;
         self.ioapic.call_once(|| ioapic);
         self.uart_gsi.call_once(|| gsi);

@@ -34,7 +34,14 @@ impl LiveConsole {
         match stream {
             Stream::Stdout if matches!(KtapLine::parse(&line), KtapLine::Running(_)) => None,
             Stream::Stdout => Some(format!("[{}] {line}", self.label)),
-            Stream::Stderr => Some(format!("[{}] qemu: {line}", self.label)),
+            Stream::Stderr => {
+                // QEMU names itself at the start of its messages; say it once.
+                let message = ["qemu-system-x86_64: ", "qemu: "]
+                    .iter()
+                    .find_map(|name| line.strip_prefix(name))
+                    .unwrap_or(&line);
+                Some(format!("[{}] qemu: {message}", self.label))
+            }
         }
     }
 

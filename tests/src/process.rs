@@ -23,6 +23,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// before dying to drain out of the pipes.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
+/// Longest line handed over in one piece.
+const MAX_LINE: u64 = 64 * 1024;
+
 /// Which of the child's output streams a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -109,7 +112,9 @@ fn forward_lines(pipe: impl Read + Send + 'static, stream: Stream, sender: Sende
         let mut buffer = Vec::new();
         loop {
             buffer.clear();
-            match reader.read_until(b'\n', &mut buffer) {
+            // Bounded, so a kernel spewing bytes without a newline cannot
+            // grow one line without limit; an overlong line arrives in pieces.
+            match (&mut reader).take(MAX_LINE).read_until(b'\n', &mut buffer) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     while matches!(buffer.last(), Some(b'\n' | b'\r')) {
@@ -202,6 +207,17 @@ mod tests {
     fn invalid_utf8_does_not_lose_the_line() {
         let (_, lines) = sh("printf 'ok 1 \\377x\\n'", LONG);
         assert_eq!(lines, [(Stream::Stdout, "ok 1 \u{fffd}x".to_string())]);
+    }
+
+    #[test]
+    fn an_endless_line_arrives_in_pieces() {
+        let (_, lines) = sh("head -c 200000 /dev/zero | tr '\\0' x", LONG);
+        assert_eq!(lines.len(), 4);
+        assert!(
+            lines
+                .iter()
+                .all(|(_, line)| line.len() <= MAX_LINE as usize)
+        );
     }
 
     #[test]

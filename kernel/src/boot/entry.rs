@@ -40,6 +40,7 @@ boot_stack_guard:
     .skip 4096                      /* left unmapped by the kernel's tables */
 boot_stack_bottom:
     .skip {stack_size}
+    .global boot_stack_top
 boot_stack_top:
     .popsection
 

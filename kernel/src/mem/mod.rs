@@ -63,14 +63,17 @@ mod kernel_memory {
         }
     }
 
-    /// Reads physical memory through the identity map. Page 0 is left
-    /// unmapped on purpose (null pointers fault), so it reads as absent.
+    /// Reads physical memory through the identity map. The kernel's tables
+    /// leave page 0 unmapped on purpose (null pointers fault), so once they
+    /// are active page 0 reads as absent; the boot tables still map it, and
+    /// loaders do put boot data there (QEMU's PVH memory map, for one).
     struct IdentityPhysMemory;
 
     impl PhysMemory for IdentityPhysMemory {
         fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
             let Some(end) = paddr.checked_add(buf.len() as u64) else { return false };
-            if paddr < PAGE_SIZE || end > (4u64 << 30).max(MEMMAP_TOP.load(Ordering::Relaxed)) {
+            let kernel_tables = MEMMAP_TOP.load(Ordering::Relaxed) != 0;
+            if (kernel_tables && paddr < PAGE_SIZE) || end > (4u64 << 30).max(MEMMAP_TOP.load(Ordering::Relaxed)) {
                 return false;
             }
             // SAFETY: the range lies inside the identity map (checked above:

@@ -49,7 +49,11 @@ pub fn run(image: &Path, quick: bool, timeout: Duration, jobs: usize, quiet: boo
     // The table has each headline; what it cannot show is the console
     // lines behind it and any further reasons.
     for run in &runs {
-        let details = run.boot.as_ref().map(|boot| boot.verdict().details()).unwrap_or_default();
+        let details = run
+            .boot
+            .as_ref()
+            .map(|boot| boot.verdict().details())
+            .unwrap_or_default();
         if !details.is_empty() {
             say(&format!("{}: {}", run.config, run.headline()));
             print_indented(&details);
