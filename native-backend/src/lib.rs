@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod acpi;
 pub mod cpu;
 pub mod ioapic;
+#[cfg(target_os = "none")]
 pub mod lapic;
 pub mod pic;
 pub mod pit;

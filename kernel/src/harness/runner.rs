@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 /// How long one test may run before the watchdog abandons it. Generous:
 /// under software emulation a second of guest time can be slow.
-pub const WATCHDOG_NS: u64 = 3 * time::NS_PER_SEC;
+pub const WATCHDOG_NS: u64 = 5 * time::NS_PER_SEC;
 
 struct Out;
 

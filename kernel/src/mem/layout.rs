@@ -81,6 +81,23 @@ fn small_page_flags(addr: u64, img: &ImageLayout, guards: &[u64]) -> Option<Flag
     })
 }
 
+/// End of the identity map: all of the first 4 GiB (firmware, devices)
+/// and every region that holds memory above it. Reserved ranges above
+/// 4 GiB (QEMU reports a 12 GiB HyperTransport hole below 1 TiB on AMD
+/// CPUs) are not mapped: they are not memory, and mapping them would cost
+/// megabytes of page tables.
+pub fn identity_limit(map: &MemoryMap) -> u64 {
+    use super::RegionKind::{AcpiNvs, AcpiReclaimable, Persistent, Usable};
+    let top = map
+        .regions()
+        .iter()
+        .filter(|r| matches!(r.kind, Usable | AcpiReclaimable | AcpiNvs | Persistent))
+        .map(|r| r.end)
+        .max()
+        .unwrap_or(0);
+    top.max(4 << 30).next_multiple_of(LARGE)
+}
+
 /// Build the kernel's page tables: the identity map of `[0, limit)` with
 /// the image's permissions and the guard pages in `guards` left out.
 pub fn build(
@@ -90,8 +107,7 @@ pub fn build(
     alloc: &mut dyn FnMut() -> Option<u64>,
 ) -> Result<PageTables, MapError> {
     let img = image();
-    let top = map.regions().iter().map(|r| r.end).max().unwrap_or(0);
-    let limit = top.max(4 << 30).next_multiple_of(LARGE);
+    let limit = identity_limit(map);
     // SAFETY: the allocator hands out free frames below 4 GiB during boot,
     // which the boot tables identity-map.
     let mut tables = unsafe { PageTables::new(alloc, nx)? };

@@ -36,7 +36,7 @@ mod kernel_memory {
     static FRAMES: Mutex<Option<BitmapFrameAllocator>> = Mutex::new(None);
     static TABLES: Mutex<Option<PageTables>> = Mutex::new(None);
     static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_BASE);
-    /// End of the highest region of the boot memory map (0 until known).
+    /// End of the kernel's identity map (0 while the boot tables are active).
     static MEMMAP_TOP: AtomicU64 = AtomicU64::new(0);
 
     /// Errors of memory initialisation, each naming what went wrong.
@@ -72,8 +72,9 @@ mod kernel_memory {
     impl PhysMemory for IdentityPhysMemory {
         fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
             let Some(end) = paddr.checked_add(buf.len() as u64) else { return false };
-            let kernel_tables = MEMMAP_TOP.load(Ordering::Relaxed) != 0;
-            if (kernel_tables && paddr < PAGE_SIZE) || end > (4u64 << 30).max(MEMMAP_TOP.load(Ordering::Relaxed)) {
+            let identity_end = MEMMAP_TOP.load(Ordering::Relaxed);
+            let kernel_tables = identity_end != 0;
+            if (kernel_tables && paddr < PAGE_SIZE) || end > (4u64 << 30).max(identity_end) {
                 return false;
             }
             // SAFETY: the range lies inside the identity map (checked above:
@@ -178,7 +179,7 @@ mod kernel_memory {
         // is in use.
         map.reserve(0, 1 << 20).map_err(MemInitError::Map)?;
         map.reserve(img.start, img.end).map_err(MemInitError::Map)?;
-        MEMMAP_TOP.store(map.regions().iter().map(|r| r.end).max().unwrap_or(0), Ordering::Relaxed);
+        MEMMAP_TOP.store(layout::identity_limit(&map), Ordering::Relaxed);
 
         let words = BitmapFrameAllocator::storage_words(&map) as u64;
         let bytes = (words * 8).next_multiple_of(PAGE_SIZE);
