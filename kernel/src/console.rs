@@ -57,11 +57,9 @@ pub fn read_line(buf: &mut [u8]) -> usize {
                 crate::kprint!("\n");
                 return len;
             }
-            0x08 | 0x7f => {
-                if len > 0 {
-                    len -= 1;
-                    crate::kprint!("\x08 \x08");
-                }
+            0x08 | 0x7f if len > 0 => {
+                len -= 1;
+                crate::kprint!("\x08 \x08");
             }
             b if (0x20..0x7f).contains(&b) && len < buf.len() => {
                 buf[len] = b;

@@ -25,7 +25,10 @@ pub fn report_exception(frame: &TrapFrame, address: u64, overflow: Option<&'stat
     let name = EXCEPTION_NAMES.get(vector).copied().unwrap_or("?");
     let _ = writeln!(out, "\n!!! unhandled CPU exception {vector}: {name}");
     if let Some(stack) = overflow {
-        let _ = writeln!(out, "!!! kernel stack overflow: {stack} guard page hit at {address:#x}");
+        let _ = writeln!(
+            out,
+            "!!! kernel stack overflow: {stack} guard page hit at {address:#x}"
+        );
     }
     let _ = write!(out, "    error code {:#x}", frame.error_code);
     if vector == 14 {
@@ -33,8 +36,18 @@ pub fn report_exception(frame: &TrapFrame, address: u64, overflow: Option<&'stat
         let _ = write!(
             out,
             " ({} {} in {} mode{})",
-            if e & 1 != 0 { "protection violation on" } else { "not-present page on" },
-            if e & 0x10 != 0 { "instruction fetch" } else if e & 2 != 0 { "write" } else { "read" },
+            if e & 1 != 0 {
+                "protection violation on"
+            } else {
+                "not-present page on"
+            },
+            if e & 0x10 != 0 {
+                "instruction fetch"
+            } else if e & 2 != 0 {
+                "write"
+            } else {
+                "read"
+            },
             if e & 4 != 0 { "user" } else { "kernel" },
             if e & 8 != 0 { ", reserved bit set" } else { "" },
         );
@@ -43,13 +56,28 @@ pub fn report_exception(frame: &TrapFrame, address: u64, overflow: Option<&'stat
     if vector == 14 || vector == 8 {
         let _ = writeln!(out, "    faulting address (CR2) {address:#018x}");
     }
-    let _ = writeln!(out, "    RIP {:#018x}  CS {:#x}  RFLAGS {:#x}", frame.rip, frame.cs, frame.rflags);
+    let _ = writeln!(
+        out,
+        "    RIP {:#018x}  CS {:#x}  RFLAGS {:#x}",
+        frame.rip, frame.cs, frame.rflags
+    );
     let _ = writeln!(out, "    RSP {:#018x}  SS {:#x}", frame.rsp, frame.ss);
     let regs = [
-        ("RAX", frame.rax), ("RBX", frame.rbx), ("RCX", frame.rcx), ("RDX", frame.rdx),
-        ("RSI", frame.rsi), ("RDI", frame.rdi), ("RBP", frame.rbp), ("R8 ", frame.r8),
-        ("R9 ", frame.r9), ("R10", frame.r10), ("R11", frame.r11), ("R12", frame.r12),
-        ("R13", frame.r13), ("R14", frame.r14), ("R15", frame.r15),
+        ("RAX", frame.rax),
+        ("RBX", frame.rbx),
+        ("RCX", frame.rcx),
+        ("RDX", frame.rdx),
+        ("RSI", frame.rsi),
+        ("RDI", frame.rdi),
+        ("RBP", frame.rbp),
+        ("R8 ", frame.r8),
+        ("R9 ", frame.r9),
+        ("R10", frame.r10),
+        ("R11", frame.r11),
+        ("R12", frame.r12),
+        ("R13", frame.r13),
+        ("R14", frame.r14),
+        ("R15", frame.r15),
     ];
     for row in regs.chunks(3) {
         let _ = write!(out, "   ");
@@ -66,7 +94,7 @@ pub fn report_exception(frame: &TrapFrame, address: u64, overflow: Option<&'stat
 pub fn backtrace(out: &mut impl Write, mut rbp: u64) {
     let _ = writeln!(out, "    backtrace:");
     for _ in 0..16 {
-        if rbp == 0 || rbp % 8 != 0 || !crate::mem::stack::is_stack_address(rbp, 16) {
+        if rbp == 0 || !rbp.is_multiple_of(8) || !crate::mem::stack::is_stack_address(rbp, 16) {
             break;
         }
         // SAFETY: `rbp` is 8-aligned and the 16 bytes at it lie in a mapped

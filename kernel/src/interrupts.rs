@@ -21,16 +21,38 @@ static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 
 /// CPU exception names, by vector, as in the Intel SDM.
 pub const EXCEPTION_NAMES: [&str; 32] = [
-    "divide error (#DE)", "debug (#DB)", "non-maskable interrupt (NMI)", "breakpoint (#BP)",
-    "overflow (#OF)", "bound range exceeded (#BR)", "invalid opcode (#UD)",
-    "device not available (#NM)", "double fault (#DF)", "coprocessor segment overrun",
-    "invalid TSS (#TS)", "segment not present (#NP)", "stack-segment fault (#SS)",
-    "general protection fault (#GP)", "page fault (#PF)", "reserved (15)",
-    "x87 floating-point error (#MF)", "alignment check (#AC)", "machine check (#MC)",
-    "SIMD floating-point error (#XM)", "virtualization exception (#VE)",
-    "control protection (#CP)", "reserved (22)", "reserved (23)", "reserved (24)",
-    "reserved (25)", "reserved (26)", "reserved (27)", "hypervisor injection (#HV)",
-    "VMM communication (#VC)", "security exception (#SX)", "reserved (31)",
+    "divide error (#DE)",
+    "debug (#DB)",
+    "non-maskable interrupt (NMI)",
+    "breakpoint (#BP)",
+    "overflow (#OF)",
+    "bound range exceeded (#BR)",
+    "invalid opcode (#UD)",
+    "device not available (#NM)",
+    "double fault (#DF)",
+    "coprocessor segment overrun",
+    "invalid TSS (#TS)",
+    "segment not present (#NP)",
+    "stack-segment fault (#SS)",
+    "general protection fault (#GP)",
+    "page fault (#PF)",
+    "reserved (15)",
+    "x87 floating-point error (#MF)",
+    "alignment check (#AC)",
+    "machine check (#MC)",
+    "SIMD floating-point error (#XM)",
+    "virtualization exception (#VE)",
+    "control protection (#CP)",
+    "reserved (22)",
+    "reserved (23)",
+    "reserved (24)",
+    "reserved (25)",
+    "reserved (26)",
+    "reserved (27)",
+    "hypervisor injection (#HV)",
+    "VMM communication (#VC)",
+    "security exception (#SX)",
+    "reserved (31)",
 ];
 
 /// Well-known exception vectors.
@@ -105,17 +127,32 @@ static mut CATCH_STACK: [Option<CatchSlot>; MAX_CATCH_DEPTH] = [const { None }; 
 static CATCH_DEPTH: AtomicUsize = AtomicUsize::new(0);
 static ABORT_REQUESTED: AtomicBool = AtomicBool::new(false);
 
+/// Pointer to catch slot `index` (< MAX_CATCH_DEPTH), without creating a
+/// reference to the whole `static mut`.
+fn slot_ptr(index: usize) -> *mut Option<CatchSlot> {
+    debug_assert!(index < MAX_CATCH_DEPTH);
+    (&raw mut CATCH_STACK)
+        .cast::<Option<CatchSlot>>()
+        .wrapping_add(index)
+}
+
 /// Run `f`; if it faults, panics, or (when `abortable`) the watchdog fires
 /// while it runs, return what happened instead of crashing the kernel.
 pub fn catch<F: FnOnce()>(abortable: bool, f: F) -> Result<(), Caught> {
     let depth = CATCH_DEPTH.load(Ordering::Acquire);
-    assert!(depth < MAX_CATCH_DEPTH, "catch points nested deeper than {MAX_CATCH_DEPTH}");
+    assert!(
+        depth < MAX_CATCH_DEPTH,
+        "catch points nested deeper than {MAX_CATCH_DEPTH}"
+    );
     // SAFETY: slots at index >= depth belong to no active catch point; only
     // this CPU touches the stack, and handlers read slots below the depth.
     let slot = unsafe {
-        let stack = &mut *(&raw mut CATCH_STACK);
-        stack[depth] = Some(CatchSlot { point: CatchPoint::default(), caught: None, abortable });
-        stack[depth].as_mut().expect("slot just filled")
+        let slot = &mut *slot_ptr(depth);
+        slot.insert(CatchSlot {
+            point: CatchPoint::default(),
+            caught: None,
+            abortable,
+        })
     };
     let point: *mut CatchPoint = &mut slot.point;
     CATCH_DEPTH.store(depth + 1, Ordering::Release);
@@ -123,7 +160,7 @@ pub fn catch<F: FnOnce()>(abortable: bool, f: F) -> Result<(), Caught> {
     let completed = catch::catch(unsafe { &mut *point }, f);
     CATCH_DEPTH.store(depth, Ordering::Release);
     // SAFETY: the slot at `depth` is ours again; no handler looks at it now.
-    let caught = unsafe { (*(&raw mut CATCH_STACK))[depth].take() }.and_then(|s| s.caught);
+    let caught = unsafe { (*slot_ptr(depth)).take() }.and_then(|s| s.caught);
     match (completed, caught) {
         (true, _) => Ok(()),
         (false, Some(c)) => Err(c),
@@ -139,7 +176,7 @@ fn innermost() -> Option<&'static mut CatchSlot> {
     }
     // SAFETY: slot depth-1 is active; we are on the same CPU as its owner,
     // in a handler that runs to completion before the owner continues.
-    unsafe { (*(&raw mut CATCH_STACK))[depth - 1].as_mut() }
+    unsafe { (*slot_ptr(depth - 1)).as_mut() }
 }
 
 /// Abandon the innermost catch point from non-interrupt context (the panic
@@ -197,14 +234,13 @@ pub(crate) fn device_interrupt(frame: &mut TrapFrame) {
     }
     // The watchdog: abandon a hanging test if the interrupt landed in it
     // (kernel mode, and no deeper catch point than the test's own).
-    if ABORT_REQUESTED.load(Ordering::Acquire) {
-        if let Some(slot) = innermost() {
-            if slot.abortable {
-                ABORT_REQUESTED.store(false, Ordering::Release);
-                slot.caught = Some(Caught::Timeout);
-                slot.point.redirect(frame);
-            }
-        }
+    if ABORT_REQUESTED.load(Ordering::Acquire)
+        && let Some(slot) = innermost()
+        && slot.abortable
+    {
+        ABORT_REQUESTED.store(false, Ordering::Release);
+        slot.caught = Some(Caught::Timeout);
+        slot.point.redirect(frame);
     }
 }
 

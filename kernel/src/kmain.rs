@@ -16,13 +16,21 @@ pub fn start(platform: &'static dyn Platform) -> ! {
     if let Some(bad) = info.cmdline.get("loglevel").filter(|_| level.is_none()) {
         log::warn!("ignoring loglevel={bad}: expected off, error, warn, info, debug or trace");
     }
-    log::info!("Virtus on {} (cmdline \"{}\")", platform.name(), info.cmdline.as_str());
+    log::info!(
+        "Virtus on {} (cmdline \"{}\")",
+        platform.name(),
+        info.cmdline.as_str()
+    );
 
     crate::arch::gdt::init();
     crate::arch::idt::init();
     let mut guards = [0u64; 4];
     let (boot_guard, boot_top) = crate::boot::entry::boot_stack();
-    mem::stack::register(mem::stack::StackInfo { name: "boot stack", guard: boot_guard, top: boot_top });
+    mem::stack::register(mem::stack::StackInfo {
+        name: "boot stack",
+        guard: boot_guard,
+        top: boot_top,
+    });
     guards[0] = boot_guard;
     for (i, (name, guard, top)) in crate::arch::gdt::ist_stacks().into_iter().enumerate() {
         mem::stack::register(mem::stack::StackInfo { name, guard, top });
@@ -39,8 +47,8 @@ pub fn start(platform: &'static dyn Platform) -> ! {
     let (free, total) = mem::frame_stats();
     log::info!(
         "memory: {} MiB usable, {} MiB free, heap {} KiB",
-        total * mem::PAGE_SIZE >> 20,
-        free * mem::PAGE_SIZE >> 20,
+        (total * mem::PAGE_SIZE) >> 20,
+        (free * mem::PAGE_SIZE) >> 20,
         mem::heap::HEAP.usage().1 >> 10
     );
 
@@ -52,7 +60,12 @@ pub fn start(platform: &'static dyn Platform) -> ! {
     }
     platform.interrupts_enable();
     let cpu = platform.cpu_info();
-    log::info!("cpu: {} ({}), {}", cpu.brand_str(), cpu.vendor_str(), cpu.interrupt_model);
+    log::info!(
+        "cpu: {} ({}), {}",
+        cpu.brand_str(),
+        cpu.vendor_str(),
+        cpu.interrupt_model
+    );
 
     if let Some(mode) = info.cmdline.get("crash") {
         crate::tests::crash_on_purpose(mode);
@@ -64,7 +77,11 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         }
         Some(filter) => {
             let totals = harness::run(Some(filter));
-            let status = if totals.failed == 0 { ExitStatus::Success } else { ExitStatus::Failure };
+            let status = if totals.failed == 0 {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Failure
+            };
             platform.shutdown(status);
         }
         None => shell::run(),
@@ -84,7 +101,13 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     // No allocation here: the heap may be what broke.
     match info.location() {
         Some(l) => {
-            let _ = writeln!(out, "# panicked at {}:{}: {}", l.file(), l.line(), info.message());
+            let _ = writeln!(
+                out,
+                "# panicked at {}:{}: {}",
+                l.file(),
+                l.line(),
+                info.message()
+            );
         }
         None => {
             let _ = writeln!(out, "# panicked: {}", info.message());

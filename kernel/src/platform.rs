@@ -83,8 +83,14 @@ impl CpuInfo {
     }
     /// The brand string as text, trimmed.
     pub fn brand_str(&self) -> &str {
-        let end = self.brand.iter().position(|&b| b == 0).unwrap_or(self.brand.len());
-        core::str::from_utf8(&self.brand[..end]).unwrap_or("?").trim()
+        let end = self
+            .brand
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.brand.len());
+        core::str::from_utf8(&self.brand[..end])
+            .unwrap_or("?")
+            .trim()
     }
 }
 

@@ -19,15 +19,32 @@ pub fn info() {
     kprintln!("platform   {}", p.name());
     kprintln!("cpu        {} ({})", cpu.brand_str(), cpu.vendor_str());
     if let Some(hv) = cpu.hypervisor {
-        kprintln!("hypervisor {}", core::str::from_utf8(&hv).unwrap_or("?").trim_end_matches('\0'));
+        kprintln!(
+            "hypervisor {}",
+            core::str::from_utf8(&hv)
+                .unwrap_or("?")
+                .trim_end_matches('\0')
+        );
     }
     kprintln!("interrupts {}", cpu.interrupt_model);
-    kprintln!("tsc        {}.{:03} MHz", cpu.tsc_hz / 1_000_000, (cpu.tsc_hz / 1_000) % 1_000);
+    kprintln!(
+        "tsc        {}.{:03} MHz",
+        cpu.tsc_hz / 1_000_000,
+        (cpu.tsc_hz / 1_000) % 1_000
+    );
     let (free, total) = mem::frame_stats();
     let (used, heap) = mem::heap::HEAP.usage();
-    kprintln!("memory     {} MiB usable, {} MiB free", total * mem::PAGE_SIZE >> 20, free * mem::PAGE_SIZE >> 20);
+    kprintln!(
+        "memory     {} MiB usable, {} MiB free",
+        (total * mem::PAGE_SIZE) >> 20,
+        (free * mem::PAGE_SIZE) >> 20
+    );
     kprintln!("heap       {} KiB used of {} KiB", used >> 10, heap >> 10);
-    kprintln!("clock      {} ns since boot, {} timer interrupts", time::now_ns(), time::timer_interrupts());
+    kprintln!(
+        "clock      {} ns since boot, {} timer interrupts",
+        time::now_ns(),
+        time::timer_interrupts()
+    );
     kprintln!("cmdline    {}", p.boot_info().cmdline.as_str());
     if let Some(map) = &p.boot_info().memory_map {
         kprint!("{map}");
@@ -49,7 +66,11 @@ pub fn run() -> ! {
             (Some("info"), _) => info(),
             (Some("uptime"), _) => {
                 let ns = time::now_ns();
-                kprintln!("up {}.{:03} s", ns / time::NS_PER_SEC, (ns / time::NS_PER_MS) % 1000);
+                kprintln!(
+                    "up {}.{:03} s",
+                    ns / time::NS_PER_SEC,
+                    (ns / time::NS_PER_MS) % 1000
+                );
             }
             (Some("test"), filter) => {
                 harness::run(filter);

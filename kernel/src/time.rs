@@ -52,7 +52,11 @@ pub fn add_timer(deadline_ns: u64, callback: fn()) -> Option<TimerId> {
         let mut timers = TIMERS.lock();
         let slot = timers.iter_mut().find(|t| t.is_none())?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        *slot = Some(Timer { deadline: deadline_ns, callback, id });
+        *slot = Some(Timer {
+            deadline: deadline_ns,
+            callback,
+            id,
+        });
         rearm(&timers);
         Some(TimerId(id))
     })

@@ -85,7 +85,11 @@ impl LocalApic {
             let phys = base & 0x000f_ffff_ffff_f000;
             Access::XApic(virtus_kernel::mem::map_mmio(phys, 4096).map_err(ApicError::Map)?)
         };
-        let apic = Self { access, timer: TimerMode::OneShot { ticks_per_sec: 0 }, timer_vector: 0 };
+        let apic = Self {
+            access,
+            timer: TimerMode::OneShot { ticks_per_sec: 0 },
+            timer_vector: 0,
+        };
         apic.write(reg::SPURIOUS, 0x100 | u32::from(spurious_vector));
         apic.write(reg::LVT_TIMER, LVT_MASKED);
         Ok(apic)
@@ -98,16 +102,28 @@ impl LocalApic {
             Access::X2Apic => unsafe { cpu::rdmsr(MSR_X2APIC_BASE + offset / 16) as u32 },
             // SAFETY: `base` maps the 4 KiB APIC page uncached; offsets are
             // aligned registers inside it.
-            Access::XApic(base) => unsafe { base.as_ptr().add(offset as usize).cast::<u32>().read_volatile() },
+            Access::XApic(base) => unsafe {
+                base.as_ptr()
+                    .add(offset as usize)
+                    .cast::<u32>()
+                    .read_volatile()
+            },
         }
     }
 
     fn write(&self, offset: u32, value: u32) {
         match self.access {
             // SAFETY: as in `read`; the value is valid for the register.
-            Access::X2Apic => unsafe { cpu::wrmsr(MSR_X2APIC_BASE + offset / 16, u64::from(value)) },
+            Access::X2Apic => unsafe {
+                cpu::wrmsr(MSR_X2APIC_BASE + offset / 16, u64::from(value))
+            },
             // SAFETY: as in `read`.
-            Access::XApic(base) => unsafe { base.as_ptr().add(offset as usize).cast::<u32>().write_volatile(value) },
+            Access::XApic(base) => unsafe {
+                base.as_ptr()
+                    .add(offset as usize)
+                    .cast::<u32>()
+                    .write_volatile(value)
+            },
         }
     }
 
@@ -163,7 +179,9 @@ impl LocalApic {
         self.timer = mode;
         self.timer_vector = vector;
         match mode {
-            TimerMode::TscDeadline => self.write(reg::LVT_TIMER, LVT_TSC_DEADLINE | u32::from(vector)),
+            TimerMode::TscDeadline => {
+                self.write(reg::LVT_TIMER, LVT_TSC_DEADLINE | u32::from(vector))
+            }
             TimerMode::OneShot { .. } => {
                 self.write(reg::TIMER_DIVIDE, DIVIDE_BY_16);
                 self.write(reg::LVT_TIMER, u32::from(vector));

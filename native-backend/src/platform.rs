@@ -99,7 +99,9 @@ pub fn boot(start_info_paddr: u64) -> ! {
             PLATFORM.boot_info.call_once(|| info);
         }
         Err(e) => {
-            PLATFORM.uart.write(b"!!! bad boot information from the loader: ");
+            PLATFORM
+                .uart
+                .write(b"!!! bad boot information from the loader: ");
             let mut buf = [0u8; 256];
             let msg = format_into(&mut buf, format_args!("{e}"));
             PLATFORM.uart.write(msg);
@@ -137,11 +139,13 @@ impl NativePlatform {
         pic::disable();
         let features = cpu::features();
         let rsdp_hint = self.boot_info().rsdp_paddr;
-        let acpi = self.acpi.call_once(|| match acpi::discover(virtus_kernel::mem::phys_memory(), rsdp_hint) {
-            Ok(info) => Some(info),
-            Err(e) => {
-                log::warn!("ACPI: {e}; assuming PC defaults");
-                None
+        let acpi = self.acpi.call_once(|| {
+            match acpi::discover(virtus_kernel::mem::phys_memory(), rsdp_hint) {
+                Ok(info) => Some(info),
+                Err(e) => {
+                    log::warn!("ACPI: {e}; assuming PC defaults");
+                    None
+                }
             }
         });
 
@@ -150,7 +154,9 @@ impl NativePlatform {
         let mode = if features.tsc_deadline {
             TimerMode::TscDeadline
         } else {
-            TimerMode::OneShot { ticks_per_sec: apic.measure_timer(|| pit::busy_wait_us(10_000)) }
+            TimerMode::OneShot {
+                ticks_per_sec: apic.measure_timer(|| pit::busy_wait_us(10_000)),
+            }
         };
         apic.configure_timer(mode, vectors::TIMER);
         self.model.call_once(|| match (apic.is_x2apic(), mode) {
@@ -175,7 +181,11 @@ impl NativePlatform {
         }
 
         // The UART's ISA IRQ, through whatever override the firmware states.
-        let (gsi, active_low, level) = acpi.as_ref().map_or((u32::from(COM1_IRQ), false, false), |a| a.irq_to_gsi(COM1_IRQ));
+        let (gsi, active_low, level) = acpi
+            .as_ref()
+            .map_or((u32::from(COM1_IRQ), false, false), |a| {
+                a.irq_to_gsi(COM1_IRQ)
+            });
         let (addr, base) = match acpi.as_ref().and_then(|a| a.ioapic_for_gsi(gsi)) {
             Some(found) => found,
             None => {
@@ -204,7 +214,9 @@ impl Platform for NativePlatform {
     }
 
     fn boot_info(&self) -> &BootInfo {
-        self.boot_info.get().expect("boot info is set before the kernel starts")
+        self.boot_info
+            .get()
+            .expect("boot info is set before the kernel starts")
     }
 
     fn start_devices(&self) -> Result<(), PlatformError> {
@@ -247,7 +259,10 @@ impl Platform for NativePlatform {
 
     fn timer_arm(&self, deadline_ns: u64) {
         if let Some(apic) = self.apic.get() {
-            apic.arm(tsc::ns_to_tsc(deadline_ns), deadline_ns.saturating_sub(tsc::now_ns()));
+            apic.arm(
+                tsc::ns_to_tsc(deadline_ns),
+                deadline_ns.saturating_sub(tsc::now_ns()),
+            );
         }
     }
 
@@ -294,10 +309,10 @@ impl Platform for NativePlatform {
         // Still here: no debug-exit device (real hardware, Xen HVM). The
         // status is on the console; power off the ACPI way, else reset.
         let acpi = self.acpi.get().and_then(|a| a.as_ref());
-        if let Some(info) = acpi {
-            if let Err(e) = power::acpi_poweroff(info) {
-                log::error!("ACPI power-off failed: {e}");
-            }
+        if let Some(info) = acpi
+            && let Err(e) = power::acpi_poweroff(info)
+        {
+            log::error!("ACPI power-off failed: {e}");
         }
         power::reset(acpi)
     }

@@ -25,14 +25,18 @@ impl Port8 {
         let value: u8;
         // SAFETY: the constructor's contract makes accesses to this port valid;
         // `in` touches no memory.
-        unsafe { asm!("in al, dx", out("al") value, in("dx") self.0, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("in al, dx", out("al") value, in("dx") self.0, options(nomem, nostack, preserves_flags))
+        };
         value
     }
 
     /// Write one byte.
     pub fn write(&self, value: u8) {
         // SAFETY: as for `read`; `out` touches no memory.
-        unsafe { asm!("out dx, al", in("dx") self.0, in("al") value, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("out dx, al", in("dx") self.0, in("al") value, options(nomem, nostack, preserves_flags))
+        };
     }
 }
 
@@ -51,14 +55,18 @@ impl Port16 {
     pub fn read(&self) -> u16 {
         let value: u16;
         // SAFETY: the constructor's contract makes accesses to this port valid.
-        unsafe { asm!("in ax, dx", out("ax") value, in("dx") self.0, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("in ax, dx", out("ax") value, in("dx") self.0, options(nomem, nostack, preserves_flags))
+        };
         value
     }
 
     /// Write one 16-bit word.
     pub fn write(&self, value: u16) {
         // SAFETY: the constructor's contract makes accesses to this port valid.
-        unsafe { asm!("out dx, ax", in("dx") self.0, in("ax") value, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("out dx, ax", in("dx") self.0, in("ax") value, options(nomem, nostack, preserves_flags))
+        };
     }
 }
 
@@ -77,13 +85,17 @@ impl Port32 {
     pub fn read(&self) -> u32 {
         let value: u32;
         // SAFETY: the constructor's contract makes accesses to this port valid.
-        unsafe { asm!("in eax, dx", out("eax") value, in("dx") self.0, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("in eax, dx", out("eax") value, in("dx") self.0, options(nomem, nostack, preserves_flags))
+        };
         value
     }
 
     /// Write one 32-bit word.
     pub fn write(&self, value: u32) {
         // SAFETY: the constructor's contract makes accesses to this port valid.
-        unsafe { asm!("out dx, eax", in("dx") self.0, in("eax") value, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("out dx, eax", in("dx") self.0, in("eax") value, options(nomem, nostack, preserves_flags))
+        };
     }
 }

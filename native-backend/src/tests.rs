@@ -8,12 +8,30 @@ use virtus_kernel::time::{self, NS_PER_MS};
 use virtus_kernel::{check, check_eq, skip};
 
 pub const TESTS: &[Test] = &[
-    Test { name: "native_uart_loopback_input", run: uart_loopback_input },
-    Test { name: "native_tsc_rate_vs_pit", run: tsc_rate_vs_pit },
-    Test { name: "native_tsc_rate_vs_acpi_pm_timer", run: tsc_rate_vs_pm_timer },
-    Test { name: "native_acpi_tables", run: acpi_tables },
-    Test { name: "native_apic_mode_matches_cpuid", run: apic_mode },
-    Test { name: "native_ioapic_routes_uart", run: ioapic_routes_uart },
+    Test {
+        name: "native_uart_loopback_input",
+        run: uart_loopback_input,
+    },
+    Test {
+        name: "native_tsc_rate_vs_pit",
+        run: tsc_rate_vs_pit,
+    },
+    Test {
+        name: "native_tsc_rate_vs_acpi_pm_timer",
+        run: tsc_rate_vs_pm_timer,
+    },
+    Test {
+        name: "native_acpi_tables",
+        run: acpi_tables,
+    },
+    Test {
+        name: "native_apic_mode_matches_cpuid",
+        run: apic_mode,
+    },
+    Test {
+        name: "native_ioapic_routes_uart",
+        run: ioapic_routes_uart,
+    },
 ];
 
 fn uart_loopback_input() -> TestResult {
@@ -44,8 +62,10 @@ fn rate_check(reference_ns: u64, measured_ns: u64, what: &str) -> TestResult {
     // 5% tolerance: both clocks are exact on hardware; emulation jitters.
     let lo = reference_ns * 95 / 100;
     let hi = reference_ns * 105 / 100;
-    check!(measured_ns >= lo && measured_ns <= hi,
-        "clock advanced {measured_ns} ns over {reference_ns} ns of {what}");
+    check!(
+        measured_ns >= lo && measured_ns <= hi,
+        "clock advanced {measured_ns} ns over {reference_ns} ns of {what}"
+    );
     Ok(())
 }
 
@@ -67,34 +87,59 @@ fn tsc_rate_vs_pm_timer() -> TestResult {
     let hz = unsafe { pm_timer::pm_timer_measure_tsc_hz(timer.port, timer.width32, 50) };
     let known = tsc::frequency();
     check!(hz > 0, "PM timer measurement failed");
-    check!(hz.abs_diff(known) < known / 20, "TSC {known} Hz by PIT, {hz} Hz by the ACPI PM timer");
+    check!(
+        hz.abs_diff(known) < known / 20,
+        "TSC {known} Hz by PIT, {hz} Hz by the ACPI PM timer"
+    );
     Ok(())
 }
 
 fn acpi_tables() -> TestResult {
     let Some(Some(acpi)) = PLATFORM.acpi.get() else {
-        return Err(TestError::Fail("no ACPI tables found (QEMU and Xen HVM both provide them)".into()));
+        return Err(TestError::Fail(
+            "no ACPI tables found (QEMU and Xen HVM both provide them)".into(),
+        ));
     };
-    check!(acpi.ioapic_for_gsi(4).is_some(), "MADT lists no IOAPIC for GSI 4");
-    check!(acpi.s5().is_ok(), "no \\_S5 sleep type in the DSDT: ACPI power-off impossible");
+    check!(
+        acpi.ioapic_for_gsi(4).is_some(),
+        "MADT lists no IOAPIC for GSI 4"
+    );
+    check!(
+        acpi.s5().is_ok(),
+        "no \\_S5 sleep type in the DSDT: ACPI power-off impossible"
+    );
     Ok(())
 }
 
 fn apic_mode() -> TestResult {
     let f = cpu::features();
-    let apic = PLATFORM.apic.get().ok_or_else(|| TestError::Fail("APIC not up".into()))?;
+    let apic = PLATFORM
+        .apic
+        .get()
+        .ok_or_else(|| TestError::Fail("APIC not up".into()))?;
     check_eq!(apic.is_x2apic(), f.x2apic);
     check_eq!(apic.timer_mode() == TimerMode::TscDeadline, f.tsc_deadline);
     if let TimerMode::OneShot { ticks_per_sec } = apic.timer_mode() {
-        check!(ticks_per_sec > 1_000, "APIC timer measured at {ticks_per_sec} Hz");
+        check!(
+            ticks_per_sec > 1_000,
+            "APIC timer measured at {ticks_per_sec} Hz"
+        );
     }
     Ok(())
 }
 
 fn ioapic_routes_uart() -> TestResult {
-    let ioapic = PLATFORM.ioapic.get().ok_or_else(|| TestError::Fail("IOAPIC not up".into()))?;
-    let gsi = *PLATFORM.uart_gsi.get().ok_or_else(|| TestError::Fail("UART not routed".into()))?;
-    let (vector, masked) = ioapic.entry(gsi).map_err(|e| TestError::Fail(alloc::format!("{e:?}")))?;
+    let ioapic = PLATFORM
+        .ioapic
+        .get()
+        .ok_or_else(|| TestError::Fail("IOAPIC not up".into()))?;
+    let gsi = *PLATFORM
+        .uart_gsi
+        .get()
+        .ok_or_else(|| TestError::Fail("UART not routed".into()))?;
+    let (vector, masked) = ioapic
+        .entry(gsi)
+        .map_err(|e| TestError::Fail(alloc::format!("{e:?}")))?;
     check_eq!(vector, vectors::UART);
     check!(!masked, "UART GSI {gsi} is masked");
     Ok(())

@@ -37,7 +37,9 @@ pub fn tsc_to_ns(tsc: u64) -> u64 {
 /// TSC value at `ns` since boot.
 pub fn ns_to_tsc(ns: u64) -> u64 {
     let ticks = u128::from(ns) * u128::from(frequency()) / 1_000_000_000;
-    TSC_AT_BOOT.load(Ordering::Relaxed).saturating_add(ticks as u64)
+    TSC_AT_BOOT
+        .load(Ordering::Relaxed)
+        .saturating_add(ticks as u64)
 }
 
 /// Nanoseconds since boot.

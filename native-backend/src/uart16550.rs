@@ -42,7 +42,12 @@ impl Uart {
     pub const unsafe fn new(base: u16) -> Self {
         Self {
             base,
-            input: Mutex::new(InputRing { buf: [0; INPUT_CAPACITY], head: 0, len: 0, dropped: 0 }),
+            input: Mutex::new(InputRing {
+                buf: [0; INPUT_CAPACITY],
+                head: 0,
+                len: 0,
+                dropped: 0,
+            }),
         }
     }
 
@@ -133,7 +138,11 @@ impl Uart {
     /// Route the transmitter back into the receiver (for the input test),
     /// or restore normal operation.
     pub fn set_loopback(&self, on: bool) {
-        let mcr = if on { MCR_DTR_RTS_OUT2 | MCR_LOOPBACK } else { MCR_DTR_RTS_OUT2 };
+        let mcr = if on {
+            MCR_DTR_RTS_OUT2 | MCR_LOOPBACK
+        } else {
+            MCR_DTR_RTS_OUT2
+        };
         self.reg(MCR).write(mcr);
     }
 }

@@ -109,8 +109,6 @@ pub fn catch<F: FnOnce()>(point: &mut CatchPoint, f: F) -> bool {
     let mut slot = Some(f);
     // SAFETY: `catch_call` saves and restores all callee-saved registers,
     // and calls `trampoline` with a pointer to `slot`, which outlives it.
-    let caught = unsafe {
-        catch_call(point, trampoline::<F>, (&raw mut slot).cast::<u8>())
-    };
+    let caught = unsafe { catch_call(point, trampoline::<F>, (&raw mut slot).cast::<u8>()) };
     caught == 0
 }

@@ -31,7 +31,10 @@ struct GuardedStack {
 }
 
 static mut IST_STACKS: [GuardedStack; IST_COUNT] = [const {
-    GuardedStack { guard: [0; PAGE_SIZE as usize], stack: [0; IST_STACK_SIZE] }
+    GuardedStack {
+        guard: [0; PAGE_SIZE as usize],
+        stack: [0; IST_STACK_SIZE],
+    }
 }; IST_COUNT];
 
 static TSS: spin::Once<TaskStateSegment> = spin::Once::new();

@@ -65,7 +65,7 @@ pub fn init() {
         let gate = Gate::new(trap::stub_address(vector), ist as u8);
         // SAFETY: called once on the boot CPU before interrupts are enabled;
         // nothing else reads or writes IDT concurrently.
-        unsafe { (*(&raw mut IDT)).0[usize::from(vector)] = gate };
+        unsafe { IDT.0[usize::from(vector)] = gate };
     }
     let pointer = DescriptorTablePointer {
         limit: (size_of::<Idt>() - 1) as u16,

@@ -160,5 +160,8 @@ unsafe extern "C" {
 /// and of its top.
 pub fn boot_stack() -> (u64, u64) {
     // Only the symbols' addresses are taken; the bytes are never read.
-    (&raw const boot_stack_guard as u64, &raw const boot_stack_top as u64)
+    (
+        &raw const boot_stack_guard as u64,
+        &raw const boot_stack_top as u64,
+    )
 }

@@ -51,7 +51,12 @@ pub fn diagnostic(out: &mut impl Write, text: &str) -> fmt::Result {
 }
 
 /// The result line of test `number` (1-based).
-pub fn result(out: &mut impl Write, number: usize, name: &str, outcome: Outcome<'_>) -> fmt::Result {
+pub fn result(
+    out: &mut impl Write,
+    number: usize,
+    name: &str,
+    outcome: Outcome<'_>,
+) -> fmt::Result {
     match outcome {
         Outcome::Pass => writeln!(out, "ok {number} {name}"),
         Outcome::Fail => writeln!(out, "not ok {number} {name}"),
@@ -90,7 +95,10 @@ mod tests {
     fn results() {
         assert_eq!(render(|o| result(o, 1, "a", Outcome::Pass)), "ok 1 a\n");
         assert_eq!(render(|o| result(o, 2, "b", Outcome::Fail)), "not ok 2 b\n");
-        assert_eq!(render(|o| result(o, 3, "c", Outcome::Skip("no x2APIC\nmore"))), "ok 3 c # SKIP no x2APIC\n");
+        assert_eq!(
+            render(|o| result(o, 3, "c", Outcome::Skip("no x2APIC\nmore"))),
+            "ok 3 c # SKIP no x2APIC\n"
+        );
     }
 
     #[test]

@@ -13,4 +13,3 @@ pub use test::{Test, TestError, TestResult};
 mod runner;
 #[cfg(target_os = "none")]
 pub use runner::{WATCHDOG_NS, all_tests, list, run};
-

@@ -47,10 +47,16 @@ fn run_one(test: &Test) -> Result<(), TestError> {
             WATCHDOG_NS / time::NS_PER_SEC
         ))),
         Err(Caught::Fault(f)) => {
-            let name = interrupts::EXCEPTION_NAMES.get(usize::from(f.vector)).copied().unwrap_or("?");
+            let name = interrupts::EXCEPTION_NAMES
+                .get(usize::from(f.vector))
+                .copied()
+                .unwrap_or("?");
             Err(TestError::Fail(alloc::format!(
                 "unexpected CPU exception {}: {name} at rip {:#x}, address {:#x}, error code {:#x}",
-                f.vector, f.rip, f.address, f.error_code
+                f.vector,
+                f.rip,
+                f.address,
+                f.error_code
             )))
         }
     }
@@ -59,12 +65,19 @@ fn run_one(test: &Test) -> Result<(), TestError> {
 /// Every registered test: the core's, then the backend's, then any test
 /// injected from the command line to prove the harness catches failures.
 pub fn all_tests() -> Vec<Test> {
-    let mut tests: Vec<Test> = crate::tests::CORE_TESTS.iter().flat_map(|l| l.iter()).copied().collect();
+    let mut tests: Vec<Test> = crate::tests::CORE_TESTS
+        .iter()
+        .flat_map(|l| l.iter())
+        .copied()
+        .collect();
     tests.extend_from_slice(crate::platform().tests());
-    if let Some(mode) = crate::platform().boot_info().cmdline.get("inject") {
-        if let Some(t) = crate::tests::injected(mode) {
-            tests.push(t);
-        }
+    if let Some(t) = crate::platform()
+        .boot_info()
+        .cmdline
+        .get("inject")
+        .and_then(crate::tests::injected)
+    {
+        tests.push(t);
     }
     tests
 }

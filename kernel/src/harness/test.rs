@@ -53,7 +53,12 @@ macro_rules! check_eq {
                 if l != r {
                     return Err($crate::harness::TestError::Fail(alloc::format!(
                         "{} == {} failed: left {:?}, right {:?} ({}:{})",
-                        stringify!($left), stringify!($right), l, r, file!(), line!()
+                        stringify!($left),
+                        stringify!($right),
+                        l,
+                        r,
+                        file!(),
+                        line!()
                     )));
                 }
             }

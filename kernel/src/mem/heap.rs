@@ -20,7 +20,10 @@ pub struct KernelHeap {
 impl KernelHeap {
     /// An empty heap; every allocation fails until [`KernelHeap::init`].
     pub const fn empty() -> Self {
-        Self { heap: Mutex::new(Heap::empty()), size: AtomicU64::new(0) }
+        Self {
+            heap: Mutex::new(Heap::empty()),
+            size: AtomicU64::new(0),
+        }
     }
 
     /// Hand the heap its memory.

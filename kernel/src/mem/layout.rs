@@ -70,15 +70,17 @@ fn small_page_flags(addr: u64, img: &ImageLayout, guards: &[u64]) -> Option<Flag
     if addr == 0 || guards.contains(&addr) {
         return None;
     }
-    Some(if addr >= img.start && addr < img.text_end.next_multiple_of(PAGE_SIZE) {
-        Flags::GLOBAL
-    } else if addr >= img.rodata_start && addr < img.rodata_end.next_multiple_of(PAGE_SIZE) {
-        Flags::GLOBAL | Flags::NO_EXECUTE
-    } else if addr >= img.data_start && addr < img.end {
-        Flags::GLOBAL | rw_nx
-    } else {
-        rw_nx
-    })
+    Some(
+        if addr >= img.start && addr < img.text_end.next_multiple_of(PAGE_SIZE) {
+            Flags::GLOBAL
+        } else if addr >= img.rodata_start && addr < img.rodata_end.next_multiple_of(PAGE_SIZE) {
+            Flags::GLOBAL | Flags::NO_EXECUTE
+        } else if addr >= img.data_start && addr < img.end {
+            Flags::GLOBAL | rw_nx
+        } else {
+            rw_nx
+        },
+    )
 }
 
 /// End of the identity map: all of the first 4 GiB (firmware, devices)

@@ -2,11 +2,11 @@
 //! kernel's page tables, stacks and the heap.
 
 pub mod frame;
-pub mod memmap;
 #[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod layout;
+pub mod memmap;
 #[cfg(target_os = "none")]
 pub mod paging;
 #[cfg(target_os = "none")]
@@ -24,8 +24,8 @@ pub use kernel_memory::*;
 #[cfg(target_os = "none")]
 mod kernel_memory {
     use super::layout::{self, HEAP_BASE, MMIO_BASE};
-    use super::paging::{self, Flags, PageSize, PageTables};
     pub use super::paging::MapError;
+    use super::paging::{self, Flags, PageSize, PageTables};
     use super::{BitmapFrameAllocator, MemoryMap, PAGE_SIZE};
     use crate::boot::pvh::PhysMemory;
     use crate::interrupts::without_interrupts;
@@ -56,7 +56,10 @@ mod kernel_memory {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             match self {
                 Self::Map(e) => write!(f, "memory map: {e}"),
-                Self::NoRoomForBitmap(n) => write!(f, "no usable memory below 4 GiB for a {n}-byte frame bitmap"),
+                Self::NoRoomForBitmap(n) => write!(
+                    f,
+                    "no usable memory below 4 GiB for a {n}-byte frame bitmap"
+                ),
                 Self::Frames(e) => write!(f, "frame allocator: {e}"),
                 Self::Paging(e) => write!(f, "page tables: {e}"),
             }
@@ -71,7 +74,9 @@ mod kernel_memory {
 
     impl PhysMemory for IdentityPhysMemory {
         fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
-            let Some(end) = paddr.checked_add(buf.len() as u64) else { return false };
+            let Some(end) = paddr.checked_add(buf.len() as u64) else {
+                return false;
+            };
             let identity_end = MEMMAP_TOP.load(Ordering::Relaxed);
             let kernel_tables = identity_end != 0;
             if (kernel_tables && paddr < PAGE_SIZE) || end > (4u64 << 30).max(identity_end) {
@@ -80,7 +85,9 @@ mod kernel_memory {
             // SAFETY: the range lies inside the identity map (checked above:
             // both the boot tables and the kernel's map the first 4 GiB and
             // all RAM), and byte copies have no alignment requirement.
-            unsafe { core::ptr::copy_nonoverlapping(paddr as *const u8, buf.as_mut_ptr(), buf.len()) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(paddr as *const u8, buf.as_mut_ptr(), buf.len())
+            };
             true
         }
     }
@@ -118,7 +125,10 @@ mod kernel_memory {
     /// (free frames, usable frames).
     pub fn frame_stats() -> (u64, u64) {
         without_interrupts(|| {
-            FRAMES.lock().as_ref().map_or((0, 0), |f| (f.free_frames(), f.total_frames()))
+            FRAMES
+                .lock()
+                .as_ref()
+                .map_or((0, 0), |f| (f.free_frames(), f.total_frames()))
         })
     }
 
@@ -210,7 +220,8 @@ mod kernel_memory {
         let (_, total) = frame_stats();
         let heap_size = (total * PAGE_SIZE / 8).clamp(1 << 20, 16 << 20) & !(PAGE_SIZE - 1);
         for page in (0..heap_size).step_by(PAGE_SIZE as usize) {
-            map_new_page(HEAP_BASE + page, Flags::WRITABLE | Flags::NO_EXECUTE).map_err(MemInitError::Paging)?;
+            map_new_page(HEAP_BASE + page, Flags::WRITABLE | Flags::NO_EXECUTE)
+                .map_err(MemInitError::Paging)?;
         }
         // SAFETY: the range was just mapped and nothing else uses it.
         unsafe { super::heap::HEAP.init(HEAP_BASE, heap_size) };

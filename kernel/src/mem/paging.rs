@@ -109,7 +109,11 @@ impl PageTables {
         let root = alloc().ok_or(MapError::OutOfFrames)?;
         // SAFETY: the caller promises an unused identity-mapped frame.
         unsafe { (*table(root)).fill(0) };
-        let allowed = if nx { Flags::all() } else { Flags::all() - Flags::NO_EXECUTE };
+        let allowed = if nx {
+            Flags::all()
+        } else {
+            Flags::all() - Flags::NO_EXECUTE
+        };
         Ok(Self { root, allowed })
     }
 
@@ -184,7 +188,7 @@ impl PageTables {
     /// Remove the 4 KiB mapping of `virt`, returning the frame it mapped.
     /// The caller flushes the TLB (see [`flush`]) if the tables are live.
     pub fn unmap(&mut self, virt: u64) -> Result<u64, MapError> {
-        if virt % 4096 != 0 {
+        if !virt.is_multiple_of(4096) {
             return Err(MapError::Misaligned(virt));
         }
         let entry = self.entry(virt, 1, None)?;

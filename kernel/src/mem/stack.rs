@@ -1,9 +1,9 @@
 //! Kernel stacks with guard pages, and the registry that lets the fault
 //! handler say "stack overflow" instead of "page fault".
 
+use super::PAGE_SIZE;
 use super::layout::STACKS_BASE;
 use super::paging::{Flags, MapError};
-use super::PAGE_SIZE;
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
@@ -41,7 +41,11 @@ pub fn allocate(name: &'static str, pages: u64) -> Result<StackInfo, MapError> {
     for page in 0..pages {
         super::map_new_page(base + page * PAGE_SIZE, Flags::WRITABLE | Flags::NO_EXECUTE)?;
     }
-    let info = StackInfo { name, guard, top: base + pages * PAGE_SIZE };
+    let info = StackInfo {
+        name,
+        guard,
+        top: base + pages * PAGE_SIZE,
+    };
     register(info);
     Ok(info)
 }
@@ -61,7 +65,9 @@ pub fn guard_containing(addr: u64) -> Option<&'static str> {
 /// Whether `[addr, addr + len)` lies inside one known stack (for walking
 /// frame pointers safely).
 pub fn is_stack_address(addr: u64, len: u64) -> bool {
-    let Some(stacks) = STACKS.try_lock() else { return false };
+    let Some(stacks) = STACKS.try_lock() else {
+        return false;
+    };
     stacks
         .iter()
         .flatten()

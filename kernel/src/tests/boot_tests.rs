@@ -1,20 +1,38 @@
 //! Boot information: the start info the kernel booted with, and the parser
 //! fed with good and malformed start infos built in memory.
 
-use crate::boot::pvh::{self, PhysMemory};
 use crate::boot::CmdLine;
+use crate::boot::pvh::{self, PhysMemory};
 use crate::harness::{Test, TestError, TestResult};
 use crate::mem::RegionKind;
 use crate::{check, check_eq};
 use alloc::vec::Vec;
 
 pub const TESTS: &[Test] = &[
-    Test { name: "boot_info_sane", run: boot_info_sane },
-    Test { name: "boot_cmdline_parsing", run: cmdline_parsing },
-    Test { name: "boot_start_info_good", run: start_info_good },
-    Test { name: "boot_start_info_bad_magic", run: start_info_bad_magic },
-    Test { name: "boot_start_info_malformed_map", run: start_info_malformed_map },
-    Test { name: "boot_start_info_unterminated_cmdline", run: start_info_unterminated_cmdline },
+    Test {
+        name: "boot_info_sane",
+        run: boot_info_sane,
+    },
+    Test {
+        name: "boot_cmdline_parsing",
+        run: cmdline_parsing,
+    },
+    Test {
+        name: "boot_start_info_good",
+        run: start_info_good,
+    },
+    Test {
+        name: "boot_start_info_bad_magic",
+        run: start_info_bad_magic,
+    },
+    Test {
+        name: "boot_start_info_malformed_map",
+        run: start_info_malformed_map,
+    },
+    Test {
+        name: "boot_start_info_unterminated_cmdline",
+        run: start_info_unterminated_cmdline,
+    },
 ];
 
 fn boot_info_sane() -> TestResult {
@@ -22,25 +40,42 @@ fn boot_info_sane() -> TestResult {
     let Some(map) = &info.memory_map else {
         return Err(TestError::Fail("no memory map".into()));
     };
-    check!(map.total_usable() >= 8 << 20, "only {} bytes usable", map.total_usable());
+    check!(
+        map.total_usable() >= 8 << 20,
+        "only {} bytes usable",
+        map.total_usable()
+    );
     let regions = map.regions();
-    check!(regions.windows(2).all(|w| w[0].end <= w[1].start), "regions overlap or are unsorted");
+    check!(
+        regions.windows(2).all(|w| w[0].end <= w[1].start),
+        "regions overlap or are unsorted"
+    );
     // The kernel image must lie in RAM the firmware reported.
     let img = crate::mem::layout::image();
-    check!(regions.iter().any(|r| r.kind == RegionKind::Usable && r.start <= img.start && r.end >= img.end),
-        "image {:#x}..{:#x} is not inside usable RAM", img.start, img.end);
+    check!(
+        regions
+            .iter()
+            .any(|r| r.kind == RegionKind::Usable && r.start <= img.start && r.end >= img.end),
+        "image {:#x}..{:#x} is not inside usable RAM",
+        img.start,
+        img.end
+    );
     check!(info.cmdline.as_str().len() <= CmdLine::MAX);
     Ok(())
 }
 
 fn cmdline_parsing() -> TestResult {
-    let c = CmdLine::new("loglevel=debug test=mem_ quiet loglevel=warn").map_err(|e| TestError::Fail(alloc::format!("{e:?}")))?;
+    let c = CmdLine::new("loglevel=debug test=mem_ quiet loglevel=warn")
+        .map_err(|e| TestError::Fail(alloc::format!("{e:?}")))?;
     check_eq!(c.get("loglevel"), Some("warn"));
     check_eq!(c.get("test"), Some("mem_"));
     check!(c.flag("quiet"));
     check_eq!(c.get("missing"), None);
     let long = "x".repeat(CmdLine::MAX + 1);
-    check!(CmdLine::new(&long).is_err(), "an over-long command line was accepted");
+    check!(
+        CmdLine::new(&long).is_err(),
+        "an over-long command line was accepted"
+    );
     Ok(())
 }
 
@@ -52,8 +87,12 @@ struct FakeMemory {
 
 impl PhysMemory for FakeMemory {
     fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
-        let Some(off) = paddr.checked_sub(self.base) else { return false };
-        let Some(end) = (off as usize).checked_add(buf.len()) else { return false };
+        let Some(off) = paddr.checked_sub(self.base) else {
+            return false;
+        };
+        let Some(end) = (off as usize).checked_add(buf.len()) else {
+            return false;
+        };
         match self.bytes.get(off as usize..end) {
             Some(src) => {
                 buf.copy_from_slice(src);
@@ -82,16 +121,30 @@ fn build(magic: u32, cmdline: &[u8], entries: &[(u64, u64, u32)]) -> FakeMemory 
         b[o + 8..o + 16].copy_from_slice(&size.to_le_bytes());
         b[o + 16..o + 20].copy_from_slice(&kind.to_le_bytes());
     }
-    FakeMemory { base: BASE, bytes: b }
+    FakeMemory {
+        base: BASE,
+        bytes: b,
+    }
 }
 
 const MAGIC: u32 = 0x336e_c578;
 
 fn start_info_good() -> TestResult {
-    let mem = build(MAGIC, b"test=all\0", &[(0x10_0000, 0x700_0000, 1), (0, 0x9_f000, 1), (0xfec0_0000, 0x1000, 2)]);
-    let info = pvh::parse_start_info(&mem, BASE).map_err(|e| TestError::Fail(alloc::format!("{e}")))?;
+    let mem = build(
+        MAGIC,
+        b"test=all\0",
+        &[
+            (0x10_0000, 0x700_0000, 1),
+            (0, 0x9_f000, 1),
+            (0xfec0_0000, 0x1000, 2),
+        ],
+    );
+    let info =
+        pvh::parse_start_info(&mem, BASE).map_err(|e| TestError::Fail(alloc::format!("{e}")))?;
     check_eq!(info.cmdline.get("test"), Some("all"));
-    let map = info.memory_map.ok_or_else(|| TestError::Fail("no map".into()))?;
+    let map = info
+        .memory_map
+        .ok_or_else(|| TestError::Fail("no map".into()))?;
     check_eq!(map.regions().len(), 3);
     check_eq!(map.regions()[0].start, 0);
     check_eq!(map.total_usable(), 0x9_f000 + 0x700_0000);
@@ -102,25 +155,45 @@ fn start_info_bad_magic() -> TestResult {
     let mem = build(0x1234_5678, b"\0", &[(0, 0x100_0000, 1)]);
     let err = pvh::parse_start_info(&mem, BASE);
     check!(err.is_err(), "bad magic accepted");
-    let msg = alloc::format!("{}", err.err().map(|e| alloc::format!("{e}")).unwrap_or_default());
-    check!(msg.contains("magic"), "error does not name the magic: {msg}");
+    let msg = err.err().map(|e| alloc::format!("{e}")).unwrap_or_default();
+    check!(
+        msg.contains("magic"),
+        "error does not name the magic: {msg}"
+    );
     Ok(())
 }
 
 fn start_info_malformed_map() -> TestResult {
     // An entry whose end overflows the address space.
-    let mem = build(MAGIC, b"\0", &[(0x10_0000, 0x100_0000, 1), (u64::MAX - 0xfff, 0x2000, 1)]);
-    check!(pvh::parse_start_info(&mem, BASE).is_err(), "overflowing entry accepted");
+    let mem = build(
+        MAGIC,
+        b"\0",
+        &[(0x10_0000, 0x100_0000, 1), (u64::MAX - 0xfff, 0x2000, 1)],
+    );
+    check!(
+        pvh::parse_start_info(&mem, BASE).is_err(),
+        "overflowing entry accepted"
+    );
     // Overlapping RAM and reserved: reserved wins, nothing overlaps.
-    let mem = build(MAGIC, b"\0", &[(0, 0x800_0000, 1), (0x400_0000, 0x10_0000, 2)]);
-    let info = pvh::parse_start_info(&mem, BASE).map_err(|e| TestError::Fail(alloc::format!("{e}")))?;
-    let map = info.memory_map.ok_or_else(|| TestError::Fail("no map".into()))?;
+    let mem = build(
+        MAGIC,
+        b"\0",
+        &[(0, 0x800_0000, 1), (0x400_0000, 0x10_0000, 2)],
+    );
+    let info =
+        pvh::parse_start_info(&mem, BASE).map_err(|e| TestError::Fail(alloc::format!("{e}")))?;
+    let map = info
+        .memory_map
+        .ok_or_else(|| TestError::Fail("no map".into()))?;
     check!(map.regions().windows(2).all(|w| w[0].end <= w[1].start));
     check_eq!(map.total_usable(), 0x800_0000 - 0x10_0000);
     // A table that lies outside readable memory.
     let mut mem = build(MAGIC, b"\0", &[(0, 0x100_0000, 1)]);
     mem.bytes[48..52].copy_from_slice(&1000u32.to_le_bytes());
-    check!(pvh::parse_start_info(&mem, BASE).is_err(), "oversized entry count accepted");
+    check!(
+        pvh::parse_start_info(&mem, BASE).is_err(),
+        "oversized entry count accepted"
+    );
     Ok(())
 }
 
@@ -129,6 +202,9 @@ fn start_info_unterminated_cmdline() -> TestResult {
     for b in &mut mem.bytes[0x100..] {
         *b = b'a';
     }
-    check!(pvh::parse_start_info(&mem, BASE).is_err(), "unterminated command line accepted");
+    check!(
+        pvh::parse_start_info(&mem, BASE).is_err(),
+        "unterminated command line accepted"
+    );
     Ok(())
 }

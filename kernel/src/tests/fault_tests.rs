@@ -7,16 +7,46 @@ use crate::mem;
 use crate::{check, check_eq};
 
 pub const TESTS: &[Test] = &[
-    Test { name: "fault_page_fault_null", run: page_fault_null },
-    Test { name: "fault_page_fault_unmapped", run: page_fault_unmapped },
-    Test { name: "fault_write_to_kernel_text", run: write_to_text },
-    Test { name: "fault_execute_data_nx", run: execute_data },
-    Test { name: "fault_general_protection", run: general_protection },
-    Test { name: "fault_invalid_opcode", run: invalid_opcode },
-    Test { name: "fault_divide_error", run: divide_error },
-    Test { name: "fault_breakpoint_resumes", run: breakpoint },
-    Test { name: "fault_stack_overflow_hits_guard", run: stack_overflow },
-    Test { name: "fault_nested_catch", run: nested_catch },
+    Test {
+        name: "fault_page_fault_null",
+        run: page_fault_null,
+    },
+    Test {
+        name: "fault_page_fault_unmapped",
+        run: page_fault_unmapped,
+    },
+    Test {
+        name: "fault_write_to_kernel_text",
+        run: write_to_text,
+    },
+    Test {
+        name: "fault_execute_data_nx",
+        run: execute_data,
+    },
+    Test {
+        name: "fault_general_protection",
+        run: general_protection,
+    },
+    Test {
+        name: "fault_invalid_opcode",
+        run: invalid_opcode,
+    },
+    Test {
+        name: "fault_divide_error",
+        run: divide_error,
+    },
+    Test {
+        name: "fault_breakpoint_resumes",
+        run: breakpoint,
+    },
+    Test {
+        name: "fault_stack_overflow_hits_guard",
+        run: stack_overflow,
+    },
+    Test {
+        name: "fault_nested_catch",
+        run: nested_catch,
+    },
 ];
 
 /// Read a u64 from `addr` (used by tests and by `crash=`).
@@ -59,7 +89,11 @@ fn page_fault_null() -> TestResult {
         read_address(0x8);
     })?;
     check_eq!(fault.address, 0x8);
-    check!(fault.error_code & 1 == 0, "null page should be not-present, error code {:#x}", fault.error_code);
+    check!(
+        fault.error_code & 1 == 0,
+        "null page should be not-present, error code {:#x}",
+        fault.error_code
+    );
     Ok(())
 }
 
@@ -81,7 +115,11 @@ fn write_to_text() -> TestResult {
         unsafe { core::ptr::write_volatile(target as *mut u8, 0xcc) };
     })?;
     check_eq!(fault.address, target);
-    check!(fault.error_code & 0b11 == 0b11, "expected a protection violation on write, error code {:#x}", fault.error_code);
+    check!(
+        fault.error_code & 0b11 == 0b11,
+        "expected a protection violation on write, error code {:#x}",
+        fault.error_code
+    );
     Ok(())
 }
 
@@ -99,7 +137,11 @@ fn execute_data() -> TestResult {
         f();
     })?;
     check_eq!(fault.address, addr);
-    check!(fault.error_code & 0x10 != 0, "expected an instruction-fetch fault, error code {:#x}", fault.error_code);
+    check!(
+        fault.error_code & 0x10 != 0,
+        "expected an instruction-fetch fault, error code {:#x}",
+        fault.error_code
+    );
     Ok(())
 }
 
@@ -151,14 +193,26 @@ fn stack_overflow() -> TestResult {
     })?;
     // The first fault on the guard page cannot push its frame (no stack
     // left), so the CPU escalates to a double fault on its IST stack.
-    let fault = match interrupts::catch(false, || mem::stack::run_on_stack(stack.top, overflow_on_this_stack)) {
+    let fault = match interrupts::catch(false, || {
+        mem::stack::run_on_stack(stack.top, overflow_on_this_stack)
+    }) {
         Err(Caught::Fault(f)) => f,
         other => {
-            return Err(crate::harness::TestError::Fail(alloc::format!("expected a fault, got {other:?}")));
+            return Err(crate::harness::TestError::Fail(alloc::format!(
+                "expected a fault, got {other:?}"
+            )));
         }
     };
-    check!(fault.vector == vector::DOUBLE_FAULT || fault.vector == vector::PAGE_FAULT, "vector {}", fault.vector);
-    check!(fault.stack_overflow, "fault at {:#x} not recognised as a guard-page hit", fault.address);
+    check!(
+        fault.vector == vector::DOUBLE_FAULT || fault.vector == vector::PAGE_FAULT,
+        "vector {}",
+        fault.vector
+    );
+    check!(
+        fault.stack_overflow,
+        "fault at {:#x} not recognised as a guard-page hit",
+        fault.address
+    );
     check!(fault.address >= stack.guard && fault.address < stack.guard + mem::PAGE_SIZE);
     Ok(())
 }
@@ -169,7 +223,25 @@ fn nested_catch() -> TestResult {
         inner_seen = Some(interrupts::catch(false, undefined_instruction));
         divide_by_zero();
     });
-    check!(matches!(inner_seen, Some(Err(Caught::Fault(Fault { vector: vector::INVALID_OPCODE, .. })))), "inner: {inner_seen:?}");
-    check!(matches!(outer, Err(Caught::Fault(Fault { vector: vector::DIVIDE_ERROR, .. }))), "outer: {outer:?}");
+    check!(
+        matches!(
+            inner_seen,
+            Some(Err(Caught::Fault(Fault {
+                vector: vector::INVALID_OPCODE,
+                ..
+            })))
+        ),
+        "inner: {inner_seen:?}"
+    );
+    check!(
+        matches!(
+            outer,
+            Err(Caught::Fault(Fault {
+                vector: vector::DIVIDE_ERROR,
+                ..
+            }))
+        ),
+        "outer: {outer:?}"
+    );
     Ok(())
 }

@@ -7,9 +7,18 @@ use crate::{check, check_eq};
 use alloc::string::String;
 
 pub const TESTS: &[Test] = &[
-    Test { name: "harness_catches_panic", run: catches_panic },
-    Test { name: "harness_watchdog_abandons_hang", run: watchdog },
-    Test { name: "harness_ktap_format", run: ktap_format },
+    Test {
+        name: "harness_catches_panic",
+        run: catches_panic,
+    },
+    Test {
+        name: "harness_watchdog_abandons_hang",
+        run: watchdog,
+    },
+    Test {
+        name: "harness_ktap_format",
+        run: ktap_format,
+    },
 ];
 
 fn catches_panic() -> TestResult {
@@ -25,8 +34,10 @@ fn abort_now() {
 fn watchdog() -> TestResult {
     let start = time::now_ns();
     let id = time::add_timer(start + 30 * NS_PER_MS, abort_now);
-    let r = interrupts::catch(true, || loop {
-        core::hint::spin_loop();
+    let r = interrupts::catch(true, || {
+        loop {
+            core::hint::spin_loop();
+        }
     });
     if let Some(id) = id {
         time::cancel_timer(id);
@@ -39,11 +50,22 @@ fn watchdog() -> TestResult {
 fn ktap_format() -> TestResult {
     let mut s = String::new();
     let mut totals = ktap::Totals::default();
-    for (i, o) in [ktap::Outcome::Pass, ktap::Outcome::Fail, ktap::Outcome::Skip("why")].into_iter().enumerate() {
+    for (i, o) in [
+        ktap::Outcome::Pass,
+        ktap::Outcome::Fail,
+        ktap::Outcome::Skip("why"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         totals.record(o);
-        ktap::result(&mut s, i + 1, "t", o).map_err(|_| crate::harness::TestError::Fail("fmt".into()))?;
+        ktap::result(&mut s, i + 1, "t", o)
+            .map_err(|_| crate::harness::TestError::Fail("fmt".into()))?;
     }
     ktap::summary(&mut s, totals).map_err(|_| crate::harness::TestError::Fail("fmt".into()))?;
-    check_eq!(s.as_str(), "ok 1 t\nnot ok 2 t\nok 3 t # SKIP why\n1 passed, 1 failed, 1 skipped\n");
+    check_eq!(
+        s.as_str(),
+        "ok 1 t\nnot ok 2 t\nok 3 t # SKIP why\n1 passed, 1 failed, 1 skipped\n"
+    );
     Ok(())
 }

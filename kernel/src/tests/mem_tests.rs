@@ -7,22 +7,53 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 pub const TESTS: &[Test] = &[
-    Test { name: "mem_frame_alloc_free", run: frame_alloc_free },
-    Test { name: "mem_frame_double_free_rejected", run: frame_double_free },
-    Test { name: "mem_frames_distinct", run: frames_distinct },
-    Test { name: "mem_map_unmap_page", run: map_unmap },
-    Test { name: "mem_map_twice_rejected", run: map_twice },
-    Test { name: "mem_kernel_sections_protected", run: sections_protected },
-    Test { name: "mem_above_4g_usable", run: above_4g },
-    Test { name: "mem_heap_box_and_vec", run: heap_box_vec },
-    Test { name: "mem_heap_large_and_aligned", run: heap_large_and_aligned },
-    Test { name: "mem_heap_reuse", run: heap_reuse },
+    Test {
+        name: "mem_frame_alloc_free",
+        run: frame_alloc_free,
+    },
+    Test {
+        name: "mem_frame_double_free_rejected",
+        run: frame_double_free,
+    },
+    Test {
+        name: "mem_frames_distinct",
+        run: frames_distinct,
+    },
+    Test {
+        name: "mem_map_unmap_page",
+        run: map_unmap,
+    },
+    Test {
+        name: "mem_map_twice_rejected",
+        run: map_twice,
+    },
+    Test {
+        name: "mem_kernel_sections_protected",
+        run: sections_protected,
+    },
+    Test {
+        name: "mem_above_4g_usable",
+        run: above_4g,
+    },
+    Test {
+        name: "mem_heap_box_and_vec",
+        run: heap_box_vec,
+    },
+    Test {
+        name: "mem_heap_large_and_aligned",
+        run: heap_large_and_aligned,
+    },
+    Test {
+        name: "mem_heap_reuse",
+        run: heap_reuse,
+    },
 ];
 
 fn frame_alloc_free() -> TestResult {
     let (free_before, total) = mem::frame_stats();
     check!(total > 0 && free_before > 0);
-    let frame = mem::alloc_frame().ok_or_else(|| crate::harness::TestError::Fail("no frame".into()))?;
+    let frame =
+        mem::alloc_frame().ok_or_else(|| crate::harness::TestError::Fail("no frame".into()))?;
     check_eq!(frame % PAGE_SIZE, 0);
     check_eq!(mem::frame_stats().0, free_before - 1);
     // SAFETY: the frame is ours and identity-mapped; it was zeroed.
@@ -34,24 +65,38 @@ fn frame_alloc_free() -> TestResult {
 }
 
 fn frame_double_free() -> TestResult {
-    let frame = mem::alloc_frame().ok_or_else(|| crate::harness::TestError::Fail("no frame".into()))?;
+    let frame =
+        mem::alloc_frame().ok_or_else(|| crate::harness::TestError::Fail("no frame".into()))?;
     check!(mem::free_frame(frame).is_ok());
-    check!(mem::free_frame(frame).is_err(), "second free of {frame:#x} was accepted");
-    check!(mem::free_frame(frame + 1).is_err(), "unaligned free was accepted");
+    check!(
+        mem::free_frame(frame).is_err(),
+        "second free of {frame:#x} was accepted"
+    );
+    check!(
+        mem::free_frame(frame + 1).is_err(),
+        "unaligned free was accepted"
+    );
     Ok(())
 }
 
 fn frames_distinct() -> TestResult {
     let mut frames = Vec::new();
     for _ in 0..64 {
-        frames.push(mem::alloc_frame().ok_or_else(|| crate::harness::TestError::Fail("no frame".into()))?);
+        frames.push(
+            mem::alloc_frame().ok_or_else(|| crate::harness::TestError::Fail("no frame".into()))?,
+        );
     }
     let mut sorted = frames.clone();
     sorted.sort_unstable();
     sorted.dedup();
     check_eq!(sorted.len(), frames.len());
     let img = mem::layout::image();
-    check!(frames.iter().all(|&f| f >= 1 << 20 && (f >= img.end || f + PAGE_SIZE <= img.start)), "a frame overlaps the image or low memory");
+    check!(
+        frames
+            .iter()
+            .all(|&f| f >= 1 << 20 && (f >= img.end || f + PAGE_SIZE <= img.start)),
+        "a frame overlaps the image or low memory"
+    );
     for f in frames {
         check!(mem::free_frame(f).is_ok());
     }
@@ -60,19 +105,27 @@ fn frames_distinct() -> TestResult {
 
 fn map_unmap() -> TestResult {
     let virt = SCRATCH_BASE + 0x10_0000;
-    let frame = mem::alloc_frame().ok_or_else(|| crate::harness::TestError::Fail("no frame".into()))?;
-    mem::map_page(virt, frame, Flags::WRITABLE | Flags::NO_EXECUTE).map_err(|e| crate::harness::TestError::Fail(alloc::format!("{e}")))?;
+    let frame =
+        mem::alloc_frame().ok_or_else(|| crate::harness::TestError::Fail("no frame".into()))?;
+    mem::map_page(virt, frame, Flags::WRITABLE | Flags::NO_EXECUTE)
+        .map_err(|e| crate::harness::TestError::Fail(alloc::format!("{e}")))?;
     // SAFETY: `virt` was just mapped to a frame we own.
     unsafe { core::ptr::write_volatile(virt as *mut u64, 0x5eed_f00d) };
     // SAFETY: the identity map reaches the same frame.
-    check_eq!(unsafe { core::ptr::read_volatile(frame as *const u64) }, 0x5eed_f00d);
+    check_eq!(
+        unsafe { core::ptr::read_volatile(frame as *const u64) },
+        0x5eed_f00d
+    );
     check_eq!(mem::translate(virt + 8).map(|t| t.0), Some(frame + 8));
     check_eq!(mem::unmap_page(virt).ok(), Some(frame));
     check!(mem::translate(virt).is_none());
     let fault = crate::interrupts::catch(false, || {
         super::fault_tests::read_address(virt);
     });
-    check!(matches!(fault, Err(crate::interrupts::Caught::Fault(f)) if f.address == virt), "access after unmap: {fault:?}");
+    check!(
+        matches!(fault, Err(crate::interrupts::Caught::Fault(f)) if f.address == virt),
+        "access after unmap: {fault:?}"
+    );
     check!(mem::free_frame(frame).is_ok());
     Ok(())
 }
@@ -83,8 +136,12 @@ fn map_twice() -> TestResult {
     let again = mem::map_page(virt, 0x10_0000, Flags::WRITABLE);
     check_eq!(again, Err(mem::MapError::AlreadyMapped(virt)));
     check!(mem::map_page(virt + 1, 0x10_0000, Flags::WRITABLE).is_err());
-    check!(mem::map_page(0x8000_0000_0000, 0x10_0000, Flags::WRITABLE).is_err(), "non-canonical address accepted");
-    let frame = mem::unmap_page(virt).map_err(|e| crate::harness::TestError::Fail(alloc::format!("{e}")))?;
+    check!(
+        mem::map_page(0x8000_0000_0000, 0x10_0000, Flags::WRITABLE).is_err(),
+        "non-canonical address accepted"
+    );
+    let frame = mem::unmap_page(virt)
+        .map_err(|e| crate::harness::TestError::Fail(alloc::format!("{e}")))?;
     check!(mem::free_frame(frame).is_ok());
     check_eq!(mem::unmap_page(virt), Err(mem::MapError::NotMapped(virt)));
     Ok(())
@@ -93,17 +150,32 @@ fn map_twice() -> TestResult {
 fn sections_protected() -> TestResult {
     let img = mem::layout::image();
     let text = mem::translate(img.start).map(|t| t.1);
-    check!(text.is_some_and(|f| !f.contains(Flags::WRITABLE) && !f.contains(Flags::NO_EXECUTE)), "text flags {text:?}");
+    check!(
+        text.is_some_and(|f| !f.contains(Flags::WRITABLE) && !f.contains(Flags::NO_EXECUTE)),
+        "text flags {text:?}"
+    );
     let ro = mem::translate(img.rodata_start).map(|t| t.1);
-    check!(ro.is_some_and(|f| !f.contains(Flags::WRITABLE)), "rodata flags {ro:?}");
+    check!(
+        ro.is_some_and(|f| !f.contains(Flags::WRITABLE)),
+        "rodata flags {ro:?}"
+    );
     let data = mem::translate(img.data_start).map(|t| t.1);
-    check!(data.is_some_and(|f| f.contains(Flags::WRITABLE)), "data flags {data:?}");
+    check!(
+        data.is_some_and(|f| f.contains(Flags::WRITABLE)),
+        "data flags {data:?}"
+    );
     if mem::paging::nx_enabled() {
-        check!(ro.is_some_and(|f| f.contains(Flags::NO_EXECUTE)) && data.is_some_and(|f| f.contains(Flags::NO_EXECUTE)));
+        check!(
+            ro.is_some_and(|f| f.contains(Flags::NO_EXECUTE))
+                && data.is_some_and(|f| f.contains(Flags::NO_EXECUTE))
+        );
     }
     check!(mem::translate(0).is_none(), "page 0 is mapped");
     let (guard, _) = crate::boot::entry::boot_stack();
-    check!(mem::translate(guard).is_none(), "boot stack guard page is mapped");
+    check!(
+        mem::translate(guard).is_none(),
+        "boot stack guard page is mapped"
+    );
     Ok(())
 }
 
@@ -112,7 +184,8 @@ fn above_4g() -> TestResult {
         crate::skip!("no usable memory above 4 GiB on this machine");
     };
     let virt = SCRATCH_BASE + 0x30_0000;
-    mem::map_page(virt, frame, Flags::WRITABLE | Flags::NO_EXECUTE).map_err(|e| crate::harness::TestError::Fail(alloc::format!("{e}")))?;
+    mem::map_page(virt, frame, Flags::WRITABLE | Flags::NO_EXECUTE)
+        .map_err(|e| crate::harness::TestError::Fail(alloc::format!("{e}")))?;
     // SAFETY: mapped just above to a frame we own; also identity-mapped.
     unsafe { core::ptr::write_volatile(virt as *mut u64, 0xabcd_1234) };
     // SAFETY: the identity map covers all RAM, including above 4 GiB.

@@ -18,7 +18,10 @@ pub const CORE_TESTS: &[&[Test]] = &[
 ];
 
 fn injected_fail() -> TestResult {
-    crate::check!(1 + 1 == 3, "injected failure (inject=fail on the command line)");
+    crate::check!(
+        1 + 1 == 3,
+        "injected failure (inject=fail on the command line)"
+    );
     Ok(())
 }
 
@@ -65,7 +68,9 @@ pub fn crash_on_purpose(mode: &str) {
         }
         "panic" => panic!("crash=panic on the command line"),
         other => {
-            log::warn!("ignoring crash={other}: expected pagefault, gpf, ud, divide, overflow or panic");
+            log::warn!(
+                "ignoring crash={other}: expected pagefault, gpf, ud, divide, overflow or panic"
+            );
             return;
         }
     }

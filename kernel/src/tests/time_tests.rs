@@ -7,15 +7,42 @@ use crate::{check, check_eq};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 pub const TESTS: &[Test] = &[
-    Test { name: "time_clock_monotonic", run: clock_monotonic },
-    Test { name: "time_clock_advances", run: clock_advances },
-    Test { name: "time_timer_fires_when_armed", run: timer_fires },
-    Test { name: "time_timers_fire_in_order", run: timers_in_order },
-    Test { name: "time_timer_cancel", run: timer_cancel },
-    Test { name: "time_past_deadline_fires", run: past_deadline },
-    Test { name: "time_sleep_duration", run: sleep_duration },
-    Test { name: "event_self_event_delivered", run: self_event },
-    Test { name: "event_masked_until_enabled", run: self_event_masked },
+    Test {
+        name: "time_clock_monotonic",
+        run: clock_monotonic,
+    },
+    Test {
+        name: "time_clock_advances",
+        run: clock_advances,
+    },
+    Test {
+        name: "time_timer_fires_when_armed",
+        run: timer_fires,
+    },
+    Test {
+        name: "time_timers_fire_in_order",
+        run: timers_in_order,
+    },
+    Test {
+        name: "time_timer_cancel",
+        run: timer_cancel,
+    },
+    Test {
+        name: "time_past_deadline_fires",
+        run: past_deadline,
+    },
+    Test {
+        name: "time_sleep_duration",
+        run: sleep_duration,
+    },
+    Test {
+        name: "event_self_event_delivered",
+        run: self_event,
+    },
+    Test {
+        name: "event_masked_until_enabled",
+        run: self_event_masked,
+    },
 ];
 
 fn clock_monotonic() -> TestResult {
@@ -32,7 +59,10 @@ fn clock_advances() -> TestResult {
     let start = time::now_ns();
     time::spin_ns(5 * NS_PER_MS);
     let elapsed = time::now_ns() - start;
-    check!(elapsed >= 5 * NS_PER_MS && elapsed < 1_000 * NS_PER_MS, "5 ms spin took {elapsed} ns");
+    check!(
+        (5 * NS_PER_MS..1_000 * NS_PER_MS).contains(&elapsed),
+        "5 ms spin took {elapsed} ns"
+    );
     Ok(())
 }
 
@@ -51,13 +81,24 @@ fn timer_fires() -> TestResult {
     FIRED_AT.store(0, Ordering::SeqCst);
     let armed = time::now_ns();
     let deadline = armed + 20 * NS_PER_MS;
-    time::add_timer(deadline, record_fire).ok_or_else(|| TestError::Fail("no timer slot".into()))?;
-    wait_until(armed + 2_000 * NS_PER_MS, || FIRED_AT.load(Ordering::SeqCst) != 0);
+    time::add_timer(deadline, record_fire)
+        .ok_or_else(|| TestError::Fail("no timer slot".into()))?;
+    wait_until(armed + 2_000 * NS_PER_MS, || {
+        FIRED_AT.load(Ordering::SeqCst) != 0
+    });
     let fired = FIRED_AT.load(Ordering::SeqCst);
     check!(fired != 0, "timer armed for +20 ms did not fire within 2 s");
-    check!(fired >= deadline, "timer fired {} ns early", deadline - fired);
+    check!(
+        fired >= deadline,
+        "timer fired {} ns early",
+        deadline - fired
+    );
     // Generous: emulation can be late, never early.
-    check!(fired - deadline < 200 * NS_PER_MS, "timer fired {} ms late", (fired - deadline) / NS_PER_MS);
+    check!(
+        fired - deadline < 200 * NS_PER_MS,
+        "timer fired {} ms late",
+        (fired - deadline) / NS_PER_MS
+    );
     Ok(())
 }
 
@@ -72,9 +113,13 @@ fn timers_in_order() -> TestResult {
     FIRE_ORDER.store(0, Ordering::SeqCst);
     let now = time::now_ns();
     // Armed in reverse order: the multiplexer must still fire the earlier first.
-    time::add_timer(now + 30 * NS_PER_MS, second).ok_or_else(|| TestError::Fail("no slot".into()))?;
-    time::add_timer(now + 10 * NS_PER_MS, first).ok_or_else(|| TestError::Fail("no slot".into()))?;
-    wait_until(now + 2_000 * NS_PER_MS, || FIRE_ORDER.load(Ordering::SeqCst) == 2);
+    time::add_timer(now + 30 * NS_PER_MS, second)
+        .ok_or_else(|| TestError::Fail("no slot".into()))?;
+    time::add_timer(now + 10 * NS_PER_MS, first)
+        .ok_or_else(|| TestError::Fail("no slot".into()))?;
+    wait_until(now + 2_000 * NS_PER_MS, || {
+        FIRE_ORDER.load(Ordering::SeqCst) == 2
+    });
     check_eq!(FIRE_ORDER.load(Ordering::SeqCst), 2);
     Ok(())
 }
@@ -82,7 +127,8 @@ fn timers_in_order() -> TestResult {
 fn timer_cancel() -> TestResult {
     FIRED_AT.store(0, Ordering::SeqCst);
     let now = time::now_ns();
-    let id = time::add_timer(now + 10 * NS_PER_MS, record_fire).ok_or_else(|| TestError::Fail("no slot".into()))?;
+    let id = time::add_timer(now + 10 * NS_PER_MS, record_fire)
+        .ok_or_else(|| TestError::Fail("no slot".into()))?;
     check!(time::cancel_timer(id), "timer was not pending");
     time::sleep_ns(30 * NS_PER_MS);
     check_eq!(FIRED_AT.load(Ordering::SeqCst), 0);
@@ -93,9 +139,16 @@ fn timer_cancel() -> TestResult {
 fn past_deadline() -> TestResult {
     FIRED_AT.store(0, Ordering::SeqCst);
     let now = time::now_ns();
-    time::add_timer(now.saturating_sub(NS_PER_MS), record_fire).ok_or_else(|| TestError::Fail("no slot".into()))?;
-    wait_until(now + 1_000 * NS_PER_MS, || FIRED_AT.load(Ordering::SeqCst) != 0);
-    check!(FIRED_AT.load(Ordering::SeqCst) != 0, "a deadline in the past never fired (timer irqs {})", time::timer_interrupts());
+    time::add_timer(now.saturating_sub(NS_PER_MS), record_fire)
+        .ok_or_else(|| TestError::Fail("no slot".into()))?;
+    wait_until(now + 1_000 * NS_PER_MS, || {
+        FIRED_AT.load(Ordering::SeqCst) != 0
+    });
+    check!(
+        FIRED_AT.load(Ordering::SeqCst) != 0,
+        "a deadline in the past never fired (timer irqs {})",
+        time::timer_interrupts()
+    );
     Ok(())
 }
 
@@ -105,7 +158,10 @@ fn sleep_duration() -> TestResult {
     time::sleep_ns(25 * NS_PER_MS);
     let elapsed = time::now_ns() - start;
     check!(elapsed >= 25 * NS_PER_MS, "slept only {elapsed} ns");
-    check!(time::timer_interrupts() > before_irqs, "sleep did not use the timer interrupt");
+    check!(
+        time::timer_interrupts() > before_irqs,
+        "sleep did not use the timer interrupt"
+    );
     Ok(())
 }
 
@@ -129,7 +185,9 @@ fn self_event() -> TestResult {
         crate::platform().send_self_event();
     }
     let deadline = time::now_ns() + 1_000 * NS_PER_MS;
-    wait_until(deadline, || SELF_EVENTS.load(Ordering::SeqCst) >= before + 10);
+    wait_until(deadline, || {
+        SELF_EVENTS.load(Ordering::SeqCst) >= before + 10
+    });
     check_eq!(SELF_EVENTS.load(Ordering::SeqCst) - before, 10);
     Ok(())
 }
