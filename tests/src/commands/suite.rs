@@ -65,7 +65,24 @@ pub fn run(image: &Path, quick: bool, timeout: Duration, jobs: usize, quiet: boo
         runs.len(),
         if passed == runs.len() { "" } else { " -- FAIL" }
     ));
+    say(&tally_line(&runs));
     passed == runs.len()
+}
+
+/// Kernel test results summed over all configurations, as the plain
+/// `N passed, N failed` line CI reads. A configuration that failed without
+/// a failing test (a crash, a timeout) counts as one failure, so the line
+/// can never read "0 failed" for a red suite.
+pub fn tally_line(runs: &[SuiteRun]) -> String {
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for run in runs {
+        let counted = run.boot.as_ref().map(|boot| boot.transcript.counted());
+        let (p, f, s) = counted.map_or((0, 0, 0), |c| (c.passed, c.failed, c.skipped));
+        passed += p;
+        skipped += s;
+        failed += if !run.passed() && f == 0 { 1 } else { f };
+    }
+    format!("suite: {passed} passed, {failed} failed, {skipped} skipped")
 }
 
 /// The end-of-run table: one row per configuration.
