@@ -12,7 +12,7 @@ QEMU_FLAGS  := -machine $(MACHINE) -cpu $(CPU) -m $(MEM) -accel tcg -smp 1 \
                -display none -vga none -nic none -no-reboot \
                -device isa-debug-exit,iobase=0xf4,iosize=4
 
-.PHONY: all build run run-native test test-host test-kernel checks gdb clippy fmt deps clean
+.PHONY: all build run run-native test test-host test-kernel checks gdb lint clippy fmt deps clean
 
 all: build
 
@@ -33,7 +33,7 @@ run run-native: deps build
 
 ## Everything: host unit tests, the kernel suite on a matrix of machines,
 ## and the negative checks (crashes and broken tests must be caught).
-test: deps
+test: deps lint
 	cargo test --locked -p virtus-kernel -p virtus-native --lib
 	cargo test --locked -p virtus-tests
 	$(MAKE) --no-print-directory build
@@ -54,6 +54,12 @@ gdb: deps build
 	@echo "QEMU waits for gdb on localhost:1234. In another terminal:"
 	@echo "  gdb -ex 'target remote :1234' -ex 'break virtus_backend_entry' -ex continue $(IMAGE)"
 	$(QEMU) $(QEMU_FLAGS) -serial mon:stdio -monitor none -kernel $(IMAGE) -append "$(CMDLINE)" -s -S
+
+## Formatting and clippy (unsafe blocks must carry SAFETY comments).
+lint: fmt-check clippy
+
+fmt-check:
+	cargo fmt --all -- --check
 
 clippy:
 	cargo clippy -p virtus-kernel -p virtus-native --target $(TARGET) -- -D warnings

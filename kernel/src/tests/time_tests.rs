@@ -187,7 +187,10 @@ fn self_event() -> TestResult {
         crate::platform().send_self_event();
         let deadline = time::now_ns() + 1_000 * NS_PER_MS;
         let delivered = wait_until(deadline, || SELF_EVENTS.load(Ordering::SeqCst) > before);
-        check!(delivered, "self event {round} of 10 was not delivered within 1 s");
+        check!(
+            delivered,
+            "self event {round} of 10 was not delivered within 1 s"
+        );
         check_eq!(SELF_EVENTS.load(Ordering::SeqCst), before + 1);
     }
     Ok(())
