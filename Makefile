@@ -3,6 +3,9 @@
 TARGET      := x86_64-unknown-none
 PROFILE     := release
 IMAGE       := target/$(TARGET)/$(PROFILE)/virtus-native
+# The same image in an ELF32 container: what Xen's 32-bit HVM device model
+# loads. The code is unchanged; only the file format differs.
+IMAGE32     := $(IMAGE).elf32
 QEMU        := qemu-system-x86_64
 MACHINE     ?= q35
 CPU         ?= max
@@ -16,9 +19,10 @@ QEMU_FLAGS  := -machine $(MACHINE) -cpu $(CPU) -m $(MEM) -accel tcg -smp 1 \
 
 all: build
 
-## Build the native kernel image.
+## Build the native kernel image (ELF64, and its ELF32 form).
 build:
 	cargo build --$(PROFILE) -p virtus-native --target $(TARGET)
+	objcopy -O elf32-i386 $(IMAGE) $(IMAGE32)
 
 ## Install missing host packages (Debian) or say what is missing.
 deps:
@@ -38,6 +42,7 @@ test: deps lint
 	cargo test --locked -p virtus-tests
 	$(MAKE) --no-print-directory build
 	cargo run --locked --release -q -p virtus-tests --bin virtus-run -- suite --image $(IMAGE)
+	cargo run --locked --release -q -p virtus-tests --bin virtus-run -- suite --quick --image $(IMAGE32)
 	cargo run --locked --release -q -p virtus-tests --bin virtus-run -- checks --image $(IMAGE)
 
 ## Host unit tests only.
