@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use crate::matrix;
 use crate::qemu::MachineConfig;
+use crate::xen::Verbosity;
+use crate::xen::args::{self as xen_args, XenRequest};
 
 pub const USAGE: &str = "\
 usage: virtus-run <command> [options]
@@ -13,6 +15,8 @@ commands:
   suite    run the whole in-kernel suite on every machine configuration
   checks   prove that crashes, failures and hangs are caught
   boot     boot once and judge the run (for development)
+  xen      boot Xen in QEMU and run PVH guests under it
+  xen-proof  boot the test bed's own Linux guest under Xen (proves the bed)
 
 options (all commands):
   --image PATH      kernel image (default: target/x86_64-unknown-none/release/virtus-native
@@ -30,6 +34,18 @@ boot:
   --mem M           guest memory (default 128M)
   --append \"...\"    kernel command line (default \"test=all loglevel=info\")
   --timeout SECS    limit for the boot (default 120)
+xen, xen-proof (--image does not apply; --quiet does):
+  --guest NAME=PATH[,memory=MB][,vcpus=N][,cmdline=TEXT][,ramdisk=PATH]
+          [,expect=poweroff|crash|any][,timeout=S]
+                    a PVH guest (repeatable; defaults 64 MB, 1 vCPU,
+                    expect=poweroff, timeout=60)
+  --linux-proof     also boot the bed's Linux guest `linux-proof`
+                    (xen-proof: always, and it must print VIRTUS-LINUX-GUEST-OK)
+  --expect-line NAME=TEXT   guest NAME must print TEXT (repeatable)
+  --dom0 \"CMD\"      run CMD in dom0 once every guest ended (repeatable)
+  --dom0-running \"CMD\"  run CMD in dom0 once every guest started
+  --bed DIR         a prepared bed; default: tests/xen/testbed.py prepare
+  --verbose         also stream Xen's and dom0's kernel lines
 
 exit status: 0 if everything passed, 1 if something failed, 2 on usage
 or setup errors (no image, no QEMU).";
@@ -47,6 +63,7 @@ pub enum Command {
         append: String,
         timeout: Duration,
     },
+    Xen(XenRequest),
 }
 
 /// A parsed invocation.
@@ -74,6 +91,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Request, String> 
         Some(arg) if ["-h", "--help", "help"].contains(&arg.as_str()) => return Ok(Request::Help),
         Some(arg) => arg,
     };
+    if ["xen", "xen-proof"].contains(&command_name.as_str()) {
+        return Ok(match xen_args::parse(&command_name, args)? {
+            None => Request::Help,
+            Some(request) => Request::Run(Invocation {
+                quiet: request.verbosity == Verbosity::Quiet,
+                command: Command::Xen(request),
+                image: default_image(),
+                jobs: 1,
+            }),
+        });
+    }
     let allowed: &[&str] = match command_name.as_str() {
         "suite" => &["--image", "--quiet", "--quick", "--jobs", "--timeout"],
         "checks" => &["--image", "--quiet", "--jobs"],

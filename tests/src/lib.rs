@@ -23,3 +23,4 @@ pub mod reason;
 pub mod table;
 pub mod transcript;
 pub mod verdict;
+pub mod xen;

@@ -84,7 +84,10 @@ pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
             " -- FAIL"
         }
     ));
-    say(&format!("checks: {behaved} passed, {} failed", runs.len() - behaved));
+    say(&format!(
+        "checks: {behaved} passed, {} failed",
+        runs.len() - behaved
+    ));
     behaved == runs.len()
 }
 

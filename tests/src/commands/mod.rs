@@ -5,6 +5,7 @@
 mod boot;
 mod checks;
 mod suite;
+mod xen;
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +17,10 @@ use crate::qemu::{self, Boot, LaunchError, MachineConfig};
 /// Runs the invocation. `Ok(true)` if everything passed, `Ok(false)` if
 /// something failed, `Err` if nothing could be run (no image, no QEMU).
 pub fn execute(invocation: &Invocation) -> Result<bool, String> {
+    // Xen runs bring their own guest images, and QEMU is checked there.
+    if let Command::Xen(request) = &invocation.command {
+        return xen::run(request);
+    }
     if !invocation.image.is_file() {
         return Err(format!(
             "kernel image {} not found; build it first (`make`), or pass --image",
@@ -35,6 +40,7 @@ pub fn execute(invocation: &Invocation) -> Result<bool, String> {
             append,
             timeout,
         } => boot::run(image, config, append, *timeout, *quiet),
+        Command::Xen(_) => unreachable!("handled above"),
     })
 }
 

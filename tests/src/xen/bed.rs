@@ -1,0 +1,146 @@
+//! The Xen test bed: Xen, a dom0 kernel and its initramfs, prepared and
+//! cached by `tests/xen/testbed.py`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::exit::Termination;
+use crate::process::{self, Stream};
+
+/// The preparation script, relative to the workspace root.
+pub const TESTBED_SCRIPT: &str = "tests/xen/testbed.py";
+
+/// Downloading and unpacking about 90 MB of packages, the first time.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+const READY: &str = "testbed: ready ";
+
+/// A prepared bed directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bed {
+    pub dir: PathBuf,
+}
+
+impl Bed {
+    /// The hypervisor: a multiboot ELF for QEMU's `-kernel`.
+    pub fn xen(&self) -> PathBuf {
+        self.dir.join("xen")
+    }
+
+    /// dom0's kernel, uncompressed (it boots seconds faster under TCG).
+    pub fn vmlinux(&self) -> PathBuf {
+        self.dir.join("vmlinux")
+    }
+
+    /// dom0's base initramfs; the runner appends its own archive to it.
+    pub fn dom0_initramfs(&self) -> PathBuf {
+        self.dir.join("dom0.cpio.gz")
+    }
+
+    /// A bed directory that has what a boot needs.
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        let bed = Self {
+            dir: dir.to_path_buf(),
+        };
+        for file in [bed.xen(), bed.vmlinux(), bed.dom0_initramfs()] {
+            if !file.is_file() {
+                return Err(format!(
+                    "test bed {} lacks {}",
+                    dir.display(),
+                    file.display()
+                ));
+            }
+        }
+        Ok(bed)
+    }
+}
+
+/// The bed directory named by testbed.py's output, whose last line must
+/// be `testbed: ready <dir>`.
+pub fn parse_ready(stdout: &[String]) -> Option<PathBuf> {
+    let last = stdout.iter().rev().find(|line| !line.trim().is_empty())?;
+    let dir = last.trim_end().strip_prefix(READY)?;
+    (!dir.is_empty() && Path::new(dir).is_absolute()).then(|| PathBuf::from(dir))
+}
+
+/// Runs `testbed.py prepare` from `workspace`, handing each progress line
+/// to `show`, and opens the bed it names.
+pub fn prepare(workspace: &Path, mut show: impl FnMut(&str)) -> Result<Bed, String> {
+    let script = workspace.join(TESTBED_SCRIPT);
+    if !script.is_file() {
+        return Err(format!("{} not found", script.display()));
+    }
+    let mut command = Command::new("python3");
+    command
+        .arg(TESTBED_SCRIPT)
+        .arg("prepare")
+        .current_dir(workspace);
+    let mut stdout = Vec::new();
+    let mut stderr_tail = Vec::new();
+    let finished = process::run_with_timeout(command, PREPARE_TIMEOUT, |stream, line, _| {
+        show(line);
+        match stream {
+            Stream::Stdout => stdout.push(line.to_string()),
+            Stream::Stderr => stderr_tail.push(line.to_string()),
+        }
+    })
+    .map_err(|error| format!("cannot run python3 {TESTBED_SCRIPT}: {error}"))?;
+    if finished.termination != Termination::Exited(0) {
+        let last = stderr_tail
+            .last()
+            .or(stdout.last())
+            .map_or("", String::as_str);
+        return Err(format!(
+            "{TESTBED_SCRIPT} prepare failed ({}){}",
+            finished.termination,
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            }
+        ));
+    }
+    let dir = parse_ready(&stdout).ok_or(format!(
+        "{TESTBED_SCRIPT} prepare did not end with `{READY}<dir>`"
+    ))?;
+    Bed::open(&dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &[&str]) -> Vec<String> {
+        text.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_ready_line_names_the_bed() {
+        assert_eq!(
+            parse_ready(&lines(&[
+                "testbed: fetching xen-hypervisor-4.17-amd64",
+                "testbed: ready /work/main/target/xen-bed",
+                "",
+            ])),
+            Some(PathBuf::from("/work/main/target/xen-bed"))
+        );
+    }
+
+    #[test]
+    fn only_a_final_ready_line_with_an_absolute_dir_counts() {
+        assert_eq!(parse_ready(&[]), None);
+        assert_eq!(parse_ready(&lines(&["testbed: ready relative/dir"])), None);
+        assert_eq!(parse_ready(&lines(&["testbed: ready "])), None);
+        assert_eq!(
+            parse_ready(&lines(&["testbed: ready /a", "testbed: oops"])),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bed_without_its_files_is_refused() {
+        let error = Bed::open(Path::new("/nonexistent/bed")).unwrap_err();
+        assert!(error.contains("lacks /nonexistent/bed/xen"), "{error}");
+    }
+}

@@ -1,0 +1,136 @@
+//! The live view of a Xen run: guest consoles and dom0's markers as they
+//! arrive, each labelled with who spoke.
+
+use std::time::Duration;
+
+use super::protocol::Event;
+use crate::table;
+
+/// How much of the console to stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Nothing; only the summary at the end.
+    Quiet,
+    /// Guest consoles, markers, dom0 command output.
+    Normal,
+    /// Also Xen's log and dom0's kernel.
+    Verbose,
+}
+
+/// The terminal line for one event, if it is shown. `at` is the host time
+/// since QEMU's start, shown on the markers that make up the timeline.
+pub fn render(event: &Event, at: Duration, verbosity: Verbosity) -> Option<String> {
+    if verbosity == Verbosity::Quiet || (!event.is_protocol() && verbosity == Verbosity::Normal) {
+        return None;
+    }
+    let at = table::seconds(at);
+    let uptime = |uptime: &Option<f64>| match uptime {
+        Some(seconds) => format!(" (dom0 uptime {seconds:.1}s)"),
+        None => String::new(),
+    };
+    Some(match event {
+        Event::GuestLine { guest, text } => format!("[xen:{guest}] {text}"),
+        Event::GuestXl { guest, text } => format!("[xen:{guest}] xl: {text}"),
+        Event::Dom0Output { text } => format!("[xen:dom0] {text}"),
+        Event::Dom0CommandDone { rc } => match rc {
+            Some(rc) => format!("[xen] dom0 command exited with {rc}"),
+            None => "[xen] dom0 command ended".to_string(),
+        },
+        Event::Dom0Start { uptime: u } => format!("[xen] {at} dom0 init started{}", uptime(u)),
+        Event::Dom0Ready { uptime: u } => format!("[xen] {at} dom0 toolstack ready{}", uptime(u)),
+        Event::GuestCreated {
+            guest,
+            domid,
+            uptime: u,
+        } => {
+            let domid = domid.map_or("?".to_string(), |id| id.to_string());
+            format!(
+                "[xen] {at} guest {guest} created, domid {domid}{}",
+                uptime(u)
+            )
+        }
+        Event::GuestEnded {
+            guest,
+            reason,
+            code,
+            uptime: u,
+        } => {
+            let code = code.map_or("?".to_string(), |c| c.to_string());
+            format!(
+                "[xen] {at} guest {guest} ended: {reason} (code {code}){}",
+                uptime(u)
+            )
+        }
+        Event::GuestTimeout { guest, uptime: u } => {
+            format!(
+                "[xen] {at} guest {guest} timed out, still running{}",
+                uptime(u)
+            )
+        }
+        Event::GuestFailed { guest, reason } => {
+            format!("[xen] {at} guest {guest} failed to start: {reason}")
+        }
+        Event::Error { what } => format!("[xen] {at} dom0 error: {what}"),
+        Event::Watchdog { uptime: u } => format!("[xen] {at} dom0 watchdog fired{}", uptime(u)),
+        Event::Done { uptime: u } => format!("[xen] {at} dom0 done, rebooting{}", uptime(u)),
+        Event::Garbled(line) => format!("[xen] unreadable marker: {line}"),
+        Event::Xen(line) => format!("[xen] {line}"),
+        Event::Other(line) => format!("[xen:dom0-kernel] {line}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AT: Duration = Duration::from_millis(7840);
+
+    #[test]
+    fn guest_lines_and_markers_are_labelled() {
+        let line = Event::GuestLine {
+            guest: "virtus".into(),
+            text: "ok 1 heap".into(),
+        };
+        assert_eq!(
+            render(&line, AT, Verbosity::Normal).as_deref(),
+            Some("[xen:virtus] ok 1 heap")
+        );
+        let created = Event::GuestCreated {
+            guest: "virtus".into(),
+            domid: Some(1),
+            uptime: Some(6.83),
+        };
+        assert_eq!(
+            render(&created, AT, Verbosity::Normal).as_deref(),
+            Some("[xen] 7.8s guest virtus created, domid 1 (dom0 uptime 6.8s)")
+        );
+        let ended = Event::GuestEnded {
+            guest: "virtus".into(),
+            reason: crate::xen::protocol::ShutdownReason::Crash,
+            code: Some(3),
+            uptime: None,
+        };
+        assert_eq!(
+            render(&ended, AT, Verbosity::Normal).as_deref(),
+            Some("[xen] 7.8s guest virtus ended: crash (code 3)")
+        );
+    }
+
+    #[test]
+    fn xen_and_dom0_kernel_lines_only_when_verbose() {
+        let xen = Event::Xen("(XEN) Xen version 4.17".into());
+        let kernel = Event::Other("[    1.0] Linux version 6.1".into());
+        assert_eq!(render(&xen, AT, Verbosity::Normal), None);
+        assert_eq!(render(&kernel, AT, Verbosity::Normal), None);
+        assert_eq!(
+            render(&xen, AT, Verbosity::Verbose).as_deref(),
+            Some("[xen] (XEN) Xen version 4.17")
+        );
+        assert_eq!(
+            render(&kernel, AT, Verbosity::Verbose).as_deref(),
+            Some("[xen:dom0-kernel] [    1.0] Linux version 6.1")
+        );
+        let done = Event::Done { uptime: None };
+        assert_eq!(render(&done, AT, Verbosity::Quiet), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! Running guests under real Xen, nested in QEMU.
+//!
+//! QEMU boots Xen, Xen boots a Linux dom0 with the `xl` toolstack, and
+//! dom0's init runs a script the runner wrote: start the guests, relay
+//! their consoles, report how each ended. Everything the runner learns
+//! comes back on the serial console in a small line protocol
+//! ([`protocol`]); the bed itself (Xen, dom0's kernel and initramfs) is
+//! prepared by `tests/xen/testbed.py` ([`bed`]).
+//!
+//! The pure parts (the cpio writer, the protocol parser, xl configs and
+//! scripts, folding events into a report) are unit-tested; [`run`] is the
+//! thin layer that needs QEMU.
+
+pub mod args;
+pub mod bed;
+pub mod cpio;
+pub mod guest;
+pub mod live;
+pub mod protocol;
+pub mod report;
+pub mod run;
+pub mod script;
+
+pub use guest::{Expectation, GuestImage, GuestKind, GuestSpec};
+pub use live::Verbosity;
+pub use report::{GuestEnd, GuestReport, XenReport};
+pub use run::{XenOptions, run_guests};
+pub use script::{Dom0Command, Dom0Point};

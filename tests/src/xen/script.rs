@@ -1,0 +1,143 @@
+//! The script dom0 runs: `/virtus-run/script.sh`, written by the runner.
+//!
+//! It is plain calls into the function library of dom0's init. Guests run
+//! concurrently: all are started, then each is waited for, so the run
+//! lasts as long as the slowest guest rather than the sum of all of them.
+
+use super::guest::{GuestImage, GuestSpec};
+
+/// When a dom0 command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dom0Point {
+    /// Once every guest has been started, while they run (`xl list`).
+    Running,
+    /// Once every guest has ended (`xl dmesg`).
+    End,
+}
+
+/// A shell command for dom0, run through `sh -c` by `dom0_run`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dom0Command {
+    pub when: Dom0Point,
+    pub command: String,
+}
+
+/// The script and the order its dom0 commands will run in, which is how
+/// their output (only followed by an `rc=`) is matched back to them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    pub text: String,
+    pub dom0_order: Vec<String>,
+}
+
+pub fn script(guests: &[GuestSpec], dom0: &[Dom0Command]) -> Result<Script, String> {
+    let mut text = String::from("# Written by virtus-run; sourced by dom0's init.\n");
+    let mut dom0_order = Vec::new();
+    let mut run_commands = |text: &mut String, when: Dom0Point| -> Result<(), String> {
+        for command in dom0.iter().filter(|c| c.when == when) {
+            text.push_str(&format!(
+                "dom0_run sh -c {}\n",
+                shell_quote(&command.command)?
+            ));
+            dom0_order.push(command.command.clone());
+        }
+        Ok(())
+    };
+    let (files, bed): (Vec<&GuestSpec>, Vec<&GuestSpec>) = guests
+        .iter()
+        .partition(|g| matches!(g.image, GuestImage::File { .. }));
+    for guest in &files {
+        text.push_str(&format!("guest_start {}\n", guest.name));
+    }
+    run_commands(&mut text, Dom0Point::Running)?;
+    // The bed's Linux guest is started and waited for by the library in
+    // one call; the other guests keep running meanwhile.
+    if !bed.is_empty() {
+        text.push_str("linux_proof_guest\n");
+    }
+    for guest in &files {
+        text.push_str(&format!(
+            "guest_wait {} {}\n",
+            guest.name,
+            guest.timeout.as_secs().max(1)
+        ));
+    }
+    run_commands(&mut text, Dom0Point::End)?;
+    Ok(Script { text, dom0_order })
+}
+
+/// `word` as one single-quoted shell word.
+fn shell_quote(word: &str) -> Result<String, String> {
+    if word.contains(['\n', '\r', '\0']) {
+        return Err(format!(
+            "dom0 command must be one line: `{}`",
+            word.escape_debug()
+        ));
+    }
+    Ok(format!("'{}'", word.replace('\'', r"'\''")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn guest(name: &str, secs: u64) -> GuestSpec {
+        let mut spec = GuestSpec::pvh(name, "/k").unwrap();
+        spec.timeout = Duration::from_secs(secs);
+        spec
+    }
+
+    #[test]
+    fn starts_all_then_waits_all() {
+        let dom0 = [
+            Dom0Command {
+                when: Dom0Point::End,
+                command: "xl dmesg | tail -n 5".into(),
+            },
+            Dom0Command {
+                when: Dom0Point::Running,
+                command: "xl list".into(),
+            },
+        ];
+        let script = script(&[guest("a", 30), guest("b", 90)], &dom0).unwrap();
+        assert_eq!(
+            script.text,
+            "# Written by virtus-run; sourced by dom0's init.\n\
+             guest_start a\n\
+             guest_start b\n\
+             dom0_run sh -c 'xl list'\n\
+             guest_wait a 30\n\
+             guest_wait b 90\n\
+             dom0_run sh -c 'xl dmesg | tail -n 5'\n"
+        );
+        assert_eq!(script.dom0_order, ["xl list", "xl dmesg | tail -n 5"]);
+    }
+
+    #[test]
+    fn the_bed_guest_runs_while_the_others_do() {
+        let script = script(&[GuestSpec::linux_proof(), guest("a", 5)], &[]).unwrap();
+        assert_eq!(
+            script.text.lines().skip(1).collect::<Vec<_>>(),
+            ["guest_start a", "linux_proof_guest", "guest_wait a 5"]
+        );
+        let only = super::script(&[GuestSpec::linux_proof()], &[]).unwrap();
+        assert!(only.text.ends_with("\nlinux_proof_guest\n"));
+    }
+
+    #[test]
+    fn dom0_commands_are_quoted_as_one_word() {
+        let dom0 = |command: &str| {
+            [Dom0Command {
+                when: Dom0Point::End,
+                command: command.into(),
+            }]
+        };
+        let text = script(&[], &dom0("echo 'hi there'; ls $HOME"))
+            .unwrap()
+            .text;
+        assert!(text.ends_with("dom0_run sh -c 'echo '\\''hi there'\\''; ls $HOME'\n"));
+        assert!(script(&[], &dom0("a\nb")).is_err());
+    }
+}

@@ -1,0 +1,225 @@
+# /lib/virtus.sh: what a dom0 run script may call (busybox sh). The runner parses
+# the lines these functions print; the protocol is in README.md.
+#
+#   guest_start NAME          create /virtus-run/guests/NAME.cfg paused, attach its
+#                             console, unpause
+#   guest_wait NAME SECONDS   wait for the guest to end; report how it ended
+#   dom0_run CMD...           run a command in dom0, relaying its output
+#   linux_proof_guest         boot the bed's Linux as a PVH domU and wait for it
+#   linux_guest_cfg NAME EXTRA...  print an xl config for that Linux guest
+#
+# Time is always wall-clock time from /proc/uptime: a spinning guest starves dom0,
+# so counting loop iterations would stretch every timeout.
+
+VIRTUS_RUN=/virtus-run
+VIRTUS_CR=$(printf '\r')
+
+virtus_mark() {
+    echo "@@virtus $*"
+}
+
+virtus_uptime() {
+    read -r up _ </proc/uptime
+    echo "$up"
+}
+
+# Uptime in hundredths of a second, for deadlines.
+virtus_centis() {
+    read -r up _ </proc/uptime
+    echo $((${up%.*} * 100 + 1${up#*.} - 100))
+}
+
+# True while PID has not exited. `kill -0` is also true for a zombie.
+virtus_alive() {
+    [ -r "/proc/$1/stat" ] || return 1
+    read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
+# Wait up to CENTISECONDS for PID to exit.
+virtus_wait_exit() {
+    local deadline=$(($(virtus_centis) + $2))
+    while virtus_alive "$1"; do
+        [ "$(virtus_centis)" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+# Stop PID: TERM, a moment's grace, then KILL; reap it if it is our child.
+virtus_stop() {
+    [ -n "$1" ] || return 0
+    kill "$1" 2>/dev/null
+    virtus_wait_exit "$1" 100 || kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+# Prefix each line of stdin; strip the \r of console line ends. Counts into FILE.
+virtus_relay() {
+    local line count=0
+    while IFS= read -r line || [ -n "$line" ]; do
+        echo "$1 ${line%"$VIRTUS_CR"}"
+        count=$((count + 1))
+    done
+    [ -z "$2" ] || echo "$count" >"$2"
+}
+
+virtus_guest_failed() {
+    virtus_mark guest "$1" failed "$2"
+    [ -f "/tmp/$1.xl" ] && virtus_relay "@@guest-xl $1|" <"/tmp/$1.xl"
+    return 1
+}
+
+guest_start() {
+    local _name=$1 _cfg _xl _deadline _domid _console _out
+    _cfg=$VIRTUS_RUN/guests/$_name.cfg
+    [ -r "$_cfg" ] || { virtus_guest_failed "$_name" "no config $_cfg"; return 1; }
+    rm -f "/tmp/$_name".*
+
+    # -F keeps xl watching the domain, so it reports the shutdown reason; -p lets the
+    # console attach before the guest prints anything.
+    xl create -F -p "$_cfg" >"/tmp/$_name.xl" 2>&1 &
+    _xl=$!
+    echo "$_xl" >"/tmp/$_name.xl-pid"
+    _deadline=$(($(virtus_centis) + 6000))
+    until grep -q "^Waiting for domain" "/tmp/$_name.xl"; do
+        if ! virtus_alive "$_xl"; then
+            wait "$_xl"
+            virtus_guest_failed "$_name" "xl create exited with $?"
+            return 1
+        fi
+        if [ "$(virtus_centis)" -ge "$_deadline" ]; then
+            virtus_stop "$_xl"
+            xl destroy "$_name" >/dev/null 2>&1
+            virtus_guest_failed "$_name" "xl create did not finish in 60 s"
+            return 1
+        fi
+        sleep 0.1
+    done
+    _domid=$(xl domid "$_name" 2>/dev/null)
+    [ -n "$_domid" ] || { virtus_guest_failed "$_name" "xl domid found no domain"; return 1; }
+
+    # xenconsole quits at end of file on stdin: a sleeping writer keeps it open.
+    mkfifo "/tmp/$_name.console-in" "/tmp/$_name.console-out"
+    virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" <"/tmp/$_name.console-out" &
+    echo $! >"/tmp/$_name.relay-pid"
+    # xenconsole may die of SIGSEGV when its domain goes away; the subshell reaps it,
+    # so the shell's "Segmentation fault" notice lands in a file, not on the console.
+    (
+        xl console "$_name" <"/tmp/$_name.console-in" >"/tmp/$_name.console-out" 2>&1 &
+        echo $! >"/tmp/$_name.console-pid"
+        wait $!
+        echo "$?" >"/tmp/$_name.console-status"
+    ) 2>"/tmp/$_name.console-err" &
+    sleep 2147483647 >"/tmp/$_name.console-in" &
+    echo $! >"/tmp/$_name.hold-pid"
+    until _console=$(cat "/tmp/$_name.console-pid" 2>/dev/null) && [ -n "$_console" ]; do
+        sleep 0.05
+    done
+    # Attached once xenconsole holds the guest's pty.
+    _deadline=$(($(virtus_centis) + 1000))
+    until ls -l "/proc/$_console/fd" 2>/dev/null | grep -q /dev/pts/; do
+        [ "$(virtus_centis)" -lt "$_deadline" ] || break
+        sleep 0.1
+    done
+
+    if ! _out=$(xl unpause "$_name" 2>&1); then
+        echo "$_out" >>"/tmp/$_name.xl"
+        virtus_guest_failed "$_name" "xl unpause failed"
+        return 1
+    fi
+    virtus_mark guest "$_name" created "domid=$_domid" "uptime=$(virtus_uptime)"
+}
+
+# Name of xl's shutdown reason code (xen/include/public/sched.h SHUTDOWN_*).
+virtus_reason() {
+    case $1 in
+    0) echo poweroff ;; 1) echo reboot ;; 2) echo suspend ;; 3) echo crash ;;
+    4) echo watchdog ;; 5) echo soft_reset ;; *) echo unknown ;;
+    esac
+}
+
+# Stop the console chain and relay any tail it missed from xenconsoled's log.
+virtus_console_stop() {
+    local _name=$1 _console _relay _seen _log
+    _console=$(cat "/tmp/$_name.console-pid" 2>/dev/null)
+    [ -n "$_console" ] || return 0
+    virtus_wait_exit "$_console" 50  # let the last output drain
+    virtus_stop "$(cat "/tmp/$_name.hold-pid")"  # EOF on stdin ends xenconsole...
+    virtus_wait_exit "$_console" 100 || virtus_stop "$_console"  # ...unless it hangs
+    wait "$_console" 2>/dev/null
+    _relay=$(cat "/tmp/$_name.relay-pid")
+    virtus_wait_exit "$_relay" 200 || virtus_stop "$_relay"
+    wait "$_relay" 2>/dev/null
+    _seen=$(cat "/tmp/$_name.console-lines" 2>/dev/null)
+    _log=/var/log/xen/console/guest-$_name.log
+    if [ -s "$_log" ]; then
+        tail -n +$((${_seen:-0} + 1)) "$_log" | virtus_relay "@@guest $_name|"
+    fi
+    rm -f "/tmp/$_name.console-pid"
+}
+
+guest_wait() {
+    local _name=$1 _xl _deadline _timeout= _code
+    _xl=$(cat "/tmp/$_name.xl-pid" 2>/dev/null)
+    [ -n "$_xl" ] || { virtus_guest_failed "$_name" "not started"; return 1; }
+    _deadline=$(($(virtus_centis) + ${2:-60} * 100))
+    while virtus_alive "$_xl"; do
+        if [ "$(virtus_centis)" -ge "$_deadline" ]; then
+            _timeout=1
+            break
+        fi
+        sleep 0.2
+    done
+    if [ -n "$_timeout" ]; then
+        virtus_mark guest "$_name" timeout "uptime=$(virtus_uptime)"
+        xl destroy "$_name" >/dev/null 2>&1
+        virtus_wait_exit "$_xl" 1000 || virtus_stop "$_xl"
+        wait "$_xl" 2>/dev/null
+        virtus_console_stop "$_name"
+        rm -f "/tmp/$_name.xl-pid"
+        return 1
+    fi
+    wait "$_xl" 2>/dev/null
+    virtus_console_stop "$_name"
+    rm -f "/tmp/$_name.xl-pid"
+    _code=$(sed -n 's/.*shut down, reason code \([0-9]*\).*/\1/p' "/tmp/$_name.xl" | head -n 1)
+    virtus_mark guest "$_name" ended "reason=$(virtus_reason "${_code:--1}")" \
+        "code=${_code:--1}" "uptime=$(virtus_uptime)"
+    [ "$_code" = 0 ]
+}
+
+dom0_run() {
+    { "$@" 2>&1; echo $? >/tmp/dom0_run.rc; } | virtus_relay "@@dom0|"
+    virtus_mark dom0-cmd "rc=$(cat /tmp/dom0_run.rc)"
+}
+
+# An xl config for the bed's own Linux as a PVH domU with the proof initramfs.
+# 96 MB is the least that boots it (80 MB panics out of memory; below 72 MB xl
+# refuses the 58 MB kernel image). tsc_mode native: under TCG, Xen cannot emulate a
+# trapped RDTSCP, which Linux uses.
+linux_guest_cfg() {
+    local _name=$1
+    shift
+    cat <<EOF
+name = "$_name"
+type = "pvh"
+kernel = "/boot/vmlinux"
+ramdisk = "/boot/linux-guest.cpio.gz"
+memory = 96
+vcpus = 1
+tsc_mode = "native"
+extra = "console=hvc0 quiet $*"
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "destroy"
+EOF
+}
+
+linux_proof_guest() {
+    linux_guest_cfg linux-proof >/tmp/linux-proof.cfg
+    mkdir -p "$VIRTUS_RUN/guests"
+    cp /tmp/linux-proof.cfg "$VIRTUS_RUN/guests/linux-proof.cfg"
+    guest_start linux-proof && guest_wait linux-proof 60
+}
