@@ -1,0 +1,427 @@
+//! The PV console: a pair of byte rings in a page shared with dom0's
+//! xenconsoled (`struct xencons_interface`), plus an event channel to
+//! signal it. The only console a domU has on a release build of Xen.
+//!
+//! Ring indices are free-running `u32`s, masked by the ring size on use.
+//! We own `out_prod` and `in_cons`; the backend writes `out_cons` and
+//! `in_prod`, so those are validated before they are trusted: a backend
+//! that claims more than a ring's worth of data is treated as having
+//! corrupted the ring, which is then abandoned (counted in
+//! [`Console::ring_errors`]) rather than indexed out of bounds.
+//!
+//! Bytes pass through unchanged: xenconsoled does no "\n" to "\r\n".
+
+use crate::abi::{self, XENCONS_IN_SIZE, XENCONS_OUT_SIZE, XenconsInterface};
+use crate::evtchn::{self, Port};
+use crate::hypercall::XenError;
+use crate::{hvm, sched, shared_info, time};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+
+const OUT_SIZE: u32 = XENCONS_OUT_SIZE as u32;
+const IN_SIZE: u32 = XENCONS_IN_SIZE as u32;
+/// How long a writer waiting for ring space sleeps before looking again,
+/// in case the backend's notification was consumed by someone else.
+const FULL_RING_WAIT_NS: u64 = 10_000_000;
+
+/// Bytes in flight in a ring of `size` bytes, or `None` if `prod` and
+/// `cons` cannot both be right (more than `size` apart).
+pub fn ring_used(prod: u32, cons: u32, size: u32) -> Option<u32> {
+    let used = prod.wrapping_sub(cons);
+    (used <= size).then_some(used)
+}
+
+/// How a writer talks to the backend; the kernel uses event channels and
+/// `SCHEDOP_poll`, the host tests a simulated backend.
+pub trait Signal {
+    /// Tell the backend the ring changed.
+    fn notify(&mut self);
+    /// Forget earlier notifications from the backend, before re-checking
+    /// the ring, so that [`Signal::wait`] sleeps until a new one.
+    fn arm(&mut self);
+    /// Sleep until the backend notifies (or a timeout passes).
+    fn wait(&mut self);
+}
+
+/// The event-channel signal for the real console. Waits work with
+/// interrupts disabled (`SCHEDOP_poll`). `arm` clears the console port's
+/// pending bit, so the port's upcall handler (if any) can miss a
+/// notification that arrives while a writer waits for space.
+struct PortSignal(Port);
+
+impl Signal for PortSignal {
+    fn notify(&mut self) {
+        let _ = evtchn::send(self.0);
+    }
+
+    fn arm(&mut self) {
+        if let Some(si) = shared_info::get() {
+            si.test_and_clear_pending(self.0);
+        }
+    }
+
+    fn wait(&mut self) {
+        // Without shared_info there is neither a clock for the timeout nor
+        // a way to clear the pending bit, so yield and look again.
+        let Some(si) = shared_info::get() else {
+            return sched::yield_now();
+        };
+        let deadline = time::system_time_ns(si).saturating_add(FULL_RING_WAIT_NS);
+        if sched::poll(self.0, deadline).is_err() {
+            sched::yield_now();
+        }
+    }
+}
+
+/// The PV console ring and its event channel.
+pub struct Console {
+    ring: NonNull<XenconsInterface>,
+    port: Port,
+    errors: AtomicU64,
+    out_broken: AtomicBool,
+    in_broken: AtomicBool,
+}
+
+// SAFETY: the ring is shared memory reached only through volatile accesses
+// on raw pointers; callers serialize writers (and readers) among
+// themselves, as the kernel's console lock does.
+unsafe impl Sync for Console {}
+// SAFETY: as above; the struct holds an address and counters.
+unsafe impl Send for Console {}
+
+impl Console {
+    /// The console Xen set up for this domain: ring frame from
+    /// `HVM_PARAM_CONSOLE_PFN`, port from `HVM_PARAM_CONSOLE_EVTCHN`. The
+    /// frame lies in the identity-mapped first 4 GiB (Xen puts the special
+    /// pages just below the MMIO hole).
+    pub fn from_hvm_params() -> Result<Console, XenError> {
+        let pfn = hvm::get_param(abi::HVM_PARAM_CONSOLE_PFN)?;
+        let port = hvm::get_param(abi::HVM_PARAM_CONSOLE_EVTCHN)?;
+        let port = Port::try_from(port).map_err(|_| XenError::Inval)?;
+        let addr = pfn.checked_mul(4096).ok_or(XenError::Inval)?;
+        let ring = NonNull::new(addr as *mut XenconsInterface).ok_or(XenError::NoEnt)?;
+        // SAFETY: Xen gave us this page for the console; it is mapped (see
+        // above) and nothing else in the kernel uses it.
+        Ok(unsafe { Console::from_raw(ring, port) })
+    }
+
+    /// A console over the ring at `ring`, signalled through `port`.
+    ///
+    /// # Safety
+    /// `ring` must point to a mapped `xencons_interface` that lives as long
+    /// as the console and that this program reaches only through it.
+    pub unsafe fn from_raw(ring: NonNull<XenconsInterface>, port: Port) -> Console {
+        Console {
+            ring,
+            port,
+            errors: AtomicU64::new(0),
+            out_broken: AtomicBool::new(false),
+            in_broken: AtomicBool::new(false),
+        }
+    }
+
+    /// The console's event channel.
+    pub fn port(&self) -> Port {
+        self.port
+    }
+
+    /// `(out_prod, out_cons)` as they are in the ring now.
+    pub fn out_indices(&self) -> (u32, u32) {
+        let r = self.ring.as_ptr();
+        // SAFETY: `ring` is valid (constructor contract); fields are read
+        // volatilely because the backend writes them.
+        unsafe {
+            (
+                (&raw const (*r).out_prod).read_volatile(),
+                (&raw const (*r).out_cons).read_volatile(),
+            )
+        }
+    }
+
+    /// Times a ring was found corrupt (each ring is abandoned the first
+    /// time).
+    pub fn ring_errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    fn corrupt(&self, which: &AtomicBool) {
+        if !which.swap(true, Ordering::Relaxed) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Write all of `bytes`, in order, waiting for the backend when the
+    /// ring is full. Returns early only if the ring is corrupt.
+    pub fn write(&self, bytes: &[u8]) {
+        self.write_with(bytes, &mut PortSignal(self.port));
+    }
+
+    /// [`Console::write`] with an explicit backend signal.
+    pub fn write_with(&self, bytes: &[u8], signal: &mut impl Signal) {
+        let r = self.ring.as_ptr();
+        let mut rest = bytes;
+        while !rest.is_empty() && !self.out_broken.load(Ordering::Relaxed) {
+            let (prod, cons) = self.out_indices();
+            // The slots `cons` frees must be read as free before we write
+            // them (loads are not moved past later stores on x86; this
+            // keeps the compiler from doing it).
+            fence(Ordering::Acquire);
+            let Some(used) = ring_used(prod, cons, OUT_SIZE) else {
+                self.corrupt(&self.out_broken);
+                return;
+            };
+            if used == OUT_SIZE {
+                signal.notify();
+                signal.arm();
+                if self.out_indices().1 == cons {
+                    signal.wait();
+                }
+                continue;
+            }
+            let n = rest.len().min((OUT_SIZE - used) as usize);
+            for (i, &byte) in rest[..n].iter().enumerate() {
+                let at = (prod.wrapping_add(i as u32) & (OUT_SIZE - 1)) as usize;
+                // SAFETY: `at` < 2048 is inside `out`; the ring is valid.
+                unsafe { (&raw mut (*r).output[at]).write_volatile(byte) };
+            }
+            // wmb: the data must be visible before the index that
+            // publishes it.
+            fence(Ordering::Release);
+            // SAFETY: `out_prod` is ours to write; the ring is valid.
+            unsafe { (&raw mut (*r).out_prod).write_volatile(prod.wrapping_add(n as u32)) };
+            signal.notify();
+            rest = &rest[n..];
+        }
+    }
+
+    /// Wait, for at most `timeout_ns` of Xen system time, until the backend
+    /// has consumed everything written (before shutting down, so the last
+    /// lines are not lost with the domain). Works with interrupts off.
+    /// Returns whether the ring emptied.
+    pub fn drain(&self, timeout_ns: u64) -> bool {
+        let mut signal = PortSignal(self.port);
+        let deadline = shared_info::get().map(|si| time::system_time_ns(si) + timeout_ns);
+        // Without a clock, bound the wait by a number of yields instead.
+        let mut yields = 10_000u32;
+        loop {
+            let (prod, cons) = self.out_indices();
+            if prod == cons || self.out_broken.load(Ordering::Relaxed) {
+                return prod == cons;
+            }
+            let now = shared_info::get().map(time::system_time_ns);
+            match (deadline, now) {
+                (Some(d), Some(n)) if n >= d => return false,
+                (None, _) if yields == 0 => return false,
+                _ => yields = yields.saturating_sub(1),
+            }
+            signal.notify();
+            signal.arm();
+            if self.out_indices().1 == cons {
+                signal.wait();
+            }
+        }
+    }
+
+    /// Read up to `out.len()` bytes of input; returns how many were read.
+    pub fn read(&self, out: &mut [u8]) -> usize {
+        self.read_with(out, &mut PortSignal(self.port))
+    }
+
+    /// [`Console::read`] with an explicit backend signal.
+    pub fn read_with(&self, out: &mut [u8], signal: &mut impl Signal) -> usize {
+        if self.in_broken.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let r = self.ring.as_ptr();
+        // SAFETY: the ring is valid; `in_cons` is ours, `in_prod` the
+        // backend's, both read volatilely.
+        let (cons, prod) = unsafe {
+            (
+                (&raw const (*r).in_cons).read_volatile(),
+                (&raw const (*r).in_prod).read_volatile(),
+            )
+        };
+        // rmb: the index before the data it covers.
+        fence(Ordering::Acquire);
+        let Some(avail) = ring_used(prod, cons, IN_SIZE) else {
+            self.corrupt(&self.in_broken);
+            return 0;
+        };
+        let n = out.len().min(avail as usize);
+        for (i, slot) in out[..n].iter_mut().enumerate() {
+            let at = (cons.wrapping_add(i as u32) & (IN_SIZE - 1)) as usize;
+            // SAFETY: `at` < 1024 is inside `in`; the ring is valid.
+            *slot = unsafe { (&raw const (*r).input[at]).read_volatile() };
+        }
+        if n > 0 {
+            // mb: finish reading the bytes before handing the slots back.
+            fence(Ordering::SeqCst);
+            // SAFETY: `in_cons` is ours to write; the ring is valid.
+            unsafe { (&raw mut (*r).in_cons).write_volatile(cons.wrapping_add(n as u32)) };
+            signal.notify();
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    /// A leaked, zeroed ring (tests are short-lived); the test plays the
+    /// backend through the raw pointer.
+    fn fake(out_start: u32, in_start: u32) -> (*mut XenconsInterface, Console) {
+        // SAFETY: all-zero bytes are a valid `xencons_interface`.
+        let ring = Box::into_raw(Box::new(unsafe { core::mem::zeroed::<XenconsInterface>() }));
+        // SAFETY: `ring` is a fresh allocation; the field writes are in it.
+        unsafe {
+            (*ring).out_prod = out_start;
+            (*ring).out_cons = out_start;
+            (*ring).in_prod = in_start;
+            (*ring).in_cons = in_start;
+        }
+        // SAFETY: the leaked ring lives forever.
+        (ring, unsafe {
+            Console::from_raw(NonNull::new(ring).unwrap(), 7)
+        })
+    }
+
+    /// A backend that consumes up to `per_wait` bytes each time it is
+    /// waited for.
+    struct Backend {
+        ring: *mut XenconsInterface,
+        per_wait: u32,
+        received: Vec<u8>,
+        notifies: usize,
+        waits: usize,
+    }
+
+    impl Backend {
+        fn new(ring: *mut XenconsInterface, per_wait: u32) -> Backend {
+            Backend {
+                ring,
+                per_wait,
+                received: Vec::new(),
+                notifies: 0,
+                waits: 0,
+            }
+        }
+
+        fn drain(&mut self, max: u32) {
+            // SAFETY: the test ring is valid; the backend owns `out_cons`.
+            unsafe {
+                let prod = (*self.ring).out_prod;
+                let mut cons = (*self.ring).out_cons;
+                let mut taken = 0;
+                while cons != prod && taken < max {
+                    self.received
+                        .push((*self.ring).output[(cons & (OUT_SIZE - 1)) as usize]);
+                    cons = cons.wrapping_add(1);
+                    taken += 1;
+                }
+                (*self.ring).out_cons = cons;
+            }
+        }
+    }
+
+    impl Signal for Backend {
+        fn notify(&mut self) {
+            self.notifies += 1;
+        }
+        fn arm(&mut self) {}
+        fn wait(&mut self) {
+            self.waits += 1;
+            self.drain(self.per_wait);
+        }
+    }
+
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn ring_used_validates_indices() {
+        assert_eq!(ring_used(10, 10, 2048), Some(0));
+        assert_eq!(ring_used(2058, 10, 2048), Some(2048));
+        assert_eq!(ring_used(2059, 10, 2048), None);
+        assert_eq!(ring_used(9, 10, 2048), None);
+        assert_eq!(ring_used(5, u32::MAX - 4, 1024), Some(10));
+    }
+
+    #[test]
+    fn writes_bytes_and_publishes_the_index() {
+        let (ring, con) = fake(0, 0);
+        let mut be = Backend::new(ring, 0);
+        con.write_with(b"hello\n", &mut be);
+        assert_eq!(con.out_indices(), (6, 0));
+        assert_eq!(be.notifies, 1);
+        be.drain(u32::MAX);
+        assert_eq!(be.received, b"hello\n");
+    }
+
+    #[test]
+    fn wraps_around_the_ring_and_the_u32_indices() {
+        for start in [2040, u32::MAX - 3] {
+            let (ring, con) = fake(start, 0);
+            let mut be = Backend::new(ring, 0);
+            con.write_with(&pattern(20), &mut be);
+            assert_eq!(con.out_indices().0, start.wrapping_add(20));
+            be.drain(u32::MAX);
+            assert_eq!(be.received, pattern(20));
+        }
+    }
+
+    #[test]
+    fn full_ring_waits_for_the_backend_without_losing_bytes() {
+        let (ring, con) = fake(100, 0);
+        let mut be = Backend::new(ring, 300);
+        let data = pattern(5000);
+        con.write_with(&data, &mut be);
+        assert!(be.waits >= 9, "waits: {}", be.waits);
+        be.drain(u32::MAX);
+        assert_eq!(be.received, data);
+        assert_eq!(con.ring_errors(), 0);
+    }
+
+    #[test]
+    fn corrupt_out_cons_abandons_the_ring() {
+        let (ring, con) = fake(50, 0);
+        // SAFETY: playing a broken backend on the test ring.
+        unsafe { (*ring).out_cons = 51 };
+        let mut be = Backend::new(ring, 0);
+        con.write_with(b"x", &mut be);
+        con.write_with(b"y", &mut be);
+        assert_eq!(con.out_indices(), (50, 51));
+        assert_eq!(con.ring_errors(), 1);
+        assert_eq!(be.notifies, 0);
+    }
+
+    #[test]
+    fn reads_input_and_rejects_an_impossible_producer() {
+        let (ring, con) = fake(0, 1020);
+        let text = b"0123456789";
+        // SAFETY: playing the backend: data first, then the index.
+        unsafe {
+            for (i, &b) in text.iter().enumerate() {
+                (*ring).input[(1020 + i) & 1023] = b;
+            }
+            (*ring).in_prod = 1030;
+        }
+        let mut be = Backend::new(ring, 0);
+        let mut buf = [0u8; 4];
+        assert_eq!(con.read_with(&mut buf, &mut be), 4);
+        assert_eq!(&buf, b"0123");
+        let mut buf = [0u8; 64];
+        assert_eq!(con.read_with(&mut buf, &mut be), 6);
+        assert_eq!(&buf[..6], b"456789");
+        assert_eq!(con.read_with(&mut buf, &mut be), 0);
+        assert_eq!(be.notifies, 2);
+        // SAFETY: a backend claiming more than the ring holds.
+        unsafe { (*ring).in_prod = 1030 + 1025 };
+        assert_eq!(con.read_with(&mut buf, &mut be), 0);
+        assert_eq!(con.ring_errors(), 1);
+    }
+}

@@ -1,0 +1,387 @@
+//! Event channels, Xen's interrupts: binding ports, sending on them, and
+//! the upcall handler that turns the 2-level pending bitmaps into calls to
+//! per-port handlers.
+//!
+//! A PVH domain has no emulated IOAPIC or PIC, so the upcall arrives as a
+//! vector: preferably per vCPU (`HVMOP_set_evtchn_upcall_vector`, a real
+//! local APIC interrupt that needs an EOI), else the domain-wide callback
+//! vector (`HVM_PARAM_CALLBACK_IRQ` type 2, injected by Xen while
+//! `evtchn_upcall_pending` is set, no EOI).
+
+use crate::abi::{self, DOMID_SELF};
+use crate::hypercall::{XenError, hypercall2};
+use crate::shared_info;
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+
+/// An event channel port (`evtchn_port_t`).
+pub type Port = u32;
+
+/// How the upcall is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// `HVMOP_set_evtchn_upcall_vector`: LAPIC interrupt, EOI required.
+    PerVcpuVector,
+    /// `HVM_PARAM_CALLBACK_IRQ = (2 << 56) | vector`: no EOI.
+    CallbackVector,
+}
+
+/// Ports with a handler slot: all 4096 of the 2-level ABI.
+pub const MAX_PORTS: usize = abi::EVTCHN_2L_NR_CHANNELS as usize;
+
+/// Handlers as type-erased `fn(Port)` pointers (null: none). Atomics, not
+/// a lock: the upcall handler reads the table in interrupt context and
+/// must never wait for a `set_handler` it interrupted.
+static HANDLERS: [AtomicPtr<()>; MAX_PORTS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_PORTS];
+static UPCALLS: AtomicU64 = AtomicU64::new(0);
+static UNHANDLED: AtomicU64 = AtomicU64::new(0);
+const MODE_NONE: u8 = 0;
+const MODE_PER_VCPU: u8 = 1;
+const MODE_CALLBACK: u8 = 2;
+static MODE: AtomicU8 = AtomicU8::new(MODE_NONE);
+
+/// The event bitmaps the scan works on: shared_info in the kernel, plain
+/// arrays in the host tests.
+pub trait EventBitmap {
+    /// Pending word `w` (< 64).
+    fn pending_word(&self, w: usize) -> u64;
+    /// Mask word `w` (< 64).
+    fn mask_word(&self, w: usize) -> u64;
+    /// Atomically clear `port`'s pending bit; true if it was set.
+    fn test_and_clear_pending(&self, port: Port) -> bool;
+}
+
+impl EventBitmap for shared_info::SharedInfo {
+    fn pending_word(&self, w: usize) -> u64 {
+        shared_info::SharedInfo::pending_word(self, w)
+    }
+    fn mask_word(&self, w: usize) -> u64 {
+        shared_info::SharedInfo::mask_word(self, w)
+    }
+    fn test_and_clear_pending(&self, port: Port) -> bool {
+        shared_info::SharedInfo::test_and_clear_pending(self, port)
+    }
+}
+
+/// One pass of the 2-level scan: for each word selected in `sel`, take a
+/// snapshot of its pending-and-unmasked bits and, for each, clear the
+/// pending bit and call `handle` if this scan was the one that cleared it.
+/// Masked ports keep their pending bit for `unmask` to re-deliver. Events
+/// arriving during the pass set `evtchn_pending_sel` and the upcall flag
+/// again, so the caller loops on the flag rather than re-scanning here
+/// (which would let one busy port starve the others). Returns the number
+/// of ports handled.
+pub fn scan_pending(sel: u64, bits: &impl EventBitmap, mut handle: impl FnMut(Port)) -> usize {
+    let mut handled = 0;
+    let mut words = sel;
+    while words != 0 {
+        let w = words.trailing_zeros() as usize;
+        words &= words - 1;
+        let mut ready = bits.pending_word(w) & !bits.mask_word(w);
+        while ready != 0 {
+            let port = (w * 64) as Port + ready.trailing_zeros();
+            ready &= ready - 1;
+            if bits.test_and_clear_pending(port) {
+                handle(port);
+                handled += 1;
+            }
+        }
+    }
+    handled
+}
+
+/// Call `port`'s handler, or count it as unhandled.
+fn dispatch(port: Port) {
+    let slot = HANDLERS
+        .get(port as usize)
+        .map(|h| h.load(Ordering::Acquire));
+    match slot {
+        Some(ptr) if !ptr.is_null() => {
+            // SAFETY: only `set_handler` stores non-null values, and it
+            // stores `fn(Port)` pointers, so this converts one back.
+            let handler = unsafe { core::mem::transmute::<*mut (), fn(Port)>(ptr) };
+            handler(port);
+        }
+        _ => {
+            UNHANDLED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The work of one upcall: clear the upcall flag *before* scanning (an
+/// event that arrives mid-scan sets it again), take the selector, scan,
+/// and repeat until Xen has not flagged anything new.
+pub fn handle_upcall() {
+    UPCALLS.fetch_add(1, Ordering::Relaxed);
+    if let Some(si) = shared_info::get() {
+        loop {
+            si.clear_upcall_pending();
+            let sel = si.pending_sel_take();
+            scan_pending(sel, si, dispatch);
+            if !si.upcall_pending() {
+                break;
+            }
+        }
+    }
+    // Whatever happened above, the vector must be acknowledged or the
+    // LAPIC holds back every later upcall.
+    if MODE.load(Ordering::Relaxed) == MODE_PER_VCPU {
+        crate::lapic::eoi();
+    }
+}
+
+#[cfg(target_os = "none")]
+fn upcall_entry(_frame: &mut virtus_kernel::arch::trap::TrapFrame) {
+    handle_upcall();
+}
+
+/// Route event upcalls to `vector`: map shared_info, enable the local APIC
+/// (Xen only raises the per-vCPU vector into an enabled one, and injects a
+/// first upcall as soon as it is set, so the handler must be in place
+/// before), install the handler, then ask for the per-vCPU vector and fall
+/// back to the callback vector. Fails with `EEXIST` if the vector is taken.
+#[cfg(target_os = "none")]
+pub fn init(vector: u8) -> Result<DeliveryMode, XenError> {
+    let info = crate::hypercall::try_info().ok_or(XenError::NoSys)?;
+    shared_info::map()?;
+    crate::lapic::enable();
+    // The mode must be known before the first upcall, which may come as
+    // soon as the vector is set; assume the per-vCPU way (an EOI with
+    // nothing in service is harmless) and correct it on fallback.
+    MODE.store(MODE_PER_VCPU, Ordering::Relaxed);
+    if !virtus_kernel::interrupts::register_vector(vector, upcall_entry) {
+        MODE.store(MODE_NONE, Ordering::Relaxed);
+        return Err(XenError::Exist);
+    }
+    if info.upcall_vector_supported && crate::lapic::mode().is_some() {
+        match crate::hvm::set_evtchn_upcall_vector(info.vcpu_id, vector) {
+            Ok(()) => return Ok(DeliveryMode::PerVcpuVector),
+            Err(e) => log::warn!("evtchn: per-vCPU upcall vector refused ({e}), using callback"),
+        }
+    }
+    MODE.store(MODE_CALLBACK, Ordering::Relaxed);
+    crate::hvm::set_param(
+        abi::HVM_PARAM_CALLBACK_IRQ,
+        crate::hvm::callback_via_vector(vector),
+    )
+    .inspect_err(|_| MODE.store(MODE_NONE, Ordering::Relaxed))?;
+    Ok(DeliveryMode::CallbackVector)
+}
+
+/// How upcalls are delivered, once [`init`] has succeeded.
+pub fn delivery_mode() -> Option<DeliveryMode> {
+    match MODE.load(Ordering::Relaxed) {
+        MODE_PER_VCPU => Some(DeliveryMode::PerVcpuVector),
+        MODE_CALLBACK => Some(DeliveryMode::CallbackVector),
+        _ => None,
+    }
+}
+
+fn op<T>(cmd: u64, arg: &mut T) -> Result<(), XenError> {
+    // SAFETY: every caller passes the `evtchn_*` structure `cmd` expects,
+    // borrowed mutably for the call so Xen may write its OUT fields.
+    let ret = unsafe {
+        hypercall2(
+            abi::HYPERVISOR_EVENT_CHANNEL_OP,
+            cmd,
+            core::ptr::from_mut(arg) as u64,
+        )
+    };
+    XenError::from_ret(ret).map(drop)
+}
+
+/// Bind virtual IRQ `virq` (`VIRQ_*`) on vCPU 0 to a new port.
+pub fn bind_virq(virq: u32) -> Result<Port, XenError> {
+    let mut arg = abi::EvtchnBindVirq {
+        virq,
+        vcpu: 0,
+        port: 0,
+    };
+    op(abi::EVTCHNOP_BIND_VIRQ, &mut arg)?;
+    Ok(arg.port)
+}
+
+/// A new port for interrupting vCPU 0 from this domain.
+pub fn bind_ipi() -> Result<Port, XenError> {
+    let mut arg = abi::EvtchnBindIpi { vcpu: 0, port: 0 };
+    op(abi::EVTCHNOP_BIND_IPI, &mut arg)?;
+    Ok(arg.port)
+}
+
+/// A new port that domain `remote` may bind to.
+pub fn alloc_unbound(remote: u16) -> Result<Port, XenError> {
+    let mut arg = abi::EvtchnAllocUnbound {
+        dom: DOMID_SELF,
+        remote_dom: remote,
+        port: 0,
+    };
+    op(abi::EVTCHNOP_ALLOC_UNBOUND, &mut arg)?;
+    Ok(arg.port)
+}
+
+/// Connect a new local port to `remote_port` of domain `remote_dom`.
+pub fn bind_interdomain(remote_dom: u16, remote_port: Port) -> Result<Port, XenError> {
+    let mut arg = abi::EvtchnBindInterdomain {
+        remote_dom,
+        _pad: 0,
+        remote_port,
+        local_port: 0,
+    };
+    op(abi::EVTCHNOP_BIND_INTERDOMAIN, &mut arg)?;
+    Ok(arg.local_port)
+}
+
+/// Notify the other end of `port`.
+pub fn send(port: Port) -> Result<(), XenError> {
+    op(abi::EVTCHNOP_SEND, &mut abi::EvtchnPort { port })
+}
+
+/// Close `port` and forget its handler.
+pub fn close(port: Port) -> Result<(), XenError> {
+    if let Some(slot) = HANDLERS.get(port as usize) {
+        slot.store(core::ptr::null_mut(), Ordering::Release);
+    }
+    op(abi::EVTCHNOP_CLOSE, &mut abi::EvtchnPort { port })
+}
+
+/// Mask `port` (a local bit in shared_info; no hypercall).
+pub fn mask(port: Port) {
+    if let Some(si) = shared_info::get() {
+        si.set_mask(port);
+    }
+}
+
+/// Unmask `port` through Xen, which re-raises the upcall if an event
+/// arrived while it was masked (clearing the bit locally would lose it).
+pub fn unmask(port: Port) -> Result<(), XenError> {
+    op(abi::EVTCHNOP_UNMASK, &mut abi::EvtchnPort { port })
+}
+
+/// Call `handler` (in interrupt context) for each event on `port`.
+/// Replaces any previous handler; false for ports beyond [`MAX_PORTS`].
+pub fn set_handler(port: Port, handler: fn(Port)) -> bool {
+    match HANDLERS.get(port as usize) {
+        Some(slot) => {
+            slot.store(handler as *mut (), Ordering::Release);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Upcalls taken so far.
+pub fn upcalls() -> u64 {
+    UPCALLS.load(Ordering::Relaxed)
+}
+
+/// Events found on ports without a handler.
+pub fn unhandled() -> u64 {
+    UNHANDLED.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use core::cell::Cell;
+    use std::vec::Vec;
+
+    struct Bitmaps {
+        pending: [Cell<u64>; 64],
+        mask: [u64; 64],
+    }
+
+    impl Bitmaps {
+        fn new(pending: &[Port], masked: &[Port]) -> Bitmaps {
+            let mut b = Bitmaps {
+                pending: [const { Cell::new(0) }; 64],
+                mask: [0; 64],
+            };
+            for &p in pending {
+                let w = &b.pending[p as usize / 64];
+                w.set(w.get() | 1 << (p % 64));
+            }
+            for &p in masked {
+                b.mask[p as usize / 64] |= 1 << (p % 64);
+            }
+            b
+        }
+        fn sel(&self) -> u64 {
+            (0..64)
+                .filter(|&w| self.pending[w].get() != 0)
+                .fold(0, |s, w| s | 1 << w)
+        }
+    }
+
+    impl EventBitmap for Bitmaps {
+        fn pending_word(&self, w: usize) -> u64 {
+            self.pending[w].get()
+        }
+        fn mask_word(&self, w: usize) -> u64 {
+            self.mask[w]
+        }
+        fn test_and_clear_pending(&self, port: Port) -> bool {
+            let w = &self.pending[port as usize / 64];
+            let bit = 1 << (port % 64);
+            let was = w.get() & bit != 0;
+            w.set(w.get() & !bit);
+            was
+        }
+    }
+
+    #[test]
+    fn scans_several_words_in_order_and_clears_each_bit_once() {
+        let b = Bitmaps::new(&[3, 64, 127, 4095, 0], &[]);
+        let mut seen = Vec::new();
+        assert_eq!(scan_pending(b.sel(), &b, |p| seen.push(p)), 5);
+        assert_eq!(seen, [0, 3, 64, 127, 4095]);
+        assert_eq!(b.sel(), 0);
+        assert_eq!(scan_pending(u64::MAX, &b, |p| seen.push(p)), 0);
+    }
+
+    #[test]
+    fn masked_ports_stay_pending() {
+        let b = Bitmaps::new(&[5, 6, 70], &[6, 70]);
+        let mut seen = Vec::new();
+        scan_pending(b.sel(), &b, |p| seen.push(p));
+        assert_eq!(seen, [5]);
+        assert_eq!(b.pending_word(0), 1 << 6);
+        assert_eq!(b.pending_word(1), 1 << 6);
+    }
+
+    #[test]
+    fn only_selected_words_are_scanned() {
+        let b = Bitmaps::new(&[1, 65], &[]);
+        let mut seen = Vec::new();
+        scan_pending(0b10, &b, |p| seen.push(p));
+        assert_eq!(seen, [65]);
+        assert!(b.test_and_clear_pending(1));
+    }
+
+    #[test]
+    fn events_arriving_mid_scan_wait_for_the_next_pass() {
+        let b = Bitmaps::new(&[2], &[]);
+        let mut seen = Vec::new();
+        scan_pending(b.sel(), &b, |p| {
+            seen.push(p);
+            if p == 2 {
+                // Port 2 fires again while its handler runs.
+                let w = &b.pending[0];
+                w.set(w.get() | 1 << 2);
+            }
+        });
+        assert_eq!(seen, [2]);
+        assert_eq!(b.pending_word(0), 1 << 2);
+    }
+
+    #[test]
+    fn handler_table_refuses_ports_beyond_it() {
+        fn h(_: Port) {}
+        assert!(set_handler(4095, h));
+        assert!(!set_handler(4096, h));
+        dispatch(4095);
+        let before = unhandled();
+        dispatch(4094);
+        assert_eq!(unhandled(), before + 1);
+    }
+}

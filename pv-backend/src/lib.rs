@@ -1,0 +1,32 @@
+//! Virtus as a Xen PVH guest: the `Platform` implemented with hypercalls and
+//! memory shared with Xen and with the other domains, instead of devices.
+//!
+//! A module per Xen facility, named as in Xen's public headers:
+//! `hypercall` (detection and the raw calls), `sched`, `hvm`, `memory`,
+//! `shared_info`, `evtchn`, `console`, `time`, and `lapic` (the one emulated
+//! device a PVH guest still needs: the event-channel upcall arrives as a
+//! local APIC vector that must be acknowledged).
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod abi;
+pub mod console;
+pub mod evtchn;
+pub mod hvm;
+pub mod hypercall;
+pub mod lapic;
+pub mod memory;
+pub mod sched;
+pub mod shared_info;
+pub mod time;
+pub mod vcpu;
+
+#[cfg(target_os = "none")]
+mod platform;
+#[cfg(target_os = "none")]
+mod tests;
+
+#[cfg(target_os = "none")]
+pub use platform::boot;

@@ -1,0 +1,375 @@
+//! `Platform` for a Xen PVH domU: every device the native backend drives is
+//! replaced by a Xen facility.
+//!
+//! | what the core needs | native backend          | here                                  |
+//! |---------------------|-------------------------|---------------------------------------|
+//! | console             | 16550 UART (port I/O)   | PV console ring + event channel       |
+//! | clock               | TSC calibrated by PIT   | pvclock in `vcpu_time_info`           |
+//! | one-shot timer      | local APIC timer        | `VCPUOP_set_singleshot_timer` + VIRQ  |
+//! | interrupts          | IOAPIC + local APIC     | event channels, one upcall vector     |
+//! | idle                | `sti; hlt`              | `sti; SCHEDOP_block`                  |
+//! | power off           | isa-debug-exit / ACPI   | `SCHEDOP_shutdown`                    |
+
+use crate::console::Console;
+use crate::evtchn::{self, DeliveryMode, Port};
+use crate::hypercall::{self, XenInfo};
+use crate::sched::{self, ShutdownReason};
+use crate::shared_info::{self, SharedInfo};
+use crate::{abi, memory, time, vcpu};
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Once;
+use virtus_kernel::boot::BootInfo;
+use virtus_kernel::harness::Test;
+use virtus_kernel::mem::MemoryMap;
+use virtus_kernel::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
+
+/// The vector Xen raises for event-channel upcalls.
+pub const UPCALL_VECTOR: u8 = 0xf3;
+
+/// Event-channel ports bound at start-up.
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    /// `VIRQ_TIMER`: the single-shot timer fired.
+    pub timer: Port,
+    /// An IPI channel to ourselves, for `send_self_event`.
+    pub self_event: Port,
+    /// The console's channel (input arrived, or output was consumed).
+    pub console: Port,
+}
+
+/// The Xen PVH machine.
+pub struct PvPlatform {
+    pub(crate) boot_info: Once<BootInfo>,
+    pub(crate) xen: Once<&'static XenInfo>,
+    pub(crate) console: Once<Console>,
+    pub(crate) shared: Once<&'static SharedInfo>,
+    pub(crate) ports: Once<Ports>,
+    pub(crate) mode: Once<DeliveryMode>,
+    /// Xen system time at boot: the core's clock starts at zero here.
+    boot_system_ns: AtomicU64,
+    handlers: [Once<EventHandler>; 3],
+}
+
+pub(crate) static PLATFORM: PvPlatform = PvPlatform {
+    boot_info: Once::new(),
+    xen: Once::new(),
+    console: Once::new(),
+    shared: Once::new(),
+    ports: Once::new(),
+    mode: Once::new(),
+    boot_system_ns: AtomicU64::new(0),
+    handlers: [Once::new(), Once::new(), Once::new()],
+};
+
+fn slot(source: EventSource) -> usize {
+    match source {
+        EventSource::ConsoleInput => 0,
+        EventSource::Timer => 1,
+        EventSource::SelfEvent => 2,
+    }
+}
+
+fn notify(source: EventSource) {
+    if let Some(handler) = PLATFORM.handlers[slot(source)].get() {
+        handler();
+    }
+}
+
+fn on_timer_port(_: Port) {
+    notify(EventSource::Timer);
+}
+
+fn on_self_event_port(_: Port) {
+    notify(EventSource::SelfEvent);
+}
+
+fn on_console_port(_: Port) {
+    notify(EventSource::ConsoleInput);
+}
+
+/// Stop without a console: there is nobody to tell, so only Xen's own
+/// shutdown code (if Xen is there) carries the news.
+fn die_silently(xen_present: bool) -> ! {
+    if xen_present {
+        sched::shutdown(ShutdownReason::Crash);
+    }
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// Write a message straight to the console ring, for start-of-day errors.
+fn early_message(console: &Console, parts: &[&[u8]]) {
+    for part in parts {
+        console.write(part);
+    }
+}
+
+/// Entry from the PVH boot path (see `main.rs`).
+pub fn boot(start_info_paddr: u64) -> ! {
+    let Some(info) = hypercall::detect() else {
+        // Not on Xen: no PV console to speak through.
+        die_silently(false);
+    };
+    PLATFORM.xen.call_once(hypercall::info);
+    let console = match Console::from_hvm_params() {
+        Ok(console) => PLATFORM.console.call_once(|| console),
+        Err(_) => die_silently(true),
+    };
+    virtus_kernel::set_platform(&PLATFORM);
+
+    // shared_info first: it carries the clock every log line reads.
+    match shared_info::map() {
+        Ok(shared) => {
+            PLATFORM.shared.call_once(|| shared);
+            PLATFORM
+                .boot_system_ns
+                .store(time::system_time_ns(shared), Ordering::Relaxed);
+        }
+        Err(e) => {
+            let mut buf = [0u8; 128];
+            let msg = format_into(&mut buf, format_args!("{e}"));
+            early_message(console, &[b"!!! cannot map shared_info: ", msg, b"\n"]);
+            sched::shutdown(ShutdownReason::Crash);
+        }
+    }
+
+    let mem = virtus_kernel::mem::phys_memory();
+    let mut boot_info = match virtus_kernel::boot::pvh::parse_start_info(mem, start_info_paddr) {
+        Ok(boot_info) => boot_info,
+        Err(e) => {
+            let mut buf = [0u8; 256];
+            let msg = format_into(&mut buf, format_args!("{e}"));
+            early_message(console, &[b"!!! bad hvm_start_info from Xen: ", msg, b"\n"]);
+            sched::shutdown(ShutdownReason::Crash);
+        }
+    };
+    if boot_info.memory_map.is_none() {
+        // Version 0 start info: ask Xen for the map instead.
+        boot_info.memory_map = xen_memory_map();
+    }
+    PLATFORM.boot_info.call_once(|| boot_info);
+    log::debug!(
+        "Xen {}.{} ({})",
+        info.major,
+        info.minor,
+        if info.amd { "vmmcall" } else { "vmcall" }
+    );
+    virtus_kernel::start(&PLATFORM)
+}
+
+/// The memory map from `XENMEM_memory_map`.
+fn xen_memory_map() -> Option<MemoryMap> {
+    let mut entries = [memory::E820Entry::default(); 64];
+    let count = memory::memory_map(&mut entries).ok()?;
+    let list = entries.get(..count)?;
+    MemoryMap::from_entries(list.iter().map(|e| (e.addr(), e.size(), e.kind()))).ok()
+}
+
+/// Format into a fixed buffer (no heap at start of day).
+fn format_into<'a>(buf: &'a mut [u8], args: core::fmt::Arguments<'_>) -> &'a [u8] {
+    struct W<'b> {
+        buf: &'b mut [u8],
+        len: usize,
+    }
+    impl core::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let n = s.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+            self.len += n;
+            Ok(())
+        }
+    }
+    let mut w = W { buf, len: 0 };
+    let _ = core::fmt::write(&mut w, args);
+    let len = w.len;
+    &w.buf[..len]
+}
+
+fn xen_error(what: &'static str) -> impl Fn(hypercall::XenError) -> PlatformError {
+    move |e| {
+        log::error!("{what}: {e}");
+        PlatformError::Device(what)
+    }
+}
+
+impl PvPlatform {
+    /// Xen system time (the hypervisor's clock, which timers are set in).
+    pub(crate) fn system_ns(&self) -> u64 {
+        self.shared.get().map_or(0, |s| time::system_time_ns(s))
+    }
+
+    /// The boot offset between Xen system time and the core's clock.
+    pub(crate) fn boot_system_ns(&self) -> u64 {
+        self.boot_system_ns.load(Ordering::Relaxed)
+    }
+
+    fn bind(&self) -> Result<Ports, PlatformError> {
+        let timer =
+            evtchn::bind_virq(abi::VIRQ_TIMER).map_err(xen_error("cannot bind VIRQ_TIMER"))?;
+        let self_event = evtchn::bind_ipi().map_err(xen_error("cannot bind an IPI channel"))?;
+        let console = self
+            .console
+            .get()
+            .map(Console::port)
+            .ok_or(PlatformError::Device("no console"))?;
+        for (port, handler) in [
+            (timer, on_timer_port as fn(Port)),
+            (self_event, on_self_event_port),
+            (console, on_console_port),
+        ] {
+            if !evtchn::set_handler(port, handler) {
+                return Err(PlatformError::Device(
+                    "event channel port beyond the handler table",
+                ));
+            }
+            evtchn::unmask(port).map_err(xen_error("cannot unmask a port"))?;
+        }
+        Ok(Ports {
+            timer,
+            self_event,
+            console,
+        })
+    }
+}
+
+impl Platform for PvPlatform {
+    fn name(&self) -> &'static str {
+        "xen-pvh"
+    }
+
+    fn boot_info(&self) -> &BootInfo {
+        self.boot_info
+            .get()
+            .expect("boot info is set before the kernel starts")
+    }
+
+    fn start_devices(&self) -> Result<(), PlatformError> {
+        // Xen may run a periodic timer for us; the core wants one-shots only.
+        let _ = vcpu::stop_periodic_timer(0);
+        let mode = evtchn::init(UPCALL_VECTOR)
+            .map_err(xen_error("cannot set up event-channel upcalls"))?;
+        self.mode.call_once(|| mode);
+        let ports = self.bind()?;
+        log::info!(
+            "event channels: {:?} delivery; timer port {}, self-event port {}, console port {}",
+            mode, ports.timer, ports.self_event, ports.console
+        );
+        self.ports.call_once(|| ports);
+        Ok(())
+    }
+
+    fn tests(&self) -> &'static [Test] {
+        crate::tests::TESTS
+    }
+
+    fn console_write(&self, bytes: &[u8]) {
+        if let Some(console) = self.console.get() {
+            console.write(bytes);
+        }
+    }
+
+    fn console_read(&self, buf: &mut [u8]) -> usize {
+        self.console.get().map_or(0, |c| c.read(buf))
+    }
+
+    fn interrupts_enable(&self) {
+        x86_64::instructions::interrupts::enable();
+    }
+
+    fn interrupts_disable(&self) {
+        x86_64::instructions::interrupts::disable();
+    }
+
+    fn interrupts_enabled(&self) -> bool {
+        x86_64::instructions::interrupts::are_enabled()
+    }
+
+    fn wait_for_event(&self) {
+        sched::block_with_interrupts_enabled();
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.system_ns().saturating_sub(self.boot_system_ns())
+    }
+
+    fn timer_arm(&self, deadline_ns: u64) {
+        let deadline = deadline_ns.saturating_add(self.boot_system_ns());
+        if let Err(e) = vcpu::set_singleshot_timer(0, deadline) {
+            log::error!("VCPUOP_set_singleshot_timer: {e}");
+        }
+    }
+
+    fn timer_cancel(&self) {
+        let _ = vcpu::stop_singleshot_timer(0);
+    }
+
+    fn attach(&self, source: EventSource, handler: EventHandler) -> Result<(), PlatformError> {
+        let once = &self.handlers[slot(source)];
+        if once.is_completed() {
+            return Err(PlatformError::AlreadyAttached(source));
+        }
+        once.call_once(|| handler);
+        Ok(())
+    }
+
+    fn send_self_event(&self) {
+        if let Some(ports) = self.ports.get() {
+            let _ = evtchn::send(ports.self_event);
+        }
+    }
+
+    fn cpu_info(&self) -> CpuInfo {
+        let tsc_hz = self
+            .shared
+            .get()
+            .map_or(0, |s| time::tsc_hz(&s.vcpu0_time()));
+        CpuInfo {
+            vendor: cpuid_vendor(),
+            brand: cpuid_brand(),
+            hypervisor: Some(*b"XenVMMXenVMM"),
+            tsc_hz,
+            interrupt_model: match self.mode.get() {
+                Some(DeliveryMode::PerVcpuVector) => "Xen event channels, per-vCPU upcall vector",
+                Some(DeliveryMode::CallbackVector) => "Xen event channels, callback vector",
+                None => "not started",
+            },
+        }
+    }
+
+    fn shutdown(&self, status: ExitStatus) -> ! {
+        x86_64::instructions::interrupts::disable();
+        // Let xenconsoled take the last bytes before the domain goes away.
+        if let Some(console) = self.console.get() {
+            console.drain(1_000_000_000);
+        }
+        sched::shutdown(match status {
+            ExitStatus::Success => ShutdownReason::Poweroff,
+            ExitStatus::Failure | ExitStatus::Crash => ShutdownReason::Crash,
+        })
+    }
+}
+
+fn cpuid_vendor() -> [u8; 12] {
+    let r = core::arch::x86_64::__cpuid(0);
+    let mut v = [0u8; 12];
+    v[0..4].copy_from_slice(&r.ebx.to_le_bytes());
+    v[4..8].copy_from_slice(&r.edx.to_le_bytes());
+    v[8..12].copy_from_slice(&r.ecx.to_le_bytes());
+    v
+}
+
+fn cpuid_brand() -> [u8; 48] {
+    let mut b = [0u8; 48];
+    if core::arch::x86_64::__cpuid(0x8000_0000).eax < 0x8000_0004 {
+        return b;
+    }
+    for (i, leaf) in (0x8000_0002u32..=0x8000_0004).enumerate() {
+        let r = core::arch::x86_64::__cpuid(leaf);
+        for (j, reg) in [r.eax, r.ebx, r.ecx, r.edx].into_iter().enumerate() {
+            b[i * 16 + j * 4..i * 16 + j * 4 + 4].copy_from_slice(&reg.to_le_bytes());
+        }
+    }
+    b
+}

@@ -1,0 +1,106 @@
+//! `sched_op`: giving the CPU back to Xen (yield, block, poll) and ending
+//! the domain (shutdown).
+
+use crate::abi::{self, SchedPoll, SchedShutdown};
+use crate::hypercall::{XenError, hypercall2};
+use core::arch::asm;
+
+/// Why the domain ends; `xl` reports the number as "reason code".
+/// Suspend and soft reset are left out: both return to the guest, which
+/// [`shutdown`] never does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownReason {
+    Poweroff,
+    Reboot,
+    Crash,
+    Watchdog,
+}
+
+impl ShutdownReason {
+    /// The `SHUTDOWN_*` code.
+    pub fn code(self) -> u32 {
+        match self {
+            ShutdownReason::Poweroff => abi::SHUTDOWN_POWEROFF,
+            ShutdownReason::Reboot => abi::SHUTDOWN_REBOOT,
+            ShutdownReason::Crash => abi::SHUTDOWN_CRASH,
+            ShutdownReason::Watchdog => abi::SHUTDOWN_WATCHDOG,
+        }
+    }
+}
+
+/// End the domain with `reason` (SCHEDOP_shutdown).
+pub fn shutdown(reason: ShutdownReason) -> ! {
+    let arg = SchedShutdown {
+        reason: reason.code(),
+    };
+    // SAFETY: SCHEDOP_shutdown reads one `sched_shutdown` from this frame.
+    let ret = unsafe {
+        hypercall2(
+            abi::HYPERVISOR_SCHED_OP,
+            abi::SCHEDOP_SHUTDOWN,
+            &raw const arg as u64,
+        )
+    };
+    // Xen does not return from a successful shutdown; if it refused, park
+    // the vCPU. Halting with interrupts off makes Xen take the vCPU down,
+    // which is the best remaining approximation of "off".
+    log::error!("SCHEDOP_shutdown({}) returned {ret}", reason.code());
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// Enable interrupts and sleep until an event is pending, without a
+/// window in which a wake-up can be lost.
+///
+/// `sti` is immediately followed by `hlt`: STI's interrupt shadow holds any
+/// interrupt until after the next instruction, so nothing can be taken
+/// between the two, and an interrupt already pending ends the `hlt` at once.
+/// For a PVH vCPU `hlt` traps to Xen, which advances RIP (ending the
+/// shadow) and then blocks the vCPU exactly as SCHEDOP_block does, checking
+/// for a deliverable event after marking it blocked.
+///
+/// This is `hlt` and not `sti; vmcall(SCHEDOP_block)` on purpose: Xen runs
+/// a hypercall *before* stepping RIP past it, so at the time of the check
+/// the vCPU is still in the STI shadow and Xen counts a pending event as
+/// not deliverable (`hvm_interrupt_blocked` returns `hvm_intblk_shadow`).
+/// It would block with an event pending, and since `evtchn_upcall_pending`
+/// is already set, later events would not kick it either.
+pub fn block_with_interrupts_enabled() {
+    // SAFETY: enabling interrupts and halting; the caller is prepared to
+    // take interrupts (it asked for that), and the handlers preserve state.
+    unsafe { asm!("sti", "hlt", options(nostack)) };
+}
+
+/// Block until `port` is pending or Xen system time reaches
+/// `timeout_ns_abs` (0: no timeout), whatever the interrupt flag and the
+/// port's mask bit: Xen checks the pending bit itself after marking the
+/// vCPU blocked. Returns at once if the port is already pending, so
+/// callers that wait repeatedly clear the pending bit before re-checking
+/// their condition.
+pub fn poll(port: u32, timeout_ns_abs: u64) -> Result<(), XenError> {
+    let ports = [port];
+    let arg = SchedPoll {
+        ports: ports.as_ptr() as u64,
+        nr_ports: 1,
+        _pad: 0,
+        timeout: timeout_ns_abs,
+    };
+    // SAFETY: SCHEDOP_poll reads `arg` and the one-port array it points to,
+    // both on this frame.
+    let ret = unsafe {
+        hypercall2(
+            abi::HYPERVISOR_SCHED_OP,
+            abi::SCHEDOP_POLL,
+            &raw const arg as u64,
+        )
+    };
+    XenError::from_ret(ret).map(drop)
+}
+
+/// Let Xen run something else if it wants to.
+pub fn yield_now() {
+    // SAFETY: SCHEDOP_yield takes no argument.
+    unsafe { hypercall2(abi::HYPERVISOR_SCHED_OP, abi::SCHEDOP_YIELD, 0) };
+}
