@@ -254,7 +254,10 @@ impl Platform for PvPlatform {
         let ports = self.bind()?;
         log::info!(
             "event channels: {:?} delivery; timer port {}, self-event port {}, console port {}",
-            mode, ports.timer, ports.self_event, ports.console
+            mode,
+            ports.timer,
+            ports.self_event,
+            ports.console
         );
         self.ports.call_once(|| ports);
         Ok(())

@@ -7,6 +7,7 @@ use crate::matrix;
 use crate::qemu::MachineConfig;
 use crate::xen::Verbosity;
 use crate::xen::args::{self as xen_args, XenRequest};
+use crate::xen::pv_args::{self, PvRequest};
 
 pub const USAGE: &str = "\
 usage: virtus-run <command> [options]
@@ -17,6 +18,10 @@ commands:
   boot     boot once and judge the run (for development)
   xen      boot Xen in QEMU and run PVH guests under it
   xen-proof  boot the test bed's own Linux guest under Xen (proves the bed)
+  xen-checks  prove that guests that crash, hang or print nothing are caught
+  xen-suite  run the suite on the Xen PVH build (virtus-pv) as a domU
+  both     the suite natively (q35/max/128M) and under Xen, side by side
+  xen-run  boot virtus-pv under Xen with its console on this terminal
 
 options (all commands):
   --image PATH      kernel image (default: target/x86_64-unknown-none/release/virtus-native
@@ -39,6 +44,8 @@ xen, xen-proof (--image does not apply; --quiet does):
           [,expect=poweroff|crash|any][,timeout=S]
                     a PVH guest (repeatable; defaults 64 MB, 1 vCPU,
                     expect=poweroff, timeout=60)
+  --guest NAME=@linux[,cmdline=TEXT][,expect=...][,timeout=S]
+                    the bed's Linux as NAME, TEXT added to its command line
   --linux-proof     also boot the bed's Linux guest `linux-proof`
                     (xen-proof: always, and it must print VIRTUS-LINUX-GUEST-OK)
   --expect-line NAME=TEXT   guest NAME must print TEXT (repeatable)
@@ -46,6 +53,15 @@ xen, xen-proof (--image does not apply; --quiet does):
   --dom0-running \"CMD\"  run CMD in dom0 once every guest started
   --bed DIR         a prepared bed; default: tests/xen/testbed.py prepare
   --verbose         also stream Xen's and dom0's kernel lines
+xen-checks: --bed, --quiet and --verbose, as for xen
+xen-suite, xen-run (--image defaults to virtus-pv next to virtus-native):
+  --memory MB       the guest's memory (default 32; passed as xen.memory_mb)
+  --append \"...\"    added to the guest's command line; xen-suite's is
+                    \"test=all loglevel=info xen.memory_mb=MB\", xen-run's has no test=
+  --timeout SECS    xen-suite: how long dom0 waits for the guest (default 240)
+  --ramdisk PATH    a ramdisk for the guest
+  --bed DIR, and for xen-suite --quiet and --verbose, as for xen
+both: --native-image PATH, --pv-image PATH, --memory, --timeout, --bed, --quiet
 
 exit status: 0 if everything passed, 1 if something failed, 2 on usage
 or setup errors (no image, no QEMU).";
@@ -64,6 +80,10 @@ pub enum Command {
         timeout: Duration,
     },
     Xen(XenRequest),
+    /// `xen-suite`, `xen-run`, `both`: the PVH build under Xen.
+    Pv(PvRequest),
+    /// `xen-checks`: only the request's bed and verbosity apply.
+    XenChecks(XenRequest),
 }
 
 /// A parsed invocation.
@@ -91,16 +111,32 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Request, String> 
         Some(arg) if ["-h", "--help", "help"].contains(&arg.as_str()) => return Ok(Request::Help),
         Some(arg) => arg,
     };
-    if ["xen", "xen-proof"].contains(&command_name.as_str()) {
+    if ["xen", "xen-proof", xen_args::CHECKS].contains(&command_name.as_str()) {
         return Ok(match xen_args::parse(&command_name, args)? {
             None => Request::Help,
             Some(request) => Request::Run(Invocation {
                 quiet: request.verbosity == Verbosity::Quiet,
-                command: Command::Xen(request),
+                command: match command_name.as_str() {
+                    xen_args::CHECKS => Command::XenChecks(request),
+                    _ => Command::Xen(request),
+                },
                 image: default_image(),
                 jobs: 1,
             }),
         });
+    }
+    if ["xen-suite", "xen-run", "both"].contains(&command_name.as_str()) {
+        return Ok(
+            match pv_args::parse(&command_name, args, default_image())? {
+                None => Request::Help,
+                Some(request) => Request::Run(Invocation {
+                    quiet: request.verbosity == Verbosity::Quiet,
+                    image: request.image.clone(),
+                    command: Command::Pv(request),
+                    jobs: 1,
+                }),
+            },
+        );
     }
     let allowed: &[&str] = match command_name.as_str() {
         "suite" => &["--image", "--quiet", "--quick", "--jobs", "--timeout"],
@@ -287,6 +323,15 @@ mod tests {
         };
         assert_eq!(config.to_string(), "q35/max/128M");
         assert_eq!(append, "test=all loglevel=info");
+    }
+
+    #[test]
+    fn xen_checks() {
+        let Command::XenChecks(request) = run(&["xen-checks", "--quiet"]).command else {
+            panic!()
+        };
+        assert_eq!(request.verbosity, Verbosity::Quiet);
+        assert!(matches!(run(&["xen-proof"]).command, Command::Xen(_)));
     }
 
     #[test]

@@ -102,6 +102,23 @@ pub enum Reason {
     UnexpectedStatus {
         status: i32,
     },
+    /// A Xen guest shut down (xl's reason: `crash`, `reboot`, ...) before
+    /// its summary line, or after it by anything but a poweroff.
+    GuestShutdown {
+        reason: String,
+        at: Position,
+    },
+    /// A Xen guest powered off although some test failed: the kernel must
+    /// crash the domain then.
+    GuestPoweroffDespiteFailures {
+        failed: usize,
+    },
+    /// A Xen guest that did not run to a shutdown: it could not be
+    /// started, or the run ended while it was still running.
+    GuestDidNotRun {
+        what: String,
+        at: Position,
+    },
 }
 
 impl fmt::Display for Position {
@@ -209,6 +226,31 @@ impl fmt::Display for Reason {
                     "exit status {status} after the summary line (expected 33 or 35)"
                 )
             }
+            Self::GuestShutdown { reason, at } => {
+                match reason.as_str() {
+                    "crash" => write!(f, "guest crashed")?,
+                    "reboot" => write!(f, "guest rebooted (a triple fault?)")?,
+                    "poweroff" => write!(f, "guest powered off")?,
+                    other => write!(f, "guest ended by {other}")?,
+                }
+                match at {
+                    Position::AfterSummary => {
+                        write!(f, " {at}, all tests passed (expected poweroff)")
+                    }
+                    _ => write!(f, " {at} (no summary line)"),
+                }
+            }
+            Self::GuestPoweroffDespiteFailures { failed } => {
+                write!(
+                    f,
+                    "guest powered off although {failed} test(s) failed (expected crash)"
+                )
+            }
+            Self::GuestDidNotRun {
+                what,
+                at: Position::BeforeSuite,
+            } => write!(f, "{what}"),
+            Self::GuestDidNotRun { what, at } => write!(f, "{what} {at}"),
         }
     }
 }

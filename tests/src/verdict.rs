@@ -81,7 +81,11 @@ pub fn judge(transcript: &Transcript, end: Termination) -> Verdict {
     // Without a summary the run was cut short, and a short count of results
     // is a consequence already reported, not a second problem.
     if let Some(summary) = transcript.summary {
-        failures.extend(judge_report(transcript, summary, end).into_iter().map(bare));
+        failures.extend(
+            judge_report(transcript, summary, end.kernel_exit())
+                .into_iter()
+                .map(bare),
+        );
     }
     Verdict { failures }
 }
@@ -130,8 +134,12 @@ fn judge_ending(transcript: &Transcript, end: Termination) -> Vec<Failure> {
 }
 
 /// Checks that the report is complete and consistent with itself and with
-/// the exit status.
-fn judge_report(transcript: &Transcript, summary: Summary, end: Termination) -> Vec<Reason> {
+/// the kernel's exit status, if it reported one (a Xen guest does not).
+pub(crate) fn judge_report(
+    transcript: &Transcript,
+    summary: Summary,
+    exit: Option<KernelExit>,
+) -> Vec<Reason> {
     let mut reasons = Vec::new();
     if transcript.headers == 0 {
         reasons.push(Reason::MissingHeader);
@@ -160,7 +168,7 @@ fn judge_report(transcript: &Transcript, summary: Summary, end: Termination) -> 
     if summary != counted {
         reasons.push(Reason::SummaryMismatch { summary, counted });
     }
-    match end.kernel_exit() {
+    match exit {
         Some(KernelExit::Failure) if counted.failed == 0 => {
             reasons.push(Reason::FailureWithoutFailedTest)
         }
@@ -177,7 +185,7 @@ fn judge_report(transcript: &Transcript, summary: Summary, end: Termination) -> 
 /// Turns a `not ok` result into a failure whose headline says why: the
 /// directive (e.g. the watchdog's `TIMEOUT`) and the first diagnostics, or,
 /// if the test printed no diagnostics, its last log line.
-fn failed_test(report: &TestReport) -> Failure {
+pub(crate) fn failed_test(report: &TestReport) -> Failure {
     let mut said: Vec<String> = report.result.directive.iter().cloned().collect();
     said.extend(report.diagnostics.iter().filter(|d| !d.is_empty()).cloned());
     let mut context: Vec<String> = said.split_off(said.len().min(HEADLINE_DIAGNOSTICS));
@@ -193,7 +201,7 @@ fn failed_test(report: &TestReport) -> Failure {
     Failure { reason, context }
 }
 
-fn bare(reason: Reason) -> Failure {
+pub(crate) fn bare(reason: Reason) -> Failure {
     Failure {
         reason,
         context: Vec::new(),

@@ -7,6 +7,8 @@
 #   dom0_run CMD...           run a command in dom0, relaying its output
 #   linux_proof_guest         boot the bed's Linux as a PVH domU and wait for it
 #   linux_guest_cfg NAME EXTRA...  print an xl config for that Linux guest
+#   guest_console NAME        interactive: xl create -c on dom0's console, then
+#                             report how the guest ended
 #
 # Time is always wall-clock time from /proc/uptime: a spinning guest starves dom0,
 # so counting loop iterations would stretch every timeout.
@@ -222,4 +224,28 @@ linux_proof_guest() {
     mkdir -p "$VIRTUS_RUN/guests"
     cp /tmp/linux-proof.cfg "$VIRTUS_RUN/guests/linux-proof.cfg"
     guest_start linux-proof && guest_wait linux-proof 60
+}
+
+# Interactive: /virtus-run/guests/NAME.cfg with its console in the foreground on
+# dom0's console (/dev/console: Xen's console, QEMU's serial stdio), until the guest
+# ends. xl attaches the console before it unpauses the guest (xenconsole's start
+# notification), so no output is missed. The `created` marker is printed as xl
+# starts, before the guest's first line; `ended` as for guest_wait.
+guest_console() {
+    local _name=$1 _cfg _rc _code
+    _cfg=$VIRTUS_RUN/guests/$_name.cfg
+    [ -r "$_cfg" ] || { virtus_guest_failed "$_name" "no config $_cfg"; return 1; }
+    rm -f "/tmp/$_name".*
+    virtus_mark guest "$_name" created "uptime=$(virtus_uptime)"
+    # xl's own messages go to the file; the console client keeps the terminal.
+    xl create -F -c "$_cfg" </dev/console >/dev/console 2>"/tmp/$_name.xl"
+    _rc=$?
+    _code=$(sed -n 's/.*shut down, reason code \([0-9]*\).*/\1/p' "/tmp/$_name.xl" | head -n 1)
+    if [ -z "$_code" ] && [ "$_rc" != 0 ]; then
+        virtus_guest_failed "$_name" "xl create exited with $_rc"
+        return 1
+    fi
+    virtus_mark guest "$_name" ended "reason=$(virtus_reason "${_code:--1}")" \
+        "code=${_code:--1}" "uptime=$(virtus_uptime)"
+    [ "$_code" = 0 ]
 }

@@ -41,7 +41,8 @@ fn boot_info_sane() -> TestResult {
         return Err(TestError::Fail("no memory map".into()));
     };
     check!(
-        map.total_usable() >= 8 << 20,
+        // The image itself sits at 4 MiB: any map that booted us has more.
+        map.total_usable() >= 2 << 20,
         "only {} bytes usable",
         map.total_usable()
     );

@@ -1,11 +1,14 @@
-//! The three `virtus-run` commands. Each boots through [`crate::qemu`],
+//! The `virtus-run` commands. Each boots through [`crate::qemu`],
 //! streams the console, and prints a verdict; the judging itself lives in
-//! [`crate::verdict`] and [`crate::checks`], where it is unit-tested.
+//! [`crate::verdict`], [`crate::checks`] and [`crate::xen`], where it is
+//! unit-tested.
 
 mod boot;
 mod checks;
+mod pv;
 mod suite;
 mod xen;
+mod xen_checks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,8 +21,11 @@ use crate::qemu::{self, Boot, LaunchError, MachineConfig};
 /// something failed, `Err` if nothing could be run (no image, no QEMU).
 pub fn execute(invocation: &Invocation) -> Result<bool, String> {
     // Xen runs bring their own guest images, and QEMU is checked there.
-    if let Command::Xen(request) = &invocation.command {
-        return xen::run(request);
+    match &invocation.command {
+        Command::Xen(request) => return xen::run(request),
+        Command::XenChecks(request) => return xen_checks::run(request),
+        Command::Pv(request) => return pv::run(request),
+        _ => {}
     }
     if !invocation.image.is_file() {
         return Err(format!(
@@ -40,7 +46,9 @@ pub fn execute(invocation: &Invocation) -> Result<bool, String> {
             append,
             timeout,
         } => boot::run(image, config, append, *timeout, *quiet),
-        Command::Xen(_) => unreachable!("handled above"),
+        Command::Xen(_) | Command::XenChecks(_) | Command::Pv(_) => {
+            unreachable!("handled above")
+        }
     })
 }
 

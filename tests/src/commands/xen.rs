@@ -1,7 +1,7 @@
 //! `virtus-run xen` and `virtus-run xen-proof`: guests under real Xen,
 //! streamed, then one table per guest and one of the run's stages.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::print_indented;
@@ -17,11 +17,8 @@ const CONSOLE_TAIL: usize = 10;
 /// `Ok(true)` if every guest passed and dom0 finished its script; `Err`
 /// if the run could not happen (no bed, no QEMU, a guest image missing).
 pub fn run(request: &XenRequest) -> Result<bool, String> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."));
     let options = XenOptions {
-        workspace: workspace.to_path_buf(),
+        workspace: workspace(),
         bed: request.bed.clone(),
         dom0: request.dom0.clone(),
         verbosity: request.verbosity,
@@ -40,6 +37,12 @@ pub fn run(request: &XenRequest) -> Result<bool, String> {
         report.guests.len() - passed
     ));
     Ok(report.passed())
+}
+
+/// The workspace root, where `tests/xen/testbed.py` lives.
+pub fn workspace() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(Path::new(".")).to_path_buf()
 }
 
 fn at(time: Option<Duration>) -> String {

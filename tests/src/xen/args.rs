@@ -17,10 +17,16 @@ pub struct XenRequest {
     pub verbosity: Verbosity,
 }
 
+/// The `--guest` image that is the bed's own Linux kernel.
+pub const BED_LINUX: &str = "@linux";
+
 /// Keys a `--guest` value may carry after `NAME=PATH`.
 const GUEST_KEYS: [&str; 6] = ["memory", "vcpus", "cmdline", "ramdisk", "expect", "timeout"];
 
-/// Parses the arguments after `xen` / `xen-proof` (`command`). `Ok(None)`
+/// The command that runs the Xen runner's negative checks.
+pub const CHECKS: &str = "xen-checks";
+
+/// Parses the arguments after `xen`, `xen-proof` or `xen-checks` (`command`). `Ok(None)`
 /// asks for help. `--opt value` and `--opt=value` are both accepted.
 pub fn parse(
     command: &str,
@@ -51,6 +57,11 @@ pub fn parse(
                 .or_else(|| args.next())
                 .ok_or(format!("`{flag}` needs a value"))
         };
+        // `xen-checks` brings its own guests.
+        let checks_option = ["-h", "--help", "--bed", "--verbose", "--quiet"].contains(&&*flag);
+        if command == CHECKS && !checks_option {
+            return Err(format!("`{flag}` is not an option of `{command}`"));
+        }
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--guest" => request.guests.push(parse_guest(&value()?)?),
@@ -105,7 +116,7 @@ pub fn parse(
             guest.expect_lines.push(text);
         }
     }
-    if request.guests.is_empty() && request.dom0.is_empty() {
+    if request.guests.is_empty() && request.dom0.is_empty() && command != CHECKS {
         return Err(format!(
             "`{command}` needs a --guest, --linux-proof or a --dom0 command"
         ));
@@ -114,9 +125,10 @@ pub fn parse(
 }
 
 /// `NAME=PATH[,memory=MB][,vcpus=N][,cmdline=TEXT][,ramdisk=PATH]
-/// [,expect=poweroff|crash|any][,timeout=S]`. A comma starts a new key
-/// only when a known key follows it, so command lines and paths may hold
-/// commas of their own.
+/// [,expect=poweroff|crash|any][,timeout=S]`, or `NAME=@linux[,...]` for
+/// the bed's Linux with `cmdline` appended to its own (its memory, vCPUs
+/// and ramdisk are the bed's). A comma starts a new key only when a known
+/// key follows it, so command lines and paths may hold commas of their own.
 pub fn parse_guest(text: &str) -> Result<GuestSpec, String> {
     let bad = |why: String| format!("--guest `{text}`: {why}");
     let (name, rest) = text
@@ -143,10 +155,19 @@ pub fn parse_guest(text: &str) -> Result<GuestSpec, String> {
     {
         return Err(bad("no image path".into()));
     }
-    let mut spec = GuestSpec::pvh(name, path).map_err(bad)?;
+    let bed_linux = path == BED_LINUX;
+    let mut spec = if bed_linux {
+        GuestSpec::bed_linux(name, "")
+    } else {
+        GuestSpec::pvh(name, path)
+    }
+    .map_err(bad)?;
     let mut ramdisk = None;
     for setting in settings {
         let (key, value) = setting.split_once('=').unwrap_or((setting, ""));
+        if bed_linux && ["memory", "vcpus", "ramdisk"].contains(&key) {
+            return Err(bad(format!("{key} is fixed for {BED_LINUX}")));
+        }
         let number = |max: u32| match value.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(bad(format!(
@@ -173,10 +194,12 @@ pub fn parse_guest(text: &str) -> Result<GuestSpec, String> {
             _ => return Err(bad(format!("`{setting}` is not a guest setting"))),
         }
     }
-    spec.image = GuestImage::File {
-        kernel: PathBuf::from(path),
-        ramdisk,
-    };
+    if !bed_linux {
+        spec.image = GuestImage::File {
+            kernel: PathBuf::from(path),
+            ramdisk,
+        };
+    }
     // Refuse now what xl could not read, rather than after booting Xen.
     spec.xl_config().map_err(bad)?;
     Ok(spec)
@@ -222,6 +245,21 @@ mod tests {
     fn a_bare_guest_takes_the_defaults() {
         let spec = parse_guest("a=/k,1").unwrap();
         assert_eq!(spec, GuestSpec::pvh("a", "/k,1").unwrap());
+    }
+
+    #[test]
+    fn the_bed_linux_with_a_command_line() {
+        let spec = parse_guest("crasher=@linux,cmdline=rdinit=/x panic=-1,timeout=30").unwrap();
+        let mut expected = GuestSpec::bed_linux("crasher", "rdinit=/x panic=-1").unwrap();
+        expected.timeout = Duration::from_secs(30);
+        assert_eq!(spec, expected);
+        assert_eq!(
+            parse_guest("a=@linux").unwrap().image,
+            GuestImage::BedLinuxArgs
+        );
+        let error = parse_guest("a=@linux,memory=64").unwrap_err();
+        assert!(error.ends_with("memory is fixed for @linux"), "{error}");
+        assert!(parse_guest("a=@linux,cmdline=x\"y").is_err());
     }
 
     #[test]
@@ -311,5 +349,11 @@ mod tests {
             error("xen", &["--linux-proof", "--guest", "linux-proof=/k"]).contains("bed's own")
         );
         assert_eq!(parse("xen", ["--help".to_string()]), Ok(None));
+        assert_eq!(
+            error("xen-checks", &["--linux-proof"]),
+            "`--linux-proof` is not an option of `xen-checks`"
+        );
+        let checks = parse_ok("xen-checks", &["--bed=/b", "--quiet"]);
+        assert_eq!((checks.bed, checks.guests.len()), (Some("/b".into()), 0));
     }
 }

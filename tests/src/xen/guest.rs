@@ -15,6 +15,10 @@ pub const LINUX_PROOF: &str = "linux-proof";
 /// The line the bed's Linux guest prints once its userspace runs.
 pub const LINUX_PROOF_LINE: &str = "VIRTUS-LINUX-GUEST-OK";
 
+/// The memory the library's `linux_guest_cfg` gives the bed's Linux
+/// (fixed there: the least it boots in).
+pub const BED_LINUX_MEMORY_MB: u32 = 96;
+
 const MAX_NAME: usize = 32;
 
 /// How Xen runs the guest. PVH only, for now: the kernel has a PVH entry
@@ -43,6 +47,10 @@ pub enum GuestImage {
     /// The bed's own Linux PVH guest, already in dom0's initramfs and
     /// started by the library's `linux_proof_guest`.
     BedLinux,
+    /// The same kernel and initramfs under the spec's own name, with the
+    /// spec's `extra` appended to the bed's command line: the library's
+    /// `linux_guest_cfg` writes its config in dom0 (`--guest NAME=@linux`).
+    BedLinuxArgs,
 }
 
 /// How the guest must end to pass.
@@ -134,13 +142,26 @@ impl GuestSpec {
             name: LINUX_PROOF.to_string(),
             kind: GuestKind::Pvh,
             image: GuestImage::BedLinux,
-            memory_mb: 128,
+            memory_mb: BED_LINUX_MEMORY_MB,
             vcpus: 1,
             extra: String::new(),
             expect: Expectation::Poweroff,
             expect_lines: vec![LINUX_PROOF_LINE.to_string()],
             timeout: Self::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// The bed's Linux as `name`, `extra` appended to its command line,
+    /// expected to power off within 60 s.
+    pub fn bed_linux(name: &str, extra: &str) -> Result<Self, String> {
+        validate_name(name)?;
+        Ok(Self {
+            name: name.to_string(),
+            image: GuestImage::BedLinuxArgs,
+            extra: extra.to_string(),
+            expect_lines: Vec::new(),
+            ..Self::linux_proof()
+        })
     }
 
     /// Paths inside dom0 of the kernel and ramdisk copies.
@@ -156,12 +177,14 @@ impl GuestSpec {
         format!("{GUEST_DIR}/{}.cfg", self.name)
     }
 
-    /// The `xl` configuration file; `None` for the bed's own guest, whose
-    /// configuration the bed provides. Fails on values `xl` could not
-    /// read back as written.
+    /// The `xl` configuration file; `None` for the bed's Linux, whose
+    /// configuration the library writes in dom0. Fails on values `xl`
+    /// could not read back as written.
     pub fn xl_config(&self) -> Result<Option<String>, String> {
         validate_name(&self.name)?;
         let GuestImage::File { ramdisk, .. } = &self.image else {
+            // `linux_guest_cfg` puts the words inside an xl string too.
+            quote(&self.extra).map_err(|problem| format!("extra {problem}"))?;
             return Ok(None);
         };
         let mut config = String::new();
@@ -300,6 +323,24 @@ mod tests {
         let proof = GuestSpec::linux_proof();
         assert_eq!(proof.xl_config(), Ok(None));
         assert_eq!(proof.expect_lines, [LINUX_PROOF_LINE]);
+    }
+
+    #[test]
+    fn the_bed_linux_with_arguments() {
+        let crasher = GuestSpec::bed_linux("crasher", "rdinit=/none panic=-1").unwrap();
+        assert_eq!(crasher.image, GuestImage::BedLinuxArgs);
+        assert_eq!(crasher.extra, "rdinit=/none panic=-1");
+        assert_eq!(crasher.memory_mb, BED_LINUX_MEMORY_MB);
+        assert!(crasher.expect_lines.is_empty());
+        assert_eq!(crasher.xl_config(), Ok(None));
+        let quoted = GuestSpec::bed_linux("a", "say \"hi\"").unwrap();
+        assert!(
+            quoted
+                .xl_config()
+                .unwrap_err()
+                .starts_with("extra must not")
+        );
+        assert!(GuestSpec::bed_linux("A", "").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::protocol::Event;
+use crate::ktap::{self, KtapLine};
 use crate::table;
 
 /// How much of the console to stream.
@@ -29,6 +30,14 @@ pub fn render(event: &Event, at: Duration, verbosity: Verbosity) -> Option<Strin
         None => String::new(),
     };
     Some(match event {
+        // Bookkeeping of a KTAP guest, one per test: shown only when verbose,
+        // as the native suite hides them.
+        Event::GuestLine { text, .. }
+            if verbosity == Verbosity::Normal
+                && matches!(KtapLine::parse(&ktap::clean(text)), KtapLine::Running(_)) =>
+        {
+            return None;
+        }
         Event::GuestLine { guest, text } => format!("[xen:{guest}] {text}"),
         Event::GuestXl { guest, text } => format!("[xen:{guest}] xl: {text}"),
         Event::Dom0Output { text } => format!("[xen:dom0] {text}"),
@@ -130,6 +139,12 @@ mod tests {
             render(&kernel, AT, Verbosity::Verbose).as_deref(),
             Some("[xen:dom0-kernel] [    1.0] Linux version 6.1")
         );
+        let running = Event::GuestLine {
+            guest: "virtus".into(),
+            text: "# running: heap_vec".into(),
+        };
+        assert_eq!(render(&running, AT, Verbosity::Normal), None);
+        assert!(render(&running, AT, Verbosity::Verbose).is_some());
         let done = Event::Done { uptime: None };
         assert_eq!(render(&done, AT, Verbosity::Quiet), None);
     }

@@ -13,15 +13,21 @@
 
 pub mod args;
 pub mod bed;
+pub mod checks;
 pub mod cpio;
 pub mod guest;
+pub mod guest_ktap;
+pub mod interactive;
 pub mod live;
+pub mod mute;
 pub mod protocol;
+pub mod pv_args;
 pub mod report;
 pub mod run;
 pub mod script;
 
 pub use guest::{Expectation, GuestImage, GuestKind, GuestSpec};
+pub use guest_ktap::judge_guest_ktap;
 pub use live::Verbosity;
 pub use report::{GuestEnd, GuestReport, XenReport};
 pub use run::{XenOptions, run_guests};

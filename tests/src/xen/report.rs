@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::guest::GuestSpec;
 use super::protocol::{Event, ShutdownReason, Stamped};
 use crate::exit::Termination;
+use crate::ktap::{self, KtapLine};
 
 /// How many of Xen's and dom0's own lines are kept for a failure report.
 pub const HIDDEN_TAIL: usize = 30;
@@ -44,6 +45,9 @@ impl GuestEnd {
 pub struct GuestTimes {
     pub created: Option<Duration>,
     pub first_line: Option<Duration>,
+    /// A KTAP summary line (`N passed, N failed, ...`), for guests that
+    /// run a test suite.
+    pub result_line: Option<Duration>,
     pub ended: Option<Duration>,
 }
 
@@ -301,6 +305,9 @@ impl<'a> Recorder<'a> {
             Event::GuestLine { guest, text } => {
                 if let Some(report) = self.guest(guest) {
                     report.times.first_line.get_or_insert(at);
+                    if let KtapLine::Summary(_) = KtapLine::parse(&ktap::clean(text)) {
+                        report.times.result_line.get_or_insert(at);
+                    }
                     report.console.push(text.clone());
                 }
             }

@@ -55,6 +55,7 @@ fn a_clean_run_passes_with_its_timings() {
         GuestTimes {
             created: Some(secs(8)),
             first_line: Some(secs(9)),
+            result_line: None,
             ended: Some(secs(10)),
         }
     );
@@ -261,4 +262,23 @@ fn a_setup_failure_fails_every_guest() {
     assert_eq!(report.guests[0].end, GuestEnd::NeverStarted);
     assert_eq!(report.guests[0].problems, ["no bed"]);
     assert_eq!(report.termination, None);
+}
+
+#[test]
+fn a_ktap_summary_line_is_timed() {
+    let lines = [
+        (8, "@@virtus guest a created domid=1 uptime=7.0"),
+        (9, "@@guest a| KTAP version 1"),
+        (30, "@@guest a| 2 passed, 0 failed, 1 skipped\r"),
+        (31, "@@guest a| 9 passed, 0 failed"),
+        (
+            32,
+            "@@virtus guest a ended reason=poweroff code=0 uptime=30.0",
+        ),
+    ];
+    let report = run(&[guest("a")], &[], &lines, Termination::Exited(0));
+    let times = &report.guests[0].times;
+    assert_eq!(times.first_line, Some(secs(9)));
+    assert_eq!(times.result_line, Some(secs(30)));
+    assert_eq!(times.ended, Some(secs(32)));
 }

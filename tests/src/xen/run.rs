@@ -23,8 +23,12 @@ use crate::qemu;
 
 /// Xen's command line. `smap=false`: PV dom0 faults on its first iret
 /// under TCG with SMAP on. dom0 needs 256 MB or `xl` is OOM-killed.
+/// `asid=0`: QEMU's emulated SVM does not keep TLB entries apart by ASID,
+/// so with ASIDs on, guests running at once (three Linux domUs) read and
+/// wrote each other's memory through stale translations; without, Xen
+/// flushes the TLB on every switch.
 pub const XEN_CMDLINE: &str = "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all \
-                               dom0_mem=256M,max:256M smap=false";
+                               dom0_mem=256M,max:256M smap=false asid=0";
 
 /// dom0's kernel command line, before the watchdog.
 const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen quiet";
@@ -32,6 +36,14 @@ const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen quiet";
 /// Booting Xen and dom0 and tearing down, on top of the guests' own
 /// budgets: about 20 s under TCG, with a wide margin.
 const RUN_OVERHEAD: Duration = Duration::from_secs(120);
+
+/// The machine's memory: dom0's 256 MB, what Xen keeps for itself, and
+/// the guests' own, which are all running at once. Never below 512 MB.
+pub fn machine_memory_mb(specs: &[GuestSpec]) -> u32 {
+    const DOM0_AND_XEN_MB: u32 = 256 + 64;
+    let guests: u32 = specs.iter().map(|spec| spec.memory_mb).sum();
+    (DOM0_AND_XEN_MB + guests).div_ceil(128).max(4) * 128
+}
 
 /// dom0's watchdog fires this long after the guests' budgets, before the
 /// runner's own deadline, so that a hang in dom0 still ends in a report.
@@ -102,7 +114,8 @@ fn boot(specs: &[GuestSpec], options: &XenOptions, bed: &Bed, script: &Script) -
             );
         }
     };
-    let args = match qemu_arguments(bed, &initramfs.0, budget + WATCHDOG_OVERHEAD) {
+    let memory = machine_memory_mb(specs);
+    let args = match qemu_arguments(bed, &initramfs.0, memory, budget + WATCHDOG_OVERHEAD) {
         Ok(args) => args,
         Err(error) => return XenReport::setup_failed(specs, error),
     };
@@ -155,6 +168,7 @@ fn boot(specs: &[GuestSpec], options: &XenOptions, bed: &Bed, script: &Script) -
 pub fn qemu_arguments(
     bed: &Bed,
     initramfs: &Path,
+    memory_mb: u32,
     watchdog: Duration,
 ) -> Result<Vec<OsString>, String> {
     let word = |path: &Path| -> Result<String, String> {
@@ -182,7 +196,6 @@ pub fn qemu_arguments(
         // MONITOR, on which Xen's idle loop faults under TCG.
         ("-cpu", "EPYC,+svm,+npt,-monitor"),
         ("-accel", "tcg"),
-        ("-m", "512"),
         ("-smp", "1"),
         ("-display", "none"),
         ("-vga", "none"),
@@ -194,6 +207,7 @@ pub fn qemu_arguments(
     for (flag, value) in options {
         args.extend([OsString::from(flag), OsString::from(value)]);
     }
+    args.extend([OsString::from("-m"), OsString::from(memory_mb.to_string())]);
     // dom0 ends with `reboot -f`; Xen resets the machine, and QEMU exits.
     args.push(OsString::from("-no-reboot"));
     args.extend([OsString::from("-kernel"), bed.xen().into_os_string()]);
@@ -204,7 +218,12 @@ pub fn qemu_arguments(
 
 /// dom0's initramfs: the bed's, then an archive with the script and the
 /// guests (the kernel unpacks concatenated archives in order).
-fn write_initramfs(bed: &Bed, specs: &[GuestSpec], script: &str, path: &Path) -> io::Result<()> {
+pub(crate) fn write_initramfs(
+    bed: &Bed,
+    specs: &[GuestSpec],
+    script: &str,
+    path: &Path,
+) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
     io::copy(&mut File::open(bed.dom0_initramfs())?, &mut out)?;
     let mut archive = CpioWriter::new(out);
@@ -222,7 +241,7 @@ fn write_initramfs(bed: &Bed, specs: &[GuestSpec], script: &str, path: &Path) ->
             .add_file(&spec.dom0_config(), 0o644, config.as_bytes())
             .map_err(cpio)?;
         archive
-            .add_file(&spec.dom0_kernel(), 0o644, &fs::read(kernel)?)
+            .add_file(&spec.dom0_kernel(), 0o644, &guest_kernel_bytes(kernel)?)
             .map_err(cpio)?;
         if let Some(ramdisk) = ramdisk {
             archive
@@ -234,11 +253,29 @@ fn write_initramfs(bed: &Bed, specs: &[GuestSpec], script: &str, path: &Path) ->
     Ok(())
 }
 
+/// The guest kernel as it goes into dom0: without debug sections when
+/// `objcopy` can strip them. dom0's root file system is a tmpfs that holds
+/// the whole bed, so a few megabytes of DWARF per guest decide whether
+/// several guests fit; xl needs only the loadable segments and the notes.
+fn guest_kernel_bytes(kernel: &Path) -> io::Result<Vec<u8>> {
+    let stripped = TempFile::new()?;
+    let status = std::process::Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(kernel)
+        .arg(&stripped.0)
+        .stderr(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => fs::read(&stripped.0),
+        _ => fs::read(kernel),
+    }
+}
+
 /// A file in the temporary directory, removed when dropped.
-struct TempFile(PathBuf);
+pub(crate) struct TempFile(pub(crate) PathBuf);
 
 impl TempFile {
-    fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "virtus-xen-{}-{}.initramfs",
@@ -258,105 +295,5 @@ impl Drop for TempFile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bed() -> Bed {
-        Bed {
-            dir: PathBuf::from("/cache/xen-bed"),
-        }
-    }
-
-    #[test]
-    fn qemu_boots_xen_with_dom0_as_modules() {
-        let args = qemu_arguments(
-            &bed(),
-            Path::new("/tmp/x.initramfs"),
-            Duration::from_secs(150),
-        )
-        .unwrap();
-        let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
-        let pair = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
-        assert_eq!(pair("-cpu"), "EPYC,+svm,+npt,-monitor");
-        assert_eq!(pair("-kernel"), "/cache/xen-bed/xen");
-        assert_eq!(pair("-m"), "512");
-        assert!(pair("-append").contains("dom0_mem=256M,max:256M"));
-        assert_eq!(
-            pair("-initrd"),
-            "/cache/xen-bed/vmlinux console=hvc0 earlyprintk=xen quiet \
-             virtus.watchdog=150,/tmp/x.initramfs"
-        );
-        assert!(args.contains(&"-no-reboot"));
-    }
-
-    #[test]
-    fn commas_in_module_strings_are_doubled() {
-        let odd = Bed {
-            dir: PathBuf::from("/a,b"),
-        };
-        let args = qemu_arguments(&odd, Path::new("/t,mp/x"), Duration::from_secs(9)).unwrap();
-        let initrd = args.last().unwrap().to_str().unwrap();
-        assert!(initrd.starts_with("/a,,b/vmlinux "), "{initrd}");
-        assert!(initrd.ends_with("watchdog=9,/t,,mp/x"), "{initrd}");
-        assert!(qemu_arguments(&bed(), Path::new("/tmp/a b"), Duration::ZERO).is_err());
-    }
-
-    #[test]
-    fn the_initramfs_is_the_bed_archive_then_ours() {
-        let dir = std::env::temp_dir().join(format!("virtus-xen-test-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("dom0.cpio.gz"), b"BASE").unwrap();
-        fs::write(dir.join("k.elf"), b"\x7fELF-kernel").unwrap();
-        let bed = Bed { dir: dir.clone() };
-        let spec = GuestSpec::pvh("a", dir.join("k.elf")).unwrap();
-        let out = dir.join("initramfs");
-        write_initramfs(
-            &bed,
-            &[spec, GuestSpec::linux_proof()],
-            "guest_start a\n",
-            &out,
-        )
-        .unwrap();
-        let bytes = fs::read(&out).unwrap();
-        fs::remove_dir_all(&dir).unwrap();
-        assert!(bytes.starts_with(b"BASE070701"));
-        let text = String::from_utf8_lossy(&bytes);
-        for name in [
-            "virtus-run\0",
-            "virtus-run/script.sh\0",
-            "virtus-run/guests\0",
-            "virtus-run/guests/a.cfg\0",
-            "virtus-run/guests/a.elf\0",
-            "\x7fELF-kernel",
-            "TRAILER!!!\0",
-        ] {
-            assert!(text.contains(name), "{name:?}");
-        }
-        // The bed's guest brings its own files.
-        assert!(!text.contains("linux-proof"));
-    }
-
-    #[test]
-    fn bad_specs_fail_before_anything_runs() {
-        let options = XenOptions {
-            workspace: PathBuf::from("/nonexistent"),
-            bed: None,
-            dom0: Vec::new(),
-            verbosity: Verbosity::Quiet,
-        };
-        let missing = GuestSpec::pvh("a", "/nonexistent/kernel").unwrap();
-        let report = run_guests(&[missing], &options);
-        assert_eq!(
-            report.setup_error.as_deref(),
-            Some("guest a: /nonexistent/kernel not found")
-        );
-        let twice = run_guests(
-            &[GuestSpec::linux_proof(), GuestSpec::linux_proof()],
-            &options,
-        );
-        assert_eq!(
-            twice.setup_error.as_deref(),
-            Some("two guests named `linux-proof`")
-        );
-    }
-}
+#[path = "run_tests.rs"]
+mod tests;

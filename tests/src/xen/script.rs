@@ -4,7 +4,7 @@
 //! concurrently: all are started, then each is waited for, so the run
 //! lasts as long as the slowest guest rather than the sum of all of them.
 
-use super::guest::{GuestImage, GuestSpec};
+use super::guest::{GUEST_DIR, GuestImage, GuestSpec};
 
 /// When a dom0 command runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,10 +43,23 @@ pub fn script(guests: &[GuestSpec], dom0: &[Dom0Command]) -> Result<Script, Stri
         }
         Ok(())
     };
-    let (files, bed): (Vec<&GuestSpec>, Vec<&GuestSpec>) = guests
-        .iter()
-        .partition(|g| matches!(g.image, GuestImage::File { .. }));
-    for guest in &files {
+    let (started, bed): (Vec<&GuestSpec>, Vec<&GuestSpec>) =
+        guests.iter().partition(|g| g.image != GuestImage::BedLinux);
+    if started.iter().any(|g| g.image == GuestImage::BedLinuxArgs) {
+        text.push_str(&format!("mkdir -p {GUEST_DIR}\n"));
+    }
+    for guest in &started {
+        if guest.image == GuestImage::BedLinuxArgs {
+            let mut words = vec![guest.name.clone()];
+            for word in guest.extra.split_whitespace() {
+                words.push(shell_quote(word)?);
+            }
+            text.push_str(&format!(
+                "linux_guest_cfg {} >{}\n",
+                words.join(" "),
+                guest.dom0_config()
+            ));
+        }
         text.push_str(&format!("guest_start {}\n", guest.name));
     }
     run_commands(&mut text, Dom0Point::Running)?;
@@ -55,7 +68,7 @@ pub fn script(guests: &[GuestSpec], dom0: &[Dom0Command]) -> Result<Script, Stri
     if !bed.is_empty() {
         text.push_str("linux_proof_guest\n");
     }
-    for guest in &files {
+    for guest in &started {
         text.push_str(&format!(
             "guest_wait {} {}\n",
             guest.name,
@@ -124,6 +137,31 @@ mod tests {
         );
         let only = super::script(&[GuestSpec::linux_proof()], &[]).unwrap();
         assert!(only.text.ends_with("\nlinux_proof_guest\n"));
+    }
+
+    #[test]
+    fn the_bed_linux_with_arguments_gets_its_config_from_the_library() {
+        let mut hanger = GuestSpec::bed_linux("hanger", "rdinit=/bin/sh  it's").unwrap();
+        hanger.timeout = Duration::from_secs(15);
+        let guests = [guest("a", 5), hanger, GuestSpec::linux_proof()];
+        assert_eq!(
+            script(&guests, &[])
+                .unwrap()
+                .text
+                .lines()
+                .skip(1)
+                .collect::<Vec<_>>(),
+            [
+                "mkdir -p /virtus-run/guests",
+                "guest_start a",
+                "linux_guest_cfg hanger 'rdinit=/bin/sh' 'it'\\''s' \
+                 >/virtus-run/guests/hanger.cfg",
+                "guest_start hanger",
+                "linux_proof_guest",
+                "guest_wait a 5",
+                "guest_wait hanger 15",
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,88 @@
+//! `virtus-run xen-checks`: the Xen runner's negative checks, in one bed
+//! boot, then a table of what each case expected and observed.
+
+use std::fs;
+
+use super::print_indented;
+use super::xen::{guest_table, stage_table, workspace};
+use crate::checks::Assessment;
+use crate::console::say;
+use crate::table::{self, Align};
+use crate::xen::args::XenRequest;
+use crate::xen::checks::{self, XenCase};
+use crate::xen::mute;
+use crate::xen::{XenOptions, run_guests};
+
+/// Console lines shown under a case that misbehaved.
+const CONSOLE_TAIL: usize = 10;
+
+/// `Ok(true)` if every case was reported as it should be; `Err` if the
+/// run could not happen (no bed, no QEMU).
+pub fn run(request: &XenRequest) -> Result<bool, String> {
+    let options = XenOptions {
+        workspace: workspace(),
+        bed: request.bed.clone(),
+        dom0: checks::dom0_commands(),
+        verbosity: request.verbosity,
+    };
+    // The mute guest is written for the run, and removed after it.
+    let mute = std::env::temp_dir().join(format!("virtus-xen-mute-{}.elf", std::process::id()));
+    fs::write(&mute, mute::elf()).map_err(|e| format!("cannot write {}: {e}", mute.display()))?;
+    let report = run_guests(&checks::specs(&mute), &options);
+    let _ = fs::remove_file(&mute);
+    if let Some(error) = report.setup_error {
+        return Err(error);
+    }
+    say("");
+    say(&guest_table(&report));
+    say(&stage_table(&report));
+
+    let cases: Vec<(XenCase, Assessment)> = XenCase::ALL
+        .into_iter()
+        .map(|case| (case, case.assess(&report)))
+        .collect();
+    let header = [
+        ("case", Align::Left),
+        ("expected", Align::Left),
+        ("observed", Align::Left),
+        ("result", Align::Left),
+    ];
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|(case, assessment)| {
+            vec![
+                case.name().to_string(),
+                case.expectation(),
+                assessment.observed.clone(),
+                result_cell(assessment),
+            ]
+        })
+        .collect();
+    say(&table::render(&header, &rows));
+
+    for (case, assessment) in cases.iter().filter(|(_, a)| !a.behaved()) {
+        say(&format!("{} did not behave:", case.name()));
+        print_indented(&assessment.problems);
+        let console = match report.guests.iter().find(|g| g.name == case.name()) {
+            Some(guest) => &guest.console,
+            // The run itself: what Xen and dom0 said last.
+            None => &report.hidden_tail,
+        };
+        let skip = console.len().saturating_sub(CONSOLE_TAIL);
+        let tail = console[skip..].iter().map(|line| format!("| {line}"));
+        print_indented(&tail.collect::<Vec<_>>());
+    }
+    let behaved = cases.iter().filter(|(_, a)| a.behaved()).count();
+    say(&format!(
+        "xen-checks: {behaved} passed, {} failed",
+        cases.len() - behaved
+    ));
+    Ok(behaved == cases.len())
+}
+
+fn result_cell(assessment: &Assessment) -> String {
+    match assessment.problems.first() {
+        None => "OK".to_string(),
+        Some(problem) => format!("FAIL: {problem}"),
+    }
+}

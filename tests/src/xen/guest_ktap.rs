@@ -1,0 +1,251 @@
+//! Judging the KTAP suite a Virtus guest printed under Xen.
+//!
+//! Under Xen there is no `isa-debug-exit`: the kernel ends with
+//! `SCHEDOP_shutdown`, `poweroff` when every test passed and `crash` when a
+//! test failed or the kernel panicked or faulted, and `xl` reports that
+//! reason. It stands in for QEMU's exit status of the native verdict
+//! ([`crate::verdict`]); the report itself is checked the same way.
+
+use std::time::Duration;
+
+use super::protocol::ShutdownReason;
+use super::report::GuestEnd;
+use crate::transcript::Transcript;
+use crate::verdict::{self, Failure, Position, Reason, Verdict};
+
+/// Console lines shown under an ending that struck outside any test.
+const CONTEXT_LINES: usize = 8;
+
+/// A transcript of the guest's console lines, as dom0 relayed them.
+pub fn transcript_of(console: &[String]) -> Transcript {
+    let mut transcript = Transcript::new();
+    for line in console {
+        transcript.feed(line);
+    }
+    transcript
+}
+
+/// Judges a guest's suite from its console and how Xen says it ended.
+/// `timeout` is how long dom0 waited for it (for a [`GuestEnd::Timeout`]).
+///
+/// It passes only if the summary line is there, no result is `not ok`,
+/// the report is consistent, and the guest powered off. A guest that
+/// crashed after reporting failed tests fails by those tests; one that
+/// ended before its summary fails naming the test it was running.
+pub fn judge_guest_ktap(transcript: &Transcript, end: &GuestEnd, timeout: Duration) -> Verdict {
+    let mut failures: Vec<Failure> = judge_end(transcript, end, timeout).into_iter().collect();
+    failures.extend(transcript.failures().map(verdict::failed_test));
+    if transcript.headers > 1 {
+        failures.push(verdict::bare(Reason::SuiteRestarted {
+            headers: transcript.headers,
+        }));
+    }
+    if let Some(summary) = transcript.summary {
+        let reasons = verdict::judge_report(transcript, summary, None);
+        failures.extend(reasons.into_iter().map(verdict::bare));
+    }
+    Verdict { failures }
+}
+
+/// What Xen's ending says, before looking at the results themselves.
+fn judge_end(transcript: &Transcript, end: &GuestEnd, timeout: Duration) -> Option<Failure> {
+    let at = Position::of(transcript);
+    let summarized = transcript.summary.is_some();
+    let failed = transcript.counted().failed;
+    let reason = match end {
+        GuestEnd::Shutdown(ShutdownReason::Poweroff) if summarized && failed > 0 => {
+            Reason::GuestPoweroffDespiteFailures { failed }
+        }
+        GuestEnd::Shutdown(ShutdownReason::Poweroff) if summarized => return None,
+        // The expected end of a failing suite: the failed tests say why.
+        GuestEnd::Shutdown(ShutdownReason::Crash) if summarized && failed > 0 => return None,
+        GuestEnd::Shutdown(reason) => Reason::GuestShutdown {
+            reason: reason.name().to_string(),
+            at: at.clone(),
+        },
+        GuestEnd::Timeout => Reason::Timeout {
+            after: timeout,
+            at: at.clone(),
+        },
+        GuestEnd::Failed(why) => Reason::GuestDidNotRun {
+            what: format!("the guest could not start: {why}"),
+            at: Position::BeforeSuite,
+        },
+        GuestEnd::Unfinished => Reason::GuestDidNotRun {
+            what: "the Xen run ended while the guest was still running,".to_string(),
+            at: at.clone(),
+        },
+        GuestEnd::NeverStarted => Reason::GuestDidNotRun {
+            what: "the guest was never started".to_string(),
+            at: Position::BeforeSuite,
+        },
+    };
+    let context = match at {
+        Position::During(_) => transcript.running_output(),
+        _ => transcript.tail(CONTEXT_LINES),
+    };
+    Some(Failure { reason, context })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(240);
+
+    fn judge(console: &str, end: GuestEnd) -> Verdict {
+        let lines: Vec<String> = console.lines().map(String::from).collect();
+        judge_guest_ktap(&transcript_of(&lines), &end, TIMEOUT)
+    }
+
+    fn ended(reason: ShutdownReason) -> GuestEnd {
+        GuestEnd::Shutdown(reason)
+    }
+
+    const PASSING: &str = "\
+[ INFO] virtus booting under Xen
+KTAP version 1
+1..3
+# running: heap_vec
+ok 1 heap_vec
+# running: xen_memory
+ok 2 xen_memory
+# running: mem_above_4g
+ok 3 mem_above_4g # SKIP no memory above 4 GiB
+2 passed, 0 failed, 1 skipped
+";
+
+    const FAILING: &str = "\
+KTAP version 1
+1..2
+# running: heap_vec
+ok 1 heap_vec
+# running: xen_memory
+# expected 32 MiB, saw 16 MiB
+not ok 2 xen_memory
+1 passed, 1 failed, 0 skipped
+";
+
+    const CUT_SHORT: &str = "\
+KTAP version 1
+1..2
+# running: heap_vec
+ok 1 heap_vec
+# running: xen_grant_table
+[ERROR] page fault at 0xdead, rip 0xffff800000012345
+";
+
+    #[test]
+    fn a_clean_suite_that_powers_off_passes() {
+        let verdict = judge(PASSING, ended(ShutdownReason::Poweroff));
+        assert!(verdict.passed(), "{verdict:?}");
+        assert_eq!(verdict.headline(), "PASS");
+    }
+
+    #[test]
+    fn a_crash_after_failures_names_the_failed_test() {
+        let verdict = judge(FAILING, ended(ShutdownReason::Crash));
+        assert_eq!(
+            verdict.headline(),
+            "FAIL: test xen_memory failed: expected 32 MiB, saw 16 MiB"
+        );
+        assert_eq!(verdict.failures.len(), 1, "{verdict:?}");
+    }
+
+    #[test]
+    fn a_poweroff_despite_failures_is_a_second_failure() {
+        let verdict = judge(FAILING, ended(ShutdownReason::Poweroff));
+        assert_eq!(
+            verdict.headline(),
+            "FAIL: guest powered off although 1 test(s) failed (expected crash)"
+        );
+        assert!(
+            verdict.has(|r| matches!(r, Reason::TestFailed { name, .. } if name == "xen_memory"))
+        );
+    }
+
+    #[test]
+    fn a_crash_without_summary_names_the_running_test() {
+        let verdict = judge(CUT_SHORT, ended(ShutdownReason::Crash));
+        assert_eq!(
+            verdict.headline(),
+            "FAIL: guest crashed during test xen_grant_table (no summary line)"
+        );
+        assert_eq!(
+            verdict.details(),
+            ["| [ERROR] page fault at 0xdead, rip 0xffff800000012345"]
+        );
+        let rebooted = judge(CUT_SHORT, ended(ShutdownReason::Reboot));
+        assert_eq!(
+            rebooted.headline(),
+            "FAIL: guest rebooted (a triple fault?) during test xen_grant_table (no summary line)"
+        );
+    }
+
+    #[test]
+    fn a_timeout_names_the_running_test_and_the_budget() {
+        let verdict = judge(CUT_SHORT, GuestEnd::Timeout);
+        assert_eq!(
+            verdict.headline(),
+            "FAIL: timeout after 240s while running test xen_grant_table"
+        );
+    }
+
+    #[test]
+    fn a_poweroff_without_summary_fails() {
+        let verdict = judge(CUT_SHORT, ended(ShutdownReason::Poweroff));
+        assert_eq!(
+            verdict.headline(),
+            "FAIL: guest powered off during test xen_grant_table (no summary line)"
+        );
+        let silent = judge("", ended(ShutdownReason::Poweroff));
+        assert_eq!(
+            silent.headline(),
+            "FAIL: guest powered off before the suite started (no summary line)"
+        );
+    }
+
+    #[test]
+    fn a_crash_after_a_clean_summary_fails() {
+        let verdict = judge(PASSING, ended(ShutdownReason::Crash));
+        assert_eq!(
+            verdict.headline(),
+            "FAIL: guest crashed after the summary line, all tests passed (expected poweroff)"
+        );
+    }
+
+    #[test]
+    fn an_inconsistent_report_fails_despite_the_poweroff() {
+        let lost = PASSING.replace("ok 2 xen_memory\n", "");
+        let verdict = judge(&lost, ended(ShutdownReason::Poweroff));
+        assert!(verdict.has(|r| matches!(r, Reason::PlanMismatch { .. })));
+        assert!(verdict.has(|r| matches!(r, Reason::SummaryMismatch { .. })));
+        assert!(verdict.has(|r| matches!(r, Reason::Misnumbered { .. })));
+    }
+
+    #[test]
+    fn guests_that_never_ran_their_suite() {
+        let failed = judge("", GuestEnd::Failed("xl create exited with 1".into()));
+        assert_eq!(
+            failed.headline(),
+            "FAIL: the guest could not start: xl create exited with 1"
+        );
+        let unfinished = judge(CUT_SHORT, GuestEnd::Unfinished);
+        assert_eq!(
+            unfinished.headline(),
+            "FAIL: the Xen run ended while the guest was still running, \
+             during test xen_grant_table"
+        );
+        let never = judge("", GuestEnd::NeverStarted);
+        assert_eq!(never.headline(), "FAIL: the guest was never started");
+    }
+
+    #[test]
+    fn relayed_carriage_returns_are_cleaned() {
+        let lines: Vec<String> = PASSING.lines().map(|l| format!("{l}\r")).collect();
+        let transcript = transcript_of(&lines);
+        assert!(transcript.summary.is_some());
+        let verdict = judge_guest_ktap(&transcript, &ended(ShutdownReason::Poweroff), TIMEOUT);
+        assert!(verdict.passed(), "{verdict:?}");
+    }
+}

@@ -1,0 +1,287 @@
+//! The options of the commands that run the Xen PVH build of Virtus
+//! (`virtus-pv`): `xen-suite`, `xen-run` and `both`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::guest::{GuestImage, GuestSpec};
+use super::live::Verbosity;
+
+/// The domain name of the Virtus guest, and the label of its lines.
+pub const GUEST_NAME: &str = "virtus";
+
+/// The kernel command line of a suite run under Xen (before the memory).
+pub const SUITE_EXTRA: &str = "test=all loglevel=info";
+
+/// Booting to the shell: no tests.
+pub const RUN_EXTRA: &str = "loglevel=info";
+
+/// Which command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PvMode {
+    /// `xen-suite`: the suite as a PVH guest, judged.
+    Suite,
+    /// `xen-run`: the guest's console on this terminal.
+    Run,
+    /// `both`: the native suite (first machine) and the Xen suite.
+    Both,
+}
+
+/// A parsed `xen-suite`, `xen-run` or `both` invocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PvRequest {
+    pub mode: PvMode,
+    /// The PVH image (`--image`, or `--pv-image` for `both`).
+    pub image: PathBuf,
+    /// The native image, for `both`.
+    pub native_image: PathBuf,
+    pub ramdisk: Option<PathBuf>,
+    pub memory_mb: u32,
+    /// Appended to the guest's command line.
+    pub append: String,
+    /// How long dom0 waits for the guest to end.
+    pub timeout: Duration,
+    pub bed: Option<PathBuf>,
+    pub verbosity: Verbosity,
+}
+
+impl PvRequest {
+    pub const DEFAULT_MEMORY_MB: u32 = 32;
+    /// A nested guest under TCG runs slower than the native suite's 120 s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(240);
+
+    /// The guest's command line: `xl`'s `extra`. The kernel checks that
+    /// it sees the memory `xl` gave it (`xen.memory_mb`).
+    pub fn extra(&self) -> String {
+        let base = match self.mode {
+            PvMode::Run => RUN_EXTRA,
+            PvMode::Suite | PvMode::Both => SUITE_EXTRA,
+        };
+        let extra = format!("{base} xen.memory_mb={} {}", self.memory_mb, self.append);
+        extra.trim_end().to_string()
+    }
+
+    /// The guest as dom0 runs it: one vCPU, expected to power off.
+    pub fn guest(&self) -> Result<GuestSpec, String> {
+        let mut spec = GuestSpec::pvh(GUEST_NAME, &self.image)?;
+        spec.image = GuestImage::File {
+            kernel: self.image.clone(),
+            ramdisk: self.ramdisk.clone(),
+        };
+        spec.memory_mb = self.memory_mb;
+        spec.vcpus = 1;
+        spec.extra = self.extra();
+        spec.timeout = self.timeout;
+        spec.xl_config()?;
+        Ok(spec)
+    }
+}
+
+/// Parses the arguments after `command`. `Ok(None)` asks for help.
+/// `native_default` is the native image's default path; the PVH image's
+/// default is `virtus-pv` next to it.
+pub fn parse(
+    command: &str,
+    args: impl IntoIterator<Item = String>,
+    native_default: PathBuf,
+) -> Result<Option<PvRequest>, String> {
+    let (mode, allowed): (PvMode, &[&str]) = match command {
+        "xen-suite" => (
+            PvMode::Suite,
+            &[
+                "--image",
+                "--memory",
+                "--append",
+                "--timeout",
+                "--ramdisk",
+                "--bed",
+                "--quiet",
+                "--verbose",
+            ],
+        ),
+        "xen-run" => (
+            PvMode::Run,
+            &["--image", "--memory", "--append", "--ramdisk", "--bed"],
+        ),
+        "both" => (
+            PvMode::Both,
+            &[
+                "--native-image",
+                "--pv-image",
+                "--memory",
+                "--timeout",
+                "--bed",
+                "--quiet",
+            ],
+        ),
+        other => return Err(format!("unknown command `{other}`")),
+    };
+    let mut request = PvRequest {
+        mode,
+        image: native_default.with_file_name("virtus-pv"),
+        native_image: native_default,
+        ramdisk: None,
+        memory_mb: PvRequest::DEFAULT_MEMORY_MB,
+        append: String::new(),
+        timeout: PvRequest::DEFAULT_TIMEOUT,
+        bed: None,
+        verbosity: Verbosity::Normal,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if ["-h", "--help"].contains(&arg.as_str()) {
+            return Ok(None);
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_string(), Some(value.to_string()))
+            }
+            _ => (arg, None),
+        };
+        if !allowed.contains(&flag.as_str()) {
+            return Err(format!("`{flag}` is not an option of `{command}`"));
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("`{flag}` needs a value"))
+        };
+        match flag.as_str() {
+            "--image" | "--pv-image" => request.image = PathBuf::from(value()?),
+            "--native-image" => request.native_image = PathBuf::from(value()?),
+            "--ramdisk" => request.ramdisk = Some(PathBuf::from(value()?)),
+            "--memory" => {
+                let text = value()?;
+                let number = text.strip_suffix(['M', 'm']).unwrap_or(&text);
+                request.memory_mb = match number.parse::<u32>() {
+                    Ok(mb) if (4..=4096).contains(&mb) => mb,
+                    _ => return Err(format!("--memory wants MB from 4 to 4096, not `{text}`")),
+                };
+            }
+            "--append" => request.append = value()?,
+            "--timeout" => {
+                let text = value()?;
+                let seconds = text.strip_suffix('s').unwrap_or(&text);
+                request.timeout = match seconds.parse::<u64>() {
+                    Ok(s) if (1..=3600).contains(&s) => Duration::from_secs(s),
+                    _ => return Err(format!("--timeout wants whole seconds, not `{text}`")),
+                };
+            }
+            "--bed" => request.bed = Some(PathBuf::from(value()?)),
+            "--quiet" => request.verbosity = Verbosity::Quiet,
+            "--verbose" => request.verbosity = Verbosity::Verbose,
+            _ => unreachable!("every allowed option is handled"),
+        }
+    }
+    // Refuse now what xl could not read, rather than after booting Xen.
+    request.guest()?;
+    Ok(Some(request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn native() -> PathBuf {
+        PathBuf::from("/ws/target/x86_64-unknown-none/release/virtus-native")
+    }
+
+    fn parse_ok(command: &str, args: &[&str]) -> PvRequest {
+        parse(command, args.iter().map(ToString::to_string), native())
+            .unwrap()
+            .unwrap()
+    }
+
+    fn error(command: &str, args: &[&str]) -> String {
+        parse(command, args.iter().map(ToString::to_string), native()).unwrap_err()
+    }
+
+    #[test]
+    fn xen_suite_defaults() {
+        let request = parse_ok("xen-suite", &[]);
+        assert_eq!(request.mode, PvMode::Suite);
+        assert_eq!(
+            request.image,
+            PathBuf::from("/ws/target/x86_64-unknown-none/release/virtus-pv")
+        );
+        assert_eq!(request.extra(), "test=all loglevel=info xen.memory_mb=32");
+        let guest = request.guest().unwrap();
+        assert_eq!(
+            (guest.name.as_str(), guest.memory_mb, guest.vcpus),
+            ("virtus", 32, 1)
+        );
+        assert_eq!(guest.timeout, Duration::from_secs(240));
+        let config = guest.xl_config().unwrap().unwrap();
+        assert!(config.contains("extra = \"test=all loglevel=info xen.memory_mb=32\"\n"));
+        assert!(config.contains("memory = 32\n"));
+    }
+
+    #[test]
+    fn xen_suite_options() {
+        let request = parse_ok(
+            "xen-suite",
+            &[
+                "--image=/k",
+                "--memory",
+                "64M",
+                "--append",
+                "log=xen",
+                "--timeout",
+                "90s",
+                "--bed",
+                "/bed",
+                "--quiet",
+            ],
+        );
+        assert_eq!(request.image, PathBuf::from("/k"));
+        assert_eq!(request.memory_mb, 64);
+        assert_eq!(
+            request.extra(),
+            "test=all loglevel=info xen.memory_mb=64 log=xen"
+        );
+        assert_eq!(request.timeout, Duration::from_secs(90));
+        assert_eq!(request.bed, Some(PathBuf::from("/bed")));
+        assert_eq!(request.verbosity, Verbosity::Quiet);
+    }
+
+    #[test]
+    fn xen_run_boots_to_the_shell() {
+        let request = parse_ok("xen-run", &["--memory", "48", "--ramdisk", "/rd"]);
+        assert_eq!(request.extra(), "loglevel=info xen.memory_mb=48");
+        assert_eq!(request.ramdisk, Some(PathBuf::from("/rd")));
+    }
+
+    #[test]
+    fn both_takes_two_images() {
+        let request = parse_ok("both", &["--native-image", "/n", "--pv-image=/p"]);
+        assert_eq!(request.mode, PvMode::Both);
+        assert_eq!(request.native_image, PathBuf::from("/n"));
+        assert_eq!(request.image, PathBuf::from("/p"));
+        let defaults = parse_ok("both", &[]);
+        assert_eq!(defaults.native_image, native());
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        assert_eq!(
+            error("xen-run", &["--timeout", "5"]),
+            "`--timeout` is not an option of `xen-run`"
+        );
+        assert_eq!(
+            error("both", &["--image", "/k"]),
+            "`--image` is not an option of `both`"
+        );
+        assert_eq!(error("xen-suite", &["--image"]), "`--image` needs a value");
+        assert_eq!(
+            error("xen-suite", &["--memory", "lots"]),
+            "--memory wants MB from 4 to 4096, not `lots`"
+        );
+        assert_eq!(
+            error("xen-suite", &["--timeout", "0"]),
+            "--timeout wants whole seconds, not `0`"
+        );
+        assert!(error("xen-suite", &["--append", "say \"hi\""]).contains("extra must not"));
+        assert_eq!(parse("xen-run", ["-h".to_string()], native()), Ok(None));
+    }
+}
