@@ -6,65 +6,80 @@ IMAGE       := target/$(TARGET)/$(PROFILE)/virtus-native
 # The same image in an ELF32 container: what Xen's 32-bit HVM device model
 # loads. The code is unchanged; only the file format differs.
 IMAGE32     := $(IMAGE).elf32
+PV_IMAGE    := target/$(TARGET)/$(PROFILE)/virtus-pv
 QEMU        := qemu-system-x86_64
 MACHINE     ?= q35
 CPU         ?= max
 MEM         ?= 256M
+XEN_MEM     ?= 32
 CMDLINE     ?= loglevel=info
 QEMU_FLAGS  := -machine $(MACHINE) -cpu $(CPU) -m $(MEM) -accel tcg -smp 1 \
                -display none -vga none -nic none -no-reboot \
                -device isa-debug-exit,iobase=0xf4,iosize=4
+RUNNER      := cargo run --locked --release -q -p virtus-tests --bin virtus-run --
 
-.PHONY: all build run run-native test test-host test-kernel test-xen xen-testbed checks gdb lint clippy fmt deps clean
+.PHONY: all build run run-native run-xen test test-host test-kernel test-xen xen-testbed checks gdb lint fmt-check clippy fmt deps clean
 
 all: build
 
-## Build the native kernel image (ELF64, and its ELF32 form).
+## Build both images: virtus-native (ELF64 and its ELF32 form) and virtus-pv.
 build:
-	cargo build --$(PROFILE) -p virtus-native --target $(TARGET)
+	cargo build --$(PROFILE) -p virtus-native -p virtus-pv --target $(TARGET)
 	objcopy -O elf32-i386 $(IMAGE) $(IMAGE32)
 
 ## Install missing host packages (Debian) or say what is missing.
 deps:
 	@./tools/ensure-deps
 
+## Boot Virtus as a Xen PVH domU: QEMU -> Xen 4.17 -> Linux dom0 -> `xl create`,
+## with the guest's console (and its shell) on this terminal.
+run run-xen: deps build
+	$(RUNNER) xen-run --image $(PV_IMAGE) --memory $(XEN_MEM) --append "$(CMDLINE)"
+
 ## Boot Virtus natively in QEMU with the console (and its shell) on this terminal.
 ## Exit status 33 from QEMU means the kernel powered off cleanly.
-run run-native: deps build
+run-native: deps build
 	@echo "Booting $(IMAGE) (QEMU $(MACHINE), $(CPU), $(MEM)); type 'help', 'shutdown' to leave, Ctrl-A X to kill."
 	@$(QEMU) $(QEMU_FLAGS) -serial mon:stdio -monitor none -kernel $(IMAGE) -append "$(CMDLINE)"; \
 	  s=$$?; if [ $$s -eq 33 ] || [ $$s -eq 0 ]; then exit 0; else echo "QEMU exited with status $$s"; exit $$s; fi
 
-## Everything: host unit tests, the kernel suite on a matrix of machines,
-## and the negative checks (crashes and broken tests must be caught).
+## Everything: lint, host unit tests, the native suite on a matrix of machines,
+## the native crash checks, the Xen test bed checks (Linux proof guest, crashing,
+## hanging and mute guests), a deliberately broken test under Xen, and finally
+## the same suite natively and as a Xen PVH domU, side by side.
 test: deps lint
-	cargo test --locked -p virtus-kernel -p virtus-native --lib
+	cargo test --locked -p virtus-kernel -p virtus-native -p virtus-pv --lib
 	cargo test --locked -p virtus-tests
-	$(MAKE) --no-print-directory build
-	cargo run --locked --release -q -p virtus-tests --bin virtus-run -- suite --image $(IMAGE)
-	cargo run --locked --release -q -p virtus-tests --bin virtus-run -- suite --quick --image $(IMAGE32)
-	cargo run --locked --release -q -p virtus-tests --bin virtus-run -- checks --image $(IMAGE)
 	python3 tests/xen/test_bedformats.py
-	cargo run --locked --release -q -p virtus-tests --bin virtus-run -- xen-proof
+	$(MAKE) --no-print-directory build
+	$(RUNNER) suite --image $(IMAGE)
+	$(RUNNER) suite --quick --image $(IMAGE32)
+	$(RUNNER) checks --image $(IMAGE)
+	$(RUNNER) xen-checks
+	@echo "== a deliberately failing test under Xen must turn the Xen leg red"
+	@$(RUNNER) xen-suite --quiet --image $(PV_IMAGE) --append "inject=fail"; s=$$?; \
+	  if [ $$s -eq 1 ]; then echo "xen inject=fail: red as it must be"; else echo "xen inject=fail: expected exit 1, got $$s"; exit 1; fi
+	$(RUNNER) both --native-image $(IMAGE) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
+
+## Host unit tests only.
+test-host:
+	cargo test -p virtus-kernel -p virtus-native -p virtus-pv --lib
+	cargo test -p virtus-tests
+
+## The native kernel suite on the first machine configuration only.
+test-kernel: deps build
+	$(RUNNER) suite --quick --image $(IMAGE)
 
 ## Prepare (download, build, cache) the Xen test bed: QEMU -> Xen 4.17 ->
 ## Linux dom0 with xl. Cached in ~/.cache/virtus; a second run is instant.
 xen-testbed: deps
 	python3 tests/xen/testbed.py prepare
 
-## Prove the bed is real: Debian's Linux boots as a PVH domU under Xen via
-## `xl create`, prints its marker and powers off.
-test-xen: deps
-	cargo run --locked --release -q -p virtus-tests --bin virtus-run -- xen-proof
-
-## Host unit tests only.
-test-host:
-	cargo test -p virtus-kernel -p virtus-native --lib
-	cargo test -p virtus-tests
-
-## The kernel suite on the first machine configuration only.
-test-kernel: deps build
-	cargo run --release -q -p virtus-tests --bin virtus-run -- suite --quick --image $(IMAGE)
+## Prove the bed is real (Debian's Linux as a PVH domU prints its marker and
+## powers off), then run the suite in virtus-pv under Xen.
+test-xen: deps build
+	$(RUNNER) xen-proof
+	$(RUNNER) xen-suite --image $(PV_IMAGE) --memory $(XEN_MEM)
 
 ## QEMU halted, with a gdb stub on :1234; then: gdb -ex 'target remote :1234' $(IMAGE)
 gdb: deps build
@@ -79,8 +94,8 @@ fmt-check:
 	cargo fmt --all -- --check
 
 clippy:
-	cargo clippy -p virtus-kernel -p virtus-native --target $(TARGET) -- -D warnings
-	cargo clippy -p virtus-kernel -p virtus-native -p virtus-tests --lib --tests -- -D warnings
+	cargo clippy -p virtus-kernel -p virtus-native -p virtus-pv --target $(TARGET) -- -D warnings
+	cargo clippy -p virtus-kernel -p virtus-native -p virtus-pv -p virtus-tests --lib --tests -- -D warnings
 
 fmt:
 	cargo fmt --all

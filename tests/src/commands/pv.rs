@@ -76,6 +76,7 @@ fn xen_suite(request: &PvRequest) -> Result<Leg, String> {
         bed: request.bed.clone(),
         dom0: Vec::new(),
         verbosity: request.verbosity,
+        sequential: false,
     };
     let report = run_guests(std::slice::from_ref(&spec), &options);
     if let Some(error) = report.setup_error {

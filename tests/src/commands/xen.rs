@@ -22,6 +22,7 @@ pub fn run(request: &XenRequest) -> Result<bool, String> {
         bed: request.bed.clone(),
         dom0: request.dom0.clone(),
         verbosity: request.verbosity,
+        sequential: false,
     };
     let report = run_guests(&request.guests, &options);
     if let Some(error) = report.setup_error {

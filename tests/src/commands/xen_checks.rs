@@ -24,6 +24,7 @@ pub fn run(request: &XenRequest) -> Result<bool, String> {
         bed: request.bed.clone(),
         dom0: checks::dom0_commands(),
         verbosity: request.verbosity,
+        sequential: true,
     };
     // The mute guest is written for the run, and removed after it.
     let mute = std::env::temp_dir().join(format!("virtus-xen-mute-{}.elf", std::process::id()));

@@ -58,6 +58,11 @@ pub struct XenOptions {
     pub bed: Option<PathBuf>,
     pub dom0: Vec<Dom0Command>,
     pub verbosity: Verbosity,
+    /// Run the guests one after another instead of all at once. Several
+    /// Linux domUs at once under this nested, emulated SVM have corrupted
+    /// each other's and dom0's memory (seen as ld.so assertions in dom0),
+    /// so the checks that need trustworthy verdicts run them in turn.
+    pub sequential: bool,
 }
 
 /// Boots Xen under QEMU, runs `specs` as dom0's guests, and reports how
@@ -87,7 +92,7 @@ fn prepare(specs: &[GuestSpec], options: &XenOptions) -> Result<(Bed, Script), S
             }
         }
     }
-    let script = script::script(specs, &options.dom0)?;
+    let script = script::script(specs, &options.dom0, options.sequential)?;
     qemu::check_available().map_err(|error| error.to_string())?;
     let bed = match &options.bed {
         Some(dir) => Bed::open(dir)?,

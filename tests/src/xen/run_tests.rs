@@ -97,6 +97,7 @@ fn bad_specs_fail_before_anything_runs() {
         bed: None,
         dom0: Vec::new(),
         verbosity: Verbosity::Quiet,
+        sequential: false,
     };
     let missing = GuestSpec::pvh("a", "/nonexistent/kernel").unwrap();
     let report = run_guests(&[missing], &options);

@@ -30,7 +30,11 @@ pub struct Script {
     pub dom0_order: Vec<String>,
 }
 
-pub fn script(guests: &[GuestSpec], dom0: &[Dom0Command]) -> Result<Script, String> {
+pub fn script(
+    guests: &[GuestSpec],
+    dom0: &[Dom0Command],
+    sequential: bool,
+) -> Result<Script, String> {
     let mut text = String::from("# Written by virtus-run; sourced by dom0's init.\n");
     let mut dom0_order = Vec::new();
     let mut run_commands = |text: &mut String, when: Dom0Point| -> Result<(), String> {
@@ -61,6 +65,9 @@ pub fn script(guests: &[GuestSpec], dom0: &[Dom0Command]) -> Result<Script, Stri
             ));
         }
         text.push_str(&format!("guest_start {}\n", guest.name));
+        if sequential {
+            text.push_str(&wait_line(guest));
+        }
     }
     run_commands(&mut text, Dom0Point::Running)?;
     // The bed's Linux guest is started and waited for by the library in
@@ -68,15 +75,21 @@ pub fn script(guests: &[GuestSpec], dom0: &[Dom0Command]) -> Result<Script, Stri
     if !bed.is_empty() {
         text.push_str("linux_proof_guest\n");
     }
-    for guest in &started {
-        text.push_str(&format!(
-            "guest_wait {} {}\n",
-            guest.name,
-            guest.timeout.as_secs().max(1)
-        ));
+    if !sequential {
+        for guest in &started {
+            text.push_str(&wait_line(guest));
+        }
     }
     run_commands(&mut text, Dom0Point::End)?;
     Ok(Script { text, dom0_order })
+}
+
+fn wait_line(guest: &GuestSpec) -> String {
+    format!(
+        "guest_wait {} {}\n",
+        guest.name,
+        guest.timeout.as_secs().max(1)
+    )
 }
 
 /// `word` as one single-quoted shell word.
@@ -114,7 +127,7 @@ mod tests {
                 command: "xl list".into(),
             },
         ];
-        let script = script(&[guest("a", 30), guest("b", 90)], &dom0).unwrap();
+        let script = script(&[guest("a", 30), guest("b", 90)], &dom0, false).unwrap();
         assert_eq!(
             script.text,
             "# Written by virtus-run; sourced by dom0's init.\n\
@@ -129,13 +142,27 @@ mod tests {
     }
 
     #[test]
+    fn sequential_waits_for_each_guest_before_the_next() {
+        let script = script(&[guest("a", 30), guest("b", 90)], &[], true).unwrap();
+        assert_eq!(
+            script.text.lines().skip(1).collect::<Vec<_>>(),
+            [
+                "guest_start a",
+                "guest_wait a 30",
+                "guest_start b",
+                "guest_wait b 90"
+            ]
+        );
+    }
+
+    #[test]
     fn the_bed_guest_runs_while_the_others_do() {
-        let script = script(&[GuestSpec::linux_proof(), guest("a", 5)], &[]).unwrap();
+        let script = script(&[GuestSpec::linux_proof(), guest("a", 5)], &[], false).unwrap();
         assert_eq!(
             script.text.lines().skip(1).collect::<Vec<_>>(),
             ["guest_start a", "linux_proof_guest", "guest_wait a 5"]
         );
-        let only = super::script(&[GuestSpec::linux_proof()], &[]).unwrap();
+        let only = super::script(&[GuestSpec::linux_proof()], &[], false).unwrap();
         assert!(only.text.ends_with("\nlinux_proof_guest\n"));
     }
 
@@ -145,7 +172,7 @@ mod tests {
         hanger.timeout = Duration::from_secs(15);
         let guests = [guest("a", 5), hanger, GuestSpec::linux_proof()];
         assert_eq!(
-            script(&guests, &[])
+            script(&guests, &[], false)
                 .unwrap()
                 .text
                 .lines()
@@ -172,10 +199,10 @@ mod tests {
                 command: command.into(),
             }]
         };
-        let text = script(&[], &dom0("echo 'hi there'; ls $HOME"))
+        let text = script(&[], &dom0("echo 'hi there'; ls $HOME"), false)
             .unwrap()
             .text;
         assert!(text.ends_with("dom0_run sh -c 'echo '\\''hi there'\\''; ls $HOME'\n"));
-        assert!(script(&[], &dom0("a\nb")).is_err());
+        assert!(script(&[], &dom0("a\nb"), false).is_err());
     }
 }
