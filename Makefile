@@ -12,7 +12,7 @@ MACHINE     ?= q35
 CPU         ?= max
 MEM         ?= 256M
 XEN_MEM     ?= 32
-CMDLINE     ?= loglevel=info
+CMDLINE     ?=
 QEMU_FLAGS  := -machine $(MACHINE) -cpu $(CPU) -m $(MEM) -accel tcg -smp 1 \
                -display none -vga none -nic none -no-reboot \
                -device isa-debug-exit,iobase=0xf4,iosize=4
