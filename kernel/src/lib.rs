@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod fixed_fmt;
 pub mod harness;
 pub mod logger;
 pub mod mem;

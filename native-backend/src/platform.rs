@@ -103,7 +103,7 @@ pub fn boot(start_info_paddr: u64) -> ! {
                 .uart
                 .write(b"!!! bad boot information from the loader: ");
             let mut buf = [0u8; 256];
-            let msg = format_into(&mut buf, format_args!("{e}"));
+            let msg = virtus_kernel::fixed_fmt::format_into(&mut buf, format_args!("{e}"));
             PLATFORM.uart.write(msg);
             PLATFORM.uart.write(b"\n");
             PLATFORM.shutdown(ExitStatus::Crash);
@@ -112,26 +112,6 @@ pub fn boot(start_info_paddr: u64) -> ! {
     // The PIT is the known clock the TSC is measured against.
     tsc::set_frequency(pit::measure_tsc_hz(10));
     virtus_kernel::start(&PLATFORM)
-}
-
-/// Format into a fixed buffer (no heap yet at this point).
-fn format_into<'a>(buf: &'a mut [u8], args: core::fmt::Arguments<'_>) -> &'a [u8] {
-    struct W<'b> {
-        buf: &'b mut [u8],
-        len: usize,
-    }
-    impl core::fmt::Write for W<'_> {
-        fn write_str(&mut self, s: &str) -> core::fmt::Result {
-            let n = s.len().min(self.buf.len() - self.len);
-            self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-            self.len += n;
-            Ok(())
-        }
-    }
-    let mut w = W { buf, len: 0 };
-    let _ = core::fmt::write(&mut w, args);
-    let len = w.len;
-    &w.buf[..len]
 }
 
 impl NativePlatform {

@@ -129,7 +129,7 @@ pub fn boot(start_info_paddr: u64) -> ! {
         }
         Err(e) => {
             let mut buf = [0u8; 128];
-            let msg = format_into(&mut buf, format_args!("{e}"));
+            let msg = virtus_kernel::fixed_fmt::format_into(&mut buf, format_args!("{e}"));
             early_message(console, &[b"!!! cannot map shared_info: ", msg, b"\n"]);
             sched::shutdown(ShutdownReason::Crash);
         }
@@ -140,7 +140,7 @@ pub fn boot(start_info_paddr: u64) -> ! {
         Ok(boot_info) => boot_info,
         Err(e) => {
             let mut buf = [0u8; 256];
-            let msg = format_into(&mut buf, format_args!("{e}"));
+            let msg = virtus_kernel::fixed_fmt::format_into(&mut buf, format_args!("{e}"));
             early_message(console, &[b"!!! bad hvm_start_info from Xen: ", msg, b"\n"]);
             sched::shutdown(ShutdownReason::Crash);
         }
@@ -165,26 +165,6 @@ fn xen_memory_map() -> Option<MemoryMap> {
     let count = memory::memory_map(&mut entries).ok()?;
     let list = entries.get(..count)?;
     MemoryMap::from_entries(list.iter().map(|e| (e.addr(), e.size(), e.kind()))).ok()
-}
-
-/// Format into a fixed buffer (no heap at start of day).
-fn format_into<'a>(buf: &'a mut [u8], args: core::fmt::Arguments<'_>) -> &'a [u8] {
-    struct W<'b> {
-        buf: &'b mut [u8],
-        len: usize,
-    }
-    impl core::fmt::Write for W<'_> {
-        fn write_str(&mut self, s: &str) -> core::fmt::Result {
-            let n = s.len().min(self.buf.len() - self.len);
-            self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-            self.len += n;
-            Ok(())
-        }
-    }
-    let mut w = W { buf, len: 0 };
-    let _ = core::fmt::write(&mut w, args);
-    let len = w.len;
-    &w.buf[..len]
 }
 
 fn xen_error(what: &'static str) -> impl Fn(hypercall::XenError) -> PlatformError {
