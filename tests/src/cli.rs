@@ -16,12 +16,13 @@ commands:
   suite    run the whole in-kernel suite on every machine configuration
   checks   prove that crashes, failures and hangs are caught
   boot     boot once and judge the run (for development)
-  xen      boot Xen in QEMU and run PVH guests under it
+  xen      boot Xen in QEMU and run PVH or HVM guests under it
   xen-proof  boot the test bed's own Linux guest under Xen (proves the bed)
   xen-checks  prove that guests that crash, hang or print nothing are caught
   xen-suite  run the suite on the Xen PVH build (virtus-pv) as a domU
   both     the suite natively (q35/max/128M) and under Xen, side by side
   xen-run  boot virtus-pv under Xen with its console on this terminal
+  xen-hvm-suite  run the suite on the unmodified native image as a Xen HVM domU
 
 options (all commands):
   --image PATH      kernel image (default: target/x86_64-unknown-none/release/virtus-native
@@ -40,10 +41,12 @@ boot:
   --append \"...\"    kernel command line (default \"test=all loglevel=info\")
   --timeout SECS    limit for the boot (default 120)
 xen, xen-proof (--image does not apply; --quiet does):
-  --guest NAME=PATH[,memory=MB][,vcpus=N][,cmdline=TEXT][,ramdisk=PATH]
-          [,expect=poweroff|crash|any][,timeout=S]
-                    a PVH guest (repeatable; defaults 64 MB, 1 vCPU,
-                    expect=poweroff, timeout=60)
+  --guest NAME=PATH[,type=pvh|hvm][,memory=MB][,vcpus=N][,cmdline=TEXT]
+          [,ramdisk=PATH][,expect=poweroff|crash|any][,timeout=S]
+                    a guest (repeatable; defaults PVH, 64 MB, 1 vCPU,
+                    expect=poweroff, timeout=60); type=hvm boots an ELF32
+                    with a PVH note as an HVM guest (direct kernel boot,
+                    its UART as console) on the HVM bed (testbed.py --hvm)
   --guest NAME=@linux[,cmdline=TEXT][,expect=...][,timeout=S]
                     the bed's Linux as NAME, TEXT added to its command line
   --linux-proof     also boot the bed's Linux guest `linux-proof`
@@ -62,6 +65,9 @@ xen-suite, xen-run (--image defaults to virtus-pv next to virtus-native):
   --ramdisk PATH    a ramdisk for the guest
   --bed DIR, and for xen-suite --quiet and --verbose, as for xen
 both: --native-image PATH, --pv-image PATH, --memory, --timeout, --bed, --quiet
+xen-hvm-suite (--image defaults to virtus-native.elf32 next to virtus-native):
+  --memory MB (default 64), --append, --timeout, --bed, --quiet, --verbose;
+                    the command line is \"test=all loglevel=info\" and --append
 
 exit status: 0 if everything passed, 1 if something failed, 2 on usage
 or setup errors (no image, no QEMU).";
@@ -125,7 +131,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Request, String> 
             }),
         });
     }
-    if ["xen-suite", "xen-run", "both"].contains(&command_name.as_str()) {
+    if ["xen-suite", "xen-run", "both", "xen-hvm-suite"].contains(&command_name.as_str()) {
         return Ok(
             match pv_args::parse(&command_name, args, default_image())? {
                 None => Request::Help,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Host tests of bedformats: python3 tests/xen/test_bedformats.py"""
+"""Host tests of bedformats and hvmbed: python3 tests/xen/test_bedformats.py"""
 
 import gzip
 import lzma
@@ -8,6 +8,7 @@ import struct
 import tempfile
 import unittest
 
+import hvmbed
 from bedformats import (Cpio, elf_needed, elf_notes, extract_vmlinux, has_pvh_entry, trim_elf,
                         write_cpio_gz)
 
@@ -111,6 +112,33 @@ class BzImageTest(unittest.TestCase):
         elf = make_elf([(0x1000000, b"kernel", 6)])
         for compress in (lambda b: lzma.compress(b, check=lzma.CHECK_CRC32), gzip.compress):
             self.assertEqual(extract_vmlinux(self.bzimage(compress(elf))), elf)
+
+
+class HvmFlavour(unittest.TestCase):
+    def test_flag_selects_the_flavour(self):
+        self.assertEqual(hvmbed.parse_flavour(["t", "prepare"]), ("pvh", ["t", "prepare"]))
+        self.assertEqual(hvmbed.parse_flavour(["t", "prepare", "--hvm"]), ("hvm", ["t", "prepare"]))
+        self.assertEqual(hvmbed.parse_flavour(["t", "--hvm", "dir"]), ("hvm", ["t", "dir"]))
+
+    def test_the_pvh_bed_is_unchanged(self):
+        self.assertEqual(hvmbed.extra_packages("pvh"), [])
+        self.assertEqual(hvmbed.extra_binaries("pvh"), [])
+        self.assertEqual(hvmbed.extra_files("pvh"), [])
+        self.assertEqual(hvmbed.beds_dir_name("pvh"), "xen-testbed")
+        self.assertEqual(hvmbed.memo_name("pvh"), "resolved.json")
+
+    def test_the_hvm_bed_has_the_device_model_and_firmware(self):
+        self.assertIn("qemu-system-xen", hvmbed.extra_packages("hvm"))
+        self.assertEqual(hvmbed.extra_binaries("hvm"), ["usr/libexec/xen-qemu-system-i386"])
+        files = dict(hvmbed.extra_files("hvm"))
+        self.assertEqual(files["usr/libexec/xen-qemu-system-i386"], 0o755)
+        for path in ["usr/lib/xen-4.17/boot/hvmloader", "usr/share/seabios/bios-256k.bin",
+                     "usr/share/qemu/pvh.bin", "usr/share/qemu/keymaps/en-us"]:
+            self.assertEqual(files[path], 0o644, path)
+        self.assertNotEqual(hvmbed.beds_dir_name("hvm"), hvmbed.beds_dir_name("pvh"))
+        self.assertNotEqual(hvmbed.memo_name("hvm"), hvmbed.memo_name("pvh"))
+        with self.assertRaises(ValueError):
+            hvmbed.extra_packages("pv")
 
 
 if __name__ == "__main__":

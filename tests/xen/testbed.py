@@ -10,6 +10,7 @@ which the bed files are cut.
     testbed.py prepare   build the bed if needed; last line "testbed: ready <dir>"
     testbed.py dir       print the bed dir if it is ready, else exit 1
     testbed.py info      print the manifest, download and cache sizes
+                         (each with --hvm: the HVM flavour, see hvmbed.py)
     testbed.py overlay OUT SCRIPT [GUEST.cfg ...]
                          write the per-run cpio that is appended to dom0.cpio.gz
 
@@ -29,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import hvmbed
 from bedformats import (Cpio, FormatError, elf_needed, extract_vmlinux, has_pvh_entry,
                         trim_elf, write_cpio_gz)
 
@@ -143,29 +145,29 @@ def kernel_package():
     return None
 
 
-def apt_state():
+def apt_state(flavour):
     """Changes whenever apt's candidate versions may have changed."""
     files = [*APT_LISTS.glob("*"), *Path("/etc/apt").rglob("*")]
     state = sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files if p.is_file())
-    wanted = XEN_PACKAGES + RUNTIME_LIB_PACKAGES + [KERNEL_META]
+    wanted = XEN_PACKAGES + RUNTIME_LIB_PACKAGES + [KERNEL_META] + hvmbed.extra_packages(flavour)
     return hashlib.sha256(repr((state, wanted)).encode()).hexdigest()
 
 
-def resolve_packages():
+def resolve_packages(flavour="pvh"):
     """Exact package set and versions, or None when the apt lists cannot say.
 
     apt-cache takes about a second per call here (no pkgcache.bin in containers),
     so the answer is memoized against the state of apt's lists and configuration.
     """
-    memo = cache_root() / "xen-testbed" / "resolved.json"
-    state = apt_state()
+    memo = cache_root() / "xen-testbed" / hvmbed.memo_name(flavour)
+    state = apt_state(flavour)
     try:
         saved = json.loads(memo.read_text())
         if saved["apt_state"] == state:
             return saved["resolved"]
     except (OSError, ValueError, KeyError):
         pass
-    resolved = resolve_packages_uncached()
+    resolved = resolve_packages_uncached(flavour)
     if resolved is not None:
         memo.parent.mkdir(parents=True, exist_ok=True)
         tmp = memo.with_suffix(f".{os.getpid()}")
@@ -174,24 +176,24 @@ def resolve_packages():
     return resolved
 
 
-def resolve_packages_uncached():
+def resolve_packages_uncached(flavour):
     kernel = kernel_package()
     if kernel is None:
         return None
-    wanted = XEN_PACKAGES + RUNTIME_LIB_PACKAGES + [kernel]
+    wanted = XEN_PACKAGES + RUNTIME_LIB_PACKAGES + [kernel] + hvmbed.extra_packages(flavour)
     found = apt_show(wanted)
     if len(found) != len(wanted):
         return None
     return {"kernel": kernel, "packages": found}
 
 
-def resolve_packages_updating():
+def resolve_packages_updating(flavour):
     if not apt_lists_fresh():
         apt_update()
-    resolved = resolve_packages()
+    resolved = resolve_packages(flavour)
     if resolved is None:
         apt_update()
-        resolved = resolve_packages()
+        resolved = resolve_packages(flavour)
     if resolved is None:
         raise BedError("apt cannot resolve the Xen 4.17 / linux-image packages (Debian 12 main needed)")
     return resolved
@@ -282,12 +284,14 @@ def add_busybox(archive, busybox, applets=None):
 
 # ---------------------------------------------------------------- the bed
 
-def overlay_sources():
+def overlay_sources():  # the PVH bed's; the HVM flavour adds hvmbed.py to its key
     return {name: (HERE / name).read_bytes() for name in ("init", "virtus.sh", "linux-guest-init")}
 
 
-def bed_key(resolved):
+def bed_key(resolved, flavour="pvh"):
     h = hashlib.sha256(f"format {BED_FORMAT}\n".encode())
+    if flavour != "pvh":
+        h.update(f"flavour {flavour}\n".encode() + hashlib.sha256((HERE / "hvmbed.py").read_bytes()).digest())
     for name, info in sorted(resolved["packages"].items()):
         h.update(f"{name} {info['version']}\n".encode())
     for name, data in sorted(overlay_sources().items()):
@@ -308,9 +312,13 @@ def build_guest_initramfs(root, path):
     write_cpio_gz(path, fill)
 
 
-def build_dom0_initramfs(root, path, vmlinux, guest_cpio, kernel_release):
+def build_dom0_initramfs(root, path, vmlinux, guest_cpio, kernel_release, flavour="pvh"):
     tools = [root / XEN_BIN / t for t in DOM0_TOOLS] + [root / "usr/bin/xenstore"]
-    libs = library_closure(root, tools)
+    libs = library_closure(root, tools + [root / b for b in hvmbed.extra_binaries(flavour)])
+    extra = hvmbed.extra_files(flavour)
+    for rel, _ in extra:
+        if not (root / rel).is_file():
+            raise BedError(f"{rel} not found in the unpacked packages")
     if "ld-linux-x86-64.so.2" not in libs:
         raise BedError("ld-linux-x86-64.so.2 not found in libc6")
     modules = {}
@@ -350,6 +358,8 @@ def build_dom0_initramfs(root, path, vmlinux, guest_cpio, kernel_release):
         a.file("lib/virtus.sh", sources["virtus.sh"], 0o644)
         a.file("boot/linux-guest.cpio.gz", guest_cpio, 0o644)
         a.file("boot/vmlinux", vmlinux, 0o644)
+        for rel, mode in extra:
+            a.file(rel, (root / rel).read_bytes(), mode)
     # The kernel takes an appended uncompressed cpio only at a 4-byte aligned offset,
     # and skips zeros between archives. (libxenguest, which unpacks a domU's ramdisk,
     # rejects trailing zeros: the guest initramfs stays unpadded.)
@@ -357,7 +367,7 @@ def build_dom0_initramfs(root, path, vmlinux, guest_cpio, kernel_release):
     return sorted(libs)
 
 
-def build_bed(resolved, debs, beds, key):
+def build_bed(resolved, debs, beds, key, flavour="pvh"):
     beds.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=beds))
@@ -383,10 +393,10 @@ def build_bed(resolved, debs, beds, key):
         build_guest_initramfs(root, out / "linux-guest.cpio.gz")
         say("building dom0 initramfs")
         libs = build_dom0_initramfs(root, out / "dom0.cpio.gz", trim_elf(vmlinux),
-                                    (out / "linux-guest.cpio.gz").read_bytes(), release)
+                                    (out / "linux-guest.cpio.gz").read_bytes(), release, flavour)
 
         manifest = {
-            "format": BED_FORMAT, "key": key, "kernel": resolved["kernel"],
+            "format": BED_FORMAT, "flavour": flavour, "key": key, "kernel": resolved["kernel"],
             "packages": {n: i["version"] for n, i in sorted(resolved["packages"].items())},
             "download_bytes": sum(i["size"] for i in resolved["packages"].values()),
             "dom0_libraries": libs,
@@ -419,36 +429,37 @@ def dir_size(path):
 
 # ---------------------------------------------------------------- commands
 
-def cmd_prepare():
+def cmd_prepare(flavour):
     started = time.monotonic()
     ensure_host_packages()
-    resolved = resolve_packages_updating()
+    resolved = resolve_packages_updating(flavour)
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".xen-testbed.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; others wait and reuse
-        key = bed_key(resolved)
-        bed = root / "xen-testbed" / key
+        key = bed_key(resolved, flavour)
+        beds = root / hvmbed.beds_dir_name(flavour)
+        bed = beds / key
         if not bed_ready(bed):
             pkgs = resolved["packages"]
             say(f"xen {pkgs['xen-hypervisor-4.17-amd64']['version']}, kernel {resolved['kernel']} "
-                f"{pkgs[resolved['kernel']]['version']}, bed {key}")
+                f"{pkgs[resolved['kernel']]['version']}, {flavour} bed {key}")
             debs = fetch(pkgs, root / "debs")
-            bed = build_bed(resolved, debs, root / "xen-testbed", key)
+            bed = build_bed(resolved, debs, beds, key, flavour)
             say(f"built in {time.monotonic() - started:.1f} s")
     say(f"ready {bed}")
 
 
-def current_bed():
-    resolved = resolve_packages()
+def current_bed(flavour):
+    resolved = resolve_packages(flavour)
     if resolved is None:
         return None
-    bed = cache_root() / "xen-testbed" / bed_key(resolved)
+    bed = cache_root() / hvmbed.beds_dir_name(flavour) / bed_key(resolved, flavour)
     return bed if bed_ready(bed) else None
 
 
-def cmd_dir():
-    bed = current_bed()
+def cmd_dir(flavour):
+    bed = current_bed(flavour)
     if bed is None:
         print("testbed: no ready bed; run `testbed.py prepare`", file=sys.stderr)
         return 1
@@ -456,9 +467,9 @@ def cmd_dir():
     return 0
 
 
-def cmd_info():
+def cmd_info(flavour):
     root = cache_root()
-    bed = current_bed()
+    bed = current_bed(flavour)
     if bed is None:
         print("bed: not ready (run `testbed.py prepare`)")
     else:
@@ -469,7 +480,7 @@ def cmd_info():
         print(f"download: {m['download_bytes'] / 1e6:.1f} MB")
         for name, size in m["files"].items():
             print(f"  {name}: {size / 1e6:.1f} MB")
-    for sub in ["debs", "xen-testbed"]:
+    for sub in ["debs", hvmbed.beds_dir_name(flavour)]:
         print(f"cache {root / sub}: {dir_size(root / sub) / 1e6:.1f} MB")
     return 0 if bed else 1
 
@@ -487,15 +498,16 @@ def cmd_overlay(out, script, guest_cfgs):
 
 
 def main(argv):
+    flavour, argv = hvmbed.parse_flavour(argv)
     cmd = argv[1] if len(argv) > 1 else ""
     try:
         if cmd == "prepare" and len(argv) == 2:
-            cmd_prepare()
+            cmd_prepare(flavour)
             return 0
         if cmd == "dir" and len(argv) == 2:
-            return cmd_dir()
+            return cmd_dir(flavour)
         if cmd == "info" and len(argv) == 2:
-            return cmd_info()
+            return cmd_info(flavour)
         if cmd == "overlay" and len(argv) >= 4:
             return cmd_overlay(argv[2], argv[3], argv[4:])
     except (BedError, FormatError, OSError) as e:

@@ -2,7 +2,7 @@
 # the lines these functions print; the protocol is in README.md.
 #
 #   guest_start NAME          create /virtus-run/guests/NAME.cfg paused, attach its
-#                             console, unpause
+#                             console (an HVM guest's emulated serial port), unpause
 #   guest_wait NAME SECONDS   wait for the guest to end; report how it ended
 #   dom0_run CMD...           run a command in dom0, relaying its output
 #   linux_proof_guest         boot the bed's Linux as a PVH domU and wait for it
@@ -73,11 +73,22 @@ virtus_guest_failed() {
     return 1
 }
 
+# True if the xl config FILE makes an HVM guest (`type = "hvm"`).
+virtus_is_hvm() {
+    grep -q '^[[:space:]]*type[[:space:]]*=[[:space:]]*["'"'"']hvm["'"'"']' "$1"
+}
+
 guest_start() {
-    local _name=$1 _cfg _xl _deadline _domid _console _out
+    local _name=$1 _cfg _xl _deadline _domid _console _out _type=
     _cfg=$VIRTUS_RUN/guests/$_name.cfg
     [ -r "$_cfg" ] || { virtus_guest_failed "$_name" "no config $_cfg"; return 1; }
     rm -f "/tmp/$_name".*
+    # An HVM guest's console is the device model's emulated UART (a pty in
+    # dom0); QEMU drops its output while no client is attached.
+    if virtus_is_hvm "$_cfg"; then
+        _type="-t serial"
+        : >"/tmp/$_name.hvm"
+    fi
 
     # -F keeps xl watching the domain, so it reports the shutdown reason; -p lets the
     # console attach before the guest prints anything.
@@ -109,7 +120,7 @@ guest_start() {
     # xenconsole may die of SIGSEGV when its domain goes away; the subshell reaps it,
     # so the shell's "Segmentation fault" notice lands in a file, not on the console.
     (
-        xl console "$_name" <"/tmp/$_name.console-in" >"/tmp/$_name.console-out" 2>&1 &
+        xl console $_type "$_name" <"/tmp/$_name.console-in" >"/tmp/$_name.console-out" 2>&1 &
         echo $! >"/tmp/$_name.console-pid"
         wait $!
         echo "$?" >"/tmp/$_name.console-status"
@@ -162,6 +173,16 @@ virtus_console_stop() {
     rm -f "/tmp/$_name.console-pid"
 }
 
+# An HVM guest's config says on_poweroff/on_reboot/on_crash = "preserve": xl -F
+# reports the shutdown and exits, the domain and its device model stay, and the
+# UART's last bytes still reach the console. Give them a moment, then destroy it.
+virtus_hvm_cleanup() {
+    [ -f "/tmp/$1.hvm" ] || return 0
+    xl list "$1" >/dev/null 2>&1 || return 0
+    sleep 1
+    xl destroy "$1" >/dev/null 2>&1
+}
+
 guest_wait() {
     local _name=$1 _xl _deadline _timeout= _code
     _xl=$(cat "/tmp/$_name.xl-pid" 2>/dev/null)
@@ -184,6 +205,7 @@ guest_wait() {
         return 1
     fi
     wait "$_xl" 2>/dev/null
+    virtus_hvm_cleanup "$_name"
     virtus_console_stop "$_name"
     rm -f "/tmp/$_name.xl-pid"
     _code=$(sed -n 's/.*shut down, reason code \([0-9]*\).*/\1/p' "/tmp/$_name.xl" | head -n 1)

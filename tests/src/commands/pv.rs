@@ -12,6 +12,7 @@ use crate::table::{self, Align};
 use crate::verdict::Verdict;
 use crate::xen::bed::{self, Bed};
 use crate::xen::guest_ktap::{judge_guest_ktap, transcript_of};
+use crate::xen::hvm::Flavour;
 use crate::xen::interactive::run_interactive;
 use crate::xen::pv_args::{PvMode, PvRequest};
 use crate::xen::report::GuestReport;
@@ -19,6 +20,9 @@ use crate::xen::{Verbosity, XenOptions, run_guests};
 
 /// The name of the Xen leg in results.
 const XEN_LEG: &str = "xen-pvh";
+
+/// The name of the HVM run in results.
+const HVM_LEG: &str = "xen-hvm";
 
 /// One leg's outcome, as the `both` table shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +37,7 @@ pub struct Leg {
 
 pub fn run(request: &PvRequest) -> Result<bool, String> {
     match request.mode {
-        PvMode::Suite => Ok(xen_suite(request)?.passed),
+        PvMode::Suite | PvMode::HvmSuite => Ok(xen_suite(request)?.passed),
         PvMode::Both => both(request),
         PvMode::Run => xen_run(request),
     }
@@ -56,17 +60,21 @@ fn require(image: &Path, what: &str, flag: &str) -> Result<(), String> {
     }
 }
 
-/// One bed boot running the suite as the PVH guest `virtus`, streamed,
-/// judged and summed up.
+/// One bed boot running the suite as the guest `virtus` (PVH, or HVM for
+/// `xen-hvm-suite`), streamed, judged and summed up.
 fn xen_suite(request: &PvRequest) -> Result<Leg, String> {
     let flag = match request.mode {
         PvMode::Both => "--pv-image",
         _ => "--image",
     };
-    require(&request.image, "PVH", flag)?;
+    let (leg_name, what) = match request.mode {
+        PvMode::HvmSuite => (HVM_LEG, "HVM"),
+        _ => (XEN_LEG, "PVH"),
+    };
+    require(&request.image, what, flag)?;
     let spec = request.guest()?;
     say(&format!(
-        "virtus-run: PVH image {}, {} MB, extra \"{}\"",
+        "virtus-run: {what} image {}, {} MB, extra \"{}\"",
         request.image.display(),
         spec.memory_mb,
         spec.extra
@@ -88,7 +96,7 @@ fn xen_suite(request: &PvRequest) -> Result<Leg, String> {
     let run_problems = report.run_problems();
     let counted = transcript.counted();
     let leg = Leg {
-        name: XEN_LEG.to_string(),
+        name: leg_name.to_string(),
         counted: (!transcript.reports.is_empty()).then_some(counted),
         passed: verdict.passed() && run_problems.is_empty(),
         headline: headline(&verdict, &run_problems),
@@ -96,15 +104,15 @@ fn xen_suite(request: &PvRequest) -> Result<Leg, String> {
 
     say("");
     say(&format!(
-        "{XEN_LEG}: {} passed, {} failed, {} skipped",
+        "{leg_name}: {} passed, {} failed, {} skipped",
         counted.passed, counted.failed, counted.skipped
     ));
-    say(&format!("{XEN_LEG}: {}", leg.headline));
+    say(&format!("{leg_name}: {}", leg.headline));
     print_indented(&verdict.details());
     for problem in run_problems.iter().skip(usize::from(verdict.passed())) {
-        say(&format!("{XEN_LEG}: also: run: {problem}"));
+        say(&format!("{leg_name}: also: run: {problem}"));
     }
-    say(&timings(guest));
+    say(&timings(leg_name, guest));
     if !leg.passed && guest.console.is_empty() && request.verbosity != Verbosity::Verbose {
         say(&format!(
             "last {} lines of Xen, dom0 and QEMU:",
@@ -130,10 +138,10 @@ fn headline(verdict: &Verdict, run_problems: &[String]) -> String {
 
 /// Host times from `xl create` (the guest's `created` marker) to its first
 /// console line, its KTAP summary line, and its end.
-pub fn timings(guest: &GuestReport) -> String {
+pub fn timings(leg: &str, guest: &GuestReport) -> String {
     let times = &guest.times;
     let Some(created) = times.created else {
-        return format!("{XEN_LEG} times: the guest was never created");
+        return format!("{leg} times: the guest was never created");
     };
     let since = |at: Option<std::time::Duration>| {
         at.map_or("-".to_string(), |at| {
@@ -141,7 +149,7 @@ pub fn timings(guest: &GuestReport) -> String {
         })
     };
     format!(
-        "{XEN_LEG} times from `xl create` ({} after QEMU started): first console line {}, \
+        "{leg} times from `xl create` ({} after QEMU started): first console line {}, \
          result line {}, end {}",
         table::seconds(created),
         since(times.first_line),
@@ -247,7 +255,11 @@ fn xen_run(request: &PvRequest) -> Result<bool, String> {
     qemu::check_available().map_err(|error| error.to_string())?;
     let bed = match &request.bed {
         Some(dir) => Bed::open(dir)?,
-        None => bed::prepare(workspace(), |line| say(&format!("[testbed] {line}")))?,
+        None => bed::prepare(
+            workspace(),
+            Flavour::of(std::slice::from_ref(&spec)),
+            |line| say(&format!("[testbed] {line}")),
+        )?,
     };
     let status = run_interactive(&spec, &bed)?;
     say(&format!("\r\nvirtus-run: QEMU exited ({status})"));
@@ -255,91 +267,5 @@ fn xen_run(request: &PvRequest) -> Result<bool, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::xen::report::GuestTimes;
-    use std::time::Duration;
-
-    fn leg(name: &str, counted: Option<(usize, usize, usize)>, headline: &str) -> Leg {
-        Leg {
-            name: name.into(),
-            counted: counted.map(|(passed, failed, skipped)| Summary {
-                passed,
-                failed,
-                skipped,
-            }),
-            passed: headline == "PASS",
-            headline: headline.into(),
-        }
-    }
-
-    #[test]
-    fn both_legs_side_by_side_and_summed() {
-        let legs = [
-            leg("native q35/max/128M", Some((40, 0, 2)), "PASS"),
-            leg(
-                "xen-pvh",
-                Some((38, 1, 3)),
-                "FAIL: test xen_memory failed: expected 32 MiB",
-            ),
-        ];
-        assert_eq!(
-            both_table(&legs),
-            "leg                  passed  failed  skipped  verdict\n\
-             -------------------  ------  ------  -------  ---------------------------------------------\n\
-             native q35/max/128M      40       0        2  PASS\n\
-             xen-pvh                  38       1        3  FAIL: test xen_memory failed: expected 32 MiB\n"
-        );
-        assert_eq!(total_line(&legs), "78 passed, 1 failed");
-    }
-
-    #[test]
-    fn a_leg_that_died_without_a_failed_test_counts_once() {
-        let legs = [
-            leg("native q35/max/128M", Some((40, 0, 2)), "PASS"),
-            leg(
-                "xen-pvh",
-                None,
-                "FAIL: guest crashed before the suite started",
-            ),
-        ];
-        assert!(both_table(&legs).contains("xen-pvh                   -       -        -  FAIL"));
-        assert_eq!(total_line(&legs), "40 passed, 1 failed");
-    }
-
-    #[test]
-    fn timings_count_from_xl_create() {
-        let mut guest = crate::xen::report::XenReport::setup_failed(
-            &[crate::xen::GuestSpec::pvh("virtus", "/k").unwrap()],
-            String::new(),
-        )
-        .guests
-        .remove(0);
-        assert_eq!(
-            timings(&guest),
-            "xen-pvh times: the guest was never created"
-        );
-        let s = Duration::from_millis;
-        guest.times = GuestTimes {
-            created: Some(s(12_300)),
-            first_line: Some(s(12_700)),
-            result_line: Some(s(40_300)),
-            ended: None,
-        };
-        assert_eq!(
-            timings(&guest),
-            "xen-pvh times from `xl create` (12.3s after QEMU started): first console line +0.4s, \
-             result line +28.0s, end -"
-        );
-    }
-
-    #[test]
-    fn a_clean_suite_in_a_broken_run_fails_by_the_run() {
-        let clean = Verdict::default();
-        assert_eq!(
-            headline(&clean, &["dom0's watchdog fired".into()]),
-            "FAIL: run: dom0's watchdog fired"
-        );
-        assert_eq!(headline(&clean, &[]), "PASS");
-    }
-}
+#[path = "pv_tests.rs"]
+mod tests;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::guest::{Expectation, GuestImage, GuestSpec, LINUX_PROOF, LINUX_PROOF_LINE};
+use super::guest::{Expectation, GuestImage, GuestKind, GuestSpec, LINUX_PROOF, LINUX_PROOF_LINE};
 use super::live::Verbosity;
 use super::script::{Dom0Command, Dom0Point};
 
@@ -21,7 +21,9 @@ pub struct XenRequest {
 pub const BED_LINUX: &str = "@linux";
 
 /// Keys a `--guest` value may carry after `NAME=PATH`.
-const GUEST_KEYS: [&str; 6] = ["memory", "vcpus", "cmdline", "ramdisk", "expect", "timeout"];
+const GUEST_KEYS: [&str; 7] = [
+    "memory", "vcpus", "cmdline", "ramdisk", "expect", "timeout", "type",
+];
 
 /// The command that runs the Xen runner's negative checks.
 pub const CHECKS: &str = "xen-checks";
@@ -124,7 +126,7 @@ pub fn parse(
     Ok(Some(request))
 }
 
-/// `NAME=PATH[,memory=MB][,vcpus=N][,cmdline=TEXT][,ramdisk=PATH]
+/// `NAME=PATH[,type=pvh|hvm][,memory=MB][,vcpus=N][,cmdline=TEXT][,ramdisk=PATH]
 /// [,expect=poweroff|crash|any][,timeout=S]`, or `NAME=@linux[,...]` for
 /// the bed's Linux with `cmdline` appended to its own (its memory, vCPUs
 /// and ramdisk are the bed's). A comma starts a new key only when a known
@@ -165,7 +167,7 @@ pub fn parse_guest(text: &str) -> Result<GuestSpec, String> {
     let mut ramdisk = None;
     for setting in settings {
         let (key, value) = setting.split_once('=').unwrap_or((setting, ""));
-        if bed_linux && ["memory", "vcpus", "ramdisk"].contains(&key) {
+        if bed_linux && ["memory", "vcpus", "ramdisk", "type"].contains(&key) {
             return Err(bad(format!("{key} is fixed for {BED_LINUX}")));
         }
         let number = |max: u32| match value.parse::<u32>() {
@@ -178,6 +180,10 @@ pub fn parse_guest(text: &str) -> Result<GuestSpec, String> {
             "memory" => spec.memory_mb = number(4096)?,
             "vcpus" => spec.vcpus = number(64)?,
             "cmdline" => spec.extra = value.to_string(),
+            "type" => {
+                spec.kind = GuestKind::parse(value)
+                    .ok_or(bad(format!("type wants pvh or hvm, not `{value}`")))?;
+            }
             "ramdisk" if !value.is_empty() => ramdisk = Some(PathBuf::from(value)),
             "expect" => {
                 spec.expect = Expectation::parse(value).ok_or(bad(format!(
@@ -239,6 +245,22 @@ mod tests {
         assert_eq!(spec.extra, "test=all,loglevel=info");
         assert_eq!(spec.expect, Expectation::Crash);
         assert_eq!(spec.timeout, Duration::from_secs(45));
+    }
+
+    #[test]
+    fn an_hvm_guest() {
+        let spec = parse_guest("n=/k.elf32,type=hvm,cmdline=test=all,memory=64").unwrap();
+        let mut expected = GuestSpec::hvm("n", "/k.elf32").unwrap();
+        expected.extra = "test=all".into();
+        assert_eq!(spec, expected);
+        assert_eq!(parse_guest("p=/k,type=pvh").unwrap().kind, GuestKind::Pvh);
+        let error = parse_guest("n=/k,type=pv").unwrap_err();
+        assert!(
+            error.ends_with("type wants pvh or hvm, not `pv`"),
+            "{error}"
+        );
+        let error = parse_guest("a=@linux,type=hvm").unwrap_err();
+        assert!(error.ends_with("type is fixed for @linux"), "{error}");
     }
 
     #[test]

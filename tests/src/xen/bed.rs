@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use super::hvm::Flavour;
 use crate::exit::Termination;
 use crate::process::{self, Stream};
 
@@ -20,6 +21,8 @@ const READY: &str = "testbed: ready ";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bed {
     pub dir: PathBuf,
+    /// From its `manifest.json`: whether it can run HVM guests.
+    pub flavour: Flavour,
 }
 
 impl Bed {
@@ -40,8 +43,10 @@ impl Bed {
 
     /// A bed directory that has what a boot needs.
     pub fn open(dir: &Path) -> Result<Self, String> {
+        let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap_or_default();
         let bed = Self {
             dir: dir.to_path_buf(),
+            flavour: Flavour::of_manifest(&manifest),
         };
         for file in [bed.xen(), bed.vmlinux(), bed.dom0_initramfs()] {
             if !file.is_file() {
@@ -64,9 +69,13 @@ pub fn parse_ready(stdout: &[String]) -> Option<PathBuf> {
     (!dir.is_empty() && Path::new(dir).is_absolute()).then(|| PathBuf::from(dir))
 }
 
-/// Runs `testbed.py prepare` from `workspace`, handing each progress line
-/// to `show`, and opens the bed it names.
-pub fn prepare(workspace: &Path, mut show: impl FnMut(&str)) -> Result<Bed, String> {
+/// Runs `testbed.py prepare` from `workspace` for the `flavour`, handing
+/// each progress line to `show`, and opens the bed it names.
+pub fn prepare(
+    workspace: &Path,
+    flavour: Flavour,
+    mut show: impl FnMut(&str),
+) -> Result<Bed, String> {
     let script = workspace.join(TESTBED_SCRIPT);
     if !script.is_file() {
         return Err(format!("{} not found", script.display()));
@@ -75,6 +84,7 @@ pub fn prepare(workspace: &Path, mut show: impl FnMut(&str)) -> Result<Bed, Stri
     command
         .arg(TESTBED_SCRIPT)
         .arg("prepare")
+        .args(flavour.testbed_args())
         .current_dir(workspace);
     let mut stdout = Vec::new();
     let mut stderr_tail = Vec::new();

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::hvm::{self, XlValue};
 use super::protocol::ShutdownReason;
 
 /// Where guest files live inside dom0 (see [`super::script`]).
@@ -21,17 +22,28 @@ pub const BED_LINUX_MEMORY_MB: u32 = 96;
 
 const MAX_NAME: usize = 32;
 
-/// How Xen runs the guest. PVH only, for now: the kernel has a PVH entry
-/// and the bed's Xen has no shadow paging for anything else without HAP.
+/// How Xen runs the guest: PVH (the kernel's PVH entry, no emulated
+/// devices) or HVM (an unmodified kernel on emulated hardware, see
+/// [`super::hvm`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GuestKind {
     Pvh,
+    Hvm,
 }
 
 impl GuestKind {
     pub fn xl_type(self) -> &'static str {
         match self {
             Self::Pvh => "pvh",
+            Self::Hvm => "hvm",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pvh" => Some(Self::Pvh),
+            "hvm" => Some(Self::Hvm),
+            _ => None,
         }
     }
 }
@@ -135,6 +147,15 @@ impl GuestSpec {
         })
     }
 
+    /// An HVM guest booting `kernel` (an ELF32 with a PVH note) directly,
+    /// with the same defaults as [`Self::pvh`].
+    pub fn hvm(name: &str, kernel: impl Into<PathBuf>) -> Result<Self, String> {
+        Ok(Self {
+            kind: GuestKind::Hvm,
+            ..Self::pvh(name, kernel)?
+        })
+    }
+
     /// The bed's Linux guest, which must print [`LINUX_PROOF_LINE`]: the
     /// proof that Xen, dom0 and the toolstack of the bed really work.
     pub fn linux_proof() -> Self {
@@ -188,29 +209,38 @@ impl GuestSpec {
             return Ok(None);
         };
         let mut config = String::new();
-        let mut string = |key: &str, value: &str| -> Result<(), String> {
-            let quoted = quote(value).map_err(|problem| format!("{key} {problem}"))?;
-            config.push_str(&format!("{key} = {quoted}\n"));
+        let mut setting = |key: &str, value: XlValue| -> Result<(), String> {
+            let text = match value {
+                XlValue::Str(text) => quote(text).map_err(|problem| format!("{key} {problem}"))?,
+                XlValue::Num(n) => n.to_string(),
+            };
+            config.push_str(&format!("{key} = {text}\n"));
             Ok(())
         };
-        string("name", &self.name)?;
-        string("type", self.kind.xl_type())?;
-        string("kernel", &self.dom0_kernel())?;
+        setting("name", XlValue::Str(&self.name))?;
+        setting("type", XlValue::Str(self.kind.xl_type()))?;
+        setting("kernel", XlValue::Str(&self.dom0_kernel()))?;
         if ramdisk.is_some() {
-            string("ramdisk", &self.dom0_ramdisk())?;
+            setting("ramdisk", XlValue::Str(&self.dom0_ramdisk()))?;
         }
         if !self.extra.is_empty() {
-            string("extra", &self.extra)?;
+            setting("extra", XlValue::Str(&self.extra))?;
+        }
+        if self.kind == GuestKind::Hvm {
+            for (key, value) in hvm::XL_SETTINGS {
+                setting(key, value)?;
+            }
         }
         // A guest that reboots is almost always a triple fault, and one
         // restarted after a crash would loop until the timeout: every end
-        // destroys the domain, and dom0 reports how it ended.
+        // destroys the domain (an HVM one once its UART drained), and dom0
+        // reports how it ended.
         for event in ["on_poweroff", "on_reboot", "on_crash"] {
-            string(event, "destroy")?;
+            setting(event, XlValue::Str(hvm::end_action(self.kind)))?;
         }
         // Under TCG, an RDTSCP exit cannot be emulated in Xen's default TSC
         // mode and kills the guest; native mode lets RDTSCP run.
-        string("tsc_mode", "native")?;
+        setting("tsc_mode", XlValue::Str("native"))?;
         if self.memory_mb == 0 || self.vcpus == 0 {
             return Err(format!(
                 "guest {}: memory and vcpus must be positive",
@@ -252,106 +282,5 @@ fn quote(value: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        for good in ["a", "virtus-pvh", "t0", &"x".repeat(32)] {
-            assert_eq!(validate_name(good), Ok(()), "{good}");
-        }
-        for bad in ["", "A", "a_b", "a b", "a.b", "a/b", &"x".repeat(33)] {
-            assert!(validate_name(bad).is_err(), "{bad}");
-        }
-        assert!(GuestSpec::pvh("Virtus", "/k").is_err());
-    }
-
-    #[test]
-    fn xl_config_of_a_pvh_guest() {
-        let mut spec = GuestSpec::pvh("virtus", "/host/target/virtus-pvh").unwrap();
-        spec.extra = "test=all loglevel=info".into();
-        spec.memory_mb = 32;
-        spec.vcpus = 2;
-        spec.image = GuestImage::File {
-            kernel: "/host/k".into(),
-            ramdisk: Some("/host/initrd".into()),
-        };
-        assert_eq!(
-            spec.xl_config().unwrap().unwrap(),
-            "name = \"virtus\"\n\
-             type = \"pvh\"\n\
-             kernel = \"/virtus-run/guests/virtus.elf\"\n\
-             ramdisk = \"/virtus-run/guests/virtus.ramdisk\"\n\
-             extra = \"test=all loglevel=info\"\n\
-             on_poweroff = \"destroy\"\n\
-             on_reboot = \"destroy\"\n\
-             on_crash = \"destroy\"\n\
-             tsc_mode = \"native\"\n\
-             memory = 32\n\
-             vcpus = 2\n"
-        );
-    }
-
-    #[test]
-    fn minimal_config_has_no_ramdisk_or_extra() {
-        let config = GuestSpec::pvh("a", "/k")
-            .unwrap()
-            .xl_config()
-            .unwrap()
-            .unwrap();
-        assert!(!config.contains("ramdisk"));
-        assert!(!config.contains("extra"));
-        assert!(config.contains("memory = 64\n"));
-        assert!(config.contains("vcpus = 1\n"));
-    }
-
-    #[test]
-    fn values_xl_could_misread_are_refused() {
-        for extra in ["say \"hi\"", "it's", "a\\b", "two\nlines", "tab\there"] {
-            let mut spec = GuestSpec::pvh("a", "/k").unwrap();
-            spec.extra = extra.into();
-            let error = spec.xl_config().unwrap_err();
-            assert!(error.starts_with("extra must not contain"), "{error}");
-        }
-        let mut spec = GuestSpec::pvh("a", "/k").unwrap();
-        spec.memory_mb = 0;
-        assert!(spec.xl_config().is_err());
-    }
-
-    #[test]
-    fn the_bed_guest_brings_its_own_config() {
-        let proof = GuestSpec::linux_proof();
-        assert_eq!(proof.xl_config(), Ok(None));
-        assert_eq!(proof.expect_lines, [LINUX_PROOF_LINE]);
-    }
-
-    #[test]
-    fn the_bed_linux_with_arguments() {
-        let crasher = GuestSpec::bed_linux("crasher", "rdinit=/none panic=-1").unwrap();
-        assert_eq!(crasher.image, GuestImage::BedLinuxArgs);
-        assert_eq!(crasher.extra, "rdinit=/none panic=-1");
-        assert_eq!(crasher.memory_mb, BED_LINUX_MEMORY_MB);
-        assert!(crasher.expect_lines.is_empty());
-        assert_eq!(crasher.xl_config(), Ok(None));
-        let quoted = GuestSpec::bed_linux("a", "say \"hi\"").unwrap();
-        assert!(
-            quoted
-                .xl_config()
-                .unwrap_err()
-                .starts_with("extra must not")
-        );
-        assert!(GuestSpec::bed_linux("A", "").is_err());
-    }
-
-    #[test]
-    fn expectations() {
-        use ShutdownReason::*;
-        assert!(Expectation::Poweroff.accepts(Poweroff));
-        assert!(!Expectation::Poweroff.accepts(Crash));
-        assert!(Expectation::Crash.accepts(Crash));
-        assert!(!Expectation::Crash.accepts(Reboot));
-        assert!(Expectation::Any.accepts(Reboot));
-        assert_eq!(Expectation::parse("crash"), Some(Expectation::Crash));
-        assert_eq!(Expectation::parse("halt"), None);
-    }
-}
+#[path = "guest_tests.rs"]
+mod tests;

@@ -114,6 +114,7 @@ mod tests {
     fn the_terminal_gets_the_serial_port_and_the_monitor() {
         let bed = Bed {
             dir: PathBuf::from("/bed"),
+            flavour: crate::xen::hvm::Flavour::Pvh,
         };
         let args = run::qemu_arguments(&bed, Path::new("/tmp/i"), 512, SESSION_WATCHDOG).unwrap();
         let args = interactive_arguments(&args);
@@ -138,6 +139,7 @@ mod tests {
         let guest = GuestSpec::pvh("virtus", "/nonexistent/virtus-pv").unwrap();
         let bed = Bed {
             dir: PathBuf::from("/nonexistent"),
+            flavour: crate::xen::hvm::Flavour::Pvh,
         };
         let error = run_interactive(&guest, &bed).unwrap_err();
         assert!(

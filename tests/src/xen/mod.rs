@@ -17,6 +17,7 @@ pub mod checks;
 pub mod cpio;
 pub mod guest;
 pub mod guest_ktap;
+pub mod hvm;
 pub mod interactive;
 pub mod live;
 pub mod mute;

@@ -1,10 +1,11 @@
-//! The options of the commands that run the Xen PVH build of Virtus
-//! (`virtus-pv`): `xen-suite`, `xen-run` and `both`.
+//! The options of the commands that run Virtus as a Xen domU: the PVH
+//! build (`virtus-pv`) with `xen-suite`, `xen-run` and `both`, and the
+//! unmodified native image as an HVM guest with `xen-hvm-suite`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::guest::{GuestImage, GuestSpec};
+use super::guest::{GuestImage, GuestKind, GuestSpec};
 use super::live::Verbosity;
 
 /// The domain name of the Virtus guest, and the label of its lines.
@@ -25,6 +26,8 @@ pub enum PvMode {
     Run,
     /// `both`: the native suite (first machine) and the Xen suite.
     Both,
+    /// `xen-hvm-suite`: the native image's suite as an HVM guest, judged.
+    HvmSuite,
 }
 
 /// A parsed `xen-suite`, `xen-run` or `both` invocation.
@@ -47,15 +50,19 @@ pub struct PvRequest {
 
 impl PvRequest {
     pub const DEFAULT_MEMORY_MB: u32 = 32;
+    /// An HVM guest also holds hvmloader's and SeaBIOS's tables.
+    pub const HVM_MEMORY_MB: u32 = 64;
     /// A nested guest under TCG runs slower than the native suite's 120 s.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(240);
 
     /// The guest's command line: `xl`'s `extra`. The kernel checks that
     /// it sees the memory `xl` gave it (`xen.memory_mb`).
+    /// The native kernel under HVM finds its memory in the E820 map.
     pub fn extra(&self) -> String {
         let base = match self.mode {
             PvMode::Run => RUN_EXTRA,
             PvMode::Suite | PvMode::Both => SUITE_EXTRA,
+            PvMode::HvmSuite => return format!("{SUITE_EXTRA} {}", self.append).trim_end().into(),
         };
         let extra = format!("{base} xen.memory_mb={} {}", self.memory_mb, self.append);
         extra.trim_end().to_string()
@@ -64,6 +71,9 @@ impl PvRequest {
     /// The guest as dom0 runs it: one vCPU, expected to power off.
     pub fn guest(&self) -> Result<GuestSpec, String> {
         let mut spec = GuestSpec::pvh(GUEST_NAME, &self.image)?;
+        if self.mode == PvMode::HvmSuite {
+            spec.kind = GuestKind::Hvm;
+        }
         spec.image = GuestImage::File {
             kernel: self.image.clone(),
             ramdisk: self.ramdisk.clone(),
@@ -79,7 +89,9 @@ impl PvRequest {
 
 /// Parses the arguments after `command`. `Ok(None)` asks for help.
 /// `native_default` is the native image's default path; the PVH image's
-/// default is `virtus-pv` next to it.
+/// default is `virtus-pv` next to it, the HVM image's the ELF32 form of the
+/// native one, `virtus-native.elf32` (Xen's 32-bit device model loads no
+/// ELF64).
 pub fn parse(
     command: &str,
     args: impl IntoIterator<Item = String>,
@@ -94,6 +106,18 @@ pub fn parse(
                 "--append",
                 "--timeout",
                 "--ramdisk",
+                "--bed",
+                "--quiet",
+                "--verbose",
+            ],
+        ),
+        "xen-hvm-suite" => (
+            PvMode::HvmSuite,
+            &[
+                "--image",
+                "--memory",
+                "--append",
+                "--timeout",
                 "--bed",
                 "--quiet",
                 "--verbose",
@@ -116,12 +140,21 @@ pub fn parse(
         ),
         other => return Err(format!("unknown command `{other}`")),
     };
+    let hvm = mode == PvMode::HvmSuite;
     let mut request = PvRequest {
         mode,
-        image: native_default.with_file_name("virtus-pv"),
+        image: native_default.with_file_name(if hvm {
+            "virtus-native.elf32"
+        } else {
+            "virtus-pv"
+        }),
         native_image: native_default,
         ramdisk: None,
-        memory_mb: PvRequest::DEFAULT_MEMORY_MB,
+        memory_mb: if hvm {
+            PvRequest::HVM_MEMORY_MB
+        } else {
+            PvRequest::DEFAULT_MEMORY_MB
+        },
         append: String::new(),
         timeout: PvRequest::DEFAULT_TIMEOUT,
         bed: None,
@@ -243,6 +276,33 @@ mod tests {
         assert_eq!(request.timeout, Duration::from_secs(90));
         assert_eq!(request.bed, Some(PathBuf::from("/bed")));
         assert_eq!(request.verbosity, Verbosity::Quiet);
+    }
+
+    #[test]
+    fn xen_hvm_suite_runs_the_native_elf32() {
+        let request = parse_ok("xen-hvm-suite", &[]);
+        assert_eq!(request.mode, PvMode::HvmSuite);
+        assert_eq!(
+            request.image,
+            PathBuf::from("/ws/target/x86_64-unknown-none/release/virtus-native.elf32")
+        );
+        assert_eq!(request.extra(), "test=all loglevel=info");
+        let guest = request.guest().unwrap();
+        assert_eq!((guest.kind, guest.memory_mb), (GuestKind::Hvm, 64));
+        let config = guest.xl_config().unwrap().unwrap();
+        assert!(config.contains("type = \"hvm\"\n"), "{config}");
+        assert!(config.contains("extra = \"test=all loglevel=info\"\n"));
+        let request = parse_ok(
+            "xen-hvm-suite",
+            &["--image=/n32", "--memory=96", "--append=x"],
+        );
+        assert_eq!(request.image, PathBuf::from("/n32"));
+        assert_eq!(request.memory_mb, 96);
+        assert_eq!(request.extra(), "test=all loglevel=info x");
+        assert_eq!(
+            error("xen-hvm-suite", &["--ramdisk", "/rd"]),
+            "`--ramdisk` is not an option of `xen-hvm-suite`"
+        );
     }
 
     #[test]

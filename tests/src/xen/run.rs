@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::bed::{self, Bed};
 use super::cpio::CpioWriter;
 use super::guest::{GuestImage, GuestSpec};
+use super::hvm::Flavour;
 use super::live::{self, Verbosity};
 use super::protocol::{ConsoleParser, Event, Stamped};
 use super::report::{Recorder, XenReport};
@@ -22,13 +23,18 @@ use crate::process::{self, Stream};
 use crate::qemu;
 
 /// Xen's command line. `smap=false`: PV dom0 faults on its first iret
-/// under TCG with SMAP on. dom0 needs 256 MB or `xl` is OOM-killed.
-/// `asid=0`: QEMU's emulated SVM does not keep TLB entries apart by ASID,
-/// so with ASIDs on, guests running at once (three Linux domUs) read and
-/// wrote each other's memory through stale translations; without, Xen
-/// flushes the TLB on every switch.
-pub const XEN_CMDLINE: &str = "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all \
-                               dom0_mem=256M,max:256M smap=false asid=0";
+/// under TCG with SMAP on. dom0 needs 256 MB or `xl` is OOM-killed (512 MB
+/// on the HVM bed, see [`Flavour::dom0_mb`]). `asid=0`: QEMU's emulated
+/// SVM does not keep TLB entries apart by ASID, so with ASIDs on, guests
+/// running at once (three Linux domUs) read and wrote each other's memory
+/// through stale translations; without, Xen flushes the TLB on every switch.
+pub fn xen_cmdline(flavour: Flavour) -> String {
+    let dom0 = flavour.dom0_mb();
+    format!(
+        "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all \
+         dom0_mem={dom0}M,max:{dom0}M smap=false asid=0"
+    )
+}
 
 /// dom0's kernel command line, before the watchdog.
 const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen quiet";
@@ -37,12 +43,17 @@ const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen quiet";
 /// budgets: about 20 s under TCG, with a wide margin.
 const RUN_OVERHEAD: Duration = Duration::from_secs(120);
 
-/// The machine's memory: dom0's 256 MB, what Xen keeps for itself, and
-/// the guests' own, which are all running at once. Never below 512 MB.
+/// The machine's memory: dom0's 256 MB (512 MB for HVM guests), what Xen
+/// keeps for itself, and the guests' own, which are all running at once.
+/// Never below 512 MB (1536 MB with HVM guests).
 pub fn machine_memory_mb(specs: &[GuestSpec]) -> u32 {
-    const DOM0_AND_XEN_MB: u32 = 256 + 64;
+    const XEN_MB: u32 = 64;
+    let flavour = Flavour::of(specs);
     let guests: u32 = specs.iter().map(|spec| spec.memory_mb).sum();
-    (DOM0_AND_XEN_MB + guests).div_ceil(128).max(4) * 128
+    (flavour.dom0_mb() + XEN_MB + guests)
+        .div_ceil(128)
+        .max(flavour.min_machine_mb() / 128)
+        * 128
 }
 
 /// dom0's watchdog fires this long after the guests' budgets, before the
@@ -94,14 +105,23 @@ fn prepare(specs: &[GuestSpec], options: &XenOptions) -> Result<(Bed, Script), S
     }
     let script = script::script(specs, &options.dom0, options.sequential)?;
     qemu::check_available().map_err(|error| error.to_string())?;
+    let flavour = Flavour::of(specs);
     let bed = match &options.bed {
         Some(dir) => Bed::open(dir)?,
-        None => bed::prepare(&options.workspace, |line| {
+        None => bed::prepare(&options.workspace, flavour, |line| {
             if options.verbosity != Verbosity::Quiet {
                 say(&format!("[testbed] {line}"));
             }
         })?,
     };
+    if flavour == Flavour::Hvm && bed.flavour != Flavour::Hvm {
+        return Err(format!(
+            "HVM guests need the HVM bed (`{} prepare --hvm`); {} is a {} bed",
+            bed::TESTBED_SCRIPT,
+            bed.dir.display(),
+            bed.flavour.word()
+        ));
+    }
     Ok((bed, script))
 }
 
@@ -216,7 +236,10 @@ pub fn qemu_arguments(
     // dom0 ends with `reboot -f`; Xen resets the machine, and QEMU exits.
     args.push(OsString::from("-no-reboot"));
     args.extend([OsString::from("-kernel"), bed.xen().into_os_string()]);
-    args.extend([OsString::from("-append"), OsString::from(XEN_CMDLINE)]);
+    args.extend([
+        OsString::from("-append"),
+        OsString::from(xen_cmdline(bed.flavour)),
+    ]);
     args.extend([OsString::from("-initrd"), OsString::from(modules)]);
     Ok(args)
 }

@@ -3,6 +3,7 @@ use super::*;
 fn bed() -> Bed {
     Bed {
         dir: PathBuf::from("/cache/xen-bed"),
+        flavour: crate::xen::hvm::Flavour::Pvh,
     }
 }
 
@@ -47,6 +48,7 @@ fn the_machine_has_room_for_every_guest_at_once() {
 fn commas_in_module_strings_are_doubled() {
     let odd = Bed {
         dir: PathBuf::from("/a,b"),
+        flavour: crate::xen::hvm::Flavour::Pvh,
     };
     let args = qemu_arguments(&odd, Path::new("/t,mp/x"), 512, Duration::from_secs(9)).unwrap();
     let initrd = args.last().unwrap().to_str().unwrap();
@@ -61,7 +63,10 @@ fn the_initramfs_is_the_bed_archive_then_ours() {
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("dom0.cpio.gz"), b"BASE").unwrap();
     fs::write(dir.join("k.elf"), b"\x7fELF-kernel").unwrap();
-    let bed = Bed { dir: dir.clone() };
+    let bed = Bed {
+        dir: dir.clone(),
+        flavour: crate::xen::hvm::Flavour::Pvh,
+    };
     let spec = GuestSpec::pvh("a", dir.join("k.elf")).unwrap();
     let out = dir.join("initramfs");
     write_initramfs(
