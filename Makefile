@@ -18,7 +18,7 @@ QEMU_FLAGS  := -machine $(MACHINE) -cpu $(CPU) -m $(MEM) -accel tcg -smp 1 \
                -device isa-debug-exit,iobase=0xf4,iosize=4
 RUNNER      := cargo run --locked --release -q -p virtus-tests --bin virtus-run --
 
-.PHONY: all build run run-native run-xen test test-host test-kernel test-xen xen-testbed checks gdb lint fmt-check clippy fmt deps clean
+.PHONY: all build run run-native run-xen run-hvm test test-host test-kernel test-xen xen-testbed checks gdb lint fmt-check clippy fmt deps clean
 
 all: build
 
@@ -36,6 +36,12 @@ deps:
 run run-xen: deps build
 	$(RUNNER) xen-run --image $(PV_IMAGE) --memory $(XEN_MEM) --append "$(CMDLINE)"
 
+## The same unmodified native image as a fully virtualized Xen HVM domU: its
+## UART, timers and interrupt controllers are emulated by Xen and by the device
+## model in dom0 (trap and emulate). The emulated serial port is this terminal.
+run-hvm: deps build
+	$(RUNNER) xen-run --hvm --image $(IMAGE32) --append "$(CMDLINE)"
+
 ## Boot Virtus natively in QEMU with the console (and its shell) on this terminal.
 ## Exit status 33 from QEMU means the kernel powered off cleanly.
 run-native: deps build
@@ -45,8 +51,9 @@ run-native: deps build
 
 ## Everything: lint, host unit tests, the native suite on a matrix of machines,
 ## the native crash checks, the Xen test bed checks (Linux proof guest, crashing,
-## hanging and mute guests), a deliberately broken test under Xen, and finally
-## the same suite natively and as a Xen PVH domU, side by side.
+## hanging and mute guests), a deliberately broken test under Xen PVH and under
+## Xen HVM, and finally the same suite in three columns: native, the same image
+## as a Xen HVM domU (trap and emulate), and virtus-pv as a Xen PVH domU.
 test: deps lint
 	cargo test --locked -p virtus-kernel -p virtus-native -p virtus-pv --lib
 	cargo test --locked -p virtus-tests
@@ -59,7 +66,10 @@ test: deps lint
 	@echo "== a deliberately failing test under Xen must turn the Xen leg red"
 	@$(RUNNER) xen-suite --quiet --image $(PV_IMAGE) --append "inject=fail"; s=$$?; \
 	  if [ $$s -eq 1 ]; then echo "xen inject=fail: red as it must be"; else echo "xen inject=fail: expected exit 1, got $$s"; exit 1; fi
-	$(RUNNER) both --native-image $(IMAGE) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
+	@echo "== a deliberately failing test under Xen HVM must turn the HVM leg red"
+	@$(RUNNER) xen-hvm-suite --quiet --image $(IMAGE32) --append "inject=fail"; s=$$?; \
+	  if [ $$s -eq 1 ]; then echo "xen-hvm inject=fail: red as it must be"; else echo "xen-hvm inject=fail: expected exit 1, got $$s"; exit 1; fi
+	$(RUNNER) legs --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
 
 ## Host unit tests only.
 test-host:
@@ -74,12 +84,14 @@ test-kernel: deps build
 ## Linux dom0 with xl. Cached in ~/.cache/virtus; a second run is instant.
 xen-testbed: deps
 	python3 tests/xen/testbed.py prepare
+	python3 tests/xen/testbed.py prepare --hvm
 
 ## Prove the bed is real (Debian's Linux as a PVH domU prints its marker and
 ## powers off), then run the suite in virtus-pv under Xen.
 test-xen: deps build
 	$(RUNNER) xen-proof
 	$(RUNNER) xen-suite --image $(PV_IMAGE) --memory $(XEN_MEM)
+	$(RUNNER) xen-hvm-suite --image $(IMAGE32)
 
 ## QEMU halted, with a gdb stub on :1234; then: gdb -ex 'target remote :1234' $(IMAGE)
 gdb: deps build

@@ -20,8 +20,11 @@ commands:
   xen-proof  boot the test bed's own Linux guest under Xen (proves the bed)
   xen-checks  prove that guests that crash, hang or print nothing are caught
   xen-suite  run the suite on the Xen PVH build (virtus-pv) as a domU
-  both     the suite natively (q35/max/128M) and under Xen, side by side
-  xen-run  boot virtus-pv under Xen with its console on this terminal
+  legs     the suite three ways, side by side: natively (q35/max/128M), the
+           same image as a Xen HVM guest, and virtus-pv as a Xen PVH guest;
+           then checks that the same core tests ran in each (alias: both)
+  xen-run  boot virtus-pv (or with --hvm the native image) under Xen with its
+           console on this terminal
   xen-hvm-suite  run the suite on the unmodified native image as a Xen HVM domU
 
 options (all commands):
@@ -64,7 +67,18 @@ xen-suite, xen-run (--image defaults to virtus-pv next to virtus-native):
   --timeout SECS    xen-suite: how long dom0 waits for the guest (default 240)
   --ramdisk PATH    a ramdisk for the guest
   --bed DIR, and for xen-suite --quiet and --verbose, as for xen
-both: --native-image PATH, --pv-image PATH, --memory, --timeout, --bed, --quiet
+xen-run --hvm: the native image as an HVM guest on the HVM bed: --image
+                    defaults to virtus-native.elf32, --memory to 64, and the
+                    command line is \"loglevel=info\" and --append
+legs (alias both):
+  --native-image PATH   the native leg's image (default virtus-native)
+  --hvm-image PATH      the HVM leg's (default virtus-native.elf32)
+  --pv-image PATH       the PVH leg's (default virtus-pv)
+  --memory MB           the PVH guest's memory (default 32)
+  --hvm-memory MB       the HVM guest's memory (default 64)
+  --bed DIR, --hvm-bed DIR  prepared PVH and HVM beds
+  --timeout SECS, --quiet   as for xen-suite; a core test (not native_*
+                    or pv_*) missing from a leg fails the run
 xen-hvm-suite (--image defaults to virtus-native.elf32 next to virtus-native):
   --memory MB (default 64), --append, --timeout, --bed, --quiet, --verbose;
                     the command line is \"test=all loglevel=info\" and --append
@@ -87,7 +101,7 @@ pub enum Command {
     },
     Xen(XenRequest),
     /// `xen-suite`, `xen-run`, `both`: the PVH build under Xen.
-    Pv(PvRequest),
+    Pv(Box<PvRequest>),
     /// `xen-checks`: only the request's bed and verbosity apply.
     XenChecks(XenRequest),
 }
@@ -131,14 +145,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Request, String> 
             }),
         });
     }
-    if ["xen-suite", "xen-run", "both", "xen-hvm-suite"].contains(&command_name.as_str()) {
+    if ["xen-suite", "xen-run", "legs", "both", "xen-hvm-suite"].contains(&command_name.as_str()) {
         return Ok(
             match pv_args::parse(&command_name, args, default_image())? {
                 None => Request::Help,
                 Some(request) => Request::Run(Invocation {
                     quiet: request.verbosity == Verbosity::Quiet,
                     image: request.image.clone(),
-                    command: Command::Pv(request),
+                    command: Command::Pv(Box::new(request)),
                     jobs: 1,
                 }),
             },
@@ -338,6 +352,17 @@ mod tests {
         };
         assert_eq!(request.verbosity, Verbosity::Quiet);
         assert!(matches!(run(&["xen-proof"]).command, Command::Xen(_)));
+    }
+
+    #[test]
+    fn legs_and_its_alias_both() {
+        for command in ["legs", "both"] {
+            let Command::Pv(request) = run(&[command, "--hvm-memory=80"]).command else {
+                panic!()
+            };
+            assert_eq!(request.mode, pv_args::PvMode::Legs);
+            assert_eq!(request.hvm_memory_mb, 80);
+        }
     }
 
     #[test]

@@ -113,6 +113,12 @@ pub enum Reason {
     GuestPoweroffDespiteFailures {
         failed: usize,
     },
+    /// The native kernel as a Xen HVM guest powered off before its summary
+    /// line: there it powers off through ACPI whatever went wrong (Xen's
+    /// device model has no `isa-debug-exit`), so this is its crash.
+    HvmPoweroffWithoutSummary {
+        at: Position,
+    },
     /// A Xen guest that did not run to a shutdown: it could not be
     /// started, or the run ended while it was still running.
     GuestDidNotRun {
@@ -246,6 +252,11 @@ impl fmt::Display for Reason {
                     "guest powered off although {failed} test(s) failed (expected crash)"
                 )
             }
+            Self::HvmPoweroffWithoutSummary { at } => write!(
+                f,
+                "kernel crashed {at} (no summary line; under HVM the native kernel \
+                 powers off through ACPI after a crash too)"
+            ),
             Self::GuestDidNotRun {
                 what,
                 at: Position::BeforeSuite,

@@ -7,8 +7,9 @@
 #   dom0_run CMD...           run a command in dom0, relaying its output
 #   linux_proof_guest         boot the bed's Linux as a PVH domU and wait for it
 #   linux_guest_cfg NAME EXTRA...  print an xl config for that Linux guest
-#   guest_console NAME        interactive: xl create -c on dom0's console, then
-#                             report how the guest ended
+#   guest_console NAME        interactive: the guest's console (an HVM guest's
+#                             serial port) on dom0's console, then report how the
+#                             guest ended
 #
 # Time is always wall-clock time from /proc/uptime: a spinning guest starves dom0,
 # so counting loop iterations would stretch every timeout.
@@ -259,9 +260,14 @@ guest_console() {
     [ -r "$_cfg" ] || { virtus_guest_failed "$_name" "no config $_cfg"; return 1; }
     rm -f "/tmp/$_name".*
     virtus_mark guest "$_name" created "uptime=$(virtus_uptime)"
-    # xl's own messages go to the file; the console client keeps the terminal.
-    xl create -F -c "$_cfg" </dev/console >/dev/console 2>"/tmp/$_name.xl"
-    _rc=$?
+    if virtus_is_hvm "$_cfg"; then
+        virtus_hvm_console "$_name" "$_cfg"
+        _rc=$?
+    else
+        # xl's own messages go to the file; the console client keeps the terminal.
+        xl create -F -c "$_cfg" </dev/console >/dev/console 2>"/tmp/$_name.xl"
+        _rc=$?
+    fi
     _code=$(sed -n 's/.*shut down, reason code \([0-9]*\).*/\1/p' "/tmp/$_name.xl" | head -n 1)
     if [ -z "$_code" ] && [ "$_rc" != 0 ]; then
         virtus_guest_failed "$_name" "xl create exited with $_rc"
@@ -270,4 +276,47 @@ guest_console() {
     virtus_mark guest "$_name" ended "reason=$(virtus_reason "${_code:--1}")" \
         "code=${_code:--1}" "uptime=$(virtus_uptime)"
     [ "$_code" = 0 ]
+}
+
+# guest_console for an HVM guest. `xl create -c` would attach its serial console
+# (an HVM guest's primary console), but the domain is preserved at its end for the
+# UART to drain, and with it the device model and the console client: the session
+# would hang after "powering off". So: create it paused, attach `xl console -t
+# serial` on dom0's console, unpause, wait for xl -F to report the shutdown, then
+# destroy the domain (virtus_hvm_cleanup), which ends the console client.
+virtus_hvm_console() {
+    local _name=$1 _cfg=$2 _xl _console _deadline _rc
+    xl create -F -p "$_cfg" >"/tmp/$_name.xl" 2>&1 &
+    _xl=$!
+    until grep -q "^Waiting for domain" "/tmp/$_name.xl"; do
+        if ! virtus_alive "$_xl"; then
+            wait "$_xl"
+            _rc=$?
+            cat "/tmp/$_name.xl" >/dev/console
+            return "$_rc"
+        fi
+        sleep 0.1
+    done
+    : >"/tmp/$_name.hvm"
+    xl console -t serial "$_name" </dev/console >/dev/console 2>"/tmp/$_name.console-err" &
+    _console=$!
+    # Attached once xenconsole holds the guest's pty (QEMU drops the UART's
+    # output while no client is attached).
+    _deadline=$(($(virtus_centis) + 1000))
+    until ls -l "/proc/$_console/fd" 2>/dev/null | grep -q /dev/pts/; do
+        [ "$(virtus_centis)" -lt "$_deadline" ] || break
+        sleep 0.1
+    done
+    if ! xl unpause "$_name" >>"/tmp/$_name.xl" 2>&1; then
+        xl destroy "$_name" >/dev/null 2>&1
+        virtus_stop "$_console"
+        virtus_stop "$_xl"
+        return 1
+    fi
+    wait "$_xl"
+    _rc=$?
+    virtus_hvm_cleanup "$_name"
+    virtus_wait_exit "$_console" 200 || virtus_stop "$_console"
+    wait "$_console" 2>/dev/null
+    return "$_rc"
 }

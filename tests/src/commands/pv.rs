@@ -1,7 +1,10 @@
-//! `virtus-run xen-suite`, `both` and `xen-run`: the Xen PVH build of
-//! Virtus (`virtus-pv`) as a domU of the test bed.
+//! `virtus-run xen-suite`, `xen-hvm-suite`, `legs` (alias `both`) and
+//! `xen-run`: Virtus as a domU of the test bed, the PVH build (`virtus-pv`)
+//! or the unmodified native image as an HVM guest.
 
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use super::{boot_streamed, print_indented};
 use crate::console::say;
@@ -9,8 +12,10 @@ use crate::ktap::Summary;
 use crate::matrix::{self, SUITE_CMDLINE, SUITE_TIMEOUT};
 use crate::qemu;
 use crate::table::{self, Align};
+use crate::transcript::Transcript;
 use crate::verdict::Verdict;
 use crate::xen::bed::{self, Bed};
+use crate::xen::guest::GuestKind;
 use crate::xen::guest_ktap::{judge_guest_ktap, transcript_of};
 use crate::xen::hvm::Flavour;
 use crate::xen::interactive::run_interactive;
@@ -24,7 +29,7 @@ const XEN_LEG: &str = "xen-pvh";
 /// The name of the HVM run in results.
 const HVM_LEG: &str = "xen-hvm";
 
-/// One leg's outcome, as the `both` table shows it.
+/// One leg's outcome, as the `legs` table shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leg {
     pub name: String,
@@ -33,12 +38,31 @@ pub struct Leg {
     pub passed: bool,
     /// `PASS` or `FAIL: <the first reason>`.
     pub headline: String,
+    /// From the boot (native: QEMU's start; Xen: `xl create`) to the
+    /// summary line, or to the end if there was none.
+    pub time_to_result: Option<Duration>,
+    /// The names of the results reported, in order.
+    pub tests: Vec<String>,
+}
+
+impl Leg {
+    /// A leg that could not run at all.
+    fn failed(name: String, error: &str) -> Self {
+        Self {
+            name,
+            counted: None,
+            passed: false,
+            headline: format!("FAIL: {error}"),
+            time_to_result: None,
+            tests: Vec::new(),
+        }
+    }
 }
 
 pub fn run(request: &PvRequest) -> Result<bool, String> {
     match request.mode {
-        PvMode::Suite | PvMode::HvmSuite => Ok(xen_suite(request)?.passed),
-        PvMode::Both => both(request),
+        PvMode::Suite | PvMode::HvmSuite => Ok(xen_suite(request, "--image")?.passed),
+        PvMode::Legs => legs(request),
         PvMode::Run => xen_run(request),
     }
 }
@@ -62,14 +86,11 @@ fn require(image: &Path, what: &str, flag: &str) -> Result<(), String> {
 
 /// One bed boot running the suite as the guest `virtus` (PVH, or HVM for
 /// `xen-hvm-suite`), streamed, judged and summed up.
-fn xen_suite(request: &PvRequest) -> Result<Leg, String> {
-    let flag = match request.mode {
-        PvMode::Both => "--pv-image",
-        _ => "--image",
-    };
-    let (leg_name, what) = match request.mode {
-        PvMode::HvmSuite => (HVM_LEG, "HVM"),
-        _ => (XEN_LEG, "PVH"),
+/// `flag` names the option that sets the image.
+fn xen_suite(request: &PvRequest, flag: &str) -> Result<Leg, String> {
+    let (leg_name, what) = match request.kind {
+        GuestKind::Hvm => (HVM_LEG, "HVM"),
+        GuestKind::Pvh => (XEN_LEG, "PVH"),
     };
     require(&request.image, what, flag)?;
     let spec = request.guest()?;
@@ -92,14 +113,16 @@ fn xen_suite(request: &PvRequest) -> Result<Leg, String> {
     }
     let guest = &report.guests[0];
     let transcript = transcript_of(&guest.console);
-    let verdict = judge_guest_ktap(&transcript, &guest.end, request.timeout);
+    let verdict = judge_guest_ktap(&transcript, &guest.end, request.timeout, request.kind);
     let run_problems = report.run_problems();
     let counted = transcript.counted();
     let leg = Leg {
-        name: leg_name.to_string(),
+        name: self::leg_name(request),
         counted: (!transcript.reports.is_empty()).then_some(counted),
         passed: verdict.passed() && run_problems.is_empty(),
         headline: headline(&verdict, &run_problems),
+        time_to_result: time_to_result(guest),
+        tests: test_names(&transcript),
     };
 
     say("");
@@ -136,6 +159,13 @@ fn headline(verdict: &Verdict, run_problems: &[String]) -> String {
     }
 }
 
+/// From `xl create` to the summary line, or to the guest's end.
+fn time_to_result(guest: &GuestReport) -> Option<Duration> {
+    let times = &guest.times;
+    let at = times.result_line.or(times.ended)?;
+    Some(at.saturating_sub(times.created?))
+}
+
 /// Host times from `xl create` (the guest's `created` marker) to its first
 /// console line, its KTAP summary line, and its end.
 pub fn timings(leg: &str, guest: &GuestReport) -> String {
@@ -158,20 +188,47 @@ pub fn timings(leg: &str, guest: &GuestReport) -> String {
     )
 }
 
-/// The native suite on the reference machine, then the Xen suite.
-fn both(request: &PvRequest) -> Result<bool, String> {
+/// The same suite three ways, one after the other: natively on the
+/// reference machine, the same image as a Xen HVM guest, and the PVH build
+/// as a Xen PVH guest; then whether the same core tests ran in each.
+fn legs(request: &PvRequest) -> Result<bool, String> {
+    let [hvm, pvh] = request.xen_legs();
     require(&request.native_image, "native", "--native-image")?;
-    require(&request.image, "PVH", "--pv-image")?;
+    require(&hvm.image, "HVM", "--hvm-image")?;
+    require(&pvh.image, "PVH", "--pv-image")?;
     qemu::check_available().map_err(|error| error.to_string())?;
-    let quiet = request.verbosity == Verbosity::Quiet;
 
+    let native = native_leg(request);
+    let mut legs = vec![native];
+    for (leg, flag) in [(hvm, "--hvm-image"), (pvh, "--pv-image")] {
+        say("");
+        let name = leg_name(&leg);
+        legs.push(xen_suite(&leg, flag).unwrap_or_else(|error| {
+            say(&format!("{name}: FAIL: {error}"));
+            Leg::failed(name, &error)
+        }));
+    }
+    let core = core_check(&legs);
+    say("");
+    say(&legs_table(&legs));
+    for line in core.lines() {
+        say(&line);
+    }
+    say(&total_line(&legs, core.matches()));
+    Ok(legs.iter().all(|leg| leg.passed) && core.matches())
+}
+
+/// The native suite on the first machine of the matrix (q35/max/128M).
+fn native_leg(request: &PvRequest) -> Leg {
+    let quiet = request.verbosity == Verbosity::Quiet;
     let config = matrix::configurations(true).swap_remove(0);
     let label = config.to_string();
+    let name = format!("native {label}");
     say(&format!(
         "virtus-run: native image {}",
         request.native_image.display()
     ));
-    let native = match boot_streamed(
+    match boot_streamed(
         &label,
         &config,
         &request.native_image,
@@ -181,39 +238,132 @@ fn both(request: &PvRequest) -> Result<bool, String> {
     ) {
         Ok(boot) => {
             let verdict = boot.verdict();
-            let counted = boot.transcript.counted();
             say(&format!("[{label}] {}", verdict.headline()));
             print_indented(&verdict.details());
             Leg {
-                name: format!("native {label}"),
-                counted: (!boot.transcript.reports.is_empty()).then_some(counted),
+                name,
+                counted: (!boot.transcript.reports.is_empty()).then_some(boot.transcript.counted()),
                 passed: verdict.passed(),
                 headline: verdict.headline(),
+                time_to_result: Some(boot.time_to_result()),
+                tests: test_names(&boot.transcript),
             }
         }
-        Err(error) => Leg {
-            name: format!("native {label}"),
-            counted: None,
-            passed: false,
-            headline: format!("FAIL: {error}"),
-        },
-    };
-    say("");
-    let xen = xen_suite(request)?;
-    let legs = [native, xen];
-    say("");
-    say(&both_table(&legs));
-    say(&total_line(&legs));
-    Ok(legs.iter().all(|leg| leg.passed))
+        Err(error) => Leg::failed(name, &error.to_string()),
+    }
 }
 
-/// One row per leg: its counts and verdict.
-pub fn both_table(legs: &[Leg]) -> String {
+/// A Xen leg's name in the table: the guest type and its memory.
+fn leg_name(request: &PvRequest) -> String {
+    let leg = match request.kind {
+        GuestKind::Hvm => HVM_LEG,
+        GuestKind::Pvh => XEN_LEG,
+    };
+    format!("{leg} {}M", request.memory_mb)
+}
+
+/// Every result's name, in the order reported.
+fn test_names(transcript: &Transcript) -> Vec<String> {
+    transcript
+        .reports
+        .iter()
+        .map(|report| report.result.display_name())
+        .collect()
+}
+
+/// A core test runs in every leg; `native_*` and `pv_*` tests belong to
+/// one build or one way of booting.
+pub fn is_core(name: &str) -> bool {
+    !name.starts_with("native_") && !name.starts_with("pv_")
+}
+
+/// Whether the legs reported the same core tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreCheck {
+    /// How many legs were compared.
+    pub legs: usize,
+    /// The core tests every leg reported.
+    pub common: usize,
+    /// For each leg that lacks some: its name, whether it reported no core
+    /// test at all, and the core tests another leg reported and it did not.
+    pub missing: Vec<(String, bool, Vec<String>)>,
+}
+
+impl CoreCheck {
+    /// The same core tests everywhere, and at least one.
+    pub fn matches(&self) -> bool {
+        self.missing.is_empty() && self.common > 0
+    }
+
+    /// What to print under the table.
+    pub fn lines(&self) -> Vec<String> {
+        if self.common == 0 && self.missing.is_empty() {
+            return vec!["core tests: FAIL: no leg reported a core test".to_string()];
+        }
+        if self.matches() {
+            return vec![format!(
+                "core tests: the same {} in all {} legs (native_* and pv_* are not compared)",
+                self.common, self.legs
+            )];
+        }
+        let mut lines = vec![format!(
+            "core tests: FAIL: {} common to all {} legs, but the sets differ:",
+            self.common, self.legs
+        )];
+        for (leg, none, names) in &self.missing {
+            lines.push(if *none {
+                format!("    {leg}: reported no core test ({} missing)", names.len())
+            } else {
+                format!("    missing from {leg}: {}", names.join(", "))
+            });
+        }
+        lines
+    }
+}
+
+/// Compares the legs' core test names as sets (order and outcome aside:
+/// a skipped or failed test still appeared).
+pub fn core_check(legs: &[Leg]) -> CoreCheck {
+    let sets: Vec<BTreeSet<&str>> = legs
+        .iter()
+        .map(|leg| {
+            leg.tests
+                .iter()
+                .map(String::as_str)
+                .filter(|name| is_core(name))
+                .collect()
+        })
+        .collect();
+    let all: BTreeSet<&str> = sets.iter().flatten().copied().collect();
+    let common = all
+        .iter()
+        .filter(|name| sets.iter().all(|set| set.contains(*name)))
+        .count();
+    let missing = legs
+        .iter()
+        .zip(&sets)
+        .filter(|(_, set)| set.len() < all.len())
+        .map(|(leg, set)| {
+            let names = all.difference(set).map(ToString::to_string).collect();
+            (leg.name.clone(), set.is_empty(), names)
+        })
+        .collect();
+    CoreCheck {
+        legs: legs.len(),
+        common,
+        missing,
+    }
+}
+
+/// One row per leg: its counts, how long it took to its result, and its
+/// verdict.
+pub fn legs_table(legs: &[Leg]) -> String {
     let header = [
         ("leg", Align::Left),
         ("passed", Align::Right),
         ("failed", Align::Right),
         ("skipped", Align::Right),
+        ("time to result", Align::Right),
         ("verdict", Align::Left),
     ];
     let rows: Vec<Vec<String>> = legs
@@ -224,6 +374,7 @@ pub fn both_table(legs: &[Leg]) -> String {
                 Some(c) => row.extend([c.passed, c.failed, c.skipped].map(|n| n.to_string())),
                 None => row.extend(["-", "-", "-"].map(String::from)),
             }
+            row.push(leg.time_to_result.map_or("-".into(), table::seconds));
             row.push(leg.headline.clone());
             row
         })
@@ -232,9 +383,10 @@ pub fn both_table(legs: &[Leg]) -> String {
 }
 
 /// `N passed, M failed` summed over the legs. A leg that failed without a
-/// failing test (a crash, a timeout) counts as one failure, so the line
-/// never reads "0 failed" for a red run.
-pub fn total_line(legs: &[Leg]) -> String {
+/// failing test (a crash, a timeout) counts as one failure, and so does a
+/// core-set mismatch in legs that all passed, so the line never reads
+/// "0 failed" for a red run.
+pub fn total_line(legs: &[Leg], core_matches: bool) -> String {
     let (mut passed, mut failed) = (0, 0);
     for leg in legs {
         let counted = leg.counted.unwrap_or_default();
@@ -245,12 +397,19 @@ pub fn total_line(legs: &[Leg]) -> String {
             counted.failed
         };
     }
+    if !core_matches && failed == 0 {
+        failed = 1;
+    }
     format!("{passed} passed, {failed} failed")
 }
 
 /// The guest's console on this terminal, under Xen, until it ends.
 fn xen_run(request: &PvRequest) -> Result<bool, String> {
-    require(&request.image, "PVH", "--image")?;
+    let what = match request.kind {
+        GuestKind::Hvm => "HVM",
+        GuestKind::Pvh => "PVH",
+    };
+    require(&request.image, what, "--image")?;
     let spec = request.guest()?;
     qemu::check_available().map_err(|error| error.to_string())?;
     let bed = match &request.bed {

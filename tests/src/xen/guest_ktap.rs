@@ -5,9 +5,15 @@
 //! test failed or the kernel panicked or faulted, and `xl` reports that
 //! reason. It stands in for QEMU's exit status of the native verdict
 //! ([`crate::verdict`]); the report itself is checked the same way.
+//!
+//! The unmodified native kernel as an HVM guest cannot say how it ended:
+//! Xen's device model has no `isa-debug-exit`, so after a failed test, a
+//! panic or a CPU fault alike it powers off through ACPI. There the report
+//! alone decides, and a poweroff without a summary line is a crash.
 
 use std::time::Duration;
 
+use super::guest::GuestKind;
 use super::protocol::ShutdownReason;
 use super::report::GuestEnd;
 use crate::transcript::Transcript;
@@ -15,6 +21,11 @@ use crate::verdict::{self, Failure, Position, Reason, Verdict};
 
 /// Console lines shown under an ending that struck outside any test.
 const CONTEXT_LINES: usize = 8;
+
+/// How far back a crash report (`!!! ...`) is looked for, and how many of
+/// its lines are shown.
+const CRASH_SEARCH_LINES: usize = 48;
+const CRASH_REPORT_LINES: usize = 24;
 
 /// A transcript of the guest's console lines, as dom0 relayed them.
 pub fn transcript_of(console: &[String]) -> Transcript {
@@ -32,8 +43,18 @@ pub fn transcript_of(console: &[String]) -> Transcript {
 /// the report is consistent, and the guest powered off. A guest that
 /// crashed after reporting failed tests fails by those tests; one that
 /// ended before its summary fails naming the test it was running.
-pub fn judge_guest_ktap(transcript: &Transcript, end: &GuestEnd, timeout: Duration) -> Verdict {
-    let mut failures: Vec<Failure> = judge_end(transcript, end, timeout).into_iter().collect();
+///
+/// For an HVM guest (`kind`), see the module's introduction: a poweroff is
+/// its only ending, so it is judged by the report alone.
+pub fn judge_guest_ktap(
+    transcript: &Transcript,
+    end: &GuestEnd,
+    timeout: Duration,
+    kind: GuestKind,
+) -> Verdict {
+    let mut failures: Vec<Failure> = judge_end(transcript, end, timeout, kind)
+        .into_iter()
+        .collect();
     failures.extend(transcript.failures().map(verdict::failed_test));
     if transcript.headers > 1 {
         failures.push(verdict::bare(Reason::SuiteRestarted {
@@ -48,11 +69,22 @@ pub fn judge_guest_ktap(transcript: &Transcript, end: &GuestEnd, timeout: Durati
 }
 
 /// What Xen's ending says, before looking at the results themselves.
-fn judge_end(transcript: &Transcript, end: &GuestEnd, timeout: Duration) -> Option<Failure> {
+fn judge_end(
+    transcript: &Transcript,
+    end: &GuestEnd,
+    timeout: Duration,
+    kind: GuestKind,
+) -> Option<Failure> {
     let at = Position::of(transcript);
     let summarized = transcript.summary.is_some();
     let failed = transcript.counted().failed;
+    let hvm = kind == GuestKind::Hvm;
     let reason = match end {
+        // The native kernel's only way out under HVM: the results say it.
+        GuestEnd::Shutdown(ShutdownReason::Poweroff) if hvm && summarized => return None,
+        GuestEnd::Shutdown(ShutdownReason::Poweroff) if hvm => {
+            Reason::HvmPoweroffWithoutSummary { at: at.clone() }
+        }
         GuestEnd::Shutdown(ShutdownReason::Poweroff) if summarized && failed > 0 => {
             Reason::GuestPoweroffDespiteFailures { failed }
         }
@@ -82,9 +114,29 @@ fn judge_end(transcript: &Transcript, end: &GuestEnd, timeout: Duration) -> Opti
     };
     let context = match at {
         Position::During(_) => transcript.running_output(),
-        _ => transcript.tail(CONTEXT_LINES),
+        _ => crash_report(transcript).unwrap_or_else(|| transcript.tail(CONTEXT_LINES)),
     };
     Some(Failure { reason, context })
+}
+
+/// The kernel's last crash report (from its first `!!!` line on) if one
+/// is near the end of the console: its first lines name the fault, which
+/// a plain tail of registers and backtrace would cut off.
+fn crash_report(transcript: &Transcript) -> Option<Vec<String>> {
+    let tail = transcript.tail(CRASH_SEARCH_LINES);
+    let banner = |line: &String| line.trim_start().starts_with("!!!");
+    let last = tail.iter().rposition(banner)?;
+    let first = tail[..=last]
+        .iter()
+        .rposition(|line| !banner(line))
+        .map_or(0, |before| before + 1);
+    Some(
+        tail[first..]
+            .iter()
+            .take(CRASH_REPORT_LINES)
+            .cloned()
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -95,7 +147,12 @@ mod tests {
 
     fn judge(console: &str, end: GuestEnd) -> Verdict {
         let lines: Vec<String> = console.lines().map(String::from).collect();
-        judge_guest_ktap(&transcript_of(&lines), &end, TIMEOUT)
+        judge_guest_ktap(&transcript_of(&lines), &end, TIMEOUT, GuestKind::Pvh)
+    }
+
+    fn judge_hvm(console: &str, end: GuestEnd) -> Verdict {
+        let lines: Vec<String> = console.lines().map(String::from).collect();
+        judge_guest_ktap(&transcript_of(&lines), &end, TIMEOUT, GuestKind::Hvm)
     }
 
     fn ended(reason: ShutdownReason) -> GuestEnd {
@@ -245,7 +302,86 @@ ok 1 heap_vec
         let lines: Vec<String> = PASSING.lines().map(|l| format!("{l}\r")).collect();
         let transcript = transcript_of(&lines);
         assert!(transcript.summary.is_some());
-        let verdict = judge_guest_ktap(&transcript, &ended(ShutdownReason::Poweroff), TIMEOUT);
+        let verdict = judge_guest_ktap(
+            &transcript,
+            &ended(ShutdownReason::Poweroff),
+            TIMEOUT,
+            GuestKind::Pvh,
+        );
         assert!(verdict.passed(), "{verdict:?}");
+    }
+
+    const HVM_CRASH: &str = "\
+[    0.068804] INFO  Virtus on native (cmdline \"test=all crash=pagefault\")
+[    1.056222] WARN  crash=pagefault: crashing on purpose
+
+!!! unhandled CPU exception 14: page fault (#PF)
+    error code 0x0 (not-present page on read in kernel mode)
+    faulting address (CR2) 0x00004000dead0000
+    RIP 0x0000000000414f19  CS 0x8  RFLAGS 0x246
+    RSP 0x0000000000450c00  SS 0x10
+    RAX 0x0000000000000000 RBX 0x0000000000000009 RCX 0x0000000000000000
+    RDX 0x00000000000003f8 RSI 0x0000000000422041 RDI 0x00004000dead0000
+    RBP 0x0000000000450c00 R8  0x000000000000000a R9  0x00000000000003f8
+    backtrace:
+      0x000000000040c22e
+      0x0000000000417c00
+";
+
+    #[test]
+    fn under_hvm_a_failing_suite_powers_off_and_fails_by_its_test() {
+        let verdict = judge_hvm(FAILING, ended(ShutdownReason::Poweroff));
+        assert_eq!(
+            verdict.headline(),
+            "FAIL: test xen_memory failed: expected 32 MiB, saw 16 MiB"
+        );
+        assert_eq!(verdict.failures.len(), 1, "{verdict:?}");
+        assert!(judge_hvm(PASSING, ended(ShutdownReason::Poweroff)).passed());
+    }
+
+    #[test]
+    fn under_hvm_a_poweroff_without_summary_is_a_crash_shown_from_its_report() {
+        let verdict = judge_hvm(HVM_CRASH, ended(ShutdownReason::Poweroff));
+        assert_eq!(
+            verdict.headline(),
+            "FAIL: kernel crashed before the suite started (no summary line; \
+             under HVM the native kernel powers off through ACPI after a crash too)"
+        );
+        let details = verdict.details();
+        assert_eq!(
+            details[0],
+            "| !!! unhandled CPU exception 14: page fault (#PF)"
+        );
+        assert_eq!(details.len(), 11, "{details:?}");
+        let mid_test = judge_hvm(CUT_SHORT, ended(ShutdownReason::Poweroff));
+        assert!(
+            mid_test
+                .headline()
+                .starts_with("FAIL: kernel crashed during test xen_grant_table (no summary line;"),
+            "{}",
+            mid_test.headline()
+        );
+        // A crash Xen saw itself (a triple fault) is reported as under PVH.
+        let rebooted = judge_hvm(CUT_SHORT, ended(ShutdownReason::Reboot));
+        assert!(
+            rebooted
+                .headline()
+                .starts_with("FAIL: guest rebooted (a triple fault?)")
+        );
+    }
+
+    #[test]
+    fn without_a_crash_report_the_tail_is_shown() {
+        let verdict = judge(
+            "[ INFO] booting\nno banner here\n",
+            ended(ShutdownReason::Crash),
+        );
+        assert_eq!(verdict.details(), ["| [ INFO] booting", "| no banner here"]);
+        let panic = "x\n!!! boom\n!!! kernel panic, stopping\n";
+        let verdict = judge(panic, ended(ShutdownReason::Crash));
+        assert_eq!(
+            verdict.details(),
+            ["| !!! boom", "| !!! kernel panic, stopping"]
+        );
     }
 }

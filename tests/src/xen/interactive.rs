@@ -14,12 +14,18 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use super::bed::Bed;
-use super::guest::{GuestImage, GuestSpec};
+use super::guest::{GuestImage, GuestKind, GuestSpec};
 use super::run::{self, TempFile};
 use crate::qemu;
 
 /// Printed before QEMU takes the terminal.
-pub const BANNER: &str = "booting Xen + dom0 (~10 s), then Virtus PVH; Ctrl-A X quits QEMU";
+pub fn banner(kind: GuestKind) -> String {
+    let (boot, guest) = match kind {
+        GuestKind::Pvh => ("~10 s", "Virtus PVH"),
+        GuestKind::Hvm => ("~20 s", "Virtus HVM (hvmloader, SeaBIOS, then the kernel)"),
+    };
+    format!("booting Xen + dom0 ({boot}), then {guest}; Ctrl-A X quits QEMU")
+}
 
 /// A session lasts as long as the user likes; dom0's watchdog only ends
 /// one left behind for a day.
@@ -79,7 +85,7 @@ pub fn run_interactive(guest: &GuestSpec, bed: &Bed) -> Result<ExitStatus, Strin
     let args = run::qemu_arguments(bed, &initramfs.0, memory, SESSION_WATCHDOG)?;
     let args = interactive_arguments(&args);
 
-    println!("{BANNER}");
+    println!("{}", banner(guest.kind));
     let _ = std::io::stdout().flush();
     let mut child = Command::new(qemu::QEMU)
         .args(&args)
@@ -126,6 +132,13 @@ mod tests {
         assert_eq!(pair("-kernel"), "/bed/xen");
         assert!(pair("-initrd").contains("virtus.watchdog=86400,"));
         assert!(args.contains(&"-no-reboot"));
+    }
+
+    #[test]
+    fn the_banner_names_the_guest_type() {
+        assert!(banner(GuestKind::Pvh).contains("then Virtus PVH;"));
+        assert!(banner(GuestKind::Hvm).contains("then Virtus HVM"));
+        assert!(banner(GuestKind::Hvm).ends_with("Ctrl-A X quits QEMU"));
     }
 
     #[test]
