@@ -114,3 +114,11 @@ fmt:
 
 clean:
 	cargo clean
+
+## Benchmarks: the kernel's micro-benchmarks natively, as a Xen HVM domU and as
+## a Xen PVH domU (emulated against paravirtual, per pair), boot and footprint
+## against Linux, and density; writes bench/report.md, report.json and charts.
+## BENCH_FLAGS=--quick for a shorter density step.
+.PHONY: bench
+bench: deps build
+	$(RUNNER) bench --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) $(BENCH_FLAGS)

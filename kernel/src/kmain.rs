@@ -70,22 +70,29 @@ pub fn start(platform: &'static dyn Platform) -> ! {
     if let Some(mode) = info.cmdline.get("crash") {
         crate::tests::crash_on_purpose(mode);
     }
-    match info.cmdline.get("test") {
-        Some("list") => {
-            harness::list();
-            platform.shutdown(ExitStatus::Success);
-        }
-        Some(filter) => {
-            let totals = harness::run(Some(filter));
-            let status = if totals.failed == 0 {
-                ExitStatus::Success
-            } else {
-                ExitStatus::Failure
-            };
-            platform.shutdown(status);
-        }
-        None => shell::run(),
+    let test = info.cmdline.get("test");
+    let bench = info.cmdline.get("bench");
+    if test == Some("list") {
+        harness::list();
+        platform.shutdown(ExitStatus::Success);
     }
+    if test.is_none() && bench.is_none() {
+        shell::run();
+    }
+    // `test=` and `bench=` may come together: tests first, then benchmarks,
+    // and one exit status for both.
+    let mut ok = true;
+    if let Some(filter) = test {
+        ok &= harness::run(Some(filter)).failed == 0;
+    }
+    if let Some(filter) = bench {
+        ok &= crate::bench::run(Some(filter));
+    }
+    platform.shutdown(if ok {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    });
 }
 
 fn fatal(platform: &dyn Platform, msg: impl core::fmt::Display) -> ! {

@@ -6,6 +6,7 @@
 
 extern crate alloc;
 
+pub mod bench;
 pub mod boot;
 pub mod fixed_fmt;
 pub mod harness;
@@ -23,6 +24,8 @@ pub mod diag;
 pub mod interrupts;
 #[cfg(target_os = "none")]
 mod kmain;
+#[cfg(target_os = "none")]
+pub mod self_event;
 #[cfg(target_os = "none")]
 pub mod shell;
 #[cfg(target_os = "none")]

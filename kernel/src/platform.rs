@@ -117,6 +117,13 @@ pub trait Platform: Sync {
     /// The backend's own in-kernel tests, run after the core's.
     fn tests(&self) -> &'static [crate::harness::Test];
 
+    /// The backend's own benchmarks, run after the core's: operations only
+    /// this backend can name, such as a hypercall and the emulated device
+    /// access it replaces, grouped by [`crate::bench::Bench::pair`]. May be
+    /// empty. A benchmark that uses the one-shot timer directly need not
+    /// restore it: the runner re-arms the core's deadline afterwards.
+    fn benches(&self) -> &'static [crate::bench::Bench];
+
     /// Write bytes to the console, in order, without dropping any. May wait
     /// for the device or the other end, never for an interrupt.
     fn console_write(&self, bytes: &[u8]);

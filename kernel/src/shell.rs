@@ -10,6 +10,8 @@ commands:
   uptime           time since boot
   test [filter]    run the in-kernel tests (all, or names containing filter)
   tests            list the tests
+  bench [filter]   run the micro-benchmarks (all, or names containing filter)
+  bench list       list the benchmarks and what they measure
   shutdown         power off";
 
 /// Print the `info` report.
@@ -76,6 +78,10 @@ pub fn run() -> ! {
                 harness::run(filter);
             }
             (Some("tests"), _) => harness::list(),
+            (Some("bench"), Some("list")) => crate::bench::list(),
+            (Some("bench"), filter) => {
+                crate::bench::run(filter);
+            }
             (Some("shutdown"), _) => {
                 kprintln!("powering off");
                 crate::platform().shutdown(ExitStatus::Success);

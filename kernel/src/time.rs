@@ -93,6 +93,13 @@ pub fn on_timer_event() {
     }
 }
 
+/// Program the platform timer for the earliest software timer again, after
+/// something (a benchmark) used the platform timer directly and may have
+/// replaced or cancelled that deadline.
+pub fn resync_platform_timer() {
+    without_interrupts(|| rearm(&TIMERS.lock()));
+}
+
 fn wake_nop() {}
 
 /// Idle until `done()` holds, checking it with interrupts off so that the

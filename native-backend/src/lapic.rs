@@ -211,6 +211,25 @@ impl LocalApic {
         }
     }
 
+    /// The timer's LVT entry for the configured mode and vector.
+    fn lvt_timer(&self) -> u32 {
+        match self.timer {
+            TimerMode::TscDeadline => LVT_TSC_DEADLINE | u32::from(self.timer_vector),
+            TimerMode::OneShot { .. } => u32::from(self.timer_vector),
+        }
+    }
+
+    /// Run `f` with the timer's interrupt masked, so that whatever `f` arms
+    /// never fires; then disarm and unmask. (For benchmarks of the arming
+    /// itself; the caller re-arms any deadline it needs afterwards.)
+    pub fn with_timer_masked<R>(&self, f: impl FnOnce(&Self) -> R) -> R {
+        self.write(reg::LVT_TIMER, self.lvt_timer() | LVT_MASKED);
+        let r = f(self);
+        self.disarm();
+        self.write(reg::LVT_TIMER, self.lvt_timer());
+        r
+    }
+
     /// Disarm the timer.
     pub fn disarm(&self) {
         match self.timer {

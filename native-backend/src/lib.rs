@@ -25,6 +25,8 @@ pub mod tsc;
 pub mod uart16550;
 
 #[cfg(target_os = "none")]
+mod bench;
+#[cfg(target_os = "none")]
 mod platform;
 #[cfg(target_os = "none")]
 mod tests;

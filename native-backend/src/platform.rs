@@ -7,6 +7,7 @@ use crate::uart16550::{COM1, COM1_IRQ, Uart};
 use crate::{cpu, pic, pit, power, tsc};
 use spin::Once;
 use virtus_kernel::arch::trap::TrapFrame;
+use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
 use virtus_kernel::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
@@ -205,6 +206,10 @@ impl Platform for NativePlatform {
 
     fn tests(&self) -> &'static [Test] {
         crate::tests::TESTS
+    }
+
+    fn benches(&self) -> &'static [Bench] {
+        crate::bench::BENCHES
     }
 
     fn console_write(&self, bytes: &[u8]) {

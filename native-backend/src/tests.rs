@@ -32,6 +32,10 @@ pub const TESTS: &[Test] = &[
         name: "native_ioapic_routes_uart",
         run: ioapic_routes_uart,
     },
+    Test {
+        name: "native_bench_all_run",
+        run: bench_all_run,
+    },
 ];
 
 fn uart_loopback_input() -> TestResult {
@@ -73,9 +77,19 @@ fn tsc_rate_vs_pit() -> TestResult {
     // 200 ms: the wait ends one PIT poll after the count expires, and under
     // trap-and-emulate (a Xen HVM guest) one poll is a trapped port read
     // costing up to milliseconds. Over 50 ms that lag alone reached 6 %.
-    let start = time::now_ns();
-    pit::busy_wait_us(200_000);
-    rate_check(200 * NS_PER_MS, time::now_ns() - start, "PIT time")
+    // Best of three: a host that deschedules the emulator mid-wait only ever
+    // makes one attempt look slow or fast, while a clock running at the wrong
+    // rate fails all three.
+    let mut closest = u64::MAX;
+    for _ in 0..3 {
+        let start = time::now_ns();
+        pit::busy_wait_us(200_000);
+        let measured = time::now_ns() - start;
+        if measured.abs_diff(200 * NS_PER_MS) < closest.abs_diff(200 * NS_PER_MS) {
+            closest = measured;
+        }
+    }
+    rate_check(200 * NS_PER_MS, closest, "PIT time")
 }
 
 fn tsc_rate_vs_pm_timer() -> TestResult {
@@ -145,5 +159,20 @@ fn ioapic_routes_uart() -> TestResult {
         .map_err(|e| TestError::Fail(alloc::format!("{e:?}")))?;
     check_eq!(vector, vectors::UART);
     check!(!masked, "UART GSI {gsi} is masked");
+    Ok(())
+}
+
+fn bench_all_run() -> TestResult {
+    // Three iterations each: this proves every benchmark runs and yields
+    // sane figures, not how fast anything is.
+    let report = virtus_kernel::bench::check_all(3, 1_000 * NS_PER_MS).map_err(TestError::Fail)?;
+    for why in &report.skipped {
+        virtus_kernel::kprintln!("# not run: {why}");
+    }
+    check!(
+        report.ran + report.skipped.len() >= crate::bench::BENCHES.len(),
+        "only {} benchmarks ran",
+        report.ran
+    );
     Ok(())
 }

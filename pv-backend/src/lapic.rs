@@ -21,6 +21,8 @@ const REG_TPR: usize = 0x80;
 const REG_EOI: usize = 0xB0;
 const REG_SVR: usize = 0xF0;
 const REG_ICR_LOW: usize = 0x300;
+const REG_LVT_TIMER: usize = 0x320;
+const REG_TIMER_INITIAL: usize = 0x380;
 /// x2APIC only.
 const REG_SELF_IPI: usize = 0x3F0;
 
@@ -115,6 +117,43 @@ fn write(reg: usize, value: u32) {
         }
         _ => {}
     }
+}
+
+fn read(reg: usize) -> u32 {
+    match MODE.load(Ordering::Acquire) {
+        MODE_X2APIC => {
+            let msr = Msr::new(X2APIC_MSR_BASE + (reg as u32 >> 4));
+            // SAFETY: only readable x2APIC registers named above are read,
+            // and x2APIC mode is on.
+            unsafe { msr.read() as u32 }
+        }
+        MODE_XAPIC => {
+            let regs = MMIO.load(Ordering::Acquire);
+            // SAFETY: as in `write`.
+            unsafe { regs.add(reg).cast::<u32>().read_volatile() }
+        }
+        _ => 0,
+    }
+}
+
+/// LVT bit 16: the timer counts but raises no interrupt.
+pub const LVT_MASKED: u32 = 1 << 16;
+
+/// The timer's LVT entry. Nothing in this backend uses the APIC timer (the
+/// timer is Xen's single-shot timer); only the benchmark of the emulated
+/// timer it replaces programs it, masked.
+pub fn lvt_timer() -> u32 {
+    read(REG_LVT_TIMER)
+}
+
+/// Replace the timer's LVT entry.
+pub fn set_lvt_timer(value: u32) {
+    write(REG_LVT_TIMER, value);
+}
+
+/// Start (or with 0, stop) the APIC timer's one-shot count-down.
+pub fn set_timer_initial_count(count: u32) {
+    write(REG_TIMER_INITIAL, count);
 }
 
 /// Signal end of interrupt for the vector being serviced.

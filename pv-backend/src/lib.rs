@@ -24,6 +24,8 @@ pub mod time;
 pub mod vcpu;
 
 #[cfg(target_os = "none")]
+mod bench;
+#[cfg(target_os = "none")]
 mod platform;
 #[cfg(target_os = "none")]
 mod tests;

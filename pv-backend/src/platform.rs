@@ -18,6 +18,7 @@ use crate::shared_info::{self, SharedInfo};
 use crate::{abi, memory, time, vcpu};
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Once;
+use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
 use virtus_kernel::mem::MemoryMap;
@@ -245,6 +246,10 @@ impl Platform for PvPlatform {
 
     fn tests(&self) -> &'static [Test] {
         crate::tests::TESTS
+    }
+
+    fn benches(&self) -> &'static [Bench] {
+        crate::bench::BENCHES
     }
 
     fn console_write(&self, bytes: &[u8]) {

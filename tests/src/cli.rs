@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::bench::args::{self as bench_args, BenchRequest};
 use crate::matrix;
 use crate::qemu::MachineConfig;
 use crate::xen::Verbosity;
@@ -26,6 +27,8 @@ commands:
   xen-run  boot virtus-pv (or with --hvm the native image) under Xen with its
            console on this terminal
   xen-hvm-suite  run the suite on the unmodified native image as a Xen HVM domU
+  bench    the kernel's micro-benchmarks natively, as Xen HVM and as Xen PVH
+           guest; boot and footprint against Linux; density; writes bench/
 
 options (all commands):
   --image PATH      kernel image (default: target/x86_64-unknown-none/release/virtus-native
@@ -82,6 +85,15 @@ legs (alias both):
 xen-hvm-suite (--image defaults to virtus-native.elf32 next to virtus-native):
   --memory MB (default 64), --append, --timeout, --bed, --quiet, --verbose;
                     the command line is \"test=all loglevel=info\" and --append
+bench:
+  --quick           density with 4 guests only (default 8, 16, 32)
+  --density N,N...  the density steps (guests at once)
+  --only PART,...   run only some of native, xen, boot, density (a partial
+                    report, for development)
+  --native-image PATH, --hvm-image PATH, --pv-image PATH   as for legs
+  --out DIR         where report.md, report.json and the charts go
+                    (default bench/ under the workspace root)
+  --bed DIR, --hvm-bed DIR, --quiet, --verbose   as for xen
 
 exit status: 0 if everything passed, 1 if something failed, 2 on usage
 or setup errors (no image, no QEMU).";
@@ -104,6 +116,8 @@ pub enum Command {
     Pv(Box<PvRequest>),
     /// `xen-checks`: only the request's bed and verbosity apply.
     XenChecks(XenRequest),
+    /// `bench`: the benchmark report.
+    Bench(Box<BenchRequest>),
 }
 
 /// A parsed invocation.
@@ -157,6 +171,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Request, String> 
                 }),
             },
         );
+    }
+    if command_name == "bench" {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new("."));
+        return Ok(match bench_args::parse(args, default_image(), workspace)? {
+            None => Request::Help,
+            Some(request) => Request::Run(Invocation {
+                quiet: request.verbosity == Verbosity::Quiet,
+                image: request.native_image.clone(),
+                command: Command::Bench(Box::new(request)),
+                jobs: 1,
+            }),
+        });
     }
     let allowed: &[&str] = match command_name.as_str() {
         "suite" => &["--image", "--quiet", "--quick", "--jobs", "--timeout"],
@@ -366,6 +394,16 @@ mod tests {
     }
 
     #[test]
+    fn bench() {
+        let Command::Bench(request) = run(&["bench", "--quick"]).command else {
+            panic!()
+        };
+        assert!(request.quick);
+        assert_eq!(request.density, [4]);
+        assert!(request.pv_image.ends_with("release/virtus-pv"));
+    }
+
+    #[test]
     fn help() {
         assert_eq!(parse(["--help".to_string()]), Ok(Request::Help));
         assert_eq!(
@@ -377,7 +415,7 @@ mod tests {
     #[test]
     fn mistakes_are_explained() {
         assert_eq!(error(&[]), "no command given");
-        assert_eq!(error(&["bench"]), "unknown command `bench`");
+        assert_eq!(error(&["frobnicate"]), "unknown command `frobnicate`");
         assert_eq!(
             error(&["checks", "--quick"]),
             "`--quick` is not an option of `checks`"

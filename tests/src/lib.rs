@@ -9,6 +9,7 @@
 //! Pure logic (parsing, verdicts, check assessments, tables, argument
 //! parsing) is unit-tested here; only [`qemu::boot`] needs an emulator.
 
+pub mod bench;
 pub mod checks;
 pub mod cli;
 pub mod commands;

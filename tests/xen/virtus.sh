@@ -164,7 +164,11 @@ virtus_console_stop() {
     virtus_wait_exit "$_console" 100 || virtus_stop "$_console"  # ...unless it hangs
     wait "$_console" 2>/dev/null
     _relay=$(cat "/tmp/$_name.relay-pid")
-    virtus_wait_exit "$_relay" 200 || virtus_stop "$_relay"
+    # The relay writes to dom0's console, which is a 115200-baud UART: a
+    # guest that printed a burst can leave it seconds behind. It only writes
+    # its line count when it finishes, and without that count the tail below
+    # would replay the whole log, so give it time rather than kill it.
+    virtus_wait_exit "$_relay" 3000 || virtus_stop "$_relay"
     wait "$_relay" 2>/dev/null
     _seen=$(cat "/tmp/$_name.console-lines" 2>/dev/null)
     _log=/var/log/xen/console/guest-$_name.log

@@ -1,9 +1,8 @@
 //! Time and events: the clock, the one-shot timer, self events.
 
 use crate::harness::{Test, TestError, TestResult};
-use crate::platform::EventSource;
 use crate::time::{self, NS_PER_MS};
-use crate::{check, check_eq};
+use crate::{check, check_eq, self_event};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 pub const TESTS: &[Test] = &[
@@ -165,17 +164,8 @@ fn sleep_duration() -> TestResult {
     Ok(())
 }
 
-static SELF_EVENTS: AtomicU64 = AtomicU64::new(0);
-
-fn on_self_event() {
-    SELF_EVENTS.fetch_add(1, Ordering::SeqCst);
-}
-
 fn attach_self_event() -> TestResult {
-    match crate::platform().attach(EventSource::SelfEvent, on_self_event) {
-        Ok(()) | Err(crate::PlatformError::AlreadyAttached(_)) => Ok(()),
-        Err(e) => Err(TestError::Fail(alloc::format!("attach: {e}"))),
-    }
+    self_event::attach().map_err(|e| TestError::Fail(alloc::format!("attach: {e}")))
 }
 
 fn self_event() -> TestResult {
@@ -183,15 +173,15 @@ fn self_event() -> TestResult {
     // Events coalesce while pending (an APIC IRR bit, a Xen pending bit),
     // so each send waits for its own delivery.
     for round in 1..=10 {
-        let before = SELF_EVENTS.load(Ordering::SeqCst);
+        let before = self_event::count();
         crate::platform().send_self_event();
         let deadline = time::now_ns() + 1_000 * NS_PER_MS;
-        let delivered = wait_until(deadline, || SELF_EVENTS.load(Ordering::SeqCst) > before);
+        let delivered = wait_until(deadline, || self_event::count() > before);
         check!(
             delivered,
             "self event {round} of 10 was not delivered within 1 s"
         );
-        check_eq!(SELF_EVENTS.load(Ordering::SeqCst), before + 1);
+        check_eq!(self_event::count(), before + 1);
     }
     Ok(())
 }
@@ -199,15 +189,15 @@ fn self_event() -> TestResult {
 fn self_event_masked() -> TestResult {
     attach_self_event()?;
     let p = crate::platform();
-    let before = SELF_EVENTS.load(Ordering::SeqCst);
+    let before = self_event::count();
     p.interrupts_disable();
     p.send_self_event();
     time::spin_ns(2 * NS_PER_MS);
-    let while_masked = SELF_EVENTS.load(Ordering::SeqCst) - before;
+    let while_masked = self_event::count() - before;
     p.interrupts_enable();
     let deadline = time::now_ns() + 1_000 * NS_PER_MS;
-    wait_until(deadline, || SELF_EVENTS.load(Ordering::SeqCst) > before);
+    wait_until(deadline, || self_event::count() > before);
     check_eq!(while_masked, 0);
-    check_eq!(SELF_EVENTS.load(Ordering::SeqCst) - before, 1);
+    check_eq!(self_event::count() - before, 1);
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! [`crate::verdict`], [`crate::checks`] and [`crate::xen`], where it is
 //! unit-tested.
 
+mod bench;
 mod boot;
 mod checks;
 mod pv;
@@ -25,6 +26,7 @@ pub fn execute(invocation: &Invocation) -> Result<bool, String> {
         Command::Xen(request) => return xen::run(request),
         Command::XenChecks(request) => return xen_checks::run(request),
         Command::Pv(request) => return pv::run(request),
+        Command::Bench(request) => return bench::run(request),
         _ => {}
     }
     if !invocation.image.is_file() {
@@ -46,7 +48,7 @@ pub fn execute(invocation: &Invocation) -> Result<bool, String> {
             append,
             timeout,
         } => boot::run(image, config, append, *timeout, *quiet),
-        Command::Xen(_) | Command::XenChecks(_) | Command::Pv(_) => {
+        Command::Xen(_) | Command::XenChecks(_) | Command::Pv(_) | Command::Bench(_) => {
             unreachable!("handled above")
         }
     })

@@ -1,0 +1,143 @@
+//! The core's benchmarks: the operations every platform provides through
+//! the `Platform` trait, so every column measures the same calls.
+
+use super::{Bench, BenchError, Role, Samples, cycles, sample};
+use crate::time::{self, NS_PER_MS, NS_PER_SEC};
+use crate::{platform, self_event};
+use alloc::vec::Vec;
+use core::hint::black_box;
+
+/// Names the test runner needs to know (see `runner::check_all`).
+pub const CONSOLE_BYTE: &str = "console_byte";
+pub const CONSOLE_4K_LINE: &str = "console_4k_line";
+
+pub const BENCHES: &[Bench] = &[
+    Bench {
+        name: "clock_read",
+        what: "read the monotonic clock (now_ns)",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 2000,
+        run: clock_read,
+    },
+    Bench {
+        name: "timer_arm",
+        what: "arm the one-shot timer 10 s ahead (cancelled untimed)",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 2000,
+        run: timer_arm,
+    },
+    Bench {
+        name: CONSOLE_BYTE,
+        what: "write one byte to the console",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 2000,
+        run: console_byte,
+    },
+    Bench {
+        name: CONSOLE_4K_LINE,
+        what: "write a 4 KiB line (a KTAP comment of dots) to the console",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 20,
+        run: console_4k_line,
+    },
+    Bench {
+        name: "self_event_roundtrip",
+        what: "send an event to this CPU and spin until its handler ran",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 1000,
+        run: self_event_roundtrip,
+    },
+    Bench {
+        name: "block_wake_timer",
+        what: "arm the timer 50 us ahead and sleep until it woke the CPU",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 500,
+        run: block_wake_timer,
+    },
+];
+
+fn clock_read(iters: u32) -> Result<Samples, BenchError> {
+    let p = platform();
+    Ok(sample(
+        iters,
+        || {
+            let _ = black_box(p.now_ns());
+        },
+        || {},
+    ))
+}
+
+fn timer_arm(iters: u32) -> Result<Samples, BenchError> {
+    let p = platform();
+    let far = p.now_ns() + 10 * NS_PER_SEC;
+    Ok(sample(iters, || p.timer_arm(far), || p.timer_cancel()))
+}
+
+fn console_byte(iters: u32) -> Result<Samples, BenchError> {
+    let p = platform();
+    // The dots form one comment line, which every host parser skips.
+    p.console_write(b"# ");
+    let samples = sample(iters, || p.console_write(b"."), || {});
+    p.console_write(b"\n");
+    Ok(samples)
+}
+
+/// `# ` then dots, then a newline: 4096 bytes in all.
+static LINE_4K: [u8; 4096] = {
+    let mut line = [b'.'; 4096];
+    line[0] = b'#';
+    line[1] = b' ';
+    line[4095] = b'\n';
+    line
+};
+
+fn console_4k_line(iters: u32) -> Result<Samples, BenchError> {
+    let p = platform();
+    Ok(sample(iters, || p.console_write(&LINE_4K), || {}))
+}
+
+fn self_event_roundtrip(iters: u32) -> Result<Samples, BenchError> {
+    self_event::attach().map_err(|e| alloc::format!("cannot attach the self event: {e}"))?;
+    let p = platform();
+    if !p.interrupts_enabled() {
+        return Err("interrupts are disabled".into());
+    }
+    let mut samples = Vec::with_capacity(iters as usize);
+    for _ in 0..iters {
+        let before = self_event::count();
+        // Spin rather than sleep: delivery is immediate with interrupts on,
+        // and a sleep would add the idle path to the round trip.
+        let give_up = time::now_ns() + 1_000 * NS_PER_MS;
+        let start = cycles();
+        p.send_self_event();
+        while self_event::count() == before {
+            if time::now_ns() > give_up {
+                return Err("a self event was not delivered within 1 s".into());
+            }
+            core::hint::spin_loop();
+        }
+        samples.push(cycles().saturating_sub(start));
+    }
+    Ok(samples)
+}
+
+fn block_wake_timer(iters: u32) -> Result<Samples, BenchError> {
+    let p = platform();
+    let mut samples = Vec::with_capacity(iters as usize);
+    for _ in 0..iters {
+        let before = time::timer_interrupts();
+        let start = cycles();
+        // The platform timer directly: the core's handler runs no software
+        // timer for it (none is due) and re-arms for the earliest one.
+        p.timer_arm(p.now_ns() + 50_000);
+        time::wait_for(|| time::timer_interrupts() != before);
+        samples.push(cycles().saturating_sub(start));
+    }
+    Ok(samples)
+}

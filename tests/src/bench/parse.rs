@@ -1,0 +1,324 @@
+//! The kernel's benchmark lines (`bench=all`):
+//!
+//! ```text
+//! # bench <name> iters=<n> median_cycles=<m> p10_cycles=<a> p90_cycles=<b> min_cycles=<c> median_ns=<x> tsc_hz=<hz> pair=<pair|-> role=<pv|emulated|->
+//! # bench <name> error=<text>
+//! # bench done count=<N>
+//! ```
+//!
+//! The console carries other output too (log lines, a relay prefix, ANSI
+//! colours, a line another writer cut into): a bench line is found wherever
+//! `# bench ` starts in a line, and a line that does not read fully is
+//! rejected with a note rather than half-believed.
+
+use crate::ktap;
+
+/// Which side of a pair a benchmark is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Pv,
+    Emulated,
+    None,
+}
+
+impl Role {
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Pv => "pv",
+            Self::Emulated => "emulated",
+            Self::None => "-",
+        }
+    }
+}
+
+/// One benchmark's figures, as the kernel printed them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchResult {
+    pub name: String,
+    pub iters: u64,
+    pub median_cycles: u64,
+    pub p10_cycles: u64,
+    pub p90_cycles: u64,
+    pub min_cycles: u64,
+    pub median_ns: f64,
+    pub tsc_hz: u64,
+    /// The pair it belongs to (`timer_arm`, `time_read`, ...).
+    pub pair: Option<String>,
+    pub role: Role,
+}
+
+/// Everything the bench lines of one console said.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BenchOutput {
+    pub results: Vec<BenchResult>,
+    /// `# bench <name> error=<text>`.
+    pub errors: Vec<(String, String)>,
+    /// The count of `# bench done count=N`, if that line came.
+    pub done: Option<u64>,
+    /// Lines that looked like bench lines but did not read, and oddities
+    /// (a count that disagrees, a name reported twice).
+    pub notes: Vec<String>,
+}
+
+impl BenchOutput {
+    pub fn get(&self, name: &str) -> Option<&BenchResult> {
+        self.results.iter().find(|r| r.name == name)
+    }
+
+    /// Complete: the done line came and its count matches what was read.
+    pub fn complete(&self) -> bool {
+        self.done
+            .is_some_and(|n| n as usize == self.results.len() + self.errors.len())
+    }
+}
+
+const MARK: &str = "# bench ";
+
+/// Reads every bench line of `lines`, in order.
+pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> BenchOutput {
+    let mut out = BenchOutput::default();
+    for raw in lines {
+        let line = ktap::clean(raw);
+        let body = match line.find(MARK) {
+            Some(start) => line[start + MARK.len()..].trim(),
+            // `# bench` and nothing after it (trailing blanks cleaned off).
+            None if line.trim_end().ends_with(MARK.trim_end()) => "",
+            None => continue,
+        };
+        match parse_body(body) {
+            Ok(Parsed::Done(n)) => {
+                if out.done.is_some() {
+                    out.notes.push("a second `# bench done` line".into());
+                }
+                out.done = Some(n);
+            }
+            Ok(Parsed::Error(name, text)) => out.errors.push((name, text)),
+            Ok(Parsed::Result(result)) => {
+                if out.get(&result.name).is_some() {
+                    out.notes
+                        .push(format!("`{}` reported twice; the first kept", result.name));
+                } else {
+                    out.results.push(result);
+                }
+            }
+            Err(why) => out
+                .notes
+                .push(format!("rejected bench line ({why}): {}", line.trim())),
+        }
+    }
+    if let Some(n) = out.done {
+        let seen = out.results.len() + out.errors.len();
+        if n as usize != seen {
+            out.notes.push(format!(
+                "`# bench done count={n}` but {seen} benchmarks were read"
+            ));
+        }
+    }
+    out
+}
+
+enum Parsed {
+    Done(u64),
+    Error(String, String),
+    Result(BenchResult),
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn parse_body(body: &str) -> Result<Parsed, String> {
+    let mut words = body.split_whitespace();
+    let name = words.next().ok_or("no name")?;
+    if !valid_name(name) {
+        return Err(format!("bad name `{name}`"));
+    }
+    if name == "done" {
+        let rest: Vec<&str> = words.collect();
+        return match rest.as_slice() {
+            [count] => match count.strip_prefix("count=").map(str::parse) {
+                Some(Ok(n)) => Ok(Parsed::Done(n)),
+                _ => Err(format!("bad count `{count}`")),
+            },
+            _ => Err("`done` wants exactly `count=N`".into()),
+        };
+    }
+    let rest = body[name.len()..].trim_start();
+    if let Some(text) = rest.strip_prefix("error=") {
+        return Ok(Parsed::Error(name.to_string(), text.trim().to_string()));
+    }
+    let mut fields: Vec<(&str, &str)> = Vec::new();
+    for word in words {
+        let (key, value) = word
+            .split_once('=')
+            .ok_or(format!("`{word}` is not key=value"))?;
+        if fields.iter().any(|(k, _)| *k == key) {
+            return Err(format!("`{key}` given twice"));
+        }
+        fields.push((key, value));
+    }
+    const KEYS: [&str; 9] = [
+        "iters",
+        "median_cycles",
+        "p10_cycles",
+        "p90_cycles",
+        "min_cycles",
+        "median_ns",
+        "tsc_hz",
+        "pair",
+        "role",
+    ];
+    if let Some((key, _)) = fields.iter().find(|(k, _)| !KEYS.contains(k)) {
+        return Err(format!("unknown field `{key}`"));
+    }
+    let field = |key: &str| -> Result<&str, String> {
+        fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .ok_or(format!("no `{key}`"))
+    };
+    let int = |key: &str| -> Result<u64, String> {
+        let text = field(key)?;
+        text.parse()
+            .map_err(|_| format!("`{key}={text}` is not a count"))
+    };
+    let median_ns = {
+        let text = field("median_ns")?;
+        match text.parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= 0.0 => x,
+            _ => return Err(format!("`median_ns={text}` is not a duration")),
+        }
+    };
+    let pair = match field("pair")? {
+        "-" => None,
+        p if valid_name(p) => Some(p.to_string()),
+        p => return Err(format!("bad pair `{p}`")),
+    };
+    let role = match field("role")? {
+        "pv" => Role::Pv,
+        "emulated" => Role::Emulated,
+        "-" => Role::None,
+        r => return Err(format!("bad role `{r}`")),
+    };
+    let result = BenchResult {
+        name: name.to_string(),
+        iters: int("iters")?,
+        median_cycles: int("median_cycles")?,
+        p10_cycles: int("p10_cycles")?,
+        p90_cycles: int("p90_cycles")?,
+        min_cycles: int("min_cycles")?,
+        median_ns,
+        tsc_hz: int("tsc_hz")?,
+        pair,
+        role,
+    };
+    if result.iters == 0 {
+        return Err("iters=0".into());
+    }
+    if !(result.min_cycles <= result.p10_cycles
+        && result.p10_cycles <= result.median_cycles
+        && result.median_cycles <= result.p90_cycles)
+    {
+        return Err("percentiles out of order (min <= p10 <= median <= p90)".into());
+    }
+    Ok(Parsed::Result(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const LINE: &str = "# bench clock_read iters=1000 median_cycles=120 p10_cycles=110 \
+        p90_cycles=150 min_cycles=100 median_ns=40.5 tsc_hz=2963000000 pair=- role=-";
+
+    #[test]
+    fn reads_a_full_line() {
+        let out = parse([LINE, "# bench done count=1"]);
+        assert_eq!(out.notes, Vec::<String>::new());
+        assert!(out.complete());
+        let r = &out.results[0];
+        assert_eq!(r.name, "clock_read");
+        assert_eq!(
+            (
+                r.iters,
+                r.median_cycles,
+                r.p10_cycles,
+                r.p90_cycles,
+                r.min_cycles
+            ),
+            (1000, 120, 110, 150, 100)
+        );
+        assert_eq!(r.median_ns, 40.5);
+        assert_eq!(r.tsc_hz, 2_963_000_000);
+        assert_eq!((r.pair.clone(), r.role), (None, Role::None));
+    }
+
+    #[test]
+    fn tolerates_interleaved_output() {
+        let lines = [
+            "[    0.01] INFO  Virtus on xen-pvh",
+            "\x1b[32m# bench pvclock_read iters=10 median_cycles=5 p10_cycles=4 p90_cycles=6 \
+             min_cycles=3 median_ns=2 tsc_hz=1000000000 pair=time_read role=pv\x1b[0m\r",
+            "some noise # bench cpuid_exit_time iters=10 median_cycles=500 p10_cycles=400 \
+             p90_cycles=600 min_cycles=300 median_ns=200 tsc_hz=1000000000 pair=time_read role=emulated",
+            "ok 1 time_clock_monotonic",
+            "# bench lapic_timer_arm error=no local APIC timer",
+            "# bench done count=3",
+        ];
+        let out = parse(lines);
+        assert_eq!(out.notes, Vec::<String>::new());
+        assert_eq!(out.results.len(), 2);
+        assert_eq!(out.results[0].role, Role::Pv);
+        assert_eq!(out.results[1].pair.as_deref(), Some("time_read"));
+        assert_eq!(
+            out.errors,
+            [(
+                "lapic_timer_arm".to_string(),
+                "no local APIC timer".to_string()
+            )]
+        );
+        assert!(out.complete());
+    }
+
+    #[test]
+    fn rejects_malformed_lines_with_a_note() {
+        let cut = &LINE[..LINE.len() - 20];
+        let bad = [
+            cut,
+            "# bench x iters=1 median_cycles=2 p10_cycles=1 p90_cycles=3 min_cycles=1 \
+             median_ns=1 tsc_hz=1 pair=- role=boss",
+            "# bench x iters=ten median_cycles=2 p10_cycles=1 p90_cycles=3 min_cycles=1 \
+             median_ns=1 tsc_hz=1 pair=- role=-",
+            "# bench x iters=1 median_cycles=1 p10_cycles=2 p90_cycles=3 min_cycles=1 \
+             median_ns=1 tsc_hz=1 pair=- role=-",
+            "# bench x iters=1 median_cycles=2 p10_cycles=1 p90_cycles=3 min_cycles=1 \
+             median_ns=nan tsc_hz=1 pair=- role=- extra=1",
+            "# bench done count=many",
+            "# bench done",
+            "# bench ",
+        ];
+        let out = parse(bad);
+        assert!(out.results.is_empty(), "{:?}", out.results);
+        assert_eq!(out.notes.len(), bad.len(), "{:#?}", out.notes);
+        assert!(
+            out.notes
+                .iter()
+                .all(|n| n.starts_with("rejected bench line"))
+        );
+        assert!(out.notes[1].contains("bad role"));
+        assert!(!out.complete());
+    }
+
+    #[test]
+    fn notes_a_wrong_count_and_duplicates() {
+        let out = parse([LINE, LINE, "# bench done count=5"]);
+        assert_eq!(out.results.len(), 1);
+        assert_eq!(out.notes.len(), 2, "{:?}", out.notes);
+        assert!(!out.complete());
+        assert!(!parse([LINE]).complete());
+    }
+}
