@@ -38,6 +38,49 @@ pub enum EventSource {
 /// non-interrupt code holds with interrupts enabled.
 pub type EventHandler = fn();
 
+/// The handlers attached to the event sources: one per source, attached
+/// once. Every backend keeps one of these and calls [`EventHandlers::notify`]
+/// from the interrupt or upcall that signals the source.
+pub struct EventHandlers([spin::Once<EventHandler>; 3]);
+
+impl EventHandlers {
+    /// No handler attached yet.
+    pub const fn new() -> Self {
+        Self([spin::Once::new(), spin::Once::new(), spin::Once::new()])
+    }
+
+    fn slot(&self, source: EventSource) -> &spin::Once<EventHandler> {
+        &self.0[match source {
+            EventSource::ConsoleInput => 0,
+            EventSource::Timer => 1,
+            EventSource::SelfEvent => 2,
+        }]
+    }
+
+    /// Attach `handler` to `source`; a source takes one handler for good.
+    pub fn attach(&self, source: EventSource, handler: EventHandler) -> Result<(), PlatformError> {
+        let once = self.slot(source);
+        if once.is_completed() {
+            return Err(PlatformError::AlreadyAttached(source));
+        }
+        once.call_once(|| handler);
+        Ok(())
+    }
+
+    /// Run the handler attached to `source`, if any (interrupt context).
+    pub fn notify(&self, source: EventSource) {
+        if let Some(handler) = self.slot(source).get() {
+            handler();
+        }
+    }
+}
+
+impl Default for EventHandlers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Errors a backend reports through the trait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlatformError {

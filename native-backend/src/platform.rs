@@ -10,6 +10,7 @@ use virtus_kernel::arch::trap::TrapFrame;
 use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
+use virtus_kernel::platform::EventHandlers;
 use virtus_kernel::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
 
 /// Interrupt vectors this backend uses.
@@ -32,7 +33,7 @@ pub struct NativePlatform {
     pub(crate) ioapic: Once<IoApic>,
     pub(crate) acpi: Once<Option<AcpiInfo>>,
     pub(crate) uart_gsi: Once<u32>,
-    handlers: [Once<EventHandler>; 3],
+    handlers: EventHandlers,
     model: Once<&'static str>,
 }
 
@@ -45,22 +46,12 @@ pub(crate) static PLATFORM: NativePlatform = NativePlatform {
     ioapic: Once::new(),
     acpi: Once::new(),
     uart_gsi: Once::new(),
-    handlers: [Once::new(), Once::new(), Once::new()],
+    handlers: EventHandlers::new(),
     model: Once::new(),
 };
 
-fn slot(source: EventSource) -> usize {
-    match source {
-        EventSource::ConsoleInput => 0,
-        EventSource::Timer => 1,
-        EventSource::SelfEvent => 2,
-    }
-}
-
 fn notify(source: EventSource) {
-    if let Some(handler) = PLATFORM.handlers[slot(source)].get() {
-        handler();
-    }
+    PLATFORM.handlers.notify(source);
 }
 
 fn eoi() {
@@ -258,12 +249,7 @@ impl Platform for NativePlatform {
     }
 
     fn attach(&self, source: EventSource, handler: EventHandler) -> Result<(), PlatformError> {
-        let once = &self.handlers[slot(source)];
-        if once.is_completed() {
-            return Err(PlatformError::AlreadyAttached(source));
-        }
-        once.call_once(|| handler);
-        Ok(())
+        self.handlers.attach(source, handler)
     }
 
     fn send_self_event(&self) {

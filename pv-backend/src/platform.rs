@@ -22,6 +22,7 @@ use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
 use virtus_kernel::mem::MemoryMap;
+use virtus_kernel::platform::EventHandlers;
 use virtus_kernel::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
 
 /// The vector Xen raises for event-channel upcalls.
@@ -48,7 +49,7 @@ pub struct PvPlatform {
     pub(crate) mode: Once<DeliveryMode>,
     /// Xen system time at boot: the core's clock starts at zero here.
     boot_system_ns: AtomicU64,
-    handlers: [Once<EventHandler>; 3],
+    handlers: EventHandlers,
 }
 
 pub(crate) static PLATFORM: PvPlatform = PvPlatform {
@@ -59,21 +60,11 @@ pub(crate) static PLATFORM: PvPlatform = PvPlatform {
     ports: Once::new(),
     mode: Once::new(),
     boot_system_ns: AtomicU64::new(0),
-    handlers: [Once::new(), Once::new(), Once::new()],
+    handlers: EventHandlers::new(),
 };
 
-fn slot(source: EventSource) -> usize {
-    match source {
-        EventSource::ConsoleInput => 0,
-        EventSource::Timer => 1,
-        EventSource::SelfEvent => 2,
-    }
-}
-
 fn notify(source: EventSource) {
-    if let Some(handler) = PLATFORM.handlers[slot(source)].get() {
-        handler();
-    }
+    PLATFORM.handlers.notify(source);
 }
 
 fn on_timer_port(_: Port) {
@@ -294,12 +285,7 @@ impl Platform for PvPlatform {
     }
 
     fn attach(&self, source: EventSource, handler: EventHandler) -> Result<(), PlatformError> {
-        let once = &self.handlers[slot(source)];
-        if once.is_completed() {
-            return Err(PlatformError::AlreadyAttached(source));
-        }
-        once.call_once(|| handler);
-        Ok(())
+        self.handlers.attach(source, handler)
     }
 
     fn send_self_event(&self) {
