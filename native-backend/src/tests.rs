@@ -32,10 +32,6 @@ pub const TESTS: &[Test] = &[
         name: "native_ioapic_routes_uart",
         run: ioapic_routes_uart,
     },
-    Test {
-        name: "native_bench_all_run",
-        run: bench_all_run,
-    },
 ];
 
 fn uart_loopback_input() -> TestResult {
@@ -159,20 +155,5 @@ fn ioapic_routes_uart() -> TestResult {
         .map_err(|e| TestError::Fail(alloc::format!("{e:?}")))?;
     check_eq!(vector, vectors::UART);
     check!(!masked, "UART GSI {gsi} is masked");
-    Ok(())
-}
-
-fn bench_all_run() -> TestResult {
-    // Three iterations each: this proves every benchmark runs and yields
-    // sane figures, not how fast anything is.
-    let report = virtus_kernel::bench::check_all(3, 1_000 * NS_PER_MS).map_err(TestError::Fail)?;
-    for why in &report.skipped {
-        virtus_kernel::kprintln!("# not run: {why}");
-    }
-    check!(
-        report.ran + report.skipped.len() >= crate::bench::BENCHES.len(),
-        "only {} benchmarks ran",
-        report.ran
-    );
     Ok(())
 }

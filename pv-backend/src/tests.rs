@@ -42,10 +42,6 @@ pub const TESTS: &[Test] = &[
         name: "pv_memory_matches_xl_config",
         run: memory_matches_config,
     },
-    Test {
-        name: "pv_bench_all_run",
-        run: bench_all_run,
-    },
 ];
 
 fn fail(what: &str, e: XenError) -> TestError {
@@ -259,21 +255,6 @@ fn memory_matches_config() -> TestResult {
         usable <= configured && usable + (2 << 20) >= configured,
         "xl gave {mb} MiB, the memory map shows {} KiB usable",
         usable >> 10
-    );
-    Ok(())
-}
-
-fn bench_all_run() -> TestResult {
-    // Three iterations each: this proves every benchmark runs and yields
-    // sane figures, not how fast anything is.
-    let report = virtus_kernel::bench::check_all(3, 1_000 * NS_PER_MS).map_err(TestError::Fail)?;
-    for why in &report.skipped {
-        virtus_kernel::kprintln!("# not run: {why}");
-    }
-    check!(
-        report.ran + report.skipped.len() >= crate::bench::BENCHES.len(),
-        "only {} benchmarks ran",
-        report.ran
     );
     Ok(())
 }
