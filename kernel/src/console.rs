@@ -26,6 +26,16 @@ pub fn print(args: fmt::Arguments<'_>) {
     });
 }
 
+/// The kernel console as a [`fmt::Write`], for formatters that take one.
+pub struct Writer;
+
+impl Write for Writer {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        print(format_args!("{s}"));
+        Ok(())
+    }
+}
+
 /// Print to the kernel console.
 #[macro_export]
 macro_rules! kprint {

@@ -67,14 +67,15 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         cpu.interrupt_model
     );
 
-    if let Some(mode) = info.cmdline.get("crash") {
+    let crash = info.cmdline.get("crash");
+    if let Some(mode) = crash.filter(|m| *m != crate::tests::CRASH_AFTER_SUMMARY) {
         crate::tests::crash_on_purpose(mode);
     }
     let test = info.cmdline.get("test");
     let bench = info.cmdline.get("bench");
     if test == Some("list") {
         harness::list();
-        platform.shutdown(ExitStatus::Success);
+        finish(platform, true);
     }
     if test.is_none() && bench.is_none() {
         shell::run();
@@ -83,11 +84,37 @@ pub fn start(platform: &'static dyn Platform) -> ! {
     // and one exit status for both.
     let mut ok = true;
     if let Some(filter) = test {
-        ok &= harness::run(Some(filter)).failed == 0;
+        ok &= match harness::run(Some(filter)) {
+            Ok(totals) => totals.failed == 0,
+            Err(harness::NoMatch) => no_match("test", filter),
+        };
     }
     if let Some(filter) = bench {
-        ok &= crate::bench::run(Some(filter));
+        ok &= if crate::bench::all_benches()
+            .iter()
+            .any(|b| harness::selects(Some(filter), b.name))
+        {
+            crate::bench::run(Some(filter))
+        } else {
+            no_match("benchmark", filter)
+        };
     }
+    if crash == Some(crate::tests::CRASH_AFTER_SUMMARY) {
+        crate::tests::crash_on_purpose(crate::tests::CRASH_AFTER_SUMMARY);
+    }
+    finish(platform, ok);
+}
+
+/// Say that `filter` selected nothing; the run is then a failure.
+fn no_match(what: &str, filter: &str) -> bool {
+    let _ = harness::no_match_line(&mut crate::console::Writer, what, filter);
+    false
+}
+
+/// The clean end of a run: the end-of-run marker, then power off with the
+/// run's status. Nothing else prints the marker.
+fn finish(platform: &dyn Platform, ok: bool) -> ! {
+    crate::kprintln!("{}", harness::END_OF_RUN);
     platform.shutdown(if ok {
         ExitStatus::Success
     } else {

@@ -75,7 +75,13 @@ pub fn run() -> ! {
                 );
             }
             (Some("test"), filter) => {
-                harness::run(filter);
+                if harness::run(filter).is_err() {
+                    let _ = harness::no_match_line(
+                        &mut crate::console::Writer,
+                        "test",
+                        filter.unwrap_or(""),
+                    );
+                }
             }
             (Some("tests"), _) => harness::list(),
             (Some("bench"), Some("list")) => crate::bench::list(),

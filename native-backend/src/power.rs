@@ -5,11 +5,6 @@
 //! after the write (QEMU and Xen's device model handle the request outside the
 //! vCPU). Returning is always the caller's cue to try the next way.
 
-use x86_64::VirtAddr;
-use x86_64::instructions::tables::lidt;
-use x86_64::instructions::{hlt, interrupts};
-use x86_64::structures::DescriptorTablePointer;
-
 use crate::acpi::{AcpiError, AcpiInfo, ResetRegisterAddress, Signature};
 use crate::pit::busy_wait_us;
 use crate::port::{Port8, Port16, Port32};
@@ -144,17 +139,15 @@ pub fn reset(info: Option<&AcpiInfo>) -> ! {
     kbc.write(KBC_PULSE_RESET);
     busy_wait_us(SETTLE_US);
 
-    interrupts::disable();
-    let empty = DescriptorTablePointer {
-        limit: 0,
-        base: VirtAddr::zero(),
-    };
-    // SAFETY: an IDT with no entries is exactly what is wanted: the `int3`
-    // below then cannot be delivered (#GP), nor can that (#DF), and the CPU
-    // shuts down, which resets the machine. Nothing runs after it.
-    unsafe { lidt(&empty) };
-    interrupts::int3();
-    loop {
-        hlt();
-    }
+    // Nothing reset the machine: shut the CPU down.
+    triple_fault()
+}
+
+#[cfg(target_os = "none")]
+use virtus_kernel::arch::reset::triple_fault;
+
+/// Host builds (unit tests) never reset.
+#[cfg(not(target_os = "none"))]
+fn triple_fault() -> ! {
+    unreachable!("host builds never reset the machine")
 }

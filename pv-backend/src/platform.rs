@@ -85,10 +85,8 @@ fn die_silently(xen_present: bool) -> ! {
     if xen_present {
         sched::shutdown(ShutdownReason::Crash);
     }
-    loop {
-        x86_64::instructions::interrupts::disable();
-        x86_64::instructions::hlt();
-    }
+    // Not on Xen, and no console: nothing can report; never a power-off.
+    virtus_kernel::arch::reset::triple_fault()
 }
 
 /// Write a message straight to the console ring, for start-of-day errors.
@@ -318,10 +316,20 @@ impl Platform for PvPlatform {
         if let Some(console) = self.console.get() {
             console.drain(1_000_000_000);
         }
-        sched::shutdown(match status {
+        let reason = match status {
             ExitStatus::Success => ShutdownReason::Poweroff,
             ExitStatus::Failure | ExitStatus::Crash => ShutdownReason::Crash,
-        })
+        };
+        // `xen.refuse_shutdown`: act as if Xen had refused the request, to
+        // prove (xen-suite --red) that the fallback never reads as success.
+        if self
+            .boot_info
+            .get()
+            .is_some_and(|i| i.cmdline.flag("xen.refuse_shutdown"))
+        {
+            sched::refused(reason, -1);
+        }
+        sched::shutdown(reason)
     }
 }
 

@@ -41,14 +41,43 @@ pub fn shutdown(reason: ShutdownReason) -> ! {
             &raw const arg as u64,
         )
     };
-    // Xen does not return from a successful shutdown; if it refused, park
-    // the vCPU. Halting with interrupts off makes Xen take the vCPU down,
-    // which is the best remaining approximation of "off".
-    log::error!("SCHEDOP_shutdown({}) returned {ret}", reason.code());
-    loop {
-        x86_64::instructions::interrupts::disable();
-        x86_64::instructions::hlt();
+    refused(reason, ret)
+}
+
+/// What follows a `SCHEDOP_shutdown` that returned: Xen does not return
+/// from one it carried out. The fallback must never read as success: a
+/// `cli; hlt` would (Xen reports a vCPU halted with interrupts off as a
+/// power-off, code 0, "all passed"). So ask for a crash instead, and if
+/// that returns too, triple-fault, which Xen reports as a reboot.
+pub fn refused(reason: ShutdownReason, ret: i64) -> ! {
+    log::error!(
+        "SCHEDOP_shutdown({}) refused: returned {ret}; ending the domain as crashed",
+        reason.code()
+    );
+    if reason != ShutdownReason::Crash {
+        let arg = SchedShutdown {
+            reason: ShutdownReason::Crash.code(),
+        };
+        // SAFETY: as above: SCHEDOP_shutdown reads one `sched_shutdown`.
+        let ret = unsafe {
+            hypercall2(
+                abi::HYPERVISOR_SCHED_OP,
+                abi::SCHEDOP_SHUTDOWN,
+                &raw const arg as u64,
+            )
+        };
+        log::error!("SCHEDOP_shutdown(crash) returned {ret} too; triple-faulting");
     }
+    triple_fault()
+}
+
+#[cfg(target_os = "none")]
+use virtus_kernel::arch::reset::triple_fault;
+
+/// Host builds (unit tests) never end a domain.
+#[cfg(not(target_os = "none"))]
+fn triple_fault() -> ! {
+    unreachable!("host builds never end a domain")
 }
 
 /// Enable interrupts and sleep until an event is pending, without a

@@ -7,20 +7,17 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::exit::{KernelExit, Termination};
+use crate::expect;
 use crate::ktap::Outcome;
 use crate::matrix;
 use crate::qemu::Boot;
+use crate::red::RedCase;
 use crate::table;
 use crate::verdict::Reason;
 
 /// A deliberate crash must be reported and end the run this quickly: a
 /// crash handler that takes longer is probably itself faulting or waiting.
 pub const CRASH_LIMIT: Duration = Duration::from_secs(10);
-
-/// The `test=list` run must list at least this many tests: fewer means
-/// tests were lost (a registration went missing), not that the suite is
-/// lean.
-pub const MIN_LISTED_TESTS: usize = 30;
 
 /// A CPU fault or panic provoked at boot with `crash=<mode>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +98,9 @@ pub enum Check {
     List,
     Crash(Crash),
     Inject(Injection),
+    /// A run that must be red for its own reason (the failing test is
+    /// covered by [`Injection::Fail`], with more checks).
+    Red(RedCase),
 }
 
 /// What a check observed, and whether that was what it expected.
@@ -123,6 +123,7 @@ impl Check {
         let mut checks = vec![Check::List];
         checks.extend(Crash::ALL.map(Check::Crash));
         checks.extend(Injection::ALL.map(Check::Inject));
+        checks.extend([RedCase::NoMatch, RedCase::CrashAfterSummary].map(Check::Red));
         checks
     }
 
@@ -146,6 +147,7 @@ impl Check {
             Check::List => "test=list".to_string(),
             Check::Crash(crash) => format!("crash={}", crash.mode()),
             Check::Inject(injection) => format!("inject={}", injection.mode()),
+            Check::Red(case) => case.append(),
         }
     }
 
@@ -157,6 +159,7 @@ impl Check {
             Check::Inject(injection) => {
                 format!("{} inject={}", matrix::SUITE_CMDLINE, injection.mode())
             }
+            Check::Red(case) => format!("{} {}", matrix::SUITE_CMDLINE, case.append()),
         }
     }
 
@@ -167,13 +170,16 @@ impl Check {
         match self {
             Check::List => Duration::from_secs(60),
             Check::Crash(_) => CRASH_LIMIT * 2,
-            Check::Inject(_) => matrix::SUITE_TIMEOUT,
+            Check::Inject(_) | Check::Red(_) => matrix::SUITE_TIMEOUT,
         }
     }
 
     pub fn expectation(self) -> String {
         match self {
-            Check::List => format!(">= {MIN_LISTED_TESTS} unique tests, exit 33"),
+            Check::List => format!(
+                "the {} expected tests, each once, exit 33",
+                expect::expected_tests(expect::Leg::Native).len()
+            ),
             Check::Crash(crash) => {
                 format!(
                     "\"{}\", exit 37 in <= {}s",
@@ -184,6 +190,7 @@ impl Check {
             Check::Inject(injection) => {
                 format!("not ok {}, summary, exit 35", injection.test_name())
             }
+            Check::Red(case) => case.expectation(),
         }
     }
 
@@ -192,6 +199,7 @@ impl Check {
             Check::List => assess_list(boot),
             Check::Crash(crash) => assess_crash(crash, boot),
             Check::Inject(injection) => assess_injection(injection, boot),
+            Check::Red(case) => case.assess(&boot.verdict(), boot.transcript.summary.is_some()),
         }
     }
 }
@@ -199,10 +207,17 @@ impl Check {
 fn assess_list(boot: &Boot) -> Assessment {
     let listed = &boot.transcript.listed;
     let mut problems = Vec::new();
-    if listed.len() < MIN_LISTED_TESTS {
+    // The runner's own list (tests/expected-tests.txt): fewer means tests
+    // were lost (a registration went missing), not that the suite is lean.
+    let missing: Vec<&str> = expect::expected_tests(expect::Leg::Native)
+        .into_iter()
+        .filter(|name| !listed.iter().any(|l| l == name))
+        .collect();
+    if !missing.is_empty() {
         problems.push(format!(
-            "only {} tests listed (expected >= {MIN_LISTED_TESTS})",
-            listed.len()
+            "{} expected tests not listed: {}",
+            missing.len(),
+            missing.join(", ")
         ));
     }
     let mut seen = BTreeSet::new();

@@ -12,8 +12,13 @@ fn boot(console: &str, termination: Termination, secs: f64) -> Boot {
     }
 }
 
-fn listing(count: usize) -> String {
-    (0..count).map(|i| format!("# test: test_{i}\n")).collect()
+/// The listing of every expected native test, less the first `drop`.
+fn listing(drop: usize) -> String {
+    crate::expect::expected_tests(crate::expect::Leg::Native)
+        .iter()
+        .skip(drop)
+        .map(|name| format!("# test: {name}\n"))
+        .collect()
 }
 
 const PAGE_FAULT: Check = Check::Crash(Crash::PageFault);
@@ -22,7 +27,7 @@ const INJECT_HANG: Check = Check::Inject(Injection::Hang);
 #[test]
 fn every_mode_is_checked_once() {
     let all = Check::all();
-    assert_eq!(all.len(), 1 + 6 + 3);
+    assert_eq!(all.len(), 1 + 6 + 3 + 2);
     let names: BTreeSet<String> = all.iter().map(|c| c.name()).collect();
     assert_eq!(names.len(), all.len());
     assert_eq!(
@@ -47,17 +52,22 @@ fn cmdline_maps_to_its_check() {
 
 #[test]
 fn list_behaves() {
-    let a = Check::List.assess(&boot(&listing(42), Termination::Exited(33), 1.0));
+    let a = Check::List.assess(&boot(&listing(0), Termination::Exited(33), 1.0));
     assert!(a.behaved(), "{a:?}");
-    assert_eq!(a.observed, "42 tests listed, exit 33 (success)");
+    let n = crate::expect::expected_tests(crate::expect::Leg::Native).len();
+    assert_eq!(a.observed, format!("{n} tests listed, exit 33 (success)"));
 }
 
 #[test]
 fn short_or_repeated_list_misbehaves() {
-    let short = Check::List.assess(&boot(&listing(3), Termination::Exited(33), 1.0));
-    assert_eq!(short.problems, ["only 3 tests listed (expected >= 30)"]);
-    let mut repeated = listing(30);
-    repeated.push_str("# test: test_7\n");
+    let short = Check::List.assess(&boot(&listing(1), Termination::Exited(33), 1.0));
+    let first = crate::expect::expected_tests(crate::expect::Leg::Native)[0];
+    assert_eq!(
+        short.problems,
+        [format!("1 expected tests not listed: {first}")]
+    );
+    let mut repeated = listing(0);
+    repeated.push_str("# test: test_7\n# test: test_7\n");
     let repeated = Check::List.assess(&boot(&repeated, Termination::Exited(35), 1.0));
     assert_eq!(
         repeated.problems,
@@ -111,6 +121,7 @@ not ok 2 injected_hang # TIMEOUT
 # running: c
 ok 3 c
 2 passed, 1 failed
+# end of run
 ";
 
 #[test]
@@ -144,7 +155,8 @@ fn hang_that_stops_the_suite_misbehaves() {
 
 #[test]
 fn injected_test_reported_ok_misbehaves() {
-    let console = "KTAP version 1\n1..2\nok 1 a\nok 2 injected_fail\n2 passed, 0 failed\n";
+    let console =
+        "KTAP version 1\n1..2\nok 1 a\nok 2 injected_fail\n2 passed, 0 failed\n# end of run\n";
     let a = Check::Inject(Injection::Fail).assess(&boot(console, Termination::Exited(33), 3.0));
     assert_eq!(
         a.problems,
@@ -159,7 +171,8 @@ fn injected_test_reported_ok_misbehaves() {
 #[test]
 fn injected_failure_with_inconsistent_report_misbehaves() {
     // The injected test fails, but the harness lost a result on the way.
-    let console = "KTAP version 1\n1..3\nok 1 a\nnot ok 2 injected_fail\n1 passed, 1 failed\n";
+    let console =
+        "KTAP version 1\n1..3\nok 1 a\nnot ok 2 injected_fail\n1 passed, 1 failed\n# end of run\n";
     let a = Check::Inject(Injection::Fail).assess(&boot(console, Termination::Exited(35), 3.0));
     assert_eq!(
         a.problems,

@@ -23,6 +23,12 @@ pub enum KtapLine {
     /// `N passed, N failed[, N skipped]`: the kernel's own tally, printed
     /// last. Its absence is how a crash mid-suite is recognised.
     Summary(Summary),
+    /// `# error: no test matches the filter "F"` (or `no benchmark`): the
+    /// kernel's selection was empty, which is an error, never an empty pass.
+    NoMatch(String),
+    /// `# end of run`: printed after the summary on the kernel's clean path
+    /// only, just before it powers off.
+    EndOfRun,
     /// `# text`: a diagnostic, which belongs to the result that follows it.
     Diagnostic(String),
     /// Anything else: boot log, panic messages, noise.
@@ -122,6 +128,12 @@ impl KtapLine {
         if let Some(name) = line.strip_prefix("# running:") {
             return KtapLine::Running(name.trim().to_string());
         }
+        if line == END_OF_RUN {
+            return KtapLine::EndOfRun;
+        }
+        if let Some(filter) = parse_no_match(line) {
+            return KtapLine::NoMatch(filter);
+        }
         if let Some(name) = line.strip_prefix("# test:") {
             return KtapLine::Listed(name.trim().to_string());
         }
@@ -130,6 +142,17 @@ impl KtapLine {
         }
         KtapLine::Other
     }
+}
+
+/// The kernel's end-of-run marker (`kernel/src/harness/mod.rs`).
+pub const END_OF_RUN: &str = "# end of run";
+
+/// The filter of `# error: no test matches the filter "F"` (or benchmark).
+fn parse_no_match(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("# error: no ")?;
+    let (_, quoted) = rest.split_once(" matches the filter ")?;
+    let filter = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    Some(filter.to_string())
 }
 
 /// Parses what follows `ok ` / `not ok `: `<number> [<name>] [# <directive>]`.
@@ -225,6 +248,24 @@ mod tests {
             skip: None,
             directive: None,
         }
+    }
+
+    #[test]
+    fn end_marker_and_empty_selection() {
+        assert_eq!(KtapLine::parse("# end of run"), KtapLine::EndOfRun);
+        assert_eq!(KtapLine::parse("# end of run\r"), KtapLine::EndOfRun);
+        assert_eq!(
+            KtapLine::parse("# error: no test matches the filter \"zzz\""),
+            KtapLine::NoMatch("zzz".into())
+        );
+        assert_eq!(
+            KtapLine::parse("# error: no benchmark matches the filter \"q\""),
+            KtapLine::NoMatch("q".into())
+        );
+        assert_eq!(
+            KtapLine::parse("# end of run, almost"),
+            KtapLine::Diagnostic("end of run, almost".into())
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::exit::Termination;
+use crate::expect::{Expectation, Leg};
 use crate::process::{self, Stream};
 use crate::transcript::Transcript;
 use crate::verdict::{self, Verdict};
@@ -172,7 +173,8 @@ pub fn boot(
 ) -> Result<Boot, LaunchError> {
     let mut command = Command::new(QEMU);
     command.args(arguments(config, image, append));
-    let mut transcript = Transcript::new();
+    let expectation = Expectation::from_cmdline(append, Leg::Native);
+    let mut transcript = Transcript::expecting(expectation);
     let mut result_at = None;
     let finished = process::run_with_timeout(command, timeout, |stream, line, since_spawn| {
         show(stream, line);

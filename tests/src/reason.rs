@@ -119,6 +119,25 @@ pub enum Reason {
     HvmPoweroffWithoutSummary {
         at: Position,
     },
+    /// The kernel said the `test=` (or `bench=`) filter selected nothing.
+    NoTestMatched {
+        filter: String,
+    },
+    /// The suite reported nothing although its selection was not empty
+    /// (the runner's own count, whatever the kernel said).
+    EmptySuite {
+        selection: String,
+    },
+    /// Tests the runner knows the kernel registers (tests/expected-tests.txt)
+    /// did not report a result: the suite shrank.
+    TestsMissing {
+        missing: Vec<String>,
+        expected: usize,
+        reported: usize,
+    },
+    /// A summary but no end-of-run marker: the kernel crashed or hung
+    /// after its report, before its clean power-off.
+    NoEndMarker,
     /// A Xen guest that did not run to a shutdown: it could not be
     /// started, or the run ended while it was still running.
     GuestDidNotRun {
@@ -256,6 +275,38 @@ impl fmt::Display for Reason {
                 f,
                 "kernel crashed {at} (no summary line; under HVM the native kernel \
                  powers off through ACPI after a crash too)"
+            ),
+            Self::NoTestMatched { filter } => {
+                write!(
+                    f,
+                    "the filter \"{filter}\" matches no test (the kernel says so)"
+                )
+            }
+            Self::EmptySuite { selection } => {
+                write!(f, "no test reported a result for {selection}")
+            }
+            Self::TestsMissing {
+                missing,
+                expected,
+                reported,
+            } => {
+                let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+                write!(
+                    f,
+                    "the suite shrank: {} of the {expected} expected tests did not report                      ({reported} results): {}{}",
+                    missing.len(),
+                    shown.join(", "),
+                    if missing.len() > shown.len() {
+                        ", ..."
+                    } else {
+                        ""
+                    }
+                )
+            }
+            Self::NoEndMarker => write!(
+                f,
+                "no end-of-run marker after the summary line: the kernel crashed or \
+                 stopped after its report"
             ),
             Self::GuestDidNotRun {
                 what,

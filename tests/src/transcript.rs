@@ -38,6 +38,12 @@ pub struct Transcript {
     pub summary: Option<Summary>,
     /// Names printed by `test=list`.
     pub listed: Vec<String>,
+    /// The filter the kernel said matched nothing.
+    pub unmatched_filter: Option<String>,
+    /// Whether the end-of-run marker came (after the summary, if any).
+    pub ended_cleanly: bool,
+    /// What this run had to report, if the caller said (see [`crate::expect`]).
+    pub expectation: Option<crate::expect::Expectation>,
     /// The test announced by `# running:` whose result has not arrived.
     running: Option<String>,
     pending_diagnostics: Vec<String>,
@@ -51,6 +57,14 @@ pub struct Transcript {
 impl Transcript {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A transcript that will be judged against `expectation` as well.
+    pub fn expecting(expectation: Option<crate::expect::Expectation>) -> Self {
+        Self {
+            expectation,
+            ..Self::default()
+        }
     }
 
     /// Builds a transcript from a whole console log at once.
@@ -73,6 +87,10 @@ impl Transcript {
                 self.pending_log.clear();
             }
             KtapLine::Listed(name) => self.listed.push(name),
+            KtapLine::NoMatch(filter) => {
+                self.unmatched_filter.get_or_insert(filter);
+            }
+            KtapLine::EndOfRun => self.ended_cleanly = true,
             KtapLine::Summary(summary) => {
                 // Only the first tally counts: a second one would come from
                 // a restarted suite, which `headers` already reports.

@@ -71,7 +71,8 @@ impl Verdict {
 
 /// Judges a boot from its console transcript and how QEMU ended.
 pub fn judge(transcript: &Transcript, end: Termination) -> Verdict {
-    let mut failures = judge_ending(transcript, end);
+    let mut failures: Vec<Failure> = no_match(transcript).into_iter().collect();
+    failures.extend(judge_ending(transcript, end));
     failures.extend(transcript.failures().map(failed_test));
     if transcript.headers > 1 {
         failures.push(bare(Reason::SuiteRestarted {
@@ -87,7 +88,28 @@ pub fn judge(transcript: &Transcript, end: Termination) -> Verdict {
                 .map(bare),
         );
     }
+    failures.extend(judge_completeness(transcript).into_iter().map(bare));
     Verdict { failures }
+}
+
+/// The kernel's own word that its filter selected nothing, as the first
+/// failure: it explains every other symptom (no header, no summary).
+pub(crate) fn no_match(transcript: &Transcript) -> Option<Failure> {
+    let filter = transcript.unmatched_filter.clone()?;
+    Some(bare(Reason::NoTestMatched { filter }))
+}
+
+/// What every leg checks once the report is in: the end-of-run marker
+/// after the summary, and the runner's own list of expected tests.
+pub(crate) fn judge_completeness(transcript: &Transcript) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    if transcript.summary.is_some() && !transcript.ended_cleanly {
+        reasons.push(Reason::NoEndMarker);
+    }
+    if let Some(expectation) = &transcript.expectation {
+        reasons.extend(expectation.reasons(transcript));
+    }
+    reasons
 }
 
 /// What QEMU's ending says, before looking at the results themselves.

@@ -13,7 +13,7 @@ fn good_run() -> String {
         "{HEAD}# running: frame_alloc_basic\nok 1 frame_alloc_basic\n\
          # running: heap_vec\nok 2 heap_vec\n\
          # running: mem_above_4g\nok 3 mem_above_4g # SKIP no memory above 4 GiB\n\
-         2 passed, 0 failed, 1 skipped\n[ INFO] shutting down\n"
+         2 passed, 0 failed, 1 skipped\n# end of run\n[ INFO] shutting down\n"
     )
 }
 
@@ -38,7 +38,7 @@ fn good_run_passes() {
 
 #[test]
 fn summary_without_skip_count_passes() {
-    let console = format!("{HEAD}ok 1 a\nok 2 b\nok 3 c\n3 passed, 0 failed\n");
+    let console = format!("{HEAD}ok 1 a\nok 2 b\nok 3 c\n3 passed, 0 failed\n# end of run\n");
     assert!(verdict(&console, SUCCESS).passed());
 }
 
@@ -67,7 +67,7 @@ fn failed_test_is_named_with_its_diagnostics() {
     let console = format!(
         "{HEAD}# running: a\nok 1 a\n# running: heap_vec\n[ WARN] heap: grew\n\
          # check failed: v.len() == 3 (heap.rs:10)\nnot ok 2 heap_vec\n\
-         # running: c\nok 3 c\n2 passed, 1 failed\n"
+         # running: c\nok 3 c\n2 passed, 1 failed\n# end of run\n"
     );
     let v = verdict(&console, FAILURE);
     assert_eq!(
@@ -81,7 +81,7 @@ fn failed_test_is_named_with_its_diagnostics() {
 #[test]
 fn failed_test_without_diagnostics_shows_its_log_or_nothing() {
     let console = format!(
-        "{HEAD}# running: a\npanicked at a.rs:1: boom\nnot ok 1 a\nnot ok 2 b\nok 3 c\n1 passed, 2 failed\n"
+        "{HEAD}# running: a\npanicked at a.rs:1: boom\nnot ok 1 a\nnot ok 2 b\nok 3 c\n1 passed, 2 failed\n# end of run\n"
     );
     let v = verdict(&console, FAILURE);
     assert_eq!(
@@ -95,7 +95,7 @@ fn failed_test_without_diagnostics_shows_its_log_or_nothing() {
 fn watchdog_directive_explains_a_hang() {
     let console = format!(
         "{HEAD}ok 1 a\n# running: injected_hang\n# watchdog: no progress for 5 s\n\
-         not ok 2 injected_hang # TIMEOUT\nok 3 c\n2 passed, 1 failed\n"
+         not ok 2 injected_hang # TIMEOUT\nok 3 c\n2 passed, 1 failed\n# end of run\n"
     );
     let v = verdict(&console, FAILURE);
     assert_eq!(
@@ -106,7 +106,7 @@ fn watchdog_directive_explains_a_hang() {
 
 #[test]
 fn success_status_despite_a_failed_test() {
-    let console = format!("{HEAD}ok 1 a\nnot ok 2 b\nok 3 c\n2 passed, 1 failed\n");
+    let console = format!("{HEAD}ok 1 a\nnot ok 2 b\nok 3 c\n2 passed, 1 failed\n# end of run\n");
     let r = reasons(&verdict(&console, SUCCESS));
     assert_eq!(r[1..], [Reason::SuccessDespiteFailures { failed: 1 }]);
 }
@@ -236,7 +236,7 @@ fn success_status_without_summary_fails() {
 
 #[test]
 fn plan_must_match_the_results() {
-    let console = format!("{HEAD}ok 1 a\nok 2 b\n2 passed, 0 failed\n");
+    let console = format!("{HEAD}ok 1 a\nok 2 b\n2 passed, 0 failed\n# end of run\n");
     assert_eq!(
         reasons(&verdict(&console, SUCCESS)),
         [Reason::PlanMismatch {
@@ -244,13 +244,14 @@ fn plan_must_match_the_results() {
             reported: 2
         }]
     );
-    let no_plan = "KTAP version 1\nok 1 a\n1 passed, 0 failed\n";
+    let no_plan = "KTAP version 1\nok 1 a\n1 passed, 0 failed\n# end of run\n";
     assert_eq!(reasons(&verdict(no_plan, SUCCESS)), [Reason::MissingPlan]);
 }
 
 #[test]
 fn summary_must_match_the_results() {
-    let console = format!("{HEAD}ok 1 a\nok 2 b\nok 3 c # SKIP n/a\n3 passed, 0 failed\n");
+    let console =
+        format!("{HEAD}ok 1 a\nok 2 b\nok 3 c # SKIP n/a\n3 passed, 0 failed\n# end of run\n");
     let v = verdict(&console, SUCCESS);
     assert_eq!(
         v.headline(),
@@ -260,7 +261,7 @@ fn summary_must_match_the_results() {
 
 #[test]
 fn numbering_gaps_are_caught() {
-    let console = format!("{HEAD}ok 1 a\nok 3 c\nok 3 c\n3 passed, 0 failed\n");
+    let console = format!("{HEAD}ok 1 a\nok 3 c\nok 3 c\n3 passed, 0 failed\n# end of run\n");
     assert_eq!(
         reasons(&verdict(&console, SUCCESS)),
         [Reason::Misnumbered {
@@ -273,12 +274,14 @@ fn numbering_gaps_are_caught() {
 
 #[test]
 fn header_must_appear_exactly_once() {
-    let headless = "1..1\nok 1 a\n1 passed, 0 failed\n";
+    let headless = "1..1\nok 1 a\n1 passed, 0 failed\n# end of run\n";
     assert_eq!(
         reasons(&verdict(headless, SUCCESS)),
         [Reason::MissingHeader]
     );
-    let twice = format!("{HEAD}# running: a\n{HEAD}ok 1 a\nok 2 b\nok 3 c\n3 passed, 0 failed\n");
+    let twice = format!(
+        "{HEAD}# running: a\n{HEAD}ok 1 a\nok 2 b\nok 3 c\n3 passed, 0 failed\n# end of run\n"
+    );
     assert_eq!(
         reasons(&verdict(&twice, SUCCESS)),
         [Reason::SuiteRestarted { headers: 2 }]
@@ -288,7 +291,7 @@ fn header_must_appear_exactly_once() {
 #[test]
 fn long_diagnostics_spill_into_context() {
     let console = format!(
-        "{HEAD}# one\n# two\n# three\n# four\nnot ok 1 a\nok 2 b\nok 3 c\n2 passed, 1 failed\n"
+        "{HEAD}# one\n# two\n# three\n# four\nnot ok 1 a\nok 2 b\nok 3 c\n2 passed, 1 failed\n# end of run\n"
     );
     let v = verdict(&console, FAILURE);
     assert_eq!(v.headline(), "FAIL: test a failed: one; two; three");

@@ -5,4 +5,5 @@
 pub mod catch;
 pub mod gdt;
 pub mod idt;
+pub mod reset;
 pub mod trap;

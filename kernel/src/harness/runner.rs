@@ -1,7 +1,7 @@
 //! Running the tests: catch points, the watchdog, KTAP on the console.
 
 use super::ktap::{self, Outcome, Totals};
-use super::{Test, TestError, TestResult};
+use super::{NoMatch, Test, TestError, TestResult};
 use crate::interrupts::{self, Caught};
 use crate::time;
 use alloc::string::String;
@@ -83,14 +83,18 @@ pub fn all_tests() -> Vec<Test> {
 }
 
 /// Run the tests whose name contains `filter` (all for `None` or `all`).
-pub fn run(filter: Option<&str>) -> Totals {
+///
+/// A filter that selects nothing is an error, not an empty pass: a typo in
+/// `test=` must never power off as "0 passed, 0 failed". Nothing is printed
+/// for it here; the caller reports the error in its own words.
+pub fn run(filter: Option<&str>) -> Result<Totals, NoMatch> {
     let selected: Vec<Test> = all_tests()
         .into_iter()
-        .filter(|t| match filter {
-            None | Some("all") | Some("") => true,
-            Some(f) => t.name.contains(f),
-        })
+        .filter(|t| super::selects(filter, t.name))
         .collect();
+    if selected.is_empty() {
+        return Err(NoMatch);
+    }
     let mut totals = Totals::default();
     let _ = ktap::header(&mut Out, selected.len());
     for (i, test) in selected.iter().enumerate() {
@@ -108,7 +112,7 @@ pub fn run(filter: Option<&str>) -> Totals {
         let _ = ktap::result(&mut Out, i + 1, test.name, out);
     }
     let _ = ktap::summary(&mut Out, totals);
-    totals
+    Ok(totals)
 }
 
 /// Print the names of all tests (`test=list`).

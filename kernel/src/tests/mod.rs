@@ -50,6 +50,11 @@ pub fn injected(mode: &str) -> Option<Test> {
     Some(Test { name, run })
 }
 
+/// The `crash=` mode that runs the tests and benchmarks as asked and then
+/// panics after their summary, in place of the end-of-run marker: proof
+/// that the host runner sees a crash that follows a clean report.
+pub const CRASH_AFTER_SUMMARY: &str = "after-summary";
+
 /// Crash the kernel in the way `crash=<mode>` names, to prove that every
 /// crash ends in a diagnostic and a failed exit.
 pub fn crash_on_purpose(mode: &str) {
@@ -67,9 +72,10 @@ pub fn crash_on_purpose(mode: &str) {
             fault_tests::recurse(0);
         }
         "panic" => panic!("crash=panic on the command line"),
+        CRASH_AFTER_SUMMARY => panic!("crash=after-summary: crashing after the summary"),
         other => {
             log::warn!(
-                "ignoring crash={other}: expected pagefault, gpf, ud, divide, overflow or panic"
+                "ignoring crash={other}: expected pagefault, gpf, ud, divide, overflow, panic or after-summary"
             );
             return;
         }

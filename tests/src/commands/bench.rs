@@ -601,7 +601,7 @@ fn density(request: &BenchRequest, n: usize) -> DensityStep {
         }
         previous = g.times.created.or(previous);
         last_end = last_end.max(g.times.ended);
-        let counted = transcript_of(&g.console).counted();
+        let counted = transcript_of(&g.console, None).counted();
         let ok = g.passed() && counted.failed == 0 && counted.passed > 0;
         if ok {
             step.passed += 1;

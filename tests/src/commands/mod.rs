@@ -10,6 +10,7 @@ mod pv;
 mod suite;
 mod xen;
 mod xen_checks;
+mod xen_red;
 
 use std::path::Path;
 use std::time::Duration;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::{boot_streamed, print_indented};
 use crate::console::say;
+use crate::expect;
 use crate::ktap::Summary;
 use crate::matrix::{self, SUITE_CMDLINE, SUITE_TIMEOUT};
 use crate::qemu;
@@ -61,6 +62,7 @@ impl Leg {
 
 pub fn run(request: &PvRequest) -> Result<bool, String> {
     match request.mode {
+        PvMode::Suite | PvMode::HvmSuite if request.red => super::xen_red::run(request),
         PvMode::Suite | PvMode::HvmSuite => Ok(xen_suite(request, "--image")?.passed),
         PvMode::Legs => legs(request),
         PvMode::Run => xen_run(request),
@@ -73,7 +75,7 @@ fn workspace() -> &'static Path {
         .unwrap_or(Path::new("."))
 }
 
-fn require(image: &Path, what: &str, flag: &str) -> Result<(), String> {
+pub(super) fn require(image: &Path, what: &str, flag: &str) -> Result<(), String> {
     if image.is_file() {
         Ok(())
     } else {
@@ -112,7 +114,12 @@ fn xen_suite(request: &PvRequest, flag: &str) -> Result<Leg, String> {
         return Err(error);
     }
     let guest = &report.guests[0];
-    let transcript = transcript_of(&guest.console);
+    let leg = match request.kind {
+        GuestKind::Hvm => expect::Leg::Native,
+        GuestKind::Pvh => expect::Leg::Pv,
+    };
+    let expectation = expect::Expectation::from_cmdline(&spec.extra, leg);
+    let transcript = transcript_of(&guest.console, expectation);
     let verdict = judge_guest_ktap(&transcript, &guest.end, request.timeout, request.kind);
     let run_problems = report.run_problems();
     let counted = transcript.counted();

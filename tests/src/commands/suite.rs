@@ -141,8 +141,7 @@ mod tests {
 
     #[test]
     fn table_shows_counts_time_and_verdict() {
-        let good =
-            "KTAP version 1\n1..2\nok 1 a\nok 2 b # SKIP n/a\n1 passed, 0 failed, 1 skipped\n";
+        let good = "KTAP version 1\n1..2\nok 1 a\nok 2 b # SKIP n/a\n1 passed, 0 failed, 1 skipped\n# end of run\n";
         let crashed = "KTAP version 1\n1..2\n# running: a\n";
         let runs = [
             run(

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::guest::GuestKind;
 use super::protocol::ShutdownReason;
 use super::report::GuestEnd;
+use crate::expect::Expectation;
 use crate::transcript::Transcript;
 use crate::verdict::{self, Failure, Position, Reason, Verdict};
 
@@ -28,8 +29,8 @@ const CRASH_SEARCH_LINES: usize = 48;
 const CRASH_REPORT_LINES: usize = 24;
 
 /// A transcript of the guest's console lines, as dom0 relayed them.
-pub fn transcript_of(console: &[String]) -> Transcript {
-    let mut transcript = Transcript::new();
+pub fn transcript_of(console: &[String], expectation: Option<Expectation>) -> Transcript {
+    let mut transcript = Transcript::expecting(expectation);
     for line in console {
         transcript.feed(line);
     }
@@ -52,9 +53,8 @@ pub fn judge_guest_ktap(
     timeout: Duration,
     kind: GuestKind,
 ) -> Verdict {
-    let mut failures: Vec<Failure> = judge_end(transcript, end, timeout, kind)
-        .into_iter()
-        .collect();
+    let mut failures: Vec<Failure> = verdict::no_match(transcript).into_iter().collect();
+    failures.extend(judge_end(transcript, end, timeout, kind));
     failures.extend(transcript.failures().map(verdict::failed_test));
     if transcript.headers > 1 {
         failures.push(verdict::bare(Reason::SuiteRestarted {
@@ -65,6 +65,8 @@ pub fn judge_guest_ktap(
         let reasons = verdict::judge_report(transcript, summary, None);
         failures.extend(reasons.into_iter().map(verdict::bare));
     }
+    let completeness = verdict::judge_completeness(transcript);
+    failures.extend(completeness.into_iter().map(verdict::bare));
     Verdict { failures }
 }
 
@@ -147,12 +149,12 @@ mod tests {
 
     fn judge(console: &str, end: GuestEnd) -> Verdict {
         let lines: Vec<String> = console.lines().map(String::from).collect();
-        judge_guest_ktap(&transcript_of(&lines), &end, TIMEOUT, GuestKind::Pvh)
+        judge_guest_ktap(&transcript_of(&lines, None), &end, TIMEOUT, GuestKind::Pvh)
     }
 
     fn judge_hvm(console: &str, end: GuestEnd) -> Verdict {
         let lines: Vec<String> = console.lines().map(String::from).collect();
-        judge_guest_ktap(&transcript_of(&lines), &end, TIMEOUT, GuestKind::Hvm)
+        judge_guest_ktap(&transcript_of(&lines, None), &end, TIMEOUT, GuestKind::Hvm)
     }
 
     fn ended(reason: ShutdownReason) -> GuestEnd {
@@ -170,6 +172,7 @@ ok 2 xen_memory
 # running: mem_above_4g
 ok 3 mem_above_4g # SKIP no memory above 4 GiB
 2 passed, 0 failed, 1 skipped
+# end of run
 ";
 
     const FAILING: &str = "\
@@ -181,6 +184,7 @@ ok 1 heap_vec
 # expected 32 MiB, saw 16 MiB
 not ok 2 xen_memory
 1 passed, 1 failed, 0 skipped
+# end of run
 ";
 
     const CUT_SHORT: &str = "\
@@ -300,7 +304,7 @@ ok 1 heap_vec
     #[test]
     fn relayed_carriage_returns_are_cleaned() {
         let lines: Vec<String> = PASSING.lines().map(|l| format!("{l}\r")).collect();
-        let transcript = transcript_of(&lines);
+        let transcript = transcript_of(&lines, None);
         assert!(transcript.summary.is_some());
         let verdict = judge_guest_ktap(
             &transcript,

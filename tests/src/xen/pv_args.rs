@@ -58,6 +58,9 @@ pub struct PvRequest {
     /// The HVM leg's bed, for `legs` (`--hvm-bed`).
     pub hvm_bed: Option<PathBuf>,
     pub verbosity: Verbosity,
+    /// `--red`: run the cases that must turn red ([`crate::red`]) instead
+    /// of the suite.
+    pub red: bool,
 }
 
 impl PvRequest {
@@ -141,6 +144,7 @@ pub fn parse(
                 "--bed",
                 "--quiet",
                 "--verbose",
+                "--red",
             ],
         ),
         "xen-hvm-suite" => (
@@ -153,6 +157,7 @@ pub fn parse(
                 "--bed",
                 "--quiet",
                 "--verbose",
+                "--red",
             ],
         ),
         "xen-run" => (
@@ -201,6 +206,7 @@ pub fn parse(
         bed: None,
         hvm_bed: None,
         verbosity: Verbosity::Normal,
+        red: false,
     };
     // `xen-run --hvm` changes the defaults, wherever among the options.
     let (mut image, mut memory) = (None, None);
@@ -245,6 +251,7 @@ pub fn parse(
             "--hvm-bed" => request.hvm_bed = Some(PathBuf::from(value()?)),
             "--hvm" => request.kind = GuestKind::Hvm,
             "--quiet" => request.verbosity = Verbosity::Quiet,
+            "--red" => request.red = true,
             "--verbose" => request.verbosity = Verbosity::Verbose,
             _ => unreachable!("every allowed option is handled"),
         }

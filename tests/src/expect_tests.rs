@@ -1,0 +1,160 @@
+use super::*;
+use std::path::{Path, PathBuf};
+
+/// `Test { name: "..." ...` registrations in the `.rs` files under `dir`.
+fn registered_in(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(&path).expect("read a source directory");
+            stack.extend(entries.map(|e| e.expect("directory entry").path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).expect("read a source file");
+            names.extend(test_names_in(&text));
+        }
+    }
+    names
+}
+
+/// The names in `Test { name: "x", ... }` literals of one source text.
+fn test_names_in(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("Test {") {
+        rest = &rest[at + "Test {".len()..];
+        let Some(after) = rest.trim_start().strip_prefix("name:") else {
+            continue;
+        };
+        let Some(quoted) = after.trim_start().strip_prefix('"') else {
+            continue;
+        };
+        if let Some(end) = quoted.find('"') {
+            names.push(quoted[..end].to_string());
+        }
+    }
+    names
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn listed(group: Group) -> Vec<String> {
+    sorted(
+        entries()
+            .filter(|(g, _)| *g == group)
+            .map(|(_, n)| n.to_string())
+            .collect(),
+    )
+}
+
+#[test]
+fn the_list_matches_what_the_sources_register() {
+    for (crate_dir, group) in [
+        ("kernel/src", Group::Core),
+        ("native-backend/src", Group::Native),
+        ("pv-backend/src", Group::Pv),
+    ] {
+        let registered = sorted(registered_in(&workspace().join(crate_dir)));
+        assert!(
+            !registered.is_empty(),
+            "found no `Test {{ name: ... }}` in {crate_dir}: has the registration changed shape?"
+        );
+        assert_eq!(
+            registered,
+            listed(group),
+            "tests/expected-tests.txt disagrees with the tests {crate_dir} registers: \
+             edit the list in the same change that adds or removes a test"
+        );
+    }
+}
+
+#[test]
+fn names_are_unique() {
+    let all: Vec<&str> = entries().map(|(_, n)| n).collect();
+    let unique: BTreeSet<&str> = all.iter().copied().collect();
+    assert_eq!(all.len(), unique.len());
+}
+
+#[test]
+fn the_scanner_finds_registrations() {
+    let src = "const T: &[Test] = &[\n    Test {\n        name: \"a_b\",\n        run: f,\n    },\n    Test { name: \"c\", run: g },\n];\nlet t = Test { name, run };";
+    assert_eq!(test_names_in(src), vec!["a_b".to_string(), "c".to_string()]);
+}
+
+#[test]
+fn cmdline_selection() {
+    assert_eq!(
+        Expectation::from_cmdline("test=all loglevel=info", Leg::Native),
+        Some(Expectation {
+            leg: Leg::Native,
+            selection: Selection::All
+        })
+    );
+    assert_eq!(
+        Expectation::from_cmdline("loglevel=info test=heap", Leg::Pv).map(|e| e.selection),
+        Some(Selection::Filter("heap".into()))
+    );
+    assert_eq!(Expectation::from_cmdline("test=list", Leg::Pv), None);
+    assert_eq!(Expectation::from_cmdline("bench=all", Leg::Pv), None);
+}
+
+fn full_native_run(skip: Option<&str>) -> Transcript {
+    let names: Vec<&str> = expected_tests(Leg::Native)
+        .into_iter()
+        .filter(|n| Some(*n) != skip)
+        .collect();
+    let mut text = format!("KTAP version 1\n1..{}\n", names.len());
+    for (i, name) in names.iter().enumerate() {
+        text += &format!("ok {} {name}\n", i + 1);
+    }
+    text += &format!("{} passed, 0 failed\n# end of run\n", names.len());
+    Transcript::from_console(&text)
+}
+
+#[test]
+fn a_full_run_meets_the_expectation() {
+    let e = Expectation::from_cmdline("test=all", Leg::Native).unwrap();
+    assert_eq!(e.reasons(&full_native_run(None)), Vec::new());
+}
+
+#[test]
+fn a_shrunken_suite_is_named() {
+    let e = Expectation::from_cmdline("test=all", Leg::Native).unwrap();
+    let gone = core_tests()[3];
+    let reasons = e.reasons(&full_native_run(Some(gone)));
+    assert_eq!(reasons.len(), 1);
+    let text = reasons[0].to_string();
+    assert!(
+        text.contains("the suite shrank") && text.contains(gone),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_filter_must_keep_what_it_selects() {
+    let e = Expectation::from_cmdline("test=time_", Leg::Pv).unwrap();
+    assert!(e.selected().len() > 3, "{:?}", e.selected());
+    let t = Transcript::from_console(
+        "KTAP version 1\n1..1\nok 1 time_clock_monotonic\n1 passed, 0 failed\n",
+    );
+    assert!(matches!(&e.reasons(&t)[..], [Reason::TestsMissing { .. }]));
+}
+
+#[test]
+fn an_empty_report_is_not_a_pass() {
+    let e = Expectation::from_cmdline("test=zzz", Leg::Native).unwrap();
+    let t = Transcript::from_console("KTAP version 1\n1..0\n0 passed, 0 failed\n# end of run\n");
+    assert_eq!(
+        e.reasons(&t),
+        vec![Reason::EmptySuite {
+            selection: "test=zzz".into()
+        }]
+    );
+}

@@ -1,0 +1,150 @@
+//! Runs that must turn red, each for its own reason: proof, in every leg,
+//! that the verdict cannot be fooled by a failing test, a filter that
+//! selects nothing, or a crash after a clean-looking report.
+//!
+//! Natively they are among `virtus-run checks`; under Xen, `xen-suite
+//! --red` and `xen-hvm-suite --red` run them all in one bed boot.
+
+use crate::checks::Assessment;
+use crate::verdict::{Reason, Verdict};
+
+/// A filter no test name contains.
+pub const NO_SUCH_TEST: &str = "zzz_no_such_test";
+
+/// One run that must fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedCase {
+    /// `inject=fail`: a deliberately failing test, named in the verdict.
+    FailingTest,
+    /// `test=<nothing matches>`: an error naming the filter, never
+    /// `0 passed, 0 failed` as a pass.
+    NoMatch,
+    /// `crash=after-summary`: every test passes, then the kernel panics
+    /// where the end-of-run marker would be.
+    CrashAfterSummary,
+    /// `xen.refuse_shutdown` (PVH only): the kernel acts as if Xen refused
+    /// its power-off; the fallback must end the domain as anything but a
+    /// power-off.
+    RefusedShutdown,
+}
+
+impl RedCase {
+    pub const ALL: [RedCase; 4] = [
+        Self::FailingTest,
+        Self::NoMatch,
+        Self::CrashAfterSummary,
+        Self::RefusedShutdown,
+    ];
+
+    /// Whether the case applies to a Xen guest of this kind (the refused
+    /// shutdown is pv-backend's own path).
+    pub fn applies_to_pvh_only(self) -> bool {
+        self == Self::RefusedShutdown
+    }
+
+    /// A short name, usable as a Xen domain name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FailingTest => "red-inject-fail",
+            Self::NoMatch => "red-no-match",
+            Self::CrashAfterSummary => "red-late-crash",
+            Self::RefusedShutdown => "red-refused-off",
+        }
+    }
+
+    /// Added at the end of the suite's command line (the last `test=` wins).
+    pub fn append(self) -> String {
+        match self {
+            Self::FailingTest => "inject=fail".to_string(),
+            Self::NoMatch => format!("test={NO_SUCH_TEST}"),
+            Self::CrashAfterSummary => "crash=after-summary".to_string(),
+            Self::RefusedShutdown => "xen.refuse_shutdown".to_string(),
+        }
+    }
+
+    pub fn expectation(self) -> String {
+        match self {
+            Self::FailingTest => "FAIL naming injected_fail".to_string(),
+            Self::NoMatch => format!("FAIL: the filter \"{NO_SUCH_TEST}\" matches no test"),
+            Self::CrashAfterSummary => "summary, then FAIL: no end-of-run marker".to_string(),
+            Self::RefusedShutdown => "all passed, then FAIL: not a poweroff".to_string(),
+        }
+    }
+
+    fn is_its_reason(self, reason: &Reason) -> bool {
+        match self {
+            Self::FailingTest => {
+                matches!(reason, Reason::TestFailed { name, .. } if name == "injected_fail")
+            }
+            Self::NoMatch => {
+                matches!(reason, Reason::NoTestMatched { filter } if filter == NO_SUCH_TEST)
+            }
+            Self::CrashAfterSummary => matches!(reason, Reason::NoEndMarker),
+            Self::RefusedShutdown => {
+                matches!(reason, Reason::GuestShutdown { reason, .. } if reason != "poweroff")
+            }
+        }
+    }
+
+    /// Whether `verdict` failed, first for this case's own reason.
+    pub fn assess(self, verdict: &Verdict, summarized: bool) -> Assessment {
+        let mut problems = Vec::new();
+        if verdict.passed() {
+            problems.push("the verdict is PASS".to_string());
+        } else if !verdict.has(|r| self.is_its_reason(r)) {
+            problems.push(format!(
+                "red, but not for its own reason: {}",
+                verdict.headline()
+            ));
+        }
+        if self == Self::CrashAfterSummary && !summarized {
+            problems.push("no summary line: the crash came before the report".to_string());
+        }
+        Assessment {
+            observed: verdict.headline(),
+            problems,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Termination;
+    use crate::transcript::Transcript;
+    use crate::verdict::judge;
+
+    const PASSING: &str = "KTAP version 1\n1..1\nok 1 a\n1 passed, 0 failed\n";
+
+    #[test]
+    fn a_crash_after_the_summary_is_red_by_its_marker() {
+        // Exit 33 as if nothing happened: only the missing marker tells.
+        let verdict = judge(&Transcript::from_console(PASSING), Termination::Exited(33));
+        let a = RedCase::CrashAfterSummary.assess(&verdict, true);
+        assert!(a.behaved(), "{a:?}");
+        let clean = format!("{PASSING}# end of run\n");
+        let verdict = judge(&Transcript::from_console(&clean), Termination::Exited(33));
+        assert!(verdict.passed(), "{verdict:?}");
+        assert!(!RedCase::CrashAfterSummary.assess(&verdict, true).behaved());
+    }
+
+    #[test]
+    fn no_match_is_named_before_anything_else() {
+        let console =
+            format!("# error: no test matches the filter \"{NO_SUCH_TEST}\"\n# end of run\n");
+        let verdict = judge(&Transcript::from_console(&console), Termination::Exited(35));
+        assert_eq!(
+            verdict.headline(),
+            format!("FAIL: the filter \"{NO_SUCH_TEST}\" matches no test (the kernel says so)")
+        );
+        assert!(RedCase::NoMatch.assess(&verdict, false).behaved());
+    }
+
+    #[test]
+    fn red_for_another_reason_does_not_count() {
+        let verdict = judge(&Transcript::from_console(""), Termination::Exited(37));
+        let a = RedCase::NoMatch.assess(&verdict, false);
+        assert!(!a.behaved());
+        assert!(a.problems[0].contains("not for its own reason"), "{a:?}");
+    }
+}
