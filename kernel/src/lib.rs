@@ -57,3 +57,6 @@ pub fn platform() -> &'static dyn Platform {
 pub fn try_platform() -> Option<&'static dyn Platform> {
     PLATFORM.get().copied()
 }
+
+#[cfg(test)]
+mod seam_tests;

@@ -1,10 +1,20 @@
 //! The seam between the kernel core and the machine underneath.
 //!
 //! Everything the core needs from the hardware (or from the hypervisor) goes
-//! through [`Platform`]. The core never names a port, an MSR or a hypercall:
-//! `native-backend` implements this trait with real devices, `pv-backend`
-//! with Xen hypercalls and shared memory. The trait says *what* the kernel
-//! needs, not *how* a given machine provides it.
+//! through [`Platform`]: `native-backend` implements this trait with real
+//! devices, `pv-backend` with Xen hypercalls and shared memory. The trait
+//! says *what* the kernel needs, not *how* a given machine provides it.
+//!
+//! The rule, precisely. The core owns the x86-64 *CPU*, which is the same
+//! on every machine Virtus runs on: the PVH boot protocol that both QEMU's
+//! `-kernel` loader and Xen use to enter it (the `XEN_ELFNOTE_PHYS32_ENTRY`
+//! note names Xen only because the protocol was defined there), the
+//! architectural control registers and EFER that enter long mode, the GDT,
+//! IDT and TSS, exceptions, page tables and the TSC. It never names a
+//! *machine*: no I/O port, no device register (MMIO), no platform MSR
+//! (x2APIC, TSC deadline), no hypercall, no Xen interface. Those belong to
+//! a backend. `kernel/src/seam_tests.rs` keeps this true: it fails if the
+//! core's sources use port I/O, a hypercall instruction or a backend's MSR.
 
 use crate::boot::BootInfo;
 

@@ -54,6 +54,9 @@ boot_gdt_end:
 boot_gdt_ptr:
     .word boot_gdt_end - boot_gdt - 1
     .quad boot_gdt
+boot_null_idt:
+    .word 0
+    .quad 0
     .popsection
 
     .pushsection .text.boot, "ax"
@@ -65,8 +68,9 @@ pvh_start32:
     mov %ebx, %edi                  /* keep the start info pointer */
     mov $boot_stack_top, %esp
 
-    /* Long mode is not optional; without it, report a crash to QEMU's
-     * isa-debug-exit (harmless where absent) and stop. */
+    /* Long mode is not optional. Without it there is no console yet and
+     * no backend to ask: triple-fault (below), which any machine reports
+     * as a reset or a crash, never as a clean power-off. */
     mov $0x80000000, %eax
     cpuid
     cmp $0x80000001, %eax
@@ -124,9 +128,8 @@ pvh_start32:
     lgdt boot_gdt_ptr
     ljmp $0x08, $long_mode_entry
 
-9:  mov $0x12, %eax
-    mov $0xf4, %dx
-    out %eax, %dx
+9:  lidt boot_null_idt            /* no vectors: the int3 cannot be */
+    int3                            /* delivered, nor the #GP, nor the #DF */
 8:  hlt
     jmp 8b
 
