@@ -140,15 +140,30 @@ fn entries() -> impl Iterator<Item = (Group, &'static str)> {
         if line.is_empty() || line.starts_with('#') {
             return None;
         }
-        let (group, name) = line.split_once(' ')?;
+        let mut words = line.split_whitespace();
+        let (group, name) = (words.next()?, words.next()?);
         let group = match group {
             "core" => Group::Core,
             "native" => Group::Native,
             "pv" => Group::Pv,
             _ => return None,
         };
-        Some((group, name.trim()))
+        Some((group, name))
     })
+}
+
+/// The tests marked `rerun`: host parser tests re-run in the kernel.
+pub fn reruns() -> Vec<&'static str> {
+    EXPECTED
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words[..] {
+                [group, name, "rerun"] if !group.starts_with('#') => Some(name),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

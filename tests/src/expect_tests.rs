@@ -158,3 +158,11 @@ fn an_empty_report_is_not_a_pass() {
         }]
     );
 }
+
+#[test]
+fn reruns_are_listed_core_tests() {
+    let reruns = reruns();
+    assert!(!reruns.is_empty());
+    let core = core_tests();
+    assert!(reruns.iter().all(|r| core.contains(r)), "{reruns:?}");
+}

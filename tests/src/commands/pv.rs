@@ -308,8 +308,10 @@ impl CoreCheck {
             return vec!["core tests: FAIL: no leg reported a core test".to_string()];
         }
         if self.matches() {
+            let reruns = crate::expect::reruns().len();
             return vec![format!(
-                "core tests: the same {} in all {} legs (native_* and pv_* are not compared)",
+                "core tests: the same {} in all {} legs (native_* and pv_* are not compared; \
+                 {reruns} of them re-run host parser tests on fake input)",
                 self.common, self.legs
             )];
         }
