@@ -110,12 +110,17 @@ fn second() {
 
 fn timers_in_order() -> TestResult {
     FIRE_ORDER.store(0, Ordering::SeqCst);
-    let now = time::now_ns();
-    // Armed in reverse order: the multiplexer must still fire the earlier first.
-    time::add_timer(now + 30 * NS_PER_MS, second)
-        .ok_or_else(|| TestError::Fail("no slot".into()))?;
-    time::add_timer(now + 10 * NS_PER_MS, first)
-        .ok_or_else(|| TestError::Fail("no slot".into()))?;
+    // Armed in reverse order: the multiplexer must still fire the earlier
+    // first. Both are armed with interrupts off: a vCPU descheduled for
+    // 30 ms between the two (seen under load in nested emulation) would
+    // otherwise let the later one fire before the earlier one exists.
+    let armed = crate::interrupts::without_interrupts(|| {
+        let now = time::now_ns();
+        let later = time::add_timer(now + 30 * NS_PER_MS, second);
+        let earlier = time::add_timer(now + 10 * NS_PER_MS, first);
+        later.zip(earlier).map(|_| now)
+    });
+    let now = armed.ok_or_else(|| TestError::Fail("no slot".into()))?;
     wait_until(now + 2_000 * NS_PER_MS, || {
         FIRE_ORDER.load(Ordering::SeqCst) == 2
     });
