@@ -11,10 +11,10 @@
 //!
 //! Bytes pass through unchanged: xenconsoled does no "\n" to "\r\n".
 
-use crate::abi::{self, XENCONS_IN_SIZE, XENCONS_OUT_SIZE, XenconsInterface};
+use crate::abi::{XENCONS_IN_SIZE, XENCONS_OUT_SIZE, XenconsInterface};
 use crate::evtchn::{self, Port};
-use crate::hypercall::XenError;
-use crate::{hvm, sched, shared_info, time};
+use crate::{sched, shared_info, time};
+use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
@@ -89,19 +89,49 @@ unsafe impl Sync for Console {}
 // SAFETY: as above; the struct holds an address and counters.
 unsafe impl Send for Console {}
 
+/// Why there is no PV console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsoleSetupError {
+    /// Xen would not say where the ring or its port is.
+    Xen(crate::hypercall::XenError),
+    /// The ring's frame is not one the kernel may share.
+    Frame(virtus_kernel::mem::SharedFrameError),
+}
+
+impl fmt::Display for ConsoleSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Xen(e) => write!(f, "HVM_PARAM_CONSOLE_PFN/EVTCHN: {e}"),
+            Self::Frame(e) => write!(f, "console ring: {e}"),
+        }
+    }
+}
+
 impl Console {
     /// The console Xen set up for this domain: ring frame from
     /// `HVM_PARAM_CONSOLE_PFN`, port from `HVM_PARAM_CONSOLE_EVTCHN`. The
-    /// frame lies in the identity-mapped first 4 GiB (Xen puts the special
-    /// pages just below the MMIO hole).
-    pub fn from_hvm_params() -> Result<Console, XenError> {
-        let pfn = hvm::get_param(abi::HVM_PARAM_CONSOLE_PFN)?;
-        let port = hvm::get_param(abi::HVM_PARAM_CONSOLE_EVTCHN)?;
-        let port = Port::try_from(port).map_err(|_| XenError::Inval)?;
-        let addr = pfn.checked_mul(4096).ok_or(XenError::Inval)?;
-        let ring = NonNull::new(addr as *mut XenconsInterface).ok_or(XenError::NoEnt)?;
-        // SAFETY: Xen gave us this page for the console; it is mapped (see
-        // above) and nothing else in the kernel uses it.
+    /// frame is registered with `mem::reserve_shared` before it is touched:
+    /// dom0 writes it, so it must never become heap or a page table, and
+    /// the memory map is checked to allow it (Xen puts its special pages,
+    /// reserved in the map, just below the local APIC).
+    #[cfg(target_os = "none")]
+    pub fn from_hvm_params() -> Result<Console, ConsoleSetupError> {
+        use crate::abi;
+        use crate::hypercall::XenError;
+        let pfn =
+            crate::hvm::get_param(abi::HVM_PARAM_CONSOLE_PFN).map_err(ConsoleSetupError::Xen)?;
+        let port =
+            crate::hvm::get_param(abi::HVM_PARAM_CONSOLE_EVTCHN).map_err(ConsoleSetupError::Xen)?;
+        let port = Port::try_from(port).map_err(|_| ConsoleSetupError::Xen(XenError::Inval))?;
+        let addr = pfn
+            .checked_mul(4096)
+            .ok_or(ConsoleSetupError::Xen(XenError::Inval))?;
+        virtus_kernel::mem::reserve_shared(addr).map_err(ConsoleSetupError::Frame)?;
+        let ring = NonNull::new(addr as *mut XenconsInterface)
+            .ok_or(ConsoleSetupError::Xen(XenError::NoEnt))?;
+        // SAFETY: Xen gave us this page for the console; `reserve_shared`
+        // accepted it (not the image, not page 0, mapped by the boot tables
+        // now and kept mapped by the kernel's), and nothing else uses it.
         Ok(unsafe { Console::from_raw(ring, port) })
     }
 
@@ -123,6 +153,11 @@ impl Console {
     /// The console's event channel.
     pub fn port(&self) -> Port {
         self.port
+    }
+
+    /// Physical (identity-mapped) address of the ring page.
+    pub fn ring_address(&self) -> u64 {
+        self.ring.as_ptr() as u64
     }
 
     /// `(out_prod, out_cons)` as they are in the ring now.

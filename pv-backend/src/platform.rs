@@ -23,7 +23,12 @@ use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
 use virtus_kernel::mem::MemoryMap;
 use virtus_kernel::platform::EventHandlers;
-use virtus_kernel::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
+use virtus_kernel::{
+    CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
+};
+
+/// The MSR holding the local APIC's physical base address.
+const IA32_APIC_BASE: u32 = 0x1b;
 
 /// The vector Xen raises for event-channel upcalls.
 pub const UPCALL_VECTOR: u8 = 0xf3;
@@ -241,6 +246,22 @@ impl Platform for PvPlatform {
 
     fn benches(&self) -> &'static [Bench] {
         crate::bench::BENCHES
+    }
+
+    fn mmio_regions(&self) -> alloc::vec::Vec<MmioRegion> {
+        // The local APIC is the one device a PVH guest has; in x2APIC mode
+        // it is reached through MSRs and nothing is mapped.
+        if crate::lapic::mode() != Some(crate::lapic::ApicMode::XApic) {
+            return alloc::vec::Vec::new();
+        }
+        // SAFETY: IA32_APIC_BASE exists on every CPU with a local APIC,
+        // which every PVH vCPU has.
+        let base = unsafe { x86_64::registers::model_specific::Msr::new(IA32_APIC_BASE).read() };
+        alloc::vec![MmioRegion {
+            name: "local APIC",
+            paddr: base & 0x000f_ffff_ffff_f000,
+            size: 4096,
+        }]
     }
 
     fn console_write(&self, bytes: &[u8]) {
