@@ -5,9 +5,13 @@
 //! Ring indices are free-running `u32`s, masked by the ring size on use.
 //! We own `out_prod` and `in_cons`; the backend writes `out_cons` and
 //! `in_prod`, so those are validated before they are trusted: a backend
-//! that claims more than a ring's worth of data is treated as having
-//! corrupted the ring, which is then abandoned (counted in
-//! [`Console::ring_errors`]) rather than indexed out of bounds.
+//! that claims more than a ring's worth of data has corrupted the ring,
+//! which is then abandoned rather than indexed out of bounds. A full output
+//! ring whose backend takes nothing for [`STALL_NS`] is abandoned too,
+//! rather than waited on for ever with interrupts off. Either way the
+//! writer gets the [`RingFault`] once, to report it through whatever output
+//! remains, and the fault is counted in [`Console::ring_errors`], which the
+//! platform turns into a failed run.
 //!
 //! Bytes pass through unchanged: xenconsoled does no "\n" to "\r\n".
 
@@ -23,12 +27,77 @@ const IN_SIZE: u32 = XENCONS_IN_SIZE as u32;
 /// How long a writer waiting for ring space sleeps before looking again,
 /// in case the backend's notification was consumed by someone else.
 const FULL_RING_WAIT_NS: u64 = 10_000_000;
+/// How long a full output ring may go without the backend taking a byte
+/// before the writer gives up on it. xenconsoled normally empties the ring
+/// within milliseconds of a notification; on the nested, emulated test bed
+/// with two other guests running, the longest wait seen was well below a
+/// second (see `Console::longest_full_wait_ns`). Ten seconds leaves a wide
+/// margin and still ends a run long before any outer time limit.
+pub const STALL_NS: u64 = 10_000_000_000;
+/// The same bound where there is no clock (before shared_info is mapped,
+/// a wait is a `SCHEDOP_yield`): this many waits without progress.
+pub const STALL_WAITS_WITHOUT_CLOCK: u32 = 100_000;
 
 /// Bytes in flight in a ring of `size` bytes, or `None` if `prod` and
 /// `cons` cannot both be right (more than `size` apart).
 pub fn ring_used(prod: u32, cons: u32, size: u32) -> Option<u32> {
     let used = prod.wrapping_sub(cons);
     (used <= size).then_some(used)
+}
+
+/// Which of the console's two rings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ring {
+    /// Guest to xenconsoled.
+    Output,
+    /// xenconsoled to guest.
+    Input,
+}
+
+/// Why a ring was abandoned. Each ring reports its fault once; every later
+/// use of an abandoned ring says [`RingFault::Abandoned`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingFault {
+    /// The backend's index cannot be right: `prod` and `cons` are more
+    /// than a ring apart.
+    Corrupt { ring: Ring, prod: u32, cons: u32 },
+    /// The output ring stayed full with the backend taking nothing, for
+    /// `waited_ns` (0 without a clock) over `waits` waits.
+    Stalled {
+        waited_ns: u64,
+        waits: u32,
+        prod: u32,
+        cons: u32,
+    },
+    /// The ring was abandoned earlier, and its fault reported then; the
+    /// bytes were dropped (or none were read).
+    Abandoned,
+}
+
+impl fmt::Display for RingFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Corrupt { ring, prod, cons } => write!(
+                f,
+                "{} ring corrupt (prod {prod:#x}, cons {cons:#x}: more than a ring apart); ring abandoned",
+                match ring {
+                    Ring::Output => "output",
+                    Ring::Input => "input",
+                }
+            ),
+            Self::Stalled {
+                waited_ns,
+                waits,
+                prod,
+                cons,
+            } => write!(
+                f,
+                "output ring full and not drained for {} ms ({waits} waits; prod {prod:#x}, cons {cons:#x}): xenconsoled stalled; ring abandoned",
+                waited_ns / 1_000_000
+            ),
+            Self::Abandoned => f.write_str("ring abandoned earlier"),
+        }
+    }
 }
 
 /// How a writer talks to the backend; the kernel uses event channels and
@@ -41,6 +110,9 @@ pub trait Signal {
     fn arm(&mut self);
     /// Sleep until the backend notifies (or a timeout passes).
     fn wait(&mut self);
+    /// Monotonic time in nanoseconds, if there is a clock; bounds the wait
+    /// for a stalled backend.
+    fn now_ns(&mut self) -> Option<u64>;
 }
 
 /// The event-channel signal for the real console. Waits work with
@@ -71,6 +143,31 @@ impl Signal for PortSignal {
             sched::yield_now();
         }
     }
+
+    fn now_ns(&mut self) -> Option<u64> {
+        shared_info::get().map(time::system_time_ns)
+    }
+}
+
+/// A wait for space in a full output ring: since when the backend's
+/// `out_cons` has stood still at `cons`.
+struct FullWait {
+    cons: u32,
+    since: Option<u64>,
+    waits: u32,
+}
+
+impl FullWait {
+    /// `Some(waited_ns)` once the wait has lasted past the bound.
+    fn expired(&self, now: Option<u64>) -> Option<u64> {
+        match (self.since, now) {
+            (Some(since), Some(now)) => {
+                let waited = now.saturating_sub(since);
+                (waited >= STALL_NS).then_some(waited)
+            }
+            _ => (self.waits >= STALL_WAITS_WITHOUT_CLOCK).then_some(0),
+        }
+    }
 }
 
 /// The PV console ring and its event channel.
@@ -80,6 +177,7 @@ pub struct Console {
     errors: AtomicU64,
     out_broken: AtomicBool,
     in_broken: AtomicBool,
+    longest_full_wait: AtomicU64,
 }
 
 // SAFETY: the ring is shared memory reached only through volatile accesses
@@ -147,6 +245,7 @@ impl Console {
             errors: AtomicU64::new(0),
             out_broken: AtomicBool::new(false),
             in_broken: AtomicBool::new(false),
+            longest_full_wait: AtomicU64::new(0),
         }
     }
 
@@ -173,45 +272,91 @@ impl Console {
         }
     }
 
-    /// Times a ring was found corrupt (each ring is abandoned the first
-    /// time).
+    /// Faults found so far: rings abandoned as corrupt or stalled (each
+    /// ring counts once).
     pub fn ring_errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
     }
 
-    fn corrupt(&self, which: &AtomicBool) {
-        if !which.swap(true, Ordering::Relaxed) {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+    /// The longest a writer has waited for the backend to take bytes out
+    /// of a full output ring and then seen it do so, in nanoseconds.
+    pub fn longest_full_wait_ns(&self) -> u64 {
+        self.longest_full_wait.load(Ordering::Relaxed)
+    }
+
+    /// Abandon the ring behind `flag`: `fault` the first time (counted),
+    /// [`RingFault::Abandoned`] after that.
+    fn abandon(&self, flag: &AtomicBool, fault: RingFault) -> RingFault {
+        if flag.swap(true, Ordering::Relaxed) {
+            return RingFault::Abandoned;
         }
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        fault
     }
 
     /// Write all of `bytes`, in order, waiting for the backend when the
-    /// ring is full. Returns early only if the ring is corrupt.
-    pub fn write(&self, bytes: &[u8]) {
-        self.write_with(bytes, &mut PortSignal(self.port));
+    /// ring is full. Fails only when the ring is (or has been) abandoned.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), RingFault> {
+        self.write_with(bytes, &mut PortSignal(self.port))
     }
 
     /// [`Console::write`] with an explicit backend signal.
-    pub fn write_with(&self, bytes: &[u8], signal: &mut impl Signal) {
+    pub fn write_with(&self, bytes: &[u8], signal: &mut impl Signal) -> Result<(), RingFault> {
         let r = self.ring.as_ptr();
         let mut rest = bytes;
-        while !rest.is_empty() && !self.out_broken.load(Ordering::Relaxed) {
+        let mut full: Option<FullWait> = None;
+        while !rest.is_empty() {
+            if self.out_broken.load(Ordering::Relaxed) {
+                return Err(RingFault::Abandoned);
+            }
             let (prod, cons) = self.out_indices();
             // The slots `cons` frees must be read as free before we write
             // them (loads are not moved past later stores on x86; this
             // keeps the compiler from doing it).
             fence(Ordering::Acquire);
             let Some(used) = ring_used(prod, cons, OUT_SIZE) else {
-                self.corrupt(&self.out_broken);
-                return;
+                let fault = RingFault::Corrupt {
+                    ring: Ring::Output,
+                    prod,
+                    cons,
+                };
+                return Err(self.abandon(&self.out_broken, fault));
             };
             if used == OUT_SIZE {
+                let now = signal.now_ns();
+                // Progress (a new `out_cons`) starts the clock again.
+                if full.as_ref().is_some_and(|w| w.cons != cons) {
+                    full = None;
+                }
+                let wait = full.get_or_insert(FullWait {
+                    cons,
+                    since: now,
+                    waits: 0,
+                });
+                if let Some(waited_ns) = wait.expired(now) {
+                    let fault = RingFault::Stalled {
+                        waited_ns,
+                        waits: wait.waits,
+                        prod,
+                        cons,
+                    };
+                    return Err(self.abandon(&self.out_broken, fault));
+                }
                 signal.notify();
                 signal.arm();
                 if self.out_indices().1 == cons {
                     signal.wait();
+                    wait.waits += 1;
                 }
                 continue;
+            }
+            if let Some(FullWait {
+                since: Some(since), ..
+            }) = full.take()
+                && let Some(now) = signal.now_ns()
+            {
+                self.longest_full_wait
+                    .fetch_max(now.saturating_sub(since), Ordering::Relaxed);
             }
             let n = rest.len().min((OUT_SIZE - used) as usize);
             for (i, &byte) in rest[..n].iter().enumerate() {
@@ -227,6 +372,7 @@ impl Console {
             signal.notify();
             rest = &rest[n..];
         }
+        Ok(())
     }
 
     /// Wait, for at most `timeout_ns` of Xen system time, until the backend
@@ -258,14 +404,14 @@ impl Console {
     }
 
     /// Read up to `out.len()` bytes of input; returns how many were read.
-    pub fn read(&self, out: &mut [u8]) -> usize {
+    pub fn read(&self, out: &mut [u8]) -> Result<usize, RingFault> {
         self.read_with(out, &mut PortSignal(self.port))
     }
 
     /// [`Console::read`] with an explicit backend signal.
-    pub fn read_with(&self, out: &mut [u8], signal: &mut impl Signal) -> usize {
+    pub fn read_with(&self, out: &mut [u8], signal: &mut impl Signal) -> Result<usize, RingFault> {
         if self.in_broken.load(Ordering::Relaxed) {
-            return 0;
+            return Err(RingFault::Abandoned);
         }
         let r = self.ring.as_ptr();
         // SAFETY: the ring is valid; `in_cons` is ours, `in_prod` the
@@ -279,8 +425,12 @@ impl Console {
         // rmb: the index before the data it covers.
         fence(Ordering::Acquire);
         let Some(avail) = ring_used(prod, cons, IN_SIZE) else {
-            self.corrupt(&self.in_broken);
-            return 0;
+            let fault = RingFault::Corrupt {
+                ring: Ring::Input,
+                prod,
+                cons,
+            };
+            return Err(self.abandon(&self.in_broken, fault));
         };
         let n = out.len().min(avail as usize);
         for (i, slot) in out[..n].iter_mut().enumerate() {
@@ -295,7 +445,7 @@ impl Console {
             unsafe { (&raw mut (*r).in_cons).write_volatile(cons.wrapping_add(n as u32)) };
             signal.notify();
         }
-        n
+        Ok(n)
     }
 }
 
@@ -325,13 +475,16 @@ mod tests {
     }
 
     /// A backend that consumes up to `per_wait` bytes each time it is
-    /// waited for.
+    /// waited for, and a clock that each wait moves on by `tick_ns` (`None`:
+    /// no clock).
     struct Backend {
         ring: *mut XenconsInterface,
         per_wait: u32,
         received: Vec<u8>,
         notifies: usize,
         waits: usize,
+        clock: Option<u64>,
+        tick_ns: u64,
     }
 
     impl Backend {
@@ -342,6 +495,8 @@ mod tests {
                 received: Vec::new(),
                 notifies: 0,
                 waits: 0,
+                clock: Some(1_000),
+                tick_ns: FULL_RING_WAIT_NS,
             }
         }
 
@@ -369,7 +524,13 @@ mod tests {
         fn arm(&mut self) {}
         fn wait(&mut self) {
             self.waits += 1;
+            if let Some(t) = self.clock.as_mut() {
+                *t += self.tick_ns;
+            }
             self.drain(self.per_wait);
+        }
+        fn now_ns(&mut self) -> Option<u64> {
+            self.clock
         }
     }
 
@@ -390,7 +551,7 @@ mod tests {
     fn writes_bytes_and_publishes_the_index() {
         let (ring, con) = fake(0, 0);
         let mut be = Backend::new(ring, 0);
-        con.write_with(b"hello\n", &mut be);
+        con.write_with(b"hello\n", &mut be).unwrap();
         assert_eq!(con.out_indices(), (6, 0));
         assert_eq!(be.notifies, 1);
         be.drain(u32::MAX);
@@ -402,7 +563,7 @@ mod tests {
         for start in [2040, u32::MAX - 3] {
             let (ring, con) = fake(start, 0);
             let mut be = Backend::new(ring, 0);
-            con.write_with(&pattern(20), &mut be);
+            con.write_with(&pattern(20), &mut be).unwrap();
             assert_eq!(con.out_indices().0, start.wrapping_add(20));
             be.drain(u32::MAX);
             assert_eq!(be.received, pattern(20));
@@ -414,8 +575,10 @@ mod tests {
         let (ring, con) = fake(100, 0);
         let mut be = Backend::new(ring, 300);
         let data = pattern(5000);
-        con.write_with(&data, &mut be);
+        con.write_with(&data, &mut be).unwrap();
         assert!(be.waits >= 9, "waits: {}", be.waits);
+        // Each wait took one tick of the fake clock before space appeared.
+        assert_eq!(con.longest_full_wait_ns(), FULL_RING_WAIT_NS);
         be.drain(u32::MAX);
         assert_eq!(be.received, data);
         assert_eq!(con.ring_errors(), 0);
@@ -427,11 +590,89 @@ mod tests {
         // SAFETY: playing a broken backend on the test ring.
         unsafe { (*ring).out_cons = 51 };
         let mut be = Backend::new(ring, 0);
-        con.write_with(b"x", &mut be);
-        con.write_with(b"y", &mut be);
+        let fault = con.write_with(b"x", &mut be).unwrap_err();
+        assert_eq!(
+            fault,
+            RingFault::Corrupt {
+                ring: Ring::Output,
+                prod: 50,
+                cons: 51
+            }
+        );
+        assert!(
+            fault
+                .to_string()
+                .starts_with("output ring corrupt (prod 0x32, cons 0x33")
+        );
+        // Reported once; after that the ring is known to be gone.
+        assert_eq!(con.write_with(b"y", &mut be), Err(RingFault::Abandoned));
         assert_eq!(con.out_indices(), (50, 51));
         assert_eq!(con.ring_errors(), 1);
         assert_eq!(be.notifies, 0);
+        // An empty write of an abandoned ring has nothing to lose.
+        assert_eq!(con.write_with(b"", &mut be), Ok(()));
+    }
+
+    #[test]
+    fn a_backend_that_takes_nothing_ends_the_wait_with_a_stall() {
+        let (ring, con) = fake(0, 0);
+        let mut be = Backend::new(ring, 0);
+        let data = pattern(3000);
+        let fault = con.write_with(&data, &mut be).unwrap_err();
+        // The first ring's worth went in; the wait for more was bounded.
+        assert_eq!(con.out_indices(), (OUT_SIZE, 0));
+        let waits = (STALL_NS / FULL_RING_WAIT_NS) as u32;
+        assert_eq!(
+            fault,
+            RingFault::Stalled {
+                waited_ns: STALL_NS,
+                waits,
+                prod: OUT_SIZE,
+                cons: 0
+            }
+        );
+        assert_eq!(be.waits, waits as usize);
+        assert!(
+            fault.to_string().contains("not drained for 10000 ms"),
+            "{fault}"
+        );
+        assert_eq!(con.ring_errors(), 1);
+        // Later writes return at once instead of waiting again.
+        assert_eq!(con.write_with(b"z", &mut be), Err(RingFault::Abandoned));
+        assert_eq!(be.waits, waits as usize);
+    }
+
+    #[test]
+    fn a_slow_backend_that_keeps_taking_bytes_is_not_a_stall() {
+        let (ring, con) = fake(0, 0);
+        // One byte per wait, each wait a whole second: far slower than the
+        // stall bound in total, but never stuck.
+        let mut be = Backend::new(ring, 1);
+        be.tick_ns = 1_000_000_000;
+        let data = pattern(OUT_SIZE as usize + 40);
+        con.write_with(&data, &mut be).unwrap();
+        assert!(be.waits >= 40);
+        assert_eq!(con.ring_errors(), 0);
+        be.drain(u32::MAX);
+        assert_eq!(be.received, data);
+    }
+
+    #[test]
+    fn without_a_clock_the_stall_is_bounded_by_waits() {
+        let (ring, con) = fake(7, 0);
+        let mut be = Backend::new(ring, 0);
+        be.clock = None;
+        let fault = con.write_with(&pattern(OUT_SIZE as usize + 1), &mut be);
+        assert_eq!(
+            fault,
+            Err(RingFault::Stalled {
+                waited_ns: 0,
+                waits: STALL_WAITS_WITHOUT_CLOCK,
+                prod: 7 + OUT_SIZE,
+                cons: 7
+            })
+        );
+        assert_eq!(be.waits, STALL_WAITS_WITHOUT_CLOCK as usize);
     }
 
     #[test]
@@ -447,16 +688,26 @@ mod tests {
         }
         let mut be = Backend::new(ring, 0);
         let mut buf = [0u8; 4];
-        assert_eq!(con.read_with(&mut buf, &mut be), 4);
+        assert_eq!(con.read_with(&mut buf, &mut be), Ok(4));
         assert_eq!(&buf, b"0123");
         let mut buf = [0u8; 64];
-        assert_eq!(con.read_with(&mut buf, &mut be), 6);
+        assert_eq!(con.read_with(&mut buf, &mut be), Ok(6));
         assert_eq!(&buf[..6], b"456789");
-        assert_eq!(con.read_with(&mut buf, &mut be), 0);
+        assert_eq!(con.read_with(&mut buf, &mut be), Ok(0));
         assert_eq!(be.notifies, 2);
         // SAFETY: a backend claiming more than the ring holds.
         unsafe { (*ring).in_prod = 1030 + 1025 };
-        assert_eq!(con.read_with(&mut buf, &mut be), 0);
+        assert_eq!(
+            con.read_with(&mut buf, &mut be),
+            Err(RingFault::Corrupt {
+                ring: Ring::Input,
+                prod: 1030 + 1025,
+                cons: 1030
+            })
+        );
+        assert_eq!(con.read_with(&mut buf, &mut be), Err(RingFault::Abandoned));
         assert_eq!(con.ring_errors(), 1);
+        // Output is a ring of its own and still works.
+        con.write_with(b"still here", &mut be).unwrap();
     }
 }

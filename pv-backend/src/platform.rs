@@ -10,7 +10,8 @@
 //! | idle                | `sti; hlt`              | `sti; SCHEDOP_block`                  |
 //! | power off           | isa-debug-exit / ACPI   | `SCHEDOP_shutdown`                    |
 
-use crate::console::Console;
+use crate::console::{Console, RingFault};
+use crate::debug_console;
 use crate::evtchn::{self, DeliveryMode, Port};
 use crate::hypercall::{self, XenInfo};
 use crate::sched::{self, ShutdownReason};
@@ -84,10 +85,11 @@ fn on_console_port(_: Port) {
     notify(EventSource::ConsoleInput);
 }
 
-/// Stop without a console: there is nobody to tell, so only Xen's own
-/// shutdown code (if Xen is there) carries the news.
-fn die_silently(xen_present: bool) -> ! {
+/// Stop without a PV console: only Xen's own console and shutdown code
+/// (if Xen is there) carry the news.
+fn die_without_console(xen_present: bool, why: core::fmt::Arguments<'_>) -> ! {
     if xen_present {
+        debug_console::report(why);
         sched::shutdown(ShutdownReason::Crash);
     }
     loop {
@@ -99,7 +101,30 @@ fn die_silently(xen_present: bool) -> ! {
 /// Write a message straight to the console ring, for start-of-day errors.
 fn early_message(console: &Console, parts: &[&[u8]]) {
     for part in parts {
-        console.write(part);
+        if let Err(fault) = console.write(part) {
+            console_failed(fault);
+        }
+    }
+}
+
+/// A console ring was abandoned (see `console.rs`): say so once on Xen's
+/// console, the output that remains. A corrupt ring is counted, and the
+/// count turns the run's exit status into a crash at shutdown; a stalled
+/// ring ends the run now, as a crash: every later line would stall again,
+/// and a run whose result cannot be read must not look like one that
+/// passed.
+fn console_failed(fault: RingFault) {
+    match fault {
+        RingFault::Abandoned => {}
+        RingFault::Corrupt { .. } => {
+            debug_console::report(format_args!(
+                "PV console {fault}; the run will end as a crash"
+            ));
+        }
+        RingFault::Stalled { .. } => {
+            debug_console::report(format_args!("PV console {fault}; crashing the domain"));
+            sched::shutdown(ShutdownReason::Crash);
+        }
     }
 }
 
@@ -107,12 +132,12 @@ fn early_message(console: &Console, parts: &[&[u8]]) {
 pub fn boot(start_info_paddr: u64) -> ! {
     let Some(info) = hypercall::detect() else {
         // Not on Xen: no PV console to speak through.
-        die_silently(false);
+        die_without_console(false, format_args!("not on Xen"));
     };
     PLATFORM.xen.call_once(hypercall::info);
     let console = match Console::from_hvm_params() {
         Ok(console) => PLATFORM.console.call_once(|| console),
-        Err(_) => die_silently(true),
+        Err(e) => die_without_console(true, format_args!("no PV console: {e}")),
     };
     virtus_kernel::set_platform(&PLATFORM);
 
@@ -265,13 +290,22 @@ impl Platform for PvPlatform {
     }
 
     fn console_write(&self, bytes: &[u8]) {
-        if let Some(console) = self.console.get() {
-            console.write(bytes);
+        if let Some(console) = self.console.get()
+            && let Err(fault) = console.write(bytes)
+        {
+            console_failed(fault);
         }
     }
 
     fn console_read(&self, buf: &mut [u8]) -> usize {
-        self.console.get().map_or(0, |c| c.read(buf))
+        match self.console.get().map(|c| c.read(buf)) {
+            Some(Ok(n)) => n,
+            Some(Err(fault)) => {
+                console_failed(fault);
+                0
+            }
+            None => 0,
+        }
     }
 
     fn interrupts_enable(&self) {
@@ -335,9 +369,19 @@ impl Platform for PvPlatform {
 
     fn shutdown(&self, status: ExitStatus) -> ! {
         x86_64::instructions::interrupts::disable();
-        // Let xenconsoled take the last bytes before the domain goes away.
+        let mut status = status;
         if let Some(console) = self.console.get() {
+            // Let xenconsoled take the last bytes before the domain goes away.
             console.drain(1_000_000_000);
+            // A run whose console was lost on the way cannot have been
+            // seen to pass.
+            let errors = console.ring_errors();
+            if errors > 0 && status != ExitStatus::Crash {
+                debug_console::report(format_args!(
+                    "exit status {status:?} becomes Crash: {errors} PV console ring fault(s) during the run"
+                ));
+                status = ExitStatus::Crash;
+            }
         }
         sched::shutdown(match status {
             ExitStatus::Success => ShutdownReason::Poweroff,

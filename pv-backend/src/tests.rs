@@ -167,7 +167,9 @@ fn console_burst() -> TestResult {
             b'0' + (i % 10) as u8,
         ];
         line[2..5].copy_from_slice(&digits);
-        console.write(&line);
+        console
+            .write(&line)
+            .map_err(|fault| TestError::Fail(alloc::format!("console: {fault}")))?;
         sent += line.len() as u32;
     }
     let (prod_after, _) = console.out_indices();
