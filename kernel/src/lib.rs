@@ -35,7 +35,9 @@ pub mod time;
 
 #[cfg(target_os = "none")]
 pub use kmain::start;
-pub use platform::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
+pub use platform::{
+    CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
+};
 
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();
 

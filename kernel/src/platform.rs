@@ -147,6 +147,19 @@ impl CpuInfo {
     }
 }
 
+/// A block of device registers a backend uses. The kernel maps such
+/// registers uncached through `mem::map_mmio` and nowhere else: its
+/// identity map holds RAM only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmioRegion {
+    /// What the registers are ("local APIC", "IOAPIC").
+    pub name: &'static str,
+    /// Physical address of the first register.
+    pub paddr: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
 /// The machine, as the kernel core sees it.
 ///
 /// One implementation is active per image; the core reaches it through
@@ -176,6 +189,12 @@ pub trait Platform: Sync {
     /// empty. A benchmark that uses the one-shot timer directly need not
     /// restore it: the runner re-arms the core's deadline afterwards.
     fn benches(&self) -> &'static [crate::bench::Bench];
+
+    /// The device registers this backend has mapped (with `mem::map_mmio`)
+    /// once [`Platform::start_devices`] has run: all it needs outside RAM.
+    /// Tests check that each is mapped uncached and that nothing else is.
+    /// Allocates; not for interrupt context.
+    fn mmio_regions(&self) -> alloc::vec::Vec<MmioRegion>;
 
     /// Write bytes to the console, in order, without dropping any. May wait
     /// for the device or the other end, never for an interrupt.

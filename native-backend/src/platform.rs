@@ -11,7 +11,9 @@ use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
 use virtus_kernel::platform::EventHandlers;
-use virtus_kernel::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
+use virtus_kernel::{
+    CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
+};
 
 /// Interrupt vectors this backend uses.
 pub mod vectors {
@@ -31,6 +33,8 @@ pub struct NativePlatform {
     pub(crate) uart: Uart,
     pub(crate) apic: Once<LocalApic>,
     pub(crate) ioapic: Once<IoApic>,
+    /// Where the IOAPIC's registers are (from the MADT, or the PC default).
+    ioapic_paddr: Once<u64>,
     pub(crate) acpi: Once<Option<AcpiInfo>>,
     pub(crate) uart_gsi: Once<u32>,
     handlers: EventHandlers,
@@ -44,6 +48,7 @@ pub(crate) static PLATFORM: NativePlatform = NativePlatform {
     uart: unsafe { Uart::new(COM1) },
     apic: Once::new(),
     ioapic: Once::new(),
+    ioapic_paddr: Once::new(),
     acpi: Once::new(),
     uart_gsi: Once::new(),
     handlers: EventHandlers::new(),
@@ -174,6 +179,7 @@ impl NativePlatform {
             .and_then(|()| ioapic.unmask(gsi))
             .map_err(|_| PlatformError::Device("cannot route the UART interrupt"))?;
         self.ioapic.call_once(|| ioapic);
+        self.ioapic_paddr.call_once(|| addr);
         self.uart_gsi.call_once(|| gsi);
         self.uart.enable_receive_interrupt();
         Ok(())
@@ -201,6 +207,28 @@ impl Platform for NativePlatform {
 
     fn benches(&self) -> &'static [Bench] {
         crate::bench::BENCHES
+    }
+
+    fn mmio_regions(&self) -> alloc::vec::Vec<MmioRegion> {
+        let mut regions = alloc::vec::Vec::new();
+        // In x2APIC mode the local APIC is reached through MSRs: no MMIO.
+        if self.apic.get().is_some_and(|apic| !apic.is_x2apic()) {
+            // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC.
+            let base = unsafe { cpu::rdmsr(cpu::MSR_APIC_BASE) } & 0x000f_ffff_ffff_f000;
+            regions.push(MmioRegion {
+                name: "local APIC",
+                paddr: base,
+                size: 4096,
+            });
+        }
+        if let Some(&paddr) = self.ioapic_paddr.get() {
+            regions.push(MmioRegion {
+                name: "IOAPIC",
+                paddr,
+                size: crate::ioapic::REGISTER_BLOCK_LEN,
+            });
+        }
+        regions
     }
 
     fn console_write(&self, bytes: &[u8]) {

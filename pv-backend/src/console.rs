@@ -5,16 +5,20 @@
 //! Ring indices are free-running `u32`s, masked by the ring size on use.
 //! We own `out_prod` and `in_cons`; the backend writes `out_cons` and
 //! `in_prod`, so those are validated before they are trusted: a backend
-//! that claims more than a ring's worth of data is treated as having
-//! corrupted the ring, which is then abandoned (counted in
-//! [`Console::ring_errors`]) rather than indexed out of bounds.
+//! that claims more than a ring's worth of data has corrupted the ring,
+//! which is then abandoned rather than indexed out of bounds. A full output
+//! ring whose backend takes nothing for [`STALL_NS`] is abandoned too,
+//! rather than waited on for ever with interrupts off. Either way the
+//! writer gets the [`RingFault`] once, to report it through whatever output
+//! remains, and the fault is counted in [`Console::ring_errors`], which the
+//! platform turns into a failed run.
 //!
 //! Bytes pass through unchanged: xenconsoled does no "\n" to "\r\n".
 
-use crate::abi::{self, XENCONS_IN_SIZE, XENCONS_OUT_SIZE, XenconsInterface};
+use crate::abi::{XENCONS_IN_SIZE, XENCONS_OUT_SIZE, XenconsInterface};
 use crate::evtchn::{self, Port};
-use crate::hypercall::XenError;
-use crate::{hvm, sched, shared_info, time};
+use crate::{sched, shared_info, time};
+use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
@@ -23,12 +27,77 @@ const IN_SIZE: u32 = XENCONS_IN_SIZE as u32;
 /// How long a writer waiting for ring space sleeps before looking again,
 /// in case the backend's notification was consumed by someone else.
 const FULL_RING_WAIT_NS: u64 = 10_000_000;
+/// How long a full output ring may go without the backend taking a byte
+/// before the writer gives up on it. xenconsoled normally empties the ring
+/// within milliseconds of a notification; on the nested, emulated test bed
+/// with two other guests running, the longest wait seen was well below a
+/// second (see `Console::longest_full_wait_ns`). Ten seconds leaves a wide
+/// margin and still ends a run long before any outer time limit.
+pub const STALL_NS: u64 = 10_000_000_000;
+/// The same bound where there is no clock (before shared_info is mapped,
+/// a wait is a `SCHEDOP_yield`): this many waits without progress.
+pub const STALL_WAITS_WITHOUT_CLOCK: u32 = 100_000;
 
 /// Bytes in flight in a ring of `size` bytes, or `None` if `prod` and
 /// `cons` cannot both be right (more than `size` apart).
 pub fn ring_used(prod: u32, cons: u32, size: u32) -> Option<u32> {
     let used = prod.wrapping_sub(cons);
     (used <= size).then_some(used)
+}
+
+/// Which of the console's two rings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ring {
+    /// Guest to xenconsoled.
+    Output,
+    /// xenconsoled to guest.
+    Input,
+}
+
+/// Why a ring was abandoned. Each ring reports its fault once; every later
+/// use of an abandoned ring says [`RingFault::Abandoned`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingFault {
+    /// The backend's index cannot be right: `prod` and `cons` are more
+    /// than a ring apart.
+    Corrupt { ring: Ring, prod: u32, cons: u32 },
+    /// The output ring stayed full with the backend taking nothing, for
+    /// `waited_ns` (0 without a clock) over `waits` waits.
+    Stalled {
+        waited_ns: u64,
+        waits: u32,
+        prod: u32,
+        cons: u32,
+    },
+    /// The ring was abandoned earlier, and its fault reported then; the
+    /// bytes were dropped (or none were read).
+    Abandoned,
+}
+
+impl fmt::Display for RingFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Corrupt { ring, prod, cons } => write!(
+                f,
+                "{} ring corrupt (prod {prod:#x}, cons {cons:#x}: more than a ring apart); ring abandoned",
+                match ring {
+                    Ring::Output => "output",
+                    Ring::Input => "input",
+                }
+            ),
+            Self::Stalled {
+                waited_ns,
+                waits,
+                prod,
+                cons,
+            } => write!(
+                f,
+                "output ring full and not drained for {} ms ({waits} waits; prod {prod:#x}, cons {cons:#x}): xenconsoled stalled; ring abandoned",
+                waited_ns / 1_000_000
+            ),
+            Self::Abandoned => f.write_str("ring abandoned earlier"),
+        }
+    }
 }
 
 /// How a writer talks to the backend; the kernel uses event channels and
@@ -41,6 +110,9 @@ pub trait Signal {
     fn arm(&mut self);
     /// Sleep until the backend notifies (or a timeout passes).
     fn wait(&mut self);
+    /// Monotonic time in nanoseconds, if there is a clock; bounds the wait
+    /// for a stalled backend.
+    fn now_ns(&mut self) -> Option<u64>;
 }
 
 /// The event-channel signal for the real console. Waits work with
@@ -71,6 +143,31 @@ impl Signal for PortSignal {
             sched::yield_now();
         }
     }
+
+    fn now_ns(&mut self) -> Option<u64> {
+        shared_info::get().map(time::system_time_ns)
+    }
+}
+
+/// A wait for space in a full output ring: since when the backend's
+/// `out_cons` has stood still at `cons`.
+struct FullWait {
+    cons: u32,
+    since: Option<u64>,
+    waits: u32,
+}
+
+impl FullWait {
+    /// `Some(waited_ns)` once the wait has lasted past the bound.
+    fn expired(&self, now: Option<u64>) -> Option<u64> {
+        match (self.since, now) {
+            (Some(since), Some(now)) => {
+                let waited = now.saturating_sub(since);
+                (waited >= STALL_NS).then_some(waited)
+            }
+            _ => (self.waits >= STALL_WAITS_WITHOUT_CLOCK).then_some(0),
+        }
+    }
 }
 
 /// The PV console ring and its event channel.
@@ -80,6 +177,7 @@ pub struct Console {
     errors: AtomicU64,
     out_broken: AtomicBool,
     in_broken: AtomicBool,
+    longest_full_wait: AtomicU64,
 }
 
 // SAFETY: the ring is shared memory reached only through volatile accesses
@@ -89,19 +187,49 @@ unsafe impl Sync for Console {}
 // SAFETY: as above; the struct holds an address and counters.
 unsafe impl Send for Console {}
 
+/// Why there is no PV console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsoleSetupError {
+    /// Xen would not say where the ring or its port is.
+    Xen(crate::hypercall::XenError),
+    /// The ring's frame is not one the kernel may share.
+    Frame(virtus_kernel::mem::SharedFrameError),
+}
+
+impl fmt::Display for ConsoleSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Xen(e) => write!(f, "HVM_PARAM_CONSOLE_PFN/EVTCHN: {e}"),
+            Self::Frame(e) => write!(f, "console ring: {e}"),
+        }
+    }
+}
+
 impl Console {
     /// The console Xen set up for this domain: ring frame from
     /// `HVM_PARAM_CONSOLE_PFN`, port from `HVM_PARAM_CONSOLE_EVTCHN`. The
-    /// frame lies in the identity-mapped first 4 GiB (Xen puts the special
-    /// pages just below the MMIO hole).
-    pub fn from_hvm_params() -> Result<Console, XenError> {
-        let pfn = hvm::get_param(abi::HVM_PARAM_CONSOLE_PFN)?;
-        let port = hvm::get_param(abi::HVM_PARAM_CONSOLE_EVTCHN)?;
-        let port = Port::try_from(port).map_err(|_| XenError::Inval)?;
-        let addr = pfn.checked_mul(4096).ok_or(XenError::Inval)?;
-        let ring = NonNull::new(addr as *mut XenconsInterface).ok_or(XenError::NoEnt)?;
-        // SAFETY: Xen gave us this page for the console; it is mapped (see
-        // above) and nothing else in the kernel uses it.
+    /// frame is registered with `mem::reserve_shared` before it is touched:
+    /// dom0 writes it, so it must never become heap or a page table, and
+    /// the memory map is checked to allow it (Xen puts its special pages,
+    /// reserved in the map, just below the local APIC).
+    #[cfg(target_os = "none")]
+    pub fn from_hvm_params() -> Result<Console, ConsoleSetupError> {
+        use crate::abi;
+        use crate::hypercall::XenError;
+        let pfn =
+            crate::hvm::get_param(abi::HVM_PARAM_CONSOLE_PFN).map_err(ConsoleSetupError::Xen)?;
+        let port =
+            crate::hvm::get_param(abi::HVM_PARAM_CONSOLE_EVTCHN).map_err(ConsoleSetupError::Xen)?;
+        let port = Port::try_from(port).map_err(|_| ConsoleSetupError::Xen(XenError::Inval))?;
+        let addr = pfn
+            .checked_mul(4096)
+            .ok_or(ConsoleSetupError::Xen(XenError::Inval))?;
+        virtus_kernel::mem::reserve_shared(addr).map_err(ConsoleSetupError::Frame)?;
+        let ring = NonNull::new(addr as *mut XenconsInterface)
+            .ok_or(ConsoleSetupError::Xen(XenError::NoEnt))?;
+        // SAFETY: Xen gave us this page for the console; `reserve_shared`
+        // accepted it (not the image, not page 0, mapped by the boot tables
+        // now and kept mapped by the kernel's), and nothing else uses it.
         Ok(unsafe { Console::from_raw(ring, port) })
     }
 
@@ -117,12 +245,18 @@ impl Console {
             errors: AtomicU64::new(0),
             out_broken: AtomicBool::new(false),
             in_broken: AtomicBool::new(false),
+            longest_full_wait: AtomicU64::new(0),
         }
     }
 
     /// The console's event channel.
     pub fn port(&self) -> Port {
         self.port
+    }
+
+    /// Physical (identity-mapped) address of the ring page.
+    pub fn ring_address(&self) -> u64 {
+        self.ring.as_ptr() as u64
     }
 
     /// `(out_prod, out_cons)` as they are in the ring now.
@@ -138,45 +272,91 @@ impl Console {
         }
     }
 
-    /// Times a ring was found corrupt (each ring is abandoned the first
-    /// time).
+    /// Faults found so far: rings abandoned as corrupt or stalled (each
+    /// ring counts once).
     pub fn ring_errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
     }
 
-    fn corrupt(&self, which: &AtomicBool) {
-        if !which.swap(true, Ordering::Relaxed) {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+    /// The longest a writer has waited for the backend to take bytes out
+    /// of a full output ring and then seen it do so, in nanoseconds.
+    pub fn longest_full_wait_ns(&self) -> u64 {
+        self.longest_full_wait.load(Ordering::Relaxed)
+    }
+
+    /// Abandon the ring behind `flag`: `fault` the first time (counted),
+    /// [`RingFault::Abandoned`] after that.
+    fn abandon(&self, flag: &AtomicBool, fault: RingFault) -> RingFault {
+        if flag.swap(true, Ordering::Relaxed) {
+            return RingFault::Abandoned;
         }
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        fault
     }
 
     /// Write all of `bytes`, in order, waiting for the backend when the
-    /// ring is full. Returns early only if the ring is corrupt.
-    pub fn write(&self, bytes: &[u8]) {
-        self.write_with(bytes, &mut PortSignal(self.port));
+    /// ring is full. Fails only when the ring is (or has been) abandoned.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), RingFault> {
+        self.write_with(bytes, &mut PortSignal(self.port))
     }
 
     /// [`Console::write`] with an explicit backend signal.
-    pub fn write_with(&self, bytes: &[u8], signal: &mut impl Signal) {
+    pub fn write_with(&self, bytes: &[u8], signal: &mut impl Signal) -> Result<(), RingFault> {
         let r = self.ring.as_ptr();
         let mut rest = bytes;
-        while !rest.is_empty() && !self.out_broken.load(Ordering::Relaxed) {
+        let mut full: Option<FullWait> = None;
+        while !rest.is_empty() {
+            if self.out_broken.load(Ordering::Relaxed) {
+                return Err(RingFault::Abandoned);
+            }
             let (prod, cons) = self.out_indices();
             // The slots `cons` frees must be read as free before we write
             // them (loads are not moved past later stores on x86; this
             // keeps the compiler from doing it).
             fence(Ordering::Acquire);
             let Some(used) = ring_used(prod, cons, OUT_SIZE) else {
-                self.corrupt(&self.out_broken);
-                return;
+                let fault = RingFault::Corrupt {
+                    ring: Ring::Output,
+                    prod,
+                    cons,
+                };
+                return Err(self.abandon(&self.out_broken, fault));
             };
             if used == OUT_SIZE {
+                let now = signal.now_ns();
+                // Progress (a new `out_cons`) starts the clock again.
+                if full.as_ref().is_some_and(|w| w.cons != cons) {
+                    full = None;
+                }
+                let wait = full.get_or_insert(FullWait {
+                    cons,
+                    since: now,
+                    waits: 0,
+                });
+                if let Some(waited_ns) = wait.expired(now) {
+                    let fault = RingFault::Stalled {
+                        waited_ns,
+                        waits: wait.waits,
+                        prod,
+                        cons,
+                    };
+                    return Err(self.abandon(&self.out_broken, fault));
+                }
                 signal.notify();
                 signal.arm();
                 if self.out_indices().1 == cons {
                     signal.wait();
+                    wait.waits += 1;
                 }
                 continue;
+            }
+            if let Some(FullWait {
+                since: Some(since), ..
+            }) = full.take()
+                && let Some(now) = signal.now_ns()
+            {
+                self.longest_full_wait
+                    .fetch_max(now.saturating_sub(since), Ordering::Relaxed);
             }
             let n = rest.len().min((OUT_SIZE - used) as usize);
             for (i, &byte) in rest[..n].iter().enumerate() {
@@ -192,6 +372,7 @@ impl Console {
             signal.notify();
             rest = &rest[n..];
         }
+        Ok(())
     }
 
     /// Wait, for at most `timeout_ns` of Xen system time, until the backend
@@ -223,14 +404,14 @@ impl Console {
     }
 
     /// Read up to `out.len()` bytes of input; returns how many were read.
-    pub fn read(&self, out: &mut [u8]) -> usize {
+    pub fn read(&self, out: &mut [u8]) -> Result<usize, RingFault> {
         self.read_with(out, &mut PortSignal(self.port))
     }
 
     /// [`Console::read`] with an explicit backend signal.
-    pub fn read_with(&self, out: &mut [u8], signal: &mut impl Signal) -> usize {
+    pub fn read_with(&self, out: &mut [u8], signal: &mut impl Signal) -> Result<usize, RingFault> {
         if self.in_broken.load(Ordering::Relaxed) {
-            return 0;
+            return Err(RingFault::Abandoned);
         }
         let r = self.ring.as_ptr();
         // SAFETY: the ring is valid; `in_cons` is ours, `in_prod` the
@@ -244,8 +425,12 @@ impl Console {
         // rmb: the index before the data it covers.
         fence(Ordering::Acquire);
         let Some(avail) = ring_used(prod, cons, IN_SIZE) else {
-            self.corrupt(&self.in_broken);
-            return 0;
+            let fault = RingFault::Corrupt {
+                ring: Ring::Input,
+                prod,
+                cons,
+            };
+            return Err(self.abandon(&self.in_broken, fault));
         };
         let n = out.len().min(avail as usize);
         for (i, slot) in out[..n].iter_mut().enumerate() {
@@ -260,168 +445,9 @@ impl Console {
             unsafe { (&raw mut (*r).in_cons).write_volatile(cons.wrapping_add(n as u32)) };
             signal.notify();
         }
-        n
+        Ok(n)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    extern crate std;
-    use std::boxed::Box;
-    use std::vec::Vec;
-
-    /// A leaked, zeroed ring (tests are short-lived); the test plays the
-    /// backend through the raw pointer.
-    fn fake(out_start: u32, in_start: u32) -> (*mut XenconsInterface, Console) {
-        // SAFETY: all-zero bytes are a valid `xencons_interface`.
-        let ring = Box::into_raw(Box::new(unsafe { core::mem::zeroed::<XenconsInterface>() }));
-        // SAFETY: `ring` is a fresh allocation; the field writes are in it.
-        unsafe {
-            (*ring).out_prod = out_start;
-            (*ring).out_cons = out_start;
-            (*ring).in_prod = in_start;
-            (*ring).in_cons = in_start;
-        }
-        // SAFETY: the leaked ring lives forever.
-        (ring, unsafe {
-            Console::from_raw(NonNull::new(ring).unwrap(), 7)
-        })
-    }
-
-    /// A backend that consumes up to `per_wait` bytes each time it is
-    /// waited for.
-    struct Backend {
-        ring: *mut XenconsInterface,
-        per_wait: u32,
-        received: Vec<u8>,
-        notifies: usize,
-        waits: usize,
-    }
-
-    impl Backend {
-        fn new(ring: *mut XenconsInterface, per_wait: u32) -> Backend {
-            Backend {
-                ring,
-                per_wait,
-                received: Vec::new(),
-                notifies: 0,
-                waits: 0,
-            }
-        }
-
-        fn drain(&mut self, max: u32) {
-            // SAFETY: the test ring is valid; the backend owns `out_cons`.
-            unsafe {
-                let prod = (*self.ring).out_prod;
-                let mut cons = (*self.ring).out_cons;
-                let mut taken = 0;
-                while cons != prod && taken < max {
-                    self.received
-                        .push((*self.ring).output[(cons & (OUT_SIZE - 1)) as usize]);
-                    cons = cons.wrapping_add(1);
-                    taken += 1;
-                }
-                (*self.ring).out_cons = cons;
-            }
-        }
-    }
-
-    impl Signal for Backend {
-        fn notify(&mut self) {
-            self.notifies += 1;
-        }
-        fn arm(&mut self) {}
-        fn wait(&mut self) {
-            self.waits += 1;
-            self.drain(self.per_wait);
-        }
-    }
-
-    fn pattern(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 % 251) as u8).collect()
-    }
-
-    #[test]
-    fn ring_used_validates_indices() {
-        assert_eq!(ring_used(10, 10, 2048), Some(0));
-        assert_eq!(ring_used(2058, 10, 2048), Some(2048));
-        assert_eq!(ring_used(2059, 10, 2048), None);
-        assert_eq!(ring_used(9, 10, 2048), None);
-        assert_eq!(ring_used(5, u32::MAX - 4, 1024), Some(10));
-    }
-
-    #[test]
-    fn writes_bytes_and_publishes_the_index() {
-        let (ring, con) = fake(0, 0);
-        let mut be = Backend::new(ring, 0);
-        con.write_with(b"hello\n", &mut be);
-        assert_eq!(con.out_indices(), (6, 0));
-        assert_eq!(be.notifies, 1);
-        be.drain(u32::MAX);
-        assert_eq!(be.received, b"hello\n");
-    }
-
-    #[test]
-    fn wraps_around_the_ring_and_the_u32_indices() {
-        for start in [2040, u32::MAX - 3] {
-            let (ring, con) = fake(start, 0);
-            let mut be = Backend::new(ring, 0);
-            con.write_with(&pattern(20), &mut be);
-            assert_eq!(con.out_indices().0, start.wrapping_add(20));
-            be.drain(u32::MAX);
-            assert_eq!(be.received, pattern(20));
-        }
-    }
-
-    #[test]
-    fn full_ring_waits_for_the_backend_without_losing_bytes() {
-        let (ring, con) = fake(100, 0);
-        let mut be = Backend::new(ring, 300);
-        let data = pattern(5000);
-        con.write_with(&data, &mut be);
-        assert!(be.waits >= 9, "waits: {}", be.waits);
-        be.drain(u32::MAX);
-        assert_eq!(be.received, data);
-        assert_eq!(con.ring_errors(), 0);
-    }
-
-    #[test]
-    fn corrupt_out_cons_abandons_the_ring() {
-        let (ring, con) = fake(50, 0);
-        // SAFETY: playing a broken backend on the test ring.
-        unsafe { (*ring).out_cons = 51 };
-        let mut be = Backend::new(ring, 0);
-        con.write_with(b"x", &mut be);
-        con.write_with(b"y", &mut be);
-        assert_eq!(con.out_indices(), (50, 51));
-        assert_eq!(con.ring_errors(), 1);
-        assert_eq!(be.notifies, 0);
-    }
-
-    #[test]
-    fn reads_input_and_rejects_an_impossible_producer() {
-        let (ring, con) = fake(0, 1020);
-        let text = b"0123456789";
-        // SAFETY: playing the backend: data first, then the index.
-        unsafe {
-            for (i, &b) in text.iter().enumerate() {
-                (*ring).input[(1020 + i) & 1023] = b;
-            }
-            (*ring).in_prod = 1030;
-        }
-        let mut be = Backend::new(ring, 0);
-        let mut buf = [0u8; 4];
-        assert_eq!(con.read_with(&mut buf, &mut be), 4);
-        assert_eq!(&buf, b"0123");
-        let mut buf = [0u8; 64];
-        assert_eq!(con.read_with(&mut buf, &mut be), 6);
-        assert_eq!(&buf[..6], b"456789");
-        assert_eq!(con.read_with(&mut buf, &mut be), 0);
-        assert_eq!(be.notifies, 2);
-        // SAFETY: a backend claiming more than the ring holds.
-        unsafe { (*ring).in_prod = 1030 + 1025 };
-        assert_eq!(con.read_with(&mut buf, &mut be), 0);
-        assert_eq!(con.ring_errors(), 1);
-    }
-}
+mod tests;

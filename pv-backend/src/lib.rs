@@ -3,7 +3,8 @@
 //!
 //! A module per Xen facility, named as in Xen's public headers:
 //! `hypercall` (detection and the raw calls), `sched`, `hvm`, `memory`,
-//! `shared_info`, `evtchn`, `console`, `time`, and `lapic` (the one emulated
+//! `shared_info`, `evtchn`, `console`, `time`, `debug_console` (Xen's own
+//! console, for when the PV console is gone), and `lapic` (the one emulated
 //! device a PVH guest still needs: the event-channel upcall arrives as a
 //! local APIC vector that must be acknowledged).
 
@@ -13,6 +14,7 @@ extern crate alloc;
 
 pub mod abi;
 pub mod console;
+pub mod debug_console;
 pub mod evtchn;
 pub mod hvm;
 pub mod hypercall;

@@ -10,7 +10,8 @@
 //! | idle                | `sti; hlt`              | `sti; SCHEDOP_block`                  |
 //! | power off           | isa-debug-exit / ACPI   | `SCHEDOP_shutdown`                    |
 
-use crate::console::Console;
+use crate::console::{Console, RingFault};
+use crate::debug_console;
 use crate::evtchn::{self, DeliveryMode, Port};
 use crate::hypercall::{self, XenInfo};
 use crate::sched::{self, ShutdownReason};
@@ -23,7 +24,12 @@ use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
 use virtus_kernel::mem::MemoryMap;
 use virtus_kernel::platform::EventHandlers;
-use virtus_kernel::{CpuInfo, EventHandler, EventSource, ExitStatus, Platform, PlatformError};
+use virtus_kernel::{
+    CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
+};
+
+/// The MSR holding the local APIC's physical base address.
+const IA32_APIC_BASE: u32 = 0x1b;
 
 /// The vector Xen raises for event-channel upcalls.
 pub const UPCALL_VECTOR: u8 = 0xf3;
@@ -79,10 +85,11 @@ fn on_console_port(_: Port) {
     notify(EventSource::ConsoleInput);
 }
 
-/// Stop without a console: there is nobody to tell, so only Xen's own
-/// shutdown code (if Xen is there) carries the news.
-fn die_silently(xen_present: bool) -> ! {
+/// Stop without a PV console: only Xen's own console and shutdown code
+/// (if Xen is there) carry the news.
+fn die_without_console(xen_present: bool, why: core::fmt::Arguments<'_>) -> ! {
     if xen_present {
+        debug_console::report(why);
         sched::shutdown(ShutdownReason::Crash);
     }
     // Not on Xen, and no console: nothing can report; never a power-off.
@@ -92,7 +99,30 @@ fn die_silently(xen_present: bool) -> ! {
 /// Write a message straight to the console ring, for start-of-day errors.
 fn early_message(console: &Console, parts: &[&[u8]]) {
     for part in parts {
-        console.write(part);
+        if let Err(fault) = console.write(part) {
+            console_failed(fault);
+        }
+    }
+}
+
+/// A console ring was abandoned (see `console.rs`): say so once on Xen's
+/// console, the output that remains. A corrupt ring is counted, and the
+/// count turns the run's exit status into a crash at shutdown; a stalled
+/// ring ends the run now, as a crash: every later line would stall again,
+/// and a run whose result cannot be read must not look like one that
+/// passed.
+fn console_failed(fault: RingFault) {
+    match fault {
+        RingFault::Abandoned => {}
+        RingFault::Corrupt { .. } => {
+            debug_console::report(format_args!(
+                "PV console {fault}; the run will end as a crash"
+            ));
+        }
+        RingFault::Stalled { .. } => {
+            debug_console::report(format_args!("PV console {fault}; crashing the domain"));
+            sched::shutdown(ShutdownReason::Crash);
+        }
     }
 }
 
@@ -100,12 +130,12 @@ fn early_message(console: &Console, parts: &[&[u8]]) {
 pub fn boot(start_info_paddr: u64) -> ! {
     let Some(info) = hypercall::detect() else {
         // Not on Xen: no PV console to speak through.
-        die_silently(false);
+        die_without_console(false, format_args!("not on Xen"));
     };
     PLATFORM.xen.call_once(hypercall::info);
     let console = match Console::from_hvm_params() {
         Ok(console) => PLATFORM.console.call_once(|| console),
-        Err(_) => die_silently(true),
+        Err(e) => die_without_console(true, format_args!("no PV console: {e}")),
     };
     virtus_kernel::set_platform(&PLATFORM);
 
@@ -241,14 +271,39 @@ impl Platform for PvPlatform {
         crate::bench::BENCHES
     }
 
+    fn mmio_regions(&self) -> alloc::vec::Vec<MmioRegion> {
+        // The local APIC is the one device a PVH guest has; in x2APIC mode
+        // it is reached through MSRs and nothing is mapped.
+        if crate::lapic::mode() != Some(crate::lapic::ApicMode::XApic) {
+            return alloc::vec::Vec::new();
+        }
+        // SAFETY: IA32_APIC_BASE exists on every CPU with a local APIC,
+        // which every PVH vCPU has.
+        let base = unsafe { x86_64::registers::model_specific::Msr::new(IA32_APIC_BASE).read() };
+        alloc::vec![MmioRegion {
+            name: "local APIC",
+            paddr: base & 0x000f_ffff_ffff_f000,
+            size: 4096,
+        }]
+    }
+
     fn console_write(&self, bytes: &[u8]) {
-        if let Some(console) = self.console.get() {
-            console.write(bytes);
+        if let Some(console) = self.console.get()
+            && let Err(fault) = console.write(bytes)
+        {
+            console_failed(fault);
         }
     }
 
     fn console_read(&self, buf: &mut [u8]) -> usize {
-        self.console.get().map_or(0, |c| c.read(buf))
+        match self.console.get().map(|c| c.read(buf)) {
+            Some(Ok(n)) => n,
+            Some(Err(fault)) => {
+                console_failed(fault);
+                0
+            }
+            None => 0,
+        }
     }
 
     fn interrupts_enable(&self) {
@@ -312,9 +367,19 @@ impl Platform for PvPlatform {
 
     fn shutdown(&self, status: ExitStatus) -> ! {
         x86_64::instructions::interrupts::disable();
-        // Let xenconsoled take the last bytes before the domain goes away.
+        let mut status = status;
         if let Some(console) = self.console.get() {
+            // Let xenconsoled take the last bytes before the domain goes away.
             console.drain(1_000_000_000);
+            // A run whose console was lost on the way cannot have been
+            // seen to pass.
+            let errors = console.ring_errors();
+            if errors > 0 && status != ExitStatus::Crash {
+                debug_console::report(format_args!(
+                    "exit status {status:?} becomes Crash: {errors} PV console ring fault(s) during the run"
+                ));
+                status = ExitStatus::Crash;
+            }
         }
         let reason = match status {
             ExitStatus::Success => ShutdownReason::Poweroff,

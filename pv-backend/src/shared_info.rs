@@ -8,6 +8,13 @@
 //! the page's address is its guest frame number times 4 KiB), and it stays
 //! mapped for as long as the kernel runs.
 //!
+//! It does not go through `mem::reserve_shared`, which refuses image
+//! frames: being part of the image already gives it what that call
+//! ensures for other shared frames. The image is reserved in the memory
+//! map before the frame allocator is built, so the page can never become
+//! heap or a page table, and it is mapped (writable, not executable) as
+//! image data, before and after the kernel's page tables take over.
+//!
 //! Every field can change under our feet, so all access is volatile or
 //! atomic, through raw pointers; no Rust reference to the page's contents
 //! is ever formed.

@@ -31,6 +31,10 @@ pub const TESTS: &[Test] = &[
         run: console_burst,
     },
     Test {
+        name: "pv_console_ring_frame_not_allocatable",
+        run: console_ring_frame_not_allocatable,
+    },
+    Test {
         name: "pv_timer_fires_near_deadline",
         run: timer_near_deadline,
     },
@@ -163,7 +167,9 @@ fn console_burst() -> TestResult {
             b'0' + (i % 10) as u8,
         ];
         line[2..5].copy_from_slice(&digits);
-        console.write(&line);
+        console
+            .write(&line)
+            .map_err(|fault| TestError::Fail(alloc::format!("console: {fault}")))?;
         sent += line.len() as u32;
     }
     let (prod_after, _) = console.out_indices();
@@ -179,6 +185,58 @@ fn console_burst() -> TestResult {
         console.out_indices()
     );
     check_eq!(console.ring_errors(), 0);
+    Ok(())
+}
+
+/// The frame dom0 writes the console into is registered as shared, lies
+/// where Xen's memory map sets memory aside, is never the allocator's to
+/// hand out or take back, and is mapped as ordinary (write-back) memory.
+fn console_ring_frame_not_allocatable() -> TestResult {
+    use virtus_kernel::mem::{self, FrameError, RegionKind, paging::Flags};
+    let console = PLATFORM
+        .console
+        .get()
+        .ok_or_else(|| TestError::Fail("no console".into()))?;
+    let frame = console.ring_address();
+    check!(
+        mem::shared_frames().contains(frame),
+        "console ring {frame:#x} is not registered as shared"
+    );
+    let map = mem::boot_map().ok_or_else(|| TestError::Fail("no boot map".into()))?;
+    let kind = map
+        .regions()
+        .iter()
+        .find(|r| r.start <= frame && frame + mem::PAGE_SIZE <= r.end)
+        .map(|r| r.kind);
+    check!(
+        matches!(kind, Some(RegionKind::Reserved | RegionKind::Usable)),
+        "console ring {frame:#x} lies in {kind:?}"
+    );
+    check!(!mem::frame_is_free(frame), "console ring frame is free");
+    let back = mem::free_frame(frame);
+    check!(
+        matches!(
+            back,
+            Err(FrameError::NotAllocatable(_)
+                | FrameError::OutOfRange(_)
+                | FrameError::Withheld(_))
+        ),
+        "freeing the console ring frame gave {back:?}"
+    );
+    check!(
+        mem::alloc_frame_at_or_above(frame).is_none_or(|f| {
+            let _ = mem::free_frame(f);
+            f != frame
+        }),
+        "the allocator handed out the console ring frame"
+    );
+    let mapping = mem::translate(frame);
+    check!(
+        mapping.is_some_and(|(phys, flags)| phys == frame
+            && flags.contains(Flags::WRITABLE)
+            && !flags.intersects(Flags::NO_CACHE | Flags::WRITE_THROUGH)),
+        "console ring mapped as {mapping:?}"
+    );
     Ok(())
 }
 

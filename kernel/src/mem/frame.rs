@@ -19,6 +19,9 @@ const FRAMES_PER_WORD: u64 = u64::BITS as u64;
 /// Xen's boot structures use address 0 to mean "not present".
 const FIRST_ALLOCATABLE_FRAME: u64 = 1;
 
+/// Most frames withheld at once (see [`BitmapFrameAllocator::withhold`]).
+pub const WITHHELD_CAPACITY: usize = 16;
+
 /// Why the allocator could not be built or a frame could not be freed.
 /// Every variant about a frame carries the physical address it was given.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -34,6 +37,15 @@ pub enum FrameError {
     NotAllocatable(u64),
     /// The frame is already free.
     DoubleFree(u64),
+    /// The frame was withheld (shared with another domain): it is not the
+    /// allocator's to hand out or to take back through `free`.
+    Withheld(u64),
+    /// The frame cannot be withheld: it is allocated already.
+    InUse(u64),
+    /// The frame cannot be released: it was never withheld.
+    NotWithheld(u64),
+    /// The frame cannot be withheld: the table of withheld frames is full.
+    TooManyWithheld(u64),
 }
 
 impl fmt::Display for FrameError {
@@ -60,6 +72,20 @@ impl fmt::Display for FrameError {
                     "cannot free {addr:#x}: frame is already free (double free)"
                 )
             }
+            Self::Withheld(addr) => write!(
+                f,
+                "cannot free {addr:#x}: the frame is withheld (shared with another domain)"
+            ),
+            Self::InUse(addr) => {
+                write!(f, "cannot withhold {addr:#x}: the frame is allocated")
+            }
+            Self::NotWithheld(addr) => {
+                write!(f, "cannot release {addr:#x}: the frame was not withheld")
+            }
+            Self::TooManyWithheld(addr) => write!(
+                f,
+                "cannot withhold {addr:#x}: {WITHHELD_CAPACITY} frames are withheld already"
+            ),
         }
     }
 }
@@ -77,6 +103,11 @@ pub struct BitmapFrameAllocator {
     /// of quietly injecting reserved memory into the pool.
     usable: [(u64, u64); MemoryMap::CAPACITY],
     usable_len: usize,
+    /// Usable frames taken out of the pool for good (shared with another
+    /// domain): allocated in the bitmap, refused by `free`, not counted in
+    /// `total`.
+    withheld: [u64; WITHHELD_CAPACITY],
+    withheld_len: usize,
     total: u64,
     free: u64,
     /// Word where the last `alloc` found a frame: next-fit starts there.
@@ -109,6 +140,8 @@ impl BitmapFrameAllocator {
             frame_count: map.highest_usable_end() / PAGE_SIZE,
             usable: [(0, 0); MemoryMap::CAPACITY],
             usable_len: 0,
+            withheld: [0; WITHHELD_CAPACITY],
+            withheld_len: 0,
             total: 0,
             free: 0,
             next_word: 0,
@@ -195,6 +228,9 @@ impl BitmapFrameAllocator {
         if frame >= self.frame_count {
             return Err(FrameError::OutOfRange(addr));
         }
+        if self.is_withheld(addr) {
+            return Err(FrameError::Withheld(addr));
+        }
         if !self.is_allocatable(frame) {
             return Err(FrameError::NotAllocatable(addr));
         }
@@ -204,6 +240,59 @@ impl BitmapFrameAllocator {
         self.mark(frame, frame + 1, true);
         self.free += 1;
         Ok(())
+    }
+
+    /// Takes the free frame at `addr` out of the pool for good: it is
+    /// never handed out and `free` refuses it, until [`Self::release`].
+    /// For frames another domain writes, which must never become heap or
+    /// page tables. Checking and taking happen in one call, so nothing can
+    /// allocate the frame in between.
+    pub fn withhold(&mut self, addr: u64) -> Result<(), FrameError> {
+        if !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(FrameError::Unaligned(addr));
+        }
+        let frame = addr / PAGE_SIZE;
+        if frame >= self.frame_count {
+            return Err(FrameError::OutOfRange(addr));
+        }
+        if self.is_withheld(addr) {
+            return Err(FrameError::Withheld(addr));
+        }
+        if !self.is_allocatable(frame) {
+            return Err(FrameError::NotAllocatable(addr));
+        }
+        if !self.bit(frame) {
+            return Err(FrameError::InUse(addr));
+        }
+        let slot = self
+            .withheld
+            .get_mut(self.withheld_len)
+            .ok_or(FrameError::TooManyWithheld(addr))?;
+        *slot = addr;
+        self.withheld_len += 1;
+        self.take(frame, 1);
+        self.total -= 1;
+        Ok(())
+    }
+
+    /// Puts a frame withheld by [`Self::withhold`] back in the pool, free.
+    pub fn release(&mut self, addr: u64) -> Result<(), FrameError> {
+        let i = self.withheld[..self.withheld_len]
+            .iter()
+            .position(|&a| a == addr)
+            .ok_or(FrameError::NotWithheld(addr))?;
+        self.withheld.copy_within(i + 1..self.withheld_len, i);
+        self.withheld_len -= 1;
+        let frame = addr / PAGE_SIZE;
+        self.mark(frame, frame + 1, true);
+        self.total += 1;
+        self.free += 1;
+        Ok(())
+    }
+
+    /// Whether `addr` is a withheld frame.
+    pub fn is_withheld(&self, addr: u64) -> bool {
+        self.withheld[..self.withheld_len].contains(&addr)
     }
 
     /// Frames currently free.
@@ -591,6 +680,55 @@ mod tests {
         assert_eq!(a.alloc_contiguous(512, 512), Some(0x200000));
         a.free(high).unwrap();
         assert!(a.is_free(high));
+    }
+
+    #[test]
+    fn withheld_frames_are_never_handed_out_nor_taken_back() {
+        let mut a = allocator(&small());
+        let total = a.total_frames();
+        a.withhold(0x3000).unwrap();
+        assert_eq!((a.total_frames(), a.free_frames()), (total - 1, total - 1));
+        assert!(a.is_withheld(0x3000) && !a.is_free(0x3000));
+        assert_eq!(a.free(0x3000), Err(FrameError::Withheld(0x3000)));
+        assert_eq!(a.withhold(0x3000), Err(FrameError::Withheld(0x3000)));
+        let mut frames = Vec::new();
+        while let Some(frame) = a.alloc() {
+            assert_ne!(frame, 0x3000);
+            frames.push(frame);
+        }
+        assert_eq!(frames.len() as u64, total - 1);
+        for f in frames {
+            a.free(f).unwrap();
+        }
+        a.release(0x3000).unwrap();
+        assert_eq!(a.release(0x3000), Err(FrameError::NotWithheld(0x3000)));
+        assert!(a.is_free(0x3000));
+        assert_eq!((a.total_frames(), a.free_frames()), (total, total));
+    }
+
+    #[test]
+    fn only_free_usable_frames_can_be_withheld() {
+        let mut a = allocator(&small());
+        let used = a.alloc().unwrap();
+        let free_before = a.free_frames();
+        assert_eq!(a.withhold(used), Err(FrameError::InUse(used)));
+        assert_eq!(
+            a.withhold(0x104000),
+            Err(FrameError::NotAllocatable(0x104000))
+        );
+        assert_eq!(a.withhold(0), Err(FrameError::NotAllocatable(0)));
+        assert_eq!(a.withhold(0x5001), Err(FrameError::Unaligned(0x5001)));
+        assert_eq!(a.withhold(0x210000), Err(FrameError::OutOfRange(0x210000)));
+        assert_eq!(a.free_frames(), free_before);
+        for i in 0..WITHHELD_CAPACITY as u64 {
+            a.withhold(0x10000 + i * 0x1000).unwrap();
+        }
+        assert_eq!(
+            a.withhold(0x40000),
+            Err(FrameError::TooManyWithheld(0x40000))
+        );
+        assert!(a.is_free(0x40000));
+        assert!(FrameError::InUse(0x7000).to_string().contains("0x7000"));
     }
 
     #[test]

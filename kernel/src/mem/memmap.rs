@@ -381,6 +381,26 @@ impl MemoryMap {
         })
     }
 
+    /// Whether every byte of `start..end` lies in some region (of any
+    /// kind): the range is memory the loader told us about, not a hole.
+    /// An empty range is covered.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        for r in self.regions() {
+            if at >= end {
+                break;
+            }
+            if r.end <= at {
+                continue;
+            }
+            if r.start > at {
+                return false;
+            }
+            at = r.end;
+        }
+        at >= end
+    }
+
     /// Appends `region` (which must not start before the last region ends),
     /// growing the last region instead when it is adjacent and of the same
     /// kind. False when the map is full.
@@ -822,6 +842,22 @@ mod tests {
         assert_eq!(m.find_usable(u64::MAX, 0, 0), None);
         assert_eq!(m.find_usable(0x1000, 1 << 63, 0), Some(0));
         assert_eq!(m.find_usable(0x1000, 1 << 63, 1), None);
+    }
+
+    #[test]
+    fn covers_means_no_hole_anywhere_in_the_range() {
+        let m = qemu_6g();
+        assert!(m.covers(0, 0x9fc00));
+        // Across two adjacent regions of different kinds.
+        assert!(m.covers(0x9f000, 0xa0000));
+        assert!(!m.covers(0x9f000, 0xa0001));
+        assert!(!m.covers(0xe0000, 0xf0010));
+        assert!(m.covers(0xf0000, 0x100000 + 0x1000));
+        assert!(!m.covers(0xc000_0000, 0xc000_0010));
+        assert!(m.covers(0xfeff_c000, 0xff00_0000));
+        assert!(!m.covers(0xfeff_c000, 0xff00_0001));
+        assert!(m.covers(5, 5));
+        assert!(!MemoryMap::new().covers(0, 1));
     }
 
     #[test]

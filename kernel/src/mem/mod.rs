@@ -1,43 +1,61 @@
 //! Physical and virtual memory: the memory map, the frame allocator, the
-//! kernel's page tables, stacks and the heap.
+//! kernel's page tables, stacks and the heap, and the frames shared with
+//! another domain.
 
 pub mod frame;
 #[cfg(target_os = "none")]
 pub mod heap;
+pub mod identity;
 #[cfg(target_os = "none")]
 pub mod layout;
 pub mod memmap;
 #[cfg(target_os = "none")]
+mod mmio;
+#[cfg(target_os = "none")]
 pub mod paging;
+#[cfg(target_os = "none")]
+mod phys;
+pub mod shared;
 #[cfg(target_os = "none")]
 pub mod stack;
 
 pub use frame::{BitmapFrameAllocator, FrameError};
 pub use memmap::{MemoryMap, MemoryRegion, RegionKind};
+pub use shared::SharedFrameError;
 
 /// Size of a small page / physical frame.
 pub const PAGE_SIZE: u64 = 4096;
 
 #[cfg(target_os = "none")]
 pub use kernel_memory::*;
+#[cfg(target_os = "none")]
+pub use mmio::{MmioMapping, map_mmio, mmio_mappings};
+#[cfg(target_os = "none")]
+pub use phys::phys_memory;
 
 #[cfg(target_os = "none")]
 mod kernel_memory {
-    use super::layout::{self, HEAP_BASE, MMIO_BASE};
+    use super::identity::IdentityPlan;
+    use super::layout::{self, HEAP_BASE};
     pub use super::paging::MapError;
     use super::paging::{self, Flags, PageSize, PageTables};
-    use super::{BitmapFrameAllocator, MemoryMap, PAGE_SIZE};
-    use crate::boot::pvh::PhysMemory;
+    use super::shared::{self, SharedFrames, SharedKind};
+    use super::{BitmapFrameAllocator, MemoryMap, PAGE_SIZE, SharedFrameError};
     use crate::interrupts::without_interrupts;
-    use core::ptr::NonNull;
-    use core::sync::atomic::{AtomicU64, Ordering};
-    use spin::Mutex;
+    use core::sync::atomic::{AtomicBool, Ordering};
+    use spin::{Mutex, Once};
 
     static FRAMES: Mutex<Option<BitmapFrameAllocator>> = Mutex::new(None);
     static TABLES: Mutex<Option<PageTables>> = Mutex::new(None);
-    static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_BASE);
-    /// End of the kernel's identity map (0 while the boot tables are active).
-    static MEMMAP_TOP: AtomicU64 = AtomicU64::new(0);
+    /// Frames shared with another domain. Lock order: SHARED, then TABLES,
+    /// then FRAMES (`map_page` allocates page tables with TABLES held).
+    static SHARED: Mutex<SharedFrames> = Mutex::new(SharedFrames::new());
+    /// The memory map as the loader gave it, kept to check shared frames
+    /// and physical reads against.
+    static BOOT_MAP: Once<MemoryMap> = Once::new();
+    /// Whether the kernel's tables replaced the boot tables (which map the
+    /// first 4 GiB, everything in them, 2 MiB at a time).
+    static KERNEL_TABLES: AtomicBool = AtomicBool::new(false);
 
     /// Errors of memory initialisation, each naming what went wrong.
     #[derive(Debug)]
@@ -50,6 +68,9 @@ mod kernel_memory {
         Frames(super::FrameError),
         /// Building the page tables failed.
         Paging(MapError),
+        /// A frame shared before the memory map was known is not allowed
+        /// by it.
+        Shared(SharedFrameError),
     }
 
     impl core::fmt::Display for MemInitError {
@@ -62,39 +83,19 @@ mod kernel_memory {
                 ),
                 Self::Frames(e) => write!(f, "frame allocator: {e}"),
                 Self::Paging(e) => write!(f, "page tables: {e}"),
+                Self::Shared(e) => write!(f, "shared frame: {e}"),
             }
         }
     }
 
-    /// Reads physical memory through the identity map. The kernel's tables
-    /// leave page 0 unmapped on purpose (null pointers fault), so once they
-    /// are active page 0 reads as absent; the boot tables still map it, and
-    /// loaders do put boot data there (QEMU's PVH memory map, for one).
-    struct IdentityPhysMemory;
-
-    impl PhysMemory for IdentityPhysMemory {
-        fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
-            let Some(end) = paddr.checked_add(buf.len() as u64) else {
-                return false;
-            };
-            let identity_end = MEMMAP_TOP.load(Ordering::Relaxed);
-            let kernel_tables = identity_end != 0;
-            if (kernel_tables && paddr < PAGE_SIZE) || end > (4u64 << 30).max(identity_end) {
-                return false;
-            }
-            // SAFETY: the range lies inside the identity map (checked above:
-            // both the boot tables and the kernel's map the first 4 GiB and
-            // all RAM), and byte copies have no alignment requirement.
-            unsafe {
-                core::ptr::copy_nonoverlapping(paddr as *const u8, buf.as_mut_ptr(), buf.len())
-            };
-            true
-        }
+    /// Whether the kernel's own page tables are active.
+    pub(super) fn kernel_tables_active() -> bool {
+        KERNEL_TABLES.load(Ordering::Acquire)
     }
 
-    /// Physical memory as seen through the kernel's identity map.
-    pub fn phys_memory() -> &'static dyn PhysMemory {
-        &IdentityPhysMemory
+    /// The memory map as the loader gave it, once [`init`] has run.
+    pub fn boot_map() -> Option<&'static MemoryMap> {
+        BOOT_MAP.get()
     }
 
     /// Allocate one zeroed physical frame.
@@ -120,6 +121,12 @@ mod kernel_memory {
             Some(frames) => frames.free(frame),
             None => Ok(()),
         })
+    }
+
+    /// Whether the frame at `frame` is free in the allocator (false before
+    /// [`init`], and for every frame the allocator does not own).
+    pub fn frame_is_free(frame: u64) -> bool {
+        without_interrupts(|| FRAMES.lock().as_ref().is_some_and(|f| f.is_free(frame)))
     }
 
     /// (free frames, usable frames).
@@ -166,30 +173,114 @@ mod kernel_memory {
         without_interrupts(|| TABLES.lock().as_ref()?.translate(virt))
     }
 
-    /// Map `size` bytes of device registers at `paddr`, uncached.
-    pub fn map_mmio(paddr: u64, size: u64) -> Result<NonNull<u8>, MapError> {
-        let first = paddr & !(PAGE_SIZE - 1);
-        let end = paddr.checked_add(size).ok_or(MapError::Misaligned(paddr))?;
-        let pages = (end - first).div_ceil(PAGE_SIZE).max(1);
-        let virt = NEXT_MMIO.fetch_add(pages * PAGE_SIZE, Ordering::Relaxed);
-        let flags = Flags::WRITABLE | Flags::NO_CACHE | Flags::WRITE_THROUGH | Flags::NO_EXECUTE;
-        for i in 0..pages {
-            map_page(virt + i * PAGE_SIZE, first + i * PAGE_SIZE, flags)?;
-        }
-        NonNull::new((virt + (paddr - first)) as *mut u8).ok_or(MapError::NotReady)
+    /// Calls `f(virt, bytes, phys, flags)` for every leaf mapping of the
+    /// kernel's tables in `[start, end)` of the lower half (where the
+    /// identity map lives). `f` runs with the tables locked and interrupts
+    /// off: it must not map or unmap pages (the heap, mapped already, is
+    /// fine).
+    pub fn for_each_mapping(start: u64, end: u64, f: &mut dyn FnMut(u64, u64, u64, Flags)) {
+        without_interrupts(|| {
+            if let Some(tables) = TABLES.lock().as_ref() {
+                tables.for_each_leaf(start, end, f);
+            }
+        });
+    }
+
+    /// Take the frame at `frame` for sharing with another domain (a ring
+    /// the other end writes), after checking it against the memory map:
+    /// it must be memory the map sets aside, or usable RAM that the frame
+    /// allocator still has free, which is then withheld from it in the
+    /// same step. The frame is identity-mapped writable, not executable,
+    /// on return (so `frame as *mut T` is valid).
+    ///
+    /// Before [`init`] (the console needs its ring at once) only what needs
+    /// no map is checked here: alignment, page 0, the image, the 4 GiB the
+    /// boot tables map. [`init`] then checks the frame against the map,
+    /// fails (naming the frame) if the map does not allow it, and keeps it
+    /// away from the allocator and mapped in the kernel's tables.
+    pub fn reserve_shared(frame: u64) -> Result<(), SharedFrameError> {
+        let image = layout::image();
+        without_interrupts(|| {
+            let mut shared = SHARED.lock();
+            shared.can_insert(frame)?;
+            let Some(map) = BOOT_MAP.get() else {
+                shared::check_early(frame, &image)?;
+                return shared.insert(frame);
+            };
+            match shared::check_against_map(frame, map, &image)? {
+                SharedKind::Ram => {
+                    // Already identity-mapped as RAM, writable and NX.
+                    let mut frames = FRAMES.lock();
+                    let frames = frames.as_mut().ok_or(SharedFrameError::InUse(frame))?;
+                    frames.withhold(frame).map_err(|e| match e {
+                        super::FrameError::Withheld(_) => SharedFrameError::AlreadyShared(frame),
+                        _ => SharedFrameError::InUse(frame),
+                    })?;
+                }
+                SharedKind::SetAside => {
+                    map_page(
+                        frame,
+                        frame,
+                        layout::flags_for(super::identity::PageUse::Shared),
+                    )
+                    .map_err(|e| {
+                        log::error!("cannot map shared frame {frame:#x}: {e}");
+                        SharedFrameError::MapFailed(frame)
+                    })?;
+                }
+            }
+            shared.insert(frame)
+        })
+    }
+
+    /// Undo [`reserve_shared`] once the other end no longer writes the
+    /// frame: RAM goes back to the allocator, set-aside memory is unmapped.
+    /// A RAM frame shared before [`init`] stays out of the allocator.
+    pub fn release_shared(frame: u64) -> Result<(), SharedFrameError> {
+        without_interrupts(|| {
+            let mut shared = SHARED.lock();
+            if !shared.contains(frame) {
+                return Err(SharedFrameError::NotShared(frame));
+            }
+            let map = BOOT_MAP.get().ok_or(SharedFrameError::NotShared(frame))?;
+            let image = layout::image();
+            if shared::check_against_map(frame, map, &image) == Ok(SharedKind::SetAside) {
+                unmap_page(frame).map_err(|_| SharedFrameError::MapFailed(frame))?;
+            } else if let Some(frames) = FRAMES.lock().as_mut()
+                && frames.is_withheld(frame)
+            {
+                let _ = frames.release(frame);
+            }
+            shared.remove(frame);
+            Ok(())
+        })
+    }
+
+    /// The frames currently shared with another domain.
+    pub fn shared_frames() -> SharedFrames {
+        without_interrupts(|| SHARED.lock().clone())
     }
 
     /// Bring up physical and virtual memory from the boot memory map:
-    /// protect the image and boot data, build the frame allocator, switch to
-    /// the kernel's page tables and create the heap.
+    /// check the frames shared so far against it, protect the image, boot
+    /// data and shared frames, build the frame allocator, switch to the
+    /// kernel's page tables (RAM only) and create the heap.
     pub fn init(map: &MemoryMap, guards: &[u64]) -> Result<(), MemInitError> {
-        let mut map = map.clone();
         let img = layout::image();
+        let shared = shared_frames();
+        for &frame in shared.frames() {
+            shared::check_against_map(frame, map, &img).map_err(MemInitError::Shared)?;
+        }
+        let boot_map = BOOT_MAP.call_once(|| map.clone());
+        let mut map = map.clone();
         // The first MiB holds firmware data (EBDA, BIOS tables); the image
-        // is in use.
+        // is in use; shared frames belong to the other end.
         map.reserve(0, 1 << 20).map_err(MemInitError::Map)?;
         map.reserve(img.start, img.end).map_err(MemInitError::Map)?;
-        MEMMAP_TOP.store(layout::identity_limit(&map), Ordering::Relaxed);
+        for &frame in shared.frames() {
+            map.reserve(frame, frame + PAGE_SIZE)
+                .map_err(MemInitError::Map)?;
+        }
 
         let words = BitmapFrameAllocator::storage_words(&map) as u64;
         let bytes = (words * 8).next_multiple_of(PAGE_SIZE);
@@ -204,17 +295,24 @@ mod kernel_memory {
         let frames = BitmapFrameAllocator::new(storage, &map).map_err(MemInitError::Frames)?;
         *FRAMES.lock() = Some(frames);
 
-        let nx = paging::nx_enabled();
-        let tables = layout::build(&map, guards, nx, &mut || {
+        let plan = IdentityPlan {
+            map: boot_map,
+            image: img,
+            guards,
+            shared: shared.frames(),
+        };
+        let tables = layout::build(&plan, paging::nx_enabled(), &mut || {
             // Page tables must be reachable through the boot tables too.
             without_interrupts(|| FRAMES.lock().as_mut()?.alloc()).filter(|&f| f < 4 << 30)
         })
         .map_err(MemInitError::Paging)?;
         // SAFETY: the new tables identity-map all RAM with the image mapped
         // at the same addresses and permissions that let it run; the boot
-        // stack stays mapped (only its guard page is left out).
+        // stack stays mapped (only its guard page is left out), and so do
+        // the shared frames already in use (the console ring).
         unsafe { tables.activate() };
         *TABLES.lock() = Some(tables);
+        KERNEL_TABLES.store(true, Ordering::Release);
 
         // Heap: an eighth of usable memory, between 1 and 16 MiB.
         let (_, total) = frame_stats();

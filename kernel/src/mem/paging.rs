@@ -18,6 +18,9 @@ bitflags! {
         const NO_CACHE = 1 << 4;
         const ACCESSED = 1 << 5;
         const DIRTY = 1 << 6;
+        /// In a 2 MiB or 1 GiB entry: the entry is a leaf. In a 4 KiB
+        /// entry the same bit is PAT (which, with PCD and PWT, picks the
+        /// page's memory type from IA32_PAT).
         const HUGE = 1 << 7;
         const GLOBAL = 1 << 8;
         const NO_EXECUTE = 1 << 63;
@@ -63,6 +66,11 @@ pub enum MapError {
     OutOfFrames,
     /// The paging subsystem is not set up yet.
     NotReady,
+    /// Device registers were asked for at this address, which is usable
+    /// RAM (mapped write-back already).
+    RamNotMmio(u64),
+    /// Every slot of the table of device mappings is taken.
+    MmioTableFull,
 }
 
 impl core::fmt::Display for MapError {
@@ -75,6 +83,11 @@ impl core::fmt::Display for MapError {
             Self::HugePageInTheWay(a) => write!(f, "a huge page already covers {a:#x}"),
             Self::OutOfFrames => write!(f, "out of physical frames for page tables"),
             Self::NotReady => write!(f, "paging is not initialised yet"),
+            Self::RamNotMmio(a) => write!(
+                f,
+                "{a:#x} is usable RAM, not device registers: refusing to map it uncached"
+            ),
+            Self::MmioTableFull => write!(f, "too many device register mappings"),
         }
     }
 }
@@ -223,6 +236,51 @@ impl PageTables {
             table_phys = e & ADDR_MASK;
         }
         None
+    }
+
+    /// Calls `f(virt, bytes, phys, flags)` for every present leaf mapping
+    /// that overlaps `[start, end)` of the lower half, in address order,
+    /// skipping absent tables whole (so walking terabytes of holes is
+    /// cheap). `bytes` is the leaf's page size.
+    pub fn for_each_leaf(&self, start: u64, end: u64, f: &mut dyn FnMut(u64, u64, u64, Flags)) {
+        self.walk(self.root, 4, 0, start, end.min(1 << 47), f);
+    }
+
+    fn walk(
+        &self,
+        table_phys: u64,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(u64, u64, u64, Flags),
+    ) {
+        let span = 1u64 << (12 + 9 * (level - 1));
+        for i in 0..ENTRIES as u64 {
+            let virt = base + i * span;
+            if virt >= end {
+                break;
+            }
+            if virt + span <= start {
+                continue;
+            }
+            // SAFETY: tables of this tree are identity-mapped frames; `i` is
+            // below 512.
+            let e = unsafe { (*table(table_phys))[i as usize] };
+            if e & Flags::PRESENT.bits() == 0 {
+                continue;
+            }
+            if level == 1 || e & Flags::HUGE.bits() != 0 {
+                f(
+                    virt,
+                    span,
+                    e & ADDR_MASK & !(span - 1),
+                    Flags::from_bits_truncate(e),
+                );
+            } else {
+                self.walk(e & ADDR_MASK, level - 1, virt, start, end, f);
+            }
+        }
     }
 
     /// Make this tree the active address space.

@@ -4,6 +4,7 @@ mod boot_tests;
 mod fault_tests;
 mod harness_tests;
 mod mem_tests;
+mod memsafe_tests;
 mod time_tests;
 
 use crate::harness::{Test, TestResult};
@@ -12,6 +13,7 @@ use crate::harness::{Test, TestResult};
 pub const CORE_TESTS: &[&[Test]] = &[
     boot_tests::TESTS,
     mem_tests::TESTS,
+    memsafe_tests::TESTS,
     fault_tests::TESTS,
     time_tests::TESTS,
     harness_tests::TESTS,
