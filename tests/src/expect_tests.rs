@@ -66,11 +66,14 @@ fn the_list_matches_what_the_sources_register() {
             !registered.is_empty(),
             "found no `Test {{ name: ... }}` in {crate_dir}: has the registration changed shape?"
         );
-        assert_eq!(
-            registered,
-            listed(group),
-            "tests/expected-tests.txt disagrees with the tests {crate_dir} registers: \
-             edit the list in the same change that adds or removes a test"
+        let listed = listed(group);
+        let unlisted: Vec<&String> = registered.iter().filter(|n| !listed.contains(n)).collect();
+        let stale: Vec<&String> = listed.iter().filter(|n| !registered.contains(n)).collect();
+        assert!(
+            unlisted.is_empty() && stale.is_empty(),
+            "tests/expected-tests.txt disagrees with the tests {crate_dir} registers \
+             (edit the list in the same change that adds or removes a test):\n\
+             registered but not listed: {unlisted:?}\nlisted but not registered: {stale:?}"
         );
     }
 }
