@@ -1,11 +1,42 @@
 //! The kernel console: formatted output through the platform, and a line
 //! of input assembled from the bytes the platform delivers.
+//!
+//! # Who may write, and when
+//!
+//! The backends' consoles are `Sync` on the understanding that writers are
+//! serialised (pv-backend's `Console` says so in its `unsafe impl Sync`;
+//! the native UART's bytes would interleave). [`LOCK`] is that
+//! serialisation, taken with interrupts off so that no handler on this CPU
+//! can interrupt a holder and wait for it.
+//!
+//! Two paths write without waiting for it, and both keep writers
+//! serialised all the same:
+//!
+//! - the crash paths ([`write_crash`]: the exception report and the panic
+//!   message) take the lock if it is free. If it is held, its holder is a
+//!   context on this CPU (the kernel runs on one) that the crash interrupted,
+//!   or the panicking context itself, since every holder runs with
+//!   interrupts off and only a CPU exception or a panic can break in. That
+//!   holder never writes again: the crash path either shuts the machine
+//!   down or abandons it through a catch point that it entered with the lock
+//!   free (the abort audit knows which locks were held at entry). So no two
+//!   writers are ever in progress at once; the abandoned one may only have
+//!   left half a line behind.
+//! - [`release_abandoned`] frees the lock that an abandoned context left
+//!   held, for the same reason: its holder never runs again. The lock guards
+//!   no data (`()`); what a write left half done is the backend's ring or
+//!   UART state, which the next write takes as it finds it (the PV ring's
+//!   bytes past `out_prod` are unpublished and overwritten, the UART has no
+//!   memory).
 
 use core::fmt::{self, Write};
 use spin::Mutex;
 
 /// Serialises writers so lines from different contexts do not interleave.
-static LOCK: Mutex<()> = Mutex::new(());
+/// `pub(crate)` for the abort audit (`harness::abort`), which must see
+/// whether an abandoned context left it held, and for the test that proves
+/// it does.
+pub(crate) static LOCK: Mutex<()> = Mutex::new(());
 
 struct PlatformWriter;
 
@@ -16,6 +47,30 @@ impl Write for PlatformWriter {
         }
         Ok(())
     }
+}
+
+/// Write `s` from a crash path (an unhandled exception, a panic): never
+/// waits for [`LOCK`]. See the module's introduction for why writing while
+/// it is held keeps writers serialised.
+pub fn write_crash(s: &str) {
+    // Interrupts off while the lock may be ours, as in `print`: a handler
+    // that prints must not find it taken by the context it interrupted.
+    crate::interrupts::without_interrupts(|| {
+        let _guard = LOCK.try_lock();
+        let _ = PlatformWriter.write_str(s);
+    });
+}
+
+/// Free [`LOCK`] after the context that held it was abandoned.
+///
+/// # Safety
+/// The lock must be held by a context that will never run again (abandoned
+/// through a catch point, after which it is never resumed), so that nothing
+/// will drop its guard or be in the middle of a write.
+pub(crate) unsafe fn release_abandoned() {
+    // SAFETY: the caller guarantees the holder is gone for good; the lock
+    // guards no data (see the module's introduction).
+    unsafe { LOCK.force_unlock() };
 }
 
 /// Print formatted text (used by `kprint!`/`kprintln!`).

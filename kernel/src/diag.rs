@@ -1,19 +1,19 @@
 //! Crash diagnostics: what an unhandled exception prints before the machine
-//! stops. Written straight to the platform console, bypassing locks a
-//! crashing context might hold.
+//! stops. Written through [`crate::console::write_crash`], which never waits
+//! for the console lock a crashing context might hold (its introduction
+//! says why that keeps writers serialised).
 
 use crate::arch::trap::TrapFrame;
 use crate::interrupts::EXCEPTION_NAMES;
 use core::fmt::Write;
 
-/// Console writer that never takes a lock (for crash paths only).
+/// Console writer that never waits for the console lock (for crash paths
+/// only: the exception report and the panic message).
 pub struct RawConsole;
 
 impl Write for RawConsole {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        if let Some(p) = crate::try_platform() {
-            p.console_write(s.as_bytes());
-        }
+        crate::console::write_crash(s);
         Ok(())
     }
 }

@@ -10,13 +10,18 @@
 use crate::arch::catch::{self, CatchPoint};
 use crate::arch::trap::TrapFrame;
 use crate::platform::ExitStatus;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use spin::Mutex;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Backend handler for a device interrupt vector (32..=255).
 pub type VectorHandler = fn(&mut TrapFrame);
 
-static VECTOR_HANDLERS: Mutex<[Option<VectorHandler>; 256]> = Mutex::new([None; 256]);
+/// The handler of each vector, as a type-erased function pointer (null:
+/// none). Atomics rather than a lock: the dispatcher runs in interrupt
+/// context, where a lock left held by an abandoned context (or by a fault
+/// in [`register_vector`]) would deadlock every later interrupt.
+static VECTOR_HANDLERS: [AtomicPtr<()>; 256] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; 256];
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 
 /// CPU exception names, by vector, as in the Intel SDM.
@@ -72,15 +77,26 @@ pub fn register_vector(vector: u8, handler: VectorHandler) -> bool {
     if vector < 32 {
         return false;
     }
-    // Interrupts off: the dispatcher takes the same lock in interrupt context.
-    without_interrupts(|| {
-        let mut table = VECTOR_HANDLERS.lock();
-        if table[usize::from(vector)].is_some() {
-            return false;
-        }
-        table[usize::from(vector)] = Some(handler);
-        true
-    })
+    VECTOR_HANDLERS[usize::from(vector)]
+        .compare_exchange(
+            core::ptr::null_mut(),
+            handler as *mut (),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+}
+
+/// The handler registered for `vector`, if any.
+fn vector_handler(vector: usize) -> Option<VectorHandler> {
+    let erased = VECTOR_HANDLERS.get(vector)?.load(Ordering::Acquire);
+    if erased.is_null() {
+        return None;
+    }
+    // SAFETY: the only non-null values ever stored are `VectorHandler`s
+    // cast to `*mut ()` by `register_vector`; function and data pointers
+    // have the same size and representation on x86_64.
+    Some(unsafe { core::mem::transmute::<*mut (), VectorHandler>(erased) })
 }
 
 /// Number of interrupts that arrived on a vector nobody registered.
@@ -116,6 +132,7 @@ pub enum Caught {
 
 const MAX_CATCH_DEPTH: usize = 4;
 
+/// One catch point. Reached only through raw pointers (see [`CatchStack`]).
 struct CatchSlot {
     point: CatchPoint,
     caught: Option<Caught>,
@@ -123,70 +140,151 @@ struct CatchSlot {
     abortable: bool,
 }
 
-static mut CATCH_STACK: [Option<CatchSlot>; MAX_CATCH_DEPTH] = [const { None }; MAX_CATCH_DEPTH];
+impl CatchSlot {
+    const EMPTY: Self = Self {
+        point: CatchPoint::new(),
+        caught: None,
+        abortable: false,
+    };
+}
+
+/// The active catch points of the CPU, innermost at `CATCH_DEPTH - 1`.
+///
+/// No reference to a slot is ever held across code that a handler can
+/// interrupt: [`catch`] owns its slot, and while it runs `f` the exception,
+/// interrupt and panic paths read and write the same slot. So both sides
+/// go through the raw pointer from [`slot_ptr`], one place expression at a
+/// time, and `catch_call` writes the saved stack pointer through its own.
+struct CatchStack([UnsafeCell<CatchSlot>; MAX_CATCH_DEPTH]);
+
+// SAFETY: the kernel runs on one CPU. A slot is written by `catch` before
+// it is published (CATCH_DEPTH raised past it) and read back after it is
+// withdrawn; while it is published only handlers on the same CPU touch it,
+// each running to completion before `catch`'s owner continues, and none
+// keeps a reference beyond one statement (see above).
+unsafe impl Sync for CatchStack {}
+
+static CATCH_STACK: CatchStack =
+    CatchStack([const { UnsafeCell::new(CatchSlot::EMPTY) }; MAX_CATCH_DEPTH]);
 static CATCH_DEPTH: AtomicUsize = AtomicUsize::new(0);
 static ABORT_REQUESTED: AtomicBool = AtomicBool::new(false);
 
-/// Pointer to catch slot `index` (< MAX_CATCH_DEPTH), without creating a
-/// reference to the whole `static mut`.
-fn slot_ptr(index: usize) -> *mut Option<CatchSlot> {
-    debug_assert!(index < MAX_CATCH_DEPTH);
-    (&raw mut CATCH_STACK)
-        .cast::<Option<CatchSlot>>()
-        .wrapping_add(index)
+/// Raw pointer to catch slot `index` (< MAX_CATCH_DEPTH).
+fn slot_ptr(index: usize) -> *mut CatchSlot {
+    CATCH_STACK.0[index].get()
+}
+
+/// What [`catch`] asks about the kernel's locks when it abandons a context
+/// (a fault, a panic, the watchdog): the abandoned code never runs again,
+/// so whatever lock it held stays held. The harness provides it
+/// (`harness::abort`), which keeps this module free of the modules whose
+/// locks it lists.
+pub trait AbandonAudit: Sync {
+    /// The locks held now, one bit each.
+    fn held(&self) -> u32;
+    /// `left` are the locks held now that were free when the catch point
+    /// was entered, so taken by the abandoned context. Release those that
+    /// are sound to release; return the name of the first that is not.
+    fn settle(&self, left: u32) -> Option<&'static str>;
+}
+
+static AUDIT: spin::Once<&'static dyn AbandonAudit> = spin::Once::new();
+static UNSAFE_AFTER_ABORT: spin::Once<&'static str> = spin::Once::new();
+
+/// Install the audit every later [`catch`] uses. Only the first call counts.
+pub fn set_abandon_audit(audit: &'static dyn AbandonAudit) {
+    AUDIT.call_once(|| audit);
+}
+
+/// The lock an abandoned context left held that could not be released, if
+/// any: from then on the kernel's state is unsafe (the next user of that
+/// lock spins forever), interrupts stay off, and nothing may run that could
+/// take the lock; the harness reports it and stops.
+pub fn unsafe_after_abort() -> Option<&'static str> {
+    UNSAFE_AFTER_ABORT.get().copied()
+}
+
+fn interrupts_enabled() -> bool {
+    crate::try_platform().is_some_and(|p| p.interrupts_enabled())
 }
 
 /// Run `f`; if it faults, panics, or (when `abortable`) the watchdog fires
 /// while it runs, return what happened instead of crashing the kernel.
+///
+/// After an abandoned context the kernel's locks are audited (see
+/// [`AbandonAudit`]) with interrupts off; the interrupt state `catch` was
+/// entered with comes back only if no lock was left held that could not
+/// be released ([`unsafe_after_abort`]).
 pub fn catch<F: FnOnce()>(abortable: bool, f: F) -> Result<(), Caught> {
     let depth = CATCH_DEPTH.load(Ordering::Acquire);
     assert!(
         depth < MAX_CATCH_DEPTH,
         "catch points nested deeper than {MAX_CATCH_DEPTH}"
     );
-    // SAFETY: slots at index >= depth belong to no active catch point; only
-    // this CPU touches the stack, and handlers read slots below the depth.
-    let slot = unsafe {
-        let slot = &mut *slot_ptr(depth);
-        slot.insert(CatchSlot {
-            point: CatchPoint::default(),
+    let audit = AUDIT.get().copied();
+    let held_at_entry = audit.map_or(0, |a| a.held());
+    let irqs_were_on = interrupts_enabled();
+    let slot = slot_ptr(depth);
+    // SAFETY: slot `depth` is not published (handlers look only below
+    // CATCH_DEPTH), so nothing else reads or writes it now.
+    unsafe {
+        slot.write(CatchSlot {
+            point: CatchPoint::new(),
             caught: None,
             abortable,
         })
     };
-    let point: *mut CatchPoint = &mut slot.point;
     CATCH_DEPTH.store(depth + 1, Ordering::Release);
-    // SAFETY: `point` is in a static slot that stays valid for the call.
-    let completed = catch::catch(unsafe { &mut *point }, f);
+    // SAFETY: the point lives in a static slot, valid for the whole call;
+    // while the call is active only `catch_call` writes it (handlers read
+    // it through their own raw pointer).
+    let completed = unsafe { catch::catch(&raw mut (*slot).point, f) };
     CATCH_DEPTH.store(depth, Ordering::Release);
-    // SAFETY: the slot at `depth` is ours again; no handler looks at it now.
-    let caught = unsafe { (*slot_ptr(depth)).take() }.and_then(|s| s.caught);
-    match (completed, caught) {
-        (true, _) => Ok(()),
-        (false, Some(c)) => Err(c),
-        (false, None) => Err(Caught::Panic),
+    // SAFETY: the slot is withdrawn: nothing else touches it now.
+    let caught = unsafe { (*slot).caught.take() };
+    if completed {
+        return Ok(());
     }
+    // Abandoned: interrupts are off here (see `catch::redirect`).
+    let left = audit.map_or(0, |a| a.held() & !held_at_entry);
+    match audit.filter(|_| left != 0).and_then(|a| a.settle(left)) {
+        Some(lock) => {
+            UNSAFE_AFTER_ABORT.call_once(|| lock);
+        }
+        None if irqs_were_on => {
+            if let Some(p) = crate::try_platform() {
+                p.interrupts_enable();
+            }
+        }
+        None => {}
+    }
+    Err(caught.unwrap_or(Caught::Panic))
 }
 
-/// The innermost active catch slot, if any.
-fn innermost() -> Option<&'static mut CatchSlot> {
+/// The innermost catch slot that is armed (its `catch_call` frame is live
+/// and may be jumped to), if any.
+fn innermost_armed() -> Option<*mut CatchSlot> {
     let depth = CATCH_DEPTH.load(Ordering::Acquire);
-    if depth == 0 {
-        return None;
-    }
-    // SAFETY: slot depth-1 is active; we are on the same CPU as its owner,
-    // in a handler that runs to completion before the owner continues.
-    unsafe { (*slot_ptr(depth - 1)).as_mut() }
+    let slot = slot_ptr(depth.checked_sub(1)?);
+    // SAFETY: slot depth-1 is published; its saved stack pointer is read as
+    // a place, creating no reference (see `CatchStack`).
+    let armed = unsafe { (*slot).point.saved_rsp } != 0;
+    armed.then_some(slot)
 }
 
 /// Abandon the innermost catch point from non-interrupt context (the panic
 /// handler). Returns only if there is none.
 pub fn resume_innermost_after_panic() {
-    if let Some(slot) = innermost() {
-        slot.caught = Some(Caught::Panic);
-        // SAFETY: the slot is active, so its `catch_call` frame is live below
+    if let Some(slot) = innermost_armed() {
+        // SAFETY: the slot is published and armed; its owner reads `caught`
+        // back only after this jump (see `CatchStack`).
+        let saved_rsp = unsafe {
+            (*slot).caught = Some(Caught::Panic);
+            (*slot).point.saved_rsp
+        };
+        // SAFETY: the slot is armed, so its `catch_call` frame is live below
         // us on this CPU's stack (or on a stack we abandon).
-        unsafe { slot.point.resume() }
+        unsafe { catch::resume(saved_rsp) }
     }
 }
 
@@ -209,15 +307,21 @@ pub(crate) fn exception(frame: &mut TrapFrame) {
         0
     };
     let overflow = crate::mem::stack::guard_containing(address);
-    if let Some(slot) = innermost() {
-        slot.caught = Some(Caught::Fault(Fault {
+    if let Some(slot) = innermost_armed() {
+        let fault = Fault {
             vector,
             error_code: frame.error_code,
             rip: frame.rip,
             address,
             stack_overflow: overflow.is_some(),
-        }));
-        slot.point.redirect(frame);
+        };
+        // SAFETY: the slot is published and armed, and this handler runs to
+        // completion before its owner continues (see `CatchStack`).
+        let saved_rsp = unsafe {
+            (*slot).caught = Some(Caught::Fault(fault));
+            (*slot).point.saved_rsp
+        };
+        catch::redirect(frame, saved_rsp);
         return;
     }
     crate::diag::report_exception(frame, address, overflow);
@@ -225,8 +329,7 @@ pub(crate) fn exception(frame: &mut TrapFrame) {
 }
 
 pub(crate) fn device_interrupt(frame: &mut TrapFrame) {
-    let handler = VECTOR_HANDLERS.lock()[frame.vector as usize];
-    match handler {
+    match vector_handler(frame.vector as usize) {
         Some(handler) => handler(frame),
         None => {
             SPURIOUS.fetch_add(1, Ordering::Relaxed);
@@ -234,13 +337,22 @@ pub(crate) fn device_interrupt(frame: &mut TrapFrame) {
     }
     // The watchdog: abandon a hanging test if the interrupt landed in it
     // (kernel mode, and no deeper catch point than the test's own).
-    if ABORT_REQUESTED.load(Ordering::Acquire)
-        && let Some(slot) = innermost()
-        && slot.abortable
-    {
+    if !ABORT_REQUESTED.load(Ordering::Acquire) {
+        return;
+    }
+    let Some(slot) = innermost_armed() else {
+        return;
+    };
+    // SAFETY: as in `exception`.
+    let abortable = unsafe { (*slot).abortable };
+    if abortable {
         ABORT_REQUESTED.store(false, Ordering::Release);
-        slot.caught = Some(Caught::Timeout);
-        slot.point.redirect(frame);
+        // SAFETY: as in `exception`.
+        let saved_rsp = unsafe {
+            (*slot).caught = Some(Caught::Timeout);
+            (*slot).point.saved_rsp
+        };
+        catch::redirect(frame, saved_rsp);
     }
 }
 

@@ -24,6 +24,9 @@ pub fn start(platform: &'static dyn Platform) -> ! {
 
     crate::arch::gdt::init();
     crate::arch::idt::init();
+    // Before anything runs in a catch point: what an aborted test leaves
+    // held must be seen.
+    harness::abort::install();
     let mut guards = [0u64; 4];
     let (boot_guard, boot_top) = crate::boot::entry::boot_stack();
     mem::stack::register(mem::stack::StackInfo {

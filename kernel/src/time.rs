@@ -13,13 +13,15 @@ pub const NS_PER_MS: u64 = 1_000_000;
 const MAX_TIMERS: usize = 16;
 
 #[derive(Clone, Copy)]
-struct Timer {
+pub(crate) struct Timer {
     deadline: u64,
     callback: fn(),
     id: u64,
 }
 
-static TIMERS: Mutex<[Option<Timer>; MAX_TIMERS]> = Mutex::new([None; MAX_TIMERS]);
+/// `pub(crate)` for the abort audit (`harness::abort`) and the injected
+/// test that proves it (`inject=panic_locked`).
+pub(crate) static TIMERS: Mutex<[Option<Timer>; MAX_TIMERS]> = Mutex::new([None; MAX_TIMERS]);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static TIMER_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 

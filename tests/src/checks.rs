@@ -73,16 +73,35 @@ pub enum Injection {
     Panic,
     /// Never returns: the harness's watchdog must stop it.
     Hang,
+    /// Never returns and holds the console lock: the watchdog must stop it
+    /// and the harness release the lock, or the next line it prints
+    /// deadlocks. (Its counterpart, a lock that cannot be released, is
+    /// [`RedCase::UnsafeAfterAbort`].)
+    HangLocked,
 }
 
 impl Injection {
-    pub const ALL: [Injection; 3] = [Injection::Fail, Injection::Panic, Injection::Hang];
+    pub const ALL: [Injection; 4] = [
+        Injection::Fail,
+        Injection::Panic,
+        Injection::Hang,
+        Injection::HangLocked,
+    ];
 
     pub fn mode(self) -> &'static str {
         match self {
             Injection::Fail => "fail",
             Injection::Panic => "panic",
             Injection::Hang => "hang",
+            Injection::HangLocked => "hang_locked",
+        }
+    }
+
+    /// What the kernel must say about the injected test besides `not ok`.
+    pub fn symptom(self) -> Option<&'static str> {
+        match self {
+            Injection::HangLocked => Some("released the console lock"),
+            _ => None,
         }
     }
 
@@ -123,7 +142,14 @@ impl Check {
         let mut checks = vec![Check::List];
         checks.extend(Crash::ALL.map(Check::Crash));
         checks.extend(Injection::ALL.map(Check::Inject));
-        checks.extend([RedCase::NoMatch, RedCase::CrashAfterSummary].map(Check::Red));
+        checks.extend(
+            [
+                RedCase::NoMatch,
+                RedCase::CrashAfterSummary,
+                RedCase::UnsafeAfterAbort,
+            ]
+            .map(Check::Red),
+        );
         checks
     }
 
@@ -267,6 +293,11 @@ fn assess_injection(injection: Injection, boot: &Boot) -> Assessment {
         None => problems.push(format!("{name} has no result line")),
         Some(Outcome::Fail) => {}
         Some(_) => problems.push(format!("{name} was reported ok")),
+    }
+    if let (Some(symptom), Some(report)) = (injection.symptom(), report)
+        && !report.diagnostics.iter().any(|d| d.contains(symptom))
+    {
+        problems.push(format!("{name}'s diagnostics do not say \"{symptom}\""));
     }
     if transcript.summary.is_none() {
         problems.push("no summary line: the run did not continue to the end".to_string());

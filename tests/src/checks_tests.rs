@@ -27,7 +27,7 @@ const INJECT_HANG: Check = Check::Inject(Injection::Hang);
 #[test]
 fn every_mode_is_checked_once() {
     let all = Check::all();
-    assert_eq!(all.len(), 1 + 6 + 3 + 2);
+    assert_eq!(all.len(), 1 + 6 + 4 + 3);
     let names: BTreeSet<String> = all.iter().map(|c| c.name()).collect();
     assert_eq!(names.len(), all.len());
     assert_eq!(
@@ -177,5 +177,32 @@ fn injected_failure_with_inconsistent_report_misbehaves() {
     assert_eq!(
         a.problems,
         ["plan announced 3 tests but 2 results were reported"]
+    );
+}
+
+#[test]
+fn a_locked_hang_must_say_the_lock_was_released() {
+    let check = Check::Inject(Injection::HangLocked);
+    let released = "\
+KTAP version 1
+1..2
+ok 1 a
+# running: injected_hang_locked
+# test did not finish within 5 s (watchdog)
+# released the console lock, which the aborted test held
+not ok 2 injected_hang_locked
+1 passed, 1 failed
+# end of run
+";
+    let a = check.assess(&boot(released, Termination::Exited(35), 7.0));
+    assert!(a.behaved(), "{a:?}");
+    let silent = released.replace(
+        "# released the console lock, which the aborted test held\n",
+        "",
+    );
+    let a = check.assess(&boot(&silent, Termination::Exited(35), 7.0));
+    assert_eq!(
+        a.problems,
+        ["injected_hang_locked's diagnostics do not say \"released the console lock\""]
     );
 }

@@ -29,6 +29,10 @@ pub enum KtapLine {
     /// `# end of run`: printed after the summary on the kernel's clean path
     /// only, just before it powers off.
     EndOfRun,
+    /// `# state unsafe after abort: <lock> held by aborted test <name>`:
+    /// an aborted test left a kernel lock held that cannot be released, so
+    /// the kernel stopped the run rather than deadlock in the next test.
+    UnsafeAfterAbort { lock: String, test: String },
     /// `# text`: a diagnostic, which belongs to the result that follows it.
     Diagnostic(String),
     /// Anything else: boot log, panic messages, noise.
@@ -134,6 +138,9 @@ impl KtapLine {
         if let Some(filter) = parse_no_match(line) {
             return KtapLine::NoMatch(filter);
         }
+        if let Some((lock, test)) = parse_unsafe_after_abort(line) {
+            return KtapLine::UnsafeAfterAbort { lock, test };
+        }
         if let Some(name) = line.strip_prefix("# test:") {
             return KtapLine::Listed(name.trim().to_string());
         }
@@ -153,6 +160,14 @@ fn parse_no_match(line: &str) -> Option<String> {
     let (_, quoted) = rest.split_once(" matches the filter ")?;
     let filter = quoted.strip_prefix('"')?.strip_suffix('"')?;
     Some(filter.to_string())
+}
+
+/// The lock and the test of `# state unsafe after abort: <lock> held by
+/// aborted test <name>` (`kernel/src/harness/mod.rs`).
+fn parse_unsafe_after_abort(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix("# state unsafe after abort: ")?;
+    let (lock, test) = rest.rsplit_once(" held by aborted test ")?;
+    (!lock.is_empty() && !test.is_empty()).then(|| (lock.to_string(), test.to_string()))
 }
 
 /// Parses what follows `ok ` / `not ok `: `<number> [<name>] [# <directive>]`.
@@ -265,6 +280,23 @@ mod tests {
         assert_eq!(
             KtapLine::parse("# end of run, almost"),
             KtapLine::Diagnostic("end of run, almost".into())
+        );
+    }
+
+    #[test]
+    fn unsafe_after_abort_names_lock_and_test() {
+        assert_eq!(
+            KtapLine::parse(
+                "# state unsafe after abort: timer lock held by aborted test injected_panic_locked\r"
+            ),
+            KtapLine::UnsafeAfterAbort {
+                lock: "timer lock".into(),
+                test: "injected_panic_locked".into()
+            }
+        );
+        assert_eq!(
+            KtapLine::parse("# state unsafe after abort: held by aborted test "),
+            KtapLine::Diagnostic("state unsafe after abort: held by aborted test".into())
         );
     }
 

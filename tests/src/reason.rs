@@ -138,6 +138,12 @@ pub enum Reason {
     /// A summary but no end-of-run marker: the kernel crashed or hung
     /// after its report, before its clean power-off.
     NoEndMarker,
+    /// The kernel stopped the run: an aborted test left a kernel lock held
+    /// that cannot be released, so the next test would have deadlocked.
+    UnsafeAfterAbort {
+        lock: String,
+        test: String,
+    },
     /// A Xen guest that did not run to a shutdown: it could not be
     /// started, or the run ended while it was still running.
     GuestDidNotRun {
@@ -303,6 +309,11 @@ impl fmt::Display for Reason {
                     }
                 )
             }
+            Self::UnsafeAfterAbort { lock, test } => write!(
+                f,
+                "state unsafe after abort: the aborted test {test} left the {lock} held, \
+                 so the kernel stopped the run (the next test would have deadlocked)"
+            ),
             Self::NoEndMarker => write!(
                 f,
                 "no end-of-run marker after the summary line: the kernel crashed or \

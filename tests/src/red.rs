@@ -26,14 +26,22 @@ pub enum RedCase {
     /// its power-off; the fallback must end the domain as anything but a
     /// power-off.
     RefusedShutdown,
+    /// `inject=panic_locked`: a test panics holding the timer lock; the
+    /// kernel must stop the run naming the lock and the test, where it
+    /// used to spin forever (interrupts off) in the next use of the lock.
+    UnsafeAfterAbort,
 }
 
+/// The lock and the test of [`RedCase::UnsafeAfterAbort`] (kernel/src/tests/mod.rs).
+pub const LOCKED_PANIC: (&str, &str) = ("timer lock", "injected_panic_locked");
+
 impl RedCase {
-    pub const ALL: [RedCase; 4] = [
+    pub const ALL: [RedCase; 5] = [
         Self::FailingTest,
         Self::NoMatch,
         Self::CrashAfterSummary,
         Self::RefusedShutdown,
+        Self::UnsafeAfterAbort,
     ];
 
     /// Whether the case applies to a Xen guest of this kind (the refused
@@ -49,6 +57,7 @@ impl RedCase {
             Self::NoMatch => "red-no-match",
             Self::CrashAfterSummary => "red-late-crash",
             Self::RefusedShutdown => "red-refused-off",
+            Self::UnsafeAfterAbort => "red-unsafe-abort",
         }
     }
 
@@ -59,6 +68,7 @@ impl RedCase {
             Self::NoMatch => format!("test={NO_SUCH_TEST}"),
             Self::CrashAfterSummary => "crash=after-summary".to_string(),
             Self::RefusedShutdown => "xen.refuse_shutdown".to_string(),
+            Self::UnsafeAfterAbort => "inject=panic_locked".to_string(),
         }
     }
 
@@ -68,6 +78,10 @@ impl RedCase {
             Self::NoMatch => format!("FAIL: the filter \"{NO_SUCH_TEST}\" matches no test"),
             Self::CrashAfterSummary => "summary, then FAIL: no end-of-run marker".to_string(),
             Self::RefusedShutdown => "all passed, then FAIL: not a poweroff".to_string(),
+            Self::UnsafeAfterAbort => format!(
+                "FAIL: state unsafe after abort ({} held by {})",
+                LOCKED_PANIC.0, LOCKED_PANIC.1
+            ),
         }
     }
 
@@ -83,6 +97,11 @@ impl RedCase {
             Self::RefusedShutdown => {
                 matches!(reason, Reason::GuestShutdown { reason, .. } if reason != "poweroff")
             }
+            Self::UnsafeAfterAbort => matches!(
+                reason,
+                Reason::UnsafeAfterAbort { lock, test }
+                    if (lock.as_str(), test.as_str()) == LOCKED_PANIC
+            ),
         }
     }
 
@@ -99,6 +118,15 @@ impl RedCase {
         }
         if self == Self::CrashAfterSummary && !summarized {
             problems.push("no summary line: the crash came before the report".to_string());
+        }
+        // Its reason must come first: it explains the crash-like ending.
+        if self == Self::UnsafeAfterAbort
+            && !verdict
+                .failures
+                .first()
+                .is_some_and(|f| self.is_its_reason(&f.reason))
+        {
+            problems.push(format!("not the headline: {}", verdict.headline()));
         }
         Assessment {
             observed: verdict.headline(),
@@ -138,6 +166,25 @@ mod tests {
             format!("FAIL: the filter \"{NO_SUCH_TEST}\" matches no test (the kernel says so)")
         );
         assert!(RedCase::NoMatch.assess(&verdict, false).behaved());
+    }
+
+    #[test]
+    fn an_unsafe_stop_is_red_by_its_lock_and_test() {
+        let console = "KTAP version 1\n1..1\n# running: injected_panic_locked\n\
+            # test panicked\nnot ok 1 injected_panic_locked\n\
+            # state unsafe after abort: timer lock held by aborted test injected_panic_locked\n";
+        let verdict = judge(&Transcript::from_console(console), Termination::Exited(37));
+        let a = RedCase::UnsafeAfterAbort.assess(&verdict, false);
+        assert!(a.behaved(), "{a:?}");
+        // Before the audit the kernel hung there: a timeout is red, but not
+        // for this reason.
+        let hung = "KTAP version 1\n1..1\n# running: injected_panic_locked\n\
+            # panicked at kernel/src/tests/mod.rs:55: injected panic\n";
+        let verdict = judge(
+            &Transcript::from_console(hung),
+            Termination::TimedOut(std::time::Duration::from_secs(120)),
+        );
+        assert!(!RedCase::UnsafeAfterAbort.assess(&verdict, false).behaved());
     }
 
     #[test]

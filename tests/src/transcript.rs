@@ -42,6 +42,9 @@ pub struct Transcript {
     pub unmatched_filter: Option<String>,
     /// Whether the end-of-run marker came (after the summary, if any).
     pub ended_cleanly: bool,
+    /// The kernel stopped the run because an aborted test left this lock
+    /// held: `(lock, test)`.
+    pub unsafe_after_abort: Option<(String, String)>,
     /// What this run had to report, if the caller said (see [`crate::expect`]).
     pub expectation: Option<crate::expect::Expectation>,
     /// The test announced by `# running:` whose result has not arrived.
@@ -91,6 +94,9 @@ impl Transcript {
                 self.unmatched_filter.get_or_insert(filter);
             }
             KtapLine::EndOfRun => self.ended_cleanly = true,
+            KtapLine::UnsafeAfterAbort { lock, test } => {
+                self.unsafe_after_abort.get_or_insert((lock, test));
+            }
             KtapLine::Summary(summary) => {
                 // Only the first tally counts: a second one would come from
                 // a restarted suite, which `headers` already reports.
@@ -274,6 +280,21 @@ ok 3 mem_above_4g # SKIP no memory above 4 GiB
             ["panicked at kernel/src/mem/heap.rs:12: out of memory"]
         );
         assert!(t.mentions("PANICKED"));
+    }
+
+    #[test]
+    fn records_a_stop_for_unsafe_state() {
+        let t = Transcript::from_console(
+            "KTAP version 1\n1..1\n# running: x\n# test panicked\nnot ok 1 x\n\
+             # state unsafe after abort: heap lock held by aborted test x\n",
+        );
+        assert_eq!(
+            t.unsafe_after_abort,
+            Some(("heap lock".to_string(), "x".to_string()))
+        );
+        // The stop line is not a diagnostic of the (absent) next result.
+        assert_eq!(t.reports[0].diagnostics, ["test panicked"]);
+        assert!(t.running_output().is_empty());
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Verdict {
 
 /// Judges a boot from its console transcript and how QEMU ended.
 pub fn judge(transcript: &Transcript, end: Termination) -> Verdict {
-    let mut failures: Vec<Failure> = no_match(transcript).into_iter().collect();
+    let mut failures: Vec<Failure> = stated_by_kernel(transcript);
     failures.extend(judge_ending(transcript, end));
     failures.extend(transcript.failures().map(failed_test));
     if transcript.headers > 1 {
@@ -92,11 +92,19 @@ pub fn judge(transcript: &Transcript, end: Termination) -> Verdict {
     Verdict { failures }
 }
 
-/// The kernel's own word that its filter selected nothing, as the first
-/// failure: it explains every other symptom (no header, no summary).
-pub(crate) fn no_match(transcript: &Transcript) -> Option<Failure> {
-    let filter = transcript.unmatched_filter.clone()?;
-    Some(bare(Reason::NoTestMatched { filter }))
+/// The kernel's own word on why its run is void, as the first failures:
+/// its filter selected nothing, or it stopped because an aborted test left
+/// its state unsafe. Either explains every other symptom (no header, no
+/// summary, a crash-like ending).
+pub(crate) fn stated_by_kernel(transcript: &Transcript) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    if let Some(filter) = transcript.unmatched_filter.clone() {
+        failures.push(bare(Reason::NoTestMatched { filter }));
+    }
+    if let Some((lock, test)) = transcript.unsafe_after_abort.clone() {
+        failures.push(bare(Reason::UnsafeAfterAbort { lock, test }));
+    }
+    failures
 }
 
 /// What every leg checks once the report is in: the end-of-run marker

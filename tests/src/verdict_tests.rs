@@ -298,3 +298,29 @@ fn long_diagnostics_spill_into_context() {
     assert_eq!(v.failures[0].context, ["four"]);
     assert_eq!(v.details(), ["| four"]);
 }
+
+#[test]
+fn a_stop_for_unsafe_state_heads_the_verdict() {
+    let console = format!(
+        "{HEAD}# running: a\nok 1 a\n# running: b\n# panicked at x.rs:1: boom\n\
+         # test panicked\nnot ok 2 b\n\
+         # state unsafe after abort: timer lock held by aborted test b\n\
+         !!! stopping the run: the next test would deadlock on the timer lock\n"
+    );
+    let v = verdict(&console, CRASH);
+    assert_eq!(
+        reasons(&v)[0],
+        Reason::UnsafeAfterAbort {
+            lock: "timer lock".into(),
+            test: "b".into()
+        }
+    );
+    assert!(
+        v.headline().contains("left the timer lock held"),
+        "{}",
+        v.headline()
+    );
+    // The crash and the failed test are still reported under it.
+    assert!(v.has(|r| matches!(r, Reason::Crashed { .. })));
+    assert!(v.has(|r| matches!(r, Reason::TestFailed { name, .. } if name == "b")));
+}

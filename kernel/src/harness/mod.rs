@@ -2,8 +2,12 @@
 //! catch point with a watchdog, and reports KTAP on the console.
 //!
 //! A test that panics, takes an unexpected CPU exception or outlives the
-//! watchdog is reported `not ok` with the reason, and the run goes on.
+//! watchdog is reported `not ok` with the reason, and the run goes on,
+//! unless it left behind a kernel lock that cannot be released: then the
+//! run stops with "state unsafe after abort" ([`abort`]).
 
+#[cfg(target_os = "none")]
+pub mod abort;
 pub mod ktap;
 mod test;
 
@@ -38,6 +42,19 @@ pub fn no_match_line(
     writeln!(out, "# error: no {what} matches the filter \"{filter}\"")
 }
 
+/// The line that stops a run whose aborted test left `lock` held (see
+/// `abort`). The host runner matches it (`tests/src/ktap.rs`).
+pub fn unsafe_after_abort_line(
+    out: &mut impl core::fmt::Write,
+    lock: &str,
+    test: &str,
+) -> core::fmt::Result {
+    writeln!(
+        out,
+        "# state unsafe after abort: {lock} held by aborted test {test}"
+    )
+}
+
 /// The last line of a run that ended on the clean path, printed after the
 /// summary and just before the power-off. A crash after the summary (or a
 /// hang) leaves it out, which is how the host runner tells the two apart
@@ -56,6 +73,16 @@ mod tests {
         }
         assert!(selects(Some("clock"), "time_clock_monotonic"));
         assert!(!selects(Some("zzz"), "time_clock_monotonic"));
+    }
+
+    #[test]
+    fn unsafe_line_names_the_lock_and_the_test() {
+        let mut s = alloc::string::String::new();
+        unsafe_after_abort_line(&mut s, "timer lock", "t").unwrap();
+        assert_eq!(
+            s,
+            "# state unsafe after abort: timer lock held by aborted test t\n"
+        );
     }
 
     #[test]

@@ -45,11 +45,12 @@ mod kernel_memory {
     use core::sync::atomic::{AtomicBool, Ordering};
     use spin::{Mutex, Once};
 
-    static FRAMES: Mutex<Option<BitmapFrameAllocator>> = Mutex::new(None);
-    static TABLES: Mutex<Option<PageTables>> = Mutex::new(None);
+    // `pub(crate)` for the abort audit (`harness::abort`) only.
+    pub(crate) static FRAMES: Mutex<Option<BitmapFrameAllocator>> = Mutex::new(None);
+    pub(crate) static TABLES: Mutex<Option<PageTables>> = Mutex::new(None);
     /// Frames shared with another domain. Lock order: SHARED, then TABLES,
     /// then FRAMES (`map_page` allocates page tables with TABLES held).
-    static SHARED: Mutex<SharedFrames> = Mutex::new(SharedFrames::new());
+    pub(crate) static SHARED: Mutex<SharedFrames> = Mutex::new(SharedFrames::new());
     /// The memory map as the loader gave it, kept to check shared frames
     /// and physical reads against.
     static BOOT_MAP: Once<MemoryMap> = Once::new();

@@ -19,7 +19,8 @@ pub struct StackInfo {
 }
 
 const MAX_STACKS: usize = 32;
-static STACKS: Mutex<[Option<StackInfo>; MAX_STACKS]> = Mutex::new([None; MAX_STACKS]);
+/// `pub(crate)` for the abort audit (`harness::abort`) only.
+pub(crate) static STACKS: Mutex<[Option<StackInfo>; MAX_STACKS]> = Mutex::new([None; MAX_STACKS]);
 static NEXT_VIRT: AtomicU64 = AtomicU64::new(STACKS_BASE);
 
 /// Record a stack (boot and IST stacks are registered by the boot path).

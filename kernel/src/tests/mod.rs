@@ -37,15 +37,42 @@ fn injected_hang() -> TestResult {
     }
 }
 
-/// A deliberately broken test for `inject=<fail|panic|hang>`, which proves
-/// that the harness and the host runner turn red.
+/// Hangs holding the console lock, with interrupts on so that the watchdog
+/// can end it: the harness must release the lock (it guards no data) and
+/// go on, or the next line it prints deadlocks.
+fn injected_hang_locked() -> TestResult {
+    let _held = crate::console::LOCK.lock();
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Panics holding the timer lock, as a panic in the middle of arming a
+/// timer would: the lock guards data left half updated, so the harness
+/// must stop the run and say so, where it used to spin forever with
+/// interrupts off on the watchdog's cancellation.
+fn injected_panic_locked() -> TestResult {
+    crate::interrupts::without_interrupts(|| {
+        let _held = crate::time::TIMERS.lock();
+        panic!("injected panic holding the timer lock (inject=panic_locked)");
+    })
+}
+
+/// A deliberately broken test for `inject=<mode>`, which proves that the
+/// harness and the host runner turn red: `fail`, `panic`, `hang`, and
+/// `hang_locked` and `panic_locked`, which leave a lock held when they are
+/// aborted.
 pub fn injected(mode: &str) -> Option<Test> {
     let (name, run): (&'static str, fn() -> TestResult) = match mode {
         "fail" => ("injected_fail", injected_fail),
         "panic" => ("injected_panic", injected_panic),
         "hang" => ("injected_hang", injected_hang),
+        "hang_locked" => ("injected_hang_locked", injected_hang_locked),
+        "panic_locked" => ("injected_panic_locked", injected_panic_locked),
         _ => {
-            log::warn!("ignoring inject={mode}: expected fail, panic or hang");
+            log::warn!(
+                "ignoring inject={mode}: expected fail, panic, hang, hang_locked or panic_locked"
+            );
             return None;
         }
     };

@@ -53,7 +53,7 @@ pub fn judge_guest_ktap(
     timeout: Duration,
     kind: GuestKind,
 ) -> Verdict {
-    let mut failures: Vec<Failure> = verdict::no_match(transcript).into_iter().collect();
+    let mut failures: Vec<Failure> = verdict::stated_by_kernel(transcript);
     failures.extend(judge_end(transcript, end, timeout, kind));
     failures.extend(transcript.failures().map(verdict::failed_test));
     if transcript.headers > 1 {
