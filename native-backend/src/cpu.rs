@@ -81,6 +81,27 @@ pub fn rdtsc() -> u64 {
 
 /// IA32_APIC_BASE.
 pub const MSR_APIC_BASE: u32 = 0x1b;
+/// IA32_APIC_BASE bit 11: the local APIC is globally enabled.
+pub const APIC_BASE_ENABLE: u64 = 1 << 11;
+/// IA32_APIC_BASE bit 10 (EXTD): x2APIC mode.
+pub const APIC_BASE_X2APIC: u64 = 1 << 10;
+
+/// IA32_APIC_BASE as the processor holds it now.
+pub fn apic_base() -> u64 {
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU (all have a local
+    // APIC); reading it has no side effect.
+    unsafe { rdmsr(MSR_APIC_BASE) }
+}
+
+/// This CPU's initial APIC ID as CPUID reports it: the full 32-bit x2APIC
+/// ID (leaf 0xB) for x2APIC mode, else the 8-bit one of leaf 1.
+pub fn initial_apic_id(x2apic: bool) -> u32 {
+    if x2apic && cpuid(0, 0).eax >= 0xb {
+        cpuid(0xb, 0).edx
+    } else {
+        cpuid(1, 0).ebx >> 24
+    }
+}
 /// IA32_TSC_DEADLINE.
 pub const MSR_TSC_DEADLINE: u32 = 0x6e0;
 /// First x2APIC register MSR (register offset / 16 is added).

@@ -21,6 +21,7 @@ pub mod pit;
 pub mod pm_timer;
 pub mod port;
 pub mod power;
+pub mod rtc;
 pub mod tsc;
 pub mod uart16550;
 

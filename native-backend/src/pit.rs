@@ -120,6 +120,16 @@ pub fn busy_wait_us(us: u32) {
 /// are counted), best of `CALIBRATION_TRIES` (5). Returns 0 if the PIT does not
 /// count (absent, as under Xen PVH) or every window was disturbed.
 pub fn measure_tsc_hz(window_ms: u32) -> u64 {
+    measure_hz(window_ms, read_tsc)
+}
+
+/// Measure the rate in Hz of `read_clock`, any count that only goes up (the
+/// TSC, the local APIC timer's elapsed count), as [`measure_tsc_hz`] does
+/// for the TSC: each PIT reading bracketed by two clock readings, so that
+/// slow (trapped) reads widen the bracket instead of biasing the result.
+/// The give-up bound for a PIT that does not count is in clock ticks at 10
+/// GHz per window, so it is longer for a slower clock.
+pub fn measure_hz(window_ms: u32, read_clock: impl FnMut() -> u64) -> u64 {
     let channel = Channel2::get();
     channel.start_mode0(0);
     // The count is loaded on the clock edge after the write: wait until it
@@ -139,7 +149,7 @@ pub fn measure_tsc_hz(window_ms: u32) -> u64 {
         window_ms,
         CALIBRATION_TRIES,
         || u64::from(channel.count()),
-        read_tsc,
+        read_clock,
     )
 }
 

@@ -12,6 +12,12 @@ use crate::port::Port32;
 /// The PM timer's input clock: the 14.31818 MHz crystal / 4.
 pub const PM_TIMER_HZ: u64 = 3_579_545;
 
+/// The counter's valid bits: on 24-bit timers the top byte is reserved and
+/// need not read as zero.
+fn mask(width32: bool) -> u64 {
+    if width32 { 0xffff_ffff } else { 0x00ff_ffff }
+}
+
 /// Measure the TSC frequency in Hz against the PM timer over windows of
 /// `window_ms` milliseconds (any length: wraps are counted), best of
 /// `CALIBRATION_TRIES` (5). Returns 0 if the timer does not count or every
@@ -22,14 +28,28 @@ pub const PM_TIMER_HZ: u64 = 3_579_545;
 /// [`crate::acpi::AcpiInfo::pm_timer`] gives it) and `width32` its TMR_VAL_EXT
 /// flag: the function reads that port repeatedly.
 pub unsafe fn pm_timer_measure_tsc_hz(port: u16, width32: bool, window_ms: u32) -> u64 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { pm_timer_measure_hz(port, width32, window_ms, read_tsc) }
+}
+
+/// Measure the rate in Hz of `read_clock`, any count that only goes up (the
+/// local APIC timer's elapsed count, say), as [`pm_timer_measure_tsc_hz`]
+/// does for the TSC; see [`crate::pit::measure_hz`].
+///
+/// # Safety
+/// As for [`pm_timer_measure_tsc_hz`].
+pub unsafe fn pm_timer_measure_hz(
+    port: u16,
+    width32: bool,
+    window_ms: u32,
+    read_clock: impl FnMut() -> u64,
+) -> u64 {
     // SAFETY: the caller vouches that `port` is the PM timer, a read-only
     // counter on which reads have no side effect.
     let timer = unsafe { Port32::new(port) };
-    // On 24-bit timers the top byte is reserved and need not read as zero.
-    let mask = if width32 { 0xffff_ffff } else { 0x00ff_ffff };
     let reference = Reference {
         hz: PM_TIMER_HZ,
-        mask,
+        mask: mask(width32),
         counts_down: false,
     };
     calibrate(
@@ -37,6 +57,6 @@ pub unsafe fn pm_timer_measure_tsc_hz(port: u16, width32: bool, window_ms: u32) 
         window_ms,
         CALIBRATION_TRIES,
         || u64::from(timer.read()),
-        read_tsc,
+        read_clock,
     )
 }

@@ -23,6 +23,8 @@ const REG_SVR: usize = 0xF0;
 const REG_ICR_LOW: usize = 0x300;
 const REG_LVT_TIMER: usize = 0x320;
 const REG_TIMER_INITIAL: usize = 0x380;
+const REG_TIMER_CURRENT: usize = 0x390;
+const REG_TIMER_DIVIDE: usize = 0x3E0;
 /// x2APIC only.
 const REG_SELF_IPI: usize = 0x3F0;
 
@@ -154,6 +156,31 @@ pub fn set_lvt_timer(value: u32) {
 /// Start (or with 0, stop) the APIC timer's one-shot count-down.
 pub fn set_timer_initial_count(count: u32) {
     write(REG_TIMER_INITIAL, count);
+}
+
+/// The APIC timer's current count (it counts down from the initial count
+/// in one-shot mode, even masked; Xen computes it from its own system time
+/// at each read).
+pub fn timer_current_count() -> u32 {
+    read(REG_TIMER_CURRENT)
+}
+
+/// Divide configuration value for "divide by 1" (bits 0, 1 and 3 set).
+pub const TIMER_DIVIDE_BY_1: u32 = 0b1011;
+
+/// Xen's emulated APIC bus: one timer tick every 10 ns before the divider
+/// (`APIC_BUS_CYCLE_NS` in Xen's asm/hvm/vlapic.h), the same for every
+/// HVM and PVH guest whatever the host runs at.
+pub const XEN_APIC_BUS_HZ: u64 = 100_000_000;
+
+/// The timer's divide configuration register.
+pub fn timer_divide() -> u32 {
+    read(REG_TIMER_DIVIDE)
+}
+
+/// Replace the timer's divide configuration.
+pub fn set_timer_divide(value: u32) {
+    write(REG_TIMER_DIVIDE, value);
 }
 
 /// Signal end of interrupt for the vector being serviced.

@@ -11,10 +11,6 @@ pub const TESTS: &[Test] = &[
         run: clock_monotonic,
     },
     Test {
-        name: "time_clock_advances",
-        run: clock_advances,
-    },
-    Test {
         name: "time_timer_fires_when_armed",
         run: timer_fires,
     },
@@ -44,24 +40,23 @@ pub const TESTS: &[Test] = &[
     },
 ];
 
+/// The clock never goes back, and it moves: 100 000 reads take time, so a
+/// clock stuck at one value (which every `>=` above would let through)
+/// fails. How fast it moves the core cannot say: it reaches time only
+/// through this clock. Each backend checks the rate against a clock of its
+/// machine that the kernel clock was not computed from (natively the RTC
+/// and the ACPI PM timer, under Xen PVH the local APIC timer); the test
+/// `time_clock_advances` that did it here spun on this same clock, so it
+/// measured the clock against itself and could not fail.
 fn clock_monotonic() -> TestResult {
-    let mut last = time::now_ns();
+    let first = time::now_ns();
+    let mut last = first;
     for _ in 0..100_000 {
         let now = time::now_ns();
         check!(now >= last, "clock went back from {last} to {now}");
         last = now;
     }
-    Ok(())
-}
-
-fn clock_advances() -> TestResult {
-    let start = time::now_ns();
-    time::spin_ns(5 * NS_PER_MS);
-    let elapsed = time::now_ns() - start;
-    check!(
-        (5 * NS_PER_MS..1_000 * NS_PER_MS).contains(&elapsed),
-        "5 ms spin took {elapsed} ns"
-    );
+    check!(last > first, "clock stuck at {first} ns over 100000 reads");
     Ok(())
 }
 
