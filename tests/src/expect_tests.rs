@@ -1,39 +1,21 @@
 use super::*;
+use crate::sources::{registrations, rust_files};
 use std::path::{Path, PathBuf};
 
 /// `Test { name: "..." ...` registrations in the `.rs` files under `dir`.
 fn registered_in(dir: &Path) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            let entries = std::fs::read_dir(&path).expect("read a source directory");
-            stack.extend(entries.map(|e| e.expect("directory entry").path()));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            let text = std::fs::read_to_string(&path).expect("read a source file");
-            names.extend(test_names_in(&text));
-        }
-    }
-    names
+    rust_files(dir)
+        .iter()
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(path).expect("read a source file");
+            test_names_in(&text)
+        })
+        .collect()
 }
 
 /// The names in `Test { name: "x", ... }` literals of one source text.
 fn test_names_in(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("Test {") {
-        rest = &rest[at + "Test {".len()..];
-        let Some(after) = rest.trim_start().strip_prefix("name:") else {
-            continue;
-        };
-        let Some(quoted) = after.trim_start().strip_prefix('"') else {
-            continue;
-        };
-        if let Some(end) = quoted.find('"') {
-            names.push(quoted[..end].to_string());
-        }
-    }
-    names
+    registrations(text).into_iter().map(|r| r.name).collect()
 }
 
 fn workspace() -> PathBuf {
@@ -87,8 +69,15 @@ fn names_are_unique() {
 
 #[test]
 fn the_scanner_finds_registrations() {
-    let src = "const T: &[Test] = &[\n    Test {\n        name: \"a_b\",\n        run: f,\n    },\n    Test { name: \"c\", run: g },\n];\nlet t = Test { name, run };";
+    let src = "const T: &[Test] = &[\n    Test {\n        name: \"a_b\",\n        run: f,\n    },\n    Test { name: \"c\", run: g },\n];\nlet t = Test { name, run };\n// Test { name: \"in_a_comment\", run: h }";
     assert_eq!(test_names_in(src), vec!["a_b".to_string(), "c".to_string()]);
+    assert_eq!(
+        registrations(src)
+            .iter()
+            .map(|r| r.run.as_str())
+            .collect::<Vec<_>>(),
+        ["f", "g"]
+    );
 }
 
 #[test]

@@ -23,7 +23,11 @@ pub mod process;
 pub mod qemu;
 pub mod reason;
 pub mod red;
+#[cfg(test)]
+mod sources;
 pub mod table;
+#[cfg(test)]
+mod test_bodies;
 pub mod transcript;
 pub mod verdict;
 pub mod xen;
