@@ -13,14 +13,16 @@
 //!   never write again (`console`'s introduction);
 //! - any other lock guards data that the holder may have left half updated
 //!   (the heap's free list, the timer table, the frame bitmap, the page
-//!   tables, the stack registry), which cannot be released soundly. The
+//!   tables, the frames shared with another domain, the MMIO mappings, the
+//!   stack registry), which cannot be released soundly. The
 //!   state is unsafe: interrupts stay off, and the harness reports
 //!   "state unsafe after abort: <lock> held by aborted test <name>" and
 //!   stops the run instead of deadlocking in the next test.
 //!
 //! The backends' own locks (the native UART's input ring, the IOAPIC's
 //! registers) are not audited: nothing the core can see says whether they
-//! are held.
+//! are held. Nor is the physical-read window (`mem::phys`), which is only
+//! ever `try_lock`ed.
 
 use crate::interrupts::{self, AbandonAudit};
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -41,13 +43,15 @@ const CONSOLE: u32 = 1 << 0;
 
 /// The kernel's spin locks, by bit. The console lock comes first (bit
 /// [`CONSOLE`]).
-fn locks() -> [(&'static str, &'static dyn Probe); 6] {
+fn locks() -> [(&'static str, &'static dyn Probe); 8] {
     [
         ("console lock", &crate::console::LOCK),
         ("heap lock", &crate::mem::heap::HEAP.heap),
         ("timer lock", &crate::time::TIMERS),
         ("frame allocator lock", &crate::mem::FRAMES),
         ("page table lock", &crate::mem::TABLES),
+        ("shared frames lock", &crate::mem::SHARED),
+        ("MMIO mappings lock", &crate::mem::mmio::MAPPINGS),
         ("stack registry lock", &crate::mem::stack::STACKS),
     ]
 }

@@ -23,7 +23,9 @@ pub struct MmioMapping {
 
 const MAX_MAPPINGS: usize = 16;
 static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_BASE);
-static MAPPINGS: Mutex<[Option<MmioMapping>; MAX_MAPPINGS]> = Mutex::new([None; MAX_MAPPINGS]);
+/// `pub(crate)` for the abort audit (`harness::abort`) only.
+pub(crate) static MAPPINGS: Mutex<[Option<MmioMapping>; MAX_MAPPINGS]> =
+    Mutex::new([None; MAX_MAPPINGS]);
 
 /// Map `size` bytes of device registers at `paddr`, uncached (PCD and PWT
 /// set, PAT clear: IA32_PAT entry 3, UC at reset, which the kernel never

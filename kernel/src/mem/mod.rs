@@ -10,7 +10,7 @@ pub mod identity;
 pub mod layout;
 pub mod memmap;
 #[cfg(target_os = "none")]
-mod mmio;
+pub(crate) mod mmio;
 #[cfg(target_os = "none")]
 pub mod paging;
 #[cfg(target_os = "none")]
@@ -45,7 +45,8 @@ mod kernel_memory {
     use core::sync::atomic::{AtomicBool, Ordering};
     use spin::{Mutex, Once};
 
-    // `pub(crate)` for the abort audit (`harness::abort`) only.
+    // The three locks are `pub(crate)` for the abort audit
+    // (`harness::abort`) only.
     pub(crate) static FRAMES: Mutex<Option<BitmapFrameAllocator>> = Mutex::new(None);
     pub(crate) static TABLES: Mutex<Option<PageTables>> = Mutex::new(None);
     /// Frames shared with another domain. Lock order: SHARED, then TABLES,

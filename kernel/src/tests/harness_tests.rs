@@ -129,6 +129,20 @@ fn abort_audit_sees_each_lock() -> TestResult {
             }),
         ),
         (
+            "shared frames lock",
+            held_while(|| {
+                let _g = crate::mem::SHARED.lock();
+                seen("shared frames lock")
+            }),
+        ),
+        (
+            "MMIO mappings lock",
+            held_while(|| {
+                let _g = crate::mem::mmio::MAPPINGS.lock();
+                seen("MMIO mappings lock")
+            }),
+        ),
+        (
             "stack registry lock",
             held_while(|| {
                 let _g = crate::mem::stack::STACKS.lock();
