@@ -55,7 +55,7 @@ impl Write for PlatformWriter {
 pub fn write_crash(s: &str) {
     // Interrupts off while the lock may be ours, as in `print`: a handler
     // that prints must not find it taken by the context it interrupted.
-    crate::interrupts::without_interrupts(|| {
+    crate::arch::irq::without_interrupts(|| {
         let _guard = LOCK.try_lock();
         let _ = PlatformWriter.write_str(s);
     });
@@ -75,7 +75,7 @@ pub(crate) unsafe fn release_abandoned() {
 
 /// Print formatted text (used by `kprint!`/`kprintln!`).
 pub fn print(args: fmt::Arguments<'_>) {
-    crate::interrupts::without_interrupts(|| {
+    crate::arch::irq::without_interrupts(|| {
         let _guard = LOCK.lock();
         let _ = PlatformWriter.write_fmt(args);
     });

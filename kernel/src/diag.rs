@@ -3,8 +3,8 @@
 //! for the console lock a crashing context might hold (its introduction
 //! says why that keeps writers serialised).
 
+use crate::arch::trap::EXCEPTION_NAMES;
 use crate::arch::trap::TrapFrame;
-use crate::interrupts::EXCEPTION_NAMES;
 use core::fmt::Write;
 
 /// Console writer that never waits for the console lock (for crash paths

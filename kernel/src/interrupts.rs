@@ -8,6 +8,7 @@
 //! acknowledges its own interrupt controller.
 
 use crate::arch::catch::{self, CatchPoint};
+pub use crate::arch::trap::EXCEPTION_NAMES;
 use crate::arch::trap::TrapFrame;
 use crate::platform::ExitStatus;
 use core::cell::UnsafeCell;
@@ -23,42 +24,6 @@ pub type VectorHandler = fn(&mut TrapFrame);
 static VECTOR_HANDLERS: [AtomicPtr<()>; 256] =
     [const { AtomicPtr::new(core::ptr::null_mut()) }; 256];
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
-
-/// CPU exception names, by vector, as in the Intel SDM.
-pub const EXCEPTION_NAMES: [&str; 32] = [
-    "divide error (#DE)",
-    "debug (#DB)",
-    "non-maskable interrupt (NMI)",
-    "breakpoint (#BP)",
-    "overflow (#OF)",
-    "bound range exceeded (#BR)",
-    "invalid opcode (#UD)",
-    "device not available (#NM)",
-    "double fault (#DF)",
-    "coprocessor segment overrun",
-    "invalid TSS (#TS)",
-    "segment not present (#NP)",
-    "stack-segment fault (#SS)",
-    "general protection fault (#GP)",
-    "page fault (#PF)",
-    "reserved (15)",
-    "x87 floating-point error (#MF)",
-    "alignment check (#AC)",
-    "machine check (#MC)",
-    "SIMD floating-point error (#XM)",
-    "virtualization exception (#VE)",
-    "control protection (#CP)",
-    "reserved (22)",
-    "reserved (23)",
-    "reserved (24)",
-    "reserved (25)",
-    "reserved (26)",
-    "reserved (27)",
-    "hypervisor injection (#HV)",
-    "VMM communication (#VC)",
-    "security exception (#SX)",
-    "reserved (31)",
-];
 
 /// Well-known exception vectors.
 #[allow(missing_docs)]
@@ -299,7 +264,14 @@ pub fn clear_abort() {
     ABORT_REQUESTED.store(false, Ordering::Release);
 }
 
-pub(crate) fn exception(frame: &mut TrapFrame) {
+/// Take over the CPU's traps: register the dispatch of the trap layer,
+/// then load the IDT. Called once, at the start of the kernel's main path.
+pub fn init() {
+    crate::arch::trap::set_dispatch(exception, device_interrupt);
+    crate::arch::idt::init();
+}
+
+fn exception(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
     let address = if vector == vector::PAGE_FAULT || vector == vector::DOUBLE_FAULT {
         x86_64::registers::control::Cr2::read_raw()
@@ -328,7 +300,7 @@ pub(crate) fn exception(frame: &mut TrapFrame) {
     crate::platform().shutdown(ExitStatus::Crash);
 }
 
-pub(crate) fn device_interrupt(frame: &mut TrapFrame) {
+fn device_interrupt(frame: &mut TrapFrame) {
     match vector_handler(frame.vector as usize) {
         Some(handler) => handler(frame),
         None => {
@@ -354,20 +326,4 @@ pub(crate) fn device_interrupt(frame: &mut TrapFrame) {
         };
         catch::redirect(frame, saved_rsp);
     }
-}
-
-/// Run `f` with interrupts disabled, restoring the previous state after.
-pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
-    let Some(platform) = crate::try_platform() else {
-        return f();
-    };
-    let was_enabled = platform.interrupts_enabled();
-    if was_enabled {
-        platform.interrupts_disable();
-    }
-    let result = f();
-    if was_enabled {
-        platform.interrupts_enable();
-    }
-    result
 }

@@ -23,7 +23,7 @@ pub fn start(platform: &'static dyn Platform) -> ! {
     );
 
     crate::arch::gdt::init();
-    crate::arch::idt::init();
+    interrupts::init();
     // Before anything runs in a catch point: what an aborted test leaves
     // held must be seen.
     harness::abort::install();

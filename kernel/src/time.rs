@@ -1,7 +1,7 @@
 //! Time: the platform's monotonic clock, and software timers multiplexed
 //! onto its single one-shot timer.
 
-use crate::interrupts::without_interrupts;
+use crate::arch::irq::without_interrupts;
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 

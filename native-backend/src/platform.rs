@@ -252,7 +252,7 @@ impl Platform for NativePlatform {
     }
 
     fn console_read(&self, buf: &mut [u8]) -> usize {
-        virtus_kernel::interrupts::without_interrupts(|| self.uart.read(buf))
+        virtus_kernel::arch::irq::without_interrupts(|| self.uart.read(buf))
     }
 
     fn interrupts_enable(&self) {

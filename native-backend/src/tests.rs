@@ -4,8 +4,8 @@ use crate::lapic::TimerMode;
 use crate::platform::{PLATFORM, vectors};
 use crate::{cpu, pm_timer, rtc, tsc};
 use alloc::vec::Vec;
+use virtus_kernel::arch::irq::without_interrupts;
 use virtus_kernel::harness::{Test, TestError, TestResult};
-use virtus_kernel::interrupts::without_interrupts;
 use virtus_kernel::time::{self, NS_PER_MS, NS_PER_SEC};
 use virtus_kernel::{check, check_eq, skip};
 

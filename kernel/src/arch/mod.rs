@@ -5,5 +5,6 @@
 pub mod catch;
 pub mod gdt;
 pub mod idt;
+pub mod irq;
 pub mod reset;
 pub mod trap;

@@ -7,6 +7,7 @@
 //! makes the frame layout identical for all vectors.
 
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Registers and CPU state saved on entry to any interrupt or exception, in
 /// the order the stubs leave them on the stack (lowest address first).
@@ -116,12 +117,75 @@ pub fn stub_address(vector: u8) -> u64 {
     base + STUB_SIZE * u64::from(vector)
 }
 
+/// Where traps go: the exception and device-interrupt handlers of the
+/// layer above (`interrupts`), registered with [`set_dispatch`] so that this
+/// layer never names it. Atomics, since a trap may come at any time.
+static EXCEPTION_HANDLER: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+static DEVICE_HANDLER: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// A handler for traps of one kind.
+pub type TrapHandler = fn(&mut TrapFrame);
+
+/// Send exceptions (vectors 0-31) to `exception` and everything else to
+/// `device`. Called once, before the IDT is loaded.
+pub fn set_dispatch(exception: TrapHandler, device: TrapHandler) {
+    EXCEPTION_HANDLER.store(exception as *mut (), Ordering::Release);
+    DEVICE_HANDLER.store(device as *mut (), Ordering::Release);
+}
+
 /// Called by `trap_common` for every interrupt and exception.
 #[unsafe(no_mangle)]
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
-    if frame.vector < 32 {
-        crate::interrupts::exception(frame);
+    let handler = if frame.vector < 32 {
+        &EXCEPTION_HANDLER
     } else {
-        crate::interrupts::device_interrupt(frame);
+        &DEVICE_HANDLER
+    };
+    let raw = handler.load(Ordering::Acquire);
+    if raw.is_null() {
+        // A trap before the core could take it: nothing can report it,
+        // and it must not look like a clean end.
+        super::reset::triple_fault();
     }
+    // SAFETY: only `set_dispatch` stores non-null values here, and it
+    // stores `TrapHandler`s; a fn pointer survives the round trip through
+    // `*mut ()` unchanged.
+    let handler: TrapHandler = unsafe { core::mem::transmute::<*mut (), TrapHandler>(raw) };
+    handler(frame);
 }
+
+/// CPU exception names, by vector, as in the Intel SDM.
+pub const EXCEPTION_NAMES: [&str; 32] = [
+    "divide error (#DE)",
+    "debug (#DB)",
+    "non-maskable interrupt (NMI)",
+    "breakpoint (#BP)",
+    "overflow (#OF)",
+    "bound range exceeded (#BR)",
+    "invalid opcode (#UD)",
+    "device not available (#NM)",
+    "double fault (#DF)",
+    "coprocessor segment overrun",
+    "invalid TSS (#TS)",
+    "segment not present (#NP)",
+    "stack-segment fault (#SS)",
+    "general protection fault (#GP)",
+    "page fault (#PF)",
+    "reserved (15)",
+    "x87 floating-point error (#MF)",
+    "alignment check (#AC)",
+    "machine check (#MC)",
+    "SIMD floating-point error (#XM)",
+    "virtualization exception (#VE)",
+    "control protection (#CP)",
+    "reserved (22)",
+    "reserved (23)",
+    "reserved (24)",
+    "reserved (25)",
+    "reserved (26)",
+    "reserved (27)",
+    "hypervisor injection (#HV)",
+    "VMM communication (#VC)",
+    "security exception (#SX)",
+    "reserved (31)",
+];

@@ -7,6 +7,7 @@
 //! absurd size. [`parse_start_info`] checks each field before using it and
 //! copies what the kernel keeps, so the loader's memory can be reused.
 
+use crate::mem::PhysMemory;
 use core::cell::Cell;
 use core::fmt;
 
@@ -52,15 +53,6 @@ mod memmap_entry {
 const _: () = assert!(start_info::RESERVED + 4 == start_info::SIZE_V1);
 const _: () = assert!(start_info::RSDP_PADDR + 8 == start_info::SIZE_V0);
 const _: () = assert!(memmap_entry::TYPE + 8 == memmap_entry::SIZE_OF);
-
-/// Read access to physical memory for the parser: the kernel implements it
-/// over its identity map of the first 4 GiB, tests over a fake image.
-pub trait PhysMemory {
-    /// Copies `buf.len()` bytes from physical address `paddr` into `buf`.
-    /// Returns false, leaving `buf` unspecified, if any byte of the range is
-    /// not readable (including a range that wraps past the top of memory).
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> bool;
-}
 
 /// What the kernel keeps of the start info.
 #[derive(Clone, Debug)]

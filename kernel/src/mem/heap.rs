@@ -33,7 +33,7 @@ impl KernelHeap {
     /// `[start, start + size)` must be mapped, writable, and used by nothing
     /// else for the rest of the kernel's life. Call once.
     pub unsafe fn init(&self, start: u64, size: u64) {
-        crate::interrupts::without_interrupts(|| {
+        crate::arch::irq::without_interrupts(|| {
             // SAFETY: the caller hands over exclusive, mapped memory.
             unsafe { self.heap.lock().init(start as *mut u8, size as usize) };
         });
@@ -42,7 +42,7 @@ impl KernelHeap {
 
     /// (used bytes, total bytes).
     pub fn usage(&self) -> (u64, u64) {
-        crate::interrupts::without_interrupts(|| {
+        crate::arch::irq::without_interrupts(|| {
             let heap = self.heap.lock();
             (heap.used() as u64, heap.size() as u64)
         })
@@ -54,7 +54,7 @@ impl KernelHeap {
 // it owns; the mutex serialises access.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        crate::interrupts::without_interrupts(|| {
+        crate::arch::irq::without_interrupts(|| {
             self.heap
                 .lock()
                 .allocate_first_fit(layout)
@@ -64,7 +64,7 @@ unsafe impl GlobalAlloc for KernelHeap {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if let Some(ptr) = NonNull::new(ptr) {
-            crate::interrupts::without_interrupts(|| {
+            crate::arch::irq::without_interrupts(|| {
                 // SAFETY: the caller passes a block this allocator returned,
                 // with the layout it was allocated with.
                 unsafe { self.heap.lock().deallocate(ptr, layout) };

@@ -5,7 +5,7 @@
 use super::layout::MMIO_BASE;
 use super::paging::{Flags, MapError};
 use super::{PAGE_SIZE, boot_map, map_page};
-use crate::interrupts::without_interrupts;
+use crate::arch::irq::without_interrupts;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;

@@ -15,12 +15,14 @@ pub(crate) mod mmio;
 pub mod paging;
 #[cfg(target_os = "none")]
 mod phys;
+mod phys_access;
 pub mod shared;
 #[cfg(target_os = "none")]
 pub mod stack;
 
 pub use frame::{BitmapFrameAllocator, FrameError};
 pub use memmap::{MemoryMap, MemoryRegion, RegionKind};
+pub use phys_access::PhysMemory;
 pub use shared::SharedFrameError;
 
 /// Size of a small page / physical frame.
@@ -41,7 +43,7 @@ mod kernel_memory {
     use super::paging::{self, Flags, PageSize, PageTables};
     use super::shared::{self, SharedFrames, SharedKind};
     use super::{BitmapFrameAllocator, MemoryMap, PAGE_SIZE, SharedFrameError};
-    use crate::interrupts::without_interrupts;
+    use crate::arch::irq::without_interrupts;
     use core::sync::atomic::{AtomicBool, Ordering};
     use spin::{Mutex, Once};
 

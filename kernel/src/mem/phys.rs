@@ -9,11 +9,11 @@
 //! never read: they may be device registers, where even a read can have
 //! side effects.
 
+use super::PhysMemory;
 use super::layout::PHYS_WINDOW;
 use super::paging::Flags;
 use super::{PAGE_SIZE, boot_map, kernel_tables_active, map_page, translate, unmap_page};
-use crate::boot::pvh::PhysMemory;
-use crate::interrupts::without_interrupts;
+use crate::arch::irq::without_interrupts;
 use spin::Mutex;
 
 /// The physical page the window maps now, if any.

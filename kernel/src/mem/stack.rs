@@ -25,7 +25,7 @@ static NEXT_VIRT: AtomicU64 = AtomicU64::new(STACKS_BASE);
 
 /// Record a stack (boot and IST stacks are registered by the boot path).
 pub fn register(info: StackInfo) {
-    crate::interrupts::without_interrupts(|| {
+    crate::arch::irq::without_interrupts(|| {
         let mut stacks = STACKS.lock();
         if let Some(slot) = stacks.iter_mut().find(|s| s.is_none()) {
             *slot = Some(info);

@@ -2,8 +2,9 @@
 //! fed with good and malformed start infos built in memory.
 
 use crate::boot::CmdLine;
-use crate::boot::pvh::{self, PhysMemory};
+use crate::boot::pvh;
 use crate::harness::{Test, TestError, TestResult};
+use crate::mem::PhysMemory;
 use crate::mem::RegionKind;
 use crate::{check, check_eq};
 use alloc::vec::Vec;

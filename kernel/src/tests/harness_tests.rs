@@ -65,7 +65,7 @@ fn watchdog() -> TestResult {
 /// guards no data) and the state stays safe.
 fn abort_releases_console_lock() -> TestResult {
     let r = interrupts::catch(false, || {
-        interrupts::without_interrupts(|| {
+        crate::arch::irq::without_interrupts(|| {
             let _held = crate::console::LOCK.lock();
             panic!("expected panic holding the console lock (harness self-test)");
         })
@@ -87,7 +87,7 @@ fn abort_releases_console_lock() -> TestResult {
 /// The audit sees each kernel lock while it is held, and none after.
 fn abort_audit_sees_each_lock() -> TestResult {
     fn held_while(lock: impl FnOnce() -> bool) -> bool {
-        interrupts::without_interrupts(lock)
+        crate::arch::irq::without_interrupts(lock)
     }
     let seen = |name: &str| abort::held_names().any(|n| n == name);
     // Each probe runs with the lock held and interrupts off, and neither

@@ -52,7 +52,7 @@ fn injected_hang_locked() -> TestResult {
 /// must stop the run and say so, where it used to spin forever with
 /// interrupts off on the watchdog's cancellation.
 fn injected_panic_locked() -> TestResult {
-    crate::interrupts::without_interrupts(|| {
+    crate::arch::irq::without_interrupts(|| {
         let _held = crate::time::TIMERS.lock();
         panic!("injected panic holding the timer lock (inject=panic_locked)");
     })

@@ -109,7 +109,7 @@ fn timers_in_order() -> TestResult {
     // first. Both are armed with interrupts off: a vCPU descheduled for
     // 30 ms between the two (seen under load in nested emulation) would
     // otherwise let the later one fire before the earlier one exists.
-    let armed = crate::interrupts::without_interrupts(|| {
+    let armed = crate::arch::irq::without_interrupts(|| {
         let now = time::now_ns();
         let later = time::add_timer(now + 30 * NS_PER_MS, second);
         let earlier = time::add_timer(now + 10 * NS_PER_MS, first);

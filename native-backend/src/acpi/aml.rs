@@ -1,7 +1,7 @@
 //! `\_S5_` in the DSDT: found by its encoding and decoded without an AML
 //! interpreter.
 
-use virtus_kernel::boot::pvh::PhysMemory;
+use virtus_kernel::mem::PhysMemory;
 
 use super::tables::{SDT_HEADER_LEN, addr, load_sdt, read_array, read_into};
 use super::{AcpiError, Signature};

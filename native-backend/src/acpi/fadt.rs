@@ -1,7 +1,7 @@
 //! The FADT ("FACP"): the PM1 control blocks, the PM timer, RESET_REG and
 //! where the DSDT is.
 
-use virtus_kernel::boot::pvh::PhysMemory;
+use virtus_kernel::mem::PhysMemory;
 
 use super::AcpiError;
 use super::tables::{Sdt, read_into, u16_at, u32_at, u64_at};

@@ -1,7 +1,7 @@
 //! The MADT ("APIC"): where the local APIC and I/O APICs are, and how ISA
 //! IRQs reach them.
 
-use virtus_kernel::boot::pvh::PhysMemory;
+use virtus_kernel::mem::PhysMemory;
 
 use super::tables::{SDT_HEADER_LEN, Sdt, addr, read_array, read_into, u16_at, u32_at, u64_at};
 use super::{AcpiError, MAX_IOAPICS, MAX_OVERRIDES};

@@ -22,7 +22,7 @@ mod tables;
 #[cfg(test)]
 mod testing;
 
-use virtus_kernel::boot::pvh::PhysMemory;
+use virtus_kernel::mem::PhysMemory;
 
 pub use aml::SleepTypes;
 pub use error::{AcpiError, Signature};

@@ -1,7 +1,7 @@
 //! Finding the Root System Description Pointer (from the loader's hint, the
 //! EBDA or the BIOS area) and validating it.
 
-use virtus_kernel::boot::pvh::PhysMemory;
+use virtus_kernel::mem::PhysMemory;
 
 use super::tables::{byte_sum, read_array, u32_at, u64_at};
 use super::{AcpiError, Signature};

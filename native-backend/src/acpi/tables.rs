@@ -2,7 +2,7 @@
 //! length, checksum), bounded reads of table bytes, and the RSDT/XSDT that
 //! lists the other tables.
 
-use virtus_kernel::boot::pvh::PhysMemory;
+use virtus_kernel::mem::PhysMemory;
 
 use super::rsdp::Rsdp;
 use super::{AcpiError, Signature};

@@ -1,7 +1,7 @@
 //! Test fixtures: fake physical memory and builders for the ACPI tables of a
 //! QEMU-like machine.
 
-use virtus_kernel::boot::pvh::PhysMemory;
+use virtus_kernel::mem::PhysMemory;
 
 use super::fadt::{FADT_PARSED_LEN, FADT_RESET_REG_SUP, FADT_TMR_VAL_EXT, GAS_SYSTEM_IO};
 use super::madt::{MADT_INTERRUPT_SOURCE_OVERRIDE, MADT_IO_APIC, MADT_PCAT_COMPAT};
