@@ -3,7 +3,6 @@
 
 use crate::abi::{self, SchedPoll, SchedShutdown};
 use crate::hypercall::{XenError, hypercall2};
-use core::arch::asm;
 
 /// Why the domain ends; `xl` reports the number as "reason code".
 /// Suspend and soft reset are left out: both return to the guest, which
@@ -96,10 +95,12 @@ fn triple_fault() -> ! {
 /// not deliverable (`hvm_interrupt_blocked` returns `hvm_intblk_shadow`).
 /// It would block with an event pending, and since `evtchn_upcall_pending`
 /// is already set, later events would not kick it either.
+///
+/// The pair is the core's (`arch::idle`), whose interrupt entry keeps the
+/// wake-up where the nested test bed loses the STI shadow.
+#[cfg(target_os = "none")]
 pub fn block_with_interrupts_enabled() {
-    // SAFETY: enabling interrupts and halting; the caller is prepared to
-    // take interrupts (it asked for that), and the handlers preserve state.
-    unsafe { asm!("sti", "hlt", options(nostack)) };
+    virtus_kernel::arch::idle::enable_interrupts_and_halt();
 }
 
 /// Block until `port` is pending or Xen system time reaches

@@ -4,6 +4,7 @@
 
 pub mod catch;
 pub mod gdt;
+pub mod idle;
 pub mod idt;
 pub mod irq;
 pub mod reset;

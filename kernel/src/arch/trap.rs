@@ -139,6 +139,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     let handler = if frame.vector < 32 {
         &EXCEPTION_HANDLER
     } else {
+        super::idle::resume_past_halt(&mut frame.rip);
         &DEVICE_HANDLER
     };
     let raw = handler.load(Ordering::Acquire);

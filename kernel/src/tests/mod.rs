@@ -3,6 +3,7 @@
 mod boot_tests;
 mod fault_tests;
 mod harness_tests;
+mod idle_tests;
 mod mem_tests;
 mod memsafe_tests;
 mod time_tests;
@@ -16,6 +17,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     memsafe_tests::TESTS,
     fault_tests::TESTS,
     time_tests::TESTS,
+    idle_tests::TESTS,
     harness_tests::TESTS,
 ];
 
