@@ -15,17 +15,24 @@
 //! # bench <name> error=<text>
 //! # bench done count=<N>
 //! ```
+//!
+//! A benchmark that hangs is abandoned by a watchdog and reported as
+//! `error=hung: no result after <ms> ms (watchdog)`; one that panics or
+//! faults as `error=crashed: <what>`. Either ends the run: the benchmarks
+//! after it are reported as `error=not run: <name> was abandoned before it`.
 
 mod stats;
 
 pub use stats::{Stats, check_sane, write_error, write_result};
 
 #[cfg(target_os = "none")]
+pub mod check;
+#[cfg(target_os = "none")]
 mod core_benches;
 #[cfg(target_os = "none")]
 mod runner;
 #[cfg(target_os = "none")]
-pub use runner::{BUDGET_NS, CheckReport, all_benches, check_all, list, measure, run};
+pub use runner::{BUDGET_NS, RunError, all_benches, list, measure, run};
 
 use alloc::string::String;
 use alloc::vec::Vec;

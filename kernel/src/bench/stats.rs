@@ -54,23 +54,20 @@ impl Stats {
     }
 }
 
-/// The figures a benchmark must produce to be believed at all, whatever the
-/// machine: something was measured, percentiles are ordered, the
-/// nanoseconds agree with cycles and frequency. No timing assertions.
+/// What a benchmark's figures must show to be believed at all, whatever
+/// the machine: the time-stamp counter moved across the measured operation
+/// (a median of 0 cycles means the brackets measured nothing), and there is
+/// a TSC frequency to turn cycles into time. No timing assertions.
+///
+/// Only what real samples can violate: order of the percentiles, a
+/// non-empty sample and `median_ns` follow from [`Stats::from_samples`] by
+/// construction (its host tests pin them down), so checking them here
+/// could never fail.
 pub fn check_sane(s: &Stats) -> Result<(), String> {
-    let order = s.min_cycles <= s.p10_cycles
-        && s.p10_cycles <= s.median_cycles
-        && s.median_cycles <= s.p90_cycles;
-    if s.iters == 0 || s.median_cycles == 0 {
+    if s.median_cycles == 0 {
         Err(alloc::format!("nothing measured: {s:?}"))
-    } else if !order {
-        Err(alloc::format!("percentiles out of order: {s:?}"))
     } else if s.tsc_hz == 0 {
         Err(alloc::format!("no TSC frequency to convert with: {s:?}"))
-    } else if s.median_ns != cycles_to_ns(s.median_cycles, s.tsc_hz) {
-        Err(alloc::format!(
-            "median_ns disagrees with cycles/tsc_hz: {s:?}"
-        ))
     } else {
         Ok(())
     }
@@ -144,20 +141,6 @@ mod tests {
         assert!(
             check_sane(&Stats {
                 median_cycles: 0,
-                ..good
-            })
-            .is_err()
-        );
-        assert!(
-            check_sane(&Stats {
-                p90_cycles: 1,
-                ..good
-            })
-            .is_err()
-        );
-        assert!(
-            check_sane(&Stats {
-                median_ns: 99,
                 ..good
             })
             .is_err()

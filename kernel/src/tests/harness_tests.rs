@@ -28,10 +28,6 @@ pub const TESTS: &[Test] = &[
         name: "harness_ktap_format",
         run: ktap_format,
     },
-    Test {
-        name: "bench_all_run",
-        run: bench_all_run,
-    },
 ];
 
 fn catches_panic() -> TestResult {
@@ -180,23 +176,6 @@ fn ktap_format() -> TestResult {
     check_eq!(
         s.as_str(),
         "ok 1 t\nnot ok 2 t\nok 3 t # SKIP why\n1 passed, 1 failed, 1 skipped\n"
-    );
-    Ok(())
-}
-
-fn bench_all_run() -> TestResult {
-    // Three iterations each, core and backend benchmarks alike: this proves
-    // every benchmark runs and yields sane figures, not how fast anything is.
-    let report =
-        crate::bench::check_all(3, 1_000 * NS_PER_MS).map_err(crate::harness::TestError::Fail)?;
-    for why in &report.skipped {
-        crate::kprintln!("# not run: {why}");
-    }
-    let total = crate::bench::all_benches().len();
-    check!(
-        report.ran + report.skipped.len() >= total,
-        "only {} of {total} benchmarks ran",
-        report.ran
     );
     Ok(())
 }

@@ -19,6 +19,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     time_tests::TESTS,
     idle_tests::TESTS,
     harness_tests::TESTS,
+    crate::bench::check::TESTS,
 ];
 
 fn injected_fail() -> TestResult {

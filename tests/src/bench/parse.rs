@@ -314,6 +314,34 @@ mod tests {
     }
 
     #[test]
+    fn a_hung_benchmark_is_an_error_naming_it() {
+        // What the kernel prints when a watchdog abandons a benchmark: the
+        // hang itself, then the benchmarks it kept from running.
+        let out = parse([
+            LINE,
+            "# bench block_wake_timer error=hung: no result after 10000 ms (watchdog)",
+            "# bench uart_byte error=not run: block_wake_timer was abandoned before it",
+            "# bench done count=3",
+        ]);
+        assert_eq!(out.notes, Vec::<String>::new());
+        assert_eq!(out.results.len(), 1);
+        assert_eq!(
+            out.errors,
+            [
+                (
+                    "block_wake_timer".to_string(),
+                    "hung: no result after 10000 ms (watchdog)".to_string()
+                ),
+                (
+                    "uart_byte".to_string(),
+                    "not run: block_wake_timer was abandoned before it".to_string()
+                )
+            ]
+        );
+        assert!(out.complete());
+    }
+
+    #[test]
     fn notes_a_wrong_count_and_duplicates() {
         let out = parse([LINE, LINE, "# bench done count=5"]);
         assert_eq!(out.results.len(), 1);

@@ -1,0 +1,170 @@
+//! `bench_all_run`: every benchmark, the core's and the backend's, runs a
+//! few times in every column and yields figures that can be believed at
+//! all. Nothing here is about speed.
+
+use super::core_benches::{CONSOLE_4K_LINE, CONSOLE_BYTE};
+use super::runner::{RunError, all_benches, measure, measure_guarded};
+use super::{Bench, BenchError, Role, Samples, Stats, check_sane, write_error};
+use crate::harness::{Test, TestError, TestResult};
+use crate::time::{self, NS_PER_MS};
+use crate::{check, skip};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "bench_watchdog_reports_hang",
+        run: watchdog_reports_hang,
+    },
+    Test {
+        name: "bench_all_run",
+        run: bench_all_run,
+    },
+];
+
+/// Timed iterations per benchmark.
+const ITERS: u32 = 3;
+
+/// Console time the 4 KiB line may take within the harness watchdog
+/// (5 s): a trapped UART under Xen HVM takes seconds per line, so there the
+/// line is not run and the test says so (SKIP).
+const CONSOLE_ALLOWANCE_NS: u64 = 1_000 * NS_PER_MS;
+
+/// What became of one benchmark.
+#[derive(Debug)]
+pub enum Outcome {
+    /// It ran; its figures.
+    Measured(Stats),
+    /// Left out, with why.
+    Skipped(String),
+    /// It gave no figures.
+    Failed(RunError),
+}
+
+/// Run every benchmark for `iters` timed iterations, in order, and say what
+/// became of each. Stops after one that was abandoned (hung or crashed):
+/// what it held may still be held.
+///
+/// The 4 KiB line is left out when `console_byte` says it would take over
+/// `console_allowance_ns`.
+pub fn check_all(iters: u32, console_allowance_ns: u64) -> Vec<(&'static str, Outcome)> {
+    let mut outcomes = Vec::new();
+    let mut byte_ns = None;
+    for bench in &all_benches() {
+        let line_ns = byte_ns.map(|ns: u64| ns * 4096 * u64::from(iters + 1));
+        if bench.name == CONSOLE_4K_LINE && line_ns.is_some_and(|ns| ns > console_allowance_ns) {
+            let why = alloc::format!(
+                "would take about {} ms at {} ns per console byte",
+                line_ns.unwrap_or(0) / NS_PER_MS,
+                byte_ns.unwrap_or(0)
+            );
+            outcomes.push((bench.name, Outcome::Skipped(why)));
+            continue;
+        }
+        match measure(bench, Some(iters)) {
+            Ok(stats) => {
+                if bench.name == CONSOLE_BYTE {
+                    byte_ns = Some(stats.median_ns);
+                }
+                outcomes.push((bench.name, Outcome::Measured(stats)));
+            }
+            Err(e) => {
+                let abandoned = e.abandoned();
+                outcomes.push((bench.name, Outcome::Failed(e)));
+                if abandoned {
+                    break;
+                }
+            }
+        }
+    }
+    outcomes
+}
+
+/// Every benchmark runs without error, hang or crash, and measures
+/// something ([`check_sane`]); one left out makes the test a SKIP, never a
+/// pass. (Its former check, "measured + skipped >= all benchmarks", could
+/// not be false: every benchmark ends as one of the two or fails the test.)
+///
+/// Budget: the harness watchdog (5 s). Measured guest time of the whole
+/// test: about 30 ms natively under TCG, 115 ms as Xen PVH, 118 ms as Xen
+/// HVM, where the 4 KiB line is left out.
+fn bench_all_run() -> TestResult {
+    let start = time::now_ns();
+    let outcomes = check_all(ITERS, CONSOLE_ALLOWANCE_NS);
+    let elapsed_ms = (time::now_ns() - start) / NS_PER_MS;
+    let total = all_benches().len();
+    let mut failed = Vec::new();
+    let mut skipped = Vec::new();
+    let mut measured = 0;
+    for (name, outcome) in &outcomes {
+        match outcome {
+            Outcome::Measured(stats) => match check_sane(stats) {
+                Ok(()) => measured += 1,
+                Err(e) => failed.push(alloc::format!("{name}: {e}")),
+            },
+            Outcome::Failed(e) => failed.push(alloc::format!("{name}: {e}")),
+            Outcome::Skipped(why) => skipped.push(alloc::format!("{name}: {why}")),
+        }
+    }
+    crate::kprintln!(
+        "# bench_all_run: {measured} of {total} benchmarks measured ({ITERS} iterations each) in {elapsed_ms} ms"
+    );
+    check!(failed.is_empty(), "{}", failed.join("; "));
+    if !skipped.is_empty() {
+        skip!("not run: {}", skipped.join("; "));
+    }
+    Ok(())
+}
+
+/// A benchmark that sleeps for good, as `block_wake_timer` did when its
+/// wake-up was lost.
+fn sleep_for_good(_: u32) -> Result<Samples, BenchError> {
+    time::wait_for(|| false);
+    Err("woke from a wait for nothing".into())
+}
+
+/// A hung benchmark is abandoned by its watchdog and reported as a hang,
+/// by name, in the line the host reads; the timer works afterwards.
+fn watchdog_reports_hang() -> TestResult {
+    let hanging = Bench {
+        name: "sleep_for_good",
+        what: "wait for an event that never comes (the watchdog's test)",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 1,
+        run: sleep_for_good,
+    };
+    let outcome = measure_guarded(&hanging, Some(1), 100 * NS_PER_MS);
+    let Err(error) = outcome else {
+        return Err(TestError::Fail(alloc::format!(
+            "a benchmark that never returns gave {outcome:?}"
+        )));
+    };
+    let RunError::Hung { after_ns } = error else {
+        return Err(TestError::Fail(alloc::format!(
+            "abandoned as {error:?}, not as a hang"
+        )));
+    };
+    // Abandoned by its own watchdog, not by the harness's around this test.
+    check!(
+        after_ns < crate::harness::WATCHDOG_NS,
+        "abandoned only after {} ms, by the harness's watchdog",
+        after_ns / NS_PER_MS
+    );
+    check!(error.abandoned());
+    let mut line = String::new();
+    write_error(&mut line, hanging.name, &alloc::format!("{error}"))
+        .map_err(|_| TestError::Fail("cannot format the error line".into()))?;
+    check!(
+        line.starts_with("# bench sleep_for_good error=hung: no result after "),
+        "the line the host reads: {line}"
+    );
+    // The abandoned wait left the timer usable: a short sleep still ends.
+    let before = time::timer_interrupts();
+    time::sleep_ns(NS_PER_MS);
+    check!(
+        time::timer_interrupts() > before,
+        "no timer interrupt after the abandoned benchmark"
+    );
+    Ok(())
+}
