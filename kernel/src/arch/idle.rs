@@ -5,13 +5,14 @@
 //! the address *after* the HLT. The caller's loop then re-checks why it
 //! waited.
 //!
-//! The nested test bed breaks that shadow for Xen HVM and PVH guests. QEMU's
-//! software SVM lets a physical interrupt force a #VMEXIT between the STI
-//! and the HLT (with V_INTR_MASKING it checks only the host's IF), records
-//! the shadow in the VMCB's interrupt state, but never loads it back at
-//! VMRUN. Xen sees the shadow, opens an interrupt window instead of
-//! injecting, and on re-entry the window opens at once: the guest takes the
-//! interrupt *before* its HLT. The handler runs (a one-shot timer's handler
+//! The nested test bed breaks that shadow for Xen HVM and PVH guests: the
+//! guest takes the interrupt *before* its HLT (observed, see below). As
+//! QEMU's source reads, its software SVM lets a physical interrupt force a
+//! #VMEXIT between the STI and the HLT (with V_INTR_MASKING it checks only
+//! the host's IF), records the shadow in the VMCB's interrupt state, but
+//! does not load it back at VMRUN; Xen sees the shadow and opens an
+//! interrupt window instead of injecting, and on re-entry that window
+//! opens at once, before the HLT. The handler runs (a one-shot timer's handler
 //! disarms the timer), returns to the HLT, and the CPU halts for good,
 //! waiting for the interrupt it has just handled. That was the silent hang
 //! of `block_wake_timer` under Xen HVM (its guest state at the hang: halted
