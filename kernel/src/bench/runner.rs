@@ -236,6 +236,13 @@ pub fn run(filter: Option<&str>) -> bool {
             }
         };
     }
+    // How often the idle rule saved a wake-up (block_wake_timer sleeps
+    // hundreds of times): evidence that it fires where the shadow is lost,
+    // and never where it holds.
+    crate::kprintln!(
+        "# idle: {} interrupt(s) arrived just before the idle HLT and resumed past it",
+        crate::arch::idle::resumed_past_halt()
+    );
     crate::kprintln!("# bench done count={}", selected.len());
     all_ran
 }
