@@ -26,9 +26,12 @@ pub const TESTS: &[Test] = &[
 const ITERS: u32 = 3;
 
 /// Console time the 4 KiB line may take within the harness watchdog
-/// (5 s): a trapped UART under Xen HVM takes seconds per line, so there the
-/// line is not run and the test says so (SKIP).
-const CONSOLE_ALLOWANCE_NS: u64 = 1_000 * NS_PER_MS;
+/// (5 s), estimated from `console_byte`: a trapped UART under Xen HVM takes
+/// 40 s or more, so there the line is not run and the test says so (SKIP).
+/// The PV console under load was estimated at 1.5 s (n = 1 of 2 runs), and
+/// the rest of the test takes about 0.1 s: 2 s leaves the watchdog twice
+/// what the test may take.
+const CONSOLE_ALLOWANCE_NS: u64 = 2_000 * NS_PER_MS;
 
 /// What became of one benchmark.
 #[derive(Debug)]
