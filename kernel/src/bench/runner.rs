@@ -53,6 +53,13 @@ pub enum RunError {
     },
     /// It panicked or took an unexpected CPU exception.
     Crashed(String),
+    /// Abandoned holding `lock`, which cannot be released: the kernel's
+    /// state is unsafe, interrupts stay off, and nothing that could take a
+    /// lock (an allocation, the timer) may run; the run must stop.
+    Unsafe {
+        /// The lock the abandoned benchmark left held.
+        lock: &'static str,
+    },
 }
 
 impl RunError {
@@ -73,6 +80,9 @@ impl fmt::Display for RunError {
                 after_ns / time::NS_PER_MS
             ),
             RunError::Crashed(what) => write!(f, "crashed: {what}"),
+            RunError::Unsafe { lock } => {
+                write!(f, "abandoned holding the {lock}: state unsafe after abort")
+            }
         }
     }
 }
@@ -133,6 +143,12 @@ fn run_raw(bench: &Bench, iters: u32, watchdog_ns: u64) -> Result<Samples, RunEr
         .ok_or_else(|| RunError::Failed("no free timer slot for the watchdog".into()))?;
     let mut result = None;
     let caught = interrupts::catch(true, || result = Some((bench.run)(iters)));
+    if let Some(lock) = interrupts::unsafe_after_abort() {
+        // Interrupts are off and stay off, and nothing may take a lock: not
+        // even the watchdog's cancellation (the timer lock). `result` is
+        // empty (the run was abandoned), so dropping it frees nothing.
+        return Err(RunError::Unsafe { lock });
+    }
     let elapsed = time::now_ns().saturating_sub(start);
     // Cancelling re-arms the platform timer for the earliest software timer.
     time::cancel_timer(watchdog);
@@ -227,6 +243,7 @@ pub fn run(filter: Option<&str>) -> bool {
         }
         let _ = match measure(bench, None) {
             Ok(stats) => write_result(&mut Out, bench.name, &stats, bench.pair, bench.role),
+            Err(RunError::Unsafe { lock }) => stop_unsafe(bench.name, lock),
             Err(e) => {
                 all_ran = false;
                 if e.abandoned() {
@@ -245,6 +262,17 @@ pub fn run(filter: Option<&str>) -> bool {
     );
     crate::kprintln!("# bench done count={}", selected.len());
     all_ran
+}
+
+/// Report `bench`, abandoned holding `lock`, and stop the machine as
+/// crashed (no `# bench done` line), as the test harness does. Allocates
+/// nothing: the heap lock may be the one held.
+fn stop_unsafe(bench: &str, lock: &'static str) -> ! {
+    // `write_error`'s line, formatted in place rather than into a String.
+    crate::kprintln!("# bench {bench} error={}", RunError::Unsafe { lock });
+    crate::kprintln!("# state unsafe after abort: {lock} held by aborted benchmark {bench}");
+    crate::kprintln!("!!! stopping the run: the next benchmark would deadlock on the {lock}");
+    crate::platform().shutdown(crate::platform::ExitStatus::Crash)
 }
 
 /// Print every benchmark with what it measures (`bench list`).
