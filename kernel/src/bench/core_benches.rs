@@ -9,7 +9,17 @@ use core::hint::black_box;
 
 /// Names the test runner needs to know (see `runner::check_all`).
 pub const CONSOLE_BYTE: &str = "console_byte";
-pub const CONSOLE_4K_LINE: &str = "console_4k_line";
+pub const CONSOLE_LINE: &str = "console_line";
+/// `runner::check_all` still names the line by this older constant, and
+/// estimates its cost as 4096 bytes (an over-estimate now: it may leave the
+/// line out of the test sooner than needed, never later).
+pub const CONSOLE_4K_LINE: &str = CONSOLE_LINE;
+
+/// The line's length: one 80-column terminal line. Short enough that a
+/// trapped UART under Xen HVM (milliseconds a byte) still writes it the
+/// runner's minimum of five times within its budget, so that no column's
+/// figure rests on a single sample (a 4 KiB line took 14 s there: one).
+pub const CONSOLE_LINE_BYTES: usize = 80;
 
 pub const BENCHES: &[Bench] = &[
     Bench {
@@ -37,12 +47,12 @@ pub const BENCHES: &[Bench] = &[
         run: console_byte,
     },
     Bench {
-        name: CONSOLE_4K_LINE,
-        what: "write a 4 KiB line (a KTAP comment of dots) to the console",
+        name: CONSOLE_LINE,
+        what: "write an 80-byte line (a KTAP comment of dots) to the console",
         pair: None,
         role: Role::Neither,
-        max_iters: 20,
-        run: console_4k_line,
+        max_iters: 200,
+        run: console_line,
     },
     Bench {
         name: "self_event_roundtrip",
@@ -88,18 +98,18 @@ fn console_byte(iters: u32) -> Result<Samples, BenchError> {
     Ok(samples)
 }
 
-/// `# ` then dots, then a newline: 4096 bytes in all.
-static LINE_4K: [u8; 4096] = {
-    let mut line = [b'.'; 4096];
+/// `# ` then dots, then a newline: [`CONSOLE_LINE_BYTES`] in all.
+static LINE: [u8; CONSOLE_LINE_BYTES] = {
+    let mut line = [b'.'; CONSOLE_LINE_BYTES];
     line[0] = b'#';
     line[1] = b' ';
-    line[4095] = b'\n';
+    line[CONSOLE_LINE_BYTES - 1] = b'\n';
     line
 };
 
-fn console_4k_line(iters: u32) -> Result<Samples, BenchError> {
+fn console_line(iters: u32) -> Result<Samples, BenchError> {
     let p = platform();
-    Ok(sample(iters, || p.console_write(&LINE_4K), || {}))
+    Ok(sample(iters, || p.console_write(&LINE), || {}))
 }
 
 fn self_event_roundtrip(iters: u32) -> Result<Samples, BenchError> {
