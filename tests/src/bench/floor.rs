@@ -189,7 +189,10 @@ pub fn judge(w: Workload, g: &GuestReport) -> (bool, String) {
                 w.probe_timeout(),
                 crate::xen::GuestKind::Pvh,
             );
-            let words = failed_tests(&transcript).or_else(|| {
+            // The failed tests, else the kernel's own crash report, else
+            // what the runner's verdict says.
+            let crash = last_words(g).filter(|w| w.starts_with("!!!"));
+            let words = failed_tests(&transcript).or(crash).or_else(|| {
                 (!verdict.passed())
                     .then(|| verdict.headline().trim_start_matches("FAIL: ").to_string())
             });
