@@ -76,11 +76,12 @@ virtus_relay() {
 
 # Pass stdin through, and note dom0's clock when its first byte arrives: dd
 # reads exactly one byte (blocking until it comes), then cat takes the rest.
+# Only ever a pipeline stage: its exec replaces that stage's subshell.
 virtus_first_byte() {
     dd bs=1 count=1 of="/tmp/$1.first" 2>/dev/null
     [ -s "/tmp/$1.first" ] && virtus_uptime >"/tmp/$1.first-byte"
     cat "/tmp/$1.first"
-    cat
+    exec cat
 }
 
 # Type into guest NAME's console once its console log shows a text: the first
@@ -160,8 +161,14 @@ guest_start() {
 
     # xenconsole quits at end of file on stdin: a sleeping writer keeps it open.
     mkfifo "/tmp/$_name.console-in" "/tmp/$_name.console-out"
-    virtus_first_byte "$_name" <"/tmp/$_name.console-out" |
-        virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" &
+    # Only where asked (a file NAME.first-byte next to the config): the stage
+    # costs a process per guest, and dom0's memory is tight with 32 guests.
+    if [ -e "$VIRTUS_RUN/guests/$_name.first-byte" ]; then
+        virtus_first_byte "$_name" <"/tmp/$_name.console-out" |
+            virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" &
+    else
+        virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" <"/tmp/$_name.console-out" &
+    fi
     echo $! >"/tmp/$_name.relay-pid"
     # xenconsole may die of SIGSEGV when its domain goes away; the subshell reaps it,
     # so the shell's "Segmentation fault" notice lands in a file, not on the console.

@@ -70,8 +70,9 @@ fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
              are dom0's clock (/proc/uptime, 10 ms steps) from the moment `xl create -p` \
              starts: \"domain built\" when xl reports the paused domain (polled every \
              50 ms): the toolstack's own time; \"console attached, unpaused\" when the \
-             runner's console client holds the guest's console and the domain is let \
-             run: the guest has not run before this. \"First console byte\" is when \
+             runner's console client holds the guest's console and `xl unpause` has \
+             returned: the guest has not run before it was called (so a first byte \
+             may come a little before this stamp). \"First console byte\" is when \
              dom0's console client got the guest's first byte; \"domain gone\" when xl \
              saw the domain end (polled every 100 ms; for Virtus it includes dom0 typing \
              `shutdown` at its prompt). The last column is the guest's own clock at its \

@@ -116,13 +116,20 @@ pub fn boot_and_footprint(request: &BenchRequest, report: &mut BenchReport) -> O
         }
     };
     specs.extend(guests.iter().map(|(s, ..)| s.clone()));
+    let mut files: Vec<(String, Vec<u8>)> = specs
+        .iter()
+        .filter(|s| s.name.starts_with("boot-virtus-"))
+        .map(|s| shutdown_at_prompt(&s.name))
+        .collect();
+    // dom0 stamps the first console byte of these guests only.
+    files.extend(
+        specs
+            .iter()
+            .map(|s| (format!("{GUEST_DIR}/{}.first-byte", s.name), Vec::new())),
+    );
     let plan = RunPlan {
         script: None,
-        files: specs
-            .iter()
-            .filter(|s| s.name.starts_with("boot-virtus-"))
-            .map(|s| shutdown_at_prompt(&s.name))
-            .collect(),
+        files,
     };
     let run = run_planned(
         &specs,
