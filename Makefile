@@ -113,9 +113,11 @@ clean:
 	cargo clean
 
 ## Benchmarks: the kernel's micro-benchmarks natively, as a Xen HVM domU and as
-## a Xen PVH domU (emulated against paravirtual, per pair), boot and footprint
-## against Linux, and density; writes bench/report.md, report.json and charts.
-## BENCH_FLAGS=--quick for a shorter density step.
+## a Xen PVH domU (emulated against paravirtual, per pair), each run 3 times;
+## boot against Linux from `xl create`; the memory floor by bisection; density.
+## Writes bench/report.md, report.json and charts. BENCH_FLAGS: --repeat N runs
+## of everything, --quick (2 runs, one density step), --only PART,... to run
+## one part (native, hvm, pvh, boot, floor, density) with --out DIR.
 .PHONY: bench
 bench: deps build
 	$(RUNNER) bench --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) $(BENCH_FLAGS)

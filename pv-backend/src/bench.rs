@@ -1,24 +1,55 @@
 //! The paravirtual operations next to the emulated ones they replace, where
 //! Xen still emulates the latter for a PVH guest, grouped in pairs:
 //!
-//! | pair         | emulated (trap and emulate)     | paravirtual                      |
-//! |--------------|---------------------------------|----------------------------------|
-//! | `timer_arm`  | local APIC timer initial count  | `VCPUOP_set_singleshot_timer`    |
-//! | `time_read`  | CPUID (an exit, as a timer read would be) | pvclock from shared_info |
-//! | `transition` | CPUID leaf 0                    | `xen_version(XENVER_version)`    |
-//! | `batching`   | 16 separate null hypercalls     | one multicall of 16              |
+//! | pair           | baseline (trap and emulate, or unbatched) | paravirtual                   |
+//! |----------------|-------------------------------------------|-------------------------------|
+//! | `timer_arm`    | local APIC timer initial count            | `VCPUOP_set_singleshot_timer` |
+//! | `time_read`    | local APIC timer current count            | pvclock from shared_info      |
+//! | `transition`   | CPUID leaf 0                              | `xen_version(XENVER_version)` |
+//! | `batching_xN`  | N separate null hypercalls                | one multicall of N            |
 //!
-//! A PVH guest has no emulated PIT, HPET or PM timer left to read, so the
-//! `time_read` pair sets pvclock against the cheapest exit there is.
+//! A PVH guest has no emulated PIT, HPET or ACPI PM timer: the local APIC
+//! timer's current-count register is the one trapped clock it can read, so
+//! `time_read` sets pvclock against it. CPUID reads no time; it stays only
+//! as the cheapest exit, against the cheapest hypercall (`transition`).
+//! `batching_xN` runs for N = 1, 2, 4, ..., 64, so the report can show the
+//! cost per operation against N.
 
 use crate::abi::{self, MulticallEntry};
 use crate::hypercall::{self, XenError};
 use crate::platform::PLATFORM;
 use crate::{lapic, time, vcpu};
+use alloc::vec::Vec;
 use core::hint::black_box;
 use virtus_kernel::bench::{Bench, BenchError, Role, Samples, sample};
 
-pub const BENCHES: &[Bench] = &[
+/// `hypercalls_xN` and `multicall_xN` for each N, as the pair `batching_xN`.
+macro_rules! batching {
+    ($($n:literal),*) => {
+        [$(
+            Bench {
+                name: concat!("hypercalls_x", stringify!($n)),
+                what: concat!(stringify!($n), " separate xen_version hypercalls"),
+                pair: Some(concat!("batching_x", stringify!($n))),
+                role: Role::Neither,
+                max_iters: 1000,
+                run: hypercalls::<$n>,
+            },
+            Bench {
+                name: concat!("multicall_x", stringify!($n)),
+                what: concat!("one multicall of ", stringify!($n), " xen_version entries"),
+                pair: Some(concat!("batching_x", stringify!($n))),
+                role: Role::Pv,
+                max_iters: 1000,
+                run: multicall::<$n>,
+            },
+        )*]
+    };
+}
+
+const BATCHING: [Bench; 14] = batching!(1, 2, 4, 8, 16, 32, 64);
+
+const PAIRS: [Bench; 6] = [
     Bench {
         name: "lapic_timer_arm",
         what: "start the emulated local APIC timer (initial count), LVT masked",
@@ -36,12 +67,12 @@ pub const BENCHES: &[Bench] = &[
         run: singleshot_timer_arm,
     },
     Bench {
-        name: "cpuid_exit_time",
-        what: "CPUID leaf 0: always an exit to Xen",
+        name: "lapic_timer_read",
+        what: "read the running local APIC timer's current count (an emulated clock read)",
         pair: Some("time_read"),
         role: Role::Emulated,
         max_iters: 2000,
-        run: cpuid_leaf0,
+        run: lapic_timer_read,
     },
     Bench {
         name: "pvclock_read",
@@ -52,6 +83,14 @@ pub const BENCHES: &[Bench] = &[
         run: pvclock_read,
     },
     Bench {
+        name: "cpuid_exit",
+        what: "CPUID leaf 0: always an exit to Xen, the cheapest there is",
+        pair: Some("transition"),
+        role: Role::Emulated,
+        max_iters: 2000,
+        run: cpuid_leaf0,
+    },
+    Bench {
         name: "null_hypercall",
         what: "xen_version(XENVER_version): the cheapest hypercall",
         pair: Some("transition"),
@@ -59,49 +98,72 @@ pub const BENCHES: &[Bench] = &[
         max_iters: 2000,
         run: null_hypercall,
     },
-    Bench {
-        name: "cpuid_exit_transition",
-        what: "CPUID leaf 0: always an exit to Xen",
-        pair: Some("transition"),
-        role: Role::Emulated,
-        max_iters: 2000,
-        run: cpuid_leaf0,
-    },
-    Bench {
-        name: "hypercalls_x16",
-        what: "16 separate xen_version hypercalls",
-        pair: Some("batching"),
-        role: Role::Neither,
-        max_iters: 1000,
-        run: hypercalls_x16,
-    },
-    Bench {
-        name: "multicall_x16",
-        what: "one multicall of 16 xen_version entries",
-        pair: Some("batching"),
-        role: Role::Pv,
-        max_iters: 1000,
-        run: multicall_x16,
-    },
 ];
+
+/// The pairs, then the batching sweep.
+pub static BENCHES: [Bench; 20] = {
+    let mut all = [PAIRS[0]; 20];
+    let mut i = 0;
+    while i < PAIRS.len() {
+        all[i] = PAIRS[i];
+        i += 1;
+    }
+    while i < all.len() {
+        all[i] = BATCHING[i - PAIRS.len()];
+        i += 1;
+    }
+    all
+};
 
 fn xen_failed(what: &str, e: XenError) -> BenchError {
     alloc::format!("{what}: {e}")
 }
 
-fn lapic_timer_arm(iters: u32) -> Result<Samples, BenchError> {
+/// Run `f` with the local APIC timer in one-shot mode and masked: it
+/// counts, but never raises an interrupt. The LVT entry is restored after.
+fn with_apic_timer_masked<T>(f: impl FnOnce() -> T) -> Result<T, BenchError> {
     if lapic::mode().is_none() {
         return Err("the local APIC is not enabled".into());
     }
     let saved = lapic::lvt_timer();
-    // One-shot mode (bits 17-18 clear), masked: it counts, never fires.
+    // One-shot mode (bits 17-18 clear), masked.
     lapic::set_lvt_timer((saved & !(0b11 << 17)) | lapic::LVT_MASKED);
-    let samples = sample(
-        iters,
-        || lapic::set_timer_initial_count(u32::MAX),
-        || lapic::set_timer_initial_count(0),
-    );
+    let result = f();
+    lapic::set_timer_initial_count(0);
     lapic::set_lvt_timer(saved);
+    Ok(result)
+}
+
+fn lapic_timer_arm(iters: u32) -> Result<Samples, BenchError> {
+    with_apic_timer_masked(|| {
+        sample(
+            iters,
+            || lapic::set_timer_initial_count(u32::MAX),
+            || lapic::set_timer_initial_count(0),
+        )
+    })
+}
+
+fn lapic_timer_read(iters: u32) -> Result<Samples, BenchError> {
+    let (samples, first, last) = with_apic_timer_masked(|| {
+        // The longest count: at any emulated APIC bus rate it runs for
+        // seconds, far longer than the benchmark.
+        lapic::set_timer_initial_count(u32::MAX);
+        let first = lapic::timer_current_count();
+        let mut last = first;
+        let samples = sample(
+            iters,
+            || last = black_box(lapic::timer_current_count()),
+            || {},
+        );
+        (samples, first, last)
+    })?;
+    // A read that returned a constant would be no clock read at all.
+    if last >= first {
+        return Err(alloc::format!(
+            "the APIC timer's current count did not count down ({first} then {last})"
+        ));
+    }
     Ok(samples)
 }
 
@@ -154,12 +216,12 @@ fn null_hypercall(iters: u32) -> Result<Samples, BenchError> {
     ))
 }
 
-fn hypercalls_x16(iters: u32) -> Result<Samples, BenchError> {
+fn hypercalls<const N: usize>(iters: u32) -> Result<Samples, BenchError> {
     null_hypercall(1)?;
     Ok(sample(
         iters,
         || {
-            for _ in 0..16 {
+            for _ in 0..N {
                 black_box(hypercall::xen_version());
             }
         },
@@ -167,14 +229,15 @@ fn hypercalls_x16(iters: u32) -> Result<Samples, BenchError> {
     ))
 }
 
-fn multicall_x16(iters: u32) -> Result<Samples, BenchError> {
+fn multicall<const N: usize>(iters: u32) -> Result<Samples, BenchError> {
     let entry = MulticallEntry {
         op: u64::from(abi::HYPERVISOR_XEN_VERSION),
         result: 0,
         args: [abi::XENVER_VERSION, 0, 0, 0, 0, 0],
     };
-    let mut entries = [entry; 16];
-    let call = |entries: &mut [MulticallEntry; 16]| {
+    // On the heap: 64 entries are 4 KiB, more than a stack frame should hold.
+    let mut entries: Vec<MulticallEntry> = alloc::vec![entry; N];
+    let call = |entries: &mut [MulticallEntry]| {
         // SAFETY: every entry is xen_version(XENVER_version, NULL), which
         // takes no buffer.
         unsafe { hypercall::multicall(entries) }

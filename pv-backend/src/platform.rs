@@ -268,7 +268,7 @@ impl Platform for PvPlatform {
     }
 
     fn benches(&self) -> &'static [Bench] {
-        crate::bench::BENCHES
+        &crate::bench::BENCHES
     }
 
     fn mmio_regions(&self) -> alloc::vec::Vec<MmioRegion> {

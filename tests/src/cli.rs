@@ -86,10 +86,13 @@ xen-hvm-suite (--image defaults to virtus-native.elf32 next to virtus-native):
   --memory MB (default 64), --append, --timeout, --bed, --quiet, --verbose;
                     the command line is \"test=all loglevel=info\" and --append
 bench:
-  --quick           density with 4 guests only (default 8, 16, 32)
+  --quick           density with 4 guests only (default 8, 16, 32), and 2
+                    runs of each column and boot (default 3)
+  --repeat N        runs of each column and boot (spread of every figure)
   --density N,N...  the density steps (guests at once)
-  --only PART,...   run only some of native, xen, boot, density (a partial
-                    report, for development)
+  --only PART,...   run only some of native, hvm, pvh (xen: both), boot,
+                    floor (memory bisection), density: a partial report, for
+                    development (use --out elsewhere than bench/)
   --native-image PATH, --hvm-image PATH, --pv-image PATH   as for legs
   --out DIR         where report.md, report.json and the charts go
                     (default bench/ under the workspace root)

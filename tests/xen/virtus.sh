@@ -2,8 +2,14 @@
 # the lines these functions print; the protocol is in README.md.
 #
 #   guest_start NAME          create /virtus-run/guests/NAME.cfg paused, attach its
-#                             console (an HVM guest's emulated serial port), unpause
-#   guest_wait NAME SECONDS   wait for the guest to end; report how it ended
+#                             console (an HVM guest's emulated serial port), unpause;
+#                             with /virtus-run/guests/NAME.input, type into its
+#                             console once it prints a given text (virtus_typist)
+#   guest_wait NAME SECONDS   wait for the guest to end; report how it ended, and
+#                             dom0's clock at each step of its life (`stamps`)
+#   guest_floor PREFIX LO HI SECONDS CONFIRM
+#                             bisect over whole MiB for the least memory a guest
+#                             made from the template PREFIX.cfg powers off with
 #   dom0_run CMD...           run a command in dom0, relaying its output
 #   linux_proof_guest         boot the bed's Linux as a PVH domU and wait for it
 #   linux_guest_cfg NAME EXTRA...  print an xl config for that Linux guest
@@ -68,6 +74,43 @@ virtus_relay() {
     [ -z "$2" ] || echo "$count" >"$2"
 }
 
+# Pass stdin through, and note dom0's clock when its first byte arrives: dd
+# reads exactly one byte (blocking until it comes), then cat takes the rest.
+# Only ever a pipeline stage: its exec replaces that stage's subshell.
+virtus_first_byte() {
+    dd bs=1 count=1 of="/tmp/$1.first" 2>/dev/null
+    [ -s "/tmp/$1.first" ] && virtus_uptime >"/tmp/$1.first-byte"
+    cat "/tmp/$1.first"
+    exec cat
+}
+
+# Type into guest NAME's console once its console log shows a text: the first
+# line of /virtus-run/guests/NAME.input is that text, the rest what to type
+# (a printf format), written to the guest's console pty as density does.
+virtus_typist() {
+    local _name=$1 _domid=$2 _file=$VIRTUS_RUN/guests/$1.input _want _tty _deadline
+    _want=$(head -n 1 "$_file")
+    _deadline=$(($(virtus_centis) + 30000))
+    until grep -qF -- "$_want" "/var/log/xen/console/guest-$_name.log" 2>/dev/null; do
+        [ "$(virtus_centis)" -lt "$_deadline" ] || return 1
+        sleep 0.1
+    done
+    _tty=$(xenstore-read "/local/domain/$_domid/console/tty") || return 1
+    # shellcheck disable=SC2059 # the file holds a printf format
+    printf "$(tail -n +2 "$_file")" >"$_tty"
+}
+
+# dom0's clock (uptime, s) at each step of guest NAME's life, as one marker:
+# xl_create (xl create started), built (the paused domain exists), unpaused,
+# first_byte (its first console byte reached dom0), gone (xl saw it end).
+virtus_stamps() {
+    local _s _f
+    _s=$(cat "/tmp/$1.stamps" 2>/dev/null)
+    _f=$(cat "/tmp/$1.first-byte" 2>/dev/null)
+    # shellcheck disable=SC2086 # the stamps are separate words
+    virtus_mark guest "$1" stamps $_s ${_f:+first_byte=$_f}
+}
+
 virtus_guest_failed() {
     virtus_mark guest "$1" failed "$2"
     [ -f "/tmp/$1.xl" ] && virtus_relay "@@guest-xl $1|" <"/tmp/$1.xl"
@@ -93,6 +136,7 @@ guest_start() {
 
     # -F keeps xl watching the domain, so it reports the shutdown reason; -p lets the
     # console attach before the guest prints anything.
+    echo "xl_create=$(virtus_uptime)" >"/tmp/$_name.stamps"
     xl create -F -p "$_cfg" >"/tmp/$_name.xl" 2>&1 &
     _xl=$!
     echo "$_xl" >"/tmp/$_name.xl-pid"
@@ -109,14 +153,22 @@ guest_start() {
             virtus_guest_failed "$_name" "xl create did not finish in 60 s"
             return 1
         fi
-        sleep 0.1
+        sleep 0.05
     done
+    echo "built=$(virtus_uptime)" >>"/tmp/$_name.stamps"
     _domid=$(xl domid "$_name" 2>/dev/null)
     [ -n "$_domid" ] || { virtus_guest_failed "$_name" "xl domid found no domain"; return 1; }
 
     # xenconsole quits at end of file on stdin: a sleeping writer keeps it open.
     mkfifo "/tmp/$_name.console-in" "/tmp/$_name.console-out"
-    virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" <"/tmp/$_name.console-out" &
+    # Only where asked (a file NAME.first-byte next to the config): the stage
+    # costs a process per guest, and dom0's memory is tight with 32 guests.
+    if [ -e "$VIRTUS_RUN/guests/$_name.first-byte" ]; then
+        virtus_first_byte "$_name" <"/tmp/$_name.console-out" |
+            virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" &
+    else
+        virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" <"/tmp/$_name.console-out" &
+    fi
     echo $! >"/tmp/$_name.relay-pid"
     # xenconsole may die of SIGSEGV when its domain goes away; the subshell reaps it,
     # so the shell's "Segmentation fault" notice lands in a file, not on the console.
@@ -143,7 +195,12 @@ guest_start() {
         virtus_guest_failed "$_name" "xl unpause failed"
         return 1
     fi
+    echo "unpaused=$(virtus_uptime)" >>"/tmp/$_name.stamps"
     virtus_mark guest "$_name" created "domid=$_domid" "uptime=$(virtus_uptime)"
+    if [ -r "$VIRTUS_RUN/guests/$_name.input" ]; then
+        virtus_typist "$_name" "$_domid" &
+        echo $! >"/tmp/$_name.typist-pid"
+    fi
 }
 
 # Name of xl's shutdown reason code (xen/include/public/sched.h SHUTDOWN_*).
@@ -198,20 +255,24 @@ guest_wait() {
             _timeout=1
             break
         fi
-        sleep 0.2
+        sleep 0.1
     done
+    virtus_stop "$(cat "/tmp/$_name.typist-pid" 2>/dev/null)"
     if [ -n "$_timeout" ]; then
         virtus_mark guest "$_name" timeout "uptime=$(virtus_uptime)"
         xl destroy "$_name" >/dev/null 2>&1
         virtus_wait_exit "$_xl" 1000 || virtus_stop "$_xl"
         wait "$_xl" 2>/dev/null
         virtus_console_stop "$_name"
+        virtus_stamps "$_name"
         rm -f "/tmp/$_name.xl-pid"
         return 1
     fi
+    echo "gone=$(virtus_uptime)" >>"/tmp/$_name.stamps"
     wait "$_xl" 2>/dev/null
     virtus_hvm_cleanup "$_name"
     virtus_console_stop "$_name"
+    virtus_stamps "$_name"
     rm -f "/tmp/$_name.xl-pid"
     _code=$(sed -n 's/.*shut down, reason code \([0-9]*\).*/\1/p' "/tmp/$_name.xl" | head -n 1)
     virtus_mark guest "$_name" ended "reason=$(virtus_reason "${_code:--1}")" \
@@ -244,6 +305,40 @@ on_poweroff = "destroy"
 on_reboot = "destroy"
 on_crash = "destroy"
 EOF
+}
+
+# One probe of guest_floor: guest PREFIX-<MB>m-<TRY> from the template
+# PREFIX.cfg (and PREFIX.input, if any) with MB MiB; true if it powered off.
+virtus_probe() {
+    local _n=$1-$2m-$3 _dir=$VIRTUS_RUN/guests
+    sed -e "s/^name = .*/name = \"$_n\"/" -e "s/^memory = .*/memory = $2/" \
+        -e "s/xen\.memory_mb=[0-9]*/xen.memory_mb=$2/" "$_dir/$1.cfg" >"$_dir/$_n.cfg"
+    [ -r "$_dir/$1.input" ] && cp "$_dir/$1.input" "$_dir/$_n.input"
+    guest_start "$_n" && guest_wait "$_n" "$4"
+}
+
+# The least memory in LO..HI MiB at which a guest made from PREFIX.cfg powers
+# off, by bisection over whole MiB: HI first (nothing to bisect if it fails),
+# then halve the interval, keeping a size that passed as the upper end. Then
+# CONFIRM more tries each of the floor and the size below it. The runner reads
+# every probe's own report and judges them again.
+guest_floor() {
+    local _p=$1 _lo=$2 _hi=$3 _secs=$4 _mid _try=1
+    virtus_probe "$_p" "$_hi" 1 "$_secs" || return 1
+    while [ "$_lo" -lt "$_hi" ]; do
+        _mid=$(((_lo + _hi) / 2))
+        if virtus_probe "$_p" "$_mid" 1 "$_secs"; then
+            _hi=$_mid
+        else
+            _lo=$((_mid + 1))
+        fi
+    done
+    while [ "$_try" -le "$5" ]; do
+        _try=$((_try + 1))
+        virtus_probe "$_p" "$_hi" "$_try" "$_secs"
+        [ "$_hi" -le "$2" ] || virtus_probe "$_p" $((_hi - 1)) "$_try" "$_secs"
+    done
+    return 0
 }
 
 linux_proof_guest() {

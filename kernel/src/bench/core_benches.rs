@@ -9,7 +9,18 @@ use core::hint::black_box;
 
 /// Names the benchmark test needs to know (see `check::check_all`).
 pub const CONSOLE_BYTE: &str = "console_byte";
-pub const CONSOLE_4K_LINE: &str = "console_4k_line";
+pub const CONSOLE_LINE: &str = "console_line";
+/// `runner::check_all` still names the line by this older constant, and
+/// estimates its cost as 4096 bytes (an over-estimate now: it may leave the
+/// line out of the test sooner than needed, never later).
+pub const CONSOLE_4K_LINE: &str = CONSOLE_LINE;
+
+/// The line's length: a short log line. Short enough that a trapped UART
+/// under Xen HVM (2.5 ms a byte, 8 ms on a loaded machine) still writes it
+/// the runner's minimum of five times within its 2 s floor budget, so that
+/// no column's figure rests on a single sample or few: a 4 KiB line took
+/// 14 s there (one sample), an 80-byte line 0.6 s under load (four).
+pub const CONSOLE_LINE_BYTES: usize = 32;
 
 pub const BENCHES: &[Bench] = &[
     Bench {
@@ -37,12 +48,12 @@ pub const BENCHES: &[Bench] = &[
         run: console_byte,
     },
     Bench {
-        name: CONSOLE_4K_LINE,
-        what: "write a 4 KiB line (a KTAP comment of dots) to the console",
+        name: CONSOLE_LINE,
+        what: "write a 32-byte line (a KTAP comment of dots) to the console",
         pair: None,
         role: Role::Neither,
-        max_iters: 20,
-        run: console_4k_line,
+        max_iters: 200,
+        run: console_line,
     },
     Bench {
         name: "self_event_roundtrip",
@@ -94,18 +105,18 @@ fn console_byte(iters: u32) -> Result<Samples, BenchError> {
     Ok(samples)
 }
 
-/// `# ` then dots, then a newline: 4096 bytes in all.
-static LINE_4K: [u8; 4096] = {
-    let mut line = [b'.'; 4096];
+/// `# ` then dots, then a newline: [`CONSOLE_LINE_BYTES`] in all.
+static LINE: [u8; CONSOLE_LINE_BYTES] = {
+    let mut line = [b'.'; CONSOLE_LINE_BYTES];
     line[0] = b'#';
     line[1] = b' ';
-    line[4095] = b'\n';
+    line[CONSOLE_LINE_BYTES - 1] = b'\n';
     line
 };
 
-fn console_4k_line(iters: u32) -> Result<Samples, BenchError> {
+fn console_line(iters: u32) -> Result<Samples, BenchError> {
     let p = platform();
-    Ok(sample(iters, || p.console_write(&LINE_4K), || {}))
+    Ok(sample(iters, || p.console_write(&LINE), || {}))
 }
 
 fn self_event_roundtrip(iters: u32) -> Result<Samples, BenchError> {

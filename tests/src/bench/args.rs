@@ -7,8 +7,10 @@ use crate::xen::Verbosity;
 /// What `virtus-run bench` was asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchRequest {
-    /// Density with N=4 only.
+    /// Density with N=4 only, and [`QUICK_REPEAT`] runs.
     pub quick: bool,
+    /// How many times each column and each boot is run.
+    pub repeat: usize,
     pub native_image: PathBuf,
     pub hvm_image: PathBuf,
     pub pv_image: PathBuf,
@@ -19,12 +21,17 @@ pub struct BenchRequest {
     pub verbosity: Verbosity,
     /// Density steps (guests at once).
     pub density: Vec<usize>,
-    /// The parts to run (all by default): `native`, `xen`, `boot`,
-    /// `density`. A partial run writes a partial report.
+    /// The parts to run (all by default), among [`PARTS`]. A partial run
+    /// writes a partial report.
     pub parts: Vec<String>,
 }
 
-pub const PARTS: [&str; 4] = ["native", "xen", "boot", "density"];
+/// `hvm` and `pvh` are the two Xen columns (`xen` is both); `floor` is the
+/// memory bisection.
+pub const PARTS: [&str; 6] = ["native", "hvm", "pvh", "boot", "floor", "density"];
+
+pub const REPEAT: usize = 3;
+pub const QUICK_REPEAT: usize = 2;
 
 impl BenchRequest {
     pub fn runs(&self, part: &str) -> bool {
@@ -47,6 +54,7 @@ pub fn parse(
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let mut request = BenchRequest {
         quick: false,
+        repeat: REPEAT,
         hvm_image: PathBuf::from(format!("{}.elf32", native_default.display())),
         native_image: native_default,
         pv_image: dir.join("virtus-pv"),
@@ -58,6 +66,7 @@ pub fn parse(
         parts: PARTS.iter().map(ToString::to_string).collect(),
     };
     let mut density = None;
+    let mut repeat = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -99,20 +108,40 @@ pub fn parse(
                     }
                 }
             }
+            "--repeat" => {
+                let text = value()?;
+                match text.parse::<usize>() {
+                    Ok(n) if (1..=20).contains(&n) => repeat = Some(n),
+                    _ => return Err(format!("--repeat wants a count 1..20, not `{text}`")),
+                }
+            }
             "--only" => {
                 let text = value()?;
-                let parts: Vec<String> = text.split(',').map(ToString::to_string).collect();
-                if let Some(bad) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
-                    return Err(format!(
-                        "--only takes parts among {}, not `{bad}`",
-                        PARTS.join(",")
-                    ));
+                let mut parts: Vec<String> = Vec::new();
+                for part in text.split(',') {
+                    let names: &[&str] = if part == "xen" {
+                        &["hvm", "pvh"]
+                    } else {
+                        &[part]
+                    };
+                    for name in names {
+                        if !PARTS.contains(name) {
+                            return Err(format!(
+                                "--only takes parts among {},xen, not `{part}`",
+                                PARTS.join(",")
+                            ));
+                        }
+                        if !parts.iter().any(|p| p == name) {
+                            parts.push(name.to_string());
+                        }
+                    }
                 }
                 request.parts = parts;
             }
             other => return Err(format!("`{other}` is not an option of `bench`")),
         }
     }
+    request.repeat = repeat.unwrap_or(if request.quick { QUICK_REPEAT } else { REPEAT });
     request.density = density.unwrap_or_else(|| {
         if request.quick {
             QUICK_DENSITY.to_vec()
@@ -144,6 +173,7 @@ mod tests {
         assert_eq!(r.pv_image, PathBuf::from("/t/virtus-pv"));
         assert_eq!(r.out_dir, PathBuf::from("/w/bench"));
         assert_eq!(r.density, [8, 16, 32]);
+        assert_eq!(r.repeat, 3);
         assert!(!r.quick);
     }
 
@@ -151,12 +181,18 @@ mod tests {
     fn quick_has_one_density_step() {
         let r = parse_ok(&["--quick", "--out=/o", "--quiet"]);
         assert_eq!(r.density, [4]);
+        assert_eq!(r.repeat, 2);
+        assert_eq!(parse_ok(&["--quick", "--repeat=5"]).repeat, 5);
         assert_eq!(r.out_dir, PathBuf::from("/o"));
         assert_eq!(r.verbosity, Verbosity::Quiet);
         assert_eq!(parse_ok(&["--density", "2,3"]).density, [2, 3]);
         let only = parse_ok(&["--only=boot,density"]);
         assert!(only.runs("boot") && only.runs("density") && !only.runs("native"));
-        assert!(parse_ok(&[]).runs("xen"));
+        assert_eq!(
+            parse_ok(&["--only", "xen,pvh,floor"]).parts,
+            ["hvm", "pvh", "floor"]
+        );
+        assert!(parse_ok(&[]).runs("pvh"));
     }
 
     #[test]
@@ -173,6 +209,7 @@ mod tests {
         assert_eq!(err(&["--out"]), "`--out` needs a value");
         assert!(err(&["--density", "0"]).starts_with("--density wants"));
         assert!(err(&["--only", "boot,nap"]).ends_with("not `nap`"));
+        assert!(err(&["--repeat", "0"]).starts_with("--repeat wants"));
         assert_eq!(
             parse(["--help".to_string()], PathBuf::from("/n"), Path::new("/w")),
             Ok(None)

@@ -1,234 +1,182 @@
 //! The figures of one `virtus-run bench` run, and what is computed from
-//! them: emulated/pv ratios per pair, the three columns of the core
-//! benchmarks, boot and footprint against Linux, and density.
+//! them: the three columns of benchmarks (each run several times), the
+//! pairs inside the PVH guest, boot against Linux, the memory floors and
+//! density.
 
-use super::parse::{BenchOutput, BenchResult, Role};
+use super::boot::BootRow;
+use super::floor::Floor;
+use super::pairs::{PairSeries, pair_series, ratio};
+use super::parse::{BenchOutput, BenchResult};
+use super::spread::Spread;
 
 /// The core benchmarks, which run on every platform.
 pub const CORE: [&str; 6] = [
     "clock_read",
     "timer_arm",
     "console_byte",
-    "console_4k_line",
+    "console_line",
     "self_event_roundtrip",
     "block_wake_timer",
 ];
 
-/// The three columns, in order.
-pub const COLUMNS: [&str; 3] = ["native", "xen-hvm", "xen-pvh"];
-
-/// The machine the run happened on.
+/// The machine the run happened on, and the tree it measured.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Machine {
     pub cpu_model: String,
     pub cores: usize,
     pub xen_version: String,
     pub qemu_version: String,
+    /// `git rev-parse HEAD` at run time, `-dirty` if the tree had changes.
+    pub commit: String,
 }
 
-/// One platform's benchmark run.
+/// One run of a column's benchmarks (one boot).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ColumnRun {
+    pub output: BenchOutput,
+    /// Why the run is not trustworthy (it crashed, timed out, ...).
+    pub problems: Vec<String>,
+}
+
+/// One platform's benchmarks, run `runs.len()` times.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Column {
     /// `native`, `xen-hvm` or `xen-pvh`.
     pub name: String,
     /// How it was run (machine, memory, command line).
     pub setup: String,
-    pub output: BenchOutput,
-    /// Why the run is not trustworthy (it crashed, timed out, ...).
-    pub problems: Vec<String>,
+    pub runs: Vec<ColumnRun>,
 }
 
-/// `a / b`, when both are positive and finite.
-pub fn ratio(a: f64, b: f64) -> Option<f64> {
-    (a.is_finite() && b.is_finite() && a > 0.0 && b > 0.0).then(|| a / b)
-}
-
-/// A pair: the baseline (emulated, or the unbatched variant) against the
-/// paravirtual path, both from the same run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PairRow {
-    pub pair: String,
-    pub baseline: BenchResult,
-    pub pv: BenchResult,
-    /// baseline median_ns / pv median_ns: above 1, pv is faster.
-    pub ratio: Option<f64>,
-}
-
-impl PairRow {
-    /// Which path wins and by how much, in words.
-    pub fn verdict(&self) -> String {
-        match self.ratio {
-            None => "no comparison (a zero or missing median)".into(),
-            Some(r) if r >= 1.0 => format!("pv wins: {} is {} faster", self.pv.name, times(r)),
-            Some(r) => format!(
-                "{} wins: {} is {} faster",
-                self.baseline.role.word().replace('-', "baseline"),
-                self.baseline.name,
-                times(1.0 / r)
-            ),
+impl Column {
+    /// Every run's problems and notes, each with its run number.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, run) in self.runs.iter().enumerate() {
+            let tag = |p: &String| format!("run {}: {p}", i + 1);
+            out.extend(run.problems.iter().map(tag));
+            out.extend(run.output.notes.iter().map(tag));
+            out.extend(
+                run.output
+                    .errors
+                    .iter()
+                    .map(|(n, e)| tag(&format!("benchmark {n} failed: {e}"))),
+            );
         }
-    }
-}
-
-/// `12.3x`, with as many digits as the size warrants.
-pub fn times(r: f64) -> String {
-    if r >= 100.0 {
-        format!("{r:.0}x")
-    } else if r >= 10.0 {
-        format!("{r:.1}x")
-    } else {
-        format!("{r:.2}x")
-    }
-}
-
-/// The pairs of one run, in the order their first member was printed;
-/// a pair without exactly one pv member and one other is noted.
-pub fn pairs(output: &BenchOutput) -> (Vec<PairRow>, Vec<String>) {
-    let mut names: Vec<&str> = Vec::new();
-    for r in &output.results {
-        if let Some(p) = &r.pair
-            && !names.contains(&p.as_str())
-        {
-            names.push(p);
+        if self.runs.is_empty() {
+            out.push("no run".into());
         }
+        out
     }
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    for pair in names {
-        let members: Vec<&BenchResult> = output
-            .results
-            .iter()
-            .filter(|r| r.pair.as_deref() == Some(pair))
-            .collect();
-        let pv: Vec<_> = members.iter().filter(|r| r.role == Role::Pv).collect();
-        let other: Vec<_> = members.iter().filter(|r| r.role != Role::Pv).collect();
-        match (pv.as_slice(), other.as_slice()) {
-            ([pv], [baseline]) => rows.push(PairRow {
-                pair: pair.to_string(),
-                ratio: ratio(baseline.median_ns, pv.median_ns),
-                baseline: (**baseline).clone(),
-                pv: (**pv).clone(),
-            }),
-            _ => notes.push(format!(
-                "pair `{pair}`: {} pv and {} other members, expected one each",
-                pv.len(),
-                other.len()
-            )),
-        }
+
+    pub fn complete(&self) -> bool {
+        !self.runs.is_empty()
+            && self
+                .runs
+                .iter()
+                .all(|r| r.problems.is_empty() && r.output.complete())
     }
-    (rows, notes)
+
+    pub fn outputs(&self) -> impl Iterator<Item = &BenchOutput> {
+        self.runs.iter().map(|r| &r.output)
+    }
+
+    /// `name` in each run that has it.
+    pub fn results<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a BenchResult> {
+        self.outputs().filter_map(move |o| o.get(name))
+    }
 }
 
-/// A core benchmark in each column: median ns (None if missing there).
+/// One benchmark in one column, over the runs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cell {
+    /// Each run's median, ns.
+    pub medians: Spread,
+    /// Each run's timed iterations.
+    pub iters: Vec<u64>,
+}
+
+/// A benchmark across the columns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CoreRow {
     pub name: String,
-    /// `core`, or the pair and role (`timer_arm pv`), or `-`.
+    /// `core`, or the pair and role (`timer_arm emulated`), or `-`.
     pub kind: String,
-    /// The columns' names, in the order of the values.
-    pub columns: Vec<String>,
-    pub median_ns: Vec<Option<f64>>,
-    pub median_cycles: Vec<Option<u64>>,
+    /// One per column, in the columns' order.
+    pub cells: Vec<Cell>,
+    /// Per run k: column a's median over column b's, for (hvm, pvh) and
+    /// (hvm, native).
+    pub hvm_over_pvh: Spread,
+    pub hvm_over_native: Spread,
 }
 
-impl CoreRow {
-    /// xen-hvm / xen-pvh: how much dearer trap-and-emulate is.
-    pub fn hvm_over_pvh(&self) -> Option<f64> {
-        ratio(
-            self.median_ns.get(1).copied()??,
-            self.median_ns.get(2).copied()??,
-        )
-    }
-
-    /// xen-hvm / native.
-    pub fn hvm_over_native(&self) -> Option<f64> {
-        ratio(
-            self.median_ns.get(1).copied()??,
-            self.median_ns.first().copied()??,
-        )
-    }
+/// Run k of `a` over run k of `b`, for every k both have.
+fn run_ratios(a: &Column, b: &Column, name: &str) -> Spread {
+    Spread::of(
+        a.outputs()
+            .zip(b.outputs())
+            .filter_map(|(x, y)| ratio(x.get(name)?.median_ns, y.get(name)?.median_ns)),
+    )
 }
 
 /// Every benchmark across the columns: the core ones first, then the
-/// others in the order printed (a pair's emulated side runs natively and
-/// under HVM too).
+/// others in the order printed.
 pub fn core_rows(columns: &[Column]) -> Vec<CoreRow> {
     let mut names: Vec<String> = CORE.iter().map(ToString::to_string).collect();
-    for column in columns {
-        for r in &column.output.results {
-            if !names.contains(&r.name) {
-                names.push(r.name.clone());
-            }
+    for r in columns
+        .iter()
+        .flat_map(Column::outputs)
+        .flat_map(|o| &o.results)
+    {
+        if !names.contains(&r.name) {
+            names.push(r.name.clone());
         }
     }
+    let column = |n: &str| columns.iter().find(|c| c.name == n);
     names
         .into_iter()
         .map(|name| {
-            let found: Vec<Option<&BenchResult>> =
-                columns.iter().map(|c| c.output.get(&name)).collect();
-            let kind = if CORE.contains(&name.as_str()) {
-                "core".to_string()
-            } else {
-                match found.iter().flatten().next() {
-                    Some(BenchResult {
-                        pair: Some(pair),
-                        role,
-                        ..
-                    }) => format!("{pair} {}", role.word()),
-                    _ => "-".to_string(),
-                }
+            let first = columns.iter().find_map(|c| c.results(&name).next());
+            let kind = match first {
+                _ if CORE.contains(&name.as_str()) => "core".to_string(),
+                Some(BenchResult {
+                    pair: Some(pair),
+                    role,
+                    ..
+                }) => format!("{pair} {}", role.word()),
+                _ => "-".to_string(),
+            };
+            let cells = columns
+                .iter()
+                .map(|c| Cell {
+                    medians: Spread::of(c.results(&name).map(|r| r.median_ns)),
+                    iters: c.results(&name).map(|r| r.iters).collect(),
+                })
+                .collect();
+            let ratios = |a: &str, b: &str| match (column(a), column(b)) {
+                (Some(a), Some(b)) => run_ratios(a, b, &name),
+                _ => Spread::default(),
             };
             CoreRow {
                 kind,
-                columns: columns.iter().map(|c| c.name.clone()).collect(),
-                median_ns: found.iter().map(|r| r.map(|r| r.median_ns)).collect(),
-                median_cycles: found.iter().map(|r| r.map(|r| r.median_cycles)).collect(),
+                cells,
+                hvm_over_pvh: ratios("xen-hvm", "xen-pvh"),
+                hvm_over_native: ratios("xen-hvm", "native"),
                 name,
             }
         })
         .collect()
 }
 
-/// One guest of the boot comparison. Guests run one after the other, so
-/// each `xl create` starts when the previous guest's end was reported
-/// (dom0 ready for the first): times are from there.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct BootRow {
-    pub guest: String,
-    pub memory_mb: u32,
-    /// To the `created` marker: created, console attached, unpaused.
-    pub create_secs: Option<f64>,
-    /// To the guest's first console line.
-    pub first_line_secs: Option<f64>,
-    /// To the line that says it is ready.
-    pub ready_secs: Option<f64>,
-    /// What "ready" means for this guest.
-    pub ready_is: String,
-    pub ended: String,
-    pub passed: bool,
-}
-
-/// Sizes and memory floors.
+/// Sizes, and where Linux's memory floor comes from.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Footprint {
     pub virtus_pv_bytes: Option<u64>,
     pub virtus_pv_stripped_bytes: Option<u64>,
     pub linux_vmlinux_bytes: Option<u64>,
     pub linux_initramfs_bytes: Option<u64>,
-    /// Memory sizes tried for virtus-pv, and whether each booted.
-    pub virtus_tries: Vec<(u32, bool)>,
-    /// Memory sizes the bed's Linux ran with in this run, and whether it
-    /// booted.
-    pub linux_tries: Vec<(u32, bool)>,
     /// Where the documented Linux floor comes from.
     pub linux_floor_source: String,
-}
-
-impl Footprint {
-    /// The least memory of those tried that booted.
-    pub fn smallest(tries: &[(u32, bool)]) -> Option<u32> {
-        tries.iter().filter(|(_, ok)| *ok).map(|(mb, _)| *mb).min()
-    }
 }
 
 /// N guests at once.
@@ -250,17 +198,8 @@ pub struct DensityStep {
 }
 
 impl DensityStep {
-    pub fn mean_create(&self) -> Option<f64> {
-        (!self.create_secs.is_empty())
-            .then(|| self.create_secs.iter().sum::<f64>() / self.create_secs.len() as f64)
-    }
-
-    pub fn first_create(&self) -> Option<f64> {
-        self.create_secs.first().copied()
-    }
-
-    pub fn last_create(&self) -> Option<f64> {
-        self.create_secs.last().copied()
+    pub fn create(&self) -> Spread {
+        Spread::of(self.create_secs.iter().copied())
     }
 
     /// Mean of the second half over mean of the first half of the
@@ -287,9 +226,12 @@ impl DensityStep {
 pub struct BenchReport {
     pub machine: Machine,
     pub quick: bool,
+    /// How many times each column and each boot was run.
+    pub repeat: usize,
     pub columns: Vec<Column>,
     pub boot: Vec<BootRow>,
     pub footprint: Footprint,
+    pub floors: Vec<Floor>,
     pub density: Vec<DensityStep>,
     /// Run-level oddities and failures.
     pub notes: Vec<String>,
@@ -302,8 +244,26 @@ impl BenchReport {
         self.columns.iter().find(|c| c.name == "xen-pvh")
     }
 
-    pub fn pairs(&self) -> (Vec<PairRow>, Vec<String>) {
-        self.pvh().map(|c| pairs(&c.output)).unwrap_or_default()
+    /// Every pair over the PVH runs, the multicall sweep among them.
+    pub fn all_pairs(&self) -> (Vec<PairSeries>, Vec<String>) {
+        self.pvh()
+            .map(|c| pair_series(c.outputs()))
+            .unwrap_or_default()
+    }
+
+    /// The pairs, without the sweep.
+    pub fn pairs(&self) -> Vec<PairSeries> {
+        let (all, _) = self.all_pairs();
+        all.into_iter().filter(|p| p.sweep_n().is_none()).collect()
+    }
+
+    /// The multicall sweep, by N.
+    pub fn sweep(&self) -> Vec<PairSeries> {
+        let (all, _) = self.all_pairs();
+        let mut sweep: Vec<PairSeries> =
+            all.into_iter().filter(|p| p.sweep_n().is_some()).collect();
+        sweep.sort_by_key(PairSeries::sweep_n);
+        sweep
     }
 
     pub fn core(&self) -> Vec<CoreRow> {
@@ -312,10 +272,9 @@ impl BenchReport {
 
     /// Everything ran and reported.
     pub fn passed(&self) -> bool {
-        self.columns
-            .iter()
-            .all(|c| c.problems.is_empty() && c.output.complete())
-            && self.boot.iter().all(|b| b.passed)
+        self.columns.iter().all(Column::complete)
+            && self.boot.iter().all(BootRow::passed)
+            && self.floors.iter().all(|f| f.problems.is_empty())
             && self.density.iter().all(DensityStep::all_passed)
     }
 }
@@ -333,93 +292,97 @@ pub(crate) mod tests {
         )
     }
 
-    pub fn pvh_output() -> BenchOutput {
+    /// One PVH run; `scale` multiplies the emulated and unbatched sides.
+    pub fn pvh_output(scale: f64) -> BenchOutput {
         let lines = [
             line("clock_read", 20.0, "-", "-"),
-            line("lapic_timer_arm", 6000.0, "timer_arm", "emulated"),
+            line("lapic_timer_arm", 6000.0 * scale, "timer_arm", "emulated"),
             line("singleshot_timer_arm", 1500.0, "timer_arm", "pv"),
-            line("cpuid_exit_time", 60000.0, "time_read", "emulated"),
+            line("lapic_timer_read", 60000.0 * scale, "time_read", "emulated"),
             line("pvclock_read", 30.0, "time_read", "pv"),
-            line("hypercalls_x16", 1000.0, "batching", "-"),
-            line("multicall_x16", 2000.0, "batching", "pv"),
-            line("lonely", 1.0, "orphan", "pv"),
-            "# bench done count=8".to_string(),
+            line("hypercalls_x16", 1000.0 * scale, "batching_x16", "-"),
+            line("multicall_x16", 2000.0, "batching_x16", "pv"),
+            line("hypercalls_x1", 100.0 * scale, "batching_x1", "-"),
+            line("multicall_x1", 150.0, "batching_x1", "pv"),
+            "# bench done count=9".to_string(),
         ];
         parse(lines.iter().map(String::as_str))
     }
 
-    #[test]
-    fn ratios_are_baseline_over_pv() {
-        assert_eq!(ratio(10.0, 4.0), Some(2.5));
-        assert_eq!(ratio(10.0, 0.0), None);
-        assert_eq!(ratio(0.0, 3.0), None);
-        assert_eq!(ratio(f64::NAN, 3.0), None);
-        let (rows, notes) = pairs(&pvh_output());
-        let names: Vec<_> = rows.iter().map(|r| r.pair.as_str()).collect();
-        assert_eq!(names, ["timer_arm", "time_read", "batching"]);
-        assert_eq!(rows[0].ratio, Some(4.0));
-        assert_eq!(rows[1].ratio, Some(2000.0));
-        assert_eq!(rows[2].ratio, Some(0.5));
-        assert!(
-            rows[0]
-                .verdict()
-                .starts_with("pv wins: singleshot_timer_arm is 4.00x")
-        );
-        assert_eq!(rows[1].verdict(), "pv wins: pvclock_read is 2000x faster");
-        assert_eq!(
-            rows[2].verdict(),
-            "baseline wins: hypercalls_x16 is 2.00x faster"
-        );
-        assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("orphan"));
+    pub fn column(name: &str, outputs: Vec<BenchOutput>) -> Column {
+        Column {
+            name: name.into(),
+            setup: format!("{name} setup"),
+            runs: outputs
+                .into_iter()
+                .map(|output| ColumnRun {
+                    output,
+                    problems: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    pub fn columns() -> Vec<Column> {
+        let one = |ns: f64| parse([line("clock_read", ns, "-", "-").as_str()]);
+        vec![
+            column("native", vec![one(10.0), one(12.0)]),
+            column("xen-hvm", vec![one(80.0), one(60.0)]),
+            column("xen-pvh", vec![pvh_output(1.0), pvh_output(2.0)]),
+        ]
     }
 
     #[test]
-    fn core_rows_line_up_the_columns() {
-        let native = parse([line("clock_read", 10.0, "-", "-").as_str()]);
-        let columns = vec![
-            Column {
-                name: "native".into(),
-                output: native,
-                ..Default::default()
-            },
-            Column {
-                name: "xen-hvm".into(),
-                output: parse([line("clock_read", 80.0, "-", "-").as_str()]),
-                ..Default::default()
-            },
-            Column {
-                name: "xen-pvh".into(),
-                output: pvh_output(),
-                ..Default::default()
-            },
-        ];
-        let rows = core_rows(&columns);
-        assert_eq!(rows.len(), CORE.len() + 7);
+    fn core_rows_line_up_the_columns_per_run() {
+        let rows = core_rows(&columns());
+        assert_eq!(rows.len(), CORE.len() + 8);
         assert_eq!(rows[0].kind, "core");
-        assert_eq!(rows[6].name, "lapic_timer_arm");
-        assert_eq!(rows[6].kind, "timer_arm emulated");
-        assert_eq!(rows[6].median_ns, [None, None, Some(6000.0)]);
-        assert_eq!(rows[0].median_ns, [Some(10.0), Some(80.0), Some(20.0)]);
-        assert_eq!(rows[0].hvm_over_pvh(), Some(4.0));
-        assert_eq!(rows[0].hvm_over_native(), Some(8.0));
-        assert_eq!(rows[1].median_ns, [None, None, None]);
-        assert_eq!(rows[1].hvm_over_pvh(), None);
+        let clock = &rows[0];
+        assert_eq!(clock.cells[0].medians.values(), [10.0, 12.0]);
+        assert_eq!(clock.cells[0].iters, [100, 100]);
+        // Run 1: 80/20 = 4 and 80/10 = 8; run 2: 60/20 = 3 and 60/12 = 5.
+        assert_eq!(clock.hvm_over_pvh.values(), [3.0, 4.0]);
+        assert_eq!(clock.hvm_over_native.values(), [5.0, 8.0]);
+        let lapic = rows.iter().find(|r| r.name == "lapic_timer_arm").unwrap();
+        assert_eq!(lapic.kind, "timer_arm emulated");
+        assert_eq!(lapic.cells[2].medians.values(), [6000.0, 12000.0]);
+        assert_eq!(lapic.cells[0].medians.n(), 0);
+        assert_eq!(rows[1].hvm_over_pvh.n(), 0);
     }
 
     #[test]
-    fn density_growth_and_smallest_memory() {
+    fn pairs_and_the_sweep_come_apart() {
+        let report = BenchReport {
+            columns: columns(),
+            ..Default::default()
+        };
+        let pairs: Vec<String> = report.pairs().iter().map(|p| p.pair.clone()).collect();
+        assert_eq!(pairs, ["timer_arm", "time_read"]);
+        let sweep: Vec<Option<u32>> = report.sweep().iter().map(PairSeries::sweep_n).collect();
+        assert_eq!(sweep, [Some(1), Some(16)]);
+        assert_eq!(report.pairs()[0].ratios().values(), [4.0, 8.0]);
+    }
+
+    #[test]
+    fn a_column_names_its_problems_by_run() {
+        let mut c = column("xen-hvm", vec![BenchOutput::default(), pvh_output(1.0)]);
+        c.runs[0].problems.push("timed out".into());
+        assert_eq!(c.problems(), ["run 1: timed out"]);
+        assert!(!c.complete());
+        assert!(column("x", vec![pvh_output(1.0)]).complete());
+        assert!(!column("x", vec![]).complete());
+    }
+
+    #[test]
+    fn density_growth() {
         let step = DensityStep {
             n: 4,
             passed: 4,
             create_secs: vec![1.0, 1.0, 2.0, 2.0],
             ..Default::default()
         };
-        assert_eq!(step.mean_create(), Some(1.5));
+        assert_eq!(step.create().median(), Some(1.5));
         assert_eq!(step.growth(), Some(2.0));
         assert!(step.all_passed());
-        assert_eq!(Footprint::smallest(&[(5, true), (4, false)]), Some(5));
-        assert_eq!(Footprint::smallest(&[(5, true), (4, true)]), Some(4));
-        assert_eq!(Footprint::smallest(&[(4, false)]), None);
     }
 }

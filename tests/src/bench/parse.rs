@@ -263,7 +263,7 @@ mod tests {
             "[    0.01] INFO  Virtus on xen-pvh",
             "\x1b[32m# bench pvclock_read iters=10 median_cycles=5 p10_cycles=4 p90_cycles=6 \
              min_cycles=3 median_ns=2 tsc_hz=1000000000 pair=time_read role=pv\x1b[0m\r",
-            "some noise # bench cpuid_exit_time iters=10 median_cycles=500 p10_cycles=400 \
+            "some noise # bench lapic_timer_read iters=10 median_cycles=500 p10_cycles=400 \
              p90_cycles=600 min_cycles=300 median_ns=200 tsc_hz=1000000000 pair=time_read role=emulated",
             "ok 1 time_clock_monotonic",
             "# bench lapic_timer_arm error=no local APIC timer",

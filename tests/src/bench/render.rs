@@ -1,18 +1,22 @@
-//! The report's tables (for the terminal and for Markdown), its charts,
-//! and `bench/report.md`.
+//! The report's tables, for the terminal and for Markdown. Every figure
+//! carries its spread over the runs and its n.
 
-use super::model::{self, BenchReport, COLUMNS, Footprint};
-use super::svg::{Bar, Chart};
+use super::boot::BootRow;
+use super::floor::{self, Floor};
+use super::model::BenchReport;
+use super::pairs::{PairRun, PairSeries, p10_p90_ns, times};
+use super::spread::{Spread, n_text};
 use crate::table::{self, Align};
 
 /// A table both the terminal and Markdown can show.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Table {
+    /// Also its Markdown section heading.
     pub title: String,
     pub header: Vec<(String, Align)>,
     pub rows: Vec<Vec<String>>,
-    /// The chart's file name under the output directory.
-    pub chart_file: String,
+    /// The chart's file name under the output directory, if it has one.
+    pub chart_file: Option<String>,
 }
 
 impl Table {
@@ -24,9 +28,8 @@ impl Table {
 
     pub fn markdown(&self) -> String {
         let cell = |text: &str| text.replace('|', "\\|");
-        let mut out = String::new();
         let titles: Vec<String> = self.header.iter().map(|(t, _)| cell(t)).collect();
-        out.push_str(&format!("| {} |\n", titles.join(" | ")));
+        let mut out = format!("| {} |\n", titles.join(" | "));
         let rule: Vec<&str> = self
             .header
             .iter()
@@ -60,19 +63,11 @@ pub fn ns(value: f64) -> String {
     super::svg::value_text(v, unit)
 }
 
-fn opt_ns(value: Option<f64>) -> String {
-    value.map_or("-".into(), ns)
+pub fn secs(value: f64) -> String {
+    format!("{value:.2} s")
 }
 
-fn opt_times(value: Option<f64>) -> String {
-    value.map_or("-".into(), model::times)
-}
-
-fn secs(value: Option<f64>) -> String {
-    value.map_or("-".into(), |s| format!("{s:.2} s"))
-}
-
-fn bytes(value: Option<u64>) -> String {
+pub fn bytes(value: Option<u64>) -> String {
     value.map_or("-".into(), |b| {
         if b >= 1 << 20 {
             format!("{:.1} MiB", b as f64 / f64::from(1 << 20))
@@ -82,52 +77,113 @@ fn bytes(value: Option<u64>) -> String {
     })
 }
 
-/// The spread of a benchmark: its 10th to 90th percentile, in time.
-fn spread(result: &super::parse::BenchResult) -> String {
-    if result.tsc_hz == 0 {
-        return "-".into();
+/// A run's median and its p10-p90, for the per-run detail.
+fn run_cell(r: &super::parse::BenchResult) -> String {
+    match p10_p90_ns(r) {
+        Some((lo, hi)) => format!("{} [{}-{}]", ns(r.median_ns), ns(lo), ns(hi)),
+        None => ns(r.median_ns),
     }
-    let to_ns = |cycles: u64| cycles as f64 * 1e9 / result.tsc_hz as f64;
-    format!(
-        "{}-{}",
-        ns(to_ns(result.p10_cycles)),
-        ns(to_ns(result.p90_cycles))
-    )
+}
+
+fn pair_iters(p: &PairSeries) -> String {
+    let b: Vec<u64> = p.runs.iter().map(|r| r.baseline.iters).collect();
+    let v: Vec<u64> = p.runs.iter().map(|r| r.pv.iters).collect();
+    format!("{} / {}", n_text(&b), n_text(&v))
 }
 
 pub fn pairs_table(report: &BenchReport) -> Table {
-    let (pairs, _) = report.pairs();
     Table {
-        title: "Pairs under Xen PVH: the emulated (or unbatched) path against the paravirtual one"
-            .into(),
+        title: "Pairs under Xen PVH: the emulated path against the paravirtual one".into(),
         header: header(&[
             ("pair", Align::Left),
             ("baseline", Align::Left),
-            ("median", Align::Right),
-            ("p10-p90", Align::Right),
-            ("pv", Align::Left),
-            ("median", Align::Right),
-            ("p10-p90", Align::Right),
-            ("baseline/pv", Align::Right),
-            ("winner", Align::Left),
+            ("median (range over runs)", Align::Right),
+            ("paravirtual", Align::Left),
+            ("median (range over runs)", Align::Right),
+            ("n: runs x iterations", Align::Right),
+            ("baseline/pv (range)", Align::Right),
+            ("verdict (rule below)", Align::Left),
         ]),
-        rows: pairs
+        rows: report
+            .pairs()
             .iter()
             .map(|p| {
                 vec![
                     p.pair.clone(),
-                    format!("{} ({})", p.baseline.name, p.baseline.role.word()),
-                    ns(p.baseline.median_ns),
-                    spread(&p.baseline),
-                    p.pv.name.clone(),
-                    ns(p.pv.median_ns),
-                    spread(&p.pv),
-                    opt_times(p.ratio),
+                    format!("{} ({})", p.baseline_name(), p.baseline_role().word()),
+                    p.baseline_ns().text(ns),
+                    p.pv_name().to_string(),
+                    p.pv_ns().text(ns),
+                    pair_iters(p),
+                    p.ratios().text(times),
                     p.verdict(),
                 ]
             })
             .collect(),
-        chart_file: "pairs.svg".into(),
+        chart_file: Some("pairs.svg".into()),
+    }
+}
+
+/// Every run of every pair and sweep point, with its p10-p90 ranges.
+pub fn pair_runs_table(report: &BenchReport) -> Table {
+    let (all, _) = report.all_pairs();
+    let mut rows = Vec::new();
+    for p in &all {
+        for (i, run) in p.runs.iter().enumerate() {
+            let PairRun { baseline, pv } = run;
+            rows.push(vec![
+                p.pair.clone(),
+                (i + 1).to_string(),
+                format!("{} n={}", run_cell(baseline), baseline.iters),
+                format!("{} n={}", run_cell(pv), pv.iters),
+                run.ratio().map_or("-".into(), times),
+                format!("{:?}", run.winner()).to_lowercase(),
+            ]);
+        }
+    }
+    Table {
+        title: "Every run of every pair: median [p10-p90] and n".into(),
+        header: header(&[
+            ("pair", Align::Left),
+            ("run", Align::Right),
+            ("baseline", Align::Right),
+            ("paravirtual", Align::Right),
+            ("ratio", Align::Right),
+            ("this run", Align::Left),
+        ]),
+        rows,
+        chart_file: None,
+    }
+}
+
+pub fn sweep_table(report: &BenchReport) -> Table {
+    let per_op = |s: Spread, n: u32| Spread::of(s.values().iter().map(|v| v / f64::from(n)));
+    Table {
+        title: "Multicall sweep under Xen PVH: cost per operation against N".into(),
+        header: header(&[
+            ("N", Align::Right),
+            ("N hypercalls, per call", Align::Right),
+            ("one multicall of N, per call", Align::Right),
+            ("n: runs x iterations", Align::Right),
+            ("separate/multicall (range)", Align::Right),
+            ("verdict (rule below)", Align::Left),
+        ]),
+        rows: report
+            .sweep()
+            .iter()
+            .map(|p| {
+                let n = p.sweep_n().unwrap_or(1).max(1);
+                vec![
+                    n.to_string(),
+                    per_op(p.baseline_ns(), n).text(ns),
+                    per_op(p.pv_ns(), n).text(ns),
+                    pair_iters(p),
+                    p.ratios().text(times),
+                    p.verdict(),
+                ]
+            })
+            .collect(),
+        chart_file: Some("sweep.svg".into()),
     }
 }
 
@@ -137,10 +193,15 @@ pub fn core_table(report: &BenchReport) -> Table {
         ("kind".into(), Align::Left),
     ];
     for c in &report.columns {
-        titles.push((format!("{} median", c.name), Align::Right));
+        titles.push((format!("{} median (range)", c.name), Align::Right));
     }
-    titles.push(("hvm/pvh".into(), Align::Right));
-    titles.push(("hvm/native".into(), Align::Right));
+    titles.push(("hvm/pvh (range)".into(), Align::Right));
+    titles.push(("hvm/native (range)".into(), Align::Right));
+    let names: Vec<&str> = report.columns.iter().map(|c| c.name.as_str()).collect();
+    titles.push((
+        format!("n: runs x iterations ({})", names.join(" / ")),
+        Align::Right,
+    ));
     Table {
         title: "Benchmarks in the three columns, core ones first (median per operation)".into(),
         header: titles,
@@ -149,62 +210,109 @@ pub fn core_table(report: &BenchReport) -> Table {
             .iter()
             .map(|row| {
                 let mut cells = vec![row.name.clone(), row.kind.clone()];
-                cells.extend(row.median_ns.iter().map(|v| opt_ns(*v)));
-                cells.push(opt_times(row.hvm_over_pvh()));
-                cells.push(opt_times(row.hvm_over_native()));
+                cells.extend(row.cells.iter().map(|c| c.medians.text(ns)));
+                cells.push(row.hvm_over_pvh.text(times));
+                cells.push(row.hvm_over_native.text(times));
+                let n: Vec<String> = row.cells.iter().map(|c| n_text(&c.iters)).collect();
+                cells.push(n.join(" / "));
                 cells
             })
             .collect(),
-        chart_file: "core.svg".into(),
+        chart_file: Some("core.svg".into()),
     }
+}
+
+fn boot_cells(b: &BootRow) -> Vec<String> {
+    vec![
+        b.guest.clone(),
+        format!("{} MiB", b.memory_mb),
+        b.runs.iter().filter(|r| r.passed).count().to_string() + &format!("/{}", b.runs.len()),
+        b.spread(|r| r.built).text(secs),
+        b.spread(|r| r.unpaused).text(secs),
+        b.spread(|r| r.first_byte).text(secs),
+        b.spread(|r| r.gone).text(secs),
+        b.spread(|r| r.ready_own_clock).text(secs),
+        b.kind.ready_is().to_string(),
+    ]
 }
 
 pub fn boot_table(report: &BenchReport) -> Table {
     Table {
-        title: "Boot under Xen PVH: host clock from the start of `xl create`, one guest at a time"
-            .into(),
+        title: "Boot under Xen PVH: from the start of `xl create`, dom0's clock; ready, the guest's own clock".into(),
         header: header(&[
             ("guest", Align::Left),
             ("memory", Align::Right),
-            ("xl create -> unpaused", Align::Right),
-            ("xl create -> first line", Align::Right),
-            ("xl create -> ready", Align::Right),
+            ("n (ok/runs)", Align::Right),
+            ("xl create: domain built", Align::Right),
+            ("console attached, unpaused", Align::Right),
+            ("first console byte", Align::Right),
+            ("domain gone", Align::Right),
+            ("ready, guest's own clock", Align::Right),
             ("ready is", Align::Left),
-            ("ended", Align::Left),
         ]),
-        rows: report
-            .boot
-            .iter()
-            .map(|b| {
-                vec![
-                    b.guest.clone(),
-                    format!("{} MiB", b.memory_mb),
-                    secs(b.create_secs),
-                    secs(b.first_line_secs),
-                    secs(b.ready_secs),
-                    b.ready_is.clone(),
-                    b.ended.clone(),
-                ]
-            })
-            .collect(),
-        chart_file: "boot.svg".into(),
+        rows: report.boot.iter().map(boot_cells).collect(),
+        chart_file: Some("boot.svg".into()),
     }
 }
 
-fn tries(t: &[(u32, bool)]) -> String {
-    t.iter()
-        .map(|(mb, ok)| format!("{mb} MiB {}", if *ok { "booted" } else { "failed" }))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn floor_cells(f: &Floor) -> Vec<String> {
+    let order: Vec<String> = f
+        .probes
+        .iter()
+        .map(|p| format!("{}{}", p.mb, if p.passed { "+" } else { "-" }))
+        .collect();
+    let (floor, n) = match f.floor() {
+        Some(mb) => (
+            format!("{mb} MiB"),
+            format!(
+                "{} / {}",
+                f.tries(mb),
+                if mb > floor::LO_MB {
+                    f.tries(mb - 1)
+                } else {
+                    0
+                }
+            ),
+        ),
+        None => ("none found".into(), "-".into()),
+    };
+    vec![
+        f.workload.word().to_string(),
+        f.workload.criterion().to_string(),
+        floor,
+        n,
+        f.memory_at_floor().unwrap_or("-").to_string(),
+        f.reason(),
+        order.join(" "),
+    ]
+}
+
+pub fn floor_table(report: &BenchReport) -> Table {
+    Table {
+        title: "Smallest memory for virtus-pv: bisection over whole MiB under Xen PVH".into(),
+        header: header(&[
+            ("workload", Align::Left),
+            ("passes when it", Align::Left),
+            ("floor", Align::Right),
+            ("n: boots at floor / at floor-1", Align::Right),
+            ("the kernel at the floor", Align::Left),
+            ("why not 1 MiB less", Align::Left),
+            ("probes in order (MiB, + passed, - failed)", Align::Left),
+        ]),
+        rows: report.floors.iter().map(floor_cells).collect(),
+        chart_file: None,
+    }
 }
 
 pub fn footprint_table(report: &BenchReport) -> Table {
     let f = &report.footprint;
-    let virtus_floor = Footprint::smallest(&f.virtus_tries)
-        .map_or("none of those tried".into(), |mb| format!("{mb} MiB"));
-    let linux_floor = match Footprint::smallest(&f.linux_tries) {
-        Some(mb) => format!("{mb} MiB (booted here; documented floor, see below)"),
-        None => "did not boot here (documented floor: see below)".into(),
+    let floor = |w: floor::Workload| {
+        report
+            .floors
+            .iter()
+            .find(|fl| fl.workload == w)
+            .and_then(Floor::floor)
+            .map_or("-".into(), |mb| format!("{mb} MiB"))
     };
     Table {
         title: "Footprint: virtus-pv against the bed's Linux PVH guest".into(),
@@ -212,8 +320,7 @@ pub fn footprint_table(report: &BenchReport) -> Table {
             ("guest", Align::Left),
             ("kernel image", Align::Right),
             ("initramfs", Align::Right),
-            ("smallest memory", Align::Left),
-            ("tried in this run", Align::Left),
+            ("smallest memory: shell / suite", Align::Left),
         ]),
         rows: vec![
             vec![
@@ -223,18 +330,20 @@ pub fn footprint_table(report: &BenchReport) -> Table {
                 ),
                 bytes(f.virtus_pv_stripped_bytes),
                 "none".into(),
-                virtus_floor,
-                tries(&f.virtus_tries),
+                format!(
+                    "{} / {} (bisection above)",
+                    floor(floor::Workload::Shell),
+                    floor(floor::Workload::Suite)
+                ),
             ],
             vec![
                 "Linux (bed's vmlinux)".into(),
                 bytes(f.linux_vmlinux_bytes),
                 bytes(f.linux_initramfs_bytes),
-                linux_floor,
-                tries(&f.linux_tries),
+                "96 MiB to init (documented, not bisected here; see below)".into(),
             ],
         ],
-        chart_file: "footprint.svg".into(),
+        chart_file: Some("footprint.svg".into()),
     }
 }
 
@@ -246,9 +355,7 @@ pub fn density_table(report: &BenchReport) -> Table {
             ("memory each", Align::Right),
             ("succeeded", Align::Right),
             ("peak at once", Align::Right),
-            ("create, mean", Align::Right),
-            ("first", Align::Right),
-            ("last", Align::Right),
+            ("create per guest (range), n=N", Align::Right),
             ("2nd half/1st half", Align::Right),
             ("all created", Align::Right),
             ("all ended", Align::Right),
@@ -258,17 +365,16 @@ pub fn density_table(report: &BenchReport) -> Table {
             .density
             .iter()
             .map(|d| {
+                let opt = |v: Option<f64>| v.map_or("-".into(), secs);
                 vec![
                     d.n.to_string(),
                     format!("{} MiB", d.memory_mb),
                     format!("{}/{}", d.passed, d.n),
                     d.peak_running.to_string(),
-                    secs(d.mean_create()),
-                    secs(d.first_create()),
-                    secs(d.last_create()),
-                    opt_times(d.growth()),
-                    secs(d.all_created_secs),
-                    secs(d.all_ended_secs),
+                    d.create().text(secs),
+                    d.growth().map_or("-".into(), times),
+                    opt(d.all_created_secs),
+                    opt(d.all_ended_secs),
                     if d.problems.is_empty() {
                         "none".into()
                     } else {
@@ -277,390 +383,24 @@ pub fn density_table(report: &BenchReport) -> Table {
                 ]
             })
             .collect(),
-        chart_file: "density.svg".into(),
+        chart_file: Some("density.svg".into()),
     }
 }
 
+/// The tables, in the report's order.
 pub fn tables(report: &BenchReport) -> Vec<Table> {
     vec![
         pairs_table(report),
+        sweep_table(report),
         core_table(report),
         boot_table(report),
+        floor_table(report),
         footprint_table(report),
         density_table(report),
+        pair_runs_table(report),
     ]
-}
-
-/// One chart per table, named by its `chart_file`.
-pub fn charts(report: &BenchReport) -> Vec<(String, Chart)> {
-    let (pairs, _) = report.pairs();
-    let mut out = Vec::new();
-    out.push((
-        "pairs.svg".to_string(),
-        Chart {
-            title: "Pairs under Xen PVH: median per operation".into(),
-            unit: "ns".into(),
-            bars: pairs
-                .iter()
-                .flat_map(|p| {
-                    [
-                        Bar {
-                            label: format!("{}: {}", p.pair, p.baseline.name),
-                            value: Some(p.baseline.median_ns),
-                            group: 0,
-                        },
-                        Bar {
-                            label: format!("{}: {}", p.pair, p.pv.name),
-                            value: Some(p.pv.median_ns),
-                            group: 1,
-                        },
-                    ]
-                })
-                .collect(),
-            legend: vec!["emulated / unbatched".into(), "paravirtual".into()],
-        },
-    ));
-    out.push((
-        "core.svg".to_string(),
-        Chart {
-            title: "Core benchmarks: native, Xen HVM, Xen PVH (median)".into(),
-            unit: "ns".into(),
-            bars: report
-                .core()
-                .iter()
-                .flat_map(|row| {
-                    row.median_ns
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| Bar {
-                            label: format!(
-                                "{} {}",
-                                row.name,
-                                report.columns.get(i).map_or(COLUMNS[i % 3], |c| &c.name)
-                            ),
-                            value: *v,
-                            group: i,
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .collect(),
-            legend: report.columns.iter().map(|c| c.name.clone()).collect(),
-        },
-    ));
-    out.push((
-        "boot.svg".to_string(),
-        Chart {
-            title: "Boot under Xen PVH: from the start of `xl create`".into(),
-            unit: "s".into(),
-            bars: report
-                .boot
-                .iter()
-                .flat_map(|b| {
-                    [
-                        Bar {
-                            label: format!("{} first line", b.guest),
-                            value: b.first_line_secs,
-                            group: 0,
-                        },
-                        Bar {
-                            label: format!("{} ready", b.guest),
-                            value: b.ready_secs,
-                            group: 1,
-                        },
-                    ]
-                })
-                .collect(),
-            legend: vec!["first console line".into(), "ready".into()],
-        },
-    ));
-    let f = &report.footprint;
-    let kib = |b: Option<u64>| b.map(|b| b as f64 / 1024.0);
-    out.push((
-        "footprint.svg".to_string(),
-        Chart {
-            title: "Footprint: image sizes and smallest memory".into(),
-            unit: "KiB".into(),
-            bars: vec![
-                Bar {
-                    label: "virtus-pv image (stripped)".into(),
-                    value: kib(f.virtus_pv_stripped_bytes),
-                    group: 0,
-                },
-                Bar {
-                    label: "Linux vmlinux".into(),
-                    value: kib(f.linux_vmlinux_bytes),
-                    group: 1,
-                },
-                Bar {
-                    label: "Linux initramfs".into(),
-                    value: kib(f.linux_initramfs_bytes),
-                    group: 1,
-                },
-                Bar {
-                    label: "virtus-pv smallest memory".into(),
-                    value: Footprint::smallest(&f.virtus_tries).map(|mb| f64::from(mb) * 1024.0),
-                    group: 0,
-                },
-                Bar {
-                    label: "Linux memory it booted with".into(),
-                    value: Footprint::smallest(&f.linux_tries).map(|mb| f64::from(mb) * 1024.0),
-                    group: 1,
-                },
-            ],
-            legend: vec!["Virtus".into(), "Linux".into()],
-        },
-    ));
-    out.push((
-        "density.svg".to_string(),
-        Chart {
-            title: "Density: mean time to create one guest, N at once".into(),
-            unit: "s".into(),
-            bars: report
-                .density
-                .iter()
-                .map(|d| Bar {
-                    label: format!("N={} ({}/{} ok)", d.n, d.passed, d.n),
-                    value: d.mean_create(),
-                    group: usize::from(!d.all_passed()),
-                })
-                .collect(),
-            legend: vec!["all succeeded".into(), "some failed".into()],
-        },
-    ));
-    out
-}
-
-/// The header: where and how the figures were made.
-pub fn preamble(report: &BenchReport) -> Vec<String> {
-    let m = &report.machine;
-    vec![
-        format!(
-            "Machine: {} ({} cores), QEMU {}, TCG software emulation (no hardware \
-             virtualization); Xen {} nested inside it.",
-            m.cpu_model, m.cores, m.qemu_version, m.xen_version
-        ),
-        "Absolute figures are not hardware figures: every instruction is emulated, and \
-         under Xen twice over. Ratios from one run are comparable: both sides ran in the \
-         same emulator, the same Xen, the same boot."
-            .into(),
-        format!(
-            "Mode: {}; the whole run took {:.1} s; status: {}.",
-            if report.quick { "--quick" } else { "full" },
-            report.elapsed_secs,
-            if report.passed() {
-                "everything ran and reported"
-            } else {
-                "INCOMPLETE (see the notes)"
-            }
-        ),
-    ]
-}
-
-pub fn markdown(report: &BenchReport) -> String {
-    let mut md = String::from("# Virtus benchmarks: paravirtual against emulated\n\n");
-    for line in preamble(report) {
-        md.push_str(&format!("{line}\n\n"));
-    }
-    md.push_str("How each column ran:\n\n");
-    for c in &report.columns {
-        md.push_str(&format!("- **{}**: {}\n", c.name, c.setup));
-    }
-    md.push('\n');
-    let (pairs, pair_notes) = report.pairs();
-    for t in tables(report) {
-        md.push_str(&format!("## {}\n\n", t.title));
-        md.push_str(&t.markdown());
-        md.push_str(&format!("\n![{}]({})\n\n", t.title, t.chart_file));
-        if t.chart_file == "footprint.svg" && !report.footprint.linux_floor_source.is_empty() {
-            md.push_str(&format!(
-                "Linux's smallest memory: {}.\n\n",
-                report.footprint.linux_floor_source
-            ));
-        }
-        if t.chart_file == "density.svg" {
-            md.push_str(
-                "Each guest boots into its shell; once all N run, dom0 types `test time_` and \
-                 `shutdown` into every console, so the N run their workload together. \
-                 Creation time per guest: from the previous guest's `created` marker (dom0 \
-                 ready for the first) to its own (`xl create -p`, console attached, \
-                 unpaused); `2nd half/1st half` compares the later guests' mean with the \
-                 earlier ones'. Succeeded: powered off after a KTAP summary with no failure.\n\n",
-            );
-        }
-        if t.chart_file == "pairs.svg" {
-            for p in &pairs {
-                md.push_str(&format!(
-                    "- **{}**: {} ({} against {}).\n",
-                    p.pair,
-                    p.verdict(),
-                    ns(p.baseline.median_ns),
-                    ns(p.pv.median_ns)
-                ));
-            }
-            if pairs.is_empty() {
-                md.push_str("- No pair was reported.\n");
-            }
-            for n in &pair_notes {
-                md.push_str(&format!("- note: {n}\n"));
-            }
-            md.push('\n');
-        }
-    }
-    let mut notes: Vec<String> = report.notes.clone();
-    for c in &report.columns {
-        notes.extend(c.problems.iter().map(|p| format!("{}: {p}", c.name)));
-        notes.extend(c.output.notes.iter().map(|p| format!("{}: {p}", c.name)));
-        notes.extend(
-            c.output
-                .errors
-                .iter()
-                .map(|(n, e)| format!("{}: benchmark {n} failed: {e}", c.name)),
-        );
-    }
-    md.push_str("## Notes\n\n");
-    if notes.is_empty() {
-        md.push_str("None.\n");
-    }
-    for n in notes {
-        md.push_str(&format!("- {n}\n"));
-    }
-    md.push_str("\nRaw figures: [report.json](report.json).\n");
-    md
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::model::tests::pvh_output;
-    use super::super::model::{BootRow, Column, DensityStep, Machine};
-    use super::super::parse::parse;
-    use super::super::svg::{render, tests::well_formed_xml};
-    use super::*;
-
-    pub fn sample() -> BenchReport {
-        BenchReport {
-            machine: Machine {
-                cpu_model: "AMD EPYC 7B13".into(),
-                cores: 2,
-                xen_version: "4.17.7".into(),
-                qemu_version: "7.2.15".into(),
-            },
-            quick: true,
-            columns: vec![
-                Column {
-                    name: "native".into(),
-                    setup: "q35".into(),
-                    output: parse([
-                        "# bench clock_read iters=9 median_cycles=9 p10_cycles=9 p90_cycles=9 min_cycles=9 median_ns=9 tsc_hz=1 pair=- role=-",
-                    ]),
-                    problems: vec![],
-                },
-                Column {
-                    name: "xen-hvm".into(),
-                    setup: "hvm | 64M".into(),
-                    output: Default::default(),
-                    problems: vec!["timed out".into()],
-                },
-                Column {
-                    name: "xen-pvh".into(),
-                    setup: "pvh".into(),
-                    output: pvh_output(),
-                    problems: vec![],
-                },
-            ],
-            boot: vec![BootRow {
-                guest: "virtus".into(),
-                memory_mb: 32,
-                first_line_secs: Some(0.5),
-                ready_secs: Some(1.0),
-                passed: true,
-                ..Default::default()
-            }],
-            footprint: Footprint {
-                virtus_pv_stripped_bytes: Some(300_000),
-                virtus_tries: vec![(5, true), (4, false)],
-                linux_tries: vec![(96, true)],
-                linux_floor_source: "96 MiB documented".into(),
-                ..Default::default()
-            },
-            density: vec![DensityStep {
-                n: 4,
-                memory_mb: 6,
-                passed: 3,
-                create_secs: vec![1.0, 1.1, 1.2, 1.3],
-                problems: vec!["d4-2: crashed".into()],
-                ..Default::default()
-            }],
-            notes: vec!["a note".into()],
-            elapsed_secs: 100.0,
-        }
-    }
-
-    #[test]
-    fn markdown_has_every_table_and_the_statement() {
-        let report = sample();
-        let md = markdown(&report);
-        for needle in [
-            "AMD EPYC 7B13 (2 cores)",
-            "TCG software emulation",
-            "Xen 4.17.7",
-            "not hardware figures",
-            "Ratios from one run are comparable",
-            "| timer_arm | lapic_timer_arm (emulated) | 6.00 us | 6.00 us-6.00 us | singleshot_timer_arm | 1.50 us | 1.50 us-1.50 us | 4.00x |",
-            "pv wins: pvclock_read is 2000x faster",
-            "![Density",
-            "xen-hvm: timed out",
-            "d4-2: crashed",
-            "INCOMPLETE",
-            "**xen-hvm**: hvm | 64M",
-            "5 MiB",
-            "dom0 types `test time_`",
-        ] {
-            assert!(md.contains(needle), "{needle} missing from\n{md}");
-        }
-        // Every Markdown table row has as many cells as its header.
-        for t in tables(&report) {
-            let text = t.markdown();
-            let counts: Vec<usize> = text
-                .lines()
-                .map(|l| l.replace("\\|", "").matches('|').count())
-                .collect();
-            assert!(counts.iter().all(|c| *c == counts[0]), "{text}");
-        }
-    }
-
-    #[test]
-    fn every_chart_is_well_formed_and_named_by_its_table() {
-        let report = sample();
-        let charts = charts(&report);
-        let files: Vec<&str> = charts.iter().map(|(f, _)| f.as_str()).collect();
-        let tables: Vec<String> = tables(&report).into_iter().map(|t| t.chart_file).collect();
-        assert_eq!(files, tables);
-        for (_, chart) in &charts {
-            well_formed_xml(&render(chart)).unwrap();
-        }
-    }
-
-    #[test]
-    fn json_is_well_formed_and_complete() {
-        let text = super::super::json::report_json(&sample()).render();
-        assert!(super::super::json::tests::well_formed(&text), "{text}");
-        for needle in [
-            "\"ratio_baseline_over_pv\": 4",
-            "\"pvclock_read\"",
-            "\"cpu_model\": \"AMD EPYC 7B13\"",
-            "\"create_secs\": [",
-            "\"booted\": false",
-        ] {
-            assert!(text.contains(needle), "{needle} missing from\n{text}");
-        }
-    }
-
-    #[test]
-    fn units_scale() {
-        assert_eq!(ns(12.0), "12.0 ns");
-        assert_eq!(ns(1500.0), "1.50 us");
-        assert_eq!(ns(2_500_000.0), "2.50 ms");
-        assert_eq!(bytes(Some(2 << 20)), "2.0 MiB");
-        assert_eq!(bytes(Some(4096)), "4 KiB");
-    }
-}
+#[path = "render_tests.rs"]
+mod tests;

@@ -39,8 +39,20 @@ pub struct TimedLine {
 pub struct TimedRun {
     pub report: XenReport,
     pub lines: Vec<TimedLine>,
+    /// Every event, in order: for guests the script makes up as it goes
+    /// (the memory floor's probes), which the report does not know.
+    pub events: Vec<Stamped>,
     /// The bed the run used (for its files' sizes).
     pub bed: Option<Bed>,
+}
+
+/// What a run does beyond starting its guests: a script of its own instead
+/// of the one [`script::script`] writes, and more files in dom0.
+#[derive(Clone, Debug, Default)]
+pub struct RunPlan {
+    pub script: Option<script::Script>,
+    /// (path in dom0, contents).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl TimedRun {
@@ -91,6 +103,7 @@ fn write_initramfs_shared(
     bed: &Bed,
     specs: &[GuestSpec],
     script: &str,
+    files: &[(String, Vec<u8>)],
     path: &std::path::Path,
 ) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
@@ -100,6 +113,9 @@ fn write_initramfs_shared(
     archive
         .add_file("/virtus-run/script.sh", 0o755, script.as_bytes())
         .map_err(cpio)?;
+    for (dom0_path, contents) in files {
+        archive.add_file(dom0_path, 0o644, contents).map_err(cpio)?;
+    }
     let mut copies: Vec<(PathBuf, String)> = Vec::new();
     for spec in specs {
         let (GuestImage::File { kernel, ramdisk }, Ok(Some(config))) =
@@ -177,9 +193,15 @@ pub fn open_bed(specs: &[GuestSpec], options: &XenOptions) -> Result<Bed, String
 /// Boots Xen under QEMU and runs `specs`, keeping each console line's
 /// time. Never fails: a run that could not happen has a `setup_error`.
 pub fn run_timed(specs: &[GuestSpec], options: &XenOptions) -> TimedRun {
+    run_planned(specs, &RunPlan::default(), options)
+}
+
+/// [`run_timed`], with `plan`'s script and files.
+pub fn run_planned(specs: &[GuestSpec], plan: &RunPlan, options: &XenOptions) -> TimedRun {
     let failed = |error: String| TimedRun {
         report: XenReport::setup_failed(specs, error),
         lines: Vec::new(),
+        events: Vec::new(),
         bed: None,
     };
     for spec in specs {
@@ -196,9 +218,12 @@ pub fn run_timed(specs: &[GuestSpec], options: &XenOptions) -> TimedRun {
             ));
         }
     }
-    let script = match script::script(specs, &options.dom0, options.sequential) {
-        Ok(script) => script,
-        Err(error) => return failed(error),
+    let script = match &plan.script {
+        Some(script) => script.clone(),
+        None => match script::script(specs, &options.dom0, options.sequential) {
+            Ok(script) => script,
+            Err(error) => return failed(error),
+        },
     };
     if let Err(error) = qemu::check_available() {
         return failed(error.to_string());
@@ -209,7 +234,7 @@ pub fn run_timed(specs: &[GuestSpec], options: &XenOptions) -> TimedRun {
     };
     let budget: Duration = specs.iter().map(|spec| spec.timeout).sum();
     let initramfs = match TempFile::new().and_then(|file| {
-        write_initramfs_shared(&bed, specs, &script.text, &file.0)?;
+        write_initramfs_shared(&bed, specs, &script.text, &plan.files, &file.0)?;
         Ok(file)
     }) {
         Ok(file) => file,
@@ -227,6 +252,7 @@ pub fn run_timed(specs: &[GuestSpec], options: &XenOptions) -> TimedRun {
     let mut recorder = Recorder::new(specs, &script.dom0_order);
     let mut parser = ConsoleParser::new();
     let mut lines = Vec::new();
+    let mut events = Vec::new();
     let mut take = |stamped: Stamped, recorder: &mut Recorder| {
         if let Some(text) = live::render(&stamped.event, stamped.at, verbosity) {
             say(&text);
@@ -239,6 +265,7 @@ pub fn run_timed(specs: &[GuestSpec], options: &XenOptions) -> TimedRun {
             });
         }
         recorder.record(&stamped);
+        events.push(stamped);
     };
     let mut command = Command::new(qemu::QEMU);
     command.args(&args);
@@ -272,6 +299,7 @@ pub fn run_timed(specs: &[GuestSpec], options: &XenOptions) -> TimedRun {
     TimedRun {
         report,
         lines,
+        events,
         bed: Some(bed),
     }
 }
@@ -319,7 +347,7 @@ mod shared_tests {
             .map(|name| GuestSpec::pvh(name, &kernel).unwrap())
             .collect();
         let out = dir.join("out.cpio");
-        write_initramfs_shared(&bed, &specs, "true\n", &out).unwrap();
+        write_initramfs_shared(&bed, &specs, "true\n", &[], &out).unwrap();
         let bytes = fs::read(&out).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert_eq!(text.matches("KERNEL-BYTES-ONCE").count(), 1);

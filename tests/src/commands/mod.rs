@@ -4,6 +4,8 @@
 //! unit-tested.
 
 mod bench;
+mod bench_guests;
+mod bench_machine;
 mod boot;
 mod checks;
 mod pv;

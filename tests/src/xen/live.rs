@@ -70,6 +70,13 @@ pub fn render(event: &Event, at: Duration, verbosity: Verbosity) -> Option<Strin
                 uptime(u)
             )
         }
+        Event::GuestStamps { guest, stamps } => {
+            let steps: Vec<String> = stamps.iter().map(|(k, v)| format!("{k} {v:.2}s")).collect();
+            format!(
+                "[xen] {at} guest {guest}: dom0 uptime at {}",
+                steps.join(", ")
+            )
+        }
         Event::GuestTimeout { guest, uptime: u } => {
             format!(
                 "[xen] {at} guest {guest} timed out, still running{}",

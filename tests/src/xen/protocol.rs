@@ -85,6 +85,12 @@ pub enum Event {
         code: Option<i32>,
         uptime: Option<f64>,
     },
+    /// dom0's clock (uptime, s) at named steps of the guest's life:
+    /// `xl_create`, `built`, `unpaused`, `first_byte`, `gone`.
+    GuestStamps {
+        guest: String,
+        stamps: Vec<(String, f64)>,
+    },
     /// `guest_wait` gave up on a guest that was still running.
     GuestTimeout {
         guest: String,
@@ -327,6 +333,16 @@ fn parse_marker(body: &str) -> Option<Event> {
                     reason: ShutdownReason::from_name(field("reason")?)?,
                     code: field("code").and_then(|s| s.parse().ok()),
                     uptime: uptime(),
+                },
+                "stamps" => Event::GuestStamps {
+                    guest,
+                    stamps: words[3..]
+                        .iter()
+                        .map(|word| {
+                            let (key, value) = word.split_once('=')?;
+                            Some((key.to_string(), value.parse::<f64>().ok()?))
+                        })
+                        .collect::<Option<Vec<_>>>()?,
                 },
                 "timeout" => Event::GuestTimeout {
                     guest,

@@ -237,3 +237,31 @@ fn shutdown_reasons_round_trip() {
     assert_eq!(ShutdownReason::from_name("halt"), None);
     assert_eq!(ShutdownReason::SoftReset.to_string(), "soft_reset");
 }
+
+#[test]
+fn stamps_carry_dom0_times_by_name() {
+    assert_eq!(
+        events("@@virtus guest mute stamps xl_create=10.5 built=11.02 unpaused=11.3 gone=11.9\n"),
+        [Event::GuestStamps {
+            guest: "mute".into(),
+            stamps: vec![
+                ("xl_create".into(), 10.5),
+                ("built".into(), 11.02),
+                ("unpaused".into(), 11.3),
+                ("gone".into(), 11.9),
+            ]
+        }]
+    );
+    // No stamps at all (a guest that failed before the first) is still news.
+    assert_eq!(
+        events("@@virtus guest g stamps\n"),
+        [Event::GuestStamps {
+            guest: "g".into(),
+            stamps: vec![]
+        }]
+    );
+    assert!(matches!(
+        events("@@virtus guest g stamps built=soon\n").as_slice(),
+        [Event::Garbled(_)]
+    ));
+}

@@ -62,6 +62,9 @@ pub struct GuestReport {
     /// What `xl` said when the guest failed to start.
     pub xl_output: Vec<String>,
     pub times: GuestTimes,
+    /// dom0's clock at the steps of the guest's life (see
+    /// [`Event::GuestStamps`]).
+    pub stamps: Vec<(String, Duration)>,
     /// Empty if the guest passed.
     pub problems: Vec<String>,
     /// A second failure report for the same guest, whose xl lines repeat.
@@ -73,6 +76,15 @@ impl GuestReport {
         self.problems.is_empty()
     }
 
+    /// dom0's clock (uptime, s) at step `name` of the guest's life, if it
+    /// was stamped.
+    pub fn stamp(&self, name: &str) -> Option<f64> {
+        self.stamps
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_secs_f64())
+    }
+
     fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
@@ -82,6 +94,7 @@ impl GuestReport {
             console: Vec::new(),
             xl_output: Vec::new(),
             times: GuestTimes::default(),
+            stamps: Vec::new(),
             problems: Vec::new(),
             repeated_failure: false,
         }
@@ -326,6 +339,17 @@ impl<'a> Recorder<'a> {
                     report.times.ended.get_or_insert(at);
                     report.end = GuestEnd::Shutdown(*reason);
                     report.code = *code;
+                }
+            }
+            Event::GuestStamps { guest, stamps } => {
+                if let Some(report) = self.guest(guest) {
+                    // Uptimes are never negative or huge: a bad one is dropped.
+                    report.stamps = stamps
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            Some((k.clone(), Duration::try_from_secs_f64(*v).ok()?))
+                        })
+                        .collect();
                 }
             }
             Event::GuestTimeout { guest, .. } => {

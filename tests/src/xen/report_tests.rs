@@ -282,3 +282,31 @@ fn a_ktap_summary_line_is_timed() {
     assert_eq!(times.result_line, Some(secs(30)));
     assert_eq!(times.ended, Some(secs(32)));
 }
+
+#[test]
+fn stamps_are_kept_by_name_and_bad_ones_dropped() {
+    let lines = [
+        (8, "@@virtus guest a created domid=1 uptime=7.0"),
+        (
+            9,
+            "@@virtus guest a stamps xl_create=5.25 built=6.5 unpaused=7.0 first_byte=7.01",
+        ),
+        (
+            10,
+            "@@virtus guest a ended reason=poweroff code=0 uptime=9.5",
+        ),
+        (11, "@@virtus guest b stamps xl_create=-1"),
+    ];
+    let report = run(
+        &[guest("a"), guest("b")],
+        &[],
+        &lines,
+        Termination::Exited(0),
+    );
+    let a = &report.guests[0];
+    assert_eq!(a.stamp("xl_create"), Some(5.25));
+    assert_eq!(a.stamp("first_byte"), Some(7.01));
+    assert_eq!(a.stamp("gone"), None);
+    // A negative uptime is no time at all.
+    assert_eq!(report.guests[1].stamp("xl_create"), None);
+}

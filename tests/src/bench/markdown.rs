@@ -1,0 +1,158 @@
+//! `bench/report.md`: where and how the figures were made, the tables and
+//! charts, the rules they follow, and everything that went wrong.
+
+use super::floor::{CONFIRM, HI_MB, LO_MB};
+use super::model::BenchReport;
+use super::pairs::TIE_RULE;
+use super::render::tables;
+
+/// The header: the tree, the machine, how to read the figures.
+pub fn preamble(report: &BenchReport) -> Vec<String> {
+    let m = &report.machine;
+    vec![
+        format!("Made from commit `{}`.", m.commit),
+        format!(
+            "Machine: {} ({} cores), QEMU {}, TCG software emulation (no hardware \
+             virtualization); Xen {} nested inside it.",
+            m.cpu_model, m.cores, m.qemu_version, m.xen_version
+        ),
+        "Absolute figures are not hardware figures: every instruction is emulated, and \
+         under Xen twice over, on a machine other work shares. Each column and each boot \
+         ran several times: a figure is the median over the runs with the least and \
+         greatest value in brackets, and every table gives its n."
+            .into(),
+        format!(
+            "Mode: {}; {} runs of each column and boot; the whole run took {:.1} s; status: {}.",
+            if report.quick { "--quick" } else { "full" },
+            report.repeat,
+            report.elapsed_secs,
+            if report.passed() {
+                "everything ran and reported"
+            } else {
+                "INCOMPLETE (see the notes)"
+            }
+        ),
+    ]
+}
+
+/// The words under a table.
+fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
+    let mut md = String::new();
+    match chart {
+        Some("pairs.svg") => {
+            md.push_str(&format!("Rule: {TIE_RULE}\n\n"));
+            for p in report.pairs() {
+                md.push_str(&format!(
+                    "- **{}**: {}; baseline/pv {}.\n",
+                    p.pair,
+                    p.verdict(),
+                    p.ratios().text_n(super::pairs::times)
+                ));
+            }
+            md.push('\n');
+        }
+        Some("sweep.svg") => md.push_str(
+            "Per call: the median time of the whole batch divided by N. The baseline makes \
+             N `xen_version` hypercalls one after the other; the paravirtual side hands Xen \
+             one multicall of N such entries. The verdict follows the same rule as the pairs.\n\n",
+        ),
+        Some("core.svg") => md.push_str(
+            "The HVM and PVH runs alternate in one Xen boot (HVM run 1, PVH run 1, HVM run \
+             2, ...); a ratio is run k of one column over run k of the other, and its range \
+             is over k. The native runs are separate QEMU boots. `console_line` is one \
+             32-byte line: short enough that the trapped UART under HVM writes it at least \
+             five times within the kernel's time budget.\n\n",
+        ),
+        Some("boot.svg") => md.push_str(
+            "All guests have the same memory and ran one at a time in one Xen boot, in \
+             turn (mute, Virtus, Linux quiet, Linux verbose, then again), after one \
+             uncounted mute guest that warms dom0's caches. The time columns but the last \
+             are dom0's clock (/proc/uptime, 10 ms steps) from the moment `xl create -p` \
+             starts: \"domain built\" when xl reports the paused domain (polled every \
+             50 ms): the toolstack's own time; \"console attached, unpaused\" when the \
+             runner's console client holds the guest's console and `xl unpause` has \
+             returned: the guest has not run before it was called (so a first byte \
+             may come a little before this stamp). \"First console byte\" is when \
+             dom0's console client got the guest's first byte; \"domain gone\" when xl \
+             saw the domain end (polled every 100 ms; for Virtus it includes dom0 typing \
+             `shutdown` at its prompt). The last column is the guest's own clock at its \
+             ready point: guest time, from near its entry. The mute guest is the \
+             toolstack's floor: the same `xl create` of a guest that powers off at once. \
+             Linux runs with `quiet` (only warnings reach its console) and again with \
+             `loglevel=7` (its whole boot log, as Virtus prints its info lines).\n\n",
+        ),
+        None if title.starts_with("Smallest memory") => md.push_str(&format!(
+            "dom0 bisects over whole MiB between {LO_MB} and {HI_MB}: {HI_MB} first, then the \
+             middle of what is left, keeping a size that passed as the upper end; then \
+             {CONFIRM} more boots each of the floor and of the size below it. Every probe is \
+             judged again by the runner from its console and how it ended. The floor is \
+             the least size whose every boot passed, with every boot one MiB below failing; \
+             bisection assumes that more memory never hurts, which the probes are checked \
+             against. virtus-pv is linked at 1 MiB (the native image stays at 4 MiB for \
+             HVM's hvmloader); Xen loads a PVH kernel at its ELF's physical addresses.\n\n",
+        )),
+        Some("footprint.svg") if !report.footprint.linux_floor_source.is_empty() => {
+            md.push_str(&format!(
+                "Linux's smallest memory: {}.\n\n",
+                report.footprint.linux_floor_source
+            ));
+        }
+        Some("density.svg") => md.push_str(
+            "Each guest boots into its shell; once all N run, dom0 types `test time_` and \
+             `shutdown` into every console, so the N run their workload together. Creation \
+             time per guest: from the previous guest's `created` marker (dom0 ready for the \
+             first) to its own (`xl create -p`, console attached, unpaused), n = N; `2nd \
+             half/1st half` compares the later guests' mean with the earlier ones'. \
+             Succeeded: powered off after a KTAP summary with no failure. Each step ran once.\n\n",
+        ),
+        _ => {}
+    }
+    md
+}
+
+pub fn markdown(report: &BenchReport) -> String {
+    let mut md = String::from("# Virtus benchmarks: paravirtual against emulated\n\n");
+    for line in preamble(report) {
+        md.push_str(&format!("{line}\n\n"));
+    }
+    md.push_str("How each column ran:\n\n");
+    for c in &report.columns {
+        md.push_str(&format!(
+            "- **{}** ({} runs): {}\n",
+            c.name,
+            c.runs.len(),
+            c.setup
+        ));
+    }
+    md.push('\n');
+    for t in tables(report) {
+        md.push_str(&format!("## {}\n\n", t.title));
+        md.push_str(&t.markdown());
+        if let Some(chart) = &t.chart_file {
+            md.push_str(&format!("\n![{}]({chart})\n", t.title));
+        }
+        md.push('\n');
+        md.push_str(&explain(report, t.chart_file.as_deref(), &t.title));
+    }
+    let (_, pair_notes) = report.all_pairs();
+    let mut notes: Vec<String> = report.notes.clone();
+    notes.extend(pair_notes);
+    for c in &report.columns {
+        notes.extend(c.problems().iter().map(|p| format!("{}: {p}", c.name)));
+    }
+    for b in &report.boot {
+        notes.extend(b.problems());
+    }
+    for f in &report.floors {
+        notes.extend(f.problems.iter().cloned());
+    }
+    md.push_str("## Notes\n\n");
+    if notes.is_empty() {
+        md.push_str("None.\n");
+    }
+    for n in notes {
+        md.push_str(&format!("- {n}\n"));
+    }
+    md.push_str("\nRaw figures, every run: [report.json](report.json).\n");
+    md
+}

@@ -1,0 +1,164 @@
+use super::super::boot::{BootKind, BootRow, BootRun};
+use super::super::charts::charts;
+use super::super::floor::{Floor, Probe, Workload};
+use super::super::markdown::markdown;
+use super::super::model::tests::columns;
+use super::super::model::{DensityStep, Footprint, Machine};
+use super::super::report_json::report_json;
+use super::super::svg::{render, tests::well_formed_xml};
+use super::*;
+
+fn boot_run(unpaused: f64, ready: Option<f64>) -> BootRun {
+    BootRun {
+        built: Some(unpaused - 0.5),
+        unpaused: Some(unpaused),
+        first_byte: Some(unpaused + 0.1),
+        gone: Some(unpaused + 1.0),
+        ready_own_clock: ready,
+        ended: "poweroff".into(),
+        passed: true,
+    }
+}
+
+pub fn sample() -> BenchReport {
+    let probe = |mb, passed, why: &str| Probe {
+        mb,
+        attempt: 1,
+        passed,
+        why: why.into(),
+        memory_line: Some(format!("memory: {} MiB usable", mb - 2)),
+    };
+    BenchReport {
+        machine: Machine {
+            cpu_model: "AMD EPYC 7B13".into(),
+            cores: 2,
+            xen_version: "4.17.7".into(),
+            qemu_version: "7.2.15".into(),
+            commit: "0123abc-dirty".into(),
+        },
+        quick: true,
+        repeat: 2,
+        columns: columns(),
+        boot: vec![
+            BootRow {
+                guest: "mute".into(),
+                kind: BootKind::Mute,
+                memory_mb: 96,
+                runs: vec![boot_run(1.0, None), boot_run(1.2, None)],
+            },
+            BootRow {
+                guest: "virtus-pv".into(),
+                kind: BootKind::Virtus,
+                memory_mb: 96,
+                runs: vec![boot_run(2.0, Some(0.03)), boot_run(2.5, Some(0.05))],
+            },
+        ],
+        footprint: Footprint {
+            virtus_pv_stripped_bytes: Some(300_000),
+            linux_floor_source: "96 MiB documented".into(),
+            ..Default::default()
+        },
+        floors: vec![Floor {
+            workload: Workload::Shell,
+            probes: vec![
+                probe(32, true, "poweroff"),
+                probe(2, false, "crash: `!!! out of frames`"),
+                probe(3, true, "poweroff"),
+            ],
+            problems: vec![],
+        }],
+        density: vec![DensityStep {
+            n: 4,
+            memory_mb: 6,
+            passed: 3,
+            create_secs: vec![1.0, 1.1, 1.2, 1.3],
+            problems: vec!["d4-2: crashed".into()],
+            ..Default::default()
+        }],
+        notes: vec!["a note".into()],
+        elapsed_secs: 100.0,
+    }
+}
+
+#[test]
+fn markdown_has_every_table_the_rule_and_the_commit() {
+    let report = sample();
+    let md = markdown(&report);
+    for needle in [
+        "Made from commit `0123abc-dirty`",
+        "AMD EPYC 7B13 (2 cores)",
+        "TCG software emulation",
+        "not hardware figures",
+        "2 runs of each column",
+        "| timer_arm | lapic_timer_arm (emulated) | 9.00 us (6.00 us-12.0 us) | singleshot_timer_arm | 1.50 us (1.50 us-1.50 us) | 2x100 / 2x100 | 6.00x (4.00x-8.00x) |",
+        "Rule: A pair is a tie unless",
+        "| 16 | 93.8 ns (62.5 ns-125 ns) | 125 ns (125 ns-125 ns) |",
+        "| clock_read | core | 11.0 ns (10.0 ns-12.0 ns) | 70.0 ns (60.0 ns-80.0 ns) |",
+        "| 3.50x (3.00x-4.00x) | 6.50x (5.00x-8.00x) | 2x100 / 2x100 / 2x100 |",
+        "| mute | 96 MiB | 2/2 |",
+        "| shell | boots to the `virtus> ` prompt",
+        "| 3 MiB | 1 / 1 | memory: 1 MiB usable | at 2 MiB: crash: `!!! out of frames` | 32+ 2- 3+ |",
+        "![Density",
+        "d4-2: crashed",
+        "INCOMPLETE",
+        "**xen-hvm** (2 runs): xen-hvm setup",
+        "dom0 types `test time_`",
+        "| time_read | 2 | 120 us [120 us-120 us] n=100 |",
+    ] {
+        assert!(md.contains(needle), "{needle} missing from\n{md}");
+    }
+    // Every Markdown table row has as many cells as its header.
+    for t in tables(&report) {
+        let text = t.markdown();
+        let counts: Vec<usize> = text
+            .lines()
+            .map(|l| l.replace("\\|", "").matches('|').count())
+            .collect();
+        assert!(counts.iter().all(|c| *c == counts[0]), "{text}");
+    }
+}
+
+#[test]
+fn every_chart_is_well_formed_and_named_by_its_table() {
+    let report = sample();
+    let charts = charts(&report);
+    let files: Vec<&str> = charts.iter().map(|(f, _)| f.as_str()).collect();
+    let tables: Vec<String> = tables(&report)
+        .into_iter()
+        .filter_map(|t| t.chart_file)
+        .collect();
+    let mut sorted = tables.clone();
+    sorted.sort();
+    let mut files_sorted: Vec<String> = files.iter().map(ToString::to_string).collect();
+    files_sorted.sort();
+    assert_eq!(files_sorted, sorted);
+    for (_, chart) in &charts {
+        well_formed_xml(&render(chart)).unwrap();
+    }
+}
+
+#[test]
+fn json_is_well_formed_and_complete() {
+    let text = report_json(&sample()).render();
+    assert!(super::super::json::tests::well_formed(&text), "{text}");
+    for needle in [
+        "\"commit\": \"0123abc-dirty\"",
+        "\"ratio_baseline_over_pv\": {",
+        "\"pvclock_read\"",
+        "\"tie_rule\": \"A pair is a tie",
+        "\"floor_mb\": 3",
+        "\"ready_own_clock_secs\": 0.03",
+        "\"repeat\": 2",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+}
+
+#[test]
+fn units_scale() {
+    assert_eq!(ns(12.0), "12.0 ns");
+    assert_eq!(ns(1500.0), "1.50 us");
+    assert_eq!(ns(2_500_000.0), "2.50 ms");
+    assert_eq!(bytes(Some(2 << 20)), "2.0 MiB");
+    assert_eq!(bytes(Some(4096)), "4 KiB");
+}
