@@ -10,10 +10,6 @@ use core::hint::black_box;
 /// Names the benchmark test needs to know (see `check::check_all`).
 pub const CONSOLE_BYTE: &str = "console_byte";
 pub const CONSOLE_LINE: &str = "console_line";
-/// `runner::check_all` still names the line by this older constant, and
-/// estimates its cost as 4096 bytes (an over-estimate now: it may leave the
-/// line out of the test sooner than needed, never later).
-pub const CONSOLE_4K_LINE: &str = CONSOLE_LINE;
 
 /// The line's length: a short log line. Short enough that a trapped UART
 /// under Xen HVM (2.5 ms a byte, 8 ms on a loaded machine) still writes it

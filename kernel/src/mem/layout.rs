@@ -3,7 +3,7 @@
 //! ```text
 //! 0 .. top of RAM               identity map of RAM only, NX (see identity.rs)
 //!   page 0                      unmapped: null dereferences fault
-//!   kernel image (4 MiB..)      4 KiB pages: text RX, rodata R, data RW
+//!   kernel image (1 or 4 MiB..) 4 KiB pages: text RX, rodata R, data RW
 //!   stack guard pages           unmapped: overflows fault
 //!   shared frames               RW, NX: pages another domain writes
 //!   holes, device space, firmware tables: unmapped
