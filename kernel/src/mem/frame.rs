@@ -217,10 +217,9 @@ impl BitmapFrameAllocator {
         }
     }
 
-    /// Returns the frame at `addr` to the pool. Refuses, naming `addr`,
-    /// anything this allocator cannot have handed out, and frames that are
-    /// already free; the bitmap is unchanged on error.
-    pub fn free(&mut self, addr: u64) -> Result<(), FrameError> {
+    /// The frame number of `addr` if it is a frame of the pool that is not
+    /// withheld: what `free` and `withhold` both require, named on error.
+    fn pool_frame(&self, addr: u64) -> Result<u64, FrameError> {
         if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(FrameError::Unaligned(addr));
         }
@@ -234,6 +233,14 @@ impl BitmapFrameAllocator {
         if !self.is_allocatable(frame) {
             return Err(FrameError::NotAllocatable(addr));
         }
+        Ok(frame)
+    }
+
+    /// Returns the frame at `addr` to the pool. Refuses, naming `addr`,
+    /// anything this allocator cannot have handed out, and frames that are
+    /// already free; the bitmap is unchanged on error.
+    pub fn free(&mut self, addr: u64) -> Result<(), FrameError> {
+        let frame = self.pool_frame(addr)?;
         if self.bit(frame) {
             return Err(FrameError::DoubleFree(addr));
         }
@@ -248,19 +255,7 @@ impl BitmapFrameAllocator {
     /// page tables. Checking and taking happen in one call, so nothing can
     /// allocate the frame in between.
     pub fn withhold(&mut self, addr: u64) -> Result<(), FrameError> {
-        if !addr.is_multiple_of(PAGE_SIZE) {
-            return Err(FrameError::Unaligned(addr));
-        }
-        let frame = addr / PAGE_SIZE;
-        if frame >= self.frame_count {
-            return Err(FrameError::OutOfRange(addr));
-        }
-        if self.is_withheld(addr) {
-            return Err(FrameError::Withheld(addr));
-        }
-        if !self.is_allocatable(frame) {
-            return Err(FrameError::NotAllocatable(addr));
-        }
+        let frame = self.pool_frame(addr)?;
         if !self.bit(frame) {
             return Err(FrameError::InUse(addr));
         }

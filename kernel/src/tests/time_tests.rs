@@ -157,9 +157,16 @@ fn sleep_duration() -> TestResult {
     time::sleep_ns(25 * NS_PER_MS);
     let elapsed = time::now_ns() - start;
     check!(elapsed >= 25 * NS_PER_MS, "slept only {elapsed} ns");
+    // Another wake-up (console input, say) can end the sleep once the
+    // clock passes the deadline a little before the timer interrupt lands
+    // (Xen fires timers with some slop): seen once in 8 guests at once. The
+    // timer must still arrive, and soon; nothing else is armed this close.
+    wait_until(time::now_ns() + 100 * NS_PER_MS, || {
+        time::timer_interrupts() > before_irqs
+    });
     check!(
         time::timer_interrupts() > before_irqs,
-        "sleep did not use the timer interrupt"
+        "no timer interrupt came for the sleep's deadline"
     );
     Ok(())
 }
