@@ -93,13 +93,9 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         };
     }
     if let Some(filter) = bench {
-        ok &= if crate::bench::all_benches()
-            .iter()
-            .any(|b| harness::selects(Some(filter), b.name))
-        {
-            crate::bench::run(Some(filter))
-        } else {
-            no_match("benchmark", filter)
+        ok &= match crate::bench::run(Some(filter)) {
+            Ok(all_ran) => all_ran,
+            Err(harness::NoMatch) => no_match("benchmark", filter),
         };
     }
     if crash == Some(crate::tests::CRASH_AFTER_SUMMARY) {

@@ -89,7 +89,13 @@ pub fn run() -> ! {
             (Some("tests"), _) => harness::list(),
             (Some("bench"), Some("list")) => crate::bench::list(),
             (Some("bench"), filter) => {
-                crate::bench::run(filter);
+                if crate::bench::run(filter).is_err() {
+                    let _ = harness::no_match_line(
+                        &mut crate::console::Writer,
+                        "benchmark",
+                        filter.unwrap_or(""),
+                    );
+                }
             }
             (Some("shutdown"), _) => {
                 kprintln!("powering off");

@@ -27,19 +27,25 @@ impl ShutdownReason {
     }
 }
 
-/// End the domain with `reason` (SCHEDOP_shutdown).
-pub fn shutdown(reason: ShutdownReason) -> ! {
+/// Ask Xen to end the domain with `reason`; returns Xen's answer if it
+/// did not (it does not return from one it carries out).
+fn request_shutdown(reason: ShutdownReason) -> i64 {
     let arg = SchedShutdown {
         reason: reason.code(),
     };
     // SAFETY: SCHEDOP_shutdown reads one `sched_shutdown` from this frame.
-    let ret = unsafe {
+    unsafe {
         hypercall2(
             abi::HYPERVISOR_SCHED_OP,
             abi::SCHEDOP_SHUTDOWN,
             &raw const arg as u64,
         )
-    };
+    }
+}
+
+/// End the domain with `reason` (SCHEDOP_shutdown).
+pub fn shutdown(reason: ShutdownReason) -> ! {
+    let ret = request_shutdown(reason);
     refused(reason, ret)
 }
 
@@ -54,17 +60,7 @@ pub fn refused(reason: ShutdownReason, ret: i64) -> ! {
         reason.code()
     );
     if reason != ShutdownReason::Crash {
-        let arg = SchedShutdown {
-            reason: ShutdownReason::Crash.code(),
-        };
-        // SAFETY: as above: SCHEDOP_shutdown reads one `sched_shutdown`.
-        let ret = unsafe {
-            hypercall2(
-                abi::HYPERVISOR_SCHED_OP,
-                abi::SCHEDOP_SHUTDOWN,
-                &raw const arg as u64,
-            )
-        };
+        let ret = request_shutdown(ShutdownReason::Crash);
         log::error!("SCHEDOP_shutdown(crash) returned {ret} too; triple-faulting");
     }
     triple_fault()

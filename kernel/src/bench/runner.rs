@@ -4,6 +4,7 @@
 //! is reported against the benchmark's name.
 
 use super::{Bench, Samples, Stats, write_error, write_result};
+use crate::harness::{NoMatch, selects};
 use crate::interrupts::{self, Caught};
 use crate::time;
 use alloc::string::String;
@@ -219,20 +220,21 @@ pub(crate) fn measure_guarded(
 
 /// Run the benchmarks whose name contains `filter` (all for `None` or
 /// `all`), printing one line each and the closing line. Returns whether
-/// every selected benchmark ran.
+/// every selected benchmark ran, or [`NoMatch`] (printing nothing) if the
+/// filter selects none, as the test harness does.
 ///
 /// A benchmark that hangs or crashes is reported as such and ends the run
 /// cleanly: what it was abandoned in (a lock, the console, the timer) may
 /// still be held, so the ones after it are reported as not run, with why,
 /// rather than risked.
-pub fn run(filter: Option<&str>) -> bool {
+pub fn run(filter: Option<&str>) -> Result<bool, NoMatch> {
     let selected: Vec<Bench> = all_benches()
         .into_iter()
-        .filter(|b| match filter {
-            None | Some("all") | Some("") => true,
-            Some(f) => b.name.contains(f),
-        })
+        .filter(|b| selects(filter, b.name))
         .collect();
+    if selected.is_empty() {
+        return Err(NoMatch);
+    }
     let mut all_ran = true;
     let mut abandoned: Option<&str> = None;
     for bench in &selected {
@@ -261,7 +263,7 @@ pub fn run(filter: Option<&str>) -> bool {
         crate::arch::idle::resumed_past_halt()
     );
     crate::kprintln!("# bench done count={}", selected.len());
-    all_ran
+    Ok(all_ran)
 }
 
 /// Report `bench`, abandoned holding `lock`, and stop the machine as
