@@ -12,6 +12,7 @@ use crate::ktap::Outcome;
 use crate::matrix;
 use crate::qemu::Boot;
 use crate::red::RedCase;
+use crate::symbols::{self, Frame};
 use crate::table;
 use crate::verdict::Reason;
 
@@ -62,6 +63,43 @@ impl Crash {
             Crash::DivideError => "divide error",
             Crash::StackOverflow => "stack overflow",
             Crash::Panic => "panicked",
+        }
+    }
+}
+
+impl Crash {
+    /// The kernel function the crash strikes in (kernel/src/tests/
+    /// fault_tests.rs): the runner must name it from the report's `RIP`,
+    /// proof that crash reports name functions. `None` for a panic, which
+    /// is no CPU exception and prints its source line itself.
+    pub fn function(self) -> Option<&'static str> {
+        match self {
+            Crash::PageFault | Crash::GeneralProtection => Some("read_address"),
+            Crash::InvalidOpcode => Some("undefined_instruction"),
+            Crash::DivideError => Some("divide_by_zero"),
+            Crash::StackOverflow => Some("recurse"),
+            Crash::Panic => None,
+        }
+    }
+
+    /// Checks the function named at the fault (`site`, from
+    /// [`crate::symbols::Symbols::fault_site`]) and says it in `observed`.
+    pub fn assess_site(self, site: Option<&[Frame]>, assessment: &mut Assessment) {
+        let Some(expected) = self.function() else {
+            return;
+        };
+        match site.and_then(symbols::own_function) {
+            Some(named) => {
+                assessment.observed.push_str(&format!(", RIP in {named}"));
+                if named != expected {
+                    assessment
+                        .problems
+                        .push(format!("RIP named {named}, not {expected}"));
+                }
+            }
+            None => assessment
+                .problems
+                .push(format!("the fault's RIP was not named (expected {expected})")),
         }
     }
 }
@@ -207,9 +245,11 @@ impl Check {
                 expect::expected_tests(expect::Leg::Native).len()
             ),
             Check::Crash(crash) => {
+                let site = crash.function().map(|f| format!(" in {f}"));
                 format!(
-                    "\"{}\", exit 37 in <= {}s",
+                    "\"{}\"{}, exit 37 in <= {}s",
                     crash.symptom(),
+                    site.unwrap_or_default(),
                     CRASH_LIMIT.as_secs()
                 )
             }
@@ -220,12 +260,19 @@ impl Check {
         }
     }
 
-    pub fn assess(self, boot: &Boot) -> Assessment {
+    /// Judges the boot; `site` is where a CPU exception struck, named
+    /// from the image's symbols (crash checks require the right function).
+    pub fn assess(self, boot: &Boot, site: Option<&[Frame]>) -> Assessment {
+        if let Check::Crash(crash) = self {
+            let mut assessment = assess_crash(crash, boot);
+            crash.assess_site(site, &mut assessment);
+            return assessment;
+        }
         match self {
             Check::List => assess_list(boot),
-            Check::Crash(crash) => assess_crash(crash, boot),
+            Check::Crash(_) => unreachable!("judged above"),
             Check::Inject(injection) => assess_injection(injection, boot),
-            Check::Red(case) => case.assess(&boot.verdict(), boot.transcript.summary.is_some()),
+            Check::Red(case) => case.assess(&boot.verdict(), boot.transcript.summary.is_some(), site),
         }
     }
 }

@@ -21,6 +21,31 @@ fn listing(drop: usize) -> String {
         .collect()
 }
 
+/// The functions a correct symbolizer names at `function`'s fault.
+fn site(function: &str) -> Vec<Frame> {
+    vec![
+        Frame {
+            function: "core::ptr::read_volatile".into(),
+            location: None,
+        },
+        Frame {
+            function: format!("virtus_kernel::tests::fault_tests::{function}"),
+            location: Some("kernel/src/tests/fault_tests.rs:57".into()),
+        },
+    ]
+}
+
+impl Check {
+    /// Judged with the fault named as it should be (crash checks).
+    fn assess_boot(self, boot: &Boot) -> Assessment {
+        let expected = match self {
+            Check::Crash(crash) => crash.function().map(site),
+            _ => None,
+        };
+        self.assess(boot, expected.as_deref())
+    }
+}
+
 const PAGE_FAULT: Check = Check::Crash(Crash::PageFault);
 const INJECT_HANG: Check = Check::Inject(Injection::Hang);
 
@@ -52,7 +77,7 @@ fn cmdline_maps_to_its_check() {
 
 #[test]
 fn list_behaves() {
-    let a = Check::List.assess(&boot(&listing(0), Termination::Exited(33), 1.0));
+    let a = Check::List.assess_boot(&boot(&listing(0), Termination::Exited(33), 1.0));
     assert!(a.behaved(), "{a:?}");
     let n = crate::expect::expected_tests(crate::expect::Leg::Native).len();
     assert_eq!(a.observed, format!("{n} tests listed, exit 33 (success)"));
@@ -60,7 +85,7 @@ fn list_behaves() {
 
 #[test]
 fn short_or_repeated_list_misbehaves() {
-    let short = Check::List.assess(&boot(&listing(1), Termination::Exited(33), 1.0));
+    let short = Check::List.assess_boot(&boot(&listing(1), Termination::Exited(33), 1.0));
     let first = crate::expect::expected_tests(crate::expect::Leg::Native)[0];
     assert_eq!(
         short.problems,
@@ -68,7 +93,7 @@ fn short_or_repeated_list_misbehaves() {
     );
     let mut repeated = listing(0);
     repeated.push_str("# test: test_7\n# test: test_7\n");
-    let repeated = Check::List.assess(&boot(&repeated, Termination::Exited(35), 1.0));
+    let repeated = Check::List.assess_boot(&boot(&repeated, Termination::Exited(35), 1.0));
     assert_eq!(
         repeated.problems,
         [
@@ -81,14 +106,32 @@ fn short_or_repeated_list_misbehaves() {
 #[test]
 fn crash_behaves() {
     let console = "[ INFO] boot\n[ERROR] EXCEPTION: Page Fault at 0x0 (read)\n";
-    let a = PAGE_FAULT.assess(&boot(console, Termination::Exited(37), 0.8));
+    let a = PAGE_FAULT.assess_boot(&boot(console, Termination::Exited(37), 0.8));
     assert!(a.behaved(), "{a:?}");
-    assert_eq!(a.observed, "exit 37 (crash) after 0.8s");
+    assert_eq!(a.observed, "exit 37 (crash) after 0.8s, RIP in read_address");
+}
+
+#[test]
+fn crash_must_name_its_function() {
+    let console = "page fault\n";
+    let wrong = PAGE_FAULT.assess(
+        &boot(console, Termination::Exited(37), 0.8),
+        Some(&site("recurse")),
+    );
+    assert_eq!(wrong.problems, ["RIP named recurse, not read_address"]);
+    let unnamed = PAGE_FAULT.assess(&boot(console, Termination::Exited(37), 0.8), None);
+    assert_eq!(
+        unnamed.problems,
+        ["the fault's RIP was not named (expected read_address)"]
+    );
+    let panic = Check::Crash(Crash::Panic);
+    let a = panic.assess(&boot("panicked\n", Termination::Exited(37), 0.8), None);
+    assert!(a.behaved(), "a panic has no RIP: {a:?}");
 }
 
 #[test]
 fn crash_without_its_symptom_misbehaves() {
-    let a = PAGE_FAULT.assess(&boot(
+    let a = PAGE_FAULT.assess_boot(&boot(
         "[ERROR] something broke\n",
         Termination::Exited(37),
         0.8,
@@ -98,15 +141,15 @@ fn crash_without_its_symptom_misbehaves() {
 
 #[test]
 fn slow_or_silent_crash_misbehaves() {
-    let slow = PAGE_FAULT.assess(&boot("page fault\n", Termination::Exited(37), 12.0));
+    let slow = PAGE_FAULT.assess_boot(&boot("page fault\n", Termination::Exited(37), 12.0));
     assert_eq!(slow.problems, ["took 12.0s (limit 10s)"]);
-    let hung = PAGE_FAULT.assess(&boot(
+    let hung = PAGE_FAULT.assess_boot(&boot(
         "page fault\n",
         Termination::TimedOut(Duration::from_secs(20)),
         20.0,
     ));
     assert_eq!(hung.problems, ["timeout after 20s, expected exit 37"]);
-    let triple = PAGE_FAULT.assess(&boot("", Termination::Exited(0), 0.3));
+    let triple = PAGE_FAULT.assess_boot(&boot("", Termination::Exited(0), 0.3));
     assert_eq!(triple.problems.len(), 2);
 }
 
@@ -126,7 +169,7 @@ ok 3 c
 
 #[test]
 fn caught_hang_behaves() {
-    let a = INJECT_HANG.assess(&boot(HANG_CAUGHT, Termination::Exited(35), 9.5));
+    let a = INJECT_HANG.assess_boot(&boot(HANG_CAUGHT, Termination::Exited(35), 9.5));
     assert!(a.behaved(), "{a:?}");
     assert_eq!(
         a.observed,
@@ -137,7 +180,7 @@ fn caught_hang_behaves() {
 #[test]
 fn hang_that_stops_the_suite_misbehaves() {
     let console = "KTAP version 1\n1..3\nok 1 a\n# running: injected_hang\n";
-    let a = INJECT_HANG.assess(&boot(
+    let a = INJECT_HANG.assess_boot(&boot(
         console,
         Termination::TimedOut(Duration::from_secs(120)),
         120.0,
@@ -157,7 +200,7 @@ fn hang_that_stops_the_suite_misbehaves() {
 fn injected_test_reported_ok_misbehaves() {
     let console =
         "KTAP version 1\n1..2\nok 1 a\nok 2 injected_fail\n2 passed, 0 failed\n# end of run\n";
-    let a = Check::Inject(Injection::Fail).assess(&boot(console, Termination::Exited(33), 3.0));
+    let a = Check::Inject(Injection::Fail).assess_boot(&boot(console, Termination::Exited(33), 3.0));
     assert_eq!(
         a.problems,
         [
@@ -173,7 +216,7 @@ fn injected_failure_with_inconsistent_report_misbehaves() {
     // The injected test fails, but the harness lost a result on the way.
     let console =
         "KTAP version 1\n1..3\nok 1 a\nnot ok 2 injected_fail\n1 passed, 1 failed\n# end of run\n";
-    let a = Check::Inject(Injection::Fail).assess(&boot(console, Termination::Exited(35), 3.0));
+    let a = Check::Inject(Injection::Fail).assess_boot(&boot(console, Termination::Exited(35), 3.0));
     assert_eq!(
         a.problems,
         ["plan announced 3 tests but 2 results were reported"]
@@ -194,13 +237,13 @@ not ok 2 injected_hang_locked
 1 passed, 1 failed
 # end of run
 ";
-    let a = check.assess(&boot(released, Termination::Exited(35), 7.0));
+    let a = check.assess_boot(&boot(released, Termination::Exited(35), 7.0));
     assert!(a.behaved(), "{a:?}");
     let silent = released.replace(
         "# released the console lock, which the aborted test held\n",
         "",
     );
-    let a = check.assess(&boot(&silent, Termination::Exited(35), 7.0));
+    let a = check.assess_boot(&boot(&silent, Termination::Exited(35), 7.0));
     assert_eq!(
         a.problems,
         ["injected_hang_locked's diagnostics do not say \"released the console lock\""]

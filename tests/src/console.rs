@@ -3,15 +3,19 @@
 //! readable even when several machines print at once.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use crate::ktap::{self, KtapLine};
 use crate::process::Stream;
+use crate::symbols::Symbols;
 
 /// Streams one boot's output to our stdout.
 #[derive(Clone, Debug)]
 pub struct LiveConsole {
     label: String,
     quiet: bool,
+    /// The image's functions, named after the addresses of a crash report.
+    symbols: Option<Arc<Symbols>>,
 }
 
 impl LiveConsole {
@@ -20,7 +24,14 @@ impl LiveConsole {
         Self {
             label: label.into(),
             quiet,
+            symbols: None,
         }
+    }
+
+    /// Names the functions of a crash report from these symbols.
+    pub fn with_symbols(mut self, symbols: Option<Arc<Symbols>>) -> Self {
+        self.symbols = symbols;
+        self
     }
 
     /// The terminal line for one line of output, if it is shown at all.
@@ -33,7 +44,11 @@ impl LiveConsole {
         let line = ktap::clean(line);
         match stream {
             Stream::Stdout if matches!(KtapLine::parse(&line), KtapLine::Running(_)) => None,
-            Stream::Stdout => Some(format!("[{}] {line}", self.label)),
+            Stream::Stdout => Some(format!(
+                "[{}] {line}{}",
+                self.label,
+                with_function(self.symbols.as_deref(), &line)
+            )),
             Stream::Stderr => {
                 // QEMU names itself at the start of its messages; say it once.
                 let message = ["qemu-system-x86_64: ", "qemu: "]
@@ -49,6 +64,15 @@ impl LiveConsole {
         if let Some(text) = self.render(stream, line) {
             say(&text);
         }
+    }
+}
+
+/// `  in <function> (<file:line>)` after a crash-report line whose address
+/// the symbols name; empty otherwise.
+pub fn with_function(symbols: Option<&Symbols>, line: &str) -> String {
+    match symbols.and_then(|symbols| symbols.annotate(line)) {
+        Some(function) => format!("  in {function}"),
+        None => String::new(),
     }
 }
 

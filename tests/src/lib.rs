@@ -25,6 +25,7 @@ pub mod reason;
 pub mod red;
 #[cfg(test)]
 mod sources;
+pub mod symbols;
 pub mod table;
 #[cfg(test)]
 mod test_bodies;

@@ -5,7 +5,8 @@
 //! Natively they are among `virtus-run checks`; under Xen, `xen-suite
 //! --red` and `xen-hvm-suite --red` run them all in one bed boot.
 
-use crate::checks::Assessment;
+use crate::checks::{Assessment, Crash};
+use crate::symbols::Frame;
 use crate::verdict::{Reason, Verdict};
 
 /// A filter no test name contains.
@@ -30,19 +31,30 @@ pub enum RedCase {
     /// kernel must stop the run naming the lock and the test, where it
     /// used to spin forever (interrupts off) in the next use of the lock.
     UnsafeAfterAbort,
+    /// `crash=pagefault`: a CPU exception at boot. The run must end as a
+    /// crash, and the runner must name the function the kernel's report
+    /// gives the `RIP` of (natively this is `virtus-run checks`' own
+    /// `crash=pagefault`).
+    PageFault,
 }
 
 /// The lock and the test of [`RedCase::UnsafeAfterAbort`] (kernel/src/tests/mod.rs).
 pub const LOCKED_PANIC: (&str, &str) = ("timer lock", "injected_panic_locked");
 
 impl RedCase {
-    pub const ALL: [RedCase; 5] = [
+    pub const ALL: [RedCase; 6] = [
         Self::FailingTest,
         Self::NoMatch,
         Self::CrashAfterSummary,
         Self::RefusedShutdown,
         Self::UnsafeAfterAbort,
+        Self::PageFault,
     ];
+
+    /// The crash the case provokes, whose function must be named.
+    pub fn crash(self) -> Option<Crash> {
+        (self == Self::PageFault).then_some(Crash::PageFault)
+    }
 
     /// Whether the case applies to a Xen guest of this kind (the refused
     /// shutdown is pv-backend's own path).
@@ -58,6 +70,7 @@ impl RedCase {
             Self::CrashAfterSummary => "red-late-crash",
             Self::RefusedShutdown => "red-refused-off",
             Self::UnsafeAfterAbort => "red-unsafe-abort",
+            Self::PageFault => "red-pagefault",
         }
     }
 
@@ -69,6 +82,7 @@ impl RedCase {
             Self::CrashAfterSummary => "crash=after-summary".to_string(),
             Self::RefusedShutdown => "xen.refuse_shutdown".to_string(),
             Self::UnsafeAfterAbort => "inject=panic_locked".to_string(),
+            Self::PageFault => format!("crash={}", Crash::PageFault.mode()),
         }
     }
 
@@ -81,6 +95,10 @@ impl RedCase {
             Self::UnsafeAfterAbort => format!(
                 "FAIL: state unsafe after abort ({} held by {})",
                 LOCKED_PANIC.0, LOCKED_PANIC.1
+            ),
+            Self::PageFault => format!(
+                "FAIL: not a clean end, RIP in {}",
+                Crash::PageFault.function().unwrap_or("?")
             ),
         }
     }
@@ -102,11 +120,19 @@ impl RedCase {
                 Reason::UnsafeAfterAbort { lock, test }
                     if (lock.as_str(), test.as_str()) == LOCKED_PANIC
             ),
+            // Natively the exit status says crash; under Xen the PVH
+            // kernel shuts down as crashed, and the native kernel under
+            // HVM can only power off, before any summary.
+            Self::PageFault => matches!(
+                reason,
+                Reason::Crashed { .. } | Reason::HvmPoweroffWithoutSummary { .. }
+            ) || matches!(reason, Reason::GuestShutdown { reason, .. } if reason != "poweroff"),
         }
     }
 
-    /// Whether `verdict` failed, first for this case's own reason.
-    pub fn assess(self, verdict: &Verdict, summarized: bool) -> Assessment {
+    /// Whether `verdict` failed, first for this case's own reason; `site`
+    /// is where a CPU exception struck, named from the image's symbols.
+    pub fn assess(self, verdict: &Verdict, summarized: bool, site: Option<&[Frame]>) -> Assessment {
         let mut problems = Vec::new();
         if verdict.passed() {
             problems.push("the verdict is PASS".to_string());
@@ -128,10 +154,14 @@ impl RedCase {
         {
             problems.push(format!("not the headline: {}", verdict.headline()));
         }
-        Assessment {
+        let mut assessment = Assessment {
             observed: verdict.headline(),
             problems,
+        };
+        if let Some(crash) = self.crash() {
+            crash.assess_site(site, &mut assessment);
         }
+        assessment
     }
 }
 
@@ -148,12 +178,12 @@ mod tests {
     fn a_crash_after_the_summary_is_red_by_its_marker() {
         // Exit 33 as if nothing happened: only the missing marker tells.
         let verdict = judge(&Transcript::from_console(PASSING), Termination::Exited(33));
-        let a = RedCase::CrashAfterSummary.assess(&verdict, true);
+        let a = RedCase::CrashAfterSummary.assess(&verdict, true, None);
         assert!(a.behaved(), "{a:?}");
         let clean = format!("{PASSING}# end of run\n");
         let verdict = judge(&Transcript::from_console(&clean), Termination::Exited(33));
         assert!(verdict.passed(), "{verdict:?}");
-        assert!(!RedCase::CrashAfterSummary.assess(&verdict, true).behaved());
+        assert!(!RedCase::CrashAfterSummary.assess(&verdict, true, None).behaved());
     }
 
     #[test]
@@ -165,7 +195,29 @@ mod tests {
             verdict.headline(),
             format!("FAIL: the filter \"{NO_SUCH_TEST}\" matches no test (the kernel says so)")
         );
-        assert!(RedCase::NoMatch.assess(&verdict, false).behaved());
+        assert!(RedCase::NoMatch.assess(&verdict, false, None).behaved());
+    }
+
+    #[test]
+    fn a_page_fault_is_red_as_a_crash_and_named() {
+        let crashed = Verdict {
+            failures: vec![crate::verdict::bare(Reason::GuestShutdown {
+                reason: "crash".into(),
+                at: crate::reason::Position::BeforeSuite,
+            })],
+        };
+        let site = [Frame {
+            function: "virtus_kernel::tests::fault_tests::read_address".into(),
+            location: None,
+        }];
+        let a = RedCase::PageFault.assess(&crashed, false, Some(&site));
+        assert!(a.behaved(), "{a:?}");
+        assert!(a.observed.ends_with(", RIP in read_address"), "{}", a.observed);
+        let unnamed = RedCase::PageFault.assess(&crashed, false, None);
+        assert_eq!(
+            unnamed.problems,
+            ["the fault's RIP was not named (expected read_address)"]
+        );
     }
 
     #[test]
@@ -174,7 +226,7 @@ mod tests {
             # test panicked\nnot ok 1 injected_panic_locked\n\
             # state unsafe after abort: timer lock held by aborted test injected_panic_locked\n";
         let verdict = judge(&Transcript::from_console(console), Termination::Exited(37));
-        let a = RedCase::UnsafeAfterAbort.assess(&verdict, false);
+        let a = RedCase::UnsafeAfterAbort.assess(&verdict, false, None);
         assert!(a.behaved(), "{a:?}");
         // Before the audit the kernel hung there: a timeout is red, but not
         // for this reason.
@@ -184,13 +236,13 @@ mod tests {
             &Transcript::from_console(hung),
             Termination::TimedOut(std::time::Duration::from_secs(120)),
         );
-        assert!(!RedCase::UnsafeAfterAbort.assess(&verdict, false).behaved());
+        assert!(!RedCase::UnsafeAfterAbort.assess(&verdict, false, None).behaved());
     }
 
     #[test]
     fn red_for_another_reason_does_not_count() {
         let verdict = judge(&Transcript::from_console(""), Termination::Exited(37));
-        let a = RedCase::NoMatch.assess(&verdict, false);
+        let a = RedCase::NoMatch.assess(&verdict, false, None);
         assert!(!a.behaved());
         assert!(a.problems[0].contains("not for its own reason"), "{a:?}");
     }

@@ -246,6 +246,7 @@ pub fn run_planned(specs: &[GuestSpec], plan: &RunPlan, options: &XenOptions) ->
         Err(error) => return failed(error),
     };
     let verbosity = options.verbosity;
+    let symbols = live::GuestSymbols::of(specs);
     if verbosity != Verbosity::Quiet {
         say(&format!("[xen] $ {}", qemu::shell_command(&args)));
     }
@@ -254,7 +255,7 @@ pub fn run_planned(specs: &[GuestSpec], plan: &RunPlan, options: &XenOptions) ->
     let mut lines = Vec::new();
     let mut events = Vec::new();
     let mut take = |stamped: Stamped, recorder: &mut Recorder| {
-        if let Some(text) = live::render(&stamped.event, stamped.at, verbosity) {
+        if let Some(text) = live::render(&stamped.event, stamped.at, verbosity, &symbols) {
             say(&text);
         }
         if let Event::GuestLine { guest, text } = &stamped.event {

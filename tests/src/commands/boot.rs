@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{boot_streamed, print_indented};
+use super::{boot_streamed, fault_site, print_indented};
 use crate::checks::Check;
 use crate::console::say;
 use crate::qemu::MachineConfig;
@@ -28,7 +28,7 @@ pub fn run(
     // `test=list` and `crash=` runs are meant to end without a summary
     // line; judging them as a suite run would call every one a failure.
     if let Some(check) = Check::for_cmdline(append) {
-        let assessment = check.assess(&boot);
+        let assessment = check.assess(&boot, fault_site(image, &boot).as_deref());
         say(&format!(
             "[{label}] {}: {}",
             check.name(),

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{boot_streamed, print_indented};
+use super::{boot_streamed, fault_site, print_indented};
 use crate::checks::{Assessment, Check};
 use crate::console::say;
 use crate::matrix;
@@ -32,7 +32,10 @@ pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
             check.timeout(),
             quiet,
         ) {
-            Ok(boot) => (check.assess(&boot), boot.transcript.tail(CONSOLE_TAIL)),
+            Ok(boot) => (
+                check.assess(&boot, fault_site(image, &boot).as_deref()),
+                boot.transcript.tail(CONSOLE_TAIL),
+            ),
             Err(error) => (
                 Assessment {
                     observed: "-".into(),

@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::cli::{Command, Invocation};
 use crate::console::{LiveConsole, say};
 use crate::qemu::{self, Boot, LaunchError, MachineConfig};
+use crate::symbols;
 
 /// Runs the invocation. `Ok(true)` if everything passed, `Ok(false)` if
 /// something failed, `Err` if nothing could be run (no image, no QEMU).
@@ -71,10 +72,16 @@ fn boot_streamed(
         let args = qemu::arguments(config, image, append);
         say(&format!("[{label}] $ {}", qemu::shell_command(&args)));
     }
-    let console = LiveConsole::new(label, quiet);
+    let console = LiveConsole::new(label, quiet).with_symbols(symbols::for_image(image));
     qemu::boot(config, image, append, timeout, |stream, line| {
         console.show(stream, line)
     })
+}
+
+/// Where the boot's first CPU exception struck, named from the image's
+/// symbols (a crash report is printed last: the tail holds it).
+fn fault_site(image: &Path, boot: &Boot) -> Option<Vec<symbols::Frame>> {
+    symbols::for_image(image)?.fault_site(&boot.transcript.tail(200))
 }
 
 /// Prints detail lines indented under the line they explain.

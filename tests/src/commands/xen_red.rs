@@ -8,6 +8,7 @@ use super::xen::workspace;
 use crate::console::say;
 use crate::expect::{Expectation, Leg};
 use crate::red::RedCase;
+use crate::symbols;
 use crate::table::{self, Align};
 use crate::xen::guest::GuestKind;
 use crate::xen::guest_ktap::{judge_guest_ktap, transcript_of};
@@ -51,6 +52,7 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
         sequential: true,
     };
     let report = run_guests(&specs, &options);
+    let symbols = symbols::for_image(&request.image);
     if let Some(error) = report.setup_error {
         return Err(error);
     }
@@ -63,7 +65,8 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
         let expectation = Expectation::from_cmdline(&spec.extra, leg);
         let transcript = transcript_of(&guest.console, expectation);
         let verdict = judge_guest_ktap(&transcript, &guest.end, spec.timeout, request.kind);
-        let assessment = case.assess(&verdict, transcript.summary.is_some());
+        let site = symbols.as_deref().and_then(|s| s.fault_site(&guest.console));
+        let assessment = case.assess(&verdict, transcript.summary.is_some(), site.as_deref());
         rows.push(vec![
             case.name().to_string(),
             case.expectation(),

@@ -1,11 +1,38 @@
 //! The live view of a Xen run: guest consoles and dom0's markers as they
 //! arrive, each labelled with who spoke.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::guest::{GuestImage, GuestSpec};
 use super::protocol::Event;
+use crate::console::with_function;
 use crate::ktap::{self, KtapLine};
+use crate::symbols::{self, Symbols};
 use crate::table;
+
+/// The symbols of each guest booted from a kernel file of ours, by guest
+/// name: its crash reports name functions, as the native column's do.
+#[derive(Clone, Debug, Default)]
+pub struct GuestSymbols(HashMap<String, Arc<Symbols>>);
+
+impl GuestSymbols {
+    pub fn of(specs: &[GuestSpec]) -> Self {
+        let each = specs.iter().filter_map(|spec| match &spec.image {
+            GuestImage::File { kernel, .. } => {
+                Some((spec.name.clone(), symbols::for_image(kernel)?))
+            }
+            _ => None,
+        });
+        Self(each.collect())
+    }
+
+    /// The symbols of guest `name`'s image, if it has any.
+    pub fn get(&self, name: &str) -> Option<&Symbols> {
+        self.0.get(name).map(Arc::as_ref)
+    }
+}
 
 /// How much of the console to stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +47,13 @@ pub enum Verbosity {
 
 /// The terminal line for one event, if it is shown. `at` is the host time
 /// since QEMU's start, shown on the markers that make up the timeline.
-pub fn render(event: &Event, at: Duration, verbosity: Verbosity) -> Option<String> {
+/// Guest lines of a crash report get the function at their address.
+pub fn render(
+    event: &Event,
+    at: Duration,
+    verbosity: Verbosity,
+    symbols: &GuestSymbols,
+) -> Option<String> {
     if verbosity == Verbosity::Quiet || (!event.is_protocol() && verbosity == Verbosity::Normal) {
         return None;
     }
@@ -38,7 +71,10 @@ pub fn render(event: &Event, at: Duration, verbosity: Verbosity) -> Option<Strin
         {
             return None;
         }
-        Event::GuestLine { guest, text } => format!("[xen:{guest}] {text}"),
+        Event::GuestLine { guest, text } => format!(
+            "[xen:{guest}] {text}{}",
+            with_function(symbols.get(guest), text)
+        ),
         Event::GuestXl { guest, text } => format!("[xen:{guest}] xl: {text}"),
         Event::Dom0Output { text } => format!("[xen:dom0] {text}"),
         Event::Dom0CommandDone { rc } => match rc {
@@ -108,7 +144,7 @@ mod tests {
             text: "ok 1 heap".into(),
         };
         assert_eq!(
-            render(&line, AT, Verbosity::Normal).as_deref(),
+            render(&line, AT, Verbosity::Normal, &GuestSymbols::default()).as_deref(),
             Some("[xen:virtus] ok 1 heap")
         );
         let created = Event::GuestCreated {
@@ -117,7 +153,7 @@ mod tests {
             uptime: Some(6.83),
         };
         assert_eq!(
-            render(&created, AT, Verbosity::Normal).as_deref(),
+            render(&created, AT, Verbosity::Normal, &GuestSymbols::default()).as_deref(),
             Some("[xen] 7.8s guest virtus created, domid 1 (dom0 uptime 6.8s)")
         );
         let ended = Event::GuestEnded {
@@ -127,7 +163,7 @@ mod tests {
             uptime: None,
         };
         assert_eq!(
-            render(&ended, AT, Verbosity::Normal).as_deref(),
+            render(&ended, AT, Verbosity::Normal, &GuestSymbols::default()).as_deref(),
             Some("[xen] 7.8s guest virtus ended: crash (code 3)")
         );
     }
@@ -136,23 +172,23 @@ mod tests {
     fn xen_and_dom0_kernel_lines_only_when_verbose() {
         let xen = Event::Xen("(XEN) Xen version 4.17".into());
         let kernel = Event::Other("[    1.0] Linux version 6.1".into());
-        assert_eq!(render(&xen, AT, Verbosity::Normal), None);
-        assert_eq!(render(&kernel, AT, Verbosity::Normal), None);
+        assert_eq!(render(&xen, AT, Verbosity::Normal, &GuestSymbols::default()), None);
+        assert_eq!(render(&kernel, AT, Verbosity::Normal, &GuestSymbols::default()), None);
         assert_eq!(
-            render(&xen, AT, Verbosity::Verbose).as_deref(),
+            render(&xen, AT, Verbosity::Verbose, &GuestSymbols::default()).as_deref(),
             Some("[xen] (XEN) Xen version 4.17")
         );
         assert_eq!(
-            render(&kernel, AT, Verbosity::Verbose).as_deref(),
+            render(&kernel, AT, Verbosity::Verbose, &GuestSymbols::default()).as_deref(),
             Some("[xen:dom0-kernel] [    1.0] Linux version 6.1")
         );
         let running = Event::GuestLine {
             guest: "virtus".into(),
             text: "# running: heap_vec".into(),
         };
-        assert_eq!(render(&running, AT, Verbosity::Normal), None);
-        assert!(render(&running, AT, Verbosity::Verbose).is_some());
+        assert_eq!(render(&running, AT, Verbosity::Normal, &GuestSymbols::default()), None);
+        assert!(render(&running, AT, Verbosity::Verbose, &GuestSymbols::default()).is_some());
         let done = Event::Done { uptime: None };
-        assert_eq!(render(&done, AT, Verbosity::Quiet), None);
+        assert_eq!(render(&done, AT, Verbosity::Quiet, &GuestSymbols::default()), None);
     }
 }

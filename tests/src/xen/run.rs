@@ -145,6 +145,7 @@ fn boot(specs: &[GuestSpec], options: &XenOptions, bed: &Bed, script: &Script) -
         Err(error) => return XenReport::setup_failed(specs, error),
     };
     let verbosity = options.verbosity;
+    let symbols = live::GuestSymbols::of(specs);
     if verbosity != Verbosity::Quiet {
         say(&format!("[xen] $ {}", qemu::shell_command(&args)));
     }
@@ -152,7 +153,7 @@ fn boot(specs: &[GuestSpec], options: &XenOptions, bed: &Bed, script: &Script) -
     let mut recorder = Recorder::new(specs, &script.dom0_order);
     let mut parser = ConsoleParser::new();
     let take = |stamped: Stamped, recorder: &mut Recorder| {
-        if let Some(text) = live::render(&stamped.event, stamped.at, verbosity) {
+        if let Some(text) = live::render(&stamped.event, stamped.at, verbosity, &symbols) {
             say(&text);
         }
         recorder.record(&stamped);
