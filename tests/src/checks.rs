@@ -97,9 +97,9 @@ impl Crash {
                         .push(format!("RIP named {named}, not {expected}"));
                 }
             }
-            None => assessment
-                .problems
-                .push(format!("the fault's RIP was not named (expected {expected})")),
+            None => assessment.problems.push(format!(
+                "the fault's RIP was not named (expected {expected})"
+            )),
         }
     }
 }
@@ -272,7 +272,9 @@ impl Check {
             Check::List => assess_list(boot),
             Check::Crash(_) => unreachable!("judged above"),
             Check::Inject(injection) => assess_injection(injection, boot),
-            Check::Red(case) => case.assess(&boot.verdict(), boot.transcript.summary.is_some(), site),
+            Check::Red(case) => {
+                case.assess(&boot.verdict(), boot.transcript.summary.is_some(), site)
+            }
         }
     }
 }

@@ -108,7 +108,10 @@ fn crash_behaves() {
     let console = "[ INFO] boot\n[ERROR] EXCEPTION: Page Fault at 0x0 (read)\n";
     let a = PAGE_FAULT.assess_boot(&boot(console, Termination::Exited(37), 0.8));
     assert!(a.behaved(), "{a:?}");
-    assert_eq!(a.observed, "exit 37 (crash) after 0.8s, RIP in read_address");
+    assert_eq!(
+        a.observed,
+        "exit 37 (crash) after 0.8s, RIP in read_address"
+    );
 }
 
 #[test]
@@ -200,7 +203,8 @@ fn hang_that_stops_the_suite_misbehaves() {
 fn injected_test_reported_ok_misbehaves() {
     let console =
         "KTAP version 1\n1..2\nok 1 a\nok 2 injected_fail\n2 passed, 0 failed\n# end of run\n";
-    let a = Check::Inject(Injection::Fail).assess_boot(&boot(console, Termination::Exited(33), 3.0));
+    let a =
+        Check::Inject(Injection::Fail).assess_boot(&boot(console, Termination::Exited(33), 3.0));
     assert_eq!(
         a.problems,
         [
@@ -216,7 +220,8 @@ fn injected_failure_with_inconsistent_report_misbehaves() {
     // The injected test fails, but the harness lost a result on the way.
     let console =
         "KTAP version 1\n1..3\nok 1 a\nnot ok 2 injected_fail\n1 passed, 1 failed\n# end of run\n";
-    let a = Check::Inject(Injection::Fail).assess_boot(&boot(console, Termination::Exited(35), 3.0));
+    let a =
+        Check::Inject(Injection::Fail).assess_boot(&boot(console, Termination::Exited(35), 3.0));
     assert_eq!(
         a.problems,
         ["plan announced 3 tests but 2 results were reported"]

@@ -123,10 +123,12 @@ impl RedCase {
             // Natively the exit status says crash; under Xen the PVH
             // kernel shuts down as crashed, and the native kernel under
             // HVM can only power off, before any summary.
-            Self::PageFault => matches!(
-                reason,
-                Reason::Crashed { .. } | Reason::HvmPoweroffWithoutSummary { .. }
-            ) || matches!(reason, Reason::GuestShutdown { reason, .. } if reason != "poweroff"),
+            Self::PageFault => {
+                matches!(
+                    reason,
+                    Reason::Crashed { .. } | Reason::HvmPoweroffWithoutSummary { .. }
+                ) || matches!(reason, Reason::GuestShutdown { reason, .. } if reason != "poweroff")
+            }
         }
     }
 
@@ -183,7 +185,11 @@ mod tests {
         let clean = format!("{PASSING}# end of run\n");
         let verdict = judge(&Transcript::from_console(&clean), Termination::Exited(33));
         assert!(verdict.passed(), "{verdict:?}");
-        assert!(!RedCase::CrashAfterSummary.assess(&verdict, true, None).behaved());
+        assert!(
+            !RedCase::CrashAfterSummary
+                .assess(&verdict, true, None)
+                .behaved()
+        );
     }
 
     #[test]
@@ -212,7 +218,11 @@ mod tests {
         }];
         let a = RedCase::PageFault.assess(&crashed, false, Some(&site));
         assert!(a.behaved(), "{a:?}");
-        assert!(a.observed.ends_with(", RIP in read_address"), "{}", a.observed);
+        assert!(
+            a.observed.ends_with(", RIP in read_address"),
+            "{}",
+            a.observed
+        );
         let unnamed = RedCase::PageFault.assess(&crashed, false, None);
         assert_eq!(
             unnamed.problems,
@@ -236,7 +246,11 @@ mod tests {
             &Transcript::from_console(hung),
             Termination::TimedOut(std::time::Duration::from_secs(120)),
         );
-        assert!(!RedCase::UnsafeAfterAbort.assess(&verdict, false, None).behaved());
+        assert!(
+            !RedCase::UnsafeAfterAbort
+                .assess(&verdict, false, None)
+                .behaved()
+        );
     }
 
     #[test]

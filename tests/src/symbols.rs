@@ -59,13 +59,13 @@ impl Symbols {
         let mut frames = Vec::new();
         if let Ok(mut iter) = loader.find_frames(address) {
             while let Ok(Some(frame)) = iter.next() {
-                let Some(function) = frame.function.as_ref().and_then(|f| f.demangle().ok())
-                else {
+                let Some(function) = frame.function.as_ref().and_then(|f| f.demangle().ok()) else {
                     continue;
                 };
-                let location = frame.location.as_ref().and_then(|l| {
-                    Some(format!("{}:{}", workspace_relative(l.file?), l.line?))
-                });
+                let location = frame
+                    .location
+                    .as_ref()
+                    .and_then(|l| Some(format!("{}:{}", workspace_relative(l.file?), l.line?)));
                 frames.push(Frame {
                     function: without_hash(&function).to_string(),
                     location,
@@ -105,7 +105,10 @@ impl Symbols {
 
     /// Where the first CPU exception of `lines` struck (its `RIP` line),
     /// innermost function first.
-    pub fn fault_site<'a>(&self, lines: impl IntoIterator<Item = &'a String>) -> Option<Vec<Frame>> {
+    pub fn fault_site<'a>(
+        &self,
+        lines: impl IntoIterator<Item = &'a String>,
+    ) -> Option<Vec<Frame>> {
         let rip = lines
             .into_iter()
             .find(|line| matches!(site(line), Some(Site::Fault(_))))?;
@@ -290,7 +293,10 @@ mod tests {
             function: "core::ptr::read_volatile".into(),
             location: None,
         };
-        assert_eq!(own_function(&[in_core, frames[1].clone()]), Some("crash_on_purpose"));
+        assert_eq!(
+            own_function(&[in_core, frames[1].clone()]),
+            Some("crash_on_purpose")
+        );
         assert_eq!(
             workspace_relative("/rustc/5980/library/core/src/ptr/mod.rs"),
             "core/src/ptr/mod.rs"

@@ -65,7 +65,9 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
         let expectation = Expectation::from_cmdline(&spec.extra, leg);
         let transcript = transcript_of(&guest.console, expectation);
         let verdict = judge_guest_ktap(&transcript, &guest.end, spec.timeout, request.kind);
-        let site = symbols.as_deref().and_then(|s| s.fault_site(&guest.console));
+        let site = symbols
+            .as_deref()
+            .and_then(|s| s.fault_site(&guest.console));
         let assessment = case.assess(&verdict, transcript.summary.is_some(), site.as_deref());
         rows.push(vec![
             case.name().to_string(),

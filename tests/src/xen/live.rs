@@ -172,8 +172,14 @@ mod tests {
     fn xen_and_dom0_kernel_lines_only_when_verbose() {
         let xen = Event::Xen("(XEN) Xen version 4.17".into());
         let kernel = Event::Other("[    1.0] Linux version 6.1".into());
-        assert_eq!(render(&xen, AT, Verbosity::Normal, &GuestSymbols::default()), None);
-        assert_eq!(render(&kernel, AT, Verbosity::Normal, &GuestSymbols::default()), None);
+        assert_eq!(
+            render(&xen, AT, Verbosity::Normal, &GuestSymbols::default()),
+            None
+        );
+        assert_eq!(
+            render(&kernel, AT, Verbosity::Normal, &GuestSymbols::default()),
+            None
+        );
         assert_eq!(
             render(&xen, AT, Verbosity::Verbose, &GuestSymbols::default()).as_deref(),
             Some("[xen] (XEN) Xen version 4.17")
@@ -186,9 +192,15 @@ mod tests {
             guest: "virtus".into(),
             text: "# running: heap_vec".into(),
         };
-        assert_eq!(render(&running, AT, Verbosity::Normal, &GuestSymbols::default()), None);
+        assert_eq!(
+            render(&running, AT, Verbosity::Normal, &GuestSymbols::default()),
+            None
+        );
         assert!(render(&running, AT, Verbosity::Verbose, &GuestSymbols::default()).is_some());
         let done = Event::Done { uptime: None };
-        assert_eq!(render(&done, AT, Verbosity::Quiet, &GuestSymbols::default()), None);
+        assert_eq!(
+            render(&done, AT, Verbosity::Quiet, &GuestSymbols::default()),
+            None
+        );
     }
 }
