@@ -2,22 +2,20 @@
 //! guest and as a Xen PVH guest, each several times; boot against Linux;
 //! the memory floor by bisection; density.
 //!
-//! The pure parts (parsing the `# bench` lines, spreads, the tie rule,
-//! boot stamps, the floor's bisection, the Markdown, JSON and SVG writers)
-//! are here and unit-tested; the runs are in [`crate::commands`] and
-//! [`xenrun`].
+//! The pure parts are here and unit-tested: reading the kernel's `# bench`
+//! lines ([`parse`]), a figure over the runs ([`spread`]), the pairs and
+//! their tie rule ([`pairs`]), the run's figures ([`model`], [`core_rows`]),
+//! boot stamps ([`boot`]), the floor's bisection ([`floor`]), and writing
+//! the report ([`report`]: tables, Markdown, JSON, SVG). The runs are in
+//! `crate::commands::bench` and [`xenrun`].
 
 pub mod args;
 pub mod boot;
-pub mod charts;
+pub mod core_rows;
 pub mod floor;
-pub mod json;
-pub mod markdown;
 pub mod model;
 pub mod pairs;
 pub mod parse;
-pub mod render;
-pub mod report_json;
+pub mod report;
 pub mod spread;
-pub mod svg;
 pub mod xenrun;

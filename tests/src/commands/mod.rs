@@ -5,7 +5,6 @@
 
 mod bench;
 mod bench_guests;
-mod bench_machine;
 mod boot;
 mod checks;
 mod pv;

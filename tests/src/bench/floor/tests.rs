@@ -1,3 +1,5 @@
+//! Tests of the floor: probe names, the plan, judging probes, the bisection's rule.
+
 use super::*;
 use crate::expect::Leg;
 use crate::xen::protocol::ConsoleParser;

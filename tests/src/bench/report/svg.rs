@@ -176,7 +176,7 @@ pub fn render(chart: &Chart) -> String {
 /// A bar's value: durations in ns get a readable unit.
 fn label_text(v: f64, unit: &str) -> String {
     if unit == "ns" {
-        super::render::ns(v)
+        super::table::ns(v)
     } else {
         value_text(v, unit)
     }

@@ -1,12 +1,15 @@
-use super::super::boot::{BootKind, BootRow, BootRun};
-use super::super::charts::charts;
-use super::super::floor::{Floor, Probe, Workload};
-use super::super::markdown::markdown;
-use super::super::model::tests::columns;
-use super::super::model::{DensityStep, Footprint, Machine};
-use super::super::report_json::report_json;
-use super::super::svg::{render, tests::well_formed_xml};
+//! Tests of the report's writers on one sample run: every table, chart and figure.
+
+use super::charts::charts;
+use super::json::report_json;
+use super::markdown::{markdown, table};
+use super::svg::{render, tests::well_formed_xml};
+use super::table::{bytes, ns};
 use super::*;
+use crate::bench::boot::{BootKind, BootRow, BootRun};
+use crate::bench::floor::{Floor, Probe, Workload};
+use crate::bench::model::tests::columns;
+use crate::bench::model::{DensityStep, Footprint, Machine};
 
 fn boot_run(unpaused: f64, ready: Option<f64>) -> BootRun {
     BootRun {
@@ -109,7 +112,7 @@ fn markdown_has_every_table_the_rule_and_the_commit() {
     }
     // Every Markdown table row has as many cells as its header.
     for t in tables(&report) {
-        let text = t.markdown();
+        let text = table(&t);
         let counts: Vec<usize> = text
             .lines()
             .map(|l| l.replace("\\|", "").matches('|').count())
@@ -140,7 +143,7 @@ fn every_chart_is_well_formed_and_named_by_its_table() {
 #[test]
 fn json_is_well_formed_and_complete() {
     let text = report_json(&sample()).render();
-    assert!(super::super::json::tests::well_formed(&text), "{text}");
+    assert!(super::json_writer::tests::well_formed(&text), "{text}");
     for needle in [
         "\"commit\": \"0123abc-dirty\"",
         "\"ratio_baseline_over_pv\": {",

@@ -1,10 +1,12 @@
 //! `bench/report.md`: where and how the figures were made, the tables and
 //! charts, the rules they follow, and everything that went wrong.
 
-use super::floor::{CONFIRM, HI_MB, LO_MB};
-use super::model::BenchReport;
-use super::pairs::TIE_RULE;
-use super::render::tables;
+use super::table::Table;
+use super::tables;
+use crate::bench::floor::{CONFIRM, HI_MB, LO_MB};
+use crate::bench::model::BenchReport;
+use crate::bench::pairs::{TIE_RULE, times};
+use crate::table::Align;
 
 /// The header: the tree, the machine, how to read the figures.
 pub fn preamble(report: &BenchReport) -> Vec<String> {
@@ -46,7 +48,7 @@ fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
                     "- **{}**: {}; baseline/pv {}.\n",
                     p.pair,
                     p.verdict(),
-                    p.ratios().text_n(super::pairs::times)
+                    p.ratios().text_n(times)
                 ));
             }
             md.push('\n');
@@ -110,6 +112,27 @@ fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
     md
 }
 
+/// A table in Markdown, `|` in a cell escaped.
+pub fn table(t: &Table) -> String {
+    let cell = |text: &str| text.replace('|', "\\|");
+    let titles: Vec<String> = t.header.iter().map(|(t, _)| cell(t)).collect();
+    let mut out = format!("| {} |\n", titles.join(" | "));
+    let rule: Vec<&str> = t
+        .header
+        .iter()
+        .map(|(_, a)| match a {
+            Align::Left => "---",
+            Align::Right => "---:",
+        })
+        .collect();
+    out.push_str(&format!("|{}|\n", rule.join("|")));
+    for row in &t.rows {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
+}
+
 pub fn markdown(report: &BenchReport) -> String {
     let mut md = String::from("# Virtus benchmarks: paravirtual against emulated\n\n");
     for line in preamble(report) {
@@ -127,7 +150,7 @@ pub fn markdown(report: &BenchReport) -> String {
     md.push('\n');
     for t in tables(report) {
         md.push_str(&format!("## {}\n\n", t.title));
-        md.push_str(&t.markdown());
+        md.push_str(&table(&t));
         if let Some(chart) = &t.chart_file {
             md.push_str(&format!("\n![{}]({chart})\n", t.title));
         }

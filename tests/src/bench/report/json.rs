@@ -1,13 +1,13 @@
 //! `bench/report.json`: every figure of every run, raw, and what the
 //! report computed from them.
 
-use super::boot::BootRow;
-use super::floor::Floor;
-use super::json::Json;
-use super::model::{BenchReport, Column, DensityStep};
-use super::pairs::{PairSeries, TIE_RULE};
-use super::parse::{BenchOutput, BenchResult};
-use super::spread::Spread;
+use super::json_writer::Json;
+use crate::bench::boot::BootRow;
+use crate::bench::floor::Floor;
+use crate::bench::model::{BenchReport, Column, DensityStep};
+use crate::bench::pairs::{PairSeries, TIE_RULE};
+use crate::bench::parse::{BenchOutput, BenchResult};
+use crate::bench::spread::Spread;
 
 fn strings(items: &[String]) -> Json {
     Json::Arr(items.iter().map(|s| Json::str(s)).collect())

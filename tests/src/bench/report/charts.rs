@@ -1,8 +1,8 @@
 //! One SVG chart per table that has one: the medians over the runs.
 
-use super::floor::{Floor, Workload};
-use super::model::BenchReport;
 use super::svg::{Bar, Chart};
+use crate::bench::floor::{Floor, Workload};
+use crate::bench::model::BenchReport;
 
 fn bar(label: String, value: Option<f64>, group: usize) -> Bar {
     Bar {

@@ -4,7 +4,7 @@
 use std::fs;
 use std::process::Command;
 
-use super::bench::workspace;
+use super::workspace;
 use crate::bench::model::Machine;
 use crate::qemu;
 use crate::xen::bed::Bed;

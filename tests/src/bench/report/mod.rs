@@ -1,0 +1,48 @@
+//! Writing the report of a `virtus-run bench` run: its tables (for the
+//! terminal and for `report.md`), `report.json`, and the SVG charts.
+
+pub mod bench_tables;
+pub mod charts;
+pub mod guest_tables;
+pub mod json;
+pub mod json_writer;
+pub mod markdown;
+pub mod svg;
+pub mod table;
+
+use std::fs;
+use std::path::Path;
+
+use super::model::BenchReport;
+use table::Table;
+
+/// The tables, in the report's order.
+pub fn tables(report: &BenchReport) -> Vec<Table> {
+    vec![
+        bench_tables::pairs_table(report),
+        bench_tables::sweep_table(report),
+        bench_tables::core_table(report),
+        guest_tables::boot_table(report),
+        guest_tables::floor_table(report),
+        guest_tables::footprint_table(report),
+        guest_tables::density_table(report),
+        bench_tables::pair_runs_table(report),
+    ]
+}
+
+/// Writes `report.md`, `report.json` and the charts into `dir`, which exists.
+pub fn write(report: &BenchReport, dir: &Path) -> Result<(), String> {
+    let write = |name: &str, text: &str| {
+        fs::write(dir.join(name), text)
+            .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))
+    };
+    write("report.md", &markdown::markdown(report))?;
+    write("report.json", &json::report_json(report).render())?;
+    for (file, chart) in charts::charts(report) {
+        write(&file, &svg::render(&chart))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
