@@ -5,6 +5,8 @@
 //! `unpaused` (the guest has not run yet), the guest's own clock is guest
 //! time.
 
+use serde::{Serialize, Serializer};
+
 use super::spread::Spread;
 use crate::xen::protocol::ShutdownReason;
 use crate::xen::report::{GuestEnd, GuestReport};
@@ -39,17 +41,22 @@ impl BootKind {
 }
 
 /// One boot: dom0's clock from the start of `xl create`, in seconds.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct BootRun {
     /// The paused domain exists (`xl create -p` said "Waiting for domain").
+    #[serde(rename = "built_secs")]
     pub built: Option<f64>,
     /// Console attached and the domain unpaused: the guest starts to run.
+    #[serde(rename = "unpaused_secs")]
     pub unpaused: Option<f64>,
     /// Its first console byte reached dom0.
+    #[serde(rename = "first_byte_secs")]
     pub first_byte: Option<f64>,
     /// `xl` saw the domain end.
+    #[serde(rename = "gone_secs")]
     pub gone: Option<f64>,
     /// The guest's own clock when it said it was ready.
+    #[serde(rename = "ready_own_clock_secs")]
     pub ready_own_clock: Option<f64>,
     /// How it ended (`poweroff`, ...).
     pub ended: String,
@@ -107,12 +114,18 @@ pub fn boot_run(kind: BootKind, g: &GuestReport) -> BootRun {
 }
 
 /// One guest of the boot table, booted `runs.len()` times.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BootRow {
     pub guest: String,
-    pub kind: BootKind,
     pub memory_mb: u32,
+    /// In report.json as what its ready point is.
+    #[serde(rename = "ready_is", serialize_with = "ready_is")]
+    pub kind: BootKind,
     pub runs: Vec<BootRun>,
+}
+
+fn ready_is<S: Serializer>(kind: &BootKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.ready_is())
 }
 
 impl BootRow {

@@ -3,6 +3,8 @@
 //! pairs inside the PVH guest, boot against Linux, the memory floors and
 //! density.
 
+use serde::Serialize;
+
 use super::boot::BootRow;
 use super::core_rows::{CoreRow, core_rows};
 use super::floor::Floor;
@@ -22,7 +24,7 @@ pub struct Machine {
 }
 
 /// One run of a column's benchmarks (one boot).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ColumnRun {
     pub output: BenchOutput,
     /// Why the run is not trustworthy (it crashed, timed out, ...).
@@ -30,7 +32,7 @@ pub struct ColumnRun {
 }
 
 /// One platform's benchmarks, run `runs.len()` times.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Column {
     /// `native`, `xen-hvm` or `xen-pvh`.
     pub name: String,
@@ -79,7 +81,7 @@ impl Column {
 }
 
 /// Sizes, and where Linux's memory floor comes from.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Footprint {
     pub virtus_pv_bytes: Option<u64>,
     pub virtus_pv_stripped_bytes: Option<u64>,

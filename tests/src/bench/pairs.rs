@@ -5,6 +5,8 @@
 //! median is lower: two medians 0.2% apart with overlapping spreads are a
 //! tie.
 
+use serde::Serialize;
+
 use super::parse::{BenchOutput, BenchResult, Role};
 use super::spread::Spread;
 
@@ -31,7 +33,8 @@ pub fn times(r: f64) -> String {
 }
 
 /// Which side is faster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Winner {
     Pv,
     Baseline,

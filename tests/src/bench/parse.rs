@@ -11,6 +11,8 @@
 //! `# bench ` starts in a line, and a line that does not read fully is
 //! rejected with a note rather than half-believed.
 
+use serde::Serialize;
+
 use crate::ktap;
 
 /// Which side of a pair a benchmark is.
@@ -32,7 +34,7 @@ impl Role {
 }
 
 /// One benchmark's figures, as the kernel printed them.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BenchResult {
     pub name: String,
     pub iters: u64,

@@ -2,6 +2,8 @@
 //! rule from the guest's console and how it ended: its name, whether it
 //! passed, and in words why not.
 
+use serde::Serialize;
+
 use super::Workload;
 use crate::expect::{Expectation, Leg};
 use crate::ktap;
@@ -20,9 +22,11 @@ pub fn probe_name(name: &str) -> Option<(Workload, u32, u32)> {
 }
 
 /// One probe, as the runner judges it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Probe {
+    #[serde(rename = "memory_mb")]
     pub mb: u32,
+    #[serde(rename = "try")]
     pub attempt: u32,
     pub passed: bool,
     /// How it ended, and its last words when it failed.

@@ -1,257 +1,240 @@
 //! `bench/report.json`: every figure of every run, raw, and what the
-//! report computed from them.
+//! report computed from them, serialised by serde_json.
+//!
+//! The raw figures are the model's own types, whose derives name their
+//! keys (`BenchResult`, `Column`, `BootRow`, `Probe`, `Footprint`, ...);
+//! what the report computes (spreads, pairs, the core rows, floors,
+//! density) is written through the views below. [`Document`]'s fields are
+//! the file's keys, in order.
 
-use super::json_writer::Json;
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
+
 use crate::bench::boot::BootRow;
-use crate::bench::floor::Floor;
-use crate::bench::model::{BenchReport, Column, DensityStep};
-use crate::bench::pairs::{PairSeries, TIE_RULE};
-use crate::bench::parse::{BenchOutput, BenchResult};
+use crate::bench::core_rows::CoreRow;
+use crate::bench::floor::{Floor, Probe};
+use crate::bench::model::{BenchReport, Column, DensityStep, Footprint};
+use crate::bench::pairs::{PairSeries, TIE_RULE, Winner};
+use crate::bench::parse::{BenchOutput, Role};
 use crate::bench::spread::Spread;
 
-fn strings(items: &[String]) -> Json {
-    Json::Arr(items.iter().map(|s| Json::str(s)).collect())
+/// A figure over the runs: `{n, median, min, max, values}`.
+impl Serialize for Spread {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("Spread", 5)?;
+        out.serialize_field("n", &self.n())?;
+        out.serialize_field("median", &self.median())?;
+        out.serialize_field("min", &self.min())?;
+        out.serialize_field("max", &self.max())?;
+        out.serialize_field("values", self.values())?;
+        out.end()
+    }
 }
 
-fn spread(s: &Spread) -> Json {
-    Json::obj(vec![
-        ("n", Json::int(s.n() as u64)),
-        ("median", Json::opt(s.median())),
-        ("min", Json::opt(s.min())),
-        ("max", Json::opt(s.max())),
-        (
-            "values",
-            Json::Arr(s.values().iter().map(|v| Json::Num(*v)).collect()),
-        ),
-    ])
+/// Its word, as the kernel prints it: `pv`, `emulated` or `-`.
+impl Serialize for Role {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.word())
+    }
 }
 
-fn result(r: &BenchResult) -> Json {
-    Json::obj(vec![
-        ("name", Json::str(&r.name)),
-        ("iters", Json::int(r.iters)),
-        ("median_cycles", Json::int(r.median_cycles)),
-        ("p10_cycles", Json::int(r.p10_cycles)),
-        ("p90_cycles", Json::int(r.p90_cycles)),
-        ("min_cycles", Json::int(r.min_cycles)),
-        ("median_ns", Json::Num(r.median_ns)),
-        ("tsc_hz", Json::int(r.tsc_hz)),
-        ("pair", r.pair.as_deref().map_or(Json::Null, Json::str)),
-        ("role", Json::str(r.role.word())),
-    ])
+/// What one console's bench lines said, and whether they were complete.
+impl Serialize for BenchOutput {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Error<'a> {
+            name: &'a str,
+            error: &'a str,
+        }
+        let errors: Vec<Error> = self
+            .errors
+            .iter()
+            .map(|(name, error)| Error { name, error })
+            .collect();
+        let mut out = s.serialize_struct("BenchOutput", 5)?;
+        out.serialize_field("results", &self.results)?;
+        out.serialize_field("errors", &errors)?;
+        out.serialize_field("done_count", &self.done)?;
+        out.serialize_field("complete", &self.complete())?;
+        out.serialize_field("notes", &self.notes)?;
+        out.end()
+    }
 }
 
-fn output(o: &BenchOutput) -> Json {
-    Json::obj(vec![
-        ("results", Json::Arr(o.results.iter().map(result).collect())),
-        (
-            "errors",
-            Json::Arr(
-                o.errors
-                    .iter()
-                    .map(|(n, t)| Json::obj(vec![("name", Json::str(n)), ("error", Json::str(t))]))
-                    .collect(),
-            ),
-        ),
-        ("done_count", o.done.map_or(Json::Null, Json::int)),
-        ("complete", Json::Bool(o.complete())),
-        ("notes", strings(&o.notes)),
-    ])
+#[derive(Serialize)]
+struct Machine<'a> {
+    commit: &'a str,
+    cpu_model: &'a str,
+    cores: usize,
+    emulation: &'static str,
+    qemu_version: &'a str,
+    xen_version: &'a str,
 }
 
-fn column(c: &Column) -> Json {
-    Json::obj(vec![
-        ("name", Json::str(&c.name)),
-        ("setup", Json::str(&c.setup)),
-        (
-            "runs",
-            Json::Arr(
-                c.runs
-                    .iter()
-                    .map(|r| {
-                        Json::obj(vec![
-                            ("output", output(&r.output)),
-                            ("problems", strings(&r.problems)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-    ])
+#[derive(Serialize)]
+struct Pair<'a> {
+    pair: &'a str,
+    baseline: &'a str,
+    baseline_role: Role,
+    pv: &'a str,
+    baseline_median_ns: Spread,
+    pv_median_ns: Spread,
+    ratio_baseline_over_pv: Spread,
+    run_winners: Vec<Winner>,
+    verdict: String,
 }
 
-fn pair(p: &PairSeries) -> Json {
-    Json::obj(vec![
-        ("pair", Json::str(&p.pair)),
-        ("baseline", Json::str(p.baseline_name())),
-        ("baseline_role", Json::str(p.baseline_role().word())),
-        ("pv", Json::str(p.pv_name())),
-        ("baseline_median_ns", spread(&p.baseline_ns())),
-        ("pv_median_ns", spread(&p.pv_ns())),
-        ("ratio_baseline_over_pv", spread(&p.ratios())),
-        (
-            "run_winners",
-            Json::Arr(
-                p.runs
-                    .iter()
-                    .map(|r| Json::str(&format!("{:?}", r.winner()).to_lowercase()))
-                    .collect(),
-            ),
-        ),
-        ("verdict", Json::str(&p.verdict())),
-    ])
+impl<'a> From<&'a PairSeries> for Pair<'a> {
+    fn from(p: &'a PairSeries) -> Self {
+        Self {
+            pair: &p.pair,
+            baseline: p.baseline_name(),
+            baseline_role: p.baseline_role(),
+            pv: p.pv_name(),
+            baseline_median_ns: p.baseline_ns(),
+            pv_median_ns: p.pv_ns(),
+            ratio_baseline_over_pv: p.ratios(),
+            run_winners: p.runs.iter().map(|r| r.winner()).collect(),
+            verdict: p.verdict(),
+        }
+    }
 }
 
-fn boot(b: &BootRow) -> Json {
-    let opt = |v: Option<f64>| Json::opt(v);
-    Json::obj(vec![
-        ("guest", Json::str(&b.guest)),
-        ("memory_mb", Json::int(u64::from(b.memory_mb))),
-        ("ready_is", Json::str(b.kind.ready_is())),
-        (
-            "runs",
-            Json::Arr(
-                b.runs
-                    .iter()
-                    .map(|r| {
-                        Json::obj(vec![
-                            ("built_secs", opt(r.built)),
-                            ("unpaused_secs", opt(r.unpaused)),
-                            ("first_byte_secs", opt(r.first_byte)),
-                            ("gone_secs", opt(r.gone)),
-                            ("ready_own_clock_secs", opt(r.ready_own_clock)),
-                            ("ended", Json::str(&r.ended)),
-                            ("passed", Json::Bool(r.passed)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-    ])
+/// A benchmark across the columns.
+#[derive(Serialize)]
+struct Core<'a> {
+    name: &'a str,
+    kind: &'a str,
+    /// By column name, in the columns' order.
+    #[serde(serialize_with = "in_order")]
+    median_ns: Vec<(&'a str, &'a Spread)>,
+    hvm_over_pvh: &'a Spread,
+    hvm_over_native: &'a Spread,
 }
 
-fn floor(f: &Floor) -> Json {
-    Json::obj(vec![
-        ("workload", Json::str(f.workload.word())),
-        ("passes_when_it", Json::str(f.workload.criterion())),
-        (
-            "floor_mb",
-            f.floor().map_or(Json::Null, |mb| Json::int(u64::from(mb))),
-        ),
-        ("reason", Json::str(&f.reason())),
-        (
-            "probes",
-            Json::Arr(
-                f.probes
-                    .iter()
-                    .map(|p| {
-                        Json::obj(vec![
-                            ("memory_mb", Json::int(u64::from(p.mb))),
-                            ("try", Json::int(u64::from(p.attempt))),
-                            ("passed", Json::Bool(p.passed)),
-                            ("why", Json::str(&p.why)),
-                            (
-                                "memory_line",
-                                p.memory_line.as_deref().map_or(Json::Null, Json::str),
-                            ),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-        ("problems", strings(&f.problems)),
-    ])
+fn in_order<S: Serializer>(entries: &[(&str, &Spread)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(entries.iter().copied())
 }
 
-fn density(d: &DensityStep) -> Json {
-    Json::obj(vec![
-        ("n", Json::int(d.n as u64)),
-        ("memory_mb", Json::int(u64::from(d.memory_mb))),
-        ("passed", Json::int(d.passed as u64)),
-        ("peak_running", Json::int(d.peak_running as u64)),
-        ("create_secs", spread(&d.create())),
-        ("growth_second_half_over_first", Json::opt(d.growth())),
-        ("all_created_secs", Json::opt(d.all_created_secs)),
-        ("all_ended_secs", Json::opt(d.all_ended_secs)),
-        ("problems", strings(&d.problems)),
-    ])
+impl<'a> Core<'a> {
+    fn of(row: &'a CoreRow, columns: &'a [Column]) -> Self {
+        Self {
+            name: &row.name,
+            kind: &row.kind,
+            median_ns: columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .zip(row.cells.iter().map(|c| &c.medians))
+                .collect(),
+            hvm_over_pvh: &row.hvm_over_pvh,
+            hvm_over_native: &row.hvm_over_native,
+        }
+    }
 }
 
-/// Every figure of the run.
-pub fn report_json(report: &BenchReport) -> Json {
+#[derive(Serialize)]
+struct MemoryFloor<'a> {
+    workload: &'static str,
+    passes_when_it: &'static str,
+    floor_mb: Option<u32>,
+    reason: String,
+    probes: &'a [Probe],
+    problems: &'a [String],
+}
+
+impl<'a> From<&'a Floor> for MemoryFloor<'a> {
+    fn from(f: &'a Floor) -> Self {
+        Self {
+            workload: f.workload.word(),
+            passes_when_it: f.workload.criterion(),
+            floor_mb: f.floor(),
+            reason: f.reason(),
+            probes: &f.probes,
+            problems: &f.problems,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Density<'a> {
+    n: usize,
+    memory_mb: u32,
+    passed: usize,
+    peak_running: usize,
+    create_secs: Spread,
+    growth_second_half_over_first: Option<f64>,
+    all_created_secs: Option<f64>,
+    all_ended_secs: Option<f64>,
+    problems: &'a [String],
+}
+
+impl<'a> From<&'a DensityStep> for Density<'a> {
+    fn from(d: &'a DensityStep) -> Self {
+        Self {
+            n: d.n,
+            memory_mb: d.memory_mb,
+            passed: d.passed,
+            peak_running: d.peak_running,
+            create_secs: d.create(),
+            growth_second_half_over_first: d.growth(),
+            all_created_secs: d.all_created_secs,
+            all_ended_secs: d.all_ended_secs,
+            problems: &d.problems,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Serialize)]
+struct Document<'a> {
+    machine: Machine<'a>,
+    quick: bool,
+    repeat: usize,
+    elapsed_secs: f64,
+    passed: bool,
+    columns: &'a [Column],
+    tie_rule: &'static str,
+    pairs: Vec<Pair<'a>>,
+    pair_notes: Vec<String>,
+    core: Vec<Core<'a>>,
+    boot: &'a [BootRow],
+    memory_floors: Vec<MemoryFloor<'a>>,
+    footprint: &'a Footprint,
+    density: Vec<Density<'a>>,
+    notes: &'a [String],
+}
+
+/// Every figure of the run, pretty-printed.
+pub fn report_json(report: &BenchReport) -> serde_json::Result<String> {
     let m = &report.machine;
-    let (all_pairs, pair_notes) = report.all_pairs();
-    let f = &report.footprint;
-    let bytes = |b: Option<u64>| b.map_or(Json::Null, Json::int);
-    let core = report
-        .core()
-        .iter()
-        .map(|row| {
-            Json::obj(vec![
-                ("name", Json::str(&row.name)),
-                ("kind", Json::str(&row.kind)),
-                (
-                    "median_ns",
-                    Json::Obj(
-                        report
-                            .columns
-                            .iter()
-                            .zip(&row.cells)
-                            .map(|(c, cell)| (c.name.clone(), spread(&cell.medians)))
-                            .collect(),
-                    ),
-                ),
-                ("hvm_over_pvh", spread(&row.hvm_over_pvh)),
-                ("hvm_over_native", spread(&row.hvm_over_native)),
-            ])
-        })
-        .collect();
-    Json::obj(vec![
-        (
-            "machine",
-            Json::obj(vec![
-                ("commit", Json::str(&m.commit)),
-                ("cpu_model", Json::str(&m.cpu_model)),
-                ("cores", Json::int(m.cores as u64)),
-                ("emulation", Json::str("QEMU TCG (software emulation)")),
-                ("qemu_version", Json::str(&m.qemu_version)),
-                ("xen_version", Json::str(&m.xen_version)),
-            ]),
-        ),
-        ("quick", Json::Bool(report.quick)),
-        ("repeat", Json::int(report.repeat as u64)),
-        ("elapsed_secs", Json::Num(report.elapsed_secs)),
-        ("passed", Json::Bool(report.passed())),
-        (
-            "columns",
-            Json::Arr(report.columns.iter().map(column).collect()),
-        ),
-        ("tie_rule", Json::str(TIE_RULE)),
-        ("pairs", Json::Arr(all_pairs.iter().map(pair).collect())),
-        ("pair_notes", strings(&pair_notes)),
-        ("core", Json::Arr(core)),
-        ("boot", Json::Arr(report.boot.iter().map(boot).collect())),
-        (
-            "memory_floors",
-            Json::Arr(report.floors.iter().map(floor).collect()),
-        ),
-        (
-            "footprint",
-            Json::obj(vec![
-                ("virtus_pv_bytes", bytes(f.virtus_pv_bytes)),
-                (
-                    "virtus_pv_stripped_bytes",
-                    bytes(f.virtus_pv_stripped_bytes),
-                ),
-                ("linux_vmlinux_bytes", bytes(f.linux_vmlinux_bytes)),
-                ("linux_initramfs_bytes", bytes(f.linux_initramfs_bytes)),
-                ("linux_floor_source", Json::str(&f.linux_floor_source)),
-            ]),
-        ),
-        (
-            "density",
-            Json::Arr(report.density.iter().map(density).collect()),
-        ),
-        ("notes", strings(&report.notes)),
-    ])
+    let (pairs, pair_notes) = report.all_pairs();
+    let core = report.core();
+    let document = Document {
+        machine: Machine {
+            commit: &m.commit,
+            cpu_model: &m.cpu_model,
+            cores: m.cores,
+            emulation: "QEMU TCG (software emulation)",
+            qemu_version: &m.qemu_version,
+            xen_version: &m.xen_version,
+        },
+        quick: report.quick,
+        repeat: report.repeat,
+        elapsed_secs: report.elapsed_secs,
+        passed: report.passed(),
+        columns: &report.columns,
+        tie_rule: TIE_RULE,
+        pairs: pairs.iter().map(Pair::from).collect(),
+        pair_notes,
+        core: core
+            .iter()
+            .map(|row| Core::of(row, &report.columns))
+            .collect(),
+        boot: &report.boot,
+        memory_floors: report.floors.iter().map(MemoryFloor::from).collect(),
+        footprint: &report.footprint,
+        density: report.density.iter().map(Density::from).collect(),
+        notes: &report.notes,
+    };
+    Ok(serde_json::to_string_pretty(&document)? + "\n")
 }

@@ -5,7 +5,6 @@ pub mod bench_tables;
 pub mod charts;
 pub mod guest_tables;
 pub mod json;
-pub mod json_writer;
 pub mod markdown;
 pub mod svg;
 pub mod table;
@@ -37,7 +36,8 @@ pub fn write(report: &BenchReport, dir: &Path) -> Result<(), String> {
             .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))
     };
     write("report.md", &markdown::markdown(report))?;
-    write("report.json", &json::report_json(report).render())?;
+    let json = json::report_json(report).map_err(|e| format!("report.json: {e}"))?;
+    write("report.json", &json)?;
     for (file, chart) in charts::charts(report) {
         write(&file, &svg::render(&chart))?;
     }

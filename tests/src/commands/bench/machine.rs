@@ -1,8 +1,11 @@
 //! Where and from what a `virtus-run bench` report was made: the machine,
 //! QEMU's and Xen's versions, and the commit of the tree.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::process::Command;
+
+use serde::Deserialize;
 
 use super::workspace;
 use crate::bench::model::Machine;
@@ -73,15 +76,22 @@ pub fn xen_version_of(bed: &Bed) -> Option<String> {
     xen_version_in(&fs::read_to_string(bed.dir.join("manifest.json")).ok()?)
 }
 
-/// `"xen-hypervisor-4.17-amd64": "4.17.7+13-g2445b30a44-0+deb12u1"` in a
-/// bed's manifest: the package and its version.
+/// The part of a bed's `manifest.json` (tests/xen/testbed.py) read here:
+/// each Debian package it was built from, and its version.
+#[derive(Deserialize)]
+struct Manifest {
+    packages: BTreeMap<String, String>,
+}
+
+/// `"xen-hypervisor-4.17-amd64": "4.17.7+13-g2445b30a44-0+deb12u1"` among
+/// a bed manifest's packages: the version and the package.
 pub fn xen_version_in(manifest: &str) -> Option<String> {
-    let at = manifest.find("\"xen-hypervisor-")?;
-    let line = manifest[at..].lines().next()?;
-    let (package, version) = line.split_once(':')?;
-    let clean = |t: &str| t.trim().trim_end_matches(',').trim_matches('"').to_string();
-    let version = clean(version);
-    (!version.is_empty()).then(|| format!("{version} ({})", clean(package)))
+    let manifest: Manifest = serde_json::from_str(manifest).ok()?;
+    let (package, version) = manifest
+        .packages
+        .iter()
+        .find(|(package, _)| package.starts_with("xen-hypervisor-"))?;
+    (!version.is_empty()).then(|| format!("{version} ({package})"))
 }
 
 #[cfg(test)]
@@ -98,6 +108,11 @@ mod tests {
             Some("4.17.7+13-g2445b30a44-0+deb12u1 (xen-hypervisor-4.17-amd64)")
         );
         assert_eq!(xen_version_in("{}"), None);
+        assert_eq!(
+            xen_version_in("{\"packages\": {\"xen-utils\": \"4.17\"}}"),
+            None
+        );
+        assert_eq!(xen_version_in("not json"), None);
     }
 
     #[test]
