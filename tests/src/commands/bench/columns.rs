@@ -13,6 +13,7 @@ use crate::console::LiveConsole;
 use crate::exit::Termination;
 use crate::matrix;
 use crate::qemu;
+use crate::symbols;
 use crate::xen::bed::Bed;
 use crate::xen::report::GuestEnd;
 use crate::xen::{GuestSpec, Verbosity};
@@ -39,7 +40,8 @@ fn completeness(run: &mut ColumnRun) {
 fn native_run(request: &BenchRequest, label: &str) -> ColumnRun {
     let quiet = request.verbosity == Verbosity::Quiet;
     let config = matrix::configurations(true).swap_remove(0);
-    let console = LiveConsole::new(label, quiet);
+    let console =
+        LiveConsole::new(label, quiet).with_symbols(symbols::for_image(&request.native_image));
     let mut lines = Vec::new();
     let mut run = ColumnRun::default();
     let boot = qemu::boot(
