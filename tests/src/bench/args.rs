@@ -1,7 +1,11 @@
 //! `virtus-run bench` options.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use clap::Args;
+use clap::builder::PossibleValuesParser;
+
+use crate::cli::options::{Beds, LegImages, VerbosityArgs, workspace};
 use crate::xen::Verbosity;
 
 /// What `virtus-run bench` was asked to do.
@@ -42,177 +46,142 @@ impl BenchRequest {
 pub const FULL_DENSITY: [usize; 3] = [8, 16, 32];
 pub const QUICK_DENSITY: [usize; 1] = [4];
 
-/// Parses the arguments after `bench`; `Ok(None)` asks for help.
-/// `native_default` is the native image; the others default next to it.
-pub fn parse(
-    args: impl IntoIterator<Item = String>,
-    native_default: PathBuf,
-    workspace: &Path,
-) -> Result<Option<BenchRequest>, String> {
-    let dir = native_default
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let mut request = BenchRequest {
-        quick: false,
-        repeat: REPEAT,
-        hvm_image: PathBuf::from(format!("{}.elf32", native_default.display())),
-        native_image: native_default,
-        pv_image: dir.join("virtus-pv"),
-        out_dir: workspace.join("bench"),
-        bed: None,
-        hvm_bed: None,
-        verbosity: Verbosity::Normal,
-        density: FULL_DENSITY.to_vec(),
-        parts: PARTS.iter().map(ToString::to_string).collect(),
-    };
-    let mut density = None;
-    let mut repeat = None;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_string(), Some(value.to_string()))
-            }
-            _ => (arg, None),
+/// The options of `bench`.
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Density with 4 guests only (default 8, 16, 32), and 2 runs of each
+    /// column and boot (default 3)
+    #[arg(long)]
+    pub quick: bool,
+    /// Runs of each column and boot, 1 to 20, for the spread of every
+    /// figure [default: 3, with --quick 2]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=20))]
+    pub repeat: Option<u8>,
+    /// The density steps: how many guests at once, 1 to 64 each [default:
+    /// 8,16,32, with --quick 4]
+    #[arg(long, value_name = "N,N...", value_delimiter = ',',
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub density: Option<Vec<u8>>,
+    /// Run only some parts, for development (a partial report: use --out
+    /// elsewhere than bench/); xen is hvm and pvh, floor the memory
+    /// bisection
+    #[arg(long, value_name = "PART,...", value_delimiter = ',',
+          value_parser = PossibleValuesParser::new(PARTS.into_iter().chain(["xen"])))]
+    pub only: Vec<String>,
+    // `--image` is the native image, as for the other commands.
+    #[command(flatten)]
+    pub images: LegImages,
+    /// Where report.md, report.json and the charts go
+    #[arg(long, value_name = "DIR", default_value_os_t = workspace().join("bench"))]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub beds: Beds,
+    #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+}
+
+impl BenchArgs {
+    pub fn request(self) -> BenchRequest {
+        // In PARTS' order; `xen` is both Xen columns.
+        let asked = |part: &str| {
+            let xen = part == "hvm" || part == "pvh";
+            self.only
+                .iter()
+                .any(|only| only == part || (xen && only == "xen"))
         };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or(format!("`{flag}` needs a value"))
+        let parts = PARTS
+            .iter()
+            .filter(|part| self.only.is_empty() || asked(part));
+        let density = match (self.density, self.quick) {
+            (Some(steps), _) => steps.into_iter().map(usize::from).collect(),
+            (None, true) => QUICK_DENSITY.to_vec(),
+            (None, false) => FULL_DENSITY.to_vec(),
         };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--quick" => request.quick = true,
-            "--quiet" => request.verbosity = Verbosity::Quiet,
-            "--verbose" => request.verbosity = Verbosity::Verbose,
-            "--native-image" | "--image" => request.native_image = PathBuf::from(value()?),
-            "--hvm-image" => request.hvm_image = PathBuf::from(value()?),
-            "--pv-image" => request.pv_image = PathBuf::from(value()?),
-            "--out" => request.out_dir = PathBuf::from(value()?),
-            "--bed" => request.bed = Some(PathBuf::from(value()?)),
-            "--hvm-bed" => request.hvm_bed = Some(PathBuf::from(value()?)),
-            "--density" => {
-                let text = value()?;
-                let steps: Result<Vec<usize>, _> = text.split(',').map(str::parse).collect();
-                match steps {
-                    Ok(steps)
-                        if !steps.is_empty() && steps.iter().all(|n| (1..=64).contains(n)) =>
-                    {
-                        density = Some(steps);
-                    }
-                    _ => {
-                        return Err(format!(
-                            "--density wants guest counts 1..64 separated by commas, not `{text}`"
-                        ));
-                    }
-                }
-            }
-            "--repeat" => {
-                let text = value()?;
-                match text.parse::<usize>() {
-                    Ok(n) if (1..=20).contains(&n) => repeat = Some(n),
-                    _ => return Err(format!("--repeat wants a count 1..20, not `{text}`")),
-                }
-            }
-            "--only" => {
-                let text = value()?;
-                let mut parts: Vec<String> = Vec::new();
-                for part in text.split(',') {
-                    let names: &[&str] = if part == "xen" {
-                        &["hvm", "pvh"]
-                    } else {
-                        &[part]
-                    };
-                    for name in names {
-                        if !PARTS.contains(name) {
-                            return Err(format!(
-                                "--only takes parts among {},xen, not `{part}`",
-                                PARTS.join(",")
-                            ));
-                        }
-                        if !parts.iter().any(|p| p == name) {
-                            parts.push(name.to_string());
-                        }
-                    }
-                }
-                request.parts = parts;
-            }
-            other => return Err(format!("`{other}` is not an option of `bench`")),
+        let default_repeat = if self.quick { QUICK_REPEAT } else { REPEAT };
+        BenchRequest {
+            quick: self.quick,
+            repeat: self.repeat.map_or(default_repeat, usize::from),
+            native_image: self.images.native_image,
+            hvm_image: self.images.hvm_image,
+            pv_image: self.images.pv_image,
+            out_dir: self.out,
+            bed: self.beds.bed.bed,
+            hvm_bed: self.beds.hvm_bed,
+            verbosity: self.verbosity.level(),
+            density,
+            parts: parts.map(ToString::to_string).collect(),
         }
     }
-    request.repeat = repeat.unwrap_or(if request.quick { QUICK_REPEAT } else { REPEAT });
-    request.density = density.unwrap_or_else(|| {
-        if request.quick {
-            QUICK_DENSITY.to_vec()
-        } else {
-            FULL_DENSITY.to_vec()
-        }
-    });
-    Ok(Some(request))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use clap::error::ErrorKind;
 
-    fn parse_ok(args: &[&str]) -> BenchRequest {
-        parse(
-            args.iter().map(ToString::to_string),
-            PathBuf::from("/t/virtus-native"),
-            Path::new("/w"),
-        )
-        .unwrap()
-        .unwrap()
+    use super::*;
+    use crate::cli::options::build_dir;
+    use crate::cli::{Command, mistake, parse_args, words};
+
+    fn parse_ok(line: &str) -> BenchRequest {
+        match parse_args(&words(line)) {
+            Ok(Command::Bench(args)) => args.request(),
+            other => panic!("{line} parsed as {other:?}"),
+        }
     }
 
     #[test]
     fn defaults_sit_next_to_the_native_image() {
-        let r = parse_ok(&[]);
-        assert_eq!(r.hvm_image, PathBuf::from("/t/virtus-native.elf32"));
-        assert_eq!(r.pv_image, PathBuf::from("/t/virtus-pv"));
-        assert_eq!(r.out_dir, PathBuf::from("/w/bench"));
-        assert_eq!(r.density, [8, 16, 32]);
-        assert_eq!(r.repeat, 3);
-        assert!(!r.quick);
+        let r = parse_ok("bench");
+        assert_eq!(r.native_image, build_dir().join("virtus-native"));
+        assert_eq!(r.hvm_image, build_dir().join("virtus-native.elf32"));
+        assert_eq!(r.pv_image, build_dir().join("virtus-pv"));
+        assert_eq!(r.out_dir, workspace().join("bench"));
+        assert_eq!((r.density, r.repeat, r.quick), (vec![8, 16, 32], 3, false));
+        assert_eq!(
+            (r.parts, r.bed, r.hvm_bed),
+            (PARTS.map(String::from).to_vec(), None, None)
+        );
     }
 
     #[test]
-    fn quick_has_one_density_step() {
-        let r = parse_ok(&["--quick", "--out=/o", "--quiet"]);
-        assert_eq!(r.density, [4]);
-        assert_eq!(r.repeat, 2);
-        assert_eq!(parse_ok(&["--quick", "--repeat=5"]).repeat, 5);
-        assert_eq!(r.out_dir, PathBuf::from("/o"));
-        assert_eq!(r.verbosity, Verbosity::Quiet);
-        assert_eq!(parse_ok(&["--density", "2,3"]).density, [2, 3]);
-        let only = parse_ok(&["--only=boot,density"]);
+    fn every_option() {
+        let r = parse_ok("bench --quick --out=/o --quiet");
+        assert_eq!((r.density, r.repeat), (vec![4], 2));
+        assert_eq!((r.out_dir, r.verbosity), ("/o".into(), Verbosity::Quiet));
+        assert_eq!(parse_ok("bench --quick --repeat=5").repeat, 5);
+        assert_eq!(parse_ok("bench --density 2,3").density, [2, 3]);
+        let only = parse_ok("bench --only=boot,density");
         assert!(only.runs("boot") && only.runs("density") && !only.runs("native"));
+        let parts = parse_ok("bench --only xen,pvh,floor").parts;
+        assert_eq!(parts, ["hvm", "pvh", "floor"]);
+        // In the order of the report, whatever the order asked.
+        assert_eq!(parse_ok("bench --only floor,boot").parts, ["boot", "floor"]);
+        let r = parse_ok("bench --image=/n --hvm-image /h --pv-image=/p --bed=/b --hvm-bed /hb");
         assert_eq!(
-            parse_ok(&["--only", "xen,pvh,floor"]).parts,
-            ["hvm", "pvh", "floor"]
+            (r.native_image, r.hvm_image, r.pv_image),
+            ("/n".into(), "/h".into(), "/p".into())
         );
-        assert!(parse_ok(&[]).runs("pvh"));
+        assert_eq!((r.bed, r.hvm_bed), (Some("/b".into()), Some("/hb".into())));
+        let r = parse_ok("bench --native-image /n2 --verbose");
+        assert_eq!(
+            (r.native_image, r.verbosity),
+            ("/n2".into(), Verbosity::Verbose)
+        );
     }
 
     #[test]
     fn mistakes_are_explained() {
-        let err = |args: &[&str]| {
-            parse(
-                args.iter().map(ToString::to_string),
-                PathBuf::from("/t/n"),
-                Path::new("/w"),
-            )
-            .unwrap_err()
-        };
-        assert_eq!(err(&["--frob"]), "`--frob` is not an option of `bench`");
-        assert_eq!(err(&["--out"]), "`--out` needs a value");
-        assert!(err(&["--density", "0"]).starts_with("--density wants"));
-        assert!(err(&["--only", "boot,nap"]).ends_with("not `nap`"));
-        assert!(err(&["--repeat", "0"]).starts_with("--repeat wants"));
-        assert_eq!(
-            parse(["--help".to_string()], PathBuf::from("/n"), Path::new("/w")),
-            Ok(None)
+        let error = |line: &str, kind| mistake(&words(line), kind);
+        error("bench --frob", ErrorKind::UnknownArgument);
+        error("bench --out", ErrorKind::InvalidValue);
+        assert!(error("bench --density 0", ErrorKind::ValueValidation).contains("'0'"));
+        assert!(error("bench --density 8,x", ErrorKind::ValueValidation).contains("'x'"));
+        let message = error("bench --only boot,nap", ErrorKind::InvalidValue);
+        assert!(
+            message.contains("'nap'") && message.contains("density, xen"),
+            "{message}"
         );
+        assert!(error("bench --repeat 0", ErrorKind::ValueValidation).contains("'0'"));
+        assert!(error("bench --repeat 21", ErrorKind::ValueValidation).contains("1..=20"));
     }
 }

@@ -16,45 +16,58 @@ mod xen_red;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::{Command, Invocation};
+use crate::cli::Command;
+use crate::cli::options::{Image, NATIVE_IMAGE, Quiet, build_dir};
 use crate::console::{LiveConsole, say};
+use crate::matrix::SUITE_TIMEOUT;
 use crate::qemu::{self, Boot, LaunchError, MachineConfig};
 use crate::symbols;
+use crate::xen::GuestKind;
 
-/// Runs the invocation. `Ok(true)` if everything passed, `Ok(false)` if
-/// something failed, `Err` if nothing could be run (no image, no QEMU).
-pub fn execute(invocation: &Invocation) -> Result<bool, String> {
-    // Xen runs bring their own guest images, and QEMU is checked there.
-    match &invocation.command {
-        Command::Xen(request) => return xen::run(request),
-        Command::XenChecks(request) => return xen_checks::run(request),
-        Command::Pv(request) => return pv::run(request),
-        Command::Bench(request) => return bench::run(request),
-        _ => {}
+/// Runs the command. `Ok(true)` if everything passed, `Ok(false)` if
+/// something failed, `Err` if nothing could be run (options that do not go
+/// together, no image, no QEMU).
+pub fn execute(command: Command) -> Result<bool, String> {
+    match command {
+        Command::Suite(args) => native(&args.image, &args.quiet, |image, quiet| {
+            let timeout = args.timeout.timeout.unwrap_or(SUITE_TIMEOUT);
+            suite::run(image, args.quick, timeout, args.jobs.jobs.into(), quiet)
+        }),
+        Command::Checks(args) => native(&args.image, &args.quiet, |image, quiet| {
+            checks::run(image, args.jobs.jobs.into(), quiet)
+        }),
+        Command::Boot(args) => native(&args.image, &args.quiet, |image, quiet| {
+            let timeout = args.timeout.timeout.unwrap_or(SUITE_TIMEOUT);
+            boot::run(image, &args.config(), &args.append, timeout, quiet)
+        }),
+        // Xen runs bring their own guest images, and QEMU is checked there.
+        Command::Xen(args) => xen::run(&args.request(false)?),
+        Command::XenProof(args) => xen::run(&args.request(true)?),
+        Command::XenChecks(args) => xen_checks::run(&args.request()),
+        Command::XenSuite(args) => pv::run(&args.request(GuestKind::Pvh)?),
+        Command::XenHvmSuite(args) => pv::run(&args.request(GuestKind::Hvm)?),
+        Command::XenRun(args) => pv::run(&args.request()?),
+        Command::Legs(args) => pv::run(&args.request()),
+        Command::Bench(args) => bench::run(&args.request()),
     }
-    if !invocation.image.is_file() {
+}
+
+/// `run` on the native image, once it is known to exist and QEMU to run.
+fn native(
+    image: &Image,
+    quiet: &Quiet,
+    run: impl FnOnce(&Path, bool) -> bool,
+) -> Result<bool, String> {
+    let image = (image.image.clone()).unwrap_or_else(|| build_dir().join(NATIVE_IMAGE));
+    if !image.is_file() {
         return Err(format!(
             "kernel image {} not found; build it first (`make`), or pass --image",
-            invocation.image.display()
+            image.display()
         ));
     }
     qemu::check_available().map_err(|error| error.to_string())?;
-    say(&format!("virtus-run: image {}", invocation.image.display()));
-    let Invocation {
-        image, quiet, jobs, ..
-    } = invocation;
-    Ok(match &invocation.command {
-        Command::Suite { quick, timeout } => suite::run(image, *quick, *timeout, *jobs, *quiet),
-        Command::Checks => checks::run(image, *jobs, *quiet),
-        Command::Boot {
-            config,
-            append,
-            timeout,
-        } => boot::run(image, config, append, *timeout, *quiet),
-        Command::Xen(_) | Command::XenChecks(_) | Command::Pv(_) | Command::Bench(_) => {
-            unreachable!("handled above")
-        }
-    })
+    say(&format!("virtus-run: image {}", image.display()));
+    Ok(run(&image, quiet.quiet))
 }
 
 /// One boot, announced and streamed under `label`.

@@ -1,0 +1,153 @@
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+
+use super::*;
+use crate::cli::{Command, mistake, parse_args, words};
+use crate::xen::guest::LINUX_PROOF_LINE;
+
+/// The run `xen`, `xen-proof` or `xen-checks` asks for, or why it is refused.
+fn request(args: &[&str]) -> Result<XenRequest, String> {
+    match parse_args(args) {
+        Ok(Command::Xen(args)) => args.request(false),
+        Ok(Command::XenProof(args)) => args.request(true),
+        Ok(Command::XenChecks(args)) => Ok(args.request()),
+        other => panic!("{args:?} parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn a_guest_with_every_setting() {
+    let spec = parse_guest(
+        "virtus=target/virtus-pvh,memory=32,vcpus=2,cmdline=test=all,loglevel=info,\
+         ramdisk=/tmp/rd,expect=crash,timeout=45s",
+    )
+    .unwrap();
+    assert_eq!(spec.name, "virtus");
+    let (kernel, ramdisk) = ("target/virtus-pvh".into(), Some("/tmp/rd".into()));
+    assert_eq!(spec.image, GuestImage::File { kernel, ramdisk });
+    assert_eq!((spec.memory_mb, spec.vcpus), (32, 2));
+    // The comma inside the command line did not start a setting.
+    assert_eq!(spec.extra, "test=all,loglevel=info");
+    assert_eq!(spec.expect, Expectation::Crash);
+    assert_eq!(spec.timeout, Duration::from_secs(45));
+}
+
+#[test]
+fn an_hvm_guest() {
+    let spec = parse_guest("n=/k.elf32,type=hvm,cmdline=test=all,memory=64").unwrap();
+    let mut expected = GuestSpec::hvm("n", "/k.elf32").unwrap();
+    expected.extra = "test=all".into();
+    assert_eq!(spec, expected);
+    assert_eq!(parse_guest("p=/k,type=pvh").unwrap().kind, GuestKind::Pvh);
+}
+
+#[test]
+fn a_bare_guest_takes_the_defaults() {
+    let spec = parse_guest("a=/k,1").unwrap();
+    assert_eq!(spec, GuestSpec::pvh("a", "/k,1").unwrap());
+}
+
+#[test]
+fn the_bed_linux_with_a_command_line() {
+    let spec = parse_guest("crasher=@linux,cmdline=rdinit=/x panic=-1,timeout=30").unwrap();
+    let mut expected = GuestSpec::bed_linux("crasher", "rdinit=/x panic=-1").unwrap();
+    expected.timeout = Duration::from_secs(30);
+    assert_eq!(spec, expected);
+    let image = parse_guest("a=@linux").unwrap().image;
+    assert_eq!(image, GuestImage::BedLinuxArgs);
+}
+
+#[test]
+fn bad_guests_are_explained() {
+    for (text, why) in [
+        ("nopath", "not NAME=PATH"),
+        ("a=", "no image path"),
+        ("a=memory=3", "no image path"),
+        ("A=/k", "bad guest name"),
+        (
+            "a=/k,memory=0",
+            "memory wants a number from 1 to 4096, not `0`",
+        ),
+        (
+            "a=/k,expect=reboot",
+            "expect wants poweroff, crash or any, not `reboot`",
+        ),
+        ("a=/k,timeout=soon", "timeout `soon`: not whole seconds"),
+        ("a=/k,cmdline=say \"hi\"", "extra must not contain"),
+        ("n=/k,type=pv", "type wants pvh or hvm, not `pv`"),
+        ("a=@linux,type=hvm", "type is fixed for @linux"),
+        ("a=@linux,memory=64", "memory is fixed for @linux"),
+        ("a=@linux,cmdline=x\"y", "extra must not contain"),
+        ("a=/k,ramdisk=", "`ramdisk=` is not a guest setting"),
+    ] {
+        let error = parse_guest(text).unwrap_err();
+        assert!(error.contains(why), "{text}: {error}");
+    }
+    // On the command line, clap names the option and the whole value.
+    let message = mistake(
+        &words("xen --guest a=/k,vcpus=99"),
+        ErrorKind::ValueValidation,
+    );
+    assert!(message.contains("'a=/k,vcpus=99'"), "{message}");
+    assert!(message.contains("vcpus wants a number from 1 to 64, not `99`"));
+}
+
+#[test]
+fn xen_options() {
+    let mut args = words("xen --guest a=/k --guest=b=/k2,timeout=5 --linux-proof --bed /b");
+    args.extend(["--dom0", "xl dmesg", "--dom0-running=xl list", "--verbose"]);
+    args.extend(["--expect-line", "a=ok 1", "--expect-line=a=done"]);
+    let request = request(&args).unwrap();
+    let names: Vec<_> = request.guests.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "linux-proof"]);
+    assert_eq!(request.guests[0].expect_lines, ["ok 1", "done"]);
+    assert_eq!(request.guests[1].timeout, Duration::from_secs(5));
+    assert_eq!(request.guests[2].expect_lines, [LINUX_PROOF_LINE]);
+    let dom0 = |when, command: &str| Dom0Command {
+        when,
+        command: command.into(),
+    };
+    assert_eq!(
+        request.dom0,
+        [
+            dom0(Dom0Point::End, "xl dmesg"),
+            dom0(Dom0Point::Running, "xl list")
+        ]
+    );
+    assert_eq!(
+        (request.bed, request.verbosity),
+        (Some("/b".into()), Verbosity::Verbose)
+    );
+}
+
+#[test]
+fn xen_proof_and_xen_checks() {
+    let proof = request(&["xen-proof"]).unwrap();
+    assert_eq!(proof.guests, [GuestSpec::linux_proof()]);
+    assert_eq!(proof.verbosity, Verbosity::Normal);
+    let both = request(&words("xen-proof --linux-proof --quiet")).unwrap();
+    assert_eq!((both.guests.len(), both.verbosity), (1, Verbosity::Quiet));
+    let checks = request(&words("xen-checks --quiet --bed=/b")).unwrap();
+    assert_eq!((checks.bed, checks.guests.len()), (Some("/b".into()), 0));
+    assert_eq!(checks.verbosity, Verbosity::Quiet);
+}
+
+#[test]
+fn mistakes_are_explained() {
+    let nothing = mistake(&["xen"], ErrorKind::MissingRequiredArgument);
+    assert!(nothing.contains("<--guest <NAME=PATH[,KEY=VALUE...]>|--linux-proof|--dom0 <CMD>|"));
+    mistake(&words("xen --image x"), ErrorKind::UnknownArgument);
+    mistake(&words("xen --guest"), ErrorKind::InvalidValue);
+    mistake(
+        &words("xen --linux-proof --quiet --verbose"),
+        ErrorKind::ArgumentConflict,
+    );
+    let refused = request(&words("xen --guest a=/k --expect-line b=x")).unwrap_err();
+    assert_eq!(refused, "--expect-line names `b`, which is not a guest");
+    let bare = words("xen --linux-proof --expect-line linux-proof");
+    let message = mistake(&bare, ErrorKind::ValueValidation);
+    assert!(message.contains("'linux-proof' for '--expect-line <NAME=TEXT>': not NAME=TEXT"));
+    let refused = request(&words("xen-proof --guest linux-proof=/k")).unwrap_err();
+    assert!(refused.contains("bed's own"), "{refused}");
+}
