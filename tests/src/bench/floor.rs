@@ -14,15 +14,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::xenrun::RunPlan;
 use crate::exit::Termination;
 use crate::expect::{Expectation, Leg};
 use crate::ktap;
 use crate::xen::GuestSpec;
+use crate::xen::RunPlan;
 use crate::xen::guest::GUEST_DIR;
 use crate::xen::guest_ktap::{judge_guest_ktap, transcript_of};
 use crate::xen::protocol::{Event, ShutdownReason, Stamped};
-use crate::xen::report::{GuestEnd, GuestReport, Recorder};
+use crate::xen::recorder::Recorder;
+use crate::xen::report::{GuestEnd, GuestReport};
 use crate::xen::script::Script;
 
 /// The bisection's bounds, MiB: 32 is what the suite runs in elsewhere.

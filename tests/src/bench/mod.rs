@@ -4,8 +4,8 @@
 //!
 //! The pure parts (parsing the `# bench` lines, spreads, the tie rule,
 //! boot stamps, the floor's bisection, the Markdown, JSON and SVG writers)
-//! are here and unit-tested; the runs are in [`crate::commands`] and
-//! [`xenrun`].
+//! are here and unit-tested; the runs are in [`crate::commands`], through
+//! [`crate::xen::run`].
 
 pub mod args;
 pub mod boot;
@@ -20,4 +20,3 @@ pub mod render;
 pub mod report_json;
 pub mod spread;
 pub mod svg;
-pub mod xenrun;

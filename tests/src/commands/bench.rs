@@ -22,7 +22,6 @@ use crate::bench::parse::{self, BenchOutput};
 use crate::bench::render::tables;
 use crate::bench::report_json::report_json;
 use crate::bench::svg;
-use crate::bench::xenrun::{TimedRun, run_timed};
 use crate::console::{LiveConsole, say};
 use crate::exit::Termination;
 use crate::matrix;
@@ -30,6 +29,7 @@ use crate::qemu;
 use crate::xen::bed::Bed;
 use crate::xen::report::{GuestEnd, GuestReport};
 use crate::xen::{GuestSpec, Verbosity, XenOptions};
+use crate::xen::{TimedRun, run_timed};
 
 const BENCH_CMDLINE: &str = "bench=all";
 /// A bench=all guest takes under a minute here even under HVM, where the

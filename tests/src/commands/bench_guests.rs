@@ -11,11 +11,11 @@ use crate::bench::args::BenchRequest;
 use crate::bench::boot::{BootKind, BootRow, boot_run};
 use crate::bench::floor;
 use crate::bench::model::{BenchReport, DensityStep};
-use crate::bench::xenrun::{RunPlan, run_planned, run_timed};
 use crate::xen::bed::Bed;
 use crate::xen::guest::GUEST_DIR;
 use crate::xen::guest_ktap::transcript_of;
 use crate::xen::{Dom0Command, Dom0Point, GuestSpec, mute};
+use crate::xen::{RunPlan, run_planned, run_timed};
 
 /// Every boot guest gets what the bed's Linux needs (96 MiB, see
 /// `linux_guest_cfg` in tests/xen/virtus.sh), so all build alike.

@@ -4,7 +4,7 @@
 use std::fs;
 
 use super::print_indented;
-use super::xen::{guest_table, stage_table, workspace};
+use super::xen::{guest_table, stage_table};
 use crate::checks::Assessment;
 use crate::console::say;
 use crate::table::{self, Align};
@@ -20,11 +20,9 @@ const CONSOLE_TAIL: usize = 10;
 /// run could not happen (no bed, no QEMU).
 pub fn run(request: &XenRequest) -> Result<bool, String> {
     let options = XenOptions {
-        workspace: workspace(),
-        bed: request.bed.clone(),
         dom0: checks::dom0_commands(),
-        verbosity: request.verbosity,
         sequential: true,
+        ..XenOptions::new(request.bed.clone(), request.verbosity)
     };
     // The mute guest is written for the run, and removed after it.
     let mute = std::env::temp_dir().join(format!("virtus-xen-mute-{}.elf", std::process::id()));

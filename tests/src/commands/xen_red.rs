@@ -4,7 +4,6 @@
 
 use super::print_indented;
 use super::pv::require;
-use super::xen::workspace;
 use crate::console::say;
 use crate::expect::{Expectation, Leg};
 use crate::red::RedCase;
@@ -45,11 +44,8 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
         specs.len()
     ));
     let options = XenOptions {
-        workspace: workspace(),
-        bed: request.bed.clone(),
-        dom0: Vec::new(),
-        verbosity: request.verbosity,
         sequential: true,
+        ..XenOptions::new(request.bed.clone(), request.verbosity)
     };
     let report = run_guests(&specs, &options);
     let symbols = symbols::for_image(&request.image);

@@ -1,6 +1,8 @@
 use super::*;
 use crate::xen::guest::Expectation;
 use crate::xen::protocol::ConsoleParser;
+use crate::xen::protocol::ShutdownReason;
+use crate::xen::report::{GuestTimes, Stages};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
