@@ -8,11 +8,16 @@ mod bench_guests;
 mod bench_machine;
 mod boot;
 mod checks;
+mod leg;
+mod legs;
+mod legs_table;
 mod pv;
 mod suite;
 mod xen;
 mod xen_checks;
 mod xen_red;
+mod xen_run;
+mod xen_suite;
 
 use std::path::Path;
 use std::time::Duration;
