@@ -3,6 +3,7 @@
 //! [`crate::verdict`], [`crate::checks`] and [`crate::xen`], where it is
 //! unit-tested.
 
+mod assessed;
 mod bench;
 mod bench_guests;
 mod bench_machine;
