@@ -75,7 +75,7 @@ fn copy<W: io::Write>(archive: &mut Archive<W>, path: &str, from: &Path) -> io::
 /// them: dom0's root file system is a tmpfs that holds the whole bed, so a
 /// few megabytes of DWARF per guest decide whether several guests fit; xl
 /// needs only the loadable segments and the notes. `None`: use it as it is.
-fn stripped(kernel: &Path) -> io::Result<Option<TempFile>> {
+pub fn stripped(kernel: &Path) -> io::Result<Option<TempFile>> {
     let stripped = TempFile::new()?;
     let status = Command::new("objcopy")
         .arg("--strip-debug")
