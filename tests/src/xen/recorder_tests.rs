@@ -257,16 +257,6 @@ fn the_hidden_tail_keeps_the_last_lines() {
 }
 
 #[test]
-fn a_setup_failure_fails_every_guest() {
-    let report = XenReport::setup_failed(&[guest("a")], "no bed".into());
-    assert!(!report.passed());
-    assert_eq!(report.run_problems(), ["no bed"]);
-    assert_eq!(report.guests[0].end, GuestEnd::NeverStarted);
-    assert_eq!(report.guests[0].problems, ["no bed"]);
-    assert_eq!(report.termination, None);
-}
-
-#[test]
 fn a_ktap_summary_line_is_timed() {
     let lines = [
         (8, "@@virtus guest a created domid=1 uptime=7.0"),

@@ -223,3 +223,19 @@ impl XenReport {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setup_failure_fails_every_guest() {
+        let report =
+            XenReport::setup_failed(&[GuestSpec::pvh("a", "/k").unwrap()], "no bed".into());
+        assert!(!report.passed());
+        assert_eq!(report.run_problems(), ["no bed"]);
+        assert_eq!(report.guests[0].end, GuestEnd::NeverStarted);
+        assert_eq!(report.guests[0].problems, ["no bed"]);
+        assert_eq!(report.termination, None);
+    }
+}
