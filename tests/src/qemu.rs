@@ -51,30 +51,42 @@ impl fmt::Display for MachineConfig {
 /// QEMU's arguments to boot `image` on `config` with kernel command line
 /// `append`.
 pub fn arguments(config: &MachineConfig, image: &Path, append: &str) -> Vec<OsString> {
+    let mut args = headless(&config.machine, &config.cpu, &config.memory, image, append);
+    // How the kernel reports its verdict: QEMU exits with (v << 1) | 1.
+    args.extend(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"].map(OsString::from));
+    args
+}
+
+/// What every boot shares, natively or of Xen: the machine, always TCG
+/// (results must not depend on whether the host has KVM), one CPU, no
+/// display or network, the console as the only channel out (serial on our
+/// stdout, and no monitor that could wait for a reader), and a reset that
+/// ends QEMU (a triple fault, or Xen's reboot) rather than rebooting.
+pub fn headless(
+    machine: &str,
+    cpu: &str,
+    memory: &str,
+    kernel: &Path,
+    append: &str,
+) -> Vec<OsString> {
     let options = [
-        ("-machine", config.machine.as_str()),
-        ("-cpu", &config.cpu),
-        ("-m", &config.memory),
-        // Always TCG: results must not depend on whether the host has KVM.
+        ("-machine", machine),
+        ("-cpu", cpu),
+        ("-m", memory),
         ("-accel", "tcg"),
         ("-smp", "1"),
         ("-display", "none"),
         ("-vga", "none"),
         ("-nic", "none"),
-        // The console is the only channel out: serial on our stdout, and no
-        // monitor that could wait for a reader.
         ("-serial", "stdio"),
         ("-monitor", "none"),
-        // How the kernel reports its verdict: QEMU exits with (v << 1) | 1.
-        ("-device", "isa-debug-exit,iobase=0xf4,iosize=4"),
     ];
-    let mut args = Vec::new();
-    for (flag, value) in options {
-        args.extend([OsString::from(flag), OsString::from(value)]);
-    }
-    // A triple fault must end the run (QEMU exits 0), not reboot forever.
+    let mut args: Vec<OsString> = options
+        .iter()
+        .flat_map(|(flag, value)| [OsString::from(flag), OsString::from(value)])
+        .collect();
     args.push(OsString::from("-no-reboot"));
-    args.extend([OsString::from("-kernel"), image.as_os_str().to_owned()]);
+    args.extend([OsString::from("-kernel"), kernel.as_os_str().to_owned()]);
     args.extend([OsString::from("-append"), OsString::from(append)]);
     args
 }

@@ -164,7 +164,7 @@ mod tests {
     fn report(console: &[&str], stamps: &[(&str, f64)], end: GuestEnd) -> GuestReport {
         let mut specs = vec![crate::xen::GuestSpec::pvh("g", "/k").unwrap()];
         specs[0].expect = crate::xen::Expectation::Any;
-        let mut g = crate::xen::report::Recorder::new(&specs, &[])
+        let mut g = crate::xen::recorder::Recorder::new(&specs, &[])
             .finish(crate::exit::Termination::Exited(0), Duration::ZERO)
             .guests
             .remove(0);

@@ -7,7 +7,7 @@
 //! their tie rule ([`pairs`]), the run's figures ([`model`], [`core_rows`]),
 //! boot stamps ([`boot`]), the floor's bisection ([`floor`]), and writing
 //! the report ([`report`]: tables, Markdown, JSON, SVG). The runs are in
-//! `crate::commands::bench` and [`xenrun`].
+//! `crate::commands::bench`, through [`crate::xen::run`].
 
 pub mod args;
 pub mod boot;
@@ -18,4 +18,3 @@ pub mod pairs;
 pub mod parse;
 pub mod report;
 pub mod spread;
-pub mod xenrun;

@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use super::bench::{find, options};
@@ -11,11 +10,12 @@ use crate::bench::args::BenchRequest;
 use crate::bench::boot::{BootKind, BootRow, boot_run};
 use crate::bench::floor;
 use crate::bench::model::{BenchReport, DensityStep};
-use crate::bench::xenrun::{RunPlan, run_planned, run_timed};
 use crate::xen::bed::Bed;
 use crate::xen::guest::GUEST_DIR;
 use crate::xen::guest_ktap::transcript_of;
+use crate::xen::initramfs;
 use crate::xen::{Dom0Command, Dom0Point, GuestSpec, mute};
+use crate::xen::{RunPlan, run_planned, run_timed};
 
 /// Every boot guest gets what the bed's Linux needs (96 MiB, see
 /// `linux_guest_cfg` in tests/xen/virtus.sh), so all build alike.
@@ -27,17 +27,9 @@ fn file_size(path: &Path) -> Option<u64> {
     fs::metadata(path).ok().map(|m| m.len())
 }
 
+/// The image's size as dom0 gets it, without debug sections.
 fn stripped_size(image: &Path) -> Option<u64> {
-    let out = std::env::temp_dir().join(format!("virtus-bench-{}.stripped", std::process::id()));
-    let ok = Command::new("objcopy")
-        .arg("--strip-debug")
-        .arg(image)
-        .arg(&out)
-        .status()
-        .is_ok_and(|s| s.success());
-    let size = ok.then(|| file_size(&out)).flatten();
-    let _ = fs::remove_file(&out);
-    size
+    file_size(&initramfs::stripped(image).ok()??.0)
 }
 
 /// What the shell guests get typed in once their prompt is up.

@@ -3,21 +3,15 @@
 
 use std::path::Path;
 
-use super::{boot_streamed, fault_site, print_indented};
+use super::assessed::{Assessed, print_assessed, result_cell};
+use super::{boot_streamed, fault_site};
 use crate::checks::{Assessment, Check};
 use crate::console::say;
 use crate::matrix;
 use crate::pool;
-use crate::table::{self, Align};
 
 /// Console lines shown under a check that misbehaved.
 const CONSOLE_TAIL: usize = 10;
-
-struct CheckRun {
-    check: Check,
-    assessment: Assessment,
-    console_tail: Vec<String>,
-}
 
 pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
     let config = matrix::matrix().swap_remove(0);
@@ -45,39 +39,16 @@ pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
             ),
         };
         say(&format!("[{label}] {}", result_cell(&assessment)));
-        CheckRun {
-            check: *check,
+        Assessed {
+            name: check.name(),
+            expected: check.expectation(),
             assessment,
             console_tail,
         }
     });
 
     say("");
-    let header = [
-        ("check", Align::Left),
-        ("expected", Align::Left),
-        ("observed", Align::Left),
-        ("result", Align::Left),
-    ];
-    let rows: Vec<Vec<String>> = runs
-        .iter()
-        .map(|run| {
-            vec![
-                run.check.name(),
-                run.check.expectation(),
-                run.assessment.observed.clone(),
-                result_cell(&run.assessment),
-            ]
-        })
-        .collect();
-    say(&table::render(&header, &rows));
-    for run in runs.iter().filter(|run| !run.assessment.behaved()) {
-        say(&format!("{} did not behave:", run.check.name()));
-        print_indented(&run.assessment.problems);
-        let console = run.console_tail.iter().map(|line| format!("| {line}"));
-        print_indented(&console.collect::<Vec<_>>());
-    }
-    let behaved = runs.iter().filter(|run| run.assessment.behaved()).count();
+    let behaved = print_assessed("check", &runs);
     say(&format!(
         "checks: {behaved} of {} behaved{}",
         runs.len(),
@@ -92,11 +63,4 @@ pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
         runs.len() - behaved
     ));
     behaved == runs.len()
-}
-
-fn result_cell(assessment: &Assessment) -> String {
-    match assessment.problems.first() {
-        None => "OK".to_string(),
-        Some(problem) => format!("FAIL: {problem}"),
-    }
 }

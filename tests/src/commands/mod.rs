@@ -3,15 +3,21 @@
 //! [`crate::verdict`], [`crate::checks`] and [`crate::xen`], where it is
 //! unit-tested.
 
+mod assessed;
 mod bench;
 mod bench_guests;
 mod boot;
 mod checks;
+mod leg;
+mod legs;
+mod legs_table;
 mod pv;
 mod suite;
 mod xen;
 mod xen_checks;
 mod xen_red;
+mod xen_run;
+mod xen_suite;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! `virtus-run xen` and `virtus-run xen-proof`: guests under real Xen,
 //! streamed, then one table per guest and one of the run's stages.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::print_indented;
@@ -18,11 +17,8 @@ const CONSOLE_TAIL: usize = 10;
 /// if the run could not happen (no bed, no QEMU, a guest image missing).
 pub fn run(request: &XenRequest) -> Result<bool, String> {
     let options = XenOptions {
-        workspace: workspace(),
-        bed: request.bed.clone(),
         dom0: request.dom0.clone(),
-        verbosity: request.verbosity,
-        sequential: false,
+        ..XenOptions::new(request.bed.clone(), request.verbosity)
     };
     let report = run_guests(&request.guests, &options);
     if let Some(error) = report.setup_error {
@@ -38,12 +34,6 @@ pub fn run(request: &XenRequest) -> Result<bool, String> {
         report.guests.len() - passed
     ));
     Ok(report.passed())
-}
-
-/// The workspace root, where `tests/xen/testbed.py` lives.
-pub fn workspace() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(Path::new(".")).to_path_buf()
 }
 
 fn at(time: Option<Duration>) -> String {

@@ -3,11 +3,9 @@
 
 use std::fs;
 
-use super::print_indented;
-use super::xen::{guest_table, stage_table, workspace};
-use crate::checks::Assessment;
+use super::assessed::{Assessed, print_assessed};
+use super::xen::{guest_table, stage_table};
 use crate::console::say;
-use crate::table::{self, Align};
 use crate::xen::args::XenRequest;
 use crate::xen::checks::{self, XenCase};
 use crate::xen::mute;
@@ -20,11 +18,9 @@ const CONSOLE_TAIL: usize = 10;
 /// run could not happen (no bed, no QEMU).
 pub fn run(request: &XenRequest) -> Result<bool, String> {
     let options = XenOptions {
-        workspace: workspace(),
-        bed: request.bed.clone(),
         dom0: checks::dom0_commands(),
-        verbosity: request.verbosity,
         sequential: true,
+        ..XenOptions::new(request.bed.clone(), request.verbosity)
     };
     // The mute guest is written for the run, and removed after it.
     let mute = std::env::temp_dir().join(format!("virtus-xen-mute-{}.elf", std::process::id()));
@@ -38,52 +34,26 @@ pub fn run(request: &XenRequest) -> Result<bool, String> {
     say(&guest_table(&report));
     say(&stage_table(&report));
 
-    let cases: Vec<(XenCase, Assessment)> = XenCase::ALL
+    let cases: Vec<Assessed> = XenCase::ALL
         .into_iter()
-        .map(|case| (case, case.assess(&report)))
-        .collect();
-    let header = [
-        ("case", Align::Left),
-        ("expected", Align::Left),
-        ("observed", Align::Left),
-        ("result", Align::Left),
-    ];
-    let rows: Vec<Vec<String>> = cases
-        .iter()
-        .map(|(case, assessment)| {
-            vec![
-                case.name().to_string(),
-                case.expectation(),
-                assessment.observed.clone(),
-                result_cell(assessment),
-            ]
+        .map(|case| {
+            let console = match report.guests.iter().find(|g| g.name == case.name()) {
+                Some(guest) => &guest.console,
+                // The run itself: what Xen and dom0 said last.
+                None => &report.hidden_tail,
+            };
+            Assessed {
+                name: case.name().to_string(),
+                expected: case.expectation(),
+                assessment: case.assess(&report),
+                console_tail: console[console.len().saturating_sub(CONSOLE_TAIL)..].to_vec(),
+            }
         })
         .collect();
-    say(&table::render(&header, &rows));
-
-    for (case, assessment) in cases.iter().filter(|(_, a)| !a.behaved()) {
-        say(&format!("{} did not behave:", case.name()));
-        print_indented(&assessment.problems);
-        let console = match report.guests.iter().find(|g| g.name == case.name()) {
-            Some(guest) => &guest.console,
-            // The run itself: what Xen and dom0 said last.
-            None => &report.hidden_tail,
-        };
-        let skip = console.len().saturating_sub(CONSOLE_TAIL);
-        let tail = console[skip..].iter().map(|line| format!("| {line}"));
-        print_indented(&tail.collect::<Vec<_>>());
-    }
-    let behaved = cases.iter().filter(|(_, a)| a.behaved()).count();
+    let behaved = print_assessed("case", &cases);
     say(&format!(
         "xen-checks: {behaved} passed, {} failed",
         cases.len() - behaved
     ));
     Ok(behaved == cases.len())
-}
-
-fn result_cell(assessment: &Assessment) -> String {
-    match assessment.problems.first() {
-        None => "OK".to_string(),
-        Some(problem) => format!("FAIL: {problem}"),
-    }
 }

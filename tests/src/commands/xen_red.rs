@@ -2,14 +2,12 @@
 //! turn red ([`crate::red`]), as guests of one bed boot, one after another,
 //! then a table of what each expected and observed.
 
-use super::print_indented;
+use super::assessed::{Assessed, print_assessed};
 use super::pv::require;
-use super::xen::workspace;
 use crate::console::say;
 use crate::expect::{Expectation, Leg};
 use crate::red::RedCase;
 use crate::symbols;
-use crate::table::{self, Align};
 use crate::xen::guest::GuestKind;
 use crate::xen::guest_ktap::{judge_guest_ktap, transcript_of};
 use crate::xen::pv_args::PvRequest;
@@ -45,19 +43,15 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
         specs.len()
     ));
     let options = XenOptions {
-        workspace: workspace(),
-        bed: request.bed.clone(),
-        dom0: Vec::new(),
-        verbosity: request.verbosity,
         sequential: true,
+        ..XenOptions::new(request.bed.clone(), request.verbosity)
     };
     let report = run_guests(&specs, &options);
     let symbols = symbols::for_image(&request.image);
     if let Some(error) = report.setup_error {
         return Err(error);
     }
-    let mut rows = Vec::new();
-    let mut misbehaved = Vec::new();
+    let mut assessed = Vec::new();
     for (case, spec) in cases.iter().zip(&specs) {
         let Some(guest) = report.guests.iter().find(|g| g.name == spec.name) else {
             return Err(format!("no report for guest {}", spec.name));
@@ -68,42 +62,21 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
         let site = symbols
             .as_deref()
             .and_then(|s| s.fault_site(&guest.console));
-        let assessment = case.assess(&verdict, transcript.summary.is_some(), site.as_deref());
-        rows.push(vec![
-            case.name().to_string(),
-            case.expectation(),
-            assessment.observed.clone(),
-            match assessment.problems.first() {
-                None => "OK".to_string(),
-                Some(problem) => format!("FAIL: {problem}"),
-            },
-        ]);
-        if !assessment.behaved() {
-            let skip = guest.console.len().saturating_sub(CONSOLE_TAIL);
-            misbehaved.push((case, assessment, guest.console[skip..].to_vec()));
-        }
+        let skip = guest.console.len().saturating_sub(CONSOLE_TAIL);
+        assessed.push(Assessed {
+            name: case.name().to_string(),
+            expected: case.expectation(),
+            assessment: case.assess(&verdict, transcript.summary.is_some(), site.as_deref()),
+            console_tail: guest.console[skip..].to_vec(),
+        });
     }
-    let header = [
-        ("case", Align::Left),
-        ("expected", Align::Left),
-        ("observed", Align::Left),
-        ("result", Align::Left),
-    ];
     say("");
-    say(&table::render(&header, &rows));
-    for (case, assessment, tail) in &misbehaved {
-        say(&format!("{} did not behave:", case.name()));
-        print_indented(&assessment.problems);
-        print_indented(&tail.iter().map(|l| format!("| {l}")).collect::<Vec<_>>());
-    }
+    let behaved = print_assessed("case", &assessed);
     let label = match request.kind {
         GuestKind::Hvm => "xen-hvm red",
         GuestKind::Pvh => "xen-pvh red",
     };
-    say(&format!(
-        "{label}: {} passed, {} failed",
-        rows.len() - misbehaved.len(),
-        misbehaved.len()
-    ));
-    Ok(misbehaved.is_empty())
+    let failed = assessed.len() - behaved;
+    say(&format!("{label}: {behaved} passed, {failed} failed"));
+    Ok(failed == 0)
 }

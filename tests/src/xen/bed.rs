@@ -117,6 +117,35 @@ pub fn prepare(
     Bed::open(&dir)
 }
 
+/// The workspace root, where [`TESTBED_SCRIPT`] lives.
+pub fn workspace() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(Path::new(".")).to_path_buf()
+}
+
+/// The bed in `dir` if one is given, else the one `testbed.py prepare`
+/// makes for `flavour` (its progress lines handed to `show`); refused if
+/// `flavour` needs the HVM bed and this is not one.
+pub fn open_or_prepare(
+    dir: Option<&Path>,
+    workspace: &Path,
+    flavour: Flavour,
+    show: impl FnMut(&str),
+) -> Result<Bed, String> {
+    let bed = match dir {
+        Some(dir) => Bed::open(dir)?,
+        None => prepare(workspace, flavour, show)?,
+    };
+    if flavour == Flavour::Hvm && bed.flavour != Flavour::Hvm {
+        return Err(format!(
+            "HVM guests need the HVM bed (`{TESTBED_SCRIPT} prepare --hvm`); {} is a {} bed",
+            bed.dir.display(),
+            bed.flavour.word()
+        ));
+    }
+    Ok(bed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::xen::protocol::ConsoleParser;
-use crate::xen::report::Recorder;
+use crate::xen::recorder::Recorder;
 
 /// A run that went as `xen-checks` wants: each misbehaving guest reported
 /// for what it did, the proof guest passing, dom0 done, QEMU gone.

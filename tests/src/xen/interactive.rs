@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use super::bed::Bed;
 use super::guest::{GuestImage, GuestKind, GuestSpec};
-use super::run::{self, TempFile};
+use super::initramfs;
+use super::machine::{machine_memory_mb, qemu_arguments};
 use crate::qemu;
 
 /// Printed before QEMU takes the terminal.
@@ -75,14 +76,15 @@ pub fn run_interactive(guest: &GuestSpec, bed: &Bed) -> Result<ExitStatus, Strin
             }
         }
     }
-    let initramfs = TempFile::new()
-        .and_then(|file| {
-            run::write_initramfs(bed, std::slice::from_ref(guest), &script(guest), &file.0)?;
-            Ok(file)
-        })
+    let guests = std::slice::from_ref(guest);
+    let initramfs = initramfs::write(bed, guests, &script(guest), &[])
         .map_err(|error| format!("cannot write dom0's initramfs: {error}"))?;
-    let memory = run::machine_memory_mb(std::slice::from_ref(guest));
-    let args = run::qemu_arguments(bed, &initramfs.0, memory, SESSION_WATCHDOG)?;
+    let args = qemu_arguments(
+        bed,
+        &initramfs.0,
+        machine_memory_mb(guests),
+        SESSION_WATCHDOG,
+    )?;
     let args = interactive_arguments(&args);
 
     println!("{}", banner(guest.kind));
@@ -122,7 +124,7 @@ mod tests {
             dir: PathBuf::from("/bed"),
             flavour: crate::xen::hvm::Flavour::Pvh,
         };
-        let args = run::qemu_arguments(&bed, Path::new("/tmp/i"), 512, SESSION_WATCHDOG).unwrap();
+        let args = qemu_arguments(&bed, Path::new("/tmp/i"), 512, SESSION_WATCHDOG).unwrap();
         let args = interactive_arguments(&args);
         let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
         let pair = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];

@@ -7,9 +7,9 @@
 //! ([`protocol`]); the bed itself (Xen, dom0's kernel and initramfs) is
 //! prepared by `tests/xen/testbed.py` ([`bed`]).
 //!
-//! The pure parts (the cpio writer, the protocol parser, xl configs and
-//! scripts, folding events into a report) are unit-tested; [`run`] is the
-//! thin layer that needs QEMU.
+//! The pure parts (the cpio archive, the protocol parser, xl configs and
+//! scripts, folding events into a report) are unit-tested; [`run`], the
+//! one boot loop every Xen command uses, is the thin layer that needs QEMU.
 
 pub mod args;
 pub mod bed;
@@ -18,11 +18,14 @@ pub mod cpio;
 pub mod guest;
 pub mod guest_ktap;
 pub mod hvm;
+pub mod initramfs;
 pub mod interactive;
 pub mod live;
+pub mod machine;
 pub mod mute;
 pub mod protocol;
 pub mod pv_args;
+pub mod recorder;
 pub mod report;
 pub mod run;
 pub mod script;
@@ -31,5 +34,5 @@ pub use guest::{Expectation, GuestImage, GuestKind, GuestSpec};
 pub use guest_ktap::judge_guest_ktap;
 pub use live::Verbosity;
 pub use report::{GuestEnd, GuestReport, XenReport};
-pub use run::{XenOptions, run_guests};
+pub use run::{RunPlan, TimedRun, XenOptions, run_guests, run_planned, run_timed};
 pub use script::{Dom0Command, Dom0Point};

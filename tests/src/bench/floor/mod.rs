@@ -16,12 +16,12 @@ mod probe;
 use std::path::Path;
 use std::time::Duration;
 
-use super::xenrun::RunPlan;
 use crate::exit::Termination;
 use crate::xen::GuestSpec;
+use crate::xen::RunPlan;
 use crate::xen::guest::GUEST_DIR;
 use crate::xen::protocol::{Event, Stamped};
-use crate::xen::report::Recorder;
+use crate::xen::recorder::Recorder;
 use crate::xen::script::Script;
 use probe::memory_line;
 pub use probe::{Probe, judge, probe_name};

@@ -8,7 +8,6 @@ use super::{find, options};
 use crate::bench::args::BenchRequest;
 use crate::bench::model::{Column, ColumnRun};
 use crate::bench::parse::{self, BenchOutput};
-use crate::bench::xenrun::{TimedRun, run_timed};
 use crate::console::LiveConsole;
 use crate::exit::Termination;
 use crate::matrix;
@@ -16,7 +15,7 @@ use crate::qemu;
 use crate::symbols;
 use crate::xen::bed::Bed;
 use crate::xen::report::GuestEnd;
-use crate::xen::{GuestSpec, Verbosity};
+use crate::xen::{GuestSpec, TimedRun, Verbosity, run_timed};
 
 pub const BENCH_CMDLINE: &str = "bench=all";
 /// A bench=all guest takes under a minute here even under HVM, where the

@@ -1,6 +1,8 @@
-use super::*;
-use crate::xen::report::GuestTimes;
 use std::time::Duration;
+
+use super::*;
+use crate::commands::leg::{core_check, is_core};
+use crate::ktap::Summary;
 
 fn leg(name: &str, counted: Option<(usize, usize, usize)>, headline: &str) -> Leg {
     Leg {
@@ -102,7 +104,7 @@ fn the_same_core_tests_in_every_leg_match() {
     assert!(check.matches(), "{check:?}");
     assert_eq!(check.common, 2);
     assert_eq!(
-        check.lines(),
+        core_lines(&check),
         [format!(
             "core tests: the same 2 in all 3 legs (native_* and pv_* are not compared; \
              {} of them re-run host parser tests on fake input)",
@@ -131,7 +133,7 @@ fn a_core_test_missing_from_a_leg_is_named() {
     assert!(!check.matches());
     assert_eq!(check.common, 2);
     assert_eq!(
-        check.lines(),
+        core_lines(&check),
         [
             "core tests: FAIL: 2 common to all 3 legs, but the sets differ:",
             "    missing from native q35/max/128M: xen_only",
@@ -153,70 +155,13 @@ fn a_leg_without_results_misses_every_core_test() {
     assert!(!check.matches());
     assert_eq!(check.common, 0);
     assert_eq!(
-        check.lines()[1],
+        core_lines(&check)[1],
         "    xen-hvm 64M: reported no core test (2 missing)"
     );
     let none = core_check(&[leg("a", None, "FAIL: x"), leg("b", None, "FAIL: y")]);
     assert!(!none.matches());
     assert_eq!(
-        none.lines(),
+        core_lines(&none),
         ["core tests: FAIL: no leg reported a core test"]
     );
-}
-
-#[test]
-fn time_to_result_counts_from_xl_create_to_the_summary_or_the_end() {
-    let mut guest = crate::xen::report::XenReport::setup_failed(
-        &[crate::xen::GuestSpec::pvh("virtus", "/k").unwrap()],
-        String::new(),
-    )
-    .guests
-    .remove(0);
-    assert_eq!(time_to_result(&guest), None);
-    let s = Duration::from_millis;
-    guest.times = GuestTimes {
-        created: Some(s(10_000)),
-        first_line: Some(s(10_500)),
-        result_line: None,
-        ended: Some(s(19_000)),
-    };
-    assert_eq!(time_to_result(&guest), Some(s(9_000)));
-    guest.times.result_line = Some(s(18_000));
-    assert_eq!(time_to_result(&guest), Some(s(8_000)));
-}
-
-#[test]
-fn timings_count_from_xl_create() {
-    let mut guest = crate::xen::report::XenReport::setup_failed(
-        &[crate::xen::GuestSpec::pvh("virtus", "/k").unwrap()],
-        String::new(),
-    )
-    .guests
-    .remove(0);
-    assert_eq!(
-        timings(XEN_LEG, &guest),
-        "xen-pvh times: the guest was never created"
-    );
-    let s = Duration::from_millis;
-    guest.times = GuestTimes {
-        created: Some(s(12_300)),
-        first_line: Some(s(12_700)),
-        result_line: Some(s(40_300)),
-        ended: None,
-    };
-    assert_eq!(
-        timings(XEN_LEG, &guest),
-        "xen-pvh times from `xl create` (12.3s after QEMU started): first console line +0.4s, \
-         result line +28.0s, end -"
-    );
-}
-
-#[test]
-fn a_clean_suite_in_a_broken_run_fails_by_the_run() {
-    let clean = Verdict::default();
-    assert_eq!(
-        headline(&clean, &["dom0's watchdog fired".into()]),
-        "FAIL: run: dom0's watchdog fired"
-    );
-    assert_eq!(headline(&clean, &[]), "PASS");
 }

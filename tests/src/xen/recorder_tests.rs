@@ -1,6 +1,8 @@
 use super::*;
 use crate::xen::guest::Expectation;
 use crate::xen::protocol::ConsoleParser;
+use crate::xen::protocol::ShutdownReason;
+use crate::xen::report::{GuestTimes, Stages};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -252,16 +254,6 @@ fn the_hidden_tail_keeps_the_last_lines() {
     assert_eq!(report.hidden_tail.len(), HIDDEN_TAIL);
     assert_eq!(report.hidden_tail[0], "(XEN) line 20");
     assert_eq!(report.hidden_tail[29], "(XEN) line 49");
-}
-
-#[test]
-fn a_setup_failure_fails_every_guest() {
-    let report = XenReport::setup_failed(&[guest("a")], "no bed".into());
-    assert!(!report.passed());
-    assert_eq!(report.run_problems(), ["no bed"]);
-    assert_eq!(report.guests[0].end, GuestEnd::NeverStarted);
-    assert_eq!(report.guests[0].problems, ["no bed"]);
-    assert_eq!(report.termination, None);
 }
 
 #[test]

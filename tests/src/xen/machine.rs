@@ -1,0 +1,172 @@
+//! The QEMU machine that boots Xen: its memory, Xen's command line, and
+//! dom0's kernel and initramfs as multiboot modules.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+use super::bed::Bed;
+use super::guest::GuestSpec;
+use super::hvm::Flavour;
+use crate::qemu;
+
+/// Xen's command line. `smap=false`: PV dom0 faults on its first iret
+/// under TCG with SMAP on. dom0 needs 256 MB or `xl` is OOM-killed (512 MB
+/// on the HVM bed, see [`Flavour::dom0_mb`]). `asid=0`: QEMU's emulated
+/// SVM does not keep TLB entries apart by ASID, so with ASIDs on, guests
+/// running at once (three Linux domUs) read and wrote each other's memory
+/// through stale translations; without, Xen flushes the TLB on every switch.
+pub fn xen_cmdline(flavour: Flavour) -> String {
+    let dom0 = flavour.dom0_mb();
+    format!(
+        "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all \
+         dom0_mem={dom0}M,max:{dom0}M smap=false asid=0"
+    )
+}
+
+/// dom0's kernel command line, before the watchdog.
+const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen quiet";
+
+/// The machine's memory: dom0's 256 MB (512 MB for HVM guests), what Xen
+/// keeps for itself, and the guests' own, which may all run at once. Never
+/// below 512 MB (1536 MB with HVM guests). Past four guests, room for Xen's
+/// own per-domain overhead (page tables, HAP pool, event and grant
+/// structures), which many small guests at once (density) run out of.
+pub fn machine_memory_mb(specs: &[GuestSpec]) -> u32 {
+    const XEN_MB: u32 = 64;
+    const PER_GUEST_OVERHEAD_MB: u32 = 4;
+    const MARGIN_MB: u32 = 128;
+    let flavour = Flavour::of(specs);
+    let guests: u32 = specs.iter().map(|spec| spec.memory_mb).sum();
+    let base = (flavour.dom0_mb() + XEN_MB + guests)
+        .div_ceil(128)
+        .max(flavour.min_machine_mb() / 128)
+        * 128;
+    if specs.len() <= 4 {
+        return base;
+    }
+    (base + MARGIN_MB + PER_GUEST_OVERHEAD_MB * specs.len() as u32).div_ceil(128) * 128
+}
+
+/// QEMU's arguments: Xen as the multiboot kernel, dom0's kernel and
+/// initramfs as its modules. Multiboot module strings are split at commas,
+/// so commas within one are doubled; the first word of each is the file.
+/// dom0's `virtus.watchdog` reboots it `watchdog` after its start.
+pub fn qemu_arguments(
+    bed: &Bed,
+    initramfs: &Path,
+    memory_mb: u32,
+    watchdog: Duration,
+) -> Result<Vec<OsString>, String> {
+    let word = |path: &Path| -> Result<String, String> {
+        match path.to_str() {
+            Some(text) if !text.contains(char::is_whitespace) => Ok(text.to_string()),
+            _ => Err(format!(
+                "{} cannot be a multiboot module (not UTF-8, or has spaces)",
+                path.display()
+            )),
+        }
+    };
+    let dom0 = format!(
+        "{} {DOM0_CMDLINE} virtus.watchdog={}",
+        word(&bed.vmlinux())?,
+        watchdog.as_secs()
+    );
+    let modules = format!(
+        "{},{}",
+        dom0.replace(',', ",,"),
+        word(initramfs)?.replace(',', ",,")
+    );
+    // EPYC for SVM with nested paging (Xen's PVH needs HAP); no MONITOR,
+    // on which Xen's idle loop faults under TCG. dom0 ends with
+    // `reboot -f`; Xen resets the machine, and QEMU exits.
+    let mut args = qemu::headless(
+        "q35",
+        "EPYC,+svm,+npt,-monitor",
+        &memory_mb.to_string(),
+        &bed.xen(),
+        &xen_cmdline(bed.flavour),
+    );
+    args.extend([OsString::from("-initrd"), OsString::from(modules)]);
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn bed() -> Bed {
+        Bed {
+            dir: PathBuf::from("/cache/xen-bed"),
+            flavour: Flavour::Pvh,
+        }
+    }
+
+    #[test]
+    fn qemu_boots_xen_with_dom0_as_modules() {
+        let args = qemu_arguments(
+            &bed(),
+            Path::new("/tmp/x.initramfs"),
+            512,
+            Duration::from_secs(150),
+        )
+        .unwrap();
+        let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        let pair = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
+        assert_eq!(pair("-cpu"), "EPYC,+svm,+npt,-monitor");
+        assert_eq!(pair("-kernel"), "/cache/xen-bed/xen");
+        assert_eq!(pair("-m"), "512");
+        assert!(pair("-append").contains("dom0_mem=256M,max:256M"));
+        assert_eq!(
+            pair("-initrd"),
+            "/cache/xen-bed/vmlinux console=hvc0 earlyprintk=xen quiet \
+             virtus.watchdog=150,/tmp/x.initramfs"
+        );
+        assert!(args.contains(&"-no-reboot"));
+    }
+
+    #[test]
+    fn the_machine_has_room_for_every_guest_at_once() {
+        let linux = |name: &str| GuestSpec::bed_linux(name, "").unwrap();
+        assert_eq!(machine_memory_mb(&[]), 512);
+        assert_eq!(machine_memory_mb(&[GuestSpec::linux_proof()]), 512);
+        let two = [linux("a"), linux("b")];
+        assert_eq!(machine_memory_mb(&two), 512);
+        let four = [linux("a"), linux("b"), linux("c"), GuestSpec::linux_proof()];
+        assert_eq!(machine_memory_mb(&four), 768);
+        let mut big = GuestSpec::pvh("big", "/k").unwrap();
+        big.memory_mb = 1000;
+        assert_eq!(machine_memory_mb(&[big]), 1408);
+    }
+
+    #[test]
+    fn many_small_guests_get_headroom() {
+        let guests = |n: usize| -> Vec<GuestSpec> {
+            (0..n)
+                .map(|i| {
+                    let mut spec = GuestSpec::pvh(&format!("g{i}"), "/k").unwrap();
+                    spec.memory_mb = 6;
+                    spec
+                })
+                .collect()
+        };
+        assert_eq!(machine_memory_mb(&guests(4)), 512);
+        // 256 + 64 + 192 = 512, then 128 + 4 x 32 more.
+        assert_eq!(machine_memory_mb(&guests(32)), 768);
+    }
+
+    #[test]
+    fn commas_in_module_strings_are_doubled() {
+        let odd = Bed {
+            dir: PathBuf::from("/a,b"),
+            flavour: Flavour::Pvh,
+        };
+        let args = qemu_arguments(&odd, Path::new("/t,mp/x"), 512, Duration::from_secs(9)).unwrap();
+        let initrd = args.last().unwrap().to_str().unwrap();
+        assert!(initrd.starts_with("/a,,b/vmlinux "), "{initrd}");
+        assert!(initrd.ends_with("watchdog=9,/t,,mp/x"), "{initrd}");
+        assert!(qemu_arguments(&bed(), Path::new("/tmp/a b"), 512, Duration::ZERO).is_err());
+    }
+}
