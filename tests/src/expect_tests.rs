@@ -1,6 +1,6 @@
 use super::*;
 use crate::sources::{registrations, rust_files};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `Test { name: "..." ...` registrations in the `.rs` files under `dir`.
 fn registered_in(dir: &Path) -> Vec<String> {
@@ -16,10 +16,6 @@ fn registered_in(dir: &Path) -> Vec<String> {
 /// The names in `Test { name: "x", ... }` literals of one source text.
 fn test_names_in(text: &str) -> Vec<String> {
     registrations(text).into_iter().map(|r| r.name).collect()
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -43,7 +39,7 @@ fn the_list_matches_what_the_sources_register() {
         ("native-backend/src", Group::Native),
         ("pv-backend/src", Group::Pv),
     ] {
-        let registered = sorted(registered_in(&workspace().join(crate_dir)));
+        let registered = sorted(registered_in(&crate::workspace().join(crate_dir)));
         assert!(
             !registered.is_empty(),
             "found no `Test {{ name: ... }}` in {crate_dir}: has the registration changed shape?"

@@ -32,3 +32,10 @@ mod test_bodies;
 pub mod transcript;
 pub mod verdict;
 pub mod xen;
+
+/// The workspace root (the runner lives in its `tests/` member), found from
+/// this crate's source directory so that any working directory works.
+pub fn workspace() -> &'static std::path::Path {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().unwrap_or(std::path::Path::new("."))
+}

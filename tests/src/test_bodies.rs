@@ -16,7 +16,7 @@
 //!
 //! There is no opt-out: every registered test has a failure path today.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::sources::{code_only, fn_body, registrations, rust_files};
 
@@ -140,12 +140,8 @@ fn tests_without_failure_path(dir: &Path) -> (Vec<String>, usize) {
     (bad, count)
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn relative(file: &Path) -> String {
-    file.strip_prefix(workspace())
+    file.strip_prefix(crate::workspace())
         .unwrap_or(file)
         .display()
         .to_string()
@@ -155,7 +151,7 @@ fn relative(file: &Path) -> String {
 fn every_kernel_test_can_fail() {
     let mut bad = Vec::new();
     for dir in ["kernel/src", "native-backend/src", "pv-backend/src"] {
-        let (found, count) = tests_without_failure_path(&workspace().join(dir));
+        let (found, count) = tests_without_failure_path(&crate::workspace().join(dir));
         assert!(
             count > 0,
             "found no `Test {{ name: ... }}` in {dir}: has the registration changed shape?"

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use clap::builder::PossibleValuesParser;
 
-use crate::cli::options::{Beds, LegImages, VerbosityArgs, workspace};
+use crate::cli::options::{Beds, LegImages, VerbosityArgs};
+use crate::workspace;
 use crate::xen::Verbosity;
 
 /// What `virtus-run bench` was asked to do.

@@ -3,7 +3,7 @@
 //! parsers that check them. Defaults that depend on the command (which
 //! image, how much memory) are resolved by the command's request.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -134,20 +134,12 @@ pub fn megabytes(text: &str) -> Result<u32, String> {
     }
 }
 
-/// The workspace root, found from this crate's source directory so that
-/// the runner works from any working directory.
-pub fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."))
-}
-
 /// Where `make` puts the images: the workspace's target directory (or
 /// `$CARGO_TARGET_DIR`, as cargo itself would use).
 pub fn build_dir() -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => workspace().join("target"),
+        None => crate::workspace().join("target"),
     };
     target.join("x86_64-unknown-none/release")
 }

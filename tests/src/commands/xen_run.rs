@@ -20,7 +20,7 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
     qemu::check_available().map_err(|error| error.to_string())?;
     let bed = bed::open_or_prepare(
         request.bed.as_deref(),
-        &bed::workspace(),
+        crate::workspace(),
         Flavour::of(std::slice::from_ref(&spec)),
         |line| say(&format!("[testbed] {line}")),
     )?;

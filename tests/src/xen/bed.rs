@@ -117,12 +117,6 @@ pub fn prepare(
     Bed::open(&dir)
 }
 
-/// The workspace root, where [`TESTBED_SCRIPT`] lives.
-pub fn workspace() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(Path::new(".")).to_path_buf()
-}
-
 /// The bed in `dir` if one is given, else the one `testbed.py prepare`
 /// makes for `flavour` (its progress lines handed to `show`); refused if
 /// `flavour` needs the HVM bed and this is not one.

@@ -51,7 +51,7 @@ impl XenOptions {
     /// prepared from this workspace.
     pub fn new(bed: Option<PathBuf>, verbosity: Verbosity) -> Self {
         Self {
-            workspace: bed::workspace(),
+            workspace: crate::workspace().to_path_buf(),
             bed,
             dom0: Vec::new(),
             verbosity,

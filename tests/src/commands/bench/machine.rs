@@ -7,9 +7,9 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use super::workspace;
 use crate::bench::model::Machine;
 use crate::qemu;
+use crate::workspace;
 use crate::xen::bed::Bed;
 
 /// A command's standard output, if it ran and succeeded.

@@ -32,13 +32,6 @@ use crate::xen::report::GuestReport;
 use columns::{BENCH_CMDLINE, native_column, xen_columns};
 use machine::{machine, xen_version_of};
 
-/// The repository root (the runner crate is `tests/` in it).
-pub fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."))
-}
-
 pub fn run(request: &BenchRequest) -> Result<bool, String> {
     for (image, what) in [
         (&request.native_image, "native"),
@@ -144,7 +137,7 @@ fn note_xen_version(report: &mut BenchReport, bed: Option<&Bed>) {
 /// The Xen options of a bench run: its bed, the workspace, the verbosity.
 pub fn options(request: &BenchRequest, bed: Option<&Path>, sequential: bool) -> XenOptions {
     XenOptions {
-        workspace: workspace().to_path_buf(),
+        workspace: crate::workspace().to_path_buf(),
         bed: bed.map(Path::to_path_buf),
         dom0: Vec::new(),
         verbosity: request.verbosity,
