@@ -5,10 +5,10 @@ pub mod options;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
-use crate::bench::args::BenchArgs;
+use crate::bench::args::BenchRequest;
 use crate::matrix;
 use crate::qemu::MachineConfig;
-use crate::xen::args::{XenArgs, XenChecksArgs};
+use crate::xen::args::{XenChecksArgs, XenRequest};
 use crate::xen::pv_args::{LegsArgs, XenRunArgs, XenSuiteArgs};
 use options::{Image, Jobs, Quiet, Timeout};
 
@@ -36,9 +36,9 @@ pub enum Command {
     /// Boot Xen in QEMU and run PVH or HVM guests under it
     #[command(group(ArgGroup::new("run").required(true).multiple(true)
         .args(["guests", "linux_proof", "dom0", "dom0_running"])))]
-    Xen(XenArgs),
+    Xen(XenRequest),
     /// Boot the test bed's own Linux guest under Xen (proves the bed)
-    XenProof(XenArgs),
+    XenProof(XenRequest),
     /// Prove that guests that crash, hang or print nothing are caught
     XenChecks(XenChecksArgs),
     /// Run the suite on the Xen PVH build (virtus-pv) as a domU
@@ -66,8 +66,7 @@ pub enum Command {
     XenHvmSuite(XenSuiteArgs),
     /// The kernel's micro-benchmarks natively, as Xen HVM and as Xen PVH
     /// guest; boot and footprint against Linux; density; writes bench/
-    #[command(mut_arg("native_image", |arg| arg.visible_alias("image")))]
-    Bench(BenchArgs),
+    Bench(BenchRequest),
 }
 
 /// The options of `suite`.

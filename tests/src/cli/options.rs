@@ -1,23 +1,27 @@
-//! The options that several commands share, each defined once and
-//! `#[command(flatten)]`ed into the commands that take it, with the value
+//! The options that several commands share, each defined once: flattened
+//! structs, the help of `--bed`, the [`Verbosity`] flags, and the value
 //! parsers that check them. Defaults that depend on the command (which
 //! image, how much memory) are resolved by the command's request.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{ArgMatches, Args, FromArgMatches};
 
 use crate::xen::Verbosity;
 
 /// The native build: what `make build` writes, and what the Xen HVM
 /// commands load in its ELF32 form ([`HVM_IMAGE`]).
 pub const NATIVE_IMAGE: &str = "virtus-native";
-/// The PVH build, next to it.
 pub const PV_IMAGE: &str = "virtus-pv";
-/// The native image in ELF32 form, next to it: Xen's 32-bit device model
-/// loads no ELF64.
+/// Xen's 32-bit device model loads no ELF64.
 pub const HVM_IMAGE: &str = "virtus-native.elf32";
+
+/// The help of `--bed`, and of `--hvm-bed`, which request types take as
+/// plain `Option<PathBuf>` fields.
+pub const BED: &str =
+    "A prepared test bed [default: the one tests/xen/testbed.py prepares, or has cached]";
+pub const HVM_BED: &str = "A prepared HVM test bed [default: the one testbed.py --hvm prepares]";
 
 /// `--image`.
 #[derive(Args, Clone, Debug)]
@@ -29,21 +33,6 @@ pub struct Image {
     pub image: Option<PathBuf>,
 }
 
-/// `--native-image`, `--hvm-image`, `--pv-image`: the three builds that
-/// `legs` and `bench` run side by side.
-#[derive(Args, Clone, Debug)]
-pub struct LegImages {
-    /// The native image
-    #[arg(long, value_name = "PATH", default_value_os_t = build_dir().join(NATIVE_IMAGE))]
-    pub native_image: PathBuf,
-    /// The HVM guest's image
-    #[arg(long, value_name = "PATH", default_value_os_t = build_dir().join(HVM_IMAGE))]
-    pub hvm_image: PathBuf,
-    /// The PVH guest's image
-    #[arg(long, value_name = "PATH", default_value_os_t = build_dir().join(PV_IMAGE))]
-    pub pv_image: PathBuf,
-}
-
 /// `--quiet`, alone for the native commands.
 #[derive(Args, Clone, Debug)]
 pub struct Quiet {
@@ -52,43 +41,38 @@ pub struct Quiet {
     pub quiet: bool,
 }
 
-/// `--quiet` or `--verbose`, for the commands that boot Xen.
-#[derive(Args, Clone, Debug)]
-pub struct VerbosityArgs {
+/// `--quiet` or `--verbose`: what a field of type [`Verbosity`] takes.
+#[derive(Args)]
+struct VerbosityFlags {
     #[command(flatten)]
-    pub quiet: Quiet,
+    quiet: Quiet,
     /// Also stream Xen's and dom0's kernel lines
     #[arg(long, conflicts_with = "quiet")]
-    pub verbose: bool,
+    verbose: bool,
 }
 
-impl VerbosityArgs {
-    pub fn level(&self) -> Verbosity {
-        match (self.quiet.quiet, self.verbose) {
-            (true, _) => Verbosity::Quiet,
-            (_, true) => Verbosity::Verbose,
-            _ => Verbosity::Normal,
-        }
+impl Args for Verbosity {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        VerbosityFlags::augment_args(command)
+    }
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        VerbosityFlags::augment_args_for_update(command)
     }
 }
 
-/// `--bed`.
-#[derive(Args, Clone, Debug)]
-pub struct Bed {
-    /// A prepared test bed [default: the one tests/xen/testbed.py prepares,
-    /// or has cached]
-    #[arg(long, value_name = "DIR")]
-    pub bed: Option<PathBuf>,
-}
-
-/// `--bed` and `--hvm-bed`, for the commands that run PVH and HVM guests.
-#[derive(Args, Clone, Debug)]
-pub struct Beds {
-    #[command(flatten)]
-    pub bed: Bed,
-    /// A prepared HVM test bed [default: the one testbed.py --hvm prepares]
-    #[arg(long, value_name = "DIR")]
-    pub hvm_bed: Option<PathBuf>,
+impl FromArgMatches for Verbosity {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let flags = VerbosityFlags::from_arg_matches(matches)?;
+        Ok(match (flags.quiet.quiet, flags.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        })
+    }
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
 }
 
 /// `--memory`.
@@ -134,12 +118,12 @@ pub fn megabytes(text: &str) -> Result<u32, String> {
     }
 }
 
-/// Where `make` puts the images: the workspace's target directory (or
-/// `$CARGO_TARGET_DIR`, as cargo itself would use).
-pub fn build_dir() -> PathBuf {
+/// An image in `make`'s output directory: the workspace's target directory,
+/// or `$CARGO_TARGET_DIR` as cargo itself would use.
+pub fn built(image: &str) -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => crate::workspace().join("target"),
     };
-    target.join("x86_64-unknown-none/release")
+    target.join("x86_64-unknown-none/release").join(image)
 }

@@ -9,8 +9,8 @@ use crate::xen::guest::LINUX_PROOF_LINE;
 /// The run `xen`, `xen-proof` or `xen-checks` asks for, or why it is refused.
 fn request(args: &[&str]) -> Result<XenRequest, String> {
     match parse_args(args) {
-        Ok(Command::Xen(args)) => args.request(false),
-        Ok(Command::XenProof(args)) => args.request(true),
+        Ok(Command::Xen(request)) => request.resolve(false),
+        Ok(Command::XenProof(request)) => request.resolve(true),
         Ok(Command::XenChecks(args)) => Ok(args.request()),
         other => panic!("{args:?} parsed as {other:?}"),
     }

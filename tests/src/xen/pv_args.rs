@@ -11,8 +11,7 @@ use clap::Args;
 use super::guest::{GuestImage, GuestKind, GuestSpec};
 use super::live::Verbosity;
 use crate::cli::options::{
-    Bed, Beds, HVM_IMAGE, Image, LegImages, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, VerbosityArgs,
-    build_dir, megabytes,
+    BED, HVM_BED, HVM_IMAGE, Image, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, built, megabytes,
 };
 
 /// The domain name of the Virtus guest, and the label of its lines.
@@ -142,8 +141,8 @@ pub struct DomUArgs {
     /// A ramdisk for the guest
     #[arg(long, value_name = "PATH")]
     pub ramdisk: Option<PathBuf>,
-    #[command(flatten)]
-    pub bed: Bed,
+    #[arg(long, value_name = "DIR", help = BED)]
+    pub bed: Option<PathBuf>,
 }
 
 /// The options of `xen-suite` and `xen-hvm-suite`.
@@ -154,7 +153,7 @@ pub struct XenSuiteArgs {
     #[command(flatten)]
     pub timeout: Timeout,
     #[command(flatten)]
-    pub verbosity: VerbosityArgs,
+    pub verbosity: Verbosity,
     /// Run the cases that must turn red (a failing test, a filter that
     /// matches nothing, a crash after the summary) instead of the suite
     #[arg(long)]
@@ -175,8 +174,15 @@ pub struct XenRunArgs {
 /// The options of `legs` (alias `both`).
 #[derive(Args, Clone, Debug)]
 pub struct LegsArgs {
-    #[command(flatten)]
-    pub images: LegImages,
+    /// The native image
+    #[arg(long, value_name = "PATH", default_value_os_t = built(NATIVE_IMAGE))]
+    pub native_image: PathBuf,
+    /// The HVM guest's image
+    #[arg(long, value_name = "PATH", default_value_os_t = built(HVM_IMAGE))]
+    pub hvm_image: PathBuf,
+    /// The PVH guest's image
+    #[arg(long, value_name = "PATH", default_value_os_t = built(PV_IMAGE))]
+    pub pv_image: PathBuf,
     // The PVH guest's.
     #[command(flatten)]
     pub memory: Memory,
@@ -185,36 +191,53 @@ pub struct LegsArgs {
     pub hvm_memory: u32,
     #[command(flatten)]
     pub timeout: Timeout,
+    #[arg(long, value_name = "DIR", help = BED)]
+    pub bed: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", help = HVM_BED)]
+    pub hvm_bed: Option<PathBuf>,
     #[command(flatten)]
-    pub beds: Beds,
-    #[command(flatten)]
-    pub verbosity: VerbosityArgs,
+    pub verbosity: Verbosity,
 }
 
-impl DomUArgs {
-    /// The run of `mode` as a `kind` guest: by default that kind's build,
-    /// next to the native image, with the memory that kind needs. What xl
-    /// could not read (in `--append`) is refused now, not after booting Xen.
-    fn request(self, mode: PvMode, kind: GuestKind) -> Result<PvRequest, String> {
+impl PvRequest {
+    /// `mode` with a `kind` guest and every default: that kind's build,
+    /// next to the native image, with the memory that kind needs.
+    fn new(mode: PvMode, kind: GuestKind) -> Self {
         let (image, memory_mb) = match kind {
-            GuestKind::Pvh => (PV_IMAGE, PvRequest::DEFAULT_MEMORY_MB),
-            GuestKind::Hvm => (HVM_IMAGE, PvRequest::HVM_MEMORY_MB),
+            GuestKind::Pvh => (PV_IMAGE, Self::DEFAULT_MEMORY_MB),
+            GuestKind::Hvm => (HVM_IMAGE, Self::HVM_MEMORY_MB),
         };
-        let request = PvRequest {
+        PvRequest {
             mode,
             kind,
-            image: self.image.image.unwrap_or_else(|| build_dir().join(image)),
-            native_image: build_dir().join(NATIVE_IMAGE),
-            hvm_image: build_dir().join(HVM_IMAGE),
-            ramdisk: self.ramdisk,
-            memory_mb: self.memory.memory.unwrap_or(memory_mb),
-            hvm_memory_mb: PvRequest::HVM_MEMORY_MB,
-            append: self.append.unwrap_or_default(),
-            timeout: PvRequest::DEFAULT_TIMEOUT,
-            bed: self.bed.bed,
+            image: built(image),
+            native_image: built(NATIVE_IMAGE),
+            hvm_image: built(HVM_IMAGE),
+            ramdisk: None,
+            memory_mb,
+            hvm_memory_mb: Self::HVM_MEMORY_MB,
+            append: String::new(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            bed: None,
             hvm_bed: None,
             verbosity: Verbosity::Normal,
             red: false,
+        }
+    }
+}
+
+impl DomUArgs {
+    /// The run of `mode` as a `kind` guest. What xl could not read (in
+    /// `--append`) is refused now, not after booting Xen.
+    fn request(self, mode: PvMode, kind: GuestKind) -> Result<PvRequest, String> {
+        let default = PvRequest::new(mode, kind);
+        let request = PvRequest {
+            image: self.image.image.unwrap_or(default.image),
+            memory_mb: self.memory.memory.unwrap_or(default.memory_mb),
+            append: self.append.unwrap_or_default(),
+            ramdisk: self.ramdisk,
+            bed: self.bed,
+            ..default
         };
         request.guest()?;
         Ok(request)
@@ -230,7 +253,7 @@ impl XenSuiteArgs {
         };
         Ok(PvRequest {
             timeout: self.timeout.timeout.unwrap_or(PvRequest::DEFAULT_TIMEOUT),
-            verbosity: self.verbosity.level(),
+            verbosity: self.verbosity,
             red: self.red,
             ..self.domu.request(mode, kind)?
         })
@@ -250,21 +273,18 @@ impl XenRunArgs {
 
 impl LegsArgs {
     pub fn request(self) -> PvRequest {
+        let default = PvRequest::new(PvMode::Legs, GuestKind::Pvh);
         PvRequest {
-            mode: PvMode::Legs,
-            kind: GuestKind::Pvh,
-            image: self.images.pv_image,
-            native_image: self.images.native_image,
-            hvm_image: self.images.hvm_image,
-            ramdisk: None,
-            memory_mb: self.memory.memory.unwrap_or(PvRequest::DEFAULT_MEMORY_MB),
+            image: self.pv_image,
+            native_image: self.native_image,
+            hvm_image: self.hvm_image,
+            memory_mb: self.memory.memory.unwrap_or(default.memory_mb),
             hvm_memory_mb: self.hvm_memory,
-            append: String::new(),
-            timeout: self.timeout.timeout.unwrap_or(PvRequest::DEFAULT_TIMEOUT),
-            bed: self.beds.bed.bed,
-            hvm_bed: self.beds.hvm_bed,
-            verbosity: self.verbosity.level(),
-            red: false,
+            timeout: self.timeout.timeout.unwrap_or(default.timeout),
+            bed: self.bed,
+            hvm_bed: self.hvm_bed,
+            verbosity: self.verbosity,
+            ..default
         }
     }
 }

@@ -22,7 +22,7 @@ fn parse_ok(line: &str) -> PvRequest {
 fn xen_suite_defaults() {
     let request = parse_ok("xen-suite");
     assert_eq!((request.mode, request.red), (PvMode::Suite, false));
-    assert_eq!(request.image, build_dir().join("virtus-pv"));
+    assert_eq!(request.image, built("virtus-pv"));
     assert!(
         request
             .image
@@ -63,7 +63,7 @@ fn xen_suite_options() {
 fn xen_hvm_suite_runs_the_native_elf32() {
     let request = parse_ok("xen-hvm-suite");
     assert_eq!(request.mode, PvMode::HvmSuite);
-    assert_eq!(request.image, build_dir().join("virtus-native.elf32"));
+    assert_eq!(request.image, built("virtus-native.elf32"));
     assert_eq!(request.extra(), "test=all loglevel=info");
     let guest = request.guest().unwrap();
     assert_eq!((guest.kind, guest.memory_mb), (GuestKind::Hvm, 64));
@@ -87,14 +87,14 @@ fn xen_run_boots_to_the_shell() {
     // Without --hvm it is the PVH build.
     let pvh = parse_ok("xen-run");
     assert_eq!((pvh.kind, pvh.memory_mb), (GuestKind::Pvh, 32));
-    assert_eq!(pvh.image, build_dir().join("virtus-pv"));
+    assert_eq!(pvh.image, built("virtus-pv"));
 }
 
 #[test]
 fn xen_run_hvm_boots_the_native_elf32_to_the_shell() {
     let request = parse_ok("xen-run --hvm");
     assert_eq!((request.mode, request.kind), (PvMode::Run, GuestKind::Hvm));
-    assert_eq!(request.image, build_dir().join("virtus-native.elf32"));
+    assert_eq!(request.image, built("virtus-native.elf32"));
     assert_eq!(request.memory_mb, 64);
     assert_eq!(request.extra(), "loglevel=info");
     let config = request.guest().unwrap().xl_config().unwrap().unwrap();
@@ -143,10 +143,10 @@ fn legs_defaults_and_its_alias_both() {
             (request.mode, request.verbosity),
             (PvMode::Legs, Verbosity::Normal)
         );
-        assert_eq!(request.native_image, build_dir().join("virtus-native"));
+        assert_eq!(request.native_image, built("virtus-native"));
         let [hvm, pvh] = request.xen_legs();
-        assert_eq!(hvm.image, build_dir().join("virtus-native.elf32"));
-        assert_eq!(pvh.image, build_dir().join("virtus-pv"));
+        assert_eq!(hvm.image, built("virtus-native.elf32"));
+        assert_eq!(pvh.image, built("virtus-pv"));
         assert_eq!((hvm.memory_mb, pvh.memory_mb), (64, 32));
         assert_eq!(
             (hvm.bed, pvh.bed, pvh.timeout),
