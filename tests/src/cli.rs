@@ -144,13 +144,19 @@ pub(crate) fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
-/// The message of a mistake in `args`, checked to be of `kind` and to end
-/// the runner with status 2.
+/// Checks each row of `table`, `ARGS => Kind: text`: clap refuses ARGS
+/// with that kind of error, which ends the runner with status 2, and
+/// says the text.
 #[cfg(test)]
-pub(crate) fn mistake(args: &[&str], kind: clap::error::ErrorKind) -> String {
-    let error = parse_args(args).expect_err("a mistake");
-    assert_eq!((error.kind(), error.exit_code()), (kind, 2), "{error}");
-    error.to_string()
+pub(crate) fn mistakes(table: &str) {
+    for row in table.lines() {
+        let (line, expected) = row.split_once(" => ").expect("ARGS => Kind: text");
+        let (kind, text) = expected.split_once(": ").unwrap_or((expected, ""));
+        let error = parse_args(&words(line)).expect_err(line);
+        let got = (format!("{:?}", error.kind()), error.exit_code());
+        assert_eq!(got, (kind.to_string(), 2), "{line}: {error}");
+        assert!(error.to_string().contains(text), "{line}: {error}");
+    }
 }
 
 #[cfg(test)]
