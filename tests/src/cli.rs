@@ -66,6 +66,7 @@ pub enum Command {
     XenHvmSuite(XenSuiteArgs),
     /// The kernel's micro-benchmarks natively, as Xen HVM and as Xen PVH
     /// guest; boot and footprint against Linux; density; writes bench/
+    #[command(mut_arg("native_image", |arg| arg.visible_alias("image")))]
     Bench(BenchRequest),
 }
 

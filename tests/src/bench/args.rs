@@ -1,11 +1,12 @@
 //! `virtus-run bench` options: parsed, they are the request the bench runs.
 
+use std::ops::Deref;
 use std::path::PathBuf;
 
 use clap::Args;
 use clap::builder::{PossibleValuesParser, RangedI64ValueParser};
 
-use crate::cli::options::{BED, HVM_BED, HVM_IMAGE, NATIVE_IMAGE, PV_IMAGE, built};
+use crate::cli::options::{BED, HVM_BED, LegImages};
 use crate::workspace;
 use crate::xen::Verbosity;
 
@@ -39,16 +40,9 @@ pub struct BenchRequest {
     #[arg(long = "only", value_name = "PART,...", value_delimiter = ',',
           value_parser = PossibleValuesParser::new(PARTS.into_iter().chain(["xen"])))]
     pub parts: Vec<String>,
-    /// The native image
-    #[arg(long, value_name = "PATH", default_value_os_t = built(NATIVE_IMAGE),
-          visible_alias = "image")]
-    pub native_image: PathBuf,
-    /// The HVM guest's image
-    #[arg(long, value_name = "PATH", default_value_os_t = built(HVM_IMAGE))]
-    pub hvm_image: PathBuf,
-    /// The PVH guest's image
-    #[arg(long, value_name = "PATH", default_value_os_t = built(PV_IMAGE))]
-    pub pv_image: PathBuf,
+    // `--image` is the native image, as for the other commands.
+    #[command(flatten)]
+    pub images: LegImages,
     /// Where report.md, report.json and the charts go
     #[arg(long = "out", value_name = "DIR", default_value_os_t = workspace().join("bench"))]
     pub out_dir: PathBuf,
@@ -58,6 +52,15 @@ pub struct BenchRequest {
     pub hvm_bed: Option<PathBuf>,
     #[command(flatten)]
     pub verbosity: Verbosity,
+}
+
+/// The images are defined once for `legs` and `bench`; a request reads
+/// them as its own (`request.pv_image`).
+impl Deref for BenchRequest {
+    type Target = LegImages;
+    fn deref(&self) -> &LegImages {
+        &self.images
+    }
 }
 
 impl BenchRequest {
@@ -82,7 +85,9 @@ impl BenchRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::options::built;
     use crate::cli::{Command, mistakes, parse_args, words};
+    use crate::xen::Verbosity;
 
     fn parse_ok(line: &str) -> BenchRequest {
         match parse_args(&words(line)) {
@@ -119,15 +124,16 @@ mod tests {
         // In the order of the report, whatever the order asked.
         assert_eq!(parse_ok("bench --only floor,boot").parts, ["boot", "floor"]);
         let r = parse_ok("bench --image=/n --hvm-image /h --pv-image=/p --bed=/b --hvm-bed /hb");
+        let images = ["/n", "/h", "/p"].map(PathBuf::from);
         assert_eq!(
-            (r.native_image, r.hvm_image, r.pv_image),
-            ("/n".into(), "/h".into(), "/p".into())
+            [&r.native_image, &r.hvm_image, &r.pv_image],
+            images.each_ref()
         );
         assert_eq!((r.bed, r.hvm_bed), (Some("/b".into()), Some("/hb".into())));
         let r = parse_ok("bench --native-image /n2 --verbose");
         assert_eq!(
-            (r.native_image, r.verbosity),
-            ("/n2".into(), Verbosity::Verbose)
+            (&*r.native_image, r.verbosity),
+            ("/n2".as_ref(), Verbosity::Verbose)
         );
     }
 

@@ -17,8 +17,7 @@ pub const PV_IMAGE: &str = "virtus-pv";
 /// Xen's 32-bit device model loads no ELF64.
 pub const HVM_IMAGE: &str = "virtus-native.elf32";
 
-/// The help of `--bed`, and of `--hvm-bed`, which request types take as
-/// plain `Option<PathBuf>` fields.
+/// The help of `--bed` and `--hvm-bed`, which requests take as plain fields.
 pub const BED: &str =
     "A prepared test bed [default: the one tests/xen/testbed.py prepares, or has cached]";
 pub const HVM_BED: &str = "A prepared HVM test bed [default: the one testbed.py --hvm prepares]";
@@ -31,6 +30,21 @@ pub struct Image {
     /// virtus-pv for PVH, virtus-native.elf32 for HVM]
     #[arg(long, value_name = "PATH")]
     pub image: Option<PathBuf>,
+}
+
+/// `--native-image`, `--hvm-image`, `--pv-image`: the three builds that
+/// `legs` and `bench` run side by side.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct LegImages {
+    /// The native image
+    #[arg(long, value_name = "PATH", default_value_os_t = built(NATIVE_IMAGE))]
+    pub native_image: PathBuf,
+    /// The HVM guest's image
+    #[arg(long, value_name = "PATH", default_value_os_t = built(HVM_IMAGE))]
+    pub hvm_image: PathBuf,
+    /// The PVH guest's image
+    #[arg(long, value_name = "PATH", default_value_os_t = built(PV_IMAGE))]
+    pub pv_image: PathBuf,
 }
 
 /// `--quiet`, alone for the native commands.

@@ -11,30 +11,20 @@ use clap::Args;
 use super::guest::{GuestImage, GuestKind, GuestSpec};
 use super::live::Verbosity;
 use crate::cli::options::{
-    BED, HVM_BED, HVM_IMAGE, Image, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, built, megabytes,
+    BED, HVM_BED, HVM_IMAGE, Image, LegImages, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, built,
+    megabytes,
 };
-
-/// The domain name of the Virtus guest, and the label of its lines.
-pub const GUEST_NAME: &str = "virtus";
-
-/// The kernel command line of a suite run under Xen (before the memory).
-pub const SUITE_EXTRA: &str = "test=all loglevel=info";
-
-/// Booting to the shell: no tests.
-pub const RUN_EXTRA: &str = "loglevel=info";
 
 /// Which command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PvMode {
-    /// `xen-suite`: the suite as a PVH guest, judged.
+    /// `xen-suite`.
     Suite,
-    /// `xen-run`: the guest's console on this terminal (PVH, or HVM
-    /// with `--hvm`).
+    /// `xen-run`: the guest's console on this terminal.
     Run,
-    /// `legs` (alias `both`): the native suite (first machine), the
-    /// native image as an HVM guest and the PVH build, side by side.
+    /// `legs` (alias `both`).
     Legs,
-    /// `xen-hvm-suite`: the native image's suite as an HVM guest, judged.
+    /// `xen-hvm-suite`.
     HvmSuite,
 }
 
@@ -42,30 +32,25 @@ pub enum PvMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PvRequest {
     pub mode: PvMode,
-    /// How Xen runs the guest: PVH, or HVM for `xen-hvm-suite` and
-    /// `xen-run --hvm`. `legs` runs both; this is its PVH leg's.
+    /// `legs` runs both kinds; this is its PVH leg's.
     pub kind: GuestKind,
     /// The guest image (`--image`, or `--pv-image` for `legs`).
     pub image: PathBuf,
-    /// The native image, for `legs`.
-    pub native_image: PathBuf,
-    /// The HVM leg's image, for `legs` (`--hvm-image`).
-    pub hvm_image: PathBuf,
     pub ramdisk: Option<PathBuf>,
     pub memory_mb: u32,
-    /// The HVM leg's memory, for `legs` (`--hvm-memory`).
-    pub hvm_memory_mb: u32,
     /// Appended to the guest's command line.
     pub append: String,
     /// How long dom0 waits for the guest to end.
     pub timeout: Duration,
     pub bed: Option<PathBuf>,
-    /// The HVM leg's bed, for `legs` (`--hvm-bed`).
-    pub hvm_bed: Option<PathBuf>,
     pub verbosity: Verbosity,
-    /// `--red`: run the cases that must turn red ([`crate::red`]) instead
-    /// of the suite.
+    /// Run the cases that must turn red ([`crate::red`]), not the suite.
     pub red: bool,
+    // For `legs`: its native leg's image, and its HVM leg's.
+    pub native_image: PathBuf,
+    pub hvm_image: PathBuf,
+    pub hvm_memory_mb: u32,
+    pub hvm_bed: Option<PathBuf>,
 }
 
 impl PvRequest {
@@ -75,13 +60,13 @@ impl PvRequest {
     /// A nested guest under TCG runs slower than the native suite's 120 s.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(240);
 
-    /// The guest's command line: `xl`'s `extra`. The kernel checks that
-    /// it sees the memory `xl` gave it (`xen.memory_mb`).
-    /// The native kernel under HVM finds its memory in the E820 map.
+    /// `xl`'s `extra`. A PVH kernel checks that it sees the memory `xl`
+    /// gave it (`xen.memory_mb`); under HVM it finds it in the E820 map.
     pub fn extra(&self) -> String {
+        // Booting to the shell runs no tests.
         let base = match self.mode {
-            PvMode::Run => RUN_EXTRA,
-            PvMode::Suite | PvMode::Legs | PvMode::HvmSuite => SUITE_EXTRA,
+            PvMode::Run => "loglevel=info",
+            PvMode::Suite | PvMode::Legs | PvMode::HvmSuite => "test=all loglevel=info",
         };
         let extra = match self.kind {
             GuestKind::Pvh => format!("{base} xen.memory_mb={} {}", self.memory_mb, self.append),
@@ -90,9 +75,10 @@ impl PvRequest {
         extra.trim_end().to_string()
     }
 
-    /// The guest as dom0 runs it: one vCPU, expected to power off.
+    /// The guest as dom0 runs it: `virtus` (the label of its lines), one
+    /// vCPU, expected to power off.
     pub fn guest(&self) -> Result<GuestSpec, String> {
-        let mut spec = GuestSpec::pvh(GUEST_NAME, &self.image)?;
+        let mut spec = GuestSpec::pvh("virtus", &self.image)?;
         spec.kind = self.kind;
         spec.image = GuestImage::File {
             kernel: self.image.clone(),
@@ -174,15 +160,8 @@ pub struct XenRunArgs {
 /// The options of `legs` (alias `both`).
 #[derive(Args, Clone, Debug)]
 pub struct LegsArgs {
-    /// The native image
-    #[arg(long, value_name = "PATH", default_value_os_t = built(NATIVE_IMAGE))]
-    pub native_image: PathBuf,
-    /// The HVM guest's image
-    #[arg(long, value_name = "PATH", default_value_os_t = built(HVM_IMAGE))]
-    pub hvm_image: PathBuf,
-    /// The PVH guest's image
-    #[arg(long, value_name = "PATH", default_value_os_t = built(PV_IMAGE))]
-    pub pv_image: PathBuf,
+    #[command(flatten)]
+    pub images: LegImages,
     // The PVH guest's.
     #[command(flatten)]
     pub memory: Memory,
@@ -199,45 +178,30 @@ pub struct LegsArgs {
     pub verbosity: Verbosity,
 }
 
-impl PvRequest {
-    /// `mode` with a `kind` guest and every default: that kind's build,
-    /// next to the native image, with the memory that kind needs.
-    fn new(mode: PvMode, kind: GuestKind) -> Self {
+impl DomUArgs {
+    /// The run of `mode` as a `kind` guest: by default that kind's build,
+    /// next to the native image, with the memory that kind needs. What xl
+    /// could not read (in `--append`) is refused now, not after booting Xen.
+    fn request(self, mode: PvMode, kind: GuestKind) -> Result<PvRequest, String> {
         let (image, memory_mb) = match kind {
-            GuestKind::Pvh => (PV_IMAGE, Self::DEFAULT_MEMORY_MB),
-            GuestKind::Hvm => (HVM_IMAGE, Self::HVM_MEMORY_MB),
+            GuestKind::Pvh => (PV_IMAGE, PvRequest::DEFAULT_MEMORY_MB),
+            GuestKind::Hvm => (HVM_IMAGE, PvRequest::HVM_MEMORY_MB),
         };
-        PvRequest {
+        let request = PvRequest {
             mode,
             kind,
-            image: built(image),
+            image: self.image.image.unwrap_or_else(|| built(image)),
             native_image: built(NATIVE_IMAGE),
             hvm_image: built(HVM_IMAGE),
-            ramdisk: None,
-            memory_mb,
-            hvm_memory_mb: Self::HVM_MEMORY_MB,
-            append: String::new(),
-            timeout: Self::DEFAULT_TIMEOUT,
-            bed: None,
+            ramdisk: self.ramdisk,
+            memory_mb: self.memory.memory.unwrap_or(memory_mb),
+            hvm_memory_mb: PvRequest::HVM_MEMORY_MB,
+            append: self.append.unwrap_or_default(),
+            timeout: PvRequest::DEFAULT_TIMEOUT,
+            bed: self.bed,
             hvm_bed: None,
             verbosity: Verbosity::Normal,
             red: false,
-        }
-    }
-}
-
-impl DomUArgs {
-    /// The run of `mode` as a `kind` guest. What xl could not read (in
-    /// `--append`) is refused now, not after booting Xen.
-    fn request(self, mode: PvMode, kind: GuestKind) -> Result<PvRequest, String> {
-        let default = PvRequest::new(mode, kind);
-        let request = PvRequest {
-            image: self.image.image.unwrap_or(default.image),
-            memory_mb: self.memory.memory.unwrap_or(default.memory_mb),
-            append: self.append.unwrap_or_default(),
-            ramdisk: self.ramdisk,
-            bed: self.bed,
-            ..default
         };
         request.guest()?;
         Ok(request)
@@ -273,18 +237,21 @@ impl XenRunArgs {
 
 impl LegsArgs {
     pub fn request(self) -> PvRequest {
-        let default = PvRequest::new(PvMode::Legs, GuestKind::Pvh);
         PvRequest {
-            image: self.pv_image,
-            native_image: self.native_image,
-            hvm_image: self.hvm_image,
-            memory_mb: self.memory.memory.unwrap_or(default.memory_mb),
+            mode: PvMode::Legs,
+            kind: GuestKind::Pvh,
+            image: self.images.pv_image,
+            native_image: self.images.native_image,
+            hvm_image: self.images.hvm_image,
+            ramdisk: None,
+            memory_mb: self.memory.memory.unwrap_or(PvRequest::DEFAULT_MEMORY_MB),
             hvm_memory_mb: self.hvm_memory,
-            timeout: self.timeout.timeout.unwrap_or(default.timeout),
+            append: String::new(),
+            timeout: self.timeout.timeout.unwrap_or(PvRequest::DEFAULT_TIMEOUT),
             bed: self.bed,
             hvm_bed: self.hvm_bed,
             verbosity: self.verbosity,
-            ..default
+            red: false,
         }
     }
 }
