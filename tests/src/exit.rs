@@ -21,18 +21,14 @@ pub enum KernelExit {
 }
 
 impl KernelExit {
-    /// The value the kernel writes to port 0xf4.
-    pub const fn port_value(self) -> i32 {
-        match self {
+    /// QEMU's exit status for this verdict: 33, 35, 37.
+    pub const fn qemu_status(self) -> i32 {
+        let port_value = match self {
             Self::Success => 0x10,
             Self::Failure => 0x11,
             Self::Crash => 0x12,
-        }
-    }
-
-    /// QEMU's exit status for this verdict: 33, 35, 37.
-    pub const fn qemu_status(self) -> i32 {
-        (self.port_value() << 1) | 1
+        };
+        (port_value << 1) | 1
     }
 
     /// The verdict behind a QEMU exit status, if it is one of ours.

@@ -16,9 +16,9 @@ fn parse_ok(line: &str) -> PvRequest {
     request(&words(line)).unwrap()
 }
 
-/// Each command's guest: `line => mode kind image memory: extra`, with $B
-/// the build directory and $S the suite's command line. The options may
-/// come before --hvm, and keep their values.
+/// Each command's guests: `line => mode kind image memory: extra`, with
+/// $B the build directory and $S the suite's command line; `legs` has two,
+/// HVM | PVH. The options may come before --hvm, and keep their values.
 const GUESTS: &str = "\
 xen-suite                                    => Suite Pvh $B/virtus-pv 32M: $S xen.memory_mb=32
 xen-suite --image=/k --memory 64M --append x => Suite Pvh /k 64M: $S xen.memory_mb=64 x
@@ -27,35 +27,48 @@ xen-hvm-suite --image=/n32 --memory=96 --append=x => HvmSuite Hvm /n32 96M: $S x
 xen-run                                      => Run Pvh $B/virtus-pv 32M: loglevel=info xen.memory_mb=32
 xen-run --memory 48                          => Run Pvh $B/virtus-pv 48M: loglevel=info xen.memory_mb=48
 xen-run --hvm                                => Run Hvm $B/virtus-native.elf32 64M: loglevel=info
-xen-run --image=/k32 --memory 80 --append=x --hvm => Run Hvm /k32 80M: loglevel=info x";
+xen-run --image=/k32 --memory 80 --append=x --hvm => Run Hvm /k32 80M: loglevel=info x
+legs => HvmSuite Hvm $B/virtus-native.elf32 64M: $S | Suite Pvh $B/virtus-pv 32M: $S xen.memory_mb=32
+both => HvmSuite Hvm $B/virtus-native.elf32 64M: $S | Suite Pvh $B/virtus-pv 32M: $S xen.memory_mb=32
+legs --hvm-image=/n32 --pv-image=/p --memory=48 --hvm-memory 96M => HvmSuite Hvm /n32 96M: $S | Suite Pvh /p 48M: $S xen.memory_mb=48";
 
 #[test]
-fn each_command_boots_its_guest() {
+fn each_command_boots_its_guests() {
     for row in GUESTS.lines() {
         let (line, expected) = row.split_once(" => ").unwrap();
         let expected = (expected.replace("$B/", &built("").display().to_string()))
             .replace("$S", "test=all loglevel=info");
-        let r = parse_ok(line);
-        let (image, extra) = (r.image.display(), r.extra());
-        let got = format!(
-            "{:?} {:?} {image} {}M: {extra}",
-            r.mode, r.kind, r.memory_mb
-        );
-        assert_eq!(got, expected, "{line}");
-        let guest = r.guest().unwrap();
-        assert_eq!((guest.name.as_str(), guest.vcpus), ("virtus", 1), "{line}");
-        let config = guest.xl_config().unwrap().unwrap();
-        assert!(
-            config.contains(&format!("extra = \"{extra}\"\n")),
-            "{config}"
-        );
-        assert!(
-            config.contains(&format!("memory = {}\n", r.memory_mb)),
-            "{config}"
-        );
-        let hvm = config.contains("type = \"hvm\"\n") && config.contains("serial = \"pty\"\n");
-        assert_eq!(hvm, r.kind == GuestKind::Hvm, "{config}");
+        let request = parse_ok(line);
+        let runs = match request.mode {
+            PvMode::Legs => request.xen_legs().to_vec(),
+            _ => vec![request],
+        };
+        let got: Vec<String> = runs.iter().map(guest_summary).collect();
+        assert_eq!(got.join(" | "), expected, "{line}");
     }
+}
+
+/// `mode kind image memory: extra`, once checked that the guest's xl
+/// config carries them.
+fn guest_summary(r: &PvRequest) -> String {
+    let (image, extra) = (r.image.display(), r.extra());
+    let guest = r.guest().unwrap();
+    assert_eq!((guest.name.as_str(), guest.vcpus), ("virtus", 1));
+    let config = guest.xl_config().unwrap().unwrap();
+    assert!(
+        config.contains(&format!("extra = \"{extra}\"\n")),
+        "{config}"
+    );
+    assert!(
+        config.contains(&format!("memory = {}\n", r.memory_mb)),
+        "{config}"
+    );
+    let hvm = config.contains("type = \"hvm\"\n") && config.contains("serial = \"pty\"\n");
+    assert_eq!(hvm, r.kind == GuestKind::Hvm, "{config}");
+    format!(
+        "{:?} {:?} {image} {}M: {extra}",
+        r.mode, r.kind, r.memory_mb
+    )
 }
 
 #[test]
@@ -84,49 +97,30 @@ fn the_suites_options() {
 }
 
 #[test]
-fn legs_takes_three_images() {
-    let request = parse_ok(
-        "legs --native-image /n --hvm-image=/n32 --pv-image=/p --memory=48 --hvm-memory 96M \
-         --timeout=300 --bed /bed --hvm-bed=/hbed --quiet",
-    );
+fn legs_options_and_defaults() {
+    let request =
+        parse_ok("legs --native-image /n --timeout=300 --bed /bed --hvm-bed=/hbed --quiet");
     assert_eq!(
         (request.mode, request.verbosity),
         (PvMode::Legs, Verbosity::Quiet)
     );
     assert_eq!(request.native_image, PathBuf::from("/n"));
     let [hvm, pvh] = request.xen_legs();
-    assert_eq!(hvm.extra(), "test=all loglevel=info");
-    assert_eq!(pvh.extra(), "test=all loglevel=info xen.memory_mb=48");
-    assert_eq!((hvm.mode, hvm.kind), (PvMode::HvmSuite, GuestKind::Hvm));
-    assert_eq!((pvh.mode, pvh.kind), (PvMode::Suite, GuestKind::Pvh));
+    let timeout = Duration::from_secs(300);
+    assert_eq!((hvm.timeout, pvh.timeout), (timeout, timeout));
     assert_eq!(
-        (hvm.timeout, pvh.timeout),
-        (pvh.timeout, Duration::from_secs(300))
+        (hvm.bed, pvh.bed),
+        (Some("/hbed".into()), Some("/bed".into()))
     );
-    let hvm = (hvm.image, hvm.memory_mb, hvm.bed);
-    assert_eq!(hvm, ("/n32".into(), 96, Some("/hbed".into())));
-    let pvh = (pvh.image, pvh.memory_mb, pvh.bed);
-    assert_eq!(pvh, ("/p".into(), 48, Some("/bed".into())));
-}
-
-#[test]
-fn legs_defaults_and_its_alias_both() {
-    for command in ["legs", "both"] {
-        let request = parse_ok(command);
-        assert_eq!(
-            (request.mode, request.verbosity),
-            (PvMode::Legs, Verbosity::Normal)
-        );
-        assert_eq!(request.native_image, built("virtus-native"));
-        let [hvm, pvh] = request.xen_legs();
-        assert_eq!(hvm.image, built("virtus-native.elf32"));
-        assert_eq!(pvh.image, built("virtus-pv"));
-        assert_eq!((hvm.memory_mb, pvh.memory_mb), (64, 32));
-        assert_eq!(
-            (hvm.bed, pvh.bed, pvh.timeout),
-            (None, None, Duration::from_secs(240))
-        );
-    }
+    let request = parse_ok("legs");
+    assert_eq!(request.native_image, built("virtus-native"));
+    assert_eq!(request.verbosity, Verbosity::Normal);
+    let [hvm, pvh] = request.xen_legs();
+    let timeout = Duration::from_secs(240);
+    assert_eq!(
+        (hvm.timeout, pvh.timeout, hvm.bed, pvh.bed),
+        (timeout, timeout, None, None)
+    );
 }
 
 #[test]
