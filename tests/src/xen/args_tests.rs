@@ -84,15 +84,14 @@ fn xen_options() {
     assert_eq!(request.guests[0].expect_lines, ["ok 1", "done"]);
     assert_eq!(request.guests[1].timeout, Duration::from_secs(5));
     assert_eq!(request.guests[2].expect_lines, [LINUX_PROOF_LINE]);
-    let dom0 = |when, command: &str| Dom0Command {
-        when,
-        command: command.into(),
-    };
+    let dom0: Vec<_> = (request.dom0.iter())
+        .map(|c| (c.when, c.command.as_str()))
+        .collect();
     assert_eq!(
-        request.dom0,
+        dom0,
         [
-            dom0(Dom0Point::End, "xl dmesg"),
-            dom0(Dom0Point::Running, "xl list")
+            (Dom0Point::End, "xl dmesg"),
+            (Dom0Point::Running, "xl list")
         ]
     );
     assert_eq!(
