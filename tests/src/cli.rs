@@ -70,7 +70,6 @@ pub enum Command {
     Bench(BenchRequest),
 }
 
-/// The options of `suite`.
 #[derive(Args, Debug)]
 pub struct SuiteArgs {
     #[command(flatten)]
@@ -86,7 +85,6 @@ pub struct SuiteArgs {
     pub timeout: Timeout,
 }
 
-/// The options of `checks`.
 #[derive(Args, Debug)]
 pub struct ChecksArgs {
     #[command(flatten)]
@@ -97,7 +95,6 @@ pub struct ChecksArgs {
     pub jobs: Jobs,
 }
 
-/// The options of `boot`.
 #[derive(Args, Debug)]
 pub struct BootArgs {
     #[command(flatten)]

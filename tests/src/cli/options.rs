@@ -22,7 +22,6 @@ pub const BED: &str =
     "A prepared test bed [default: the one tests/xen/testbed.py prepares, or has cached]";
 pub const HVM_BED: &str = "A prepared HVM test bed [default: the one testbed.py --hvm prepares]";
 
-/// `--image`.
 #[derive(Args, Clone, Debug)]
 pub struct Image {
     /// The kernel image, which is never built here [default in
@@ -89,7 +88,6 @@ impl FromArgMatches for Verbosity {
     }
 }
 
-/// `--memory`.
 #[derive(Args, Clone, Debug)]
 pub struct Memory {
     /// The guest's memory in MB, 4 to 4096 (`48` or `48M`) [default: 32 for
@@ -98,7 +96,6 @@ pub struct Memory {
     pub memory: Option<u32>,
 }
 
-/// `--timeout`.
 #[derive(Args, Clone, Debug)]
 pub struct Timeout {
     /// The time limit of each boot, whole seconds (`30` or `30s`) [default:
@@ -107,7 +104,6 @@ pub struct Timeout {
     pub timeout: Option<Duration>,
 }
 
-/// `--jobs`.
 #[derive(Args, Clone, Debug)]
 pub struct Jobs {
     /// Boot up to N machines at once

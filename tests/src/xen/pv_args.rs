@@ -131,7 +131,6 @@ pub struct DomUArgs {
     pub bed: Option<PathBuf>,
 }
 
-/// The options of `xen-suite` and `xen-hvm-suite`.
 #[derive(Args, Clone, Debug)]
 pub struct XenSuiteArgs {
     #[command(flatten)]
@@ -146,7 +145,6 @@ pub struct XenSuiteArgs {
     pub red: bool,
 }
 
-/// The options of `xen-run`.
 #[derive(Args, Clone, Debug)]
 pub struct XenRunArgs {
     #[command(flatten)]
@@ -157,7 +155,6 @@ pub struct XenRunArgs {
     pub hvm: bool,
 }
 
-/// The options of `legs` (alias `both`).
 #[derive(Args, Clone, Debug)]
 pub struct LegsArgs {
     #[command(flatten)]
