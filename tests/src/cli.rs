@@ -5,10 +5,10 @@ pub mod options;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
-use crate::bench::args::BenchArgs;
+use crate::bench::args::BenchRequest;
 use crate::matrix;
 use crate::qemu::MachineConfig;
-use crate::xen::args::{XenArgs, XenChecksArgs};
+use crate::xen::args::{XenChecksArgs, XenRequest};
 use crate::xen::pv_args::{LegsArgs, XenRunArgs, XenSuiteArgs};
 use options::{Image, Jobs, Quiet, Timeout};
 
@@ -36,9 +36,9 @@ pub enum Command {
     /// Boot Xen in QEMU and run PVH or HVM guests under it
     #[command(group(ArgGroup::new("run").required(true).multiple(true)
         .args(["guests", "linux_proof", "dom0", "dom0_running"])))]
-    Xen(XenArgs),
+    Xen(XenRequest),
     /// Boot the test bed's own Linux guest under Xen (proves the bed)
-    XenProof(XenArgs),
+    XenProof(XenRequest),
     /// Prove that guests that crash, hang or print nothing are caught
     XenChecks(XenChecksArgs),
     /// Run the suite on the Xen PVH build (virtus-pv) as a domU
@@ -67,10 +67,9 @@ pub enum Command {
     /// The kernel's micro-benchmarks natively, as Xen HVM and as Xen PVH
     /// guest; boot and footprint against Linux; density; writes bench/
     #[command(mut_arg("native_image", |arg| arg.visible_alias("image")))]
-    Bench(BenchArgs),
+    Bench(BenchRequest),
 }
 
-/// The options of `suite`.
 #[derive(Args, Debug)]
 pub struct SuiteArgs {
     #[command(flatten)]
@@ -86,7 +85,6 @@ pub struct SuiteArgs {
     pub timeout: Timeout,
 }
 
-/// The options of `checks`.
 #[derive(Args, Debug)]
 pub struct ChecksArgs {
     #[command(flatten)]
@@ -97,7 +95,6 @@ pub struct ChecksArgs {
     pub jobs: Jobs,
 }
 
-/// The options of `boot`.
 #[derive(Args, Debug)]
 pub struct BootArgs {
     #[command(flatten)]
@@ -145,13 +142,19 @@ pub(crate) fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
-/// The message of a mistake in `args`, checked to be of `kind` and to end
-/// the runner with status 2.
+/// Checks each row of `table`, `ARGS => Kind: text`: clap refuses ARGS
+/// with that kind of error, which ends the runner with status 2, and
+/// says the text.
 #[cfg(test)]
-pub(crate) fn mistake(args: &[&str], kind: clap::error::ErrorKind) -> String {
-    let error = parse_args(args).expect_err("a mistake");
-    assert_eq!((error.kind(), error.exit_code()), (kind, 2), "{error}");
-    error.to_string()
+pub(crate) fn mistakes(table: &str) {
+    for row in table.lines() {
+        let (line, expected) = row.split_once(" => ").expect("ARGS => Kind: text");
+        let (kind, text) = expected.split_once(": ").unwrap_or((expected, ""));
+        let error = parse_args(&words(line)).expect_err(line);
+        let got = (format!("{:?}", error.kind()), error.exit_code());
+        assert_eq!(got, (kind.to_string(), 2), "{line}: {error}");
+        assert!(error.to_string().contains(text), "{line}: {error}");
+    }
 }
 
 #[cfg(test)]

@@ -21,18 +21,14 @@ pub enum KernelExit {
 }
 
 impl KernelExit {
-    /// The value the kernel writes to port 0xf4.
-    pub const fn port_value(self) -> i32 {
-        match self {
+    /// QEMU's exit status for this verdict: 33, 35, 37.
+    pub const fn qemu_status(self) -> i32 {
+        let port_value = match self {
             Self::Success => 0x10,
             Self::Failure => 0x11,
             Self::Crash => 0x12,
-        }
-    }
-
-    /// QEMU's exit status for this verdict: 33, 35, 37.
-    pub const fn qemu_status(self) -> i32 {
-        (self.port_value() << 1) | 1
+        };
+        (port_value << 1) | 1
     }
 
     /// The verdict behind a QEMU exit status, if it is one of ours.
@@ -40,6 +36,14 @@ impl KernelExit {
         [Self::Success, Self::Failure, Self::Crash]
             .into_iter()
             .find(|exit| exit.qemu_status() == status)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Crash => "crash",
+        }
     }
 }
 
@@ -77,49 +81,38 @@ impl fmt::Display for Termination {
     }
 }
 
-impl KernelExit {
-    fn describe(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Crash => "crash",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn statuses_follow_the_debug_exit_encoding() {
-        assert_eq!(KernelExit::Success.qemu_status(), 33);
-        assert_eq!(KernelExit::Failure.qemu_status(), 35);
-        assert_eq!(KernelExit::Crash.qemu_status(), 37);
+        let exits = [KernelExit::Success, KernelExit::Failure, KernelExit::Crash];
+        assert_eq!(exits.map(KernelExit::qemu_status), [33, 35, 37]);
     }
 
     #[test]
     fn only_our_statuses_are_kernel_verdicts() {
-        assert_eq!(KernelExit::from_qemu_status(37), Some(KernelExit::Crash));
-        assert_eq!(KernelExit::from_qemu_status(0), None);
-        assert_eq!(KernelExit::from_qemu_status(1), None);
+        let verdicts = [37, 0, 1].map(KernelExit::from_qemu_status);
+        assert_eq!(verdicts, [Some(KernelExit::Crash), None, None]);
+        let ends = [
+            Termination::TimedOut(Duration::from_secs(1)),
+            Termination::Exited(35),
+        ];
         assert_eq!(
-            Termination::TimedOut(Duration::from_secs(1)).kernel_exit(),
-            None
-        );
-        assert_eq!(
-            Termination::Exited(35).kernel_exit(),
-            Some(KernelExit::Failure)
+            ends.map(Termination::kernel_exit),
+            [None, Some(KernelExit::Failure)]
         );
     }
 
     #[test]
     fn displays() {
-        assert_eq!(Termination::Exited(33).to_string(), "exit 33 (success)");
-        assert_eq!(Termination::Exited(0).to_string(), "exit 0");
+        let ends = [Termination::Exited(33), Termination::Exited(0)];
         assert_eq!(
-            Termination::TimedOut(Duration::from_secs(120)).to_string(),
-            "timeout after 120s"
+            ends.map(|end| end.to_string()),
+            ["exit 33 (success)", "exit 0"]
         );
+        let timeout = Termination::TimedOut(Duration::from_secs(120));
+        assert_eq!(timeout.to_string(), "timeout after 120s");
     }
 }

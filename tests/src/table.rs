@@ -71,18 +71,11 @@ mod tests {
             ("passed", Align::Right),
             ("verdict", Align::Left),
         ];
-        let rows = vec![
-            vec![
-                "q35/max/128M".to_string(),
-                "42".to_string(),
-                "PASS".to_string(),
-            ],
-            vec![
-                "pc/qemu64/32M".to_string(),
-                "7".to_string(),
-                "FAIL: test x failed".to_string(),
-            ],
+        let rows = [
+            ["q35/max/128M", "42", "PASS"],
+            ["pc/qemu64/32M", "7", "FAIL: test x failed"],
         ];
+        let rows: Vec<Vec<String>> = rows.map(|row| row.map(String::from).to_vec()).to_vec();
         assert_eq!(
             render(&header, &rows),
             "configuration  passed  verdict\n\
@@ -94,9 +87,9 @@ mod tests {
 
     #[test]
     fn formats_seconds() {
-        assert_eq!(seconds(Duration::from_millis(8149)), "8.1s");
-        assert_eq!(seconds(Duration::ZERO), "0.0s");
-        assert_eq!(budget(Duration::from_secs(120)), "120s");
-        assert_eq!(budget(Duration::from_millis(2500)), "2.5s");
+        let times = [8149, 0].map(|ms| seconds(Duration::from_millis(ms)));
+        assert_eq!(times, ["8.1s", "0.0s"]);
+        let budgets = [120_000, 2500].map(|ms| budget(Duration::from_millis(ms)));
+        assert_eq!(budgets, ["120s", "2.5s"]);
     }
 }

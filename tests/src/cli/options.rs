@@ -1,25 +1,27 @@
-//! The options that several commands share, each defined once and
-//! `#[command(flatten)]`ed into the commands that take it, with the value
+//! The options that several commands share, each defined once: flattened
+//! structs, the help of `--bed`, the [`Verbosity`] flags, and the value
 //! parsers that check them. Defaults that depend on the command (which
 //! image, how much memory) are resolved by the command's request.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{ArgMatches, Args, FromArgMatches};
 
 use crate::xen::Verbosity;
 
 /// The native build: what `make build` writes, and what the Xen HVM
 /// commands load in its ELF32 form ([`HVM_IMAGE`]).
 pub const NATIVE_IMAGE: &str = "virtus-native";
-/// The PVH build, next to it.
 pub const PV_IMAGE: &str = "virtus-pv";
-/// The native image in ELF32 form, next to it: Xen's 32-bit device model
-/// loads no ELF64.
+/// Xen's 32-bit device model loads no ELF64.
 pub const HVM_IMAGE: &str = "virtus-native.elf32";
 
-/// `--image`.
+/// The help of `--bed` and `--hvm-bed`, which requests take as plain fields.
+pub const BED: &str =
+    "A prepared test bed [default: the one tests/xen/testbed.py prepares, or has cached]";
+pub const HVM_BED: &str = "A prepared HVM test bed [default: the one testbed.py --hvm prepares]";
+
 #[derive(Args, Clone, Debug)]
 pub struct Image {
     /// The kernel image, which is never built here [default in
@@ -31,16 +33,16 @@ pub struct Image {
 
 /// `--native-image`, `--hvm-image`, `--pv-image`: the three builds that
 /// `legs` and `bench` run side by side.
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
 pub struct LegImages {
     /// The native image
-    #[arg(long, value_name = "PATH", default_value_os_t = build_dir().join(NATIVE_IMAGE))]
+    #[arg(long, value_name = "PATH", default_value_os_t = built(NATIVE_IMAGE))]
     pub native_image: PathBuf,
     /// The HVM guest's image
-    #[arg(long, value_name = "PATH", default_value_os_t = build_dir().join(HVM_IMAGE))]
+    #[arg(long, value_name = "PATH", default_value_os_t = built(HVM_IMAGE))]
     pub hvm_image: PathBuf,
     /// The PVH guest's image
-    #[arg(long, value_name = "PATH", default_value_os_t = build_dir().join(PV_IMAGE))]
+    #[arg(long, value_name = "PATH", default_value_os_t = built(PV_IMAGE))]
     pub pv_image: PathBuf,
 }
 
@@ -52,46 +54,40 @@ pub struct Quiet {
     pub quiet: bool,
 }
 
-/// `--quiet` or `--verbose`, for the commands that boot Xen.
-#[derive(Args, Clone, Debug)]
-pub struct VerbosityArgs {
+/// `--quiet` or `--verbose`: what a field of type [`Verbosity`] takes.
+#[derive(Args)]
+struct VerbosityFlags {
     #[command(flatten)]
-    pub quiet: Quiet,
+    quiet: Quiet,
     /// Also stream Xen's and dom0's kernel lines
     #[arg(long, conflicts_with = "quiet")]
-    pub verbose: bool,
+    verbose: bool,
 }
 
-impl VerbosityArgs {
-    pub fn level(&self) -> Verbosity {
-        match (self.quiet.quiet, self.verbose) {
-            (true, _) => Verbosity::Quiet,
-            (_, true) => Verbosity::Verbose,
-            _ => Verbosity::Normal,
-        }
+impl Args for Verbosity {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        VerbosityFlags::augment_args(command)
+    }
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        VerbosityFlags::augment_args_for_update(command)
     }
 }
 
-/// `--bed`.
-#[derive(Args, Clone, Debug)]
-pub struct Bed {
-    /// A prepared test bed [default: the one tests/xen/testbed.py prepares,
-    /// or has cached]
-    #[arg(long, value_name = "DIR")]
-    pub bed: Option<PathBuf>,
+impl FromArgMatches for Verbosity {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let flags = VerbosityFlags::from_arg_matches(matches)?;
+        Ok(match (flags.quiet.quiet, flags.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        })
+    }
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
 }
 
-/// `--bed` and `--hvm-bed`, for the commands that run PVH and HVM guests.
-#[derive(Args, Clone, Debug)]
-pub struct Beds {
-    #[command(flatten)]
-    pub bed: Bed,
-    /// A prepared HVM test bed [default: the one testbed.py --hvm prepares]
-    #[arg(long, value_name = "DIR")]
-    pub hvm_bed: Option<PathBuf>,
-}
-
-/// `--memory`.
 #[derive(Args, Clone, Debug)]
 pub struct Memory {
     /// The guest's memory in MB, 4 to 4096 (`48` or `48M`) [default: 32 for
@@ -100,7 +96,6 @@ pub struct Memory {
     pub memory: Option<u32>,
 }
 
-/// `--timeout`.
 #[derive(Args, Clone, Debug)]
 pub struct Timeout {
     /// The time limit of each boot, whole seconds (`30` or `30s`) [default:
@@ -109,7 +104,6 @@ pub struct Timeout {
     pub timeout: Option<Duration>,
 }
 
-/// `--jobs`.
 #[derive(Args, Clone, Debug)]
 pub struct Jobs {
     /// Boot up to N machines at once
@@ -134,12 +128,12 @@ pub fn megabytes(text: &str) -> Result<u32, String> {
     }
 }
 
-/// Where `make` puts the images: the workspace's target directory (or
-/// `$CARGO_TARGET_DIR`, as cargo itself would use).
-pub fn build_dir() -> PathBuf {
+/// An image in `make`'s output directory: the workspace's target directory,
+/// or `$CARGO_TARGET_DIR` as cargo itself would use.
+pub fn built(image: &str) -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => crate::workspace().join("target"),
     };
-    target.join("x86_64-unknown-none/release")
+    target.join("x86_64-unknown-none/release").join(image)
 }

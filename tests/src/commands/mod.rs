@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::Command;
-use crate::cli::options::{Image, NATIVE_IMAGE, Quiet, build_dir};
+use crate::cli::options::{Image, NATIVE_IMAGE, Quiet, built};
 use crate::console::{LiveConsole, say};
 use crate::matrix::SUITE_TIMEOUT;
 use crate::qemu::{self, Boot, LaunchError, MachineConfig};
@@ -47,14 +47,14 @@ pub fn execute(command: Command) -> Result<bool, String> {
             boot::run(image, &args.config(), &args.append, timeout, quiet)
         }),
         // Xen runs bring their own guest images, and QEMU is checked there.
-        Command::Xen(args) => xen::run(&args.request(false)?),
-        Command::XenProof(args) => xen::run(&args.request(true)?),
+        Command::Xen(request) => xen::run(&request.resolve(false)?),
+        Command::XenProof(request) => xen::run(&request.resolve(true)?),
         Command::XenChecks(args) => xen_checks::run(&args.request()),
         Command::XenSuite(args) => pv::run(&args.request(GuestKind::Pvh)?),
         Command::XenHvmSuite(args) => pv::run(&args.request(GuestKind::Hvm)?),
         Command::XenRun(args) => pv::run(&args.request()?),
         Command::Legs(args) => pv::run(&args.request()),
-        Command::Bench(args) => bench::run(&args.request()),
+        Command::Bench(request) => bench::run(&request.in_order()),
     }
 }
 
@@ -64,7 +64,7 @@ fn native(
     quiet: &Quiet,
     run: impl FnOnce(&Path, bool) -> bool,
 ) -> Result<bool, String> {
-    let image = (image.image.clone()).unwrap_or_else(|| build_dir().join(NATIVE_IMAGE));
+    let image = (image.image.clone()).unwrap_or_else(|| built(NATIVE_IMAGE));
     if !image.is_file() {
         return Err(format!(
             "kernel image {} not found; build it first (`make`), or pass --image",

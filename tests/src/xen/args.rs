@@ -1,6 +1,7 @@
 //! The options of `virtus-run xen`, `xen-proof` and `xen-checks`, and the
 //! `--guest` mini-syntax.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -8,21 +9,11 @@ use clap::Args;
 use super::guest::{Expectation, GuestImage, GuestKind, GuestSpec, LINUX_PROOF};
 use super::live::Verbosity;
 use super::script::{Dom0Command, Dom0Point};
-use crate::cli::options::{self, Bed, VerbosityArgs};
+use crate::cli::options::{self, BED};
 
-/// A `xen`, `xen-proof` or `xen-checks` run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A `xen` or `xen-proof` run: its options, then [`XenRequest::resolve`]d.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
 pub struct XenRequest {
-    pub guests: Vec<GuestSpec>,
-    pub dom0: Vec<Dom0Command>,
-    /// `--bed DIR`: skip `testbed.py prepare`.
-    pub bed: Option<PathBuf>,
-    pub verbosity: Verbosity,
-}
-
-/// The options of `xen` and `xen-proof`.
-#[derive(Args, Clone, Debug)]
-pub struct XenArgs {
     /// A guest (repeatable): NAME=PATH[,type=pvh|hvm][,memory=MB][,vcpus=N]
     /// [,cmdline=TEXT][,ramdisk=PATH][,expect=poweroff|crash|any][,timeout=S]
     ///
@@ -41,59 +32,49 @@ pub struct XenArgs {
     #[arg(long = "expect-line", value_name = "NAME=TEXT", value_parser = name_and_text)]
     pub expect_lines: Vec<(String, String)>,
     /// Run CMD in dom0 once every guest ended (repeatable)
-    #[arg(long, value_name = "CMD")]
-    pub dom0: Vec<String>,
+    #[arg(long, value_name = "CMD", value_parser = at(Dom0Point::End))]
+    pub dom0: Vec<Dom0Command>,
     /// Run CMD in dom0 once every guest started (repeatable)
-    #[arg(long, value_name = "CMD")]
-    pub dom0_running: Vec<String>,
+    #[arg(long, value_name = "CMD", value_parser = at(Dom0Point::Running))]
+    pub dom0_running: Vec<Dom0Command>,
+    #[arg(long, value_name = "DIR", help = BED)]
+    pub bed: Option<PathBuf>,
     #[command(flatten)]
-    pub bed: Bed,
-    #[command(flatten)]
-    pub verbosity: VerbosityArgs,
+    pub verbosity: Verbosity,
 }
 
 /// The options of `xen-checks`, which brings its own guests.
 #[derive(Args, Clone, Debug)]
 pub struct XenChecksArgs {
+    #[arg(long, value_name = "DIR", help = BED)]
+    pub bed: Option<PathBuf>,
     #[command(flatten)]
-    pub bed: Bed,
-    #[command(flatten)]
-    pub verbosity: VerbosityArgs,
+    pub verbosity: Verbosity,
 }
 
-impl XenArgs {
-    /// The run; `xen-proof` (`proof`) always boots the bed's own Linux.
-    pub fn request(self, proof: bool) -> Result<XenRequest, String> {
-        let mut guests = self.guests;
+impl XenRequest {
+    /// The run as asked: the bed's Linux added for `xen-proof` (`proof`)
+    /// or `--linux-proof`, each `--expect-line` given to its guest, and
+    /// every dom0 command in [`XenRequest::dom0`], the running ones last.
+    pub fn resolve(mut self, proof: bool) -> Result<Self, String> {
         if proof || self.linux_proof {
-            if guests.iter().any(|g| g.name == LINUX_PROOF) {
+            if self.guests.iter().any(|g| g.name == LINUX_PROOF) {
                 return Err(format!(
                     "the guest name `{LINUX_PROOF}` is the bed's own guest"
                 ));
             }
-            guests.push(GuestSpec::linux_proof());
+            self.guests.push(GuestSpec::linux_proof());
         }
-        for (name, text) in self.expect_lines {
-            let guest = guests.iter_mut().find(|g| g.name == name).ok_or(format!(
+        for (name, text) in std::mem::take(&mut self.expect_lines) {
+            let guest = (self.guests.iter_mut().find(|g| g.name == name)).ok_or(format!(
                 "--expect-line names `{name}`, which is not a guest"
             ))?;
             if !guest.expect_lines.contains(&text) {
                 guest.expect_lines.push(text);
             }
         }
-        let at = |when, commands: Vec<String>| {
-            commands
-                .into_iter()
-                .map(move |command| Dom0Command { when, command })
-        };
-        Ok(XenRequest {
-            guests,
-            dom0: at(Dom0Point::End, self.dom0)
-                .chain(at(Dom0Point::Running, self.dom0_running))
-                .collect(),
-            bed: self.bed.bed,
-            verbosity: self.verbosity.level(),
-        })
+        self.dom0.append(&mut self.dom0_running);
+        Ok(self)
     }
 }
 
@@ -101,10 +82,23 @@ impl XenChecksArgs {
     pub fn request(self) -> XenRequest {
         XenRequest {
             guests: Vec::new(),
+            linux_proof: false,
+            expect_lines: Vec::new(),
             dom0: Vec::new(),
-            bed: self.bed.bed,
-            verbosity: self.verbosity.level(),
+            dom0_running: Vec::new(),
+            bed: self.bed,
+            verbosity: self.verbosity,
         }
+    }
+}
+
+/// `--dom0` and `--dom0-running`: a command for dom0 to run `when`.
+fn at(when: Dom0Point) -> impl Fn(&str) -> Result<Dom0Command, Infallible> + Clone {
+    move |command| {
+        Ok(Dom0Command {
+            when,
+            command: command.into(),
+        })
     }
 }
 

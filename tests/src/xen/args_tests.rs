@@ -1,16 +1,14 @@
 use std::time::Duration;
 
-use clap::error::ErrorKind;
-
 use super::*;
-use crate::cli::{Command, mistake, parse_args, words};
+use crate::cli::{Command, mistakes, parse_args, words};
 use crate::xen::guest::LINUX_PROOF_LINE;
 
 /// The run `xen`, `xen-proof` or `xen-checks` asks for, or why it is refused.
 fn request(args: &[&str]) -> Result<XenRequest, String> {
     match parse_args(args) {
-        Ok(Command::Xen(args)) => args.request(false),
-        Ok(Command::XenProof(args)) => args.request(true),
+        Ok(Command::Xen(request)) => request.resolve(false),
+        Ok(Command::XenProof(request)) => request.resolve(true),
         Ok(Command::XenChecks(args)) => Ok(args.request()),
         other => panic!("{args:?} parsed as {other:?}"),
     }
@@ -34,22 +32,16 @@ fn a_guest_with_every_setting() {
 }
 
 #[test]
-fn an_hvm_guest() {
+fn short_guests_are_what_their_constructors_make() {
     let spec = parse_guest("n=/k.elf32,type=hvm,cmdline=test=all,memory=64").unwrap();
     let mut expected = GuestSpec::hvm("n", "/k.elf32").unwrap();
     expected.extra = "test=all".into();
     assert_eq!(spec, expected);
     assert_eq!(parse_guest("p=/k,type=pvh").unwrap().kind, GuestKind::Pvh);
-}
-
-#[test]
-fn a_bare_guest_takes_the_defaults() {
+    // A bare guest takes the defaults.
     let spec = parse_guest("a=/k,1").unwrap();
     assert_eq!(spec, GuestSpec::pvh("a", "/k,1").unwrap());
-}
-
-#[test]
-fn the_bed_linux_with_a_command_line() {
+    // The bed's Linux, with a command line.
     let spec = parse_guest("crasher=@linux,cmdline=rdinit=/x panic=-1,timeout=30").unwrap();
     let mut expected = GuestSpec::bed_linux("crasher", "rdinit=/x panic=-1").unwrap();
     expected.timeout = Duration::from_secs(30);
@@ -60,37 +52,25 @@ fn the_bed_linux_with_a_command_line() {
 
 #[test]
 fn bad_guests_are_explained() {
-    for (text, why) in [
-        ("nopath", "not NAME=PATH"),
-        ("a=", "no image path"),
-        ("a=memory=3", "no image path"),
-        ("A=/k", "bad guest name"),
-        (
-            "a=/k,memory=0",
-            "memory wants a number from 1 to 4096, not `0`",
-        ),
-        (
-            "a=/k,expect=reboot",
-            "expect wants poweroff, crash or any, not `reboot`",
-        ),
-        ("a=/k,timeout=soon", "timeout `soon`: not whole seconds"),
-        ("a=/k,cmdline=say \"hi\"", "extra must not contain"),
-        ("n=/k,type=pv", "type wants pvh or hvm, not `pv`"),
-        ("a=@linux,type=hvm", "type is fixed for @linux"),
-        ("a=@linux,memory=64", "memory is fixed for @linux"),
-        ("a=@linux,cmdline=x\"y", "extra must not contain"),
-        ("a=/k,ramdisk=", "`ramdisk=` is not a guest setting"),
-    ] {
+    let table = "\
+nopath => not NAME=PATH
+a= => no image path
+a=memory=3 => no image path
+A=/k => bad guest name
+a=/k,memory=0 => memory wants a number from 1 to 4096, not `0`
+a=/k,expect=reboot => expect wants poweroff, crash or any, not `reboot`
+a=/k,timeout=soon => timeout `soon`: not whole seconds
+a=/k,cmdline=say \"hi\" => extra must not contain
+n=/k,type=pv => type wants pvh or hvm, not `pv`
+a=@linux,type=hvm => type is fixed for @linux
+a=@linux,memory=64 => memory is fixed for @linux
+a=@linux,cmdline=x\"y => extra must not contain
+a=/k,ramdisk= => `ramdisk=` is not a guest setting";
+    for row in table.lines() {
+        let (text, why) = row.split_once(" => ").unwrap();
         let error = parse_guest(text).unwrap_err();
         assert!(error.contains(why), "{text}: {error}");
     }
-    // On the command line, clap names the option and the whole value.
-    let message = mistake(
-        &words("xen --guest a=/k,vcpus=99"),
-        ErrorKind::ValueValidation,
-    );
-    assert!(message.contains("'a=/k,vcpus=99'"), "{message}");
-    assert!(message.contains("vcpus wants a number from 1 to 64, not `99`"));
 }
 
 #[test]
@@ -104,15 +84,14 @@ fn xen_options() {
     assert_eq!(request.guests[0].expect_lines, ["ok 1", "done"]);
     assert_eq!(request.guests[1].timeout, Duration::from_secs(5));
     assert_eq!(request.guests[2].expect_lines, [LINUX_PROOF_LINE]);
-    let dom0 = |when, command: &str| Dom0Command {
-        when,
-        command: command.into(),
-    };
+    let dom0: Vec<_> = (request.dom0.iter())
+        .map(|c| (c.when, c.command.as_str()))
+        .collect();
     assert_eq!(
-        request.dom0,
+        dom0,
         [
-            dom0(Dom0Point::End, "xl dmesg"),
-            dom0(Dom0Point::Running, "xl list")
+            (Dom0Point::End, "xl dmesg"),
+            (Dom0Point::Running, "xl list")
         ]
     );
     assert_eq!(
@@ -135,19 +114,18 @@ fn xen_proof_and_xen_checks() {
 
 #[test]
 fn mistakes_are_explained() {
-    let nothing = mistake(&["xen"], ErrorKind::MissingRequiredArgument);
-    assert!(nothing.contains("<--guest <NAME=PATH[,KEY=VALUE...]>|--linux-proof|--dom0 <CMD>|"));
-    mistake(&words("xen --image x"), ErrorKind::UnknownArgument);
-    mistake(&words("xen --guest"), ErrorKind::InvalidValue);
-    mistake(
-        &words("xen --linux-proof --quiet --verbose"),
-        ErrorKind::ArgumentConflict,
+    mistakes(
+        "\
+xen => MissingRequiredArgument: <--guest <NAME=PATH[,KEY=VALUE...]>|--linux-proof|--dom0 <CMD>|
+xen --image x => UnknownArgument
+xen --guest => InvalidValue
+xen --linux-proof --quiet --verbose => ArgumentConflict
+xen --linux-proof --expect-line linux-proof => ValueValidation: 'linux-proof' for '--expect-line <NAME=TEXT>': not NAME=TEXT
+xen --guest a=/k,vcpus=99 => ValueValidation: 'a=/k,vcpus=99'
+xen --guest a=/k,vcpus=99 => ValueValidation: vcpus wants a number from 1 to 64, not `99`",
     );
     let refused = request(&words("xen --guest a=/k --expect-line b=x")).unwrap_err();
     assert_eq!(refused, "--expect-line names `b`, which is not a guest");
-    let bare = words("xen --linux-proof --expect-line linux-proof");
-    let message = mistake(&bare, ErrorKind::ValueValidation);
-    assert!(message.contains("'linux-proof' for '--expect-line <NAME=TEXT>': not NAME=TEXT"));
     let refused = request(&words("xen-proof --guest linux-proof=/k")).unwrap_err();
     assert!(refused.contains("bed's own"), "{refused}");
 }

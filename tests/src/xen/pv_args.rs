@@ -11,31 +11,20 @@ use clap::Args;
 use super::guest::{GuestImage, GuestKind, GuestSpec};
 use super::live::Verbosity;
 use crate::cli::options::{
-    Bed, Beds, HVM_IMAGE, Image, LegImages, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, VerbosityArgs,
-    build_dir, megabytes,
+    BED, HVM_BED, HVM_IMAGE, Image, LegImages, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, built,
+    megabytes,
 };
-
-/// The domain name of the Virtus guest, and the label of its lines.
-pub const GUEST_NAME: &str = "virtus";
-
-/// The kernel command line of a suite run under Xen (before the memory).
-pub const SUITE_EXTRA: &str = "test=all loglevel=info";
-
-/// Booting to the shell: no tests.
-pub const RUN_EXTRA: &str = "loglevel=info";
 
 /// Which command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PvMode {
-    /// `xen-suite`: the suite as a PVH guest, judged.
+    /// `xen-suite`.
     Suite,
-    /// `xen-run`: the guest's console on this terminal (PVH, or HVM
-    /// with `--hvm`).
+    /// `xen-run`: the guest's console on this terminal.
     Run,
-    /// `legs` (alias `both`): the native suite (first machine), the
-    /// native image as an HVM guest and the PVH build, side by side.
+    /// `legs` (alias `both`).
     Legs,
-    /// `xen-hvm-suite`: the native image's suite as an HVM guest, judged.
+    /// `xen-hvm-suite`.
     HvmSuite,
 }
 
@@ -43,30 +32,25 @@ pub enum PvMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PvRequest {
     pub mode: PvMode,
-    /// How Xen runs the guest: PVH, or HVM for `xen-hvm-suite` and
-    /// `xen-run --hvm`. `legs` runs both; this is its PVH leg's.
+    /// `legs` runs both kinds; this is its PVH leg's.
     pub kind: GuestKind,
     /// The guest image (`--image`, or `--pv-image` for `legs`).
     pub image: PathBuf,
-    /// The native image, for `legs`.
-    pub native_image: PathBuf,
-    /// The HVM leg's image, for `legs` (`--hvm-image`).
-    pub hvm_image: PathBuf,
     pub ramdisk: Option<PathBuf>,
     pub memory_mb: u32,
-    /// The HVM leg's memory, for `legs` (`--hvm-memory`).
-    pub hvm_memory_mb: u32,
     /// Appended to the guest's command line.
     pub append: String,
     /// How long dom0 waits for the guest to end.
     pub timeout: Duration,
     pub bed: Option<PathBuf>,
-    /// The HVM leg's bed, for `legs` (`--hvm-bed`).
-    pub hvm_bed: Option<PathBuf>,
     pub verbosity: Verbosity,
-    /// `--red`: run the cases that must turn red ([`crate::red`]) instead
-    /// of the suite.
+    /// Run the cases that must turn red ([`crate::red`]), not the suite.
     pub red: bool,
+    // For `legs`: its native leg's image, and its HVM leg's.
+    pub native_image: PathBuf,
+    pub hvm_image: PathBuf,
+    pub hvm_memory_mb: u32,
+    pub hvm_bed: Option<PathBuf>,
 }
 
 impl PvRequest {
@@ -76,13 +60,13 @@ impl PvRequest {
     /// A nested guest under TCG runs slower than the native suite's 120 s.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(240);
 
-    /// The guest's command line: `xl`'s `extra`. The kernel checks that
-    /// it sees the memory `xl` gave it (`xen.memory_mb`).
-    /// The native kernel under HVM finds its memory in the E820 map.
+    /// `xl`'s `extra`. A PVH kernel checks that it sees the memory `xl`
+    /// gave it (`xen.memory_mb`); under HVM it finds it in the E820 map.
     pub fn extra(&self) -> String {
+        // Booting to the shell runs no tests.
         let base = match self.mode {
-            PvMode::Run => RUN_EXTRA,
-            PvMode::Suite | PvMode::Legs | PvMode::HvmSuite => SUITE_EXTRA,
+            PvMode::Run => "loglevel=info",
+            PvMode::Suite | PvMode::Legs | PvMode::HvmSuite => "test=all loglevel=info",
         };
         let extra = match self.kind {
             GuestKind::Pvh => format!("{base} xen.memory_mb={} {}", self.memory_mb, self.append),
@@ -91,9 +75,10 @@ impl PvRequest {
         extra.trim_end().to_string()
     }
 
-    /// The guest as dom0 runs it: one vCPU, expected to power off.
+    /// The guest as dom0 runs it: `virtus` (the label of its lines), one
+    /// vCPU, expected to power off.
     pub fn guest(&self) -> Result<GuestSpec, String> {
-        let mut spec = GuestSpec::pvh(GUEST_NAME, &self.image)?;
+        let mut spec = GuestSpec::pvh("virtus", &self.image)?;
         spec.kind = self.kind;
         spec.image = GuestImage::File {
             kernel: self.image.clone(),
@@ -142,11 +127,10 @@ pub struct DomUArgs {
     /// A ramdisk for the guest
     #[arg(long, value_name = "PATH")]
     pub ramdisk: Option<PathBuf>,
-    #[command(flatten)]
-    pub bed: Bed,
+    #[arg(long, value_name = "DIR", help = BED)]
+    pub bed: Option<PathBuf>,
 }
 
-/// The options of `xen-suite` and `xen-hvm-suite`.
 #[derive(Args, Clone, Debug)]
 pub struct XenSuiteArgs {
     #[command(flatten)]
@@ -154,14 +138,13 @@ pub struct XenSuiteArgs {
     #[command(flatten)]
     pub timeout: Timeout,
     #[command(flatten)]
-    pub verbosity: VerbosityArgs,
+    pub verbosity: Verbosity,
     /// Run the cases that must turn red (a failing test, a filter that
     /// matches nothing, a crash after the summary) instead of the suite
     #[arg(long)]
     pub red: bool,
 }
 
-/// The options of `xen-run`.
 #[derive(Args, Clone, Debug)]
 pub struct XenRunArgs {
     #[command(flatten)]
@@ -172,7 +155,6 @@ pub struct XenRunArgs {
     pub hvm: bool,
 }
 
-/// The options of `legs` (alias `both`).
 #[derive(Args, Clone, Debug)]
 pub struct LegsArgs {
     #[command(flatten)]
@@ -185,10 +167,12 @@ pub struct LegsArgs {
     pub hvm_memory: u32,
     #[command(flatten)]
     pub timeout: Timeout,
+    #[arg(long, value_name = "DIR", help = BED)]
+    pub bed: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", help = HVM_BED)]
+    pub hvm_bed: Option<PathBuf>,
     #[command(flatten)]
-    pub beds: Beds,
-    #[command(flatten)]
-    pub verbosity: VerbosityArgs,
+    pub verbosity: Verbosity,
 }
 
 impl DomUArgs {
@@ -203,15 +187,15 @@ impl DomUArgs {
         let request = PvRequest {
             mode,
             kind,
-            image: self.image.image.unwrap_or_else(|| build_dir().join(image)),
-            native_image: build_dir().join(NATIVE_IMAGE),
-            hvm_image: build_dir().join(HVM_IMAGE),
+            image: self.image.image.unwrap_or_else(|| built(image)),
+            native_image: built(NATIVE_IMAGE),
+            hvm_image: built(HVM_IMAGE),
             ramdisk: self.ramdisk,
             memory_mb: self.memory.memory.unwrap_or(memory_mb),
             hvm_memory_mb: PvRequest::HVM_MEMORY_MB,
             append: self.append.unwrap_or_default(),
             timeout: PvRequest::DEFAULT_TIMEOUT,
-            bed: self.bed.bed,
+            bed: self.bed,
             hvm_bed: None,
             verbosity: Verbosity::Normal,
             red: false,
@@ -230,7 +214,7 @@ impl XenSuiteArgs {
         };
         Ok(PvRequest {
             timeout: self.timeout.timeout.unwrap_or(PvRequest::DEFAULT_TIMEOUT),
-            verbosity: self.verbosity.level(),
+            verbosity: self.verbosity,
             red: self.red,
             ..self.domu.request(mode, kind)?
         })
@@ -261,9 +245,9 @@ impl LegsArgs {
             hvm_memory_mb: self.hvm_memory,
             append: String::new(),
             timeout: self.timeout.timeout.unwrap_or(PvRequest::DEFAULT_TIMEOUT),
-            bed: self.beds.bed.bed,
-            hvm_bed: self.beds.hvm_bed,
-            verbosity: self.verbosity.level(),
+            bed: self.bed,
+            hvm_bed: self.hvm_bed,
+            verbosity: self.verbosity,
             red: false,
         }
     }
