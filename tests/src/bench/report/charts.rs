@@ -1,7 +1,7 @@
 //! One SVG chart per table that has one: the medians over the runs.
 
 use super::svg::{Bar, Chart};
-use crate::bench::floor::{Floor, Workload};
+use crate::bench::floor::Workload;
 use crate::bench::model::BenchReport;
 
 /// Bars in sets (a pair's two sides, a row's columns): a set's i-th bar is
@@ -109,12 +109,7 @@ fn boot(report: &BenchReport) -> Chart {
 fn footprint(report: &BenchReport) -> Chart {
     let f = &report.footprint;
     let kib = |b: Option<u64>| b.map(|b| b as f64 / 1024.0);
-    let floor = |w: Workload| {
-        let floor = report.floors.iter().find(|fl| fl.workload == w);
-        floor
-            .and_then(Floor::floor)
-            .map(|mb| f64::from(mb) * 1024.0)
-    };
+    let floor = |w| report.floor_mb(w).map(|mb| f64::from(mb) * 1024.0);
     let bars = [
         (
             "virtus-pv image (stripped)",

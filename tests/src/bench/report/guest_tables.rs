@@ -88,12 +88,9 @@ pub fn floor_table(report: &BenchReport) -> Table {
 
 pub fn footprint_table(report: &BenchReport) -> Table {
     let f = &report.footprint;
-    let floor = |w: floor::Workload| {
+    let floor = |w| {
         report
-            .floors
-            .iter()
-            .find(|fl| fl.workload == w)
-            .and_then(Floor::floor)
+            .floor_mb(w)
             .map_or("-".into(), |mb| format!("{mb} MiB"))
     };
     let header = [
