@@ -85,15 +85,15 @@ fn boot(report: &BenchReport) -> Chart {
         [
             (
                 format!("{}: xl create -> unpaused", b.guest),
-                b.spread(|r| r.unpaused),
+                b.spread(|r| r.unpaused_secs),
             ),
             (
                 format!("{}: xl create -> first byte", b.guest),
-                b.spread(|r| r.first_byte),
+                b.spread(|r| r.first_byte_secs),
             ),
             (
                 format!("{}: ready, own clock", b.guest),
-                b.spread(|r| r.ready_own_clock),
+                b.spread(|r| r.ready_own_clock_secs),
             ),
         ]
         .map(|(label, spread)| (label, spread.median()))

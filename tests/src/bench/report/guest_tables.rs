@@ -13,11 +13,11 @@ fn boot_cells(b: &BootRow) -> Vec<String> {
         b.guest.clone(),
         format!("{} MiB", b.memory_mb),
         b.runs.iter().filter(|r| r.passed).count().to_string() + &format!("/{}", b.runs.len()),
-        b.spread(|r| r.built).text(secs),
-        b.spread(|r| r.unpaused).text(secs),
-        b.spread(|r| r.first_byte).text(secs),
-        b.spread(|r| r.gone).text(secs),
-        b.spread(|r| r.ready_own_clock).text(secs),
+        b.spread(|r| r.built_secs).text(secs),
+        b.spread(|r| r.unpaused_secs).text(secs),
+        b.spread(|r| r.first_byte_secs).text(secs),
+        b.spread(|r| r.gone_secs).text(secs),
+        b.spread(|r| r.ready_own_clock_secs).text(secs),
         b.kind.ready_is().to_string(),
     ]
 }

@@ -14,11 +14,11 @@ use std::collections::BTreeSet;
 
 fn boot_run(unpaused: f64, ready: Option<f64>) -> BootRun {
     BootRun {
-        built: Some(unpaused - 0.5),
-        unpaused: Some(unpaused),
-        first_byte: Some(unpaused + 0.1),
-        gone: Some(unpaused + 1.0),
-        ready_own_clock: ready,
+        built_secs: Some(unpaused - 0.5),
+        unpaused_secs: Some(unpaused),
+        first_byte_secs: Some(unpaused + 0.1),
+        gone_secs: Some(unpaused + 1.0),
+        ready_own_clock_secs: ready,
         ended: "poweroff".into(),
         passed: true,
     }
