@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::{find, options};
 use crate::bench::args::BenchRequest;
 use crate::bench::boot::{BootKind, BootRow, boot_run};
+use crate::bench::floor::shutdown_at_prompt;
 use crate::bench::model::BenchReport;
 use crate::xen::bed::Bed;
 use crate::xen::guest::GUEST_DIR;
@@ -21,14 +22,6 @@ const SHORT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn file_size(path: &Path) -> Option<u64> {
     fs::metadata(path).ok().map(|m| m.len())
-}
-
-/// What the shell guests get typed in once their prompt is up.
-fn shutdown_at_prompt(name: &str) -> (String, Vec<u8>) {
-    (
-        format!("{GUEST_DIR}/{name}.input"),
-        b"virtus> \nshutdown\\n".to_vec(),
-    )
 }
 
 /// The boot guests of one round, in the order they run, with their rows.
