@@ -40,23 +40,23 @@ pub fn boot_table(report: &BenchReport) -> Table {
 }
 
 fn floor_cells(f: &Floor) -> Vec<String> {
+    let sign = |passed: bool| if passed { "+" } else { "-" };
     let order: Vec<String> = f
         .probes
         .iter()
-        .map(|p| format!("{}{}", p.mb, if p.passed { "+" } else { "-" }))
+        .map(|p| format!("{}{}", p.mb, sign(p.passed)))
         .collect();
+    let below = |mb: u32| {
+        if mb > floor::LO_MB {
+            f.tries(mb - 1)
+        } else {
+            0
+        }
+    };
     let (floor, n) = match f.floor() {
         Some(mb) => (
             format!("{mb} MiB"),
-            format!(
-                "{} / {}",
-                f.tries(mb),
-                if mb > floor::LO_MB {
-                    f.tries(mb - 1)
-                } else {
-                    0
-                }
-            ),
+            format!("{} / {}", f.tries(mb), below(mb)),
         ),
         None => ("none found".into(), "-".into()),
     };
