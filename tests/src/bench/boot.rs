@@ -44,20 +44,15 @@ impl BootKind {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct BootRun {
     /// The paused domain exists (`xl create -p` said "Waiting for domain").
-    #[serde(rename = "built_secs")]
-    pub built: Option<f64>,
+    pub built_secs: Option<f64>,
     /// Console attached and the domain unpaused: the guest starts to run.
-    #[serde(rename = "unpaused_secs")]
-    pub unpaused: Option<f64>,
+    pub unpaused_secs: Option<f64>,
     /// Its first console byte reached dom0.
-    #[serde(rename = "first_byte_secs")]
-    pub first_byte: Option<f64>,
+    pub first_byte_secs: Option<f64>,
     /// `xl` saw the domain end.
-    #[serde(rename = "gone_secs")]
-    pub gone: Option<f64>,
+    pub gone_secs: Option<f64>,
     /// The guest's own clock when it said it was ready.
-    #[serde(rename = "ready_own_clock_secs")]
-    pub ready_own_clock: Option<f64>,
+    pub ready_own_clock_secs: Option<f64>,
     /// How it ended (`poweroff`, ...).
     pub ended: String,
     pub passed: bool,
@@ -95,11 +90,11 @@ pub fn boot_run(kind: BootKind, g: &GuestReport) -> BootRun {
     let ready = ready_stamp(kind, &g.console);
     let poweroff = g.end == GuestEnd::Shutdown(ShutdownReason::Poweroff);
     BootRun {
-        built: since("built"),
-        unpaused: since("unpaused"),
-        first_byte: since("first_byte"),
-        gone: since("gone"),
-        ready_own_clock: ready,
+        built_secs: since("built"),
+        unpaused_secs: since("unpaused"),
+        first_byte_secs: since("first_byte"),
+        gone_secs: since("gone"),
+        ready_own_clock_secs: ready,
         ended: match &g.end {
             GuestEnd::Failed(why) => format!("failed: {why}"),
             end => end.word().to_string(),
@@ -197,12 +192,16 @@ mod tests {
             GuestEnd::Shutdown(ShutdownReason::Poweroff),
         );
         let run = boot_run(BootKind::Virtus, &g);
-        assert_eq!(run.built, Some(1.5));
-        assert_eq!(run.unpaused, Some(2.0));
-        assert_eq!(run.first_byte, Some(2.25));
-        assert_eq!(run.gone, Some(3.0));
-        assert_eq!(run.ready_own_clock, Some(0.0315));
-        assert!(run.passed);
+        let want = BootRun {
+            built_secs: Some(1.5),
+            unpaused_secs: Some(2.0),
+            first_byte_secs: Some(2.25),
+            gone_secs: Some(3.0),
+            ready_own_clock_secs: Some(0.0315),
+            ended: "poweroff".into(),
+            passed: true,
+        };
+        assert_eq!(run, want);
         let linux = ["[    1.0] x", "VIRTUS-LINUX-GUEST-OK uptime=4.56"].map(String::from);
         assert_eq!(ready_stamp(BootKind::Linux, &linux), Some(4.56));
         assert_eq!(ready_stamp(BootKind::Linux, &linux[..1]), None);
@@ -217,7 +216,7 @@ mod tests {
         let crashed = GuestEnd::Shutdown(ShutdownReason::Crash);
         assert!(!boot_run(BootKind::Mute, &report(&[], &STAMPS, crashed)).passed);
         let unstamped = boot_run(BootKind::Mute, &report(&[], &[], poweroff));
-        assert_eq!(unstamped.unpaused, None);
+        assert_eq!(unstamped.unpaused_secs, None);
         assert!(!unstamped.passed);
     }
 

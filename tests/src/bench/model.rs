@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::boot::BootRow;
 use super::core_rows::{CoreRow, core_rows};
-use super::floor::Floor;
+use super::floor::{Floor, Workload};
 use super::pairs::{PairSeries, pair_series, ratio};
 use super::parse::{BenchOutput, BenchResult};
 use super::spread::Spread;
@@ -176,6 +176,12 @@ impl BenchReport {
             all.into_iter().filter(|p| p.sweep_n().is_some()).collect();
         sweep.sort_by_key(PairSeries::sweep_n);
         sweep
+    }
+
+    /// The memory floor found for `w`, MiB.
+    pub fn floor_mb(&self, w: Workload) -> Option<u32> {
+        let floor = self.floors.iter().find(|f| f.workload == w);
+        floor.and_then(Floor::floor)
     }
 
     pub fn core(&self) -> Vec<CoreRow> {

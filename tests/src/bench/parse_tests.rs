@@ -5,26 +5,31 @@ use super::*;
 pub const LINE: &str = "# bench clock_read iters=1000 median_cycles=120 p10_cycles=110 \
     p90_cycles=150 min_cycles=100 median_ns=40.5 tsc_hz=2963000000 pair=- role=-";
 
+fn errors(out: &BenchOutput) -> Vec<(&str, &str)> {
+    out.errors
+        .iter()
+        .map(|(n, e)| (n.as_str(), e.as_str()))
+        .collect()
+}
+
 #[test]
 fn reads_a_full_line() {
     let out = parse([LINE, "# bench done count=1"]);
     assert_eq!(out.notes, Vec::<String>::new());
     assert!(out.complete());
-    let r = &out.results[0];
-    assert_eq!(r.name, "clock_read");
-    assert_eq!(
-        (
-            r.iters,
-            r.median_cycles,
-            r.p10_cycles,
-            r.p90_cycles,
-            r.min_cycles
-        ),
-        (1000, 120, 110, 150, 100)
-    );
-    assert_eq!(r.median_ns, 40.5);
-    assert_eq!(r.tsc_hz, 2_963_000_000);
-    assert_eq!((r.pair.clone(), r.role), (None, Role::None));
+    let want = BenchResult {
+        name: "clock_read".into(),
+        iters: 1000,
+        median_cycles: 120,
+        p10_cycles: 110,
+        p90_cycles: 150,
+        min_cycles: 100,
+        median_ns: 40.5,
+        tsc_hz: 2_963_000_000,
+        pair: None,
+        role: Role::None,
+    };
+    assert_eq!(out.results, [want]);
 }
 
 #[test]
@@ -44,13 +49,7 @@ fn tolerates_interleaved_output() {
     assert_eq!(out.results.len(), 2);
     assert_eq!(out.results[0].role, Role::Pv);
     assert_eq!(out.results[1].pair.as_deref(), Some("time_read"));
-    assert_eq!(
-        out.errors,
-        [(
-            "lapic_timer_arm".to_string(),
-            "no local APIC timer".to_string()
-        )]
-    );
+    assert_eq!(errors(&out), [("lapic_timer_arm", "no local APIC timer")]);
     assert!(out.complete());
 }
 
@@ -96,15 +95,15 @@ fn a_hung_benchmark_is_an_error_naming_it() {
     assert_eq!(out.notes, Vec::<String>::new());
     assert_eq!(out.results.len(), 1);
     assert_eq!(
-        out.errors,
+        errors(&out),
         [
             (
-                "block_wake_timer".to_string(),
-                "hung: no result after 10000 ms (watchdog)".to_string()
+                "block_wake_timer",
+                "hung: no result after 10000 ms (watchdog)"
             ),
             (
-                "uart_byte".to_string(),
-                "not run: block_wake_timer was abandoned before it".to_string()
+                "uart_byte",
+                "not run: block_wake_timer was abandoned before it"
             )
         ]
     );

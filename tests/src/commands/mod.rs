@@ -5,7 +5,6 @@
 
 mod assessed;
 mod bench;
-mod bench_guests;
 mod boot;
 mod checks;
 mod leg;

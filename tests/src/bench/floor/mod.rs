@@ -104,21 +104,17 @@ pub fn plan(pv_image: &Path) -> Result<(Vec<GuestSpec>, RunPlan), String> {
         ));
         specs.push(spec);
     }
-    let input = (
-        format!("{GUEST_DIR}/{}.input", Workload::Shell.prefix()),
-        b"virtus> \nshutdown\\n".to_vec(),
-    );
-    let script = Script {
-        text,
-        dom0_order: Vec::new(),
-    };
-    Ok((
-        specs,
-        RunPlan {
-            script: Some(script),
-            files: vec![input],
-        },
-    ))
+    let dom0_order = Vec::new();
+    let files = vec![shutdown_at_prompt(&Workload::Shell.prefix())];
+    let script = Some(Script { text, dom0_order });
+    Ok((specs, RunPlan { script, files }))
+}
+
+/// The file that has dom0 type `shutdown` into guest `name` once its shell
+/// prompt is up.
+pub fn shutdown_at_prompt(name: &str) -> (String, Vec<u8>) {
+    let path = format!("{GUEST_DIR}/{name}.input");
+    (path, b"virtus> \nshutdown\\n".to_vec())
 }
 
 /// The memory floor of one workload.

@@ -1,190 +1,153 @@
 //! One SVG chart per table that has one: the medians over the runs.
 
 use super::svg::{Bar, Chart};
-use crate::bench::floor::{Floor, Workload};
+use crate::bench::floor::Workload;
 use crate::bench::model::BenchReport;
 
-fn bar(label: String, value: Option<f64>, group: usize) -> Bar {
-    Bar {
-        label,
-        value,
-        group,
+/// Bars in sets (a pair's two sides, a row's columns): a set's i-th bar is
+/// in group i.
+fn sets<S: IntoIterator<Item = (String, Option<f64>)>>(
+    sets: impl IntoIterator<Item = S>,
+) -> Vec<Bar> {
+    let set = |s: S| {
+        s.into_iter()
+            .enumerate()
+            .map(|(group, (label, value))| Bar {
+                label,
+                value,
+                group,
+            })
+    };
+    sets.into_iter().flat_map(set).collect()
+}
+
+fn chart(title: &str, unit: &str, bars: Vec<Bar>, legend: &[&str]) -> Chart {
+    let (title, unit) = (title.into(), unit.into());
+    let legend = legend.iter().map(ToString::to_string).collect();
+    Chart {
+        title,
+        unit,
+        bars,
+        legend,
     }
 }
 
 fn pairs(report: &BenchReport) -> Chart {
-    Chart {
-        title: "Pairs under Xen PVH: median per operation (median over runs)".into(),
-        unit: "ns".into(),
-        bars: report
-            .pairs()
-            .iter()
-            .flat_map(|p| {
-                [
-                    bar(
-                        format!("{}: {}", p.pair, p.baseline_name()),
-                        p.baseline_ns().median(),
-                        0,
-                    ),
-                    bar(
-                        format!("{}: {}", p.pair, p.pv_name()),
-                        p.pv_ns().median(),
-                        1,
-                    ),
-                ]
-            })
-            .collect(),
-        legend: vec!["emulated".into(), "paravirtual".into()],
-    }
+    let bars = sets(report.pairs().iter().map(|p| {
+        [
+            (
+                format!("{}: {}", p.pair, p.baseline_name()),
+                p.baseline_ns().median(),
+            ),
+            (format!("{}: {}", p.pair, p.pv_name()), p.pv_ns().median()),
+        ]
+    }));
+    let title = "Pairs under Xen PVH: median per operation (median over runs)";
+    chart(title, "ns", bars, &["emulated", "paravirtual"])
 }
 
 fn sweep(report: &BenchReport) -> Chart {
-    Chart {
-        title: "Multicall sweep: cost per call against N (median over runs)".into(),
-        unit: "ns".into(),
-        bars: report
-            .sweep()
-            .iter()
-            .flat_map(|p| {
-                let n = f64::from(p.sweep_n().unwrap_or(1).max(1));
-                [
-                    bar(
-                        format!("N={n}: separate"),
-                        p.baseline_ns().median().map(|v| v / n),
-                        0,
-                    ),
-                    bar(
-                        format!("N={n}: multicall"),
-                        p.pv_ns().median().map(|v| v / n),
-                        1,
-                    ),
-                ]
-            })
-            .collect(),
-        legend: vec!["N separate hypercalls".into(), "one multicall of N".into()],
-    }
+    let bars = sets(report.sweep().iter().map(|p| {
+        let n = f64::from(p.sweep_n().unwrap_or(1).max(1));
+        [
+            (
+                format!("N={n}: separate"),
+                p.baseline_ns().median().map(|v| v / n),
+            ),
+            (
+                format!("N={n}: multicall"),
+                p.pv_ns().median().map(|v| v / n),
+            ),
+        ]
+    }));
+    let title = "Multicall sweep: cost per call against N (median over runs)";
+    chart(
+        title,
+        "ns",
+        bars,
+        &["N separate hypercalls", "one multicall of N"],
+    )
 }
 
 fn core(report: &BenchReport) -> Chart {
-    Chart {
-        title: "Benchmarks: native, Xen HVM, Xen PVH (median over runs)".into(),
-        unit: "ns".into(),
-        bars: report
-            .core()
-            .iter()
-            .flat_map(|row| {
-                row.cells
-                    .iter()
-                    .zip(&report.columns)
-                    .enumerate()
-                    .map(|(i, (cell, column))| {
-                        bar(
-                            format!("{} {}", row.name, column.name),
-                            cell.medians.median(),
-                            i,
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect(),
-        legend: report.columns.iter().map(|c| c.name.clone()).collect(),
-    }
+    let columns = &report.columns;
+    let bars = sets(report.core().iter().map(|row| {
+        let cells = columns.iter().zip(&row.cells);
+        cells.map(|(c, cell)| (format!("{} {}", row.name, c.name), cell.medians.median()))
+    }));
+    let legend: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let title = "Benchmarks: native, Xen HVM, Xen PVH (median over runs)";
+    chart(title, "ns", bars, &legend)
 }
 
 fn boot(report: &BenchReport) -> Chart {
-    Chart {
-        title: "Boot under Xen PVH (median over runs)".into(),
-        unit: "s".into(),
-        bars: report
-            .boot
-            .iter()
-            .flat_map(|b| {
-                [
-                    bar(
-                        format!("{}: xl create -> unpaused", b.guest),
-                        b.spread(|r| r.unpaused).median(),
-                        0,
-                    ),
-                    bar(
-                        format!("{}: xl create -> first byte", b.guest),
-                        b.spread(|r| r.first_byte).median(),
-                        1,
-                    ),
-                    bar(
-                        format!("{}: ready, own clock", b.guest),
-                        b.spread(|r| r.ready_own_clock).median(),
-                        2,
-                    ),
-                ]
-            })
-            .collect(),
-        legend: vec![
-            "toolstack (dom0's clock)".into(),
-            "first console byte (dom0's clock)".into(),
-            "guest time to ready (its own clock)".into(),
-        ],
-    }
+    let bars = sets(report.boot.iter().map(|b| {
+        [
+            (
+                format!("{}: xl create -> unpaused", b.guest),
+                b.spread(|r| r.unpaused_secs),
+            ),
+            (
+                format!("{}: xl create -> first byte", b.guest),
+                b.spread(|r| r.first_byte_secs),
+            ),
+            (
+                format!("{}: ready, own clock", b.guest),
+                b.spread(|r| r.ready_own_clock_secs),
+            ),
+        ]
+        .map(|(label, spread)| (label, spread.median()))
+    }));
+    let legend = [
+        "toolstack (dom0's clock)",
+        "first console byte (dom0's clock)",
+        "guest time to ready (its own clock)",
+    ];
+    chart("Boot under Xen PVH (median over runs)", "s", bars, &legend)
 }
 
 fn footprint(report: &BenchReport) -> Chart {
     let f = &report.footprint;
     let kib = |b: Option<u64>| b.map(|b| b as f64 / 1024.0);
-    let floor = |w: Workload| {
-        report
-            .floors
-            .iter()
-            .find(|fl| fl.workload == w)
-            .and_then(Floor::floor)
-            .map(|mb| f64::from(mb) * 1024.0)
-    };
-    Chart {
-        title: "Footprint: image sizes and smallest memory".into(),
-        unit: "KiB".into(),
-        bars: vec![
-            bar(
-                "virtus-pv image (stripped)".into(),
-                kib(f.virtus_pv_stripped_bytes),
-                0,
-            ),
-            bar("Linux vmlinux".into(), kib(f.linux_vmlinux_bytes), 1),
-            bar("Linux initramfs".into(), kib(f.linux_initramfs_bytes), 1),
-            bar(
-                "virtus-pv smallest memory: shell".into(),
-                floor(Workload::Shell),
-                0,
-            ),
-            bar(
-                "virtus-pv smallest memory: suite".into(),
-                floor(Workload::Suite),
-                0,
-            ),
-            bar(
-                "Linux memory (documented floor)".into(),
-                Some(96.0 * 1024.0),
-                1,
-            ),
-        ],
-        legend: vec!["Virtus".into(), "Linux".into()],
-    }
+    let floor = |w| report.floor_mb(w).map(|mb| f64::from(mb) * 1024.0);
+    let bars = [
+        (
+            "virtus-pv image (stripped)",
+            kib(f.virtus_pv_stripped_bytes),
+            0,
+        ),
+        ("Linux vmlinux", kib(f.linux_vmlinux_bytes), 1),
+        ("Linux initramfs", kib(f.linux_initramfs_bytes), 1),
+        (
+            "virtus-pv smallest memory: shell",
+            floor(Workload::Shell),
+            0,
+        ),
+        (
+            "virtus-pv smallest memory: suite",
+            floor(Workload::Suite),
+            0,
+        ),
+        ("Linux memory (documented floor)", Some(96.0 * 1024.0), 1),
+    ];
+    let bars = bars.map(|(label, value, group)| Bar {
+        label: label.into(),
+        value,
+        group,
+    });
+    let title = "Footprint: image sizes and smallest memory";
+    chart(title, "KiB", bars.into(), &["Virtus", "Linux"])
 }
 
 fn density(report: &BenchReport) -> Chart {
-    Chart {
-        title: "Density: median time to create one guest, N at once".into(),
-        unit: "s".into(),
-        bars: report
-            .density
-            .iter()
-            .map(|d| {
-                bar(
-                    format!("N={} ({}/{} ok)", d.n, d.passed, d.n),
-                    d.create().median(),
-                    usize::from(!d.all_passed()),
-                )
-            })
-            .collect(),
-        legend: vec!["all succeeded".into(), "some failed".into()],
-    }
+    let bar = |d: &crate::bench::model::DensityStep| Bar {
+        label: format!("N={} ({}/{} ok)", d.n, d.passed, d.n),
+        value: d.create().median(),
+        group: usize::from(!d.all_passed()),
+    };
+    let bars = report.density.iter().map(bar).collect();
+    let title = "Density: median time to create one guest, N at once";
+    chart(title, "s", bars, &["all succeeded", "some failed"])
 }
 
 /// Every chart, by the file its table names.

@@ -12,9 +12,9 @@ use serde::ser::{SerializeStruct, Serializer};
 
 use crate::bench::boot::BootRow;
 use crate::bench::core_rows::CoreRow;
-use crate::bench::floor::{Floor, Probe};
-use crate::bench::model::{BenchReport, Column, DensityStep, Footprint};
-use crate::bench::pairs::{PairSeries, TIE_RULE, Winner};
+use crate::bench::floor::Probe;
+use crate::bench::model::{BenchReport, Column, Footprint};
+use crate::bench::pairs::{TIE_RULE, Winner};
 use crate::bench::parse::{BenchOutput, Role};
 use crate::bench::spread::Spread;
 
@@ -84,22 +84,6 @@ struct Pair<'a> {
     verdict: String,
 }
 
-impl<'a> From<&'a PairSeries> for Pair<'a> {
-    fn from(p: &'a PairSeries) -> Self {
-        Self {
-            pair: &p.pair,
-            baseline: p.baseline_name(),
-            baseline_role: p.baseline_role(),
-            pv: p.pv_name(),
-            baseline_median_ns: p.baseline_ns(),
-            pv_median_ns: p.pv_ns(),
-            ratio_baseline_over_pv: p.ratios(),
-            run_winners: p.runs.iter().map(|r| r.winner()).collect(),
-            verdict: p.verdict(),
-        }
-    }
-}
-
 /// A benchmark across the columns.
 #[derive(Serialize)]
 struct Core<'a> {
@@ -142,19 +126,6 @@ struct MemoryFloor<'a> {
     problems: &'a [String],
 }
 
-impl<'a> From<&'a Floor> for MemoryFloor<'a> {
-    fn from(f: &'a Floor) -> Self {
-        Self {
-            workload: f.workload.word(),
-            passes_when_it: f.workload.criterion(),
-            floor_mb: f.floor(),
-            reason: f.reason(),
-            probes: &f.probes,
-            problems: &f.problems,
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct Density<'a> {
     n: usize,
@@ -166,22 +137,6 @@ struct Density<'a> {
     all_created_secs: Option<f64>,
     all_ended_secs: Option<f64>,
     problems: &'a [String],
-}
-
-impl<'a> From<&'a DensityStep> for Density<'a> {
-    fn from(d: &'a DensityStep) -> Self {
-        Self {
-            n: d.n,
-            memory_mb: d.memory_mb,
-            passed: d.passed,
-            peak_running: d.peak_running,
-            create_secs: d.create(),
-            growth_second_half_over_first: d.growth(),
-            all_created_secs: d.all_created_secs,
-            all_ended_secs: d.all_ended_secs,
-            problems: &d.problems,
-        }
-    }
 }
 
 /// The whole file.
@@ -224,16 +179,54 @@ pub fn report_json(report: &BenchReport) -> serde_json::Result<String> {
         passed: report.passed(),
         columns: &report.columns,
         tie_rule: TIE_RULE,
-        pairs: pairs.iter().map(Pair::from).collect(),
+        pairs: pairs
+            .iter()
+            .map(|p| Pair {
+                pair: &p.pair,
+                baseline: p.baseline_name(),
+                baseline_role: p.baseline_role(),
+                pv: p.pv_name(),
+                baseline_median_ns: p.baseline_ns(),
+                pv_median_ns: p.pv_ns(),
+                ratio_baseline_over_pv: p.ratios(),
+                run_winners: p.runs.iter().map(|r| r.winner()).collect(),
+                verdict: p.verdict(),
+            })
+            .collect(),
         pair_notes,
         core: core
             .iter()
             .map(|row| Core::of(row, &report.columns))
             .collect(),
         boot: &report.boot,
-        memory_floors: report.floors.iter().map(MemoryFloor::from).collect(),
+        memory_floors: report
+            .floors
+            .iter()
+            .map(|f| MemoryFloor {
+                workload: f.workload.word(),
+                passes_when_it: f.workload.criterion(),
+                floor_mb: f.floor(),
+                reason: f.reason(),
+                probes: &f.probes,
+                problems: &f.problems,
+            })
+            .collect(),
         footprint: &report.footprint,
-        density: report.density.iter().map(Density::from).collect(),
+        density: report
+            .density
+            .iter()
+            .map(|d| Density {
+                n: d.n,
+                memory_mb: d.memory_mb,
+                passed: d.passed,
+                peak_running: d.peak_running,
+                create_secs: d.create(),
+                growth_second_half_over_first: d.growth(),
+                all_created_secs: d.all_created_secs,
+                all_ended_secs: d.all_ended_secs,
+                problems: &d.problems,
+            })
+            .collect(),
         notes: &report.notes,
     };
     Ok(serde_json::to_string_pretty(&document)? + "\n")

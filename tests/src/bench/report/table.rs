@@ -17,15 +17,30 @@ pub struct Table {
 }
 
 impl Table {
+    pub fn new<S: AsRef<str>>(
+        title: &str,
+        chart: Option<&str>,
+        header: &[(S, Align)],
+        rows: Vec<Vec<String>>,
+    ) -> Self {
+        let header = header
+            .iter()
+            .map(|(t, a)| (t.as_ref().to_string(), *a))
+            .collect();
+        let (title, chart_file) = (title.to_string(), chart.map(String::from));
+        Self {
+            title,
+            header,
+            rows,
+            chart_file,
+        }
+    }
+
     pub fn terminal(&self) -> String {
         let header: Vec<(&str, Align)> =
             self.header.iter().map(|(t, a)| (t.as_str(), *a)).collect();
         format!("{}\n{}", self.title, table::render(&header, &self.rows))
     }
-}
-
-pub fn header(titles: &[(&str, Align)]) -> Vec<(String, Align)> {
-    titles.iter().map(|(t, a)| (t.to_string(), *a)).collect()
 }
 
 /// A duration in ns with a readable unit and three significant digits.

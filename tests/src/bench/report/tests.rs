@@ -14,11 +14,11 @@ use std::collections::BTreeSet;
 
 fn boot_run(unpaused: f64, ready: Option<f64>) -> BootRun {
     BootRun {
-        built: Some(unpaused - 0.5),
-        unpaused: Some(unpaused),
-        first_byte: Some(unpaused + 0.1),
-        gone: Some(unpaused + 1.0),
-        ready_own_clock: ready,
+        built_secs: Some(unpaused - 0.5),
+        unpaused_secs: Some(unpaused),
+        first_byte_secs: Some(unpaused + 0.1),
+        gone_secs: Some(unpaused + 1.0),
+        ready_own_clock_secs: ready,
         ended: "poweroff".into(),
         passed: true,
     }
@@ -136,16 +136,14 @@ fn markdown_has_every_table_the_rule_and_the_commit() {
 fn every_chart_is_well_formed_and_named_by_its_table() {
     let report = sample();
     let charts = charts(&report);
-    let files: Vec<&str> = charts.iter().map(|(f, _)| f.as_str()).collect();
-    let tables: Vec<String> = tables(&report)
+    let mut files: Vec<String> = charts.iter().map(|(f, _)| f.clone()).collect();
+    let mut named: Vec<String> = tables(&report)
         .into_iter()
         .filter_map(|t| t.chart_file)
         .collect();
-    let mut sorted = tables.clone();
-    sorted.sort();
-    let mut files_sorted: Vec<String> = files.iter().map(ToString::to_string).collect();
-    files_sorted.sort();
-    assert_eq!(files_sorted, sorted);
+    files.sort();
+    named.sort();
+    assert_eq!(files, named);
     for (_, chart) in &charts {
         well_formed_xml(&render(chart)).unwrap();
     }

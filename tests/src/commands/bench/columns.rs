@@ -142,12 +142,8 @@ pub fn xen_columns(request: &BenchRequest, notes: &mut Vec<String>) -> (Vec<Colu
         &request.bed
     };
     let run = run_timed(&specs, &options(request, bed.as_deref(), true));
-    notes.extend(
-        run.report
-            .run_problems()
-            .iter()
-            .map(|p| format!("Xen bench run: {p}")),
-    );
+    let problems = run.report.run_problems();
+    notes.extend(problems.iter().map(|p| format!("Xen bench run: {p}")));
     let setup = |hvm: bool, where_: &str| {
         let spec = specs.iter().find(|s| s.name == name(hvm, 1));
         let extra = spec.map_or("", |s| s.extra.as_str());

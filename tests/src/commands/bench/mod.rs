@@ -6,20 +6,23 @@
 //! 2. under one Xen: the native image (ELF32) as an HVM guest and virtus-pv
 //!    as a PVH guest, alternating, `repeat` times each, all `bench=all`
 //!    (both in [`columns`]);
-//! 3. under one Xen: boot against Linux (see [`super::bench_guests`]);
-//! 4. under one Xen: the memory floor, bisected by dom0;
-//! 5. for each density step, N virtus-pv guests at once under one Xen.
+//! 3. under one Xen: boot against Linux ([`boot`]);
+//! 4. under one Xen: the memory floor, bisected by dom0 ([`floor`]);
+//! 5. for each density step, N virtus-pv guests at once under one Xen
+//!    ([`density`]).
 //!
 //! [`machine`] says where the report was made.
 
+mod boot;
 mod columns;
+mod density;
+mod floor;
 mod machine;
 
 use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
-use super::bench_guests::{boot_and_footprint, density, memory_floors};
 use crate::bench::args::{BenchRequest, PARTS};
 use crate::bench::model::BenchReport;
 use crate::bench::report::{self, charts::charts, markdown::preamble, tables};
@@ -29,7 +32,10 @@ use crate::xen::TimedRun;
 use crate::xen::XenOptions;
 use crate::xen::bed::Bed;
 use crate::xen::report::GuestReport;
+use boot::boot_and_footprint;
 use columns::{BENCH_CMDLINE, native_column, xen_columns};
+use density::density;
+use floor::memory_floors;
 use machine::{machine, xen_version_of};
 
 pub fn run(request: &BenchRequest) -> Result<bool, String> {
