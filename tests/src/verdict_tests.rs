@@ -112,7 +112,7 @@ fn earlier_failures_are_still_reported_after_a_crash() {
 
 #[test]
 fn qemu_refusing_to_start_shows_its_error() {
-    let mut t = Transcript::new();
+    let mut t = Transcript::default();
     t.feed_emulator("qemu-system-x86_64: Error loading uncompressed kernel without PVH ELF Note");
     let v = judge(&t, Termination::Exited(1));
     assert_eq!(
