@@ -111,22 +111,22 @@ fn crash_hang_silence_failure_and_absence_are_each_named() {
         &specs,
         &[],
         "1 @@virtus guest crashes created domid=1 uptime=1\n\
-1 @@virtus guest hangs created domid=2 uptime=1\n\
-1 @@virtus guest silent created domid=3 uptime=1\n\
-1 @@virtus guest rebooted created domid=4 uptime=1\n\
-2 @@guest rebooted| about to fault\n\
-3 @@virtus guest rebooted ended reason=reboot code=1 uptime=3\n\
-2 @@guest crashes| PANIC at heap.rs:12\n\
-2 @@guest hangs| waiting forever\n\
-2 @@virtus guest broken failed xl create exited with 3\n\
-2 @@guest-xl broken| libxl: error: cannot load kernel\n\
-3 @@virtus guest broken ended reason=unknown code=-1 uptime=3\n\
-2 @@virtus guest broken failed not started\n\
-2 @@guest-xl broken| libxl: error: cannot load kernel\n\
-3 @@virtus guest crashes ended reason=crash code=3 uptime=3\n\
-4 @@virtus guest silent ended reason=poweroff code=0 uptime=4\n\
-63 @@virtus guest hangs timeout uptime=63\n\
-64 @@virtus done uptime=64\n",
+         1 @@virtus guest hangs created domid=2 uptime=1\n\
+         1 @@virtus guest silent created domid=3 uptime=1\n\
+         1 @@virtus guest rebooted created domid=4 uptime=1\n\
+         2 @@guest rebooted| about to fault\n\
+         3 @@virtus guest rebooted ended reason=reboot code=1 uptime=3\n\
+         2 @@guest crashes| PANIC at heap.rs:12\n\
+         2 @@guest hangs| waiting forever\n\
+         2 @@virtus guest broken failed xl create exited with 3\n\
+         2 @@guest-xl broken| libxl: error: cannot load kernel\n\
+         3 @@virtus guest broken ended reason=unknown code=-1 uptime=3\n\
+         2 @@virtus guest broken failed not started\n\
+         2 @@guest-xl broken| libxl: error: cannot load kernel\n\
+         3 @@virtus guest crashes ended reason=crash code=3 uptime=3\n\
+         4 @@virtus guest silent ended reason=poweroff code=0 uptime=4\n\
+         63 @@virtus guest hangs timeout uptime=63\n\
+         64 @@virtus done uptime=64\n",
         Termination::Exited(0),
     );
     let ends: Vec<_> = report.guests.iter().map(|g| g.end.word()).collect();
@@ -191,10 +191,10 @@ fn watchdog_errors_and_unfinished_guests() {
         &[guest("a")],
         &["xl list"],
         "1 @@virtus error xenconsoled did not start\n\
-2 @@virtus guest a created domid=1 uptime=2\n\
-2 @@guest a| hi\n\
-3 @@dom0| partial output\n\
-9 @@virtus watchdog uptime=9\n",
+         2 @@virtus guest a created domid=1 uptime=2\n\
+         2 @@guest a| hi\n\
+         3 @@dom0| partial output\n\
+         9 @@virtus watchdog uptime=9\n",
         Termination::Exited(0),
     );
     assert_eq!(report.guests[0].end, GuestEnd::Unfinished);
@@ -216,8 +216,8 @@ fn unknown_guests_and_garbled_markers_are_noted() {
         &[guest("a")],
         &[],
         "1 @@guest zz| stray\n\
-1 @@guest zz| stray again\n\
-2 @@virtus guest a ended reas\n",
+         1 @@guest zz| stray again\n\
+         2 @@virtus guest a ended reas\n",
         Termination::Exited(0),
     );
     assert_eq!(
@@ -241,10 +241,10 @@ fn the_hidden_tail_keeps_the_last_lines() {
 #[test]
 fn a_ktap_summary_line_is_timed() {
     let lines = "8 @@virtus guest a created domid=1 uptime=7.0\n\
-9 @@guest a| KTAP version 1\n\
-30 @@guest a| 2 passed, 0 failed, 1 skipped\r\n\
-31 @@guest a| 9 passed, 0 failed\n\
-32 @@virtus guest a ended reason=poweroff code=0 uptime=30.0\n";
+                 9 @@guest a| KTAP version 1\n\
+                 30 @@guest a| 2 passed, 0 failed, 1 skipped\r\n\
+                 31 @@guest a| 9 passed, 0 failed\n\
+                 32 @@virtus guest a ended reason=poweroff code=0 uptime=30.0\n";
     let report = run(&[guest("a")], &[], lines, Termination::Exited(0));
     let times = &report.guests[0].times;
     assert_eq!(times.first_line, Some(secs(9)));
@@ -255,9 +255,9 @@ fn a_ktap_summary_line_is_timed() {
 #[test]
 fn stamps_are_kept_by_name_and_bad_ones_dropped() {
     let lines = "8 @@virtus guest a created domid=1 uptime=7.0\n\
-9 @@virtus guest a stamps xl_create=5.25 built=6.5 unpaused=7.0 first_byte=7.01\n\
-10 @@virtus guest a ended reason=poweroff code=0 uptime=9.5\n\
-11 @@virtus guest b stamps xl_create=-1\n";
+                 9 @@virtus guest a stamps xl_create=5.25 built=6.5 unpaused=7.0 first_byte=7.01\n\
+                 10 @@virtus guest a ended reason=poweroff code=0 uptime=9.5\n\
+                 11 @@virtus guest b stamps xl_create=-1\n";
     let report = run(
         &[guest("a"), guest("b")],
         &[],
