@@ -193,4 +193,4 @@ impl<'a> Recorder<'a> {
 
 #[cfg(test)]
 #[path = "recorder_tests.rs"]
-mod tests;
+pub(crate) mod tests;

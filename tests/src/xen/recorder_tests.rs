@@ -10,7 +10,7 @@ fn secs(s: u64) -> Duration {
 
 /// Feeds the script's lines, each `<seconds> <line>`, and finishes with
 /// QEMU's exit a second after the last.
-fn run(specs: &[GuestSpec], dom0: &[&str], script: &str, end: Termination) -> XenReport {
+pub(crate) fn run(specs: &[GuestSpec], dom0: &[&str], script: &str, end: Termination) -> XenReport {
     let dom0: Vec<String> = dom0.iter().map(ToString::to_string).collect();
     let mut recorder = Recorder::new(specs, &dom0);
     let mut parser = ConsoleParser::new();
