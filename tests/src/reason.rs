@@ -209,12 +209,10 @@ impl fmt::Display for Reason {
                 write!(f, "exit status {status} but no summary line")
             }
             Self::MissingHeader => write!(f, "no `KTAP version 1` header"),
-            Self::SuiteRestarted { headers } => {
-                write!(
-                    f,
-                    "the suite started {headers} times (did the kernel reboot?)"
-                )
-            }
+            Self::SuiteRestarted { headers } => write!(
+                f,
+                "the suite started {headers} times (did the kernel reboot?)"
+            ),
             Self::MissingPlan => write!(f, "no plan line (`1..N`)"),
             Self::PlanMismatch { planned, reported } => write!(
                 f,

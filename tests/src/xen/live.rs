@@ -113,12 +113,10 @@ pub fn render(
                 steps.join(", ")
             )
         }
-        Event::GuestTimeout { guest, uptime: u } => {
-            format!(
-                "[xen] {at} guest {guest} timed out, still running{}",
-                uptime(u)
-            )
-        }
+        Event::GuestTimeout { guest, uptime: u } => format!(
+            "[xen] {at} guest {guest} timed out, still running{}",
+            uptime(u)
+        ),
         Event::GuestFailed { guest, reason } => {
             format!("[xen] {at} guest {guest} failed to start: {reason}")
         }
