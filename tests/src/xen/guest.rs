@@ -40,11 +40,9 @@ impl GuestKind {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "pvh" => Some(Self::Pvh),
-            "hvm" => Some(Self::Hvm),
-            _ => None,
-        }
+        [Self::Pvh, Self::Hvm]
+            .into_iter()
+            .find(|k| k.xl_type() == text)
     }
 }
 
@@ -78,12 +76,8 @@ pub enum Expectation {
 
 impl Expectation {
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "poweroff" => Some(Self::Poweroff),
-            "crash" => Some(Self::Crash),
-            "any" => Some(Self::Any),
-            _ => None,
-        }
+        let all = [Self::Poweroff, Self::Crash, Self::Any];
+        all.into_iter().find(|e| e.to_string() == text)
     }
 
     pub fn accepts(self, reason: ShutdownReason) -> bool {
