@@ -86,19 +86,17 @@ pub fn stage_table(report: &XenReport) -> String {
     for guest in &report.guests {
         let name = &guest.name;
         rows.push((format!("{name}: created"), guest.times.created));
+        let ended = format!("{name}: ended ({})", guest.end.word());
         rows.push((
             format!("{name}: first console line"),
             guest.times.first_line,
         ));
-        rows.push((
-            format!("{name}: ended ({})", guest.end.word()),
-            guest.times.ended,
-        ));
+        rows.push((ended, guest.times.ended));
     }
     rows.push(("dom0 done".to_string(), stages.done));
     let exit = match report.termination {
         Some(termination) => format!("QEMU gone ({termination})"),
-        None => "QEMU gone".to_string(),
+        None => "QEMU gone".into(),
     };
     rows.push((exit, stages.qemu_exit));
     let rows: Vec<Vec<String>> = rows
@@ -145,10 +143,16 @@ fn explain(report: &XenReport, verbosity: Verbosity) {
         say(&format!("run: FAIL: {problem}"));
     }
     if !report.passed() && verbosity != Verbosity::Verbose && !report.hidden_tail.is_empty() {
-        say(&format!(
-            "last {} lines of Xen, dom0 and QEMU:",
-            report.hidden_tail.len()
-        ));
-        print_indented(&report.hidden_tail);
+        print_hidden_tail(report);
     }
+}
+
+/// The lines of Xen, dom0 and QEMU the live view did not show.
+pub fn print_hidden_tail(report: &XenReport) {
+    let lines = &report.hidden_tail;
+    say(&format!(
+        "last {} lines of Xen, dom0 and QEMU:",
+        lines.len()
+    ));
+    print_indented(lines);
 }
