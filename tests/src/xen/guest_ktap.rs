@@ -20,9 +20,6 @@ use crate::expect::Expectation;
 use crate::transcript::Transcript;
 use crate::verdict::{self, Failure, Position, Reason, Verdict};
 
-/// Console lines shown under an ending that struck outside any test.
-const CONTEXT_LINES: usize = 8;
-
 /// How far back a crash report (`!!! ...`) is looked for, and how many of
 /// its lines are shown.
 const CRASH_SEARCH_LINES: usize = 48;
@@ -53,21 +50,7 @@ pub fn judge_guest_ktap(
     timeout: Duration,
     kind: GuestKind,
 ) -> Verdict {
-    let mut failures: Vec<Failure> = verdict::stated_by_kernel(transcript);
-    failures.extend(judge_end(transcript, end, timeout, kind));
-    failures.extend(transcript.failures().map(verdict::failed_test));
-    if transcript.headers > 1 {
-        failures.push(verdict::bare(Reason::SuiteRestarted {
-            headers: transcript.headers,
-        }));
-    }
-    if let Some(summary) = transcript.summary {
-        let reasons = verdict::judge_report(transcript, summary, None);
-        failures.extend(reasons.into_iter().map(verdict::bare));
-    }
-    let completeness = verdict::judge_completeness(transcript);
-    failures.extend(completeness.into_iter().map(verdict::bare));
-    Verdict { failures }
+    verdict::judge_with(transcript, judge_end(transcript, end, timeout, kind), None)
 }
 
 /// What Xen's ending says, before looking at the results themselves.
@@ -116,7 +99,7 @@ fn judge_end(
     };
     let context = match at {
         Position::During(_) => transcript.running_output(),
-        _ => crash_report(transcript).unwrap_or_else(|| transcript.tail(CONTEXT_LINES)),
+        _ => crash_report(transcript).unwrap_or_else(|| verdict::context_at(transcript, &at)),
     };
     Some(Failure { reason, context })
 }
