@@ -15,7 +15,7 @@ use crate::xen::guest::GUEST_DIR;
 use crate::xen::guest_ktap::transcript_of;
 use crate::xen::initramfs;
 use crate::xen::{Dom0Command, Dom0Point, GuestSpec, mute};
-use crate::xen::{RunPlan, run_planned, run_timed};
+use crate::xen::{RunPlan, TimedRun, run_planned, run_timed};
 
 /// Every boot guest gets what the bed's Linux needs (96 MiB, see
 /// `linux_guest_cfg` in tests/xen/virtus.sh), so all build alike.
@@ -40,6 +40,12 @@ fn shutdown_at_prompt(name: &str) -> (String, Vec<u8>) {
     )
 }
 
+/// The run's own problems, each after `what`.
+fn problems_of(run: &TimedRun, what: &str) -> Vec<String> {
+    let problems = run.report.run_problems();
+    problems.iter().map(|p| format!("{what}: {p}")).collect()
+}
+
 /// The boot guests of one round, in the order they run.
 fn boot_round(
     i: usize,
@@ -53,28 +59,17 @@ fn boot_round(
     virtus.timeout = Duration::from_secs(30);
     let quiet = GuestSpec::bed_linux(&format!("boot-linux-quiet-{i}"), "")?;
     let verbose = GuestSpec::bed_linux(&format!("boot-linux-verbose-{i}"), "loglevel=7")?;
-    let mut round = vec![
-        (
-            mute_spec,
-            BootKind::Mute,
-            "mute guest (toolstack floor)".to_string(),
-        ),
-        (
-            virtus,
-            BootKind::Virtus,
-            "virtus-pv to its shell".to_string(),
-        ),
-        (quiet, BootKind::Linux, "Linux, `quiet`".to_string()),
-        (
-            verbose,
-            BootKind::Linux,
-            "Linux, `quiet loglevel=7`".to_string(),
-        ),
+    let round = [
+        (mute_spec, BootKind::Mute, "mute guest (toolstack floor)"),
+        (virtus, BootKind::Virtus, "virtus-pv to its shell"),
+        (quiet, BootKind::Linux, "Linux, `quiet`"),
+        (verbose, BootKind::Linux, "Linux, `quiet loglevel=7`"),
     ];
-    for (spec, ..) in &mut round {
+    let alike = |(mut spec, kind, label): (GuestSpec, BootKind, &str)| {
         spec.memory_mb = BOOT_MEMORY_MB;
-    }
-    Ok(round)
+        (spec, kind, label.to_string())
+    };
+    Ok(round.into_iter().map(alike).collect())
 }
 
 /// The boot comparison and the footprint; returns the bed it ran on.
@@ -129,12 +124,7 @@ pub fn boot_and_footprint(request: &BenchRequest, report: &mut BenchReport) -> O
         &options(request, request.bed.as_deref(), true),
     );
     let _ = fs::remove_file(&mute);
-    report.notes.extend(
-        run.report
-            .run_problems()
-            .iter()
-            .map(|p| format!("boot run: {p}")),
-    );
+    report.notes.extend(problems_of(&run, "boot run"));
     for (spec, kind, label) in &guests {
         let Some(g) = find(&run, &spec.name) else {
             continue;
@@ -177,12 +167,7 @@ pub fn memory_floors(request: &BenchRequest, report: &mut BenchReport) -> Option
         &plan,
         &options(request, request.bed.as_deref(), true),
     );
-    report.notes.extend(
-        run.report
-            .run_problems()
-            .iter()
-            .map(|p| format!("floor run: {p}")),
-    );
+    report.notes.extend(problems_of(&run, "floor run"));
     let elapsed = run.report.stages.qemu_exit.unwrap_or_default();
     report.floors = floor::floors(&run.events, run.report.termination, elapsed);
     run.bed
@@ -251,12 +236,7 @@ pub fn density(request: &BenchRequest, n: usize) -> DensityStep {
         command: density_input_command(&names),
     });
     let run = run_timed(&specs, &options);
-    step.problems.extend(
-        run.report
-            .run_problems()
-            .iter()
-            .map(|p| format!("run: {p}")),
-    );
+    step.problems.extend(problems_of(&run, "run"));
     let ready = run.report.stages.dom0_ready;
     let mut previous = ready;
     let mut last_end = None;
