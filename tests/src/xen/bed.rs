@@ -81,6 +81,13 @@ impl Bed {
     }
 }
 
+/// A PVH bed at `dir`, unchecked, for tests.
+#[cfg(test)]
+pub(crate) fn pvh_bed(dir: impl Into<PathBuf>) -> Bed {
+    let (dir, flavour) = (dir.into(), Flavour::Pvh);
+    Bed { dir, flavour }
+}
+
 /// The bed directory named by testbed.py's output, whose last line must
 /// be `testbed: ready <dir>`.
 pub fn parse_ready(stdout: &[String]) -> Option<PathBuf> {
