@@ -7,7 +7,7 @@ use super::print_indented;
 use crate::console::say;
 use crate::table::{self, Align};
 use crate::xen::args::XenRequest;
-use crate::xen::report::{GuestReport, XenReport};
+use crate::xen::report::XenReport;
 use crate::xen::{Verbosity, XenOptions, run_guests};
 
 /// Console lines shown under a failing guest.
@@ -40,13 +40,6 @@ fn at(time: Option<Duration>) -> String {
     time.map_or("-".to_string(), table::seconds)
 }
 
-fn verdict(guest: &GuestReport) -> String {
-    match guest.problems.first() {
-        None => "PASS".to_string(),
-        Some(first) => format!("FAIL: {first}"),
-    }
-}
-
 pub fn guest_table(report: &XenReport) -> String {
     let header = [
         ("guest", Align::Left),
@@ -68,7 +61,7 @@ pub fn guest_table(report: &XenReport) -> String {
                 at(guest.times.created),
                 at(guest.times.first_line),
                 at(guest.times.ended),
-                verdict(guest),
+                guest.verdict(),
             ]
         })
         .collect();
@@ -110,7 +103,7 @@ pub fn stage_table(report: &XenReport) -> String {
 /// lines behind them, dom0's commands, and Xen's last words.
 fn explain(report: &XenReport, verbosity: Verbosity) {
     for guest in report.guests.iter().filter(|g| !g.passed()) {
-        say(&format!("{}: {}", guest.name, verdict(guest)));
+        say(&format!("{}: {}", guest.name, guest.verdict()));
         print_indented(&guest.problems[1..]);
         if !guest.xl_output.is_empty() {
             say("  xl said:");

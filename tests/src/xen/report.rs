@@ -72,6 +72,12 @@ impl GuestReport {
         self.problems.is_empty()
     }
 
+    /// `PASS`, or `FAIL: ` and the first problem.
+    pub fn verdict(&self) -> String {
+        let first = self.problems.first();
+        first.map_or("PASS".into(), |first| format!("FAIL: {first}"))
+    }
+
     /// dom0's clock (uptime, s) at step `name` of the guest's life, if it
     /// was stamped.
     pub fn stamp(&self, name: &str) -> Option<f64> {
