@@ -2,7 +2,7 @@
 //! turn red ([`crate::red`]), as guests of one bed boot, one after another,
 //! then a table of what each expected and observed.
 
-use super::assessed::{Assessed, print_assessed};
+use super::assessed::{Assessed, print_assessed, say_tally};
 use super::pv::require;
 use super::xen_suite::kind_names;
 use crate::console::say;
@@ -70,9 +70,9 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
     }
     say("");
     let behaved = print_assessed("case", &assessed);
-    let failed = assessed.len() - behaved;
-    say(&format!(
-        "{leg_name} red: {behaved} passed, {failed} failed"
-    ));
-    Ok(failed == 0)
+    Ok(say_tally(
+        &format!("{leg_name} red"),
+        behaved,
+        assessed.len(),
+    ))
 }
