@@ -154,15 +154,10 @@ impl GuestSpec {
     /// proof that Xen, dom0 and the toolstack of the bed really work.
     pub fn linux_proof() -> Self {
         Self {
-            name: LINUX_PROOF.to_string(),
-            kind: GuestKind::Pvh,
             image: GuestImage::BedLinux,
             memory_mb: BED_LINUX_MEMORY_MB,
-            vcpus: 1,
-            extra: String::new(),
-            expect: Expectation::Poweroff,
             expect_lines: vec![LINUX_PROOF_LINE.to_string()],
-            timeout: Self::DEFAULT_TIMEOUT,
+            ..Self::pvh(LINUX_PROOF, "").expect("a valid name")
         }
     }
 
