@@ -136,7 +136,7 @@ impl GuestReport {
 }
 
 /// One `dom0_run` command and what it printed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dom0Output {
     pub command: String,
     pub lines: Vec<String>,
