@@ -26,10 +26,8 @@ pub fn result_cell(assessment: &Assessment) -> String {
 
 /// Says the `N passed, N failed` line CI reads; whether all behaved.
 pub fn say_tally(label: &str, behaved: usize, cases: usize) -> bool {
-    say(&format!(
-        "{label}: {behaved} passed, {} failed",
-        cases - behaved
-    ));
+    let failed = cases - behaved;
+    say(&format!("{label}: {behaved} passed, {failed} failed"));
     behaved == cases
 }
 

@@ -44,10 +44,8 @@ pub fn run(
     let verdict = boot.verdict();
     let (counted, time) = (boot.transcript.counted(), boot.time_to_result());
     let time = table::seconds(time);
-    say(&format!(
-        "[{label}] {counted} in {time}; {}",
-        boot.termination
-    ));
+    let end = boot.termination;
+    say(&format!("[{label}] {counted} in {time}; {end}"));
     say(&format!("[{label}] {}", verdict.headline()));
     print_indented(&verdict.details());
     verdict.passed()

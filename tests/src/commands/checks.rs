@@ -45,9 +45,7 @@ pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
     say("");
     let behaved = print_assessed("check", &runs);
     let fail = if behaved < runs.len() { " -- FAIL" } else { "" };
-    say(&format!(
-        "checks: {behaved} of {} behaved{fail}",
-        runs.len()
-    ));
-    say_tally("checks", behaved, runs.len())
+    let cases = runs.len();
+    say(&format!("checks: {behaved} of {cases} behaved{fail}"));
+    say_tally("checks", behaved, cases)
 }

@@ -29,10 +29,8 @@ pub fn run(request: &XenRequest) -> Result<bool, String> {
     say(&stage_table(&report));
     explain(&report, request.verbosity);
     let passed = report.passed_guests();
-    say(&format!(
-        "xen: {passed} passed, {} failed",
-        report.guests.len() - passed
-    ));
+    let failed = report.guests.len() - passed;
+    say(&format!("xen: {passed} passed, {failed} failed"));
     Ok(report.passed())
 }
 
@@ -143,9 +141,7 @@ fn explain(report: &XenReport, verbosity: Verbosity) {
 /// The lines of Xen, dom0 and QEMU the live view did not show.
 pub fn print_hidden_tail(report: &XenReport) {
     let lines = &report.hidden_tail;
-    say(&format!(
-        "last {} lines of Xen, dom0 and QEMU:",
-        lines.len()
-    ));
+    let n = lines.len();
+    say(&format!("last {n} lines of Xen, dom0 and QEMU:"));
     print_indented(lines);
 }

@@ -64,10 +64,7 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
     };
 
     say("");
-    say(&format!(
-        "{leg_name}: {} passed, {} failed, {} skipped",
-        counted.passed, counted.failed, counted.skipped
-    ));
+    say(&format!("{leg_name}: {counted}"));
     say(&format!("{leg_name}: {}", leg.headline));
     print_indented(&verdict.details());
     for problem in run_problems.iter().skip(usize::from(verdict.passed())) {
