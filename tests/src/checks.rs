@@ -277,11 +277,8 @@ fn assess_list(boot: &Boot) -> Assessment {
         .filter(|name| !listed.iter().any(|l| l == name))
         .collect();
     if !missing.is_empty() {
-        problems.push(format!(
-            "{} expected tests not listed: {}",
-            missing.len(),
-            missing.join(", ")
-        ));
+        let (n, names) = (missing.len(), missing.join(", "));
+        problems.push(format!("{n} expected tests not listed: {names}"));
     }
     let mut seen = BTreeSet::new();
     let repeated: BTreeSet<&str> = listed
@@ -307,11 +304,8 @@ fn assess_crash(crash: Crash, boot: &Boot) -> Assessment {
     }
     expect_exit(boot, KernelExit::Crash, &mut problems);
     if boot.termination.kernel_exit().is_some() && boot.elapsed > CRASH_LIMIT {
-        problems.push(format!(
-            "took {} (limit {}s)",
-            table::seconds(boot.elapsed),
-            CRASH_LIMIT.as_secs()
-        ));
+        let (took, limit) = (table::seconds(boot.elapsed), CRASH_LIMIT.as_secs());
+        problems.push(format!("took {took} (limit {limit}s)"));
     }
     Assessment {
         observed: ended(boot),

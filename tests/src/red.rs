@@ -139,10 +139,8 @@ impl RedCase {
         if verdict.passed() {
             problems.push("the verdict is PASS".to_string());
         } else if !verdict.has(|r| self.is_its_reason(r)) {
-            problems.push(format!(
-                "red, but not for its own reason: {}",
-                verdict.headline()
-            ));
+            let headline = verdict.headline();
+            problems.push(format!("red, but not for its own reason: {headline}"));
         }
         if self == Self::CrashAfterSummary && !summarized {
             problems.push("no summary line: the crash came before the report".to_string());

@@ -231,10 +231,8 @@ impl GuestSpec {
         // mode and kills the guest; native mode lets RDTSCP run.
         setting("tsc_mode", XlValue::Str("native"))?;
         if self.memory_mb == 0 || self.vcpus == 0 {
-            return Err(format!(
-                "guest {}: memory and vcpus must be positive",
-                self.name
-            ));
+            let name = &self.name;
+            return Err(format!("guest {name}: memory and vcpus must be positive"));
         }
         config.push_str(&format!("memory = {}\n", self.memory_mb));
         config.push_str(&format!("vcpus = {}\n", self.vcpus));

@@ -92,11 +92,8 @@ pub struct TempFile(pub PathBuf);
 impl TempFile {
     pub fn new() -> io::Result<Self> {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "virtus-xen-{}-{}.tmp",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        );
+        let (pid, n) = (std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
+        let name = format!("virtus-xen-{pid}-{n}.tmp");
         let path = std::env::temp_dir().join(name);
         File::create(&path)?;
         Ok(Self(path))
