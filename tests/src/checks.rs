@@ -360,11 +360,8 @@ fn assess_injection(injection: Injection, boot: &Boot) -> Assessment {
 }
 
 fn ended(boot: &Boot) -> String {
-    format!(
-        "{} after {}",
-        boot.termination,
-        table::seconds(boot.elapsed)
-    )
+    let (end, took) = (boot.termination, table::seconds(boot.elapsed));
+    format!("{end} after {took}")
 }
 
 fn expect_exit(boot: &Boot, expected: KernelExit, problems: &mut Vec<String>) {

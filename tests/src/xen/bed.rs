@@ -127,16 +127,10 @@ pub fn prepare(
         let last = stderr_tail
             .last()
             .or(stdout.last())
-            .map_or("", String::as_str);
-        return Err(format!(
-            "{TESTBED_SCRIPT} prepare failed ({}){}",
-            finished.termination,
-            if last.is_empty() {
-                String::new()
-            } else {
-                format!(": {last}")
-            }
-        ));
+            .filter(|l| !l.is_empty());
+        let last = last.map(|l| format!(": {l}")).unwrap_or_default();
+        let end = finished.termination;
+        return Err(format!("{TESTBED_SCRIPT} prepare failed ({end}){last}"));
     }
     let dir = parse_ready(&stdout).ok_or(format!(
         "{TESTBED_SCRIPT} prepare did not end with `{READY}<dir>`"
