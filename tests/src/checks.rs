@@ -41,45 +41,34 @@ impl Crash {
         Crash::Panic,
     ];
 
-    /// The `crash=` value on the kernel command line.
+    /// The `crash=` value on the kernel command line; the text the
+    /// kernel's diagnostic must contain (the fault's own name, so a generic
+    /// "something went wrong" does not pass); and the kernel function the
+    /// crash strikes in (kernel/src/tests/fault_tests.rs), which the runner
+    /// must name from the report's `RIP`, proof that crash reports name
+    /// functions: none for a panic, no CPU exception, which prints its
+    /// source line itself.
+    fn facts(self) -> (&'static str, &'static str, Option<&'static str>) {
+        match self {
+            Crash::PageFault => ("pagefault", "page fault", Some("read_address")),
+            Crash::GeneralProtection => ("gpf", "general protection", Some("read_address")),
+            Crash::InvalidOpcode => ("ud", "invalid opcode", Some("undefined_instruction")),
+            Crash::DivideError => ("divide", "divide error", Some("divide_by_zero")),
+            Crash::StackOverflow => ("overflow", "stack overflow", Some("recurse")),
+            Crash::Panic => ("panic", "panicked", None),
+        }
+    }
+
     pub fn mode(self) -> &'static str {
-        match self {
-            Crash::PageFault => "pagefault",
-            Crash::GeneralProtection => "gpf",
-            Crash::InvalidOpcode => "ud",
-            Crash::DivideError => "divide",
-            Crash::StackOverflow => "overflow",
-            Crash::Panic => "panic",
-        }
+        self.facts().0
     }
 
-    /// Text the kernel's diagnostic must contain: the fault's own name, so
-    /// a generic "something went wrong" does not pass.
     pub fn symptom(self) -> &'static str {
-        match self {
-            Crash::PageFault => "page fault",
-            Crash::GeneralProtection => "general protection",
-            Crash::InvalidOpcode => "invalid opcode",
-            Crash::DivideError => "divide error",
-            Crash::StackOverflow => "stack overflow",
-            Crash::Panic => "panicked",
-        }
+        self.facts().1
     }
-}
 
-impl Crash {
-    /// The kernel function the crash strikes in (kernel/src/tests/
-    /// fault_tests.rs): the runner must name it from the report's `RIP`,
-    /// proof that crash reports name functions. `None` for a panic, which
-    /// is no CPU exception and prints its source line itself.
     pub fn function(self) -> Option<&'static str> {
-        match self {
-            Crash::PageFault | Crash::GeneralProtection => Some("read_address"),
-            Crash::InvalidOpcode => Some("undefined_instruction"),
-            Crash::DivideError => Some("divide_by_zero"),
-            Crash::StackOverflow => Some("recurse"),
-            Crash::Panic => None,
-        }
+        self.facts().2
     }
 
     /// Checks the function named at the fault (`site`, from
@@ -263,14 +252,13 @@ impl Check {
     /// Judges the boot; `site` is where a CPU exception struck, named
     /// from the image's symbols (crash checks require the right function).
     pub fn assess(self, boot: &Boot, site: Option<&[Frame]>) -> Assessment {
-        if let Check::Crash(crash) = self {
-            let mut assessment = assess_crash(crash, boot);
-            crash.assess_site(site, &mut assessment);
-            return assessment;
-        }
         match self {
             Check::List => assess_list(boot),
-            Check::Crash(_) => unreachable!("judged above"),
+            Check::Crash(crash) => {
+                let mut assessment = assess_crash(crash, boot);
+                crash.assess_site(site, &mut assessment);
+                assessment
+            }
             Check::Inject(injection) => assess_injection(injection, boot),
             Check::Red(case) => {
                 case.assess(&boot.verdict(), boot.transcript.summary.is_some(), site)
@@ -289,11 +277,8 @@ fn assess_list(boot: &Boot) -> Assessment {
         .filter(|name| !listed.iter().any(|l| l == name))
         .collect();
     if !missing.is_empty() {
-        problems.push(format!(
-            "{} expected tests not listed: {}",
-            missing.len(),
-            missing.join(", ")
-        ));
+        let (n, names) = (missing.len(), missing.join(", "));
+        problems.push(format!("{n} expected tests not listed: {names}"));
     }
     let mut seen = BTreeSet::new();
     let repeated: BTreeSet<&str> = listed
@@ -319,18 +304,13 @@ fn assess_crash(crash: Crash, boot: &Boot) -> Assessment {
     }
     expect_exit(boot, KernelExit::Crash, &mut problems);
     if boot.termination.kernel_exit().is_some() && boot.elapsed > CRASH_LIMIT {
-        problems.push(format!(
-            "took {} (limit {}s)",
-            table::seconds(boot.elapsed),
-            CRASH_LIMIT.as_secs()
-        ));
+        let (took, limit) = (table::seconds(boot.elapsed), CRASH_LIMIT.as_secs());
+        problems.push(format!("took {took} (limit {limit}s)"));
     }
-    let observed = format!(
-        "{} after {}",
-        boot.termination,
-        table::seconds(boot.elapsed)
-    );
-    Assessment { observed, problems }
+    Assessment {
+        observed: ended(boot),
+        problems,
+    }
 }
 
 fn assess_injection(injection: Injection, boot: &Boot) -> Assessment {
@@ -371,22 +351,17 @@ fn assess_injection(injection: Injection, boot: &Boot) -> Assessment {
             .filter(|r| !contained(r))
             .map(|r| r.to_string()),
     );
-    let observed = match report {
-        Some(r) => format!(
-            "{} {} {}, {} after {}",
-            if r.result.ok { "ok" } else { "not ok" },
-            r.result.number,
-            name,
-            boot.termination,
-            table::seconds(boot.elapsed)
-        ),
-        None => format!(
-            "{} after {}",
-            boot.termination,
-            table::seconds(boot.elapsed)
-        ),
-    };
+    let mut observed = ended(boot);
+    if let Some(r) = report {
+        let ok = if r.result.ok { "ok" } else { "not ok" };
+        observed = format!("{ok} {} {name}, {observed}", r.result.number);
+    }
     Assessment { observed, problems }
+}
+
+fn ended(boot: &Boot) -> String {
+    let (end, took) = (boot.termination, table::seconds(boot.elapsed));
+    format!("{end} after {took}")
 }
 
 fn expect_exit(boot: &Boot, expected: KernelExit, problems: &mut Vec<String>) {

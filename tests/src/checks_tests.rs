@@ -1,6 +1,7 @@
 //! Each negative check against consoles that do and do not behave.
 
 use super::*;
+use crate::expect::{Leg, expected_tests};
 use crate::transcript::Transcript;
 
 fn boot(console: &str, termination: Termination, secs: f64) -> Boot {
@@ -14,7 +15,7 @@ fn boot(console: &str, termination: Termination, secs: f64) -> Boot {
 
 /// The listing of every expected native test, less the first `drop`.
 fn listing(drop: usize) -> String {
-    crate::expect::expected_tests(crate::expect::Leg::Native)
+    expected_tests(Leg::Native)
         .iter()
         .skip(drop)
         .map(|name| format!("# test: {name}\n"))
@@ -46,6 +47,9 @@ impl Check {
     }
 }
 
+const SUCCESS: Termination = Termination::Exited(33);
+const FAILURE: Termination = Termination::Exited(35);
+const CRASH: Termination = Termination::Exited(37);
 const PAGE_FAULT: Check = Check::Crash(Crash::PageFault);
 const INJECT_HANG: Check = Check::Inject(Injection::Hang);
 
@@ -77,23 +81,23 @@ fn cmdline_maps_to_its_check() {
 
 #[test]
 fn list_behaves() {
-    let a = Check::List.assess_boot(&boot(&listing(0), Termination::Exited(33), 1.0));
+    let a = Check::List.assess_boot(&boot(&listing(0), SUCCESS, 1.0));
     assert!(a.behaved(), "{a:?}");
-    let n = crate::expect::expected_tests(crate::expect::Leg::Native).len();
+    let n = expected_tests(Leg::Native).len();
     assert_eq!(a.observed, format!("{n} tests listed, exit 33 (success)"));
 }
 
 #[test]
 fn short_or_repeated_list_misbehaves() {
-    let short = Check::List.assess_boot(&boot(&listing(1), Termination::Exited(33), 1.0));
-    let first = crate::expect::expected_tests(crate::expect::Leg::Native)[0];
+    let short = Check::List.assess_boot(&boot(&listing(1), SUCCESS, 1.0));
+    let first = expected_tests(Leg::Native)[0];
     assert_eq!(
         short.problems,
         [format!("1 expected tests not listed: {first}")]
     );
     let mut repeated = listing(0);
     repeated.push_str("# test: test_7\n# test: test_7\n");
-    let repeated = Check::List.assess_boot(&boot(&repeated, Termination::Exited(35), 1.0));
+    let repeated = Check::List.assess_boot(&boot(&repeated, FAILURE, 1.0));
     assert_eq!(
         repeated.problems,
         [
@@ -106,7 +110,7 @@ fn short_or_repeated_list_misbehaves() {
 #[test]
 fn crash_behaves() {
     let console = "[ INFO] boot\n[ERROR] EXCEPTION: Page Fault at 0x0 (read)\n";
-    let a = PAGE_FAULT.assess_boot(&boot(console, Termination::Exited(37), 0.8));
+    let a = PAGE_FAULT.assess_boot(&boot(console, CRASH, 0.8));
     assert!(a.behaved(), "{a:?}");
     assert_eq!(
         a.observed,
@@ -117,34 +121,27 @@ fn crash_behaves() {
 #[test]
 fn crash_must_name_its_function() {
     let console = "page fault\n";
-    let wrong = PAGE_FAULT.assess(
-        &boot(console, Termination::Exited(37), 0.8),
-        Some(&site("recurse")),
-    );
+    let wrong = PAGE_FAULT.assess(&boot(console, CRASH, 0.8), Some(&site("recurse")));
     assert_eq!(wrong.problems, ["RIP named recurse, not read_address"]);
-    let unnamed = PAGE_FAULT.assess(&boot(console, Termination::Exited(37), 0.8), None);
+    let unnamed = PAGE_FAULT.assess(&boot(console, CRASH, 0.8), None);
     assert_eq!(
         unnamed.problems,
         ["the fault's RIP was not named (expected read_address)"]
     );
     let panic = Check::Crash(Crash::Panic);
-    let a = panic.assess(&boot("panicked\n", Termination::Exited(37), 0.8), None);
+    let a = panic.assess(&boot("panicked\n", CRASH, 0.8), None);
     assert!(a.behaved(), "a panic has no RIP: {a:?}");
 }
 
 #[test]
 fn crash_without_its_symptom_misbehaves() {
-    let a = PAGE_FAULT.assess_boot(&boot(
-        "[ERROR] something broke\n",
-        Termination::Exited(37),
-        0.8,
-    ));
+    let a = PAGE_FAULT.assess_boot(&boot("[ERROR] something broke\n", CRASH, 0.8));
     assert_eq!(a.problems, ["no console line mentions \"page fault\""]);
 }
 
 #[test]
 fn slow_or_silent_crash_misbehaves() {
-    let slow = PAGE_FAULT.assess_boot(&boot("page fault\n", Termination::Exited(37), 12.0));
+    let slow = PAGE_FAULT.assess_boot(&boot("page fault\n", CRASH, 12.0));
     assert_eq!(slow.problems, ["took 12.0s (limit 10s)"]);
     let hung = PAGE_FAULT.assess_boot(&boot(
         "page fault\n",
@@ -172,7 +169,7 @@ ok 3 c
 
 #[test]
 fn caught_hang_behaves() {
-    let a = INJECT_HANG.assess_boot(&boot(HANG_CAUGHT, Termination::Exited(35), 9.5));
+    let a = INJECT_HANG.assess_boot(&boot(HANG_CAUGHT, FAILURE, 9.5));
     assert!(a.behaved(), "{a:?}");
     assert_eq!(
         a.observed,
@@ -203,8 +200,7 @@ fn hang_that_stops_the_suite_misbehaves() {
 fn injected_test_reported_ok_misbehaves() {
     let console =
         "KTAP version 1\n1..2\nok 1 a\nok 2 injected_fail\n2 passed, 0 failed\n# end of run\n";
-    let a =
-        Check::Inject(Injection::Fail).assess_boot(&boot(console, Termination::Exited(33), 3.0));
+    let a = Check::Inject(Injection::Fail).assess_boot(&boot(console, SUCCESS, 3.0));
     assert_eq!(
         a.problems,
         [
@@ -220,8 +216,7 @@ fn injected_failure_with_inconsistent_report_misbehaves() {
     // The injected test fails, but the harness lost a result on the way.
     let console =
         "KTAP version 1\n1..3\nok 1 a\nnot ok 2 injected_fail\n1 passed, 1 failed\n# end of run\n";
-    let a =
-        Check::Inject(Injection::Fail).assess_boot(&boot(console, Termination::Exited(35), 3.0));
+    let a = Check::Inject(Injection::Fail).assess_boot(&boot(console, FAILURE, 3.0));
     assert_eq!(
         a.problems,
         ["plan announced 3 tests but 2 results were reported"]
@@ -242,13 +237,13 @@ not ok 2 injected_hang_locked
 1 passed, 1 failed
 # end of run
 ";
-    let a = check.assess_boot(&boot(released, Termination::Exited(35), 7.0));
+    let a = check.assess_boot(&boot(released, FAILURE, 7.0));
     assert!(a.behaved(), "{a:?}");
     let silent = released.replace(
         "# released the console lock, which the aborted test held\n",
         "",
     );
-    let a = check.assess_boot(&boot(&silent, Termination::Exited(35), 7.0));
+    let a = check.assess_boot(&boot(&silent, FAILURE, 7.0));
     assert_eq!(
         a.problems,
         ["injected_hang_locked's diagnostics do not say \"released the console lock\""]

@@ -2,175 +2,104 @@
 
 use super::*;
 
-fn result(ok: bool, number: usize, name: &str) -> ResultLine {
-    ResultLine {
+fn result(ok: bool, number: usize, name: &str) -> KtapLine {
+    KtapLine::Result(ResultLine {
         ok,
         number,
         name: name.into(),
         skip: None,
         directive: None,
+    })
+}
+
+fn summary(passed: usize, failed: usize, skipped: usize) -> KtapLine {
+    KtapLine::Summary(Summary {
+        passed,
+        failed,
+        skipped,
+    })
+}
+
+fn parsed_result(line: &str) -> ResultLine {
+    match KtapLine::parse(line) {
+        KtapLine::Result(r) => r,
+        other => panic!("not a result: {other:?}"),
     }
 }
 
 #[test]
-fn end_marker_and_empty_selection() {
-    assert_eq!(KtapLine::parse("# end of run"), KtapLine::EndOfRun);
-    assert_eq!(KtapLine::parse("# end of run\r"), KtapLine::EndOfRun);
-    assert_eq!(
-        KtapLine::parse("# error: no test matches the filter \"zzz\""),
-        KtapLine::NoMatch("zzz".into())
-    );
-    assert_eq!(
-        KtapLine::parse("# error: no benchmark matches the filter \"q\""),
-        KtapLine::NoMatch("q".into())
-    );
-    assert_eq!(
-        KtapLine::parse("# end of run, almost"),
-        KtapLine::Diagnostic("end of run, almost".into())
-    );
-}
-
-#[test]
-fn unsafe_after_abort_names_lock_and_test() {
-    assert_eq!(
-        KtapLine::parse(
-            "# state unsafe after abort: timer lock held by aborted test injected_panic_locked\r"
+fn each_line_parses_to_its_kind() {
+    let diagnostic = |text: &str| KtapLine::Diagnostic(text.into());
+    let cases = [
+        ("# end of run", KtapLine::EndOfRun),
+        ("# end of run\r", KtapLine::EndOfRun),
+        (
+            "# error: no test matches the filter \"zzz\"",
+            KtapLine::NoMatch("zzz".into()),
         ),
-        KtapLine::UnsafeAfterAbort {
-            lock: "timer lock".into(),
-            test: "injected_panic_locked".into()
-        }
-    );
-    assert_eq!(
-        KtapLine::parse("# state unsafe after abort: held by aborted test "),
-        KtapLine::Diagnostic("state unsafe after abort: held by aborted test".into())
-    );
-}
-
-#[test]
-fn header_and_plan() {
-    assert_eq!(KtapLine::parse("KTAP version 1"), KtapLine::Version(1));
-    assert_eq!(KtapLine::parse("1..42"), KtapLine::Plan(42));
-    assert_eq!(KtapLine::parse("1..x"), KtapLine::Other);
-}
-
-#[test]
-fn ok_and_not_ok() {
-    assert_eq!(
-        KtapLine::parse("ok 1 frame_alloc_basic"),
-        KtapLine::Result(result(true, 1, "frame_alloc_basic"))
-    );
-    assert_eq!(
-        KtapLine::parse("not ok 2 heap_vec"),
-        KtapLine::Result(result(false, 2, "heap_vec"))
-    );
-}
-
-#[test]
-fn skip_directive_carries_its_reason() {
-    let KtapLine::Result(r) = KtapLine::parse("ok 3 mem_above_4g # SKIP no memory above 4 GiB")
-    else {
-        panic!("not a result");
-    };
-    assert_eq!(r.name, "mem_above_4g");
-    assert_eq!(r.skip.as_deref(), Some("no memory above 4 GiB"));
-    assert_eq!(r.outcome(), Outcome::Skip);
-}
-
-#[test]
-fn not_ok_with_skip_is_still_a_failure() {
-    let KtapLine::Result(r) = KtapLine::parse("not ok 3 x # SKIP why") else {
-        panic!("not a result");
-    };
-    assert_eq!(r.outcome(), Outcome::Fail);
-}
-
-#[test]
-fn other_directives_are_kept() {
-    let KtapLine::Result(r) = KtapLine::parse("not ok 7 injected_hang # TIMEOUT watchdog") else {
-        panic!("not a result");
-    };
-    assert_eq!(r.directive.as_deref(), Some("TIMEOUT watchdog"));
-    assert_eq!(r.skip, None);
-}
-
-#[test]
-fn anonymous_result() {
-    let KtapLine::Result(r) = KtapLine::parse("ok 4") else {
-        panic!("not a result");
-    };
-    assert_eq!(r.display_name(), "#4");
-}
-
-#[test]
-fn result_without_number_is_not_a_result() {
-    assert_eq!(KtapLine::parse("ok then"), KtapLine::Other);
-}
-
-#[test]
-fn summary_with_and_without_skips() {
-    assert_eq!(
-        KtapLine::parse("40 passed, 1 failed, 1 skipped"),
-        KtapLine::Summary(Summary {
-            passed: 40,
-            failed: 1,
-            skipped: 1
-        })
-    );
-    assert_eq!(
-        KtapLine::parse("3 passed, 0 failed"),
-        KtapLine::Summary(Summary {
-            passed: 3,
-            failed: 0,
-            skipped: 0
-        })
-    );
-    assert_eq!(
-        KtapLine::parse("3 passed, 0 failed, 1 skipped, 2 more"),
-        KtapLine::Other
-    );
-    assert_eq!(KtapLine::parse("all passed, 0 failed"), KtapLine::Other);
-}
-
-#[test]
-fn running_and_listing() {
-    assert_eq!(
-        KtapLine::parse("# running: heap_vec"),
-        KtapLine::Running("heap_vec".into())
-    );
-    assert_eq!(
-        KtapLine::parse("# test: heap_vec"),
-        KtapLine::Listed("heap_vec".into())
-    );
-}
-
-#[test]
-fn diagnostics() {
-    assert_eq!(
-        KtapLine::parse("# left 1, right 2"),
-        KtapLine::Diagnostic("left 1, right 2".into())
-    );
-    assert_eq!(KtapLine::parse("#"), KtapLine::Diagnostic(String::new()));
-}
-
-#[test]
-fn boot_log_is_other() {
-    assert_eq!(KtapLine::parse("[ INFO] memory: 128 MiB"), KtapLine::Other);
-    assert_eq!(KtapLine::parse(""), KtapLine::Other);
-    // Indented lines would be a nested (sub-test) report, which the
-    // kernel does not emit: they must not count as top-level results.
-    assert_eq!(KtapLine::parse("    ok 1 nested"), KtapLine::Other);
-}
-
-#[test]
-fn serial_noise_is_cleaned() {
-    assert_eq!(
-        KtapLine::parse("ok 1 a\r"),
-        KtapLine::Result(result(true, 1, "a"))
-    );
-    assert_eq!(
-        KtapLine::parse("\x1b[32mok 1 a\x1b[0m"),
-        KtapLine::Result(result(true, 1, "a"))
-    );
+        (
+            "# error: no benchmark matches the filter \"q\"",
+            KtapLine::NoMatch("q".into()),
+        ),
+        ("# end of run, almost", diagnostic("end of run, almost")),
+        (
+            "# state unsafe after abort: timer lock held by aborted test injected_panic_locked\r",
+            KtapLine::UnsafeAfterAbort {
+                lock: "timer lock".into(),
+                test: "injected_panic_locked".into(),
+            },
+        ),
+        (
+            "# state unsafe after abort: held by aborted test ",
+            diagnostic("state unsafe after abort: held by aborted test"),
+        ),
+        ("KTAP version 1", KtapLine::Version(1)),
+        ("1..42", KtapLine::Plan(42)),
+        ("1..x", KtapLine::Other),
+        (
+            "ok 1 frame_alloc_basic",
+            result(true, 1, "frame_alloc_basic"),
+        ),
+        ("not ok 2 heap_vec", result(false, 2, "heap_vec")),
+        // A result without a number is not a result.
+        ("ok then", KtapLine::Other),
+        ("40 passed, 1 failed, 1 skipped", summary(40, 1, 1)),
+        ("3 passed, 0 failed", summary(3, 0, 0)),
+        ("3 passed, 0 failed, 1 skipped, 2 more", KtapLine::Other),
+        ("all passed, 0 failed", KtapLine::Other),
+        ("# running: heap_vec", KtapLine::Running("heap_vec".into())),
+        ("# test: heap_vec", KtapLine::Listed("heap_vec".into())),
+        ("# left 1, right 2", diagnostic("left 1, right 2")),
+        ("#", diagnostic("")),
+        ("[ INFO] memory: 128 MiB", KtapLine::Other),
+        ("", KtapLine::Other),
+        // Indented lines would be a nested (sub-test) report, which the
+        // kernel does not emit: they must not count as top-level results.
+        ("    ok 1 nested", KtapLine::Other),
+        // Serial noise is cleaned.
+        ("ok 1 a\r", result(true, 1, "a")),
+        ("\x1b[32mok 1 a\x1b[0m", result(true, 1, "a")),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(KtapLine::parse(line), expected, "{line:?}");
+    }
     assert_eq!(clean("\0\0KTAP version 1  "), "KTAP version 1");
+}
+
+#[test]
+fn directives_and_outcomes() {
+    let skipped = parsed_result("ok 3 mem_above_4g # SKIP no memory above 4 GiB");
+    assert_eq!(skipped.name, "mem_above_4g");
+    assert_eq!(skipped.skip.as_deref(), Some("no memory above 4 GiB"));
+    assert_eq!(skipped.outcome(), Outcome::Skip);
+    // `not ok` with a skip is still a failure.
+    assert_eq!(
+        parsed_result("not ok 3 x # SKIP why").outcome(),
+        Outcome::Fail
+    );
+    // Other directives are kept.
+    let hung = parsed_result("not ok 7 injected_hang # TIMEOUT watchdog");
+    assert_eq!(hung.directive.as_deref(), Some("TIMEOUT watchdog"));
+    assert_eq!(hung.skip, None);
+    assert_eq!(parsed_result("ok 4").display_name(), "#4");
 }

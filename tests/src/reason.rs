@@ -171,13 +171,11 @@ impl fmt::Display for Reason {
             Self::Timeout {
                 after,
                 at: Position::During(name),
-            } => {
-                write!(
-                    f,
-                    "timeout after {} while running test {name}",
-                    budget(*after)
-                )
-            }
+            } => write!(
+                f,
+                "timeout after {} while running test {name}",
+                budget(*after)
+            ),
             Self::Timeout {
                 after,
                 at: Position::AfterSummary,
@@ -199,12 +197,10 @@ impl fmt::Display for Reason {
             Self::CrashedAfterSummary => {
                 write!(f, "kernel crashed after the summary line (exit status 37)")
             }
-            Self::EmulatorFailed { status } => {
-                write!(
-                    f,
-                    "QEMU exited with status {status} before the kernel printed anything"
-                )
-            }
+            Self::EmulatorFailed { status } => write!(
+                f,
+                "QEMU exited with status {status} before the kernel printed anything"
+            ),
             Self::TestFailed { name, detail } if detail.is_empty() => {
                 write!(f, "test {name} failed")
             }
@@ -213,50 +209,38 @@ impl fmt::Display for Reason {
                 write!(f, "exit status {status} but no summary line")
             }
             Self::MissingHeader => write!(f, "no `KTAP version 1` header"),
-            Self::SuiteRestarted { headers } => {
-                write!(
-                    f,
-                    "the suite started {headers} times (did the kernel reboot?)"
-                )
-            }
+            Self::SuiteRestarted { headers } => write!(
+                f,
+                "the suite started {headers} times (did the kernel reboot?)"
+            ),
             Self::MissingPlan => write!(f, "no plan line (`1..N`)"),
-            Self::PlanMismatch { planned, reported } => {
-                write!(
-                    f,
-                    "plan announced {planned} tests but {reported} results were reported"
-                )
-            }
+            Self::PlanMismatch { planned, reported } => write!(
+                f,
+                "plan announced {planned} tests but {reported} results were reported"
+            ),
             Self::Misnumbered {
                 position,
                 number,
                 name,
-            } => {
-                write!(
-                    f,
-                    "result {position} is numbered {number} ({name}): a result is missing or repeated"
-                )
-            }
-            Self::SummaryMismatch { summary, counted } => {
-                write!(
-                    f,
-                    "summary line says {summary} but the results count {counted}"
-                )
-            }
+            } => write!(
+                f,
+                "result {position} is numbered {number} ({name}): a result is missing or repeated"
+            ),
+            Self::SummaryMismatch { summary, counted } => write!(
+                f,
+                "summary line says {summary} but the results count {counted}"
+            ),
             Self::FailureWithoutFailedTest => {
                 write!(f, "exit status 35 but no failing test reported")
             }
-            Self::SuccessDespiteFailures { failed } => {
-                write!(
-                    f,
-                    "exit status 33 (success) although {failed} test(s) failed"
-                )
-            }
-            Self::UnexpectedStatus { status } => {
-                write!(
-                    f,
-                    "exit status {status} after the summary line (expected 33 or 35)"
-                )
-            }
+            Self::SuccessDespiteFailures { failed } => write!(
+                f,
+                "exit status 33 (success) although {failed} test(s) failed"
+            ),
+            Self::UnexpectedStatus { status } => write!(
+                f,
+                "exit status {status} after the summary line (expected 33 or 35)"
+            ),
             Self::GuestShutdown { reason, at } => {
                 match reason.as_str() {
                     "crash" => write!(f, "guest crashed")?,
@@ -271,23 +255,19 @@ impl fmt::Display for Reason {
                     _ => write!(f, " {at} (no summary line)"),
                 }
             }
-            Self::GuestPoweroffDespiteFailures { failed } => {
-                write!(
-                    f,
-                    "guest powered off although {failed} test(s) failed (expected crash)"
-                )
-            }
+            Self::GuestPoweroffDespiteFailures { failed } => write!(
+                f,
+                "guest powered off although {failed} test(s) failed (expected crash)"
+            ),
             Self::HvmPoweroffWithoutSummary { at } => write!(
                 f,
                 "kernel crashed {at} (no summary line; under HVM the native kernel \
                  powers off through ACPI after a crash too)"
             ),
-            Self::NoTestMatched { filter } => {
-                write!(
-                    f,
-                    "the filter \"{filter}\" matches no test (the kernel says so)"
-                )
-            }
+            Self::NoTestMatched { filter } => write!(
+                f,
+                "the filter \"{filter}\" matches no test (the kernel says so)"
+            ),
             Self::EmptySuite { selection } => {
                 write!(f, "no test reported a result for {selection}")
             }

@@ -139,10 +139,8 @@ impl RedCase {
         if verdict.passed() {
             problems.push("the verdict is PASS".to_string());
         } else if !verdict.has(|r| self.is_its_reason(r)) {
-            problems.push(format!(
-                "red, but not for its own reason: {}",
-                verdict.headline()
-            ));
+            let headline = verdict.headline();
+            problems.push(format!("red, but not for its own reason: {headline}"));
         }
         if self == Self::CrashAfterSummary && !summarized {
             problems.push("no summary line: the crash came before the report".to_string());
@@ -172,18 +170,21 @@ mod tests {
     use super::*;
     use crate::exit::Termination;
     use crate::transcript::Transcript;
-    use crate::verdict::judge;
+
+    fn judge(console: &str, end: Termination) -> Verdict {
+        crate::verdict::judge(&Transcript::from_console(console), end)
+    }
 
     const PASSING: &str = "KTAP version 1\n1..1\nok 1 a\n1 passed, 0 failed\n";
 
     #[test]
     fn a_crash_after_the_summary_is_red_by_its_marker() {
         // Exit 33 as if nothing happened: only the missing marker tells.
-        let verdict = judge(&Transcript::from_console(PASSING), Termination::Exited(33));
+        let verdict = judge(PASSING, Termination::Exited(33));
         let a = RedCase::CrashAfterSummary.assess(&verdict, true, None);
         assert!(a.behaved(), "{a:?}");
         let clean = format!("{PASSING}# end of run\n");
-        let verdict = judge(&Transcript::from_console(&clean), Termination::Exited(33));
+        let verdict = judge(&clean, Termination::Exited(33));
         assert!(verdict.passed(), "{verdict:?}");
         assert!(
             !RedCase::CrashAfterSummary
@@ -196,7 +197,7 @@ mod tests {
     fn no_match_is_named_before_anything_else() {
         let console =
             format!("# error: no test matches the filter \"{NO_SUCH_TEST}\"\n# end of run\n");
-        let verdict = judge(&Transcript::from_console(&console), Termination::Exited(35));
+        let verdict = judge(&console, Termination::Exited(35));
         assert_eq!(
             verdict.headline(),
             format!("FAIL: the filter \"{NO_SUCH_TEST}\" matches no test (the kernel says so)")
@@ -235,7 +236,7 @@ mod tests {
         let console = "KTAP version 1\n1..1\n# running: injected_panic_locked\n\
             # test panicked\nnot ok 1 injected_panic_locked\n\
             # state unsafe after abort: timer lock held by aborted test injected_panic_locked\n";
-        let verdict = judge(&Transcript::from_console(console), Termination::Exited(37));
+        let verdict = judge(console, Termination::Exited(37));
         let a = RedCase::UnsafeAfterAbort.assess(&verdict, false, None);
         assert!(a.behaved(), "{a:?}");
         // Before the audit the kernel hung there: a timeout is red, but not
@@ -243,7 +244,7 @@ mod tests {
         let hung = "KTAP version 1\n1..1\n# running: injected_panic_locked\n\
             # panicked at kernel/src/tests/mod.rs:55: injected panic\n";
         let verdict = judge(
-            &Transcript::from_console(hung),
+            hung,
             Termination::TimedOut(std::time::Duration::from_secs(120)),
         );
         assert!(
@@ -255,7 +256,7 @@ mod tests {
 
     #[test]
     fn red_for_another_reason_does_not_count() {
-        let verdict = judge(&Transcript::from_console(""), Termination::Exited(37));
+        let verdict = judge("", Termination::Exited(37));
         let a = RedCase::NoMatch.assess(&verdict, false, None);
         assert!(!a.behaved());
         assert!(a.problems[0].contains("not for its own reason"), "{a:?}");

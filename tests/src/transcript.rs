@@ -58,10 +58,6 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// A transcript that will be judged against `expectation` as well.
     pub fn expecting(expectation: Option<crate::expect::Expectation>) -> Self {
         Self {
@@ -72,7 +68,7 @@ impl Transcript {
 
     /// Builds a transcript from a whole console log at once.
     pub fn from_console(text: &str) -> Self {
-        let mut transcript = Self::new();
+        let mut transcript = Self::default();
         for line in text.lines() {
             transcript.feed(line);
         }
@@ -228,22 +224,12 @@ ok 3 mem_above_4g # SKIP no memory above 4 GiB
         assert_eq!(t.headers, 1);
         assert_eq!(t.plan, Some(3));
         assert_eq!(t.reports.len(), 3);
-        assert_eq!(
-            t.summary,
-            Some(Summary {
-                passed: 1,
-                failed: 1,
-                skipped: 1
-            })
-        );
-        assert_eq!(
-            t.counted(),
-            Summary {
-                passed: 1,
-                failed: 1,
-                skipped: 1
-            }
-        );
+        let one_each = Summary {
+            passed: 1,
+            failed: 1,
+            skipped: 1,
+        };
+        assert_eq!((t.summary, t.counted()), (Some(one_each), one_each));
         assert_eq!(t.running(), None);
         assert_eq!(t.last_finished().as_deref(), Some("mem_above_4g"));
     }
@@ -263,16 +249,8 @@ ok 3 mem_above_4g # SKIP no memory above 4 GiB
 
     #[test]
     fn knows_the_running_test_mid_run() {
-        let mut t = Transcript::new();
-        for line in [
-            "KTAP version 1",
-            "1..2",
-            "# running: a",
-            "ok 1 a",
-            "# running: b",
-        ] {
-            t.feed(line);
-        }
+        let mut t =
+            Transcript::from_console("KTAP version 1\n1..2\n# running: a\nok 1 a\n# running: b");
         assert_eq!(t.running(), Some("b"));
         t.feed("panicked at kernel/src/mem/heap.rs:12: out of memory");
         assert_eq!(
@@ -306,7 +284,7 @@ ok 3 mem_above_4g # SKIP no memory above 4 GiB
 
     #[test]
     fn keeps_only_a_bounded_tail() {
-        let mut t = Transcript::new();
+        let mut t = Transcript::default();
         for i in 0..(TAIL_LINES + 10) {
             t.feed(&format!("line {i}"));
         }
@@ -322,7 +300,7 @@ ok 3 mem_above_4g # SKIP no memory above 4 GiB
 
     #[test]
     fn silence_and_emulator_messages() {
-        let mut t = Transcript::new();
+        let mut t = Transcript::default();
         t.feed("");
         assert!(t.is_silent());
         t.feed_emulator("qemu-system-x86_64: Error loading uncompressed kernel");

@@ -71,8 +71,29 @@ impl Verdict {
 
 /// Judges a boot from its console transcript and how QEMU ended.
 pub fn judge(transcript: &Transcript, end: Termination) -> Verdict {
-    let mut failures: Vec<Failure> = stated_by_kernel(transcript);
-    failures.extend(judge_ending(transcript, end));
+    judge_with(transcript, judge_ending(transcript, end), end.kernel_exit())
+}
+
+/// The verdict on `transcript` given what its ending said (QEMU's or
+/// Xen's) and the kernel's exit status, if it could report one (a Xen
+/// guest cannot).
+pub(crate) fn judge_with(
+    transcript: &Transcript,
+    ending: Option<Failure>,
+    exit: Option<KernelExit>,
+) -> Verdict {
+    let mut failures = Vec::new();
+    // The kernel's own word on why its run is void comes first: its filter
+    // selected nothing, or it stopped because an aborted test left its
+    // state unsafe. Either explains every other symptom (no header, no
+    // summary, a crash-like ending).
+    if let Some(filter) = transcript.unmatched_filter.clone() {
+        failures.push(bare(Reason::NoTestMatched { filter }));
+    }
+    if let Some((lock, test)) = transcript.unsafe_after_abort.clone() {
+        failures.push(bare(Reason::UnsafeAfterAbort { lock, test }));
+    }
+    failures.extend(ending);
     failures.extend(transcript.failures().map(failed_test));
     if transcript.headers > 1 {
         failures.push(bare(Reason::SuiteRestarted {
@@ -83,45 +104,33 @@ pub fn judge(transcript: &Transcript, end: Termination) -> Verdict {
     // is a consequence already reported, not a second problem.
     if let Some(summary) = transcript.summary {
         failures.extend(
-            judge_report(transcript, summary, end.kernel_exit())
+            judge_report(transcript, summary, exit)
                 .into_iter()
                 .map(bare),
         );
+        // After the summary the clean path prints the end-of-run marker.
+        if !transcript.ended_cleanly {
+            failures.push(bare(Reason::NoEndMarker));
+        }
     }
-    failures.extend(judge_completeness(transcript).into_iter().map(bare));
+    // The runner's own list of expected tests.
+    if let Some(expectation) = &transcript.expectation {
+        failures.extend(expectation.reasons(transcript).into_iter().map(bare));
+    }
     Verdict { failures }
 }
 
-/// The kernel's own word on why its run is void, as the first failures:
-/// its filter selected nothing, or it stopped because an aborted test left
-/// its state unsafe. Either explains every other symptom (no header, no
-/// summary, a crash-like ending).
-pub(crate) fn stated_by_kernel(transcript: &Transcript) -> Vec<Failure> {
-    let mut failures = Vec::new();
-    if let Some(filter) = transcript.unmatched_filter.clone() {
-        failures.push(bare(Reason::NoTestMatched { filter }));
+/// The console lines that explain an ending at `at`: what the running test
+/// printed, else the last lines.
+pub(crate) fn context_at(transcript: &Transcript, at: &Position) -> Vec<String> {
+    match at {
+        Position::During(_) => transcript.running_output(),
+        _ => transcript.tail(CONTEXT_LINES),
     }
-    if let Some((lock, test)) = transcript.unsafe_after_abort.clone() {
-        failures.push(bare(Reason::UnsafeAfterAbort { lock, test }));
-    }
-    failures
-}
-
-/// What every leg checks once the report is in: the end-of-run marker
-/// after the summary, and the runner's own list of expected tests.
-pub(crate) fn judge_completeness(transcript: &Transcript) -> Vec<Reason> {
-    let mut reasons = Vec::new();
-    if transcript.summary.is_some() && !transcript.ended_cleanly {
-        reasons.push(Reason::NoEndMarker);
-    }
-    if let Some(expectation) = &transcript.expectation {
-        reasons.extend(expectation.reasons(transcript));
-    }
-    reasons
 }
 
 /// What QEMU's ending says, before looking at the results themselves.
-fn judge_ending(transcript: &Transcript, end: Termination) -> Vec<Failure> {
+fn judge_ending(transcript: &Transcript, end: Termination) -> Option<Failure> {
     let at = Position::of(transcript);
     let reason = match end {
         Termination::TimedOut(after) => Reason::Timeout {
@@ -136,10 +145,10 @@ fn judge_ending(transcript: &Transcript, end: Termination) -> Vec<Failure> {
             if transcript.is_silent() && KernelExit::from_qemu_status(status).is_none() =>
         {
             let context = transcript.emulator_messages.clone();
-            return vec![Failure {
+            return Some(Failure {
                 reason: Reason::EmulatorFailed { status },
                 context,
-            }];
+            });
         }
         Termination::Exited(status) => {
             match (transcript.summary, KernelExit::from_qemu_status(status)) {
@@ -152,20 +161,17 @@ fn judge_ending(transcript: &Transcript, end: Termination) -> Vec<Failure> {
                 },
                 (Some(_), Some(KernelExit::Crash)) => Reason::CrashedAfterSummary,
                 (Some(_), None) => Reason::UnexpectedStatus { status },
-                (Some(_), Some(_)) => return Vec::new(),
+                (Some(_), Some(_)) => return None,
             }
         }
     };
-    let context = match at {
-        Position::During(_) => transcript.running_output(),
-        _ => transcript.tail(CONTEXT_LINES),
-    };
-    vec![Failure { reason, context }]
+    let context = context_at(transcript, &at);
+    Some(Failure { reason, context })
 }
 
 /// Checks that the report is complete and consistent with itself and with
 /// the kernel's exit status, if it reported one (a Xen guest does not).
-pub(crate) fn judge_report(
+fn judge_report(
     transcript: &Transcript,
     summary: Summary,
     exit: Option<KernelExit>,
@@ -215,7 +221,7 @@ pub(crate) fn judge_report(
 /// Turns a `not ok` result into a failure whose headline says why: the
 /// directive (e.g. the watchdog's `TIMEOUT`) and the first diagnostics, or,
 /// if the test printed no diagnostics, its last log line.
-pub(crate) fn failed_test(report: &TestReport) -> Failure {
+fn failed_test(report: &TestReport) -> Failure {
     let mut said: Vec<String> = report.result.directive.iter().cloned().collect();
     said.extend(report.diagnostics.iter().filter(|d| !d.is_empty()).cloned());
     let mut context: Vec<String> = said.split_off(said.len().min(HEADLINE_DIAGNOSTICS));

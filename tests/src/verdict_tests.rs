@@ -43,26 +43,6 @@ fn summary_without_skip_count_passes() {
 }
 
 #[test]
-fn good_report_with_wrong_status_fails() {
-    assert_eq!(
-        reasons(&verdict(&good_run(), FAILURE)),
-        [Reason::FailureWithoutFailedTest]
-    );
-    assert_eq!(
-        verdict(&good_run(), FAILURE).headline(),
-        "FAIL: exit status 35 but no failing test reported"
-    );
-    assert_eq!(
-        reasons(&verdict(&good_run(), CRASH)),
-        [Reason::CrashedAfterSummary]
-    );
-    assert_eq!(
-        reasons(&verdict(&good_run(), Termination::Exited(0))),
-        [Reason::UnexpectedStatus { status: 0 }]
-    );
-}
-
-#[test]
 fn failed_test_is_named_with_its_diagnostics() {
     let console = format!(
         "{HEAD}# running: a\nok 1 a\n# running: heap_vec\n[ WARN] heap: grew\n\
@@ -89,19 +69,6 @@ fn failed_test_without_diagnostics_shows_its_log_or_nothing() {
         "test a failed: panicked at a.rs:1: boom"
     );
     assert_eq!(v.failures[1].reason.to_string(), "test b failed");
-}
-
-#[test]
-fn watchdog_directive_explains_a_hang() {
-    let console = format!(
-        "{HEAD}ok 1 a\n# running: injected_hang\n# watchdog: no progress for 5 s\n\
-         not ok 2 injected_hang # TIMEOUT\nok 3 c\n2 passed, 1 failed\n# end of run\n"
-    );
-    let v = verdict(&console, FAILURE);
-    assert_eq!(
-        v.headline(),
-        "FAIL: test injected_hang failed: TIMEOUT; watchdog: no progress for 5 s"
-    );
 }
 
 #[test]
@@ -134,42 +101,6 @@ fn crash_mid_test_names_the_test_and_keeps_its_output() {
 }
 
 #[test]
-fn triple_fault_is_a_crash() {
-    let console = format!("{HEAD}# running: a\nok 1 a\n# running: idt_reload\n");
-    let v = verdict(&console, Termination::Exited(0));
-    assert_eq!(
-        v.headline(),
-        "FAIL: kernel crashed during test idt_reload (no summary line; exit status 0, as after a triple fault)"
-    );
-}
-
-#[test]
-fn crash_between_tests_and_before_the_suite() {
-    let between = format!("{HEAD}# running: a\nok 1 a\n");
-    assert_eq!(
-        reasons(&verdict(&between, CRASH)),
-        [Reason::Crashed {
-            at: Position::After("a".into()),
-            status: 37
-        }]
-    );
-    let first = verdict(HEAD, CRASH);
-    assert_eq!(
-        first.headline(),
-        "FAIL: kernel crashed before the first test started (no summary line)"
-    );
-    let boot = verdict("[ INFO] virtus: booting\npanicked at boot.rs:3\n", CRASH);
-    assert_eq!(
-        boot.headline(),
-        "FAIL: kernel crashed before the suite started (no summary line)"
-    );
-    assert_eq!(
-        boot.failures[0].context,
-        ["[ INFO] virtus: booting", "panicked at boot.rs:3"]
-    );
-}
-
-#[test]
 fn earlier_failures_are_still_reported_after_a_crash() {
     let console = format!("{HEAD}not ok 1 a\n# running: b\n");
     let r = reasons(&verdict(&console, CRASH));
@@ -180,38 +111,8 @@ fn earlier_failures_are_still_reported_after_a_crash() {
 }
 
 #[test]
-fn timeout_names_the_running_test() {
-    let console = format!("{HEAD}# running: a\nok 1 a\n# running: timer_oneshot\n");
-    let v = verdict(&console, Termination::TimedOut(Duration::from_secs(120)));
-    assert_eq!(
-        v.headline(),
-        "FAIL: timeout after 120s while running test timer_oneshot"
-    );
-}
-
-#[test]
-fn timeout_after_the_summary_says_shutdown_hung() {
-    let mut console = good_run();
-    console.push_str("[ INFO] shutting down\n");
-    let v = verdict(&console, Termination::TimedOut(Duration::from_secs(120)));
-    assert_eq!(
-        v.headline(),
-        "FAIL: timeout after 120s: the summary line was printed but the kernel did not shut down"
-    );
-}
-
-#[test]
-fn killed_qemu_fails() {
-    let v = verdict(HEAD, Termination::Signaled(9));
-    assert_eq!(
-        v.headline(),
-        "FAIL: QEMU was killed by signal 9 before the first test started"
-    );
-}
-
-#[test]
 fn qemu_refusing_to_start_shows_its_error() {
-    let mut t = Transcript::new();
+    let mut t = Transcript::default();
     t.feed_emulator("qemu-system-x86_64: Error loading uncompressed kernel without PVH ELF Note");
     let v = judge(&t, Termination::Exited(1));
     assert_eq!(
@@ -219,73 +120,6 @@ fn qemu_refusing_to_start_shows_its_error() {
         "FAIL: QEMU exited with status 1 before the kernel printed anything"
     );
     assert_eq!(v.failures[0].context.len(), 1);
-}
-
-#[test]
-fn success_status_without_summary_fails() {
-    let console = format!("{HEAD}ok 1 a\nok 2 b\nok 3 c\n");
-    assert_eq!(
-        reasons(&verdict(&console, SUCCESS)),
-        [Reason::MissingSummary { status: 33 }]
-    );
-    assert_eq!(
-        verdict(&console, SUCCESS).headline(),
-        "FAIL: exit status 33 but no summary line"
-    );
-}
-
-#[test]
-fn plan_must_match_the_results() {
-    let console = format!("{HEAD}ok 1 a\nok 2 b\n2 passed, 0 failed\n# end of run\n");
-    assert_eq!(
-        reasons(&verdict(&console, SUCCESS)),
-        [Reason::PlanMismatch {
-            planned: 3,
-            reported: 2
-        }]
-    );
-    let no_plan = "KTAP version 1\nok 1 a\n1 passed, 0 failed\n# end of run\n";
-    assert_eq!(reasons(&verdict(no_plan, SUCCESS)), [Reason::MissingPlan]);
-}
-
-#[test]
-fn summary_must_match_the_results() {
-    let console =
-        format!("{HEAD}ok 1 a\nok 2 b\nok 3 c # SKIP n/a\n3 passed, 0 failed\n# end of run\n");
-    let v = verdict(&console, SUCCESS);
-    assert_eq!(
-        v.headline(),
-        "FAIL: summary line says 3 passed, 0 failed, 0 skipped but the results count 2 passed, 0 failed, 1 skipped"
-    );
-}
-
-#[test]
-fn numbering_gaps_are_caught() {
-    let console = format!("{HEAD}ok 1 a\nok 3 c\nok 3 c\n3 passed, 0 failed\n# end of run\n");
-    assert_eq!(
-        reasons(&verdict(&console, SUCCESS)),
-        [Reason::Misnumbered {
-            position: 2,
-            number: 3,
-            name: "c".into()
-        }]
-    );
-}
-
-#[test]
-fn header_must_appear_exactly_once() {
-    let headless = "1..1\nok 1 a\n1 passed, 0 failed\n# end of run\n";
-    assert_eq!(
-        reasons(&verdict(headless, SUCCESS)),
-        [Reason::MissingHeader]
-    );
-    let twice = format!(
-        "{HEAD}# running: a\n{HEAD}ok 1 a\nok 2 b\nok 3 c\n3 passed, 0 failed\n# end of run\n"
-    );
-    assert_eq!(
-        reasons(&verdict(&twice, SUCCESS)),
-        [Reason::SuiteRestarted { headers: 2 }]
-    );
 }
 
 #[test]
@@ -323,4 +157,138 @@ fn a_stop_for_unsafe_state_heads_the_verdict() {
     // The crash and the failed test are still reported under it.
     assert!(v.has(|r| matches!(r, Reason::Crashed { .. })));
     assert!(v.has(|r| matches!(r, Reason::TestFailed { name, .. } if name == "b")));
+}
+
+#[test]
+fn each_ending_has_its_headline() {
+    let hang = Termination::TimedOut(Duration::from_secs(120));
+    let cases = [
+        (
+            good_run(),
+            FAILURE,
+            "exit status 35 but no failing test reported",
+        ),
+        (
+            format!(
+                "{HEAD}ok 1 a\n# running: injected_hang\n# watchdog: no progress for 5 s\n\
+                 not ok 2 injected_hang # TIMEOUT\nok 3 c\n2 passed, 1 failed\n# end of run\n"
+            ),
+            FAILURE,
+            "test injected_hang failed: TIMEOUT; watchdog: no progress for 5 s",
+        ),
+        (
+            format!("{HEAD}# running: a\nok 1 a\n# running: idt_reload\n"),
+            Termination::Exited(0),
+            "kernel crashed during test idt_reload (no summary line; exit status 0, as after a triple fault)",
+        ),
+        (
+            HEAD.into(),
+            CRASH,
+            "kernel crashed before the first test started (no summary line)",
+        ),
+        (
+            "[ INFO] virtus: booting\npanicked at boot.rs:3\n".into(),
+            CRASH,
+            "kernel crashed before the suite started (no summary line)",
+        ),
+        (
+            format!("{HEAD}# running: a\nok 1 a\n# running: timer_oneshot\n"),
+            hang,
+            "timeout after 120s while running test timer_oneshot",
+        ),
+        (
+            good_run() + "[ INFO] shutting down\n",
+            hang,
+            "timeout after 120s: the summary line was printed but the kernel did not shut down",
+        ),
+        (
+            HEAD.into(),
+            Termination::Signaled(9),
+            "QEMU was killed by signal 9 before the first test started",
+        ),
+        (
+            format!("{HEAD}ok 1 a\nok 2 b\nok 3 c\n"),
+            SUCCESS,
+            "exit status 33 but no summary line",
+        ),
+        (
+            format!("{HEAD}ok 1 a\nok 2 b\nok 3 c # SKIP n/a\n3 passed, 0 failed\n# end of run\n"),
+            SUCCESS,
+            "summary line says 3 passed, 0 failed, 0 skipped but the results count 2 passed, 0 failed, 1 skipped",
+        ),
+    ];
+    for (console, end, headline) in cases {
+        assert_eq!(
+            verdict(&console, end).headline(),
+            format!("FAIL: {headline}")
+        );
+    }
+    let boot = verdict("[ INFO] virtus: booting\npanicked at boot.rs:3\n", CRASH);
+    assert_eq!(
+        boot.failures[0].context,
+        ["[ INFO] virtus: booting", "panicked at boot.rs:3"]
+    );
+}
+
+#[test]
+fn each_inconsistency_is_its_one_reason() {
+    let cases = [
+        (good_run(), FAILURE, Reason::FailureWithoutFailedTest),
+        (good_run(), CRASH, Reason::CrashedAfterSummary),
+        (
+            good_run(),
+            Termination::Exited(0),
+            Reason::UnexpectedStatus { status: 0 },
+        ),
+        (
+            format!("{HEAD}# running: a\nok 1 a\n"),
+            CRASH,
+            Reason::Crashed {
+                at: Position::After("a".into()),
+                status: 37,
+            },
+        ),
+        (
+            format!("{HEAD}ok 1 a\nok 2 b\nok 3 c\n"),
+            SUCCESS,
+            Reason::MissingSummary { status: 33 },
+        ),
+        (
+            format!("{HEAD}ok 1 a\nok 2 b\n2 passed, 0 failed\n# end of run\n"),
+            SUCCESS,
+            Reason::PlanMismatch {
+                planned: 3,
+                reported: 2,
+            },
+        ),
+        (
+            "KTAP version 1\nok 1 a\n1 passed, 0 failed\n# end of run\n".into(),
+            SUCCESS,
+            Reason::MissingPlan,
+        ),
+        (
+            format!("{HEAD}ok 1 a\nok 3 c\nok 3 c\n3 passed, 0 failed\n# end of run\n"),
+            SUCCESS,
+            Reason::Misnumbered {
+                position: 2,
+                number: 3,
+                name: "c".into(),
+            },
+        ),
+        (
+            "1..1\nok 1 a\n1 passed, 0 failed\n# end of run\n".into(),
+            SUCCESS,
+            Reason::MissingHeader,
+        ),
+        (
+            format!(
+                "{HEAD}# running: a\n{HEAD}ok 1 a\nok 2 b\nok 3 c\n3 passed, 0 failed\n# end of run\n"
+            ),
+            SUCCESS,
+            Reason::SuiteRestarted { headers: 2 },
+        ),
+    ];
+    for (console, end, reason) in cases {
+        assert_eq!(reasons(&verdict(&console, end)), [reason]);
+    }
 }

@@ -24,6 +24,13 @@ pub fn result_cell(assessment: &Assessment) -> String {
     }
 }
 
+/// Says the `N passed, N failed` line CI reads; whether all behaved.
+pub fn say_tally(label: &str, behaved: usize, cases: usize) -> bool {
+    let failed = cases - behaved;
+    say(&format!("{label}: {behaved} passed, {failed} failed"));
+    behaved == cases
+}
+
 /// Prints the table (`what` heads the first column) and what misbehaved;
 /// returns how many cases behaved.
 pub fn print_assessed(what: &str, cases: &[Assessed]) -> usize {

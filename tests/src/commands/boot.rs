@@ -29,11 +29,8 @@ pub fn run(
     // line; judging them as a suite run would call every one a failure.
     if let Some(check) = Check::for_cmdline(append) {
         let assessment = check.assess(&boot, fault_site(image, &boot).as_deref());
-        say(&format!(
-            "[{label}] {}: {}",
-            check.name(),
-            assessment.observed
-        ));
+        let (name, observed) = (check.name(), &assessment.observed);
+        say(&format!("[{label}] {name}: {observed}"));
         say(&format!("[{label}] expected: {}", check.expectation()));
         match assessment.problems.split_first() {
             None => say(&format!("[{label}] PASS")),
@@ -45,12 +42,10 @@ pub fn run(
         return assessment.behaved();
     }
     let verdict = boot.verdict();
-    say(&format!(
-        "[{label}] {} in {}; {}",
-        boot.transcript.counted(),
-        table::seconds(boot.time_to_result()),
-        boot.termination
-    ));
+    let (counted, time) = (boot.transcript.counted(), boot.time_to_result());
+    let time = table::seconds(time);
+    let end = boot.termination;
+    say(&format!("[{label}] {counted} in {time}; {end}"));
     say(&format!("[{label}] {}", verdict.headline()));
     print_indented(&verdict.details());
     verdict.passed()

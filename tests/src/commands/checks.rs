@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::assessed::{Assessed, print_assessed, result_cell};
+use super::assessed::{Assessed, print_assessed, result_cell, say_tally};
 use super::{boot_streamed, fault_site};
 use crate::checks::{Assessment, Check};
 use crate::console::say;
@@ -18,14 +18,9 @@ pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
     let checks = Check::all();
     let runs = pool::map_parallel(&checks, jobs, |check| {
         let label = format!("{config} {}", check.name());
-        let (assessment, console_tail) = match boot_streamed(
-            &label,
-            &config,
-            image,
-            &check.append(),
-            check.timeout(),
-            quiet,
-        ) {
+        let (append, timeout) = (check.append(), check.timeout());
+        let boot = boot_streamed(&label, &config, image, &append, timeout, quiet);
+        let (assessment, console_tail) = match boot {
             Ok(boot) => (
                 check.assess(&boot, fault_site(image, &boot).as_deref()),
                 boot.transcript.tail(CONSOLE_TAIL),
@@ -49,18 +44,8 @@ pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
 
     say("");
     let behaved = print_assessed("check", &runs);
-    say(&format!(
-        "checks: {behaved} of {} behaved{}",
-        runs.len(),
-        if behaved == runs.len() {
-            ""
-        } else {
-            " -- FAIL"
-        }
-    ));
-    say(&format!(
-        "checks: {behaved} passed, {} failed",
-        runs.len() - behaved
-    ));
-    behaved == runs.len()
+    let fail = if behaved < runs.len() { " -- FAIL" } else { "" };
+    let cases = runs.len();
+    say(&format!("checks: {behaved} of {cases} behaved{fail}"));
+    say_tally("checks", behaved, cases)
 }

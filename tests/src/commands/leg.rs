@@ -8,7 +8,7 @@ use crate::ktap::Summary;
 use crate::transcript::Transcript;
 
 /// One leg's outcome, as the `legs` table shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Leg {
     pub name: String,
     /// The results counted from the KTAP lines; `None` if there were none.
@@ -28,11 +28,8 @@ impl Leg {
     pub fn failed(name: String, error: &str) -> Self {
         Self {
             name,
-            counted: None,
-            passed: false,
             headline: format!("FAIL: {error}"),
-            time_to_result: None,
-            tests: Vec::new(),
+            ..Self::default()
         }
     }
 }

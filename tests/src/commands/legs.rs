@@ -45,11 +45,8 @@ fn native_leg(request: &PvRequest) -> Leg {
     let config = matrix::configurations(true).swap_remove(0);
     let label = config.to_string();
     let name = format!("native {label}");
-    say(&format!(
-        "virtus-run: native image {}",
-        request.native_image.display()
-    ));
     let image = &request.native_image;
+    say(&format!("virtus-run: native image {}", image.display()));
     match boot_streamed(&label, &config, image, SUITE_CMDLINE, SUITE_TIMEOUT, quiet) {
         Ok(boot) => {
             let verdict = boot.verdict();

@@ -7,7 +7,7 @@ use super::print_indented;
 use crate::console::say;
 use crate::table::{self, Align};
 use crate::xen::args::XenRequest;
-use crate::xen::report::{GuestReport, XenReport};
+use crate::xen::report::XenReport;
 use crate::xen::{Verbosity, XenOptions, run_guests};
 
 /// Console lines shown under a failing guest.
@@ -29,22 +29,13 @@ pub fn run(request: &XenRequest) -> Result<bool, String> {
     say(&stage_table(&report));
     explain(&report, request.verbosity);
     let passed = report.passed_guests();
-    say(&format!(
-        "xen: {passed} passed, {} failed",
-        report.guests.len() - passed
-    ));
+    let failed = report.guests.len() - passed;
+    say(&format!("xen: {passed} passed, {failed} failed"));
     Ok(report.passed())
 }
 
 fn at(time: Option<Duration>) -> String {
     time.map_or("-".to_string(), table::seconds)
-}
-
-fn verdict(guest: &GuestReport) -> String {
-    match guest.problems.first() {
-        None => "PASS".to_string(),
-        Some(first) => format!("FAIL: {first}"),
-    }
 }
 
 pub fn guest_table(report: &XenReport) -> String {
@@ -68,7 +59,7 @@ pub fn guest_table(report: &XenReport) -> String {
                 at(guest.times.created),
                 at(guest.times.first_line),
                 at(guest.times.ended),
-                verdict(guest),
+                guest.verdict(),
             ]
         })
         .collect();
@@ -86,19 +77,17 @@ pub fn stage_table(report: &XenReport) -> String {
     for guest in &report.guests {
         let name = &guest.name;
         rows.push((format!("{name}: created"), guest.times.created));
+        let ended = format!("{name}: ended ({})", guest.end.word());
         rows.push((
             format!("{name}: first console line"),
             guest.times.first_line,
         ));
-        rows.push((
-            format!("{name}: ended ({})", guest.end.word()),
-            guest.times.ended,
-        ));
+        rows.push((ended, guest.times.ended));
     }
     rows.push(("dom0 done".to_string(), stages.done));
     let exit = match report.termination {
         Some(termination) => format!("QEMU gone ({termination})"),
-        None => "QEMU gone".to_string(),
+        None => "QEMU gone".into(),
     };
     rows.push((exit, stages.qemu_exit));
     let rows: Vec<Vec<String>> = rows
@@ -112,7 +101,7 @@ pub fn stage_table(report: &XenReport) -> String {
 /// lines behind them, dom0's commands, and Xen's last words.
 fn explain(report: &XenReport, verbosity: Verbosity) {
     for guest in report.guests.iter().filter(|g| !g.passed()) {
-        say(&format!("{}: {}", guest.name, verdict(guest)));
+        say(&format!("{}: {}", guest.name, guest.verdict()));
         print_indented(&guest.problems[1..]);
         if !guest.xl_output.is_empty() {
             say("  xl said:");
@@ -145,10 +134,14 @@ fn explain(report: &XenReport, verbosity: Verbosity) {
         say(&format!("run: FAIL: {problem}"));
     }
     if !report.passed() && verbosity != Verbosity::Verbose && !report.hidden_tail.is_empty() {
-        say(&format!(
-            "last {} lines of Xen, dom0 and QEMU:",
-            report.hidden_tail.len()
-        ));
-        print_indented(&report.hidden_tail);
+        print_hidden_tail(report);
     }
+}
+
+/// The lines of Xen, dom0 and QEMU the live view did not show.
+pub fn print_hidden_tail(report: &XenReport) {
+    let lines = &report.hidden_tail;
+    let n = lines.len();
+    say(&format!("last {n} lines of Xen, dom0 and QEMU:"));
+    print_indented(lines);
 }

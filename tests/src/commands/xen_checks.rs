@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use super::assessed::{Assessed, print_assessed};
+use super::assessed::{Assessed, print_assessed, say_tally};
 use super::xen::{guest_table, stage_table};
 use crate::console::say;
 use crate::xen::args::XenRequest;
@@ -51,9 +51,5 @@ pub fn run(request: &XenRequest) -> Result<bool, String> {
         })
         .collect();
     let behaved = print_assessed("case", &cases);
-    say(&format!(
-        "xen-checks: {behaved} passed, {} failed",
-        cases.len() - behaved
-    ));
-    Ok(behaved == cases.len())
+    Ok(say_tally("xen-checks", behaved, cases.len()))
 }

@@ -2,10 +2,11 @@
 //! turn red ([`crate::red`]), as guests of one bed boot, one after another,
 //! then a table of what each expected and observed.
 
-use super::assessed::{Assessed, print_assessed};
+use super::assessed::{Assessed, print_assessed, say_tally};
 use super::pv::require;
+use super::xen_suite::kind_names;
 use crate::console::say;
-use crate::expect::{Expectation, Leg};
+use crate::expect::Expectation;
 use crate::red::RedCase;
 use crate::symbols;
 use crate::xen::guest::GuestKind;
@@ -18,10 +19,7 @@ const CONSOLE_TAIL: usize = 12;
 
 /// `Ok(true)` if every case was red for its own reason.
 pub fn run(request: &PvRequest) -> Result<bool, String> {
-    let (what, leg) = match request.kind {
-        GuestKind::Hvm => ("HVM", Leg::Native),
-        GuestKind::Pvh => ("PVH", Leg::Pv),
-    };
+    let (leg_name, what, leg) = kind_names(request.kind);
     require(&request.image, what, "--image")?;
     let base = request.guest()?;
     let cases: Vec<RedCase> = RedCase::ALL
@@ -72,11 +70,9 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
     }
     say("");
     let behaved = print_assessed("case", &assessed);
-    let label = match request.kind {
-        GuestKind::Hvm => "xen-hvm red",
-        GuestKind::Pvh => "xen-pvh red",
-    };
-    let failed = assessed.len() - behaved;
-    say(&format!("{label}: {behaved} passed, {failed} failed"));
-    Ok(failed == 0)
+    Ok(say_tally(
+        &format!("{leg_name} red"),
+        behaved,
+        assessed.len(),
+    ))
 }

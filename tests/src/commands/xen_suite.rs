@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::leg::{Leg, test_names};
 use super::print_indented;
 use super::pv::require;
+use super::xen::print_hidden_tail;
 use crate::console::say;
 use crate::expect;
 use crate::table;
@@ -17,27 +18,23 @@ use crate::xen::pv_args::PvRequest;
 use crate::xen::report::GuestReport;
 use crate::xen::{Verbosity, XenOptions, run_guests};
 
-/// The name of the Xen leg in results.
-const XEN_LEG: &str = "xen-pvh";
-
-/// The name of the HVM run in results.
-const HVM_LEG: &str = "xen-hvm";
+/// A guest kind's leg name in results, its word in messages, and the
+/// tests it must report.
+pub fn kind_names(kind: GuestKind) -> (&'static str, &'static str, expect::Leg) {
+    match kind {
+        GuestKind::Hvm => ("xen-hvm", "HVM", expect::Leg::Native),
+        GuestKind::Pvh => ("xen-pvh", "PVH", expect::Leg::Pv),
+    }
+}
 
 /// A Xen leg's name in the `legs` table: the guest type and its memory.
 pub fn leg_name(request: &PvRequest) -> String {
-    let leg = match request.kind {
-        GuestKind::Hvm => HVM_LEG,
-        GuestKind::Pvh => XEN_LEG,
-    };
-    format!("{leg} {}M", request.memory_mb)
+    format!("{} {}M", kind_names(request.kind).0, request.memory_mb)
 }
 
 /// Runs the suite; `flag` names the option that sets the image.
 pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
-    let (leg_name, what) = match request.kind {
-        GuestKind::Hvm => (HVM_LEG, "HVM"),
-        GuestKind::Pvh => (XEN_LEG, "PVH"),
-    };
+    let (leg_name, what, leg) = kind_names(request.kind);
     require(&request.image, what, flag)?;
     let spec = request.guest()?;
     say(&format!(
@@ -52,10 +49,6 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
         return Err(error);
     }
     let guest = &report.guests[0];
-    let leg = match request.kind {
-        GuestKind::Hvm => expect::Leg::Native,
-        GuestKind::Pvh => expect::Leg::Pv,
-    };
     let expectation = expect::Expectation::from_cmdline(&spec.extra, leg);
     let transcript = transcript_of(&guest.console, expectation);
     let verdict = judge_guest_ktap(&transcript, &guest.end, request.timeout, request.kind);
@@ -71,10 +64,7 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
     };
 
     say("");
-    say(&format!(
-        "{leg_name}: {} passed, {} failed, {} skipped",
-        counted.passed, counted.failed, counted.skipped
-    ));
+    say(&format!("{leg_name}: {counted}"));
     say(&format!("{leg_name}: {}", leg.headline));
     print_indented(&verdict.details());
     for problem in run_problems.iter().skip(usize::from(verdict.passed())) {
@@ -82,11 +72,7 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
     }
     say(&timings(leg_name, guest));
     if !leg.passed && guest.console.is_empty() && request.verbosity != Verbosity::Verbose {
-        say(&format!(
-            "last {} lines of Xen, dom0 and QEMU:",
-            report.hidden_tail.len()
-        ));
-        print_indented(&report.hidden_tail);
+        print_hidden_tail(&report);
         if !guest.xl_output.is_empty() {
             say("xl said:");
             print_indented(&guest.xl_output);
@@ -165,7 +151,7 @@ mod tests {
     fn timings_count_from_xl_create() {
         let mut guest = never_started();
         assert_eq!(
-            timings(XEN_LEG, &guest),
+            timings("xen-pvh", &guest),
             "xen-pvh times: the guest was never created"
         );
         let s = Duration::from_millis;
@@ -176,7 +162,7 @@ mod tests {
             ended: None,
         };
         assert_eq!(
-            timings(XEN_LEG, &guest),
+            timings("xen-pvh", &guest),
             "xen-pvh times from `xl create` (12.3s after QEMU started): first console line +0.4s, \
              result line +28.0s, end -"
         );

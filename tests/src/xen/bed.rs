@@ -1,9 +1,12 @@
 //! The Xen test bed: Xen, a dom0 kernel and its initramfs, prepared and
 //! cached by `tests/xen/testbed.py`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use serde::Deserialize;
 
 use super::hvm::Flavour;
 use crate::exit::Termination;
@@ -21,8 +24,26 @@ const READY: &str = "testbed: ready ";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bed {
     pub dir: PathBuf,
-    /// From its `manifest.json`: whether it can run HVM guests.
+    /// From its manifest: whether it can run HVM guests.
     pub flavour: Flavour,
+}
+
+/// What the runner reads of a bed's `manifest.json` (written by testbed.py).
+#[derive(Debug, Default, Deserialize)]
+pub struct Manifest {
+    #[serde(default)]
+    pub flavour: Flavour,
+    /// Each Debian package the bed was built from, and its version.
+    #[serde(default)]
+    pub packages: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// The manifest in bed `dir`; an unreadable one is an old PVH bed's.
+    pub fn of(dir: &Path) -> Self {
+        let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_default()
+    }
 }
 
 impl Bed {
@@ -43,10 +64,9 @@ impl Bed {
 
     /// A bed directory that has what a boot needs.
     pub fn open(dir: &Path) -> Result<Self, String> {
-        let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap_or_default();
         let bed = Self {
             dir: dir.to_path_buf(),
-            flavour: Flavour::of_manifest(&manifest),
+            flavour: Manifest::of(dir).flavour,
         };
         for file in [bed.xen(), bed.vmlinux(), bed.dom0_initramfs()] {
             if !file.is_file() {
@@ -59,6 +79,13 @@ impl Bed {
         }
         Ok(bed)
     }
+}
+
+/// A PVH bed at `dir`, unchecked, for tests.
+#[cfg(test)]
+pub(crate) fn pvh_bed(dir: impl Into<PathBuf>) -> Bed {
+    let (dir, flavour) = (dir.into(), Flavour::Pvh);
+    Bed { dir, flavour }
 }
 
 /// The bed directory named by testbed.py's output, whose last line must
@@ -100,16 +127,10 @@ pub fn prepare(
         let last = stderr_tail
             .last()
             .or(stdout.last())
-            .map_or("", String::as_str);
-        return Err(format!(
-            "{TESTBED_SCRIPT} prepare failed ({}){}",
-            finished.termination,
-            if last.is_empty() {
-                String::new()
-            } else {
-                format!(": {last}")
-            }
-        ));
+            .filter(|l| !l.is_empty());
+        let last = last.map(|l| format!(": {l}")).unwrap_or_default();
+        let end = finished.termination;
+        return Err(format!("{TESTBED_SCRIPT} prepare failed ({end}){last}"));
     }
     let dir = parse_ready(&stdout).ok_or(format!(
         "{TESTBED_SCRIPT} prepare did not end with `{READY}<dir>`"
@@ -168,6 +189,19 @@ mod tests {
         assert_eq!(
             parse_ready(&lines(&["testbed: ready /a", "testbed: oops"])),
             None
+        );
+    }
+
+    #[test]
+    fn the_manifest_names_the_flavour() {
+        let flavour = |text: &str| serde_json::from_str::<Manifest>(text).unwrap().flavour;
+        let hvm = "{\n  \"format\": 1,\n  \"flavour\": \"hvm\",\n  \"key\": \"x\"\n}\n";
+        assert_eq!(flavour(hvm), Flavour::Hvm);
+        assert_eq!(flavour("{\"flavour\": \"pvh\"}"), Flavour::Pvh);
+        assert_eq!(flavour("{\"format\": 1}"), Flavour::Pvh);
+        assert_eq!(
+            Manifest::of(Path::new("/nonexistent")).flavour,
+            Flavour::Pvh
         );
     }
 

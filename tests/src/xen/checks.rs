@@ -130,11 +130,7 @@ impl XenCase {
             }
             Self::Crash => {
                 verdict_names("crash");
-                expect_end(
-                    guest,
-                    GuestEnd::Shutdown(ShutdownReason::Crash),
-                    &mut problems,
-                );
+                problems.extend(expect_end(guest, GuestEnd::Shutdown(ShutdownReason::Crash)));
                 if guest.code != Some(3) {
                     problems.push(format!("code {}, expected 3", code(guest)));
                 }
@@ -144,7 +140,7 @@ impl XenCase {
             }
             Self::Hang => {
                 verdict_names("hung");
-                expect_end(guest, GuestEnd::Timeout, &mut problems);
+                problems.extend(expect_end(guest, GuestEnd::Timeout));
                 if let (Some(created), Some(ended)) = (guest.times.created, guest.times.ended)
                     && ended.saturating_sub(created) < HANG_TIMEOUT
                 {
@@ -158,11 +154,10 @@ impl XenCase {
             }
             Self::Mute => {
                 verdict_names("printed nothing");
-                expect_end(
+                problems.extend(expect_end(
                     guest,
                     GuestEnd::Shutdown(ShutdownReason::Poweroff),
-                    &mut problems,
-                );
+                ));
                 if let Some(line) = guest.console.first() {
                     let count = guest.console.len();
                     problems.push(format!("printed {count} lines, the first: `{line}`"));
@@ -199,23 +194,18 @@ fn code(guest: &GuestReport) -> String {
 
 /// `crash (code 3), 41 lines, FAIL: ended by crash, expected poweroff`.
 fn observed(guest: &GuestReport) -> String {
-    let verdict = match guest.problems.first() {
-        None => "PASS".to_string(),
-        Some(first) => format!("FAIL: {first}"),
-    };
     format!(
-        "{} (code {}), {} lines, {verdict}",
+        "{} (code {}), {} lines, {}",
         guest.end.word(),
         code(guest),
-        guest.console.len()
+        guest.console.len(),
+        guest.verdict()
     )
 }
 
-fn expect_end(guest: &GuestReport, expected: GuestEnd, problems: &mut Vec<String>) {
-    if guest.end != expected {
-        let word = expected.word().to_string();
-        problems.push(format!("ended by {}, expected {word}", guest.end.word()));
-    }
+fn expect_end(guest: &GuestReport, expected: GuestEnd) -> Option<String> {
+    let (end, word) = (guest.end.word(), expected.word());
+    (guest.end != expected).then(|| format!("ended by {end}, expected {word}"))
 }
 
 /// A problem if `xl list`, run after every guest ended, still shows `name`.

@@ -1,71 +1,51 @@
 use super::*;
-use crate::xen::protocol::ConsoleParser;
-use crate::xen::recorder::Recorder;
+use crate::xen::recorder::tests::run;
 
 /// A run that went as `xen-checks` wants: each misbehaving guest reported
 /// for what it did, the proof guest passing, dom0 done, QEMU gone.
-const AS_EXPECTED: &[(u64, &str)] = &[
-    (0, "(XEN) Xen version 4.17"),
-    (7, "@@virtus dom0-start uptime=6.0"),
-    (8, "@@virtus dom0-ready uptime=7.0"),
-    (10, "@@virtus guest crasher created domid=1 uptime=9.0"),
-    (12, "@@virtus guest hanger created domid=2 uptime=11.0"),
-    (14, "@@virtus guest mute created domid=3 uptime=13.0"),
-    (16, "@@virtus guest linux-proof created domid=4 uptime=15.0"),
-    (
-        20,
-        "@@guest hanger| /bin/sh: can't access tty; job control turned off",
-    ),
-    (
-        24,
-        "@@guest crasher| [ 12.3] Kernel panic - not syncing: VFS: Unable to mount root fs",
-    ),
-    (30, "@@guest linux-proof| VIRTUS-LINUX-GUEST-OK"),
-    (
-        31,
-        "@@virtus guest linux-proof ended reason=poweroff code=0 uptime=30.0",
-    ),
-    (
-        31,
-        "@@virtus guest crasher ended reason=crash code=3 uptime=30.1",
-    ),
-    (46, "@@virtus guest hanger timeout uptime=45.0"),
-    (
-        47,
-        "@@virtus guest mute ended reason=poweroff code=0 uptime=46.0",
-    ),
-    (47, "@@dom0| Name      ID   Mem VCPUs	State	Time(s)"),
-    (47, "@@dom0| Domain-0   0   256     1     r-----      40.0"),
-    (47, "@@virtus dom0-cmd rc=0"),
-    (48, "@@virtus done uptime=47.0"),
-];
+const AS_EXPECTED: &str = "\
+0 (XEN) Xen version 4.17
+7 @@virtus dom0-start uptime=6.0
+8 @@virtus dom0-ready uptime=7.0
+10 @@virtus guest crasher created domid=1 uptime=9.0
+12 @@virtus guest hanger created domid=2 uptime=11.0
+14 @@virtus guest mute created domid=3 uptime=13.0
+16 @@virtus guest linux-proof created domid=4 uptime=15.0
+20 @@guest hanger| /bin/sh: can't access tty; job control turned off
+24 @@guest crasher| [ 12.3] Kernel panic - not syncing: VFS: Unable to mount root fs
+30 @@guest linux-proof| VIRTUS-LINUX-GUEST-OK
+31 @@virtus guest linux-proof ended reason=poweroff code=0 uptime=30.0
+31 @@virtus guest crasher ended reason=crash code=3 uptime=30.1
+46 @@virtus guest hanger timeout uptime=45.0
+47 @@virtus guest mute ended reason=poweroff code=0 uptime=46.0
+47 @@dom0| Name      ID   Mem VCPUs	State	Time(s)
+47 @@dom0| Domain-0   0   256     1     r-----      40.0
+47 @@virtus dom0-cmd rc=0
+48 @@virtus done uptime=47.0
+";
 
-fn report(lines: &[(u64, &str)], end: Termination) -> XenReport {
-    let specs = specs(Path::new("/mute.elf"));
+fn report(script: &str, end: Termination) -> XenReport {
     let dom0: Vec<String> = dom0_commands().into_iter().map(|c| c.command).collect();
-    let mut recorder = Recorder::new(&specs, &dom0);
-    let mut parser = ConsoleParser::new();
-    for (at, line) in lines {
-        for stamped in parser.feed(&format!("{line}\n"), Duration::from_secs(*at)) {
-            recorder.record(&stamped);
+    let dom0: Vec<&str> = dom0.iter().map(String::as_str).collect();
+    run(&specs(Path::new("/mute.elf")), &dom0, script, end)
+}
+
+/// [`AS_EXPECTED`] with the lines holding `needle` replaced (their time
+/// kept) or dropped.
+fn edited(needle: &str, replacement: Option<&str>) -> String {
+    let edit = |entry: &str| {
+        let (at, line) = entry.split_once(' ').unwrap();
+        match line.contains(needle) {
+            false => Some(format!("{entry}\n")),
+            true => replacement.map(|new| format!("{at} {new}\n")),
         }
-    }
-    recorder.finish(end, Duration::from_secs(49))
+    };
+    AS_EXPECTED.lines().filter_map(edit).collect()
 }
 
-/// [`AS_EXPECTED`] with the lines holding `needle` replaced (or dropped).
-fn edited(needle: &str, replacement: Option<&'static str>) -> Vec<(u64, &'static str)> {
-    AS_EXPECTED
-        .iter()
-        .filter_map(|&(at, line)| match line.contains(needle) {
-            false => Some((at, line)),
-            true => replacement.map(|new| (at, new)),
-        })
-        .collect()
-}
-
-fn problems(case: XenCase, lines: &[(u64, &str)]) -> Vec<String> {
-    case.assess(&report(lines, Termination::Exited(0))).problems
+fn problems(case: XenCase, script: &str) -> Vec<String> {
+    case.assess(&report(script, Termination::Exited(0)))
+        .problems
 }
 
 #[test]
@@ -151,11 +131,10 @@ fn a_hang_must_be_a_timeout_after_its_budget_and_gone() {
             "ended by poweroff, expected timeout"
         ]
     );
-    let early = edited("hanger timeout", Some("@@virtus guest hanger timeout"));
-    let early: Vec<_> = early
-        .into_iter()
-        .map(|(at, line)| (if line.ends_with("timeout") { 20 } else { at }, line))
-        .collect();
+    let early = AS_EXPECTED.replace(
+        "46 @@virtus guest hanger timeout uptime=45.0",
+        "20 @@virtus guest hanger timeout",
+    );
     assert_eq!(
         problems(XenCase::Hang, &early),
         ["timed out 8.0s after it started, before its 15s"]

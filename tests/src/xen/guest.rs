@@ -40,11 +40,9 @@ impl GuestKind {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "pvh" => Some(Self::Pvh),
-            "hvm" => Some(Self::Hvm),
-            _ => None,
-        }
+        [Self::Pvh, Self::Hvm]
+            .into_iter()
+            .find(|k| k.xl_type() == text)
     }
 }
 
@@ -78,12 +76,8 @@ pub enum Expectation {
 
 impl Expectation {
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "poweroff" => Some(Self::Poweroff),
-            "crash" => Some(Self::Crash),
-            "any" => Some(Self::Any),
-            _ => None,
-        }
+        let all = [Self::Poweroff, Self::Crash, Self::Any];
+        all.into_iter().find(|e| e.to_string() == text)
     }
 
     pub fn accepts(self, reason: ShutdownReason) -> bool {
@@ -160,15 +154,10 @@ impl GuestSpec {
     /// proof that Xen, dom0 and the toolstack of the bed really work.
     pub fn linux_proof() -> Self {
         Self {
-            name: LINUX_PROOF.to_string(),
-            kind: GuestKind::Pvh,
             image: GuestImage::BedLinux,
             memory_mb: BED_LINUX_MEMORY_MB,
-            vcpus: 1,
-            extra: String::new(),
-            expect: Expectation::Poweroff,
             expect_lines: vec![LINUX_PROOF_LINE.to_string()],
-            timeout: Self::DEFAULT_TIMEOUT,
+            ..Self::pvh(LINUX_PROOF, "").expect("a valid name")
         }
     }
 
@@ -242,10 +231,8 @@ impl GuestSpec {
         // mode and kills the guest; native mode lets RDTSCP run.
         setting("tsc_mode", XlValue::Str("native"))?;
         if self.memory_mb == 0 || self.vcpus == 0 {
-            return Err(format!(
-                "guest {}: memory and vcpus must be positive",
-                self.name
-            ));
+            let name = &self.name;
+            return Err(format!("guest {name}: memory and vcpus must be positive"));
         }
         config.push_str(&format!("memory = {}\n", self.memory_mb));
         config.push_str(&format!("vcpus = {}\n", self.vcpus));

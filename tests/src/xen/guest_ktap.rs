@@ -20,9 +20,6 @@ use crate::expect::Expectation;
 use crate::transcript::Transcript;
 use crate::verdict::{self, Failure, Position, Reason, Verdict};
 
-/// Console lines shown under an ending that struck outside any test.
-const CONTEXT_LINES: usize = 8;
-
 /// How far back a crash report (`!!! ...`) is looked for, and how many of
 /// its lines are shown.
 const CRASH_SEARCH_LINES: usize = 48;
@@ -53,21 +50,7 @@ pub fn judge_guest_ktap(
     timeout: Duration,
     kind: GuestKind,
 ) -> Verdict {
-    let mut failures: Vec<Failure> = verdict::stated_by_kernel(transcript);
-    failures.extend(judge_end(transcript, end, timeout, kind));
-    failures.extend(transcript.failures().map(verdict::failed_test));
-    if transcript.headers > 1 {
-        failures.push(verdict::bare(Reason::SuiteRestarted {
-            headers: transcript.headers,
-        }));
-    }
-    if let Some(summary) = transcript.summary {
-        let reasons = verdict::judge_report(transcript, summary, None);
-        failures.extend(reasons.into_iter().map(verdict::bare));
-    }
-    let completeness = verdict::judge_completeness(transcript);
-    failures.extend(completeness.into_iter().map(verdict::bare));
-    Verdict { failures }
+    verdict::judge_with(transcript, judge_end(transcript, end, timeout, kind), None)
 }
 
 /// What Xen's ending says, before looking at the results themselves.
@@ -116,7 +99,7 @@ fn judge_end(
     };
     let context = match at {
         Position::During(_) => transcript.running_output(),
-        _ => crash_report(transcript).unwrap_or_else(|| transcript.tail(CONTEXT_LINES)),
+        _ => crash_report(transcript).unwrap_or_else(|| verdict::context_at(transcript, &at)),
     };
     Some(Failure { reason, context })
 }
@@ -144,17 +127,14 @@ fn crash_report(transcript: &Transcript) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use GuestKind::{Hvm, Pvh};
+    use ShutdownReason::{Crash, Poweroff, Reboot};
 
     const TIMEOUT: Duration = Duration::from_secs(240);
 
-    fn judge(console: &str, end: GuestEnd) -> Verdict {
+    fn judge(console: &str, end: GuestEnd, kind: GuestKind) -> Verdict {
         let lines: Vec<String> = console.lines().map(String::from).collect();
-        judge_guest_ktap(&transcript_of(&lines, None), &end, TIMEOUT, GuestKind::Pvh)
-    }
-
-    fn judge_hvm(console: &str, end: GuestEnd) -> Verdict {
-        let lines: Vec<String> = console.lines().map(String::from).collect();
-        judge_guest_ktap(&transcript_of(&lines, None), &end, TIMEOUT, GuestKind::Hvm)
+        judge_guest_ktap(&transcript_of(&lines, None), &end, TIMEOUT, kind)
     }
 
     fn ended(reason: ShutdownReason) -> GuestEnd {
@@ -196,125 +176,6 @@ ok 1 heap_vec
 [ERROR] page fault at 0xdead, rip 0xffff800000012345
 ";
 
-    #[test]
-    fn a_clean_suite_that_powers_off_passes() {
-        let verdict = judge(PASSING, ended(ShutdownReason::Poweroff));
-        assert!(verdict.passed(), "{verdict:?}");
-        assert_eq!(verdict.headline(), "PASS");
-    }
-
-    #[test]
-    fn a_crash_after_failures_names_the_failed_test() {
-        let verdict = judge(FAILING, ended(ShutdownReason::Crash));
-        assert_eq!(
-            verdict.headline(),
-            "FAIL: test xen_memory failed: expected 32 MiB, saw 16 MiB"
-        );
-        assert_eq!(verdict.failures.len(), 1, "{verdict:?}");
-    }
-
-    #[test]
-    fn a_poweroff_despite_failures_is_a_second_failure() {
-        let verdict = judge(FAILING, ended(ShutdownReason::Poweroff));
-        assert_eq!(
-            verdict.headline(),
-            "FAIL: guest powered off although 1 test(s) failed (expected crash)"
-        );
-        assert!(
-            verdict.has(|r| matches!(r, Reason::TestFailed { name, .. } if name == "xen_memory"))
-        );
-    }
-
-    #[test]
-    fn a_crash_without_summary_names_the_running_test() {
-        let verdict = judge(CUT_SHORT, ended(ShutdownReason::Crash));
-        assert_eq!(
-            verdict.headline(),
-            "FAIL: guest crashed during test xen_grant_table (no summary line)"
-        );
-        assert_eq!(
-            verdict.details(),
-            ["| [ERROR] page fault at 0xdead, rip 0xffff800000012345"]
-        );
-        let rebooted = judge(CUT_SHORT, ended(ShutdownReason::Reboot));
-        assert_eq!(
-            rebooted.headline(),
-            "FAIL: guest rebooted (a triple fault?) during test xen_grant_table (no summary line)"
-        );
-    }
-
-    #[test]
-    fn a_timeout_names_the_running_test_and_the_budget() {
-        let verdict = judge(CUT_SHORT, GuestEnd::Timeout);
-        assert_eq!(
-            verdict.headline(),
-            "FAIL: timeout after 240s while running test xen_grant_table"
-        );
-    }
-
-    #[test]
-    fn a_poweroff_without_summary_fails() {
-        let verdict = judge(CUT_SHORT, ended(ShutdownReason::Poweroff));
-        assert_eq!(
-            verdict.headline(),
-            "FAIL: guest powered off during test xen_grant_table (no summary line)"
-        );
-        let silent = judge("", ended(ShutdownReason::Poweroff));
-        assert_eq!(
-            silent.headline(),
-            "FAIL: guest powered off before the suite started (no summary line)"
-        );
-    }
-
-    #[test]
-    fn a_crash_after_a_clean_summary_fails() {
-        let verdict = judge(PASSING, ended(ShutdownReason::Crash));
-        assert_eq!(
-            verdict.headline(),
-            "FAIL: guest crashed after the summary line, all tests passed (expected poweroff)"
-        );
-    }
-
-    #[test]
-    fn an_inconsistent_report_fails_despite_the_poweroff() {
-        let lost = PASSING.replace("ok 2 xen_memory\n", "");
-        let verdict = judge(&lost, ended(ShutdownReason::Poweroff));
-        assert!(verdict.has(|r| matches!(r, Reason::PlanMismatch { .. })));
-        assert!(verdict.has(|r| matches!(r, Reason::SummaryMismatch { .. })));
-        assert!(verdict.has(|r| matches!(r, Reason::Misnumbered { .. })));
-    }
-
-    #[test]
-    fn guests_that_never_ran_their_suite() {
-        let failed = judge("", GuestEnd::Failed("xl create exited with 1".into()));
-        assert_eq!(
-            failed.headline(),
-            "FAIL: the guest could not start: xl create exited with 1"
-        );
-        let unfinished = judge(CUT_SHORT, GuestEnd::Unfinished);
-        assert_eq!(
-            unfinished.headline(),
-            "FAIL: the Xen run ended while the guest was still running, \
-             during test xen_grant_table"
-        );
-        let never = judge("", GuestEnd::NeverStarted);
-        assert_eq!(never.headline(), "FAIL: the guest was never started");
-    }
-
-    #[test]
-    fn relayed_carriage_returns_are_cleaned() {
-        let lines: Vec<String> = PASSING.lines().map(|l| format!("{l}\r")).collect();
-        let transcript = transcript_of(&lines, None);
-        assert!(transcript.summary.is_some());
-        let verdict = judge_guest_ktap(
-            &transcript,
-            &ended(ShutdownReason::Poweroff),
-            TIMEOUT,
-            GuestKind::Pvh,
-        );
-        assert!(verdict.passed(), "{verdict:?}");
-    }
-
     const HVM_CRASH: &str = "\
 [    0.068804] INFO  Virtus on native (cmdline \"test=all crash=pagefault\")
 [    1.056222] WARN  crash=pagefault: crashing on purpose
@@ -333,19 +194,136 @@ ok 1 heap_vec
 ";
 
     #[test]
-    fn under_hvm_a_failing_suite_powers_off_and_fails_by_its_test() {
-        let verdict = judge_hvm(FAILING, ended(ShutdownReason::Poweroff));
-        assert_eq!(
-            verdict.headline(),
-            "FAIL: test xen_memory failed: expected 32 MiB, saw 16 MiB"
+    fn each_ending_has_its_headline() {
+        let failed_test = "FAIL: test xen_memory failed: expected 32 MiB, saw 16 MiB";
+        let cases = [
+            (PASSING, ended(Poweroff), Pvh, "PASS"),
+            (PASSING, ended(Poweroff), Hvm, "PASS"),
+            (FAILING, ended(Crash), Pvh, failed_test),
+            // Under HVM a failing suite powers off and fails by its test.
+            (FAILING, ended(Poweroff), Hvm, failed_test),
+            (
+                FAILING,
+                ended(Poweroff),
+                Pvh,
+                "FAIL: guest powered off although 1 test(s) failed (expected crash)",
+            ),
+            (
+                CUT_SHORT,
+                ended(Crash),
+                Pvh,
+                "FAIL: guest crashed during test xen_grant_table (no summary line)",
+            ),
+            (
+                CUT_SHORT,
+                ended(Reboot),
+                Pvh,
+                "FAIL: guest rebooted (a triple fault?) during test xen_grant_table (no summary line)",
+            ),
+            // A crash Xen saw itself (a triple fault) is reported as under PVH.
+            (
+                CUT_SHORT,
+                ended(Reboot),
+                Hvm,
+                "FAIL: guest rebooted (a triple fault?) during test xen_grant_table (no summary line)",
+            ),
+            (
+                CUT_SHORT,
+                GuestEnd::Timeout,
+                Pvh,
+                "FAIL: timeout after 240s while running test xen_grant_table",
+            ),
+            (
+                CUT_SHORT,
+                ended(Poweroff),
+                Pvh,
+                "FAIL: guest powered off during test xen_grant_table (no summary line)",
+            ),
+            (
+                "",
+                ended(Poweroff),
+                Pvh,
+                "FAIL: guest powered off before the suite started (no summary line)",
+            ),
+            (
+                PASSING,
+                ended(Crash),
+                Pvh,
+                "FAIL: guest crashed after the summary line, all tests passed (expected poweroff)",
+            ),
+            (
+                "",
+                GuestEnd::Failed("xl create exited with 1".into()),
+                Pvh,
+                "FAIL: the guest could not start: xl create exited with 1",
+            ),
+            (
+                CUT_SHORT,
+                GuestEnd::Unfinished,
+                Pvh,
+                "FAIL: the Xen run ended while the guest was still running, \
+                 during test xen_grant_table",
+            ),
+            (
+                "",
+                GuestEnd::NeverStarted,
+                Pvh,
+                "FAIL: the guest was never started",
+            ),
+            (
+                CUT_SHORT,
+                ended(Poweroff),
+                Hvm,
+                "FAIL: kernel crashed during test xen_grant_table (no summary line; \
+                 under HVM the native kernel powers off through ACPI after a crash too)",
+            ),
+        ];
+        for (console, end, kind, headline) in cases {
+            let verdict = judge(console, end.clone(), kind);
+            assert_eq!(verdict.headline(), headline, "{end:?} {kind:?}");
+            if headline == failed_test {
+                assert_eq!(verdict.failures.len(), 1, "{verdict:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_poweroff_despite_failures_still_names_the_test() {
+        let verdict = judge(FAILING, ended(Poweroff), Pvh);
+        assert!(
+            verdict.has(|r| matches!(r, Reason::TestFailed { name, .. } if name == "xen_memory"))
         );
-        assert_eq!(verdict.failures.len(), 1, "{verdict:?}");
-        assert!(judge_hvm(PASSING, ended(ShutdownReason::Poweroff)).passed());
+    }
+
+    #[test]
+    fn a_crash_without_summary_shows_the_running_output() {
+        assert_eq!(
+            judge(CUT_SHORT, ended(Crash), Pvh).details(),
+            ["| [ERROR] page fault at 0xdead, rip 0xffff800000012345"]
+        );
+    }
+
+    #[test]
+    fn an_inconsistent_report_fails_despite_the_poweroff() {
+        let lost = PASSING.replace("ok 2 xen_memory\n", "");
+        let verdict = judge(&lost, ended(Poweroff), Pvh);
+        assert!(verdict.has(|r| matches!(r, Reason::PlanMismatch { .. })));
+        assert!(verdict.has(|r| matches!(r, Reason::SummaryMismatch { .. })));
+        assert!(verdict.has(|r| matches!(r, Reason::Misnumbered { .. })));
+    }
+
+    #[test]
+    fn relayed_carriage_returns_are_cleaned() {
+        let lines: Vec<String> = PASSING.lines().map(|l| format!("{l}\r")).collect();
+        let transcript = transcript_of(&lines, None);
+        assert!(transcript.summary.is_some());
+        let verdict = judge_guest_ktap(&transcript, &ended(Poweroff), TIMEOUT, Pvh);
+        assert!(verdict.passed(), "{verdict:?}");
     }
 
     #[test]
     fn under_hvm_a_poweroff_without_summary_is_a_crash_shown_from_its_report() {
-        let verdict = judge_hvm(HVM_CRASH, ended(ShutdownReason::Poweroff));
+        let verdict = judge(HVM_CRASH, ended(Poweroff), Hvm);
         assert_eq!(
             verdict.headline(),
             "FAIL: kernel crashed before the suite started (no summary line; \
@@ -357,34 +335,15 @@ ok 1 heap_vec
             "| !!! unhandled CPU exception 14: page fault (#PF)"
         );
         assert_eq!(details.len(), 11, "{details:?}");
-        let mid_test = judge_hvm(CUT_SHORT, ended(ShutdownReason::Poweroff));
-        assert!(
-            mid_test
-                .headline()
-                .starts_with("FAIL: kernel crashed during test xen_grant_table (no summary line;"),
-            "{}",
-            mid_test.headline()
-        );
-        // A crash Xen saw itself (a triple fault) is reported as under PVH.
-        let rebooted = judge_hvm(CUT_SHORT, ended(ShutdownReason::Reboot));
-        assert!(
-            rebooted
-                .headline()
-                .starts_with("FAIL: guest rebooted (a triple fault?)")
-        );
     }
 
     #[test]
     fn without_a_crash_report_the_tail_is_shown() {
-        let verdict = judge(
-            "[ INFO] booting\nno banner here\n",
-            ended(ShutdownReason::Crash),
-        );
+        let verdict = judge("[ INFO] booting\nno banner here\n", ended(Crash), Pvh);
         assert_eq!(verdict.details(), ["| [ INFO] booting", "| no banner here"]);
         let panic = "x\n!!! boom\n!!! kernel panic, stopping\n";
-        let verdict = judge(panic, ended(ShutdownReason::Crash));
         assert_eq!(
-            verdict.details(),
+            judge(panic, ended(Crash), Pvh).details(),
             ["| !!! boom", "| !!! kernel panic, stopping"]
         );
     }

@@ -92,11 +92,8 @@ pub struct TempFile(pub PathBuf);
 impl TempFile {
     pub fn new() -> io::Result<Self> {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "virtus-xen-{}-{}.tmp",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        );
+        let (pid, n) = (std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
+        let name = format!("virtus-xen-{pid}-{n}.tmp");
         let path = std::env::temp_dir().join(name);
         File::create(&path)?;
         Ok(Self(path))
@@ -112,7 +109,7 @@ impl Drop for TempFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xen::hvm::Flavour;
+    use crate::xen::bed::pvh_bed;
 
     #[test]
     fn the_bed_archive_then_ours_with_one_copy_of_each_kernel() {
@@ -122,10 +119,7 @@ mod tests {
         // Not an ELF: objcopy refuses it, and it goes in as it is.
         fs::write(dir.join("k.elf"), b"KERNEL-BYTES-ONCE").unwrap();
         fs::write(dir.join("r.img"), b"RAMDISK").unwrap();
-        let bed = Bed {
-            dir: dir.clone(),
-            flavour: Flavour::Pvh,
-        };
+        let bed = pvh_bed(dir.clone());
         let mut a = GuestSpec::pvh("a", dir.join("k.elf")).unwrap();
         if let GuestImage::File { ramdisk, .. } = &mut a.image {
             *ramdisk = Some(dir.join("r.img"));

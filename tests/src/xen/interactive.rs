@@ -114,16 +114,14 @@ pub fn run_interactive(guest: &GuestSpec, bed: &Bed) -> Result<ExitStatus, Strin
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use super::*;
+    use crate::xen::bed::pvh_bed;
 
     #[test]
     fn the_terminal_gets_the_serial_port_and_the_monitor() {
-        let bed = Bed {
-            dir: PathBuf::from("/bed"),
-            flavour: crate::xen::hvm::Flavour::Pvh,
-        };
+        let bed = pvh_bed("/bed");
         let args = qemu_arguments(&bed, Path::new("/tmp/i"), 512, SESSION_WATCHDOG).unwrap();
         let args = interactive_arguments(&args);
         let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
@@ -152,10 +150,7 @@ mod tests {
     #[test]
     fn a_missing_image_is_refused_before_booting() {
         let guest = GuestSpec::pvh("virtus", "/nonexistent/virtus-pv").unwrap();
-        let bed = Bed {
-            dir: PathBuf::from("/nonexistent"),
-            flavour: crate::xen::hvm::Flavour::Pvh,
-        };
+        let bed = pvh_bed("/nonexistent");
         let error = run_interactive(&guest, &bed).unwrap_err();
         assert!(
             error.contains("/nonexistent/virtus-pv not found"),

@@ -113,12 +113,10 @@ pub fn render(
                 steps.join(", ")
             )
         }
-        Event::GuestTimeout { guest, uptime: u } => {
-            format!(
-                "[xen] {at} guest {guest} timed out, still running{}",
-                uptime(u)
-            )
-        }
+        Event::GuestTimeout { guest, uptime: u } => format!(
+            "[xen] {at} guest {guest} timed out, still running{}",
+            uptime(u)
+        ),
         Event::GuestFailed { guest, reason } => {
             format!("[xen] {at} guest {guest} failed to start: {reason}")
         }
@@ -138,69 +136,57 @@ mod tests {
     const AT: Duration = Duration::from_millis(7840);
 
     #[test]
-    fn guest_lines_and_markers_are_labelled() {
-        let line = Event::GuestLine {
+    fn each_event_is_labelled_and_shown_at_its_verbosity() {
+        use Verbosity::{Normal, Quiet, Verbose};
+        let line = |text: &str| Event::GuestLine {
             guest: "virtus".into(),
-            text: "ok 1 heap".into(),
+            text: text.into(),
         };
-        assert_eq!(
-            render(&line, AT, Verbosity::Normal, &GuestSymbols::default()).as_deref(),
-            Some("[xen:virtus] ok 1 heap")
-        );
         let created = Event::GuestCreated {
             guest: "virtus".into(),
             domid: Some(1),
             uptime: Some(6.83),
         };
-        assert_eq!(
-            render(&created, AT, Verbosity::Normal, &GuestSymbols::default()).as_deref(),
-            Some("[xen] 7.8s guest virtus created, domid 1 (dom0 uptime 6.8s)")
-        );
         let ended = Event::GuestEnded {
             guest: "virtus".into(),
             reason: crate::xen::protocol::ShutdownReason::Crash,
             code: Some(3),
             uptime: None,
         };
-        assert_eq!(
-            render(&ended, AT, Verbosity::Normal, &GuestSymbols::default()).as_deref(),
-            Some("[xen] 7.8s guest virtus ended: crash (code 3)")
-        );
-    }
-
-    #[test]
-    fn xen_and_dom0_kernel_lines_only_when_verbose() {
         let xen = Event::Xen("(XEN) Xen version 4.17".into());
         let kernel = Event::Other("[    1.0] Linux version 6.1".into());
-        assert_eq!(
-            render(&xen, AT, Verbosity::Normal, &GuestSymbols::default()),
-            None
-        );
-        assert_eq!(
-            render(&kernel, AT, Verbosity::Normal, &GuestSymbols::default()),
-            None
-        );
-        assert_eq!(
-            render(&xen, AT, Verbosity::Verbose, &GuestSymbols::default()).as_deref(),
-            Some("[xen] (XEN) Xen version 4.17")
-        );
-        assert_eq!(
-            render(&kernel, AT, Verbosity::Verbose, &GuestSymbols::default()).as_deref(),
-            Some("[xen:dom0-kernel] [    1.0] Linux version 6.1")
-        );
-        let running = Event::GuestLine {
-            guest: "virtus".into(),
-            text: "# running: heap_vec".into(),
-        };
-        assert_eq!(
-            render(&running, AT, Verbosity::Normal, &GuestSymbols::default()),
-            None
-        );
-        assert!(render(&running, AT, Verbosity::Verbose, &GuestSymbols::default()).is_some());
-        let done = Event::Done { uptime: None };
-        assert_eq!(
-            render(&done, AT, Verbosity::Quiet, &GuestSymbols::default()),
-            None
-        );
+        let cases = [
+            (line("ok 1 heap"), Normal, Some("[xen:virtus] ok 1 heap")),
+            (
+                created,
+                Normal,
+                Some("[xen] 7.8s guest virtus created, domid 1 (dom0 uptime 6.8s)"),
+            ),
+            (
+                ended,
+                Normal,
+                Some("[xen] 7.8s guest virtus ended: crash (code 3)"),
+            ),
+            // Xen's and dom0's kernel lines only when verbose.
+            (xen.clone(), Normal, None),
+            (kernel.clone(), Normal, None),
+            (xen, Verbose, Some("[xen] (XEN) Xen version 4.17")),
+            (
+                kernel,
+                Verbose,
+                Some("[xen:dom0-kernel] [    1.0] Linux version 6.1"),
+            ),
+            (line("# running: heap_vec"), Normal, None),
+            (
+                line("# running: heap_vec"),
+                Verbose,
+                Some("[xen:virtus] # running: heap_vec"),
+            ),
+            (Event::Done { uptime: None }, Quiet, None),
+        ];
+        for (event, verbosity, shown) in cases {
+            let got = render(&event, AT, verbosity, &GuestSymbols::default());
+            assert_eq!(got.as_deref(), shown, "{event:?} {verbosity:?}");
+        }
     }
 }

@@ -93,15 +93,11 @@ pub fn qemu_arguments(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
+    use crate::xen::bed::pvh_bed;
 
     fn bed() -> Bed {
-        Bed {
-            dir: PathBuf::from("/cache/xen-bed"),
-            flavour: Flavour::Pvh,
-        }
+        pvh_bed("/cache/xen-bed")
     }
 
     #[test]
@@ -159,10 +155,7 @@ mod tests {
 
     #[test]
     fn commas_in_module_strings_are_doubled() {
-        let odd = Bed {
-            dir: PathBuf::from("/a,b"),
-            flavour: Flavour::Pvh,
-        };
+        let odd = pvh_bed("/a,b");
         let args = qemu_arguments(&odd, Path::new("/t,mp/x"), 512, Duration::from_secs(9)).unwrap();
         let initrd = args.last().unwrap().to_str().unwrap();
         assert!(initrd.starts_with("/a,,b/vmlinux "), "{initrd}");

@@ -25,31 +25,29 @@ pub enum ShutdownReason {
 }
 
 impl ShutdownReason {
-    const ALL: [Self; 7] = [
-        Self::Poweroff,
-        Self::Reboot,
-        Self::Suspend,
-        Self::Crash,
-        Self::Watchdog,
-        Self::SoftReset,
-        Self::Unknown,
+    /// Each reason and the word dom0 prints, matching libxl's `SHUTDOWN_*` names.
+    const NAMES: [(Self, &'static str); 7] = [
+        (Self::Poweroff, "poweroff"),
+        (Self::Reboot, "reboot"),
+        (Self::Suspend, "suspend"),
+        (Self::Crash, "crash"),
+        (Self::Watchdog, "watchdog"),
+        (Self::SoftReset, "soft_reset"),
+        (Self::Unknown, "unknown"),
     ];
 
-    /// The word dom0 prints, matching libxl's `SHUTDOWN_*` names.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Poweroff => "poweroff",
-            Self::Reboot => "reboot",
-            Self::Suspend => "suspend",
-            Self::Crash => "crash",
-            Self::Watchdog => "watchdog",
-            Self::SoftReset => "soft_reset",
-            Self::Unknown => "unknown",
-        }
+        Self::NAMES
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map_or("", |(_, n)| n)
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|reason| reason.name() == name)
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(r, _)| *r)
     }
 }
 
@@ -167,41 +165,26 @@ impl ConsoleParser {
     /// it completed.
     pub fn feed(&mut self, chunk: &str, at: Duration) -> Vec<Stamped> {
         let mut events = Vec::new();
-        let mut rest = chunk;
-        while !rest.is_empty() {
-            let since = *self.partial_since.get_or_insert(at);
-            match rest.find('\n') {
-                Some(newline) => {
-                    self.partial.push_str(&rest[..newline]);
-                    rest = &rest[newline + 1..];
-                    let line = std::mem::take(&mut self.partial);
-                    self.partial_since = None;
-                    events.extend(
-                        parse_line(&line)
-                            .into_iter()
-                            .map(|event| Stamped { at: since, event }),
-                    );
+        for piece in chunk.split_inclusive('\n') {
+            self.partial_since.get_or_insert(at);
+            match piece.strip_suffix('\n') {
+                Some(end) => {
+                    self.partial.push_str(end);
+                    events.extend(self.finish());
                 }
-                None => {
-                    self.partial.push_str(rest);
-                    rest = "";
-                }
+                None => self.partial.push_str(piece),
             }
         }
         events
     }
 
-    /// Parses whatever is left without a newline.
+    /// Parses the line so far: the one a newline completed, or whatever is
+    /// left without one.
     pub fn finish(&mut self) -> Vec<Stamped> {
-        let since = self.partial_since.take().unwrap_or_default();
+        let at = self.partial_since.take().unwrap_or_default();
         let line = std::mem::take(&mut self.partial);
-        if line.is_empty() {
-            return Vec::new();
-        }
-        parse_line(&line)
-            .into_iter()
-            .map(|event| Stamped { at: since, event })
-            .collect()
+        let events = parse_line(&line).into_iter();
+        events.map(|event| Stamped { at, event }).collect()
     }
 }
 
@@ -253,21 +236,19 @@ fn parse_script_line(line: &str) -> Event {
             text: relayed_text(rest),
         };
     }
-    if let Some(rest) = line.strip_prefix("@@guest-xl ") {
-        return match rest.split_once('|') {
-            Some((guest, text)) if valid_name(guest) => Event::GuestXl {
-                guest: guest.to_string(),
-                text: relayed_text(text),
-            },
-            _ => garbled(),
+    for (prefix, xl) in [("@@guest-xl ", true), ("@@guest ", false)] {
+        let Some(rest) = line.strip_prefix(prefix) else {
+            continue;
         };
-    }
-    if let Some(rest) = line.strip_prefix("@@guest ") {
         return match rest.split_once('|') {
-            Some((guest, text)) if valid_name(guest) => Event::GuestLine {
-                guest: guest.to_string(),
-                text: relayed_text(text),
-            },
+            Some((guest, text)) if valid_name(guest) => {
+                let (guest, text) = (guest.to_string(), relayed_text(text));
+                if xl {
+                    Event::GuestXl { guest, text }
+                } else {
+                    Event::GuestLine { guest, text }
+                }
+            }
             _ => garbled(),
         };
     }

@@ -1,14 +1,26 @@
 use super::*;
 
-fn events(transcript: &str) -> Vec<Event> {
+/// The events of `transcript` fed in chunks of `size` characters.
+fn events_in_chunks(transcript: &str, size: usize) -> Vec<Event> {
     let mut parser = ConsoleParser::new();
-    let mut out: Vec<Event> = parser
-        .feed(transcript, Duration::ZERO)
-        .into_iter()
-        .map(|s| s.event)
+    let chars: Vec<char> = transcript.chars().collect();
+    let mut stamped: Vec<Stamped> = chars
+        .chunks(size)
+        .flat_map(|chunk| parser.feed(&chunk.iter().collect::<String>(), Duration::ZERO))
         .collect();
-    out.extend(parser.finish().into_iter().map(|s| s.event));
-    out
+    stamped.extend(parser.finish());
+    stamped.into_iter().map(|s| s.event).collect()
+}
+
+fn events(transcript: &str) -> Vec<Event> {
+    events_in_chunks(transcript, transcript.len().max(1))
+}
+
+fn guest_line(guest: &str, text: &str) -> Event {
+    Event::GuestLine {
+        guest: guest.into(),
+        text: text.into(),
+    }
 }
 
 fn other(text: &str) -> Event {
@@ -52,18 +64,9 @@ fn a_whole_run_reads_as_events() {
                 uptime: Some(6.8)
             },
             Event::Xen("(d1) debug port line".into()),
-            Event::GuestLine {
-                guest: "virtus-pvh".into(),
-                text: "KTAP version 1".into()
-            },
-            Event::GuestLine {
-                guest: "virtus-pvh".into(),
-                text: "ok 1 heap_alloc # done |x|".into()
-            },
-            Event::GuestLine {
-                guest: "virtus-pvh".into(),
-                text: String::new()
-            },
+            guest_line("virtus-pvh", "KTAP version 1"),
+            guest_line("virtus-pvh", "ok 1 heap_alloc # done |x|"),
+            guest_line("virtus-pvh", ""),
             Event::GuestEnded {
                 guest: "virtus-pvh".into(),
                 reason: ShutdownReason::Poweroff,
@@ -126,20 +129,11 @@ fn failures_timeouts_and_errors() {
 fn chunks_split_anywhere_give_the_same_events() {
     let whole = events(TRANSCRIPT);
     for size in [1, 2, 3, 7, 64] {
-        let mut parser = ConsoleParser::new();
-        let mut got = Vec::new();
-        let bytes: Vec<char> = TRANSCRIPT.chars().collect();
-        for chunk in bytes.chunks(size) {
-            let chunk: String = chunk.iter().collect();
-            got.extend(
-                parser
-                    .feed(&chunk, Duration::ZERO)
-                    .into_iter()
-                    .map(|s| s.event),
-            );
-        }
-        got.extend(parser.finish().into_iter().map(|s| s.event));
-        assert_eq!(got, whole, "chunk size {size}");
+        assert_eq!(
+            events_in_chunks(TRANSCRIPT, size),
+            whole,
+            "chunk size {size}"
+        );
     }
 }
 
@@ -176,10 +170,7 @@ fn a_marker_after_other_output_on_the_same_line_is_found() {
     // relayed with the prefix first.
     assert_eq!(
         events("@@guest a| @@virtus done uptime=1\n"),
-        [Event::GuestLine {
-            guest: "a".into(),
-            text: "@@virtus done uptime=1".into()
-        }]
+        [guest_line("a", "@@virtus done uptime=1")]
     );
 }
 
@@ -231,7 +222,7 @@ fn xen_lines_are_told_from_dom0_lines() {
 
 #[test]
 fn shutdown_reasons_round_trip() {
-    for reason in ShutdownReason::ALL {
+    for (reason, _) in ShutdownReason::NAMES {
         assert_eq!(ShutdownReason::from_name(reason.name()), Some(reason));
     }
     assert_eq!(ShutdownReason::from_name("halt"), None);

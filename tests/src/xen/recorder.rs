@@ -16,7 +16,6 @@ pub const HIDDEN_TAIL: usize = 30;
 /// Folds stamped events into a [`XenReport`].
 pub struct Recorder<'a> {
     specs: &'a [GuestSpec],
-    guests: Vec<GuestReport>,
     /// Index into `report.dom0` of the command whose output is arriving.
     dom0_next: usize,
     hidden: VecDeque<String>,
@@ -26,24 +25,18 @@ pub struct Recorder<'a> {
 impl<'a> Recorder<'a> {
     /// `dom0_order` is the commands in the order the script runs them.
     pub fn new(specs: &'a [GuestSpec], dom0_order: &[String]) -> Self {
+        let guests = specs.iter().map(|spec| GuestReport::new(&spec.name));
+        let dom0 = dom0_order.iter().map(|command| Dom0Output {
+            command: command.clone(),
+            ..Dom0Output::default()
+        });
         Self {
             specs,
-            guests: specs
-                .iter()
-                .map(|spec| GuestReport::new(&spec.name))
-                .collect(),
             dom0_next: 0,
             hidden: VecDeque::new(),
             report: XenReport {
-                guests: Vec::new(),
-                dom0: dom0_order
-                    .iter()
-                    .map(|command| Dom0Output {
-                        command: command.clone(),
-                        lines: Vec::new(),
-                        rc: None,
-                    })
-                    .collect(),
+                guests: guests.collect(),
+                dom0: dom0.collect(),
                 ..XenReport::default()
             },
         }
@@ -160,10 +153,9 @@ impl<'a> Recorder<'a> {
 
     /// The finished report, every guest judged.
     pub fn finish(mut self, termination: Termination, elapsed: Duration) -> XenReport {
-        for (report, spec) in self.guests.iter_mut().zip(self.specs) {
+        for (report, spec) in self.report.guests.iter_mut().zip(self.specs) {
             report.judge(spec);
         }
-        self.report.guests = self.guests;
         self.report.termination = Some(termination);
         self.report.stages.qemu_exit = Some(elapsed);
         self.report.hidden_tail = self.hidden.into_iter().collect();
@@ -173,14 +165,14 @@ impl<'a> Recorder<'a> {
     /// Events for a guest nobody asked for (a typo in a hand-written
     /// script, a stale domain) are noted rather than dropped.
     fn guest(&mut self, name: &str) -> Option<&mut GuestReport> {
-        let found = self.guests.iter().position(|g| g.name == name);
+        let found = self.report.guests.iter().position(|g| g.name == name);
         if found.is_none() {
             let note = format!("event for unknown guest `{name}`");
             if !self.report.notes.contains(&note) {
                 self.report.notes.push(note);
             }
         }
-        found.map(|i| &mut self.guests[i])
+        found.map(|i| &mut self.report.guests[i])
     }
 
     fn hide(&mut self, line: &str) {
@@ -193,4 +185,4 @@ impl<'a> Recorder<'a> {
 
 #[cfg(test)]
 #[path = "recorder_tests.rs"]
-mod tests;
+pub(crate) mod tests;

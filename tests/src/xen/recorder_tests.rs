@@ -8,39 +8,40 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// Feeds `(seconds, line)` pairs and finishes with QEMU's exit.
-fn run(specs: &[GuestSpec], dom0: &[&str], lines: &[(u64, &str)], end: Termination) -> XenReport {
+/// Feeds the script's lines, each `<seconds> <line>`, and finishes with
+/// QEMU's exit a second after the last.
+pub(crate) fn run(specs: &[GuestSpec], dom0: &[&str], script: &str, end: Termination) -> XenReport {
     let dom0: Vec<String> = dom0.iter().map(ToString::to_string).collect();
     let mut recorder = Recorder::new(specs, &dom0);
     let mut parser = ConsoleParser::new();
-    for (at, line) in lines {
-        for stamped in parser.feed(&format!("{line}\n"), secs(*at)) {
+    let mut last = 0;
+    for entry in script.split_terminator('\n') {
+        let (at, line) = entry.trim_start().split_once(' ').unwrap();
+        last = at.parse().unwrap();
+        for stamped in parser.feed(&format!("{line}\n"), secs(last)) {
             recorder.record(&stamped);
         }
     }
-    recorder.finish(end, secs(lines.last().map_or(0, |l| l.0) + 1))
+    recorder.finish(end, secs(last + 1))
 }
 
 fn guest(name: &str) -> GuestSpec {
     GuestSpec::pvh(name, "/k").unwrap()
 }
 
-const CLEAN: &[(u64, &str)] = &[
-    (0, "(XEN) Xen version 4.17"),
-    (5, "@@virtus dom0-start uptime=4.9"),
-    (6, "[    5.1] random kernel line"),
-    (7, "@@virtus dom0-ready uptime=6.0"),
-    (8, "@@virtus guest a created domid=1 uptime=7.0"),
-    (9, "@@guest a| hello from a"),
-    (10, "@@guest a| RESULT ok"),
-    (
-        10,
-        "@@virtus guest a ended reason=poweroff code=0 uptime=9.5",
-    ),
-    (11, "@@dom0| (XEN) Xen version 4.17"),
-    (11, "@@virtus dom0-cmd rc=0"),
-    (12, "@@virtus done uptime=11.0"),
-];
+const CLEAN: &str = "\
+0 (XEN) Xen version 4.17
+5 @@virtus dom0-start uptime=4.9
+6 [    5.1] random kernel line
+7 @@virtus dom0-ready uptime=6.0
+8 @@virtus guest a created domid=1 uptime=7.0
+9 @@guest a| hello from a
+10 @@guest a| RESULT ok
+10 @@virtus guest a ended reason=poweroff code=0 uptime=9.5
+11 @@dom0| (XEN) Xen version 4.17
+11 @@virtus dom0-cmd rc=0
+12 @@virtus done uptime=11.0
+";
 
 #[test]
 fn a_clean_run_passes_with_its_timings() {
@@ -109,37 +110,23 @@ fn crash_hang_silence_failure_and_absence_are_each_named() {
     let report = run(
         &specs,
         &[],
-        &[
-            (1, "@@virtus guest crashes created domid=1 uptime=1"),
-            (1, "@@virtus guest hangs created domid=2 uptime=1"),
-            (1, "@@virtus guest silent created domid=3 uptime=1"),
-            (1, "@@virtus guest rebooted created domid=4 uptime=1"),
-            (2, "@@guest rebooted| about to fault"),
-            (
-                3,
-                "@@virtus guest rebooted ended reason=reboot code=1 uptime=3",
-            ),
-            (2, "@@guest crashes| PANIC at heap.rs:12"),
-            (2, "@@guest hangs| waiting forever"),
-            (2, "@@virtus guest broken failed xl create exited with 3"),
-            (2, "@@guest-xl broken| libxl: error: cannot load kernel"),
-            (
-                3,
-                "@@virtus guest broken ended reason=unknown code=-1 uptime=3",
-            ),
-            (2, "@@virtus guest broken failed not started"),
-            (2, "@@guest-xl broken| libxl: error: cannot load kernel"),
-            (
-                3,
-                "@@virtus guest crashes ended reason=crash code=3 uptime=3",
-            ),
-            (
-                4,
-                "@@virtus guest silent ended reason=poweroff code=0 uptime=4",
-            ),
-            (63, "@@virtus guest hangs timeout uptime=63"),
-            (64, "@@virtus done uptime=64"),
-        ],
+        "1 @@virtus guest crashes created domid=1 uptime=1\n\
+         1 @@virtus guest hangs created domid=2 uptime=1\n\
+         1 @@virtus guest silent created domid=3 uptime=1\n\
+         1 @@virtus guest rebooted created domid=4 uptime=1\n\
+         2 @@guest rebooted| about to fault\n\
+         3 @@virtus guest rebooted ended reason=reboot code=1 uptime=3\n\
+         2 @@guest crashes| PANIC at heap.rs:12\n\
+         2 @@guest hangs| waiting forever\n\
+         2 @@virtus guest broken failed xl create exited with 3\n\
+         2 @@guest-xl broken| libxl: error: cannot load kernel\n\
+         3 @@virtus guest broken ended reason=unknown code=-1 uptime=3\n\
+         2 @@virtus guest broken failed not started\n\
+         2 @@guest-xl broken| libxl: error: cannot load kernel\n\
+         3 @@virtus guest crashes ended reason=crash code=3 uptime=3\n\
+         4 @@virtus guest silent ended reason=poweroff code=0 uptime=4\n\
+         63 @@virtus guest hangs timeout uptime=63\n\
+         64 @@virtus done uptime=64\n",
         Termination::Exited(0),
     );
     let ends: Vec<_> = report.guests.iter().map(|g| g.end.word()).collect();
@@ -180,7 +167,7 @@ fn crash_hang_silence_failure_and_absence_are_each_named() {
 
 #[test]
 fn a_run_without_done_fails_even_if_guests_passed() {
-    let cut = &CLEAN[..CLEAN.len() - 1];
+    let cut = CLEAN.trim_end().rsplit_once('\n').unwrap().0;
     let report = run(
         &[guest("a")],
         &["xl dmesg"],
@@ -203,13 +190,11 @@ fn watchdog_errors_and_unfinished_guests() {
     let report = run(
         &[guest("a")],
         &["xl list"],
-        &[
-            (1, "@@virtus error xenconsoled did not start"),
-            (2, "@@virtus guest a created domid=1 uptime=2"),
-            (2, "@@guest a| hi"),
-            (3, "@@dom0| partial output"),
-            (9, "@@virtus watchdog uptime=9"),
-        ],
+        "1 @@virtus error xenconsoled did not start\n\
+         2 @@virtus guest a created domid=1 uptime=2\n\
+         2 @@guest a| hi\n\
+         3 @@dom0| partial output\n\
+         9 @@virtus watchdog uptime=9\n",
         Termination::Exited(0),
     );
     assert_eq!(report.guests[0].end, GuestEnd::Unfinished);
@@ -230,11 +215,9 @@ fn unknown_guests_and_garbled_markers_are_noted() {
     let report = run(
         &[guest("a")],
         &[],
-        &[
-            (1, "@@guest zz| stray"),
-            (1, "@@guest zz| stray again"),
-            (2, "@@virtus guest a ended reas"),
-        ],
+        "1 @@guest zz| stray\n\
+         1 @@guest zz| stray again\n\
+         2 @@virtus guest a ended reas\n",
         Termination::Exited(0),
     );
     assert_eq!(
@@ -248,9 +231,8 @@ fn unknown_guests_and_garbled_markers_are_noted() {
 
 #[test]
 fn the_hidden_tail_keeps_the_last_lines() {
-    let lines: Vec<String> = (0..50).map(|i| format!("(XEN) line {i}")).collect();
-    let pairs: Vec<(u64, &str)> = lines.iter().map(|l| (1, l.as_str())).collect();
-    let report = run(&[], &[], &pairs, Termination::Exited(0));
+    let lines: String = (0..50).map(|i| format!("1 (XEN) line {i}\n")).collect();
+    let report = run(&[], &[], &lines, Termination::Exited(0));
     assert_eq!(report.hidden_tail.len(), HIDDEN_TAIL);
     assert_eq!(report.hidden_tail[0], "(XEN) line 20");
     assert_eq!(report.hidden_tail[29], "(XEN) line 49");
@@ -258,17 +240,12 @@ fn the_hidden_tail_keeps_the_last_lines() {
 
 #[test]
 fn a_ktap_summary_line_is_timed() {
-    let lines = [
-        (8, "@@virtus guest a created domid=1 uptime=7.0"),
-        (9, "@@guest a| KTAP version 1"),
-        (30, "@@guest a| 2 passed, 0 failed, 1 skipped\r"),
-        (31, "@@guest a| 9 passed, 0 failed"),
-        (
-            32,
-            "@@virtus guest a ended reason=poweroff code=0 uptime=30.0",
-        ),
-    ];
-    let report = run(&[guest("a")], &[], &lines, Termination::Exited(0));
+    let lines = "8 @@virtus guest a created domid=1 uptime=7.0\n\
+                 9 @@guest a| KTAP version 1\n\
+                 30 @@guest a| 2 passed, 0 failed, 1 skipped\r\n\
+                 31 @@guest a| 9 passed, 0 failed\n\
+                 32 @@virtus guest a ended reason=poweroff code=0 uptime=30.0\n";
+    let report = run(&[guest("a")], &[], lines, Termination::Exited(0));
     let times = &report.guests[0].times;
     assert_eq!(times.first_line, Some(secs(9)));
     assert_eq!(times.result_line, Some(secs(30)));
@@ -277,22 +254,14 @@ fn a_ktap_summary_line_is_timed() {
 
 #[test]
 fn stamps_are_kept_by_name_and_bad_ones_dropped() {
-    let lines = [
-        (8, "@@virtus guest a created domid=1 uptime=7.0"),
-        (
-            9,
-            "@@virtus guest a stamps xl_create=5.25 built=6.5 unpaused=7.0 first_byte=7.01",
-        ),
-        (
-            10,
-            "@@virtus guest a ended reason=poweroff code=0 uptime=9.5",
-        ),
-        (11, "@@virtus guest b stamps xl_create=-1"),
-    ];
+    let lines = "8 @@virtus guest a created domid=1 uptime=7.0\n\
+                 9 @@virtus guest a stamps xl_create=5.25 built=6.5 unpaused=7.0 first_byte=7.01\n\
+                 10 @@virtus guest a ended reason=poweroff code=0 uptime=9.5\n\
+                 11 @@virtus guest b stamps xl_create=-1\n";
     let report = run(
         &[guest("a"), guest("b")],
         &[],
-        &lines,
+        lines,
         Termination::Exited(0),
     );
     let a = &report.guests[0];

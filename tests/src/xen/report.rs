@@ -8,7 +8,7 @@ use super::protocol::ShutdownReason;
 use crate::exit::Termination;
 
 /// How a guest's run ended, as far as the console tells.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum GuestEnd {
     /// Xen shut the domain down for this reason.
     Shutdown(ShutdownReason),
@@ -19,6 +19,7 @@ pub enum GuestEnd {
     /// Created, but the run ended before dom0 said how the guest ended.
     Unfinished,
     /// Never created: dom0 did not get that far.
+    #[default]
     NeverStarted,
 }
 
@@ -46,7 +47,7 @@ pub struct GuestTimes {
     pub ended: Option<Duration>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuestReport {
     pub name: String,
     pub end: GuestEnd,
@@ -71,6 +72,12 @@ impl GuestReport {
         self.problems.is_empty()
     }
 
+    /// `PASS`, or `FAIL: ` and the first problem.
+    pub fn verdict(&self) -> String {
+        let first = self.problems.first();
+        first.map_or("PASS".into(), |first| format!("FAIL: {first}"))
+    }
+
     /// dom0's clock (uptime, s) at step `name` of the guest's life, if it
     /// was stamped.
     pub fn stamp(&self, name: &str) -> Option<f64> {
@@ -83,15 +90,7 @@ impl GuestReport {
     pub(super) fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
-            end: GuestEnd::NeverStarted,
-            code: None,
-            domid: None,
-            console: Vec::new(),
-            xl_output: Vec::new(),
-            times: GuestTimes::default(),
-            stamps: Vec::new(),
-            problems: Vec::new(),
-            repeated_failure: false,
+            ..Self::default()
         }
     }
 
@@ -137,7 +136,7 @@ impl GuestReport {
 }
 
 /// One `dom0_run` command and what it printed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dom0Output {
     pub command: String,
     pub lines: Vec<String>,

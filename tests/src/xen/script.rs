@@ -109,6 +109,17 @@ mod tests {
 
     use super::*;
 
+    /// The script's lines after its header comment.
+    fn body(guests: &[GuestSpec], sequential: bool) -> Vec<String> {
+        let text = script(guests, &[], sequential).unwrap().text;
+        text.lines().skip(1).map(String::from).collect()
+    }
+
+    fn dom0(when: Dom0Point, command: &str) -> Dom0Command {
+        let command = command.into();
+        Dom0Command { when, command }
+    }
+
     fn guest(name: &str, secs: u64) -> GuestSpec {
         let mut spec = GuestSpec::pvh(name, "/k").unwrap();
         spec.timeout = Duration::from_secs(secs);
@@ -118,14 +129,8 @@ mod tests {
     #[test]
     fn starts_all_then_waits_all() {
         let dom0 = [
-            Dom0Command {
-                when: Dom0Point::End,
-                command: "xl dmesg | tail -n 5".into(),
-            },
-            Dom0Command {
-                when: Dom0Point::Running,
-                command: "xl list".into(),
-            },
+            dom0(Dom0Point::End, "xl dmesg | tail -n 5"),
+            dom0(Dom0Point::Running, "xl list"),
         ];
         let script = script(&[guest("a", 30), guest("b", 90)], &dom0, false).unwrap();
         assert_eq!(
@@ -143,9 +148,8 @@ mod tests {
 
     #[test]
     fn sequential_waits_for_each_guest_before_the_next() {
-        let script = script(&[guest("a", 30), guest("b", 90)], &[], true).unwrap();
         assert_eq!(
-            script.text.lines().skip(1).collect::<Vec<_>>(),
+            body(&[guest("a", 30), guest("b", 90)], true),
             [
                 "guest_start a",
                 "guest_wait a 30",
@@ -157,13 +161,14 @@ mod tests {
 
     #[test]
     fn the_bed_guest_runs_while_the_others_do() {
-        let script = script(&[GuestSpec::linux_proof(), guest("a", 5)], &[], false).unwrap();
         assert_eq!(
-            script.text.lines().skip(1).collect::<Vec<_>>(),
+            body(&[GuestSpec::linux_proof(), guest("a", 5)], false),
             ["guest_start a", "linux_proof_guest", "guest_wait a 5"]
         );
-        let only = super::script(&[GuestSpec::linux_proof()], &[], false).unwrap();
-        assert!(only.text.ends_with("\nlinux_proof_guest\n"));
+        assert_eq!(
+            body(&[GuestSpec::linux_proof()], false),
+            ["linux_proof_guest"]
+        );
     }
 
     #[test]
@@ -172,12 +177,7 @@ mod tests {
         hanger.timeout = Duration::from_secs(15);
         let guests = [guest("a", 5), hanger, GuestSpec::linux_proof()];
         assert_eq!(
-            script(&guests, &[], false)
-                .unwrap()
-                .text
-                .lines()
-                .skip(1)
-                .collect::<Vec<_>>(),
+            body(&guests, false),
             [
                 "mkdir -p /virtus-run/guests",
                 "guest_start a",
@@ -193,16 +193,13 @@ mod tests {
 
     #[test]
     fn dom0_commands_are_quoted_as_one_word() {
-        let dom0 = |command: &str| {
-            [Dom0Command {
-                when: Dom0Point::End,
-                command: command.into(),
-            }]
-        };
-        let text = script(&[], &dom0("echo 'hi there'; ls $HOME"), false)
-            .unwrap()
-            .text;
-        assert!(text.ends_with("dom0_run sh -c 'echo '\\''hi there'\\''; ls $HOME'\n"));
-        assert!(script(&[], &dom0("a\nb"), false).is_err());
+        let at_end = |command| [dom0(Dom0Point::End, command)];
+        let text = script(&[], &at_end("echo 'hi there'; ls $HOME"), false);
+        assert!(
+            text.unwrap()
+                .text
+                .ends_with("dom0_run sh -c 'echo '\\''hi there'\\''; ls $HOME'\n")
+        );
+        assert!(script(&[], &at_end("a\nb"), false).is_err());
     }
 }
