@@ -1,6 +1,5 @@
 //! `virtus-run bench` options: parsed, they are the request the bench runs.
 
-use std::ops::Deref;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -52,15 +51,6 @@ pub struct BenchRequest {
     pub hvm_bed: Option<PathBuf>,
     #[command(flatten)]
     pub verbosity: Verbosity,
-}
-
-/// The images are defined once for `legs` and `bench`; a request reads
-/// them as its own (`request.pv_image`).
-impl Deref for BenchRequest {
-    type Target = LegImages;
-    fn deref(&self) -> &LegImages {
-        &self.images
-    }
 }
 
 impl BenchRequest {

@@ -73,7 +73,7 @@ pub fn boot_and_footprint(request: &BenchRequest, report: &mut BenchReport) -> O
     }
     let mut guests = Vec::new();
     for i in 1..=request.repeat {
-        match boot_round(i, &request.pv_image, &mute) {
+        match boot_round(i, &request.images.pv_image, &mute) {
             Ok(round) => guests.extend(round),
             Err(e) => report.notes.push(e),
         }
@@ -116,9 +116,9 @@ pub fn boot_and_footprint(request: &BenchRequest, report: &mut BenchReport) -> O
         }
     }
     let f = &mut report.footprint;
-    f.virtus_pv_bytes = file_size(&request.pv_image);
+    f.virtus_pv_bytes = file_size(&request.images.pv_image);
     // The image's size as dom0 gets it, without debug sections.
-    let stripped = initramfs::stripped(&request.pv_image).ok().flatten();
+    let stripped = initramfs::stripped(&request.images.pv_image).ok().flatten();
     f.virtus_pv_stripped_bytes = stripped.and_then(|file| file_size(&file.0));
     if let Some(bed) = &run.bed {
         f.linux_vmlinux_bytes = file_size(&bed.vmlinux());

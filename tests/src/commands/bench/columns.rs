@@ -39,13 +39,13 @@ fn completeness(run: &mut ColumnRun) {
 fn native_run(request: &BenchRequest, label: &str) -> ColumnRun {
     let quiet = request.verbosity == Verbosity::Quiet;
     let config = matrix::configurations(true).swap_remove(0);
-    let console =
-        LiveConsole::new(label, quiet).with_symbols(symbols::for_image(&request.native_image));
+    let console = LiveConsole::new(label, quiet)
+        .with_symbols(symbols::for_image(&request.images.native_image));
     let mut lines = Vec::new();
     let mut run = ColumnRun::default();
     let boot = qemu::boot(
         &config,
-        &request.native_image,
+        &request.images.native_image,
         BENCH_CMDLINE,
         NATIVE_TIMEOUT,
         |stream, line| {
@@ -84,9 +84,9 @@ pub fn native_column(request: &BenchRequest) -> Column {
 
 fn bench_guest(name: &str, hvm: bool, request: &BenchRequest) -> Result<GuestSpec, String> {
     let mut spec = if hvm {
-        GuestSpec::hvm(name, &request.hvm_image)?
+        GuestSpec::hvm(name, &request.images.hvm_image)?
     } else {
-        GuestSpec::pvh(name, &request.pv_image)?
+        GuestSpec::pvh(name, &request.images.pv_image)?
     };
     spec.memory_mb = if hvm { HVM_MEMORY_MB } else { PVH_MEMORY_MB };
     spec.extra = if hvm {

@@ -52,7 +52,7 @@ pub fn density(request: &BenchRequest, n: usize) -> DensityStep {
     };
     let mut specs = Vec::new();
     for i in 1..=n {
-        match GuestSpec::pvh(&format!("d{n}-{i}"), &request.pv_image) {
+        match GuestSpec::pvh(&format!("d{n}-{i}"), &request.images.pv_image) {
             Ok(mut spec) => {
                 spec.memory_mb = DENSITY_MEMORY_MB;
                 spec.extra = format!("xen.memory_mb={DENSITY_MEMORY_MB}");

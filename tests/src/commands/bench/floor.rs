@@ -9,7 +9,7 @@ use crate::xen::bed::Bed;
 use crate::xen::run_planned;
 
 pub fn memory_floors(request: &BenchRequest, report: &mut BenchReport) -> Option<Bed> {
-    let (specs, plan) = match floor::plan(&request.pv_image) {
+    let (specs, plan) = match floor::plan(&request.images.pv_image) {
         Ok(plan) => plan,
         Err(e) => {
             report.notes.push(format!("floor: {e}"));

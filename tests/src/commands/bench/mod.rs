@@ -40,9 +40,9 @@ use machine::{machine, xen_version_of};
 
 pub fn run(request: &BenchRequest) -> Result<bool, String> {
     for (image, what) in [
-        (&request.native_image, "native"),
-        (&request.hvm_image, "HVM (ELF32)"),
-        (&request.pv_image, "PVH"),
+        (&request.images.native_image, "native"),
+        (&request.images.hvm_image, "HVM (ELF32)"),
+        (&request.images.pv_image, "PVH"),
     ] {
         if !image.is_file() {
             return Err(format!(
