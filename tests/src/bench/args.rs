@@ -89,9 +89,9 @@ mod tests {
     #[test]
     fn defaults_sit_next_to_the_native_image() {
         let r = parse_ok("bench");
-        assert_eq!(r.native_image, built("virtus-native"));
-        assert_eq!(r.hvm_image, built("virtus-native.elf32"));
-        assert_eq!(r.pv_image, built("virtus-pv"));
+        assert_eq!(r.images.native_image, built("virtus-native"));
+        assert_eq!(r.images.hvm_image, built("virtus-native.elf32"));
+        assert_eq!(r.images.pv_image, built("virtus-pv"));
         assert_eq!(r.out_dir, workspace().join("bench"));
         assert_eq!((r.density, r.repeat, r.quick), (vec![8, 16, 32], 3, false));
         assert_eq!(
@@ -116,13 +116,17 @@ mod tests {
         let r = parse_ok("bench --image=/n --hvm-image /h --pv-image=/p --bed=/b --hvm-bed /hb");
         let images = ["/n", "/h", "/p"].map(PathBuf::from);
         assert_eq!(
-            [&r.native_image, &r.hvm_image, &r.pv_image],
+            [
+                &r.images.native_image,
+                &r.images.hvm_image,
+                &r.images.pv_image
+            ],
             images.each_ref()
         );
         assert_eq!((r.bed, r.hvm_bed), (Some("/b".into()), Some("/hb".into())));
         let r = parse_ok("bench --native-image /n2 --verbose");
         assert_eq!(
-            (&*r.native_image, r.verbosity),
+            (&*r.images.native_image, r.verbosity),
             ("/n2".as_ref(), Verbosity::Verbose)
         );
     }

@@ -44,6 +44,16 @@ impl Manifest {
         let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap_or_default();
         serde_json::from_str(&text).unwrap_or_default()
     }
+
+    /// The Xen the bed was built from, as `<version> (<package>)`, from
+    /// `"xen-hypervisor-4.17-amd64": "4.17.7+13-…"` among its packages.
+    pub fn xen_version(&self) -> Option<String> {
+        let (package, version) = self
+            .packages
+            .iter()
+            .find(|(package, _)| package.starts_with("xen-hypervisor-"))?;
+        (!version.is_empty()).then(|| format!("{version} ({package})"))
+    }
 }
 
 impl Bed {

@@ -1,16 +1,13 @@
 //! Where and from what a `virtus-run bench` report was made: the machine,
 //! QEMU's and Xen's versions, and the commit of the tree.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::process::Command;
-
-use serde::Deserialize;
 
 use crate::bench::model::Machine;
 use crate::qemu;
 use crate::workspace;
-use crate::xen::bed::Bed;
+use crate::xen::bed::{Bed, Manifest};
 
 /// A command's standard output, if it ran and succeeded.
 fn output_of(program: &str, args: &[&str]) -> Option<String> {
@@ -73,25 +70,7 @@ pub fn machine() -> Machine {
 
 /// The Xen package version the bed was built from (its manifest).
 pub fn xen_version_of(bed: &Bed) -> Option<String> {
-    xen_version_in(&fs::read_to_string(bed.dir.join("manifest.json")).ok()?)
-}
-
-/// The part of a bed's `manifest.json` (tests/xen/testbed.py) read here:
-/// each Debian package it was built from, and its version.
-#[derive(Deserialize)]
-struct Manifest {
-    packages: BTreeMap<String, String>,
-}
-
-/// `"xen-hypervisor-4.17-amd64": "4.17.7+13-g2445b30a44-0+deb12u1"` among
-/// a bed manifest's packages: the version and the package.
-pub fn xen_version_in(manifest: &str) -> Option<String> {
-    let manifest: Manifest = serde_json::from_str(manifest).ok()?;
-    let (package, version) = manifest
-        .packages
-        .iter()
-        .find(|(package, _)| package.starts_with("xen-hypervisor-"))?;
-    (!version.is_empty()).then(|| format!("{version} ({package})"))
+    Manifest::of(&bed.dir).xen_version()
 }
 
 #[cfg(test)]
@@ -100,6 +79,8 @@ mod tests {
 
     #[test]
     fn the_xen_version_comes_from_the_bed_manifest() {
+        let xen_version_in =
+            |text: &str| serde_json::from_str::<Manifest>(text).ok()?.xen_version();
         let manifest = "{\n  \"packages\": {\n    \"libyajl2\": \"2.1.0\",\n    \
             \"xen-hypervisor-4.17-amd64\": \"4.17.7+13-g2445b30a44-0+deb12u1\",\n    \
             \"xen-utils-4.17\": \"4.17.7\"\n  }\n}\n";
