@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use clap::builder::{PossibleValuesParser, RangedI64ValueParser};
 
-use crate::cli::options::{BED, HVM_BED, LegImages};
+use crate::cli::options::{Beds, LegImages};
 use crate::workspace;
 use crate::xen::Verbosity;
 
@@ -45,10 +45,8 @@ pub struct BenchRequest {
     /// Where report.md, report.json and the charts go
     #[arg(long = "out", value_name = "DIR", default_value_os_t = workspace().join("bench"))]
     pub out_dir: PathBuf,
-    #[arg(long, value_name = "DIR", help = BED)]
-    pub bed: Option<PathBuf>,
-    #[arg(long, value_name = "DIR", help = HVM_BED)]
-    pub hvm_bed: Option<PathBuf>,
+    #[command(flatten)]
+    pub beds: Beds,
     #[command(flatten)]
     pub verbosity: Verbosity,
 }
@@ -95,7 +93,7 @@ mod tests {
         assert_eq!(r.out_dir, workspace().join("bench"));
         assert_eq!((r.density, r.repeat, r.quick), (vec![8, 16, 32], 3, false));
         assert_eq!(
-            (r.parts, r.bed, r.hvm_bed),
+            (r.parts, r.beds.bed, r.beds.hvm_bed),
             (PARTS.map(String::from).to_vec(), None, None)
         );
     }
@@ -123,7 +121,10 @@ mod tests {
             ],
             images.each_ref()
         );
-        assert_eq!((r.bed, r.hvm_bed), (Some("/b".into()), Some("/hb".into())));
+        assert_eq!(
+            (r.beds.bed, r.beds.hvm_bed),
+            (Some("/b".into()), Some("/hb".into()))
+        );
         let r = parse_ok("bench --native-image /n2 --verbose");
         assert_eq!(
             (&*r.images.native_image, r.verbosity),

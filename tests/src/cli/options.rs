@@ -46,6 +46,16 @@ pub struct LegImages {
     pub pv_image: PathBuf,
 }
 
+/// `--bed` and `--hvm-bed`: the beds of the commands that run both kinds
+/// of Xen guest (`legs`, `bench`).
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct Beds {
+    #[arg(long, value_name = "DIR", help = BED)]
+    pub bed: Option<PathBuf>,
+    #[arg(long, value_name = "DIR", help = HVM_BED)]
+    pub hvm_bed: Option<PathBuf>,
+}
+
 /// `--quiet`, alone for the native commands.
 #[derive(Args, Clone, Debug)]
 pub struct Quiet {

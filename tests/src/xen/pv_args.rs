@@ -11,7 +11,7 @@ use clap::Args;
 use super::guest::{GuestImage, GuestKind, GuestSpec};
 use super::live::Verbosity;
 use crate::cli::options::{
-    BED, HVM_BED, HVM_IMAGE, Image, LegImages, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, built,
+    BED, Beds, HVM_IMAGE, Image, LegImages, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, built,
     megabytes,
 };
 
@@ -167,10 +167,8 @@ pub struct LegsArgs {
     pub hvm_memory: u32,
     #[command(flatten)]
     pub timeout: Timeout,
-    #[arg(long, value_name = "DIR", help = BED)]
-    pub bed: Option<PathBuf>,
-    #[arg(long, value_name = "DIR", help = HVM_BED)]
-    pub hvm_bed: Option<PathBuf>,
+    #[command(flatten)]
+    pub beds: Beds,
     #[command(flatten)]
     pub verbosity: Verbosity,
 }
@@ -245,8 +243,8 @@ impl LegsArgs {
             hvm_memory_mb: self.hvm_memory,
             append: String::new(),
             timeout: self.timeout.timeout.unwrap_or(PvRequest::DEFAULT_TIMEOUT),
-            bed: self.bed,
-            hvm_bed: self.hvm_bed,
+            bed: self.beds.bed,
+            hvm_bed: self.beds.hvm_bed,
             verbosity: self.verbosity,
             red: false,
         }

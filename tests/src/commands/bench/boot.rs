@@ -94,7 +94,7 @@ pub fn boot_and_footprint(request: &BenchRequest, report: &mut BenchReport) -> O
     let run = run_planned(
         &specs,
         &plan,
-        &options(request, request.bed.as_deref(), true),
+        &options(request, request.beds.bed.as_deref(), true),
     );
     let _ = fs::remove_file(&mute);
     let problems = run.report.run_problems();

@@ -137,9 +137,9 @@ pub fn xen_columns(request: &BenchRequest, notes: &mut Vec<String>) -> (Vec<Colu
     }
     let on_hvm_bed = kinds.contains(&true);
     let bed = if on_hvm_bed {
-        &request.hvm_bed
+        &request.beds.hvm_bed
     } else {
-        &request.bed
+        &request.beds.bed
     };
     let run = run_timed(&specs, &options(request, bed.as_deref(), true));
     let problems = run.report.run_problems();
@@ -190,7 +190,7 @@ pub fn xen_columns(request: &BenchRequest, notes: &mut Vec<String>) -> (Vec<Colu
             .filter(|s| s.name.contains("-pvh-"))
             .cloned()
             .collect();
-        let alone = run_timed(&pvh, &options(request, request.bed.as_deref(), true));
+        let alone = run_timed(&pvh, &options(request, request.beds.bed.as_deref(), true));
         if let Some(c) = columns.iter_mut().find(|c| c.name == "xen-pvh") {
             *c = column(false, &alone, "in a Xen boot of their own on the PVH bed");
         }

@@ -63,7 +63,7 @@ pub fn density(request: &BenchRequest, n: usize) -> DensityStep {
         }
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-    let mut options = options(request, request.bed.as_deref(), false);
+    let mut options = options(request, request.beds.bed.as_deref(), false);
     options.dom0.push(Dom0Command {
         when: Dom0Point::Running,
         command: density_input_command(&names),

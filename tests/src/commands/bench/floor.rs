@@ -19,7 +19,7 @@ pub fn memory_floors(request: &BenchRequest, report: &mut BenchReport) -> Option
     let run = run_planned(
         &specs,
         &plan,
-        &options(request, request.bed.as_deref(), true),
+        &options(request, request.beds.bed.as_deref(), true),
     );
     let problems = run.report.run_problems();
     report
