@@ -1,21 +1,12 @@
 use super::*;
-use crate::sources::{registrations, rust_files};
+use crate::sources::{Source, parse, rust_files};
 use std::path::Path;
 
 /// `Test { name: "..." ...` registrations in the `.rs` files under `dir`.
 fn registered_in(dir: &Path) -> Vec<String> {
-    rust_files(dir)
-        .iter()
-        .flat_map(|path| {
-            let text = std::fs::read_to_string(path).expect("read a source file");
-            test_names_in(&text)
-        })
-        .collect()
-}
-
-/// The names in `Test { name: "x", ... }` literals of one source text.
-fn test_names_in(text: &str) -> Vec<String> {
-    registrations(text).into_iter().map(|r| r.name).collect()
+    let files: Vec<syn::File> = rust_files(dir).iter().map(|path| parse(path)).collect();
+    let registrations = files.iter().flat_map(|f| Source::of(f).registrations);
+    registrations.map(|r| r.name).collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -65,15 +56,11 @@ fn names_are_unique() {
 
 #[test]
 fn the_scanner_finds_registrations() {
-    let src = "const T: &[Test] = &[\n    Test {\n        name: \"a_b\",\n        run: f,\n    },\n    Test { name: \"c\", run: g },\n];\nlet t = Test { name, run };\n// Test { name: \"in_a_comment\", run: h }";
-    assert_eq!(test_names_in(src), vec!["a_b".to_string(), "c".to_string()]);
-    assert_eq!(
-        registrations(src)
-            .iter()
-            .map(|r| r.run.as_str())
-            .collect::<Vec<_>>(),
-        ["f", "g"]
-    );
+    let src = "const T: &[Test] = &[\n    Test {\n        name: \"a_b\",\n        run: f,\n    },\n    Test { name: \"c\", run: g },\n];\nfn t() { Test { name, run } }\n// Test { name: \"in_a_comment\", run: h }";
+    let file = syn::parse_file(src).unwrap();
+    let found = Source::of(&file).registrations;
+    let found: Vec<(&str, &str)> = found.iter().map(|r| (&*r.name, &*r.run)).collect();
+    assert_eq!(found, [("a_b", "f"), ("c", "g")]);
 }
 
 #[test]

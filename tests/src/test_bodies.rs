@@ -16,147 +16,129 @@
 //!
 //! There is no opt-out: every registered test has a failure path today.
 
-use std::path::Path;
+use std::collections::HashMap;
+use syn::punctuated::Punctuated;
+use syn::visit::{self, Visit};
+use syn::{Block, Expr, Stmt};
 
-use crate::sources::{code_only, fn_body, registrations, rust_files};
+use crate::sources::{Registration, Source, named, parse, rust_files};
 
 /// Macros that end a test with a failure (or a skip).
 const FAILING_MACROS: &[&str] = &[
-    "check!",
-    "check_eq!",
-    "skip!",
-    "panic!",
-    "assert!",
-    "assert_eq!",
-    "assert_ne!",
-    "unreachable!",
+    "check",
+    "check_eq",
+    "skip",
+    "panic",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "unreachable",
 ];
 
-/// Why a body has a failure path, or `None` if it has none. `code` is the
-/// whole file (from `code_only`), for the helpers a body ends by calling;
-/// `seen` stops the recursion through them.
-fn failure_path(body: &str, code: &str, seen: &mut Vec<String>) -> Option<String> {
-    if let Some(m) = FAILING_MACROS.iter().find(|m| contains_token(body, m)) {
-        return Some((*m).to_string());
+/// Whether `body` has a failure path. `fns` are the file's functions, for
+/// the helpers a body ends by calling; `seen` stops the recursion through
+/// them.
+fn can_fail(body: &Block, fns: &HashMap<String, &Block>, seen: &mut Vec<String>) -> bool {
+    let mut finder = FailurePath(false);
+    finder.visit_block(body);
+    if finder.0 {
+        return true;
     }
-    if contains_token(body, "Err(") {
-        return Some("Err(...)".to_string());
-    }
-    if has_try_operator(body) {
-        return Some("the ? operator".to_string());
-    }
-    let callee = tail_call(body)?;
+    let Some(callee) = tail_call(body) else {
+        return false;
+    };
     if seen.contains(&callee) {
-        return None;
+        return false;
     }
     seen.push(callee.clone());
-    let helper = fn_body(code, &callee)?;
-    failure_path(helper, code, seen).map(|why| format!("{callee}(), which has {why}"))
+    fns.get(&callee)
+        .is_some_and(|helper| can_fail(helper, fns, seen))
 }
 
-/// Whether `needle` occurs in `code` not as the tail of a longer name
-/// (`my_check!` is not `check!`).
-fn contains_token(code: &str, needle: &str) -> bool {
-    code.match_indices(needle).any(|(at, _)| {
-        at == 0
-            || !code.as_bytes()[at - 1].is_ascii_alphanumeric() && code.as_bytes()[at - 1] != b'_'
-    })
-}
+/// Finds a failing macro, an `Err(...)` or a `?` anywhere in what it visits.
+struct FailurePath(bool);
 
-/// A `?` that propagates an error: after an expression, not in `?Sized`
-/// (comments and strings, where `{e:?}` lives, are already blank).
-fn has_try_operator(code: &str) -> bool {
-    code.match_indices('?').any(|(at, _)| {
-        let after = &code[at + 1..];
-        let before = code[..at].trim_end();
-        !after.starts_with("Sized")
-            && before
-                .chars()
-                .last()
-                .is_some_and(|c| c.is_alphanumeric() || c == ')' || c == ']' || c == '_')
-    })
+impl Visit<'_> for FailurePath {
+    fn visit_macro(&mut self, m: &syn::Macro) {
+        if FAILING_MACROS.iter().any(|name| named(&m.path, name)) {
+            self.0 = true;
+        } else if let Ok(args) =
+            m.parse_body_with(Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+        {
+            // Other macros' arguments (`format!`, `vec!`, ...) are code too.
+            args.iter().for_each(|arg| self.visit_expr(arg));
+        }
+    }
+
+    fn visit_expr_try(&mut self, _: &syn::ExprTry) {
+        self.0 = true;
+    }
+
+    fn visit_expr_call(&mut self, call: &syn::ExprCall) {
+        self.0 |= matches!(&*call.func, Expr::Path(p) if named(&p.path, "Err"));
+        visit::visit_expr_call(self, call);
+    }
+
+    /// An `Err(..)` matched counts too (`if let Err(e) = ...`), as it did
+    /// when this check read the text.
+    fn visit_pat_tuple_struct(&mut self, pat: &syn::PatTupleStruct) {
+        self.0 |= named(&pat.path, "Err");
+        visit::visit_pat_tuple_struct(self, pat);
+    }
 }
 
 /// The function the body's last expression calls, if it is a plain call
 /// `name(...)` (with or without `return`): the test's result is then that
 /// function's.
-fn tail_call(body: &str) -> Option<String> {
-    let body = body.trim_end();
-    // The last expression: after the last `;` or `}` at the body's top level.
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in body.char_indices() {
-        match c {
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => {
-                depth -= 1;
-                if depth == 0 && c == '}' {
-                    start = i + 1;
-                }
-            }
-            ';' if depth == 0 => start = i + 1,
-            _ => {}
-        }
+fn tail_call(body: &Block) -> Option<String> {
+    let tail = match body.stmts.last()? {
+        Stmt::Expr(Expr::Return(r), None) => r.expr.as_deref()?,
+        Stmt::Expr(tail, None) => tail,
+        _ => return None,
+    };
+    if let Expr::Call(call) = tail
+        && let Expr::Path(callee) = &*call.func
+    {
+        return callee.path.get_ident().map(ToString::to_string);
     }
-    let tail = body[start..].trim();
-    let tail = tail.strip_prefix("return ").unwrap_or(tail).trim_start();
-    let name: String = tail
-        .chars()
-        .take_while(|&c| c.is_alphanumeric() || c == '_')
-        .collect();
-    let rest = tail[name.len()..].trim_start();
-    (!name.is_empty() && rest.starts_with('(') && rest.trim_end().ends_with(')')).then_some(name)
+    None
 }
 
-/// Each registered test of the `.rs` files under `dir` that has no failure
-/// path, as "name (file): why", and how many tests were looked at.
-fn tests_without_failure_path(dir: &Path) -> (Vec<String>, usize) {
-    let mut bad = Vec::new();
-    let mut count = 0;
-    for file in rust_files(dir) {
-        let text = std::fs::read_to_string(&file).expect("read a source file");
-        let code = code_only(&text);
-        for registration in registrations(&text) {
-            count += 1;
-            let shown = || format!("{} ({})", registration.name, relative(&file));
-            let Some(body) = fn_body(&code, &registration.run) else {
-                bad.push(format!(
-                    "{}: its run function `{}` is not defined in the same file",
-                    shown(),
-                    registration.run
-                ));
-                continue;
-            };
-            if failure_path(body, &code, &mut Vec::new()).is_none() {
-                bad.push(format!(
-                    "{}: `{}` has no check!, check_eq!, skip!, Err, ? or panic: \
-                     it cannot fail",
-                    shown(),
-                    registration.run
-                ));
-            }
-        }
-    }
-    (bad, count)
-}
-
-fn relative(file: &Path) -> String {
-    file.strip_prefix(crate::workspace())
-        .unwrap_or(file)
-        .display()
-        .to_string()
+/// The tests `file` registers that have no failure path, as "name (path):
+/// why", and how many it registers.
+fn without_failure_path(file: &syn::File, path: &str) -> (Vec<String>, usize) {
+    let source = Source::of(file);
+    let judge = |r: &Registration| match source.fns.get(&r.run) {
+        None => Some(format!(
+            "{} ({path}): its run function `{}` is not defined in the same file",
+            r.name, r.run
+        )),
+        Some(body) if !can_fail(body, &source.fns, &mut Vec::new()) => Some(format!(
+            "{} ({path}): `{}` has no check!, check_eq!, skip!, Err, ? or panic: \
+             it cannot fail",
+            r.name, r.run
+        )),
+        Some(_) => None,
+    };
+    let bad = source.registrations.iter().filter_map(judge).collect();
+    (bad, source.registrations.len())
 }
 
 #[test]
 fn every_kernel_test_can_fail() {
     let mut bad = Vec::new();
     for dir in ["kernel/src", "native-backend/src", "pv-backend/src"] {
-        let (found, count) = tests_without_failure_path(&crate::workspace().join(dir));
+        let mut count = 0;
+        for file in rust_files(&crate::workspace().join(dir)) {
+            let path = file.strip_prefix(crate::workspace()).unwrap_or(&file);
+            let (found, n) = without_failure_path(&parse(&file), &path.display().to_string());
+            bad.extend(found);
+            count += n;
+        }
         assert!(
             count > 0,
             "found no `Test {{ name: ... }}` in {dir}: has the registration changed shape?"
         );
-        bad.extend(found);
     }
     assert!(
         bad.is_empty(),
@@ -169,7 +151,7 @@ fn every_kernel_test_can_fail() {
 /// and the tests that cannot fail are named.
 #[test]
 fn tests_that_cannot_fail_are_named() {
-    let src = r#"
+    let src = r##"
 pub const TESTS: &[Test] = &[
     Test { name: "uses_check", run: uses_check },
     Test { name: "uses_try", run: uses_try },
@@ -189,15 +171,11 @@ fn check_in_comment() -> TestResult {
     // check!(false);
     let s = "check!(false) Err( ?";
     /* skip!("no") */
-    let _ = s;
+    let _ = (s, '?', r#"Err("x") check!(")"#);
     Ok(())
 }
-"#;
-    let dir = std::env::temp_dir().join(format!("virtus-scan-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("t.rs"), src).unwrap();
-    let (bad, count) = tests_without_failure_path(&dir);
-    std::fs::remove_dir_all(&dir).unwrap();
+"##;
+    let (bad, count) = without_failure_path(&syn::parse_file(src).unwrap(), "t.rs");
     assert_eq!(count, 7);
     let named: Vec<&str> = bad
         .iter()
@@ -213,14 +191,19 @@ fn check_in_comment() -> TestResult {
 
 #[test]
 fn try_operator_and_tail_calls() {
-    assert!(has_try_operator("let x = f()?;"));
-    assert!(has_try_operator("a.b[0]?.c"));
-    assert!(!has_try_operator("fn f<T: ?Sized>()"));
-    assert_eq!(tail_call(" check_it(a, b) ").as_deref(), Some("check_it"));
-    assert_eq!(
-        tail_call("let a = 1;\n return go(a)").as_deref(),
-        Some("go")
-    );
-    assert_eq!(tail_call("x(); Ok(())").as_deref(), Some("Ok"));
-    assert_eq!(tail_call("if a { b() } else { c() }"), None);
+    let block = |code: &str| syn::parse_str::<Block>(&format!("{{ {code} }}")).unwrap();
+    let fails = |code: &str| {
+        let mut finder = FailurePath(false);
+        finder.visit_block(&block(code));
+        finder.0
+    };
+    assert!(fails("let x = f()?;"));
+    assert!(fails("a.b[0]?.c"));
+    assert!(fails("log!(\"{}\", f()?)"));
+    assert!(!fails("fn f<T: ?Sized>() {}"));
+    let tail = |code: &str| tail_call(&block(code));
+    assert_eq!(tail(" check_it(a, b) ").as_deref(), Some("check_it"));
+    assert_eq!(tail("let a = 1;\n return go(a)").as_deref(), Some("go"));
+    assert_eq!(tail("x(); Ok(())").as_deref(), Some("Ok"));
+    assert_eq!(tail("if a { b() } else { c() }"), None);
 }
