@@ -279,7 +279,7 @@ impl fmt::Display for Reason {
                 let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
                 write!(
                     f,
-                    "the suite shrank: {} of the {expected} expected tests did not report                      ({reported} results): {}{}",
+                    "the suite shrank: {} of the {expected} expected tests did not report ({reported} results): {}{}",
                     missing.len(),
                     shown.join(", "),
                     if missing.len() > shown.len() {
