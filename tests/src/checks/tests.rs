@@ -1,8 +1,10 @@
 //! Each negative check against consoles that do and do not behave.
 
 use super::*;
+use crate::exit::Termination;
 use crate::expect::{Leg, expected_tests};
 use crate::transcript::Transcript;
+use std::collections::BTreeSet;
 
 fn boot(console: &str, termination: Termination, secs: f64) -> Boot {
     Boot {
