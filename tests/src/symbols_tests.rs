@@ -22,7 +22,10 @@ fn names_a_function_of_this_binary() {
         "{frames:?}"
     );
     let location = frames[0].location.as_deref().unwrap();
-    assert!(location.starts_with("tests/src/symbols_tests.rs:"), "{location}");
+    assert!(
+        location.starts_with("tests/src/symbols_tests.rs:"),
+        "{location}"
+    );
     assert_eq!(a_function_with_a_known_name(), 7);
 }
 
