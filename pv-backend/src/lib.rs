@@ -24,6 +24,7 @@ pub mod sched;
 pub mod shared_info;
 pub mod time;
 pub mod vcpu;
+pub mod xenstore;
 
 #[cfg(target_os = "none")]
 mod bench;
