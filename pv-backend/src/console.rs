@@ -115,11 +115,12 @@ pub trait Signal {
     fn now_ns(&mut self) -> Option<u64>;
 }
 
-/// The event-channel signal for the real console. Waits work with
-/// interrupts disabled (`SCHEDOP_poll`). `arm` clears the console port's
-/// pending bit, so the port's upcall handler (if any) can miss a
-/// notification that arrives while a writer waits for space.
-struct PortSignal(Port);
+/// The event-channel signal of a ring shared with dom0: the console's, and
+/// xenstore's. Waits work with interrupts disabled (`SCHEDOP_poll`) and
+/// last at most [`FULL_RING_WAIT_NS`]. `arm` clears the port's pending
+/// bit, so the port's upcall handler (if any) can miss a notification that
+/// arrives while a writer waits for space.
+pub(crate) struct PortSignal(pub(crate) Port);
 
 impl Signal for PortSignal {
     fn notify(&mut self) {

@@ -15,15 +15,13 @@ use core::ptr::NonNull;
 use super::page::StorePage;
 use super::ring::{self, Incoming, RingError};
 use super::wire::{self, MsgType, WireError, XsErrno};
-use crate::evtchn::{self, Port};
+use crate::console::{PortSignal, Signal};
+use crate::evtchn::Port;
 use crate::hypercall::XenError;
-use crate::{abi, hvm, sched, shared_info, time};
+use crate::{abi, hvm};
 
 /// How long one request may wait for its reply.
 pub const REPLY_TIMEOUT_NS: u64 = 5_000_000_000;
-/// How long one sleep on the port lasts before the rings are looked at
-/// again (a notification may have been taken by someone else).
-const WAIT_SLICE_NS: u64 = 10_000_000;
 
 /// Why a request failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +62,7 @@ impl fmt::Display for XsError {
 /// One connection to xenstored.
 pub struct Client {
     page: StorePage,
-    port: Port,
+    signal: PortSignal,
     incoming: Incoming,
     next_id: u32,
     /// Watch events received while waiting for replies: (path, token).
@@ -97,7 +95,7 @@ impl Client {
             // SAFETY: `reserve_shared` accepted the frame: mapped, not the
             // image, not allocatable; this client is its only user.
             page: unsafe { StorePage::new(page) },
-            port,
+            signal: PortSignal(port),
             incoming: Incoming::default(),
             next_id: 1,
             events: Vec::new(),
@@ -116,48 +114,49 @@ impl Client {
         let req_id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let message = wire::request(kind, req_id, tx_id, parts, tail).map_err(XsError::Wire)?;
-        let deadline = self.now().saturating_add(REPLY_TIMEOUT_NS);
+        let deadline = self
+            .signal
+            .now_ns()
+            .map(|now| now.saturating_add(REPLY_TIMEOUT_NS));
         let mut sent = 0;
         while sent < message.len() {
             let n = ring::send_some(&mut self.page, &message[sent..]).map_err(XsError::Ring)?;
             sent += n;
-            let _ = evtchn::send(self.port);
+            self.signal.notify();
             if n == 0 {
                 self.wait(deadline)?;
             }
         }
         loop {
-            match self.incoming.poll(&mut self.page).map_err(XsError::Ring)? {
-                Some((header, payload)) if header.kind == MsgType::WatchEvent as u32 => {
-                    self.events
-                        .push(wire::watch_event(&payload).map_err(XsError::Wire)?);
-                }
-                Some((header, payload)) if header.req_id == req_id => {
-                    let _ = evtchn::send(self.port);
-                    if header.kind == MsgType::Error as u32 {
-                        return Err(XsError::Wire(WireError::Errno(XsErrno::from_payload(
-                            &payload,
-                        ))));
-                    }
-                    if header.kind != kind as u32 {
-                        return Err(XsError::Wire(WireError::BadReply(
-                            "a reply of another type",
-                        )));
-                    }
-                    return Ok(payload);
-                }
-                // A reply to no request of ours: xenstored is confused.
-                Some(_) => {
-                    return Err(XsError::Wire(WireError::BadReply(
-                        "a reply to another request",
-                    )));
-                }
-                None => {
-                    // Tell xenstored we made room, then sleep until it writes.
-                    let _ = evtchn::send(self.port);
-                    self.wait(deadline)?;
-                }
+            let Some((header, payload)) =
+                self.incoming.poll(&mut self.page).map_err(XsError::Ring)?
+            else {
+                // Tell xenstored we made room, then sleep until it writes.
+                self.signal.notify();
+                self.wait(deadline)?;
+                continue;
+            };
+            let reply = MsgType::from_wire(header.kind);
+            if reply == Some(MsgType::WatchEvent) {
+                let event = wire::watch_event(&payload).map_err(XsError::Wire)?;
+                self.events.push(event);
+                continue;
             }
+            // A reply to no request of ours: xenstored is confused.
+            if header.req_id != req_id {
+                let why = "a reply to another request";
+                return Err(XsError::Wire(WireError::BadReply(why)));
+            }
+            self.signal.notify();
+            return match reply {
+                Some(MsgType::Error) => Err(XsError::Wire(WireError::Errno(
+                    XsErrno::from_payload(&payload),
+                ))),
+                Some(reply) if reply == kind => Ok(payload),
+                _ => Err(XsError::Wire(WireError::BadReply(
+                    "a reply of another type",
+                ))),
+            };
         }
     }
 
@@ -173,25 +172,17 @@ impl Client {
         self.request(MsgType::Write, 0, &[path], value).map(drop)
     }
 
-    fn now(&self) -> u64 {
-        shared_info::get().map_or(0, time::system_time_ns)
-    }
-
-    /// Sleeps on the port until xenstored signals, a slice passes, or the
-    /// request's deadline does (then [`XsError::Timeout`]).
-    fn wait(&mut self, deadline: u64) -> Result<(), XsError> {
-        let Some(si) = shared_info::get() else {
-            sched::yield_now();
-            return Ok(());
-        };
-        let now = time::system_time_ns(si);
-        if now >= deadline {
+    /// Sleeps on the port until xenstored signals or a slice passes;
+    /// [`XsError::Timeout`] once the request's deadline has passed
+    /// (without a clock there is no deadline, as for the console).
+    fn wait(&mut self, deadline: Option<u64>) -> Result<(), XsError> {
+        if let (Some(now), Some(deadline)) = (self.signal.now_ns(), deadline)
+            && now >= deadline
+        {
             return Err(XsError::Timeout);
         }
-        si.test_and_clear_pending(self.port);
-        if sched::poll(self.port, now.saturating_add(WAIT_SLICE_NS).min(deadline)).is_err() {
-            sched::yield_now();
-        }
+        self.signal.arm();
+        self.signal.wait();
         Ok(())
     }
 }

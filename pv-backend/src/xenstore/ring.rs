@@ -71,13 +71,9 @@ impl fmt::Display for RingError {
     }
 }
 
-/// Bytes in flight, checked.
+/// Bytes in flight, checked as the console checks its rings.
 fn used(ring: Ring, prod: u32, cons: u32) -> Result<u32, RingError> {
-    let used = prod.wrapping_sub(cons);
-    if used > RING_SIZE {
-        return Err(RingError::Corrupt { ring, prod, cons });
-    }
-    Ok(used)
+    crate::console::ring_used(prod, cons, RING_SIZE).ok_or(RingError::Corrupt { ring, prod, cons })
 }
 
 /// Copies as much of `data` as the request ring has room for, publishes
