@@ -203,16 +203,13 @@ fn without_hash(name: &str) -> &str {
 /// standard library, to its place in it (`core/src/…`, not
 /// `/rustc/<commit>/library/core/src/…`); other paths stay as they are.
 fn workspace_relative(file: &str) -> String {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("/"));
     if let Some((_, library)) = file.split_once("/library/")
         && file.starts_with("/rustc/")
     {
         return library.to_string();
     }
     Path::new(file)
-        .strip_prefix(workspace)
+        .strip_prefix(crate::workspace())
         .map_or_else(|_| file.to_string(), |p| p.display().to_string())
 }
 
