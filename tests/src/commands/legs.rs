@@ -5,7 +5,7 @@
 
 use super::leg::{Leg, core_check, test_names};
 use super::legs_table::{core_lines, legs_table, total_line};
-use super::pv::require;
+use super::require;
 use super::{boot_streamed, print_indented, xen_suite};
 use crate::console::say;
 use crate::matrix::{self, SUITE_CMDLINE, SUITE_TIMEOUT};

@@ -64,15 +64,22 @@ fn native(
     run: impl FnOnce(&Path, bool) -> bool,
 ) -> Result<bool, String> {
     let image = (image.image.clone()).unwrap_or_else(|| built(NATIVE_IMAGE));
-    if !image.is_file() {
-        return Err(format!(
-            "kernel image {} not found; build it first (`make`), or pass --image",
-            image.display()
-        ));
-    }
+    require(&image, "kernel", "--image")?;
     qemu::check_available().map_err(|error| error.to_string())?;
     say(&format!("virtus-run: image {}", image.display()));
     Ok(run(&image, quiet.quiet))
+}
+
+/// Fails, naming `flag`, unless the `what` image exists.
+fn require(image: &Path, what: &str, flag: &str) -> Result<(), String> {
+    if image.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} image {} not found; build it first (`make`), or pass {flag}",
+            image.display()
+        ))
+    }
 }
 
 /// One boot, announced and streamed under `label`.

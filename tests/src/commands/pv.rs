@@ -4,8 +4,6 @@
 //! image as an HVM guest. Each command has its own file: [`super::xen_suite`],
 //! [`super::xen_red`] (`--red`), [`super::legs`], [`super::xen_run`].
 
-use std::path::Path;
-
 use crate::xen::pv_args::{PvMode, PvRequest};
 
 pub fn run(request: &PvRequest) -> Result<bool, String> {
@@ -14,17 +12,5 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
         PvMode::Suite | PvMode::HvmSuite => Ok(super::xen_suite::run(request, "--image")?.passed),
         PvMode::Legs => super::legs::run(request),
         PvMode::Run => super::xen_run::run(request),
-    }
-}
-
-/// Fails, naming `flag`, unless the `what` image exists.
-pub(super) fn require(image: &Path, what: &str, flag: &str) -> Result<(), String> {
-    if image.is_file() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} image {} not found; build it first (`make`), or pass {flag}",
-            image.display()
-        ))
     }
 }

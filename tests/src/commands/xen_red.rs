@@ -3,7 +3,7 @@
 //! then a table of what each expected and observed.
 
 use super::assessed::{Assessed, print_assessed, say_tally};
-use super::pv::require;
+use super::require;
 use super::xen_suite::kind_names;
 use crate::console::say;
 use crate::expect::Expectation;

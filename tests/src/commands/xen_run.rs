@@ -1,7 +1,7 @@
 //! `virtus-run xen-run`: the guest's console on this terminal, under Xen,
 //! until it ends (see [`crate::xen::interactive`]).
 
-use super::pv::require;
+use super::require;
 use crate::console::say;
 use crate::qemu;
 use crate::xen::bed;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::leg::{Leg, test_names};
 use super::print_indented;
-use super::pv::require;
+use super::require;
 use super::xen::print_hidden_tail;
 use crate::console::say;
 use crate::expect;
