@@ -104,20 +104,33 @@ macro_rules! kprintln {
     ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
-/// Read one byte of console input, sleeping until one arrives.
-pub fn read_byte() -> u8 {
+/// Read one byte of console input, sleeping until one arrives. Whenever
+/// `pending()` holds meanwhile (checked with interrupts off, so a wake-up
+/// cannot be lost), `serve()` runs first: the shell passes the host
+/// request pair of the core's `power` module, for which a reader is a clean place
+/// to stop.
+pub fn read_byte(pending: fn() -> bool, serve: fn()) -> u8 {
     let platform = crate::platform();
     let mut b = [0u8; 1];
-    crate::time::wait_for(|| platform.console_read(&mut b) == 1);
-    b[0]
+    loop {
+        let mut got = false;
+        crate::time::wait_for(|| {
+            got = platform.console_read(&mut b) == 1;
+            got || pending()
+        });
+        if got {
+            return b[0];
+        }
+        serve();
+    }
 }
 
-/// Read a line with simple editing (backspace), echoing it. Returns the
-/// number of bytes stored in `buf`.
-pub fn read_line(buf: &mut [u8]) -> usize {
+/// Read a line with simple editing (backspace), echoing it, serving as
+/// [`read_byte`] does. Returns the number of bytes stored in `buf`.
+pub fn read_line(buf: &mut [u8], pending: fn() -> bool, serve: fn()) -> usize {
     let mut len = 0;
     loop {
-        match read_byte() {
+        match read_byte(pending, serve) {
             b'\r' | b'\n' => {
                 crate::kprint!("\n");
                 return len;

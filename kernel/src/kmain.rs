@@ -61,6 +61,7 @@ pub fn start(platform: &'static dyn Platform) -> ! {
     if let Err(e) = platform.attach(EventSource::Timer, time::on_timer_event) {
         fatal(platform, format_args!("cannot attach the timer: {e}"));
     }
+    crate::power::init(platform);
     platform.interrupts_enable();
     let cpu = platform.cpu_info();
     log::info!(

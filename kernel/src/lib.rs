@@ -25,6 +25,10 @@ pub mod interrupts;
 #[cfg(target_os = "none")]
 mod kmain;
 #[cfg(target_os = "none")]
+pub mod power;
+#[cfg(target_os = "none")]
+pub mod report;
+#[cfg(target_os = "none")]
 pub mod self_event;
 #[cfg(target_os = "none")]
 pub mod shell;
@@ -36,7 +40,8 @@ pub mod time;
 #[cfg(target_os = "none")]
 pub use kmain::start;
 pub use platform::{
-    CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
+    CpuInfo, EventHandler, EventSource, ExitStatus, HostRequest, MmioRegion, Platform,
+    PlatformError, ShellCommand,
 };
 
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();

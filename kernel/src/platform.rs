@@ -28,6 +28,24 @@ pub enum ExitStatus {
     Failure,
     /// The kernel itself broke: a panic or an unhandled CPU exception.
     Crash,
+    /// Start the machine again (the user or the host asked for a reboot).
+    Reboot,
+}
+
+/// What the world outside the kernel asks it to do: the toolstack through
+/// the hypervisor, or a person pressing the machine's power button. The
+/// backend only translates its mechanism into one of these; the core
+/// (`power`) decides what each means and cleans up before acting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostRequest {
+    /// Stop everything and power off.
+    PowerOff,
+    /// Stop everything and start again.
+    Reboot,
+    /// Stop everything; the machine may stay on, but nothing runs.
+    Halt,
+    /// A "magic SysRq" key: a diagnostic request by a single letter.
+    SysRq(u8),
 }
 
 /// A source of asynchronous notifications that the core can attach a
@@ -41,6 +59,9 @@ pub enum EventSource {
     Timer,
     /// An event the CPU sent to itself with [`Platform::send_self_event`].
     SelfEvent,
+    /// The host has a request waiting: fetch it with
+    /// [`Platform::host_request`] outside interrupt context.
+    HostRequest,
 }
 
 /// Handler attached to an [`EventSource`]. Runs in interrupt context with
@@ -51,12 +72,12 @@ pub type EventHandler = fn();
 /// The handlers attached to the event sources: one per source, attached
 /// once. Every backend keeps one of these and calls [`EventHandlers::notify`]
 /// from the interrupt or upcall that signals the source.
-pub struct EventHandlers([spin::Once<EventHandler>; 3]);
+pub struct EventHandlers([spin::Once<EventHandler>; 4]);
 
 impl EventHandlers {
     /// No handler attached yet.
     pub const fn new() -> Self {
-        Self([spin::Once::new(), spin::Once::new(), spin::Once::new()])
+        Self([const { spin::Once::new() }; 4])
     }
 
     fn slot(&self, source: EventSource) -> &spin::Once<EventHandler> {
@@ -64,6 +85,7 @@ impl EventHandlers {
             EventSource::ConsoleInput => 0,
             EventSource::Timer => 1,
             EventSource::SelfEvent => 2,
+            EventSource::HostRequest => 3,
         }]
     }
 
@@ -89,6 +111,16 @@ impl Default for EventHandlers {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A command a backend adds to the shell ([`Platform::shell_commands`]).
+pub struct ShellCommand {
+    /// The word that invokes it (`xs`).
+    pub name: &'static str,
+    /// One line for `help`: arguments and what it does.
+    pub help: &'static str,
+    /// Run it on the rest of the line (the words after `name`, trimmed).
+    pub run: fn(args: &str),
 }
 
 /// Errors a backend reports through the trait.
@@ -238,6 +270,23 @@ pub trait Platform: Sync {
 
     /// What the CPU says about itself.
     fn cpu_info(&self) -> CpuInfo;
+
+    /// The oldest request from the host not yet taken, if any. Called by
+    /// the core outside interrupt context after
+    /// [`EventSource::HostRequest`] fired (and once at start-up); may take
+    /// a round trip to the other end. A backend whose machine has no way
+    /// to ask returns `None`.
+    fn host_request(&self) -> Option<HostRequest>;
+
+    /// Commands only this backend can offer, which the shell lists after
+    /// its own (`xs` under Xen). May be empty.
+    fn shell_commands(&self) -> &'static [ShellCommand];
+
+    /// Lines for the shell's `info` that only this backend knows (under
+    /// Xen: the domain's id and name, the features it advertised). Each
+    /// line is written whole, ending in a newline. Not for interrupt
+    /// context.
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result;
 
     /// Stop the machine and report `status` to whoever started it.
     fn shutdown(&self, status: ExitStatus) -> !;

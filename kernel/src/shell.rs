@@ -1,7 +1,7 @@
 //! A small interactive shell on the console, for `make run`.
 
 use crate::platform::ExitStatus;
-use crate::{harness, kprint, kprintln, mem, time};
+use crate::{harness, kprint, kprintln, time};
 
 const HELP: &str = "\
 commands:
@@ -12,48 +12,18 @@ commands:
   tests            list the tests
   bench [filter]   run the micro-benchmarks (all, or names containing filter)
   bench list       list the benchmarks and what they measure
-  shutdown         power off";
+  shutdown         power off
+  reboot           start again";
 
-/// Print the `info` report.
-pub fn info() {
-    let p = crate::platform();
-    let cpu = p.cpu_info();
-    kprintln!("platform   {}", p.name());
-    kprintln!("cpu        {} ({})", cpu.brand_str(), cpu.vendor_str());
-    if let Some(hv) = cpu.hypervisor {
-        kprintln!(
-            "hypervisor {}",
-            core::str::from_utf8(&hv)
-                .unwrap_or("?")
-                .trim_end_matches('\0')
-        );
-    }
-    kprintln!("interrupts {}", cpu.interrupt_model);
-    kprintln!(
-        "tsc        {}.{:03} MHz",
-        cpu.tsc_hz / 1_000_000,
-        (cpu.tsc_hz / 1_000) % 1_000
-    );
-    let (free, total) = mem::frame_stats();
-    let (used, heap) = mem::heap::HEAP.usage();
-    kprintln!(
-        "memory     {} MiB usable, {} MiB free",
-        (total * mem::PAGE_SIZE) >> 20,
-        (free * mem::PAGE_SIZE) >> 20
-    );
-    kprintln!("heap       {} KiB used of {} KiB", used >> 10, heap >> 10);
-    kprintln!(
-        "clock      {} ns since boot, {} timer interrupts",
-        time::now_ns(),
-        time::timer_interrupts()
-    );
-    kprintln!("cmdline    {}", p.boot_info().cmdline.as_str());
-    if let Some(map) = &p.boot_info().memory_map {
-        kprint!("{map}");
+/// Print `help`: the core's commands, then the backend's.
+fn help() {
+    kprintln!("{HELP}");
+    for command in crate::platform().shell_commands() {
+        kprintln!("  {:<16} {}", command.name, command.help);
     }
 }
 
-/// Run the shell forever (until `shutdown`).
+/// Run the shell forever (until `shutdown`, `reboot` or a host request).
 pub fn run() -> ! {
     // Timestamped by the kernel's own clock: the end of boot, which the
     // benchmark report reads as "ready".
@@ -62,13 +32,15 @@ pub fn run() -> ! {
     let mut line = [0u8; 128];
     loop {
         kprint!("virtus> ");
-        let len = crate::console::read_line(&mut line);
+        // A request from the host that arrives while the shell waits is
+        // served there: between two commands is a clean place to stop.
+        let len = crate::console::read_line(&mut line, crate::power::pending, crate::power::serve);
         let text = core::str::from_utf8(&line[..len]).unwrap_or("");
         let mut words = text.split_ascii_whitespace();
         match (words.next(), words.next()) {
             (None, _) => {}
-            (Some("help"), _) => kprintln!("{HELP}"),
-            (Some("info"), _) => info(),
+            (Some("help"), _) => help(),
+            (Some("info"), _) => crate::report::info(),
             (Some("uptime"), _) => {
                 let ns = time::now_ns();
                 kprintln!(
@@ -101,7 +73,20 @@ pub fn run() -> ! {
                 kprintln!("powering off");
                 crate::platform().shutdown(ExitStatus::Success);
             }
-            (Some(cmd), _) => kprintln!("unknown command '{cmd}'; try 'help'"),
+            (Some("reboot"), _) => {
+                kprintln!("rebooting");
+                crate::platform().shutdown(ExitStatus::Reboot);
+            }
+            (Some(cmd), _) => {
+                let backend = crate::platform().shell_commands();
+                match backend.iter().find(|c| c.name == cmd) {
+                    Some(command) => {
+                        let rest = text.trim_start()[cmd.len()..].trim();
+                        (command.run)(rest);
+                    }
+                    None => kprintln!("unknown command '{cmd}'; try 'help'"),
+                }
+            }
         }
     }
 }

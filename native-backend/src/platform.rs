@@ -10,7 +10,7 @@ use virtus_kernel::arch::trap::TrapFrame;
 use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
-use virtus_kernel::platform::EventHandlers;
+use virtus_kernel::platform::{EventHandlers, HostRequest, ShellCommand};
 use virtus_kernel::{
     CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
 };
@@ -312,18 +312,38 @@ impl Platform for NativePlatform {
         }
     }
 
+    fn host_request(&self) -> Option<HostRequest> {
+        None
+    }
+
+    fn shell_commands(&self) -> &'static [ShellCommand] {
+        &[]
+    }
+
+    fn describe(&self, _out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        Ok(())
+    }
+
     fn shutdown(&self, status: ExitStatus) -> ! {
         x86_64::instructions::interrupts::disable();
         // QEMU's isa-debug-exit turns this into the process exit status
-        // (value << 1 | 1): 33 success, 35 failure, 37 crash.
-        power::debug_exit(match status {
-            ExitStatus::Success => 0x10,
-            ExitStatus::Failure => 0x11,
-            ExitStatus::Crash => 0x12,
-        });
+        // (value << 1 | 1): 33 success, 35 failure, 37 crash. A reboot is
+        // a reset, which the device has no code for.
+        let code = match status {
+            ExitStatus::Success => Some(0x10),
+            ExitStatus::Failure => Some(0x11),
+            ExitStatus::Crash => Some(0x12),
+            ExitStatus::Reboot => None,
+        };
+        if let Some(code) = code {
+            power::debug_exit(code);
+        }
+        let acpi = self.acpi.get().and_then(|a| a.as_ref());
+        if status == ExitStatus::Reboot {
+            power::reset(acpi);
+        }
         // Still here: no debug-exit device (real hardware, Xen HVM). The
         // status is on the console; power off the ACPI way, else reset.
-        let acpi = self.acpi.get().and_then(|a| a.as_ref());
         if let Some(info) = acpi
             && let Err(e) = power::acpi_poweroff(info)
         {

@@ -23,7 +23,7 @@ use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
 use virtus_kernel::mem::MemoryMap;
-use virtus_kernel::platform::EventHandlers;
+use virtus_kernel::platform::{EventHandlers, HostRequest, ShellCommand};
 use virtus_kernel::{
     CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
 };
@@ -365,6 +365,18 @@ impl Platform for PvPlatform {
         }
     }
 
+    fn host_request(&self) -> Option<HostRequest> {
+        None
+    }
+
+    fn shell_commands(&self) -> &'static [ShellCommand] {
+        &[]
+    }
+
+    fn describe(&self, _out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        Ok(())
+    }
+
     fn shutdown(&self, status: ExitStatus) -> ! {
         x86_64::instructions::interrupts::disable();
         let mut status = status;
@@ -383,6 +395,7 @@ impl Platform for PvPlatform {
         }
         let reason = match status {
             ExitStatus::Success => ShutdownReason::Poweroff,
+            ExitStatus::Reboot => ShutdownReason::Reboot,
             ExitStatus::Failure | ExitStatus::Crash => ShutdownReason::Crash,
         };
         // `xen.refuse_shutdown`: act as if Xen had refused the request, to

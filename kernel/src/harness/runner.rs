@@ -164,6 +164,8 @@ pub fn run(filter: Option<&str>) -> Result<Totals, NoMatch> {
     let mut totals = Totals::default();
     let _ = ktap::header(&mut Out, selected.len());
     for (i, test) in selected.iter().enumerate() {
+        // Between two tests is a clean place to stop if the host asks.
+        crate::power::serve();
         crate::kprintln!("# running: {}", test.name);
         let outcome = match run_one(test) {
             Ran::Finished(outcome) => outcome,
