@@ -64,11 +64,13 @@ virtus_stop() {
     return 0
 }
 
-# Prefix each line of stdin; strip the \r of console line ends. Counts into FILE.
+# Prefix each line of stdin; strip the \r of console line ends. Counts into FILE;
+# with COPY, also appends each line, unprefixed, to it as it arrives.
 virtus_relay() {
     local line count=0
     while IFS= read -r line || [ -n "$line" ]; do
         echo "$1 ${line%"$VIRTUS_CR"}"
+        [ -z "$3" ] || echo "${line%"$VIRTUS_CR"}" >>"$3"
         count=$((count + 1))
     done
     [ -z "$2" ] || echo "$count" >"$2"
@@ -161,13 +163,17 @@ guest_start() {
 
     # xenconsole quits at end of file on stdin: a sleeping writer keeps it open.
     mkfifo "/tmp/$_name.console-in" "/tmp/$_name.console-out"
-    # Only where asked (a file NAME.first-byte next to the config): the stage
-    # costs a process per guest, and dom0's memory is tight with 32 guests.
+    # The relay also copies the console to /tmp/NAME.console as it goes, for a
+    # script that waits for a line (an HVM guest's serial console is not in
+    # xenconsoled's log). The first-byte stage only where asked (a file
+    # NAME.first-byte next to the config): it costs a process per guest, and
+    # dom0's memory is tight with 32 guests.
     if [ -e "$VIRTUS_RUN/guests/$_name.first-byte" ]; then
         virtus_first_byte "$_name" <"/tmp/$_name.console-out" |
-            virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" &
+            virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" "/tmp/$_name.console" &
     else
-        virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" <"/tmp/$_name.console-out" &
+        virtus_relay "@@guest $_name|" "/tmp/$_name.console-lines" "/tmp/$_name.console" \
+            <"/tmp/$_name.console-out" &
     fi
     echo $! >"/tmp/$_name.relay-pid"
     # xenconsole may die of SIGSEGV when its domain goes away; the subshell reaps it,
@@ -274,7 +280,9 @@ guest_wait() {
     virtus_console_stop "$_name"
     virtus_stamps "$_name"
     rm -f "/tmp/$_name.xl-pid"
-    _code=$(sed -n 's/.*shut down, reason code \([0-9]*\).*/\1/p' "/tmp/$_name.xl" | head -n 1)
+    # The last shutdown is how it ended: one restarted (on_reboot = "restart")
+    # shut down more than once.
+    _code=$(sed -n 's/.*shut down, reason code \([0-9]*\).*/\1/p' "/tmp/$_name.xl" | tail -n 1)
     virtus_mark guest "$_name" ended "reason=$(virtus_reason "${_code:--1}")" \
         "code=${_code:--1}" "uptime=$(virtus_uptime)"
     [ "$_code" = 0 ]
