@@ -1,11 +1,13 @@
 //! The `virtus-run` command line, on clap: a subcommand per command, the
 //! options several of them share defined once in [`options`].
 
+pub mod lifecycle;
 pub mod options;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::bench::args::BenchRequest;
+use crate::cli::lifecycle::LifecycleArgs;
 use crate::matrix;
 use crate::qemu::MachineConfig;
 use crate::xen::args::{XenChecksArgs, XenRequest};
@@ -68,6 +70,13 @@ pub enum Command {
     /// guest; boot and footprint against Linux; density; writes bench/
     #[command(mut_arg("native_image", |arg| arg.visible_alias("image")))]
     Bench(BenchRequest),
+    /// Drive a running Virtus from outside and judge how it answers
+    ///
+    /// Natively QEMU's power button; as a Xen PVH domU `xl shutdown -w`,
+    /// `xl reboot`, `xl sysrq m` and `c`, a xenstore watch at the shell;
+    /// the native image as a Xen HVM domU `xl trigger power` and `xl
+    /// shutdown -F`. All three columns unless some are named.
+    Lifecycle(LifecycleArgs),
 }
 
 #[derive(Args, Debug)]

@@ -17,6 +17,7 @@ pub mod console;
 pub mod exit;
 pub mod expect;
 pub mod ktap;
+pub mod lifecycle_native;
 pub mod matrix;
 pub mod pool;
 pub mod process;

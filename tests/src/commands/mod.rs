@@ -10,6 +10,7 @@ mod checks;
 mod leg;
 mod legs;
 mod legs_table;
+mod lifecycle;
 mod pv;
 mod suite;
 mod xen;
@@ -54,6 +55,7 @@ pub fn execute(command: Command) -> Result<bool, String> {
         Command::XenRun(args) => pv::run(&args.request()?),
         Command::Legs(args) => pv::run(&args.request()),
         Command::Bench(request) => bench::run(&request.in_order()),
+        Command::Lifecycle(args) => lifecycle::run(&args),
     }
 }
 

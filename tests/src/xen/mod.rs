@@ -20,6 +20,8 @@ pub mod guest_ktap;
 pub mod hvm;
 pub mod initramfs;
 pub mod interactive;
+pub mod lifecycle;
+pub mod lifecycle_judge;
 pub mod live;
 pub mod machine;
 pub mod mute;

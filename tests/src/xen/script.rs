@@ -93,7 +93,7 @@ fn wait_line(guest: &GuestSpec) -> String {
 }
 
 /// `word` as one single-quoted shell word.
-fn shell_quote(word: &str) -> Result<String, String> {
+pub(super) fn shell_quote(word: &str) -> Result<String, String> {
     if word.contains(['\n', '\r', '\0']) {
         return Err(format!(
             "dom0 command must be one line: `{}`",

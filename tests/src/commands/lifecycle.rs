@@ -1,0 +1,177 @@
+//! `virtus-run lifecycle`: a running Virtus driven from outside, in each
+//! column: natively the power button, under Xen PVH the toolstack's
+//! requests (one bed boot, every scenario's guest at once), under Xen HVM
+//! the power button again (one boot of the HVM bed). A table per column,
+//! the time each request took, and under each scenario that failed the
+//! step it stopped at and its console's tail.
+
+use super::assessed::{Assessed, print_assessed, say_tally};
+use super::print_indented;
+use super::require;
+use super::xen::print_hidden_tail;
+use crate::cli::lifecycle::LifecycleArgs;
+use crate::console::{LiveConsole, say};
+use crate::lifecycle_native;
+use crate::process::Stream;
+use crate::qemu::{self, MachineConfig};
+use crate::xen::lifecycle::{self, Scenario};
+use crate::xen::lifecycle_judge::{self, expected, judge, step_reports, timing_lines};
+use crate::xen::pv_args::PvRequest;
+use crate::xen::{GuestSpec, Verbosity, XenOptions, run_planned};
+
+/// Console lines shown under a scenario that failed.
+const CONSOLE_TAIL: usize = 12;
+
+/// The native machines: the reference chipset (ICH9's power management)
+/// and the legacy one (PIIX4's).
+fn machines() -> [MachineConfig; 2] {
+    [
+        MachineConfig::new("q35", "max", "128M"),
+        MachineConfig::new("pc", "max", "128M"),
+    ]
+}
+
+/// `Ok(true)` if every scenario of every column asked for passed; `Err`
+/// if a column could not run at all (no image, no bed, no QEMU).
+pub fn run(args: &LifecycleArgs) -> Result<bool, String> {
+    let (native, pvh, hvm) = args.columns();
+    let images = &args.images;
+    if native {
+        require(&images.native_image, "kernel", "--native-image")?;
+    }
+    if pvh {
+        require(&images.pv_image, "PVH", "--pv-image")?;
+    }
+    if hvm {
+        require(&images.hvm_image, "HVM", "--hvm-image")?;
+    }
+    qemu::check_available().map_err(|error| error.to_string())?;
+    let mut cases = Vec::new();
+    if native {
+        cases.extend(native_column(args));
+    }
+    if pvh {
+        let mut base = GuestSpec::pvh("virtus", &images.pv_image)?;
+        base.memory_mb = PvRequest::DEFAULT_MEMORY_MB;
+        base.extra = format!("loglevel=info xen.memory_mb={}", base.memory_mb);
+        cases.extend(xen_column("pvh", &Scenario::PVH, &base, args, false)?);
+    }
+    if hvm {
+        let mut base = GuestSpec::hvm("virtus", &images.hvm_image)?;
+        base.memory_mb = PvRequest::HVM_MEMORY_MB;
+        base.extra = "loglevel=info".into();
+        cases.extend(xen_column("hvm", &Scenario::HVM, &base, args, true)?);
+    }
+    let behaved = cases.iter().filter(|c| c.assessment.behaved()).count();
+    say("");
+    Ok(say_tally("lifecycle", behaved, cases.len()))
+}
+
+/// The power button on each native machine, one boot each.
+fn native_column(args: &LifecycleArgs) -> Vec<Assessed> {
+    let quiet = args.verbosity == Verbosity::Quiet;
+    let mut cases = Vec::new();
+    let mut timings = Vec::new();
+    for config in machines() {
+        let label = format!("native {config}");
+        let console = LiveConsole::new(label.clone(), quiet);
+        let image = &args.images.native_image;
+        let run = lifecycle_native::run(&config, image, |line| console.show(Stream::Stdout, line));
+        let (assessment, took) = match &run {
+            Ok(run) => lifecycle_native::judge(run),
+            Err(error) => (
+                crate::checks::Assessment {
+                    observed: "not run".into(),
+                    problems: vec![error.to_string()],
+                },
+                None,
+            ),
+        };
+        if let Some(took) = took {
+            let took = lifecycle_judge::seconds_ms(took);
+            timings.push(format!("{label}: system_powerdown -> QEMU exited: {took}"));
+        }
+        let console = run.map(|run| run.console).unwrap_or_default();
+        cases.push(Assessed {
+            name: format!("{label} power button"),
+            expected: "powered off (status 33)".into(),
+            assessment,
+            console_tail: tail(&console),
+        });
+    }
+    say("");
+    print_assessed("native scenario", &cases);
+    timings.iter().for_each(|line| say(line));
+    cases
+}
+
+/// Every scenario of a Xen column on one boot of its bed.
+fn xen_column(
+    column: &str,
+    scenarios: &[Scenario],
+    base: &GuestSpec,
+    args: &LifecycleArgs,
+    hvm: bool,
+) -> Result<Vec<Assessed>, String> {
+    let specs = scenarios
+        .iter()
+        .map(|scenario| lifecycle::guest(*scenario, base))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = lifecycle::plan(scenarios)?;
+    let bed = if hvm {
+        &args.beds.hvm_bed
+    } else {
+        &args.beds.bed
+    };
+    let options = XenOptions::new(bed.clone(), args.verbosity);
+    say(&format!(
+        "virtus-run: lifecycle {column}: {} guests in turn on one boot of Xen",
+        specs.len()
+    ));
+    let run = run_planned(&specs, &plan, &options);
+    if let Some(error) = &run.report.setup_error {
+        return Err(error.clone());
+    }
+    let reports = step_reports(&run.events);
+    let mut cases = Vec::new();
+    let mut timings = Vec::new();
+    for scenario in scenarios {
+        let guest = run.report.guests.iter().find(|g| g.name == scenario.name());
+        let Some(guest) = guest else { continue };
+        let judged = judge(*scenario, &reports, guest);
+        for line in timing_lines(&judged) {
+            timings.push(format!("{column} {}: {line}", scenario.name()));
+        }
+        cases.push(Assessed {
+            name: format!("{column} {}", scenario.name()),
+            expected: expected(*scenario),
+            assessment: judged.assessment,
+            console_tail: tail(&guest.console),
+        });
+    }
+    say("");
+    print_assessed("Xen scenario", &cases);
+    timings.iter().for_each(|line| say(line));
+    let problems = run.report.run_problems();
+    if !problems.is_empty() {
+        say(&format!("{column}: the run itself failed:"));
+        print_indented(&problems);
+        print_hidden_tail(&run.report);
+        // The run's failure fails the column even if each scenario got
+        // what it waited for.
+        cases.push(Assessed {
+            name: format!("{column} run"),
+            expected: "dom0 done".into(),
+            assessment: crate::checks::Assessment {
+                observed: "failed".into(),
+                problems,
+            },
+            console_tail: run.report.hidden_tail.clone(),
+        });
+    }
+    Ok(cases)
+}
+
+fn tail(console: &[String]) -> Vec<String> {
+    console[console.len().saturating_sub(CONSOLE_TAIL)..].to_vec()
+}

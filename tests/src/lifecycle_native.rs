@@ -1,0 +1,224 @@
+//! The power button natively: Virtus boots to its shell in QEMU with a QMP
+//! socket; once the shell is ready the runner sends `system_powerdown`
+//! (the ACPI power button), and the kernel must say why it stops and power
+//! off through `isa-debug-exit` (QEMU's status 33), quickly.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::checks::Assessment;
+use crate::exit::{KernelExit, Termination};
+use crate::process::{self, Stream};
+use crate::qemu::{self, LaunchError, MachineConfig};
+use crate::xen::lifecycle::{POWER_OFF, SHELL_READY};
+
+/// Boot to the shell takes about a second natively under TCG; the rest is
+/// the guest's time to answer, and slack for a loaded host.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long one QMP exchange may take.
+const QMP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one boot produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PowerRun {
+    pub console: Vec<String>,
+    /// When `system_powerdown` was accepted, from QEMU's start.
+    pub sent_at: Option<Duration>,
+    /// What QMP said, or why talking to it failed.
+    pub qmp: Result<(), String>,
+    pub termination: Termination,
+    /// From QEMU's start until it was gone.
+    pub elapsed: Duration,
+}
+
+/// QEMU's arguments: the native boot, with QMP on a socket.
+pub fn arguments(config: &MachineConfig, image: &Path, socket: &Path) -> Vec<OsString> {
+    let mut args = qemu::arguments(config, image, "loglevel=info");
+    let qmp = format!("unix:{},server=on,wait=off", socket.display());
+    args.extend([OsString::from("-qmp"), OsString::from(qmp)]);
+    args
+}
+
+/// Boots `image` on `config` and presses the power button once the shell
+/// is ready. `show` gets each console line as it arrives.
+pub fn run(
+    config: &MachineConfig,
+    image: &Path,
+    mut show: impl FnMut(&str),
+) -> Result<PowerRun, LaunchError> {
+    let socket = socket_path();
+    let mut command = Command::new(qemu::QEMU);
+    command.args(arguments(config, image, &socket));
+    let mut console = Vec::new();
+    let mut sent_at = None;
+    let mut qmp = Err("the shell never became ready; nothing was sent".to_string());
+    let start = Instant::now();
+    let finished = process::run_with_timeout(command, TIMEOUT, |stream, line, _| {
+        if stream == Stream::Stdout {
+            show(line);
+            console.push(line.to_string());
+            if sent_at.is_none() && line.contains(SHELL_READY) {
+                qmp = powerdown(&socket);
+                sent_at = Some(start.elapsed());
+            }
+        }
+    });
+    let _ = std::fs::remove_file(&socket);
+    let finished = finished?;
+    Ok(PowerRun {
+        console,
+        sent_at,
+        qmp,
+        termination: finished.termination,
+        elapsed: finished.elapsed,
+    })
+}
+
+fn socket_path() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("virtus-qmp-{}-{n}.sock", std::process::id()))
+}
+
+/// `system_powerdown` over QMP: the greeting, capabilities, the command;
+/// each answered with `"return"` (events such as `POWERDOWN` may come in
+/// between).
+fn powerdown(socket: &Path) -> Result<(), String> {
+    let stream = UnixStream::connect(socket).map_err(|e| format!("QMP connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(QMP_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(QMP_TIMEOUT)))
+        .map_err(|e| format!("QMP socket: {e}"))?;
+    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .map_err(|e| format!("QMP greeting: {e}"))?;
+    if !line.contains("\"QMP\"") {
+        return Err(format!("not a QMP greeting: {}", line.trim()));
+    }
+    for command in ["qmp_capabilities", "system_powerdown"] {
+        writeln!(writer, "{{\"execute\": \"{command}\"}}").map_err(|e| e.to_string())?;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) => return Err(format!("QMP closed before answering {command}")),
+                Ok(_) if line.contains("\"return\"") => break,
+                Ok(_) if line.contains("\"error\"") => {
+                    return Err(format!("QMP refused {command}: {}", line.trim()));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(format!("QMP {command}: {e}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The verdict: the power button was pressed, the kernel said why it stops,
+/// and QEMU ended with the kernel's success status. Returns the time from
+/// the press to QEMU's exit, if it exited.
+pub fn judge(run: &PowerRun) -> (Assessment, Option<Duration>) {
+    let mut problems = Vec::new();
+    if let Err(error) = &run.qmp {
+        problems.push(format!("system_powerdown not sent: {error}"));
+    }
+    let said = run.console.iter().any(|line| line.contains(POWER_OFF));
+    if run.qmp.is_ok() && !said {
+        problems.push(format!("waited for the line `{POWER_OFF}`; it never came"));
+    }
+    let success = KernelExit::Success.qemu_status();
+    let observed = match run.termination {
+        Termination::Exited(status) if status == success => "powered off (status 33)".into(),
+        Termination::Exited(status) => {
+            problems.push(format!("QEMU exited with {status}, expected {success}"));
+            format!("QEMU exited with {status}")
+        }
+        Termination::Signaled(signal) => {
+            problems.push(format!("QEMU killed by signal {signal}"));
+            format!("killed by signal {signal}")
+        }
+        Termination::TimedOut(after) => {
+            problems.push(format!(
+                "still running {} after QEMU started",
+                crate::table::budget(after)
+            ));
+            "still running".into()
+        }
+    };
+    let took = match run.termination {
+        Termination::Exited(_) => run.sent_at.map(|at| run.elapsed.saturating_sub(at)),
+        _ => None,
+    };
+    (Assessment { observed, problems }, took)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(console: &[&str], termination: Termination) -> PowerRun {
+        PowerRun {
+            console: console.iter().map(|l| l.to_string()).collect(),
+            sent_at: Some(Duration::from_millis(1200)),
+            qmp: Ok(()),
+            termination,
+            elapsed: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn a_clean_power_off_passes_with_its_time() {
+        let (a, took) = judge(&run(&[SHELL_READY, POWER_OFF], Termination::Exited(33)));
+        assert!(a.behaved(), "{:?}", a.problems);
+        assert_eq!(a.observed, "powered off (status 33)");
+        assert_eq!(took, Some(Duration::from_millis(300)));
+    }
+
+    #[test]
+    fn an_ignored_button_names_the_line_it_waited_for() {
+        let hung = Termination::TimedOut(TIMEOUT);
+        let (a, took) = judge(&run(&[SHELL_READY], hung));
+        assert_eq!(
+            a.problems,
+            [
+                format!("waited for the line `{POWER_OFF}`; it never came"),
+                "still running 20s after QEMU started".to_string()
+            ]
+        );
+        assert_eq!(took, None);
+    }
+
+    #[test]
+    fn a_power_off_without_its_line_or_with_another_status_fails() {
+        let (a, _) = judge(&run(&[SHELL_READY], Termination::Exited(33)));
+        assert_eq!(a.problems.len(), 1);
+        let (a, _) = judge(&run(&[POWER_OFF], Termination::Exited(37)));
+        assert_eq!(a.problems, ["QEMU exited with 37, expected 33"]);
+        let mut unsent = run(&[], Termination::Exited(33));
+        unsent.qmp = Err("QMP connect: refused".into());
+        let (a, _) = judge(&unsent);
+        assert_eq!(
+            a.problems,
+            ["system_powerdown not sent: QMP connect: refused"]
+        );
+    }
+
+    #[test]
+    fn qmp_listens_on_its_socket() {
+        let config = MachineConfig::new("q35", "max", "128M");
+        let args = arguments(&config, Path::new("/k"), Path::new("/tmp/q.sock"));
+        let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        let pair = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
+        assert_eq!(pair("-qmp"), "unix:/tmp/q.sock,server=on,wait=off");
+        assert_eq!(pair("-device"), "isa-debug-exit,iobase=0xf4,iosize=4");
+        assert_eq!(pair("-append"), "loglevel=info");
+    }
+}

@@ -1,0 +1,322 @@
+//! The lifecycle scenarios under Xen: a Virtus domU sits at its shell and
+//! dom0 asks it, from outside, to power off (`xl shutdown -w`), to reboot
+//! (`xl reboot`), to show itself and to crash (`xl sysrq`), or pokes a
+//! xenstore key it watches; the unmodified native image as an HVM guest
+//! gets the ACPI power button (`xl trigger power`, `xl shutdown -F`).
+//!
+//! A scenario is a list of [`Step`]s, the one source of truth on both
+//! sides: [`script`] turns it into calls of dom0's `lifecycle.sh`, which
+//! runs the steps in order, stops at the first that fails and reports
+//! each on the console; [`super::lifecycle_judge`] reads those reports
+//! back against the same steps. Every wait in dom0 has its own deadline.
+
+use std::time::Duration;
+
+use super::guest::{GUEST_DIR, GuestSpec};
+use super::protocol::ShutdownReason;
+use super::run::RunPlan;
+use super::script::{Script, shell_quote};
+
+/// dom0's step functions, shipped with each run rather than baked into
+/// the bed.
+pub const LIBRARY: &str = include_str!("../../xen/lifecycle.sh");
+const LIBRARY_PATH: &str = "/virtus-run/lifecycle.sh";
+
+/// The line the shell prints when it is ready for input, once per boot.
+pub const SHELL_READY: &str = "Virtus shell. Type 'help'.";
+pub const POWER_OFF: &str = "power: the host asks to power off; stopping";
+pub const REBOOT: &str = "power: the host asks to reboot; stopping";
+pub const SYSRQ_M: &str = "sysrq: m: the kernel's state";
+/// A line of the `info` report that `sysrq m` prints after its own (the
+/// boot log has no such line).
+pub const INFO_LINE: &str = "KiB used of";
+pub const SYSRQ_C: &str = "sysrq: c: crashing on purpose";
+/// The crash report's first line (`!!! unhandled CPU exception 14: ...`).
+pub const CRASH_REPORT: &str = "unhandled CPU exception";
+/// In texts: the guest's domain id as last noted ([`Step::Domid`]).
+pub const DOMID: &str = "@DOMID@";
+/// In texts: the guest's name.
+pub const NAME: &str = "@NAME@";
+
+/// From `xl create` to the shell: a PVH boot takes seconds, an HVM one
+/// (hvmloader, SeaBIOS) tens, both under nested TCG on a loaded host.
+const BOOT_SECS: u32 = 90;
+/// From a request to the guest's answer or end. The issue asks for an end
+/// "within seconds"; the slack is for a loaded two-core host.
+const ANSWER_SECS: u32 = 15;
+/// A dom0 command that must return (`xl sysrq`, `xenstore-write`): a
+/// fraction of a second when dom0 is idle, seconds while it creates a
+/// domain.
+const COMMAND_SECS: u32 = 20;
+
+/// One step of a scenario, run by dom0 in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Note the domain's id, for [`DOMID`] in later texts (again after a
+    /// restart: the new domain has a new id).
+    Domid,
+    /// Wait until `text` is on `count` lines of the console.
+    See { text: String, count: u32, secs: u32 },
+    /// Run a dom0 command; `returns`: it must return with status 0 within
+    /// [`COMMAND_SECS`], else the chain goes on at once (`xl shutdown -w`
+    /// returns only when the domain is gone).
+    Run { command: String, returns: bool },
+    /// Type into the guest's console, then Enter if `enter`.
+    Type { text: String, enter: bool },
+    /// Wait for the domain's `count`-th shutdown, which must be `reason`.
+    Gone {
+        count: u32,
+        reason: ShutdownReason,
+        secs: u32,
+    },
+}
+
+impl Step {
+    fn see(text: &str, count: u32, secs: u32) -> Self {
+        let text = text.to_string();
+        Self::See { text, count, secs }
+    }
+
+    fn run(command: &str, returns: bool) -> Self {
+        let command = command.to_string();
+        Self::Run { command, returns }
+    }
+
+    fn typed(text: &str, enter: bool) -> Self {
+        let text = text.to_string();
+        Self::Type { text, enter }
+    }
+
+    fn gone(count: u32, reason: ShutdownReason) -> Self {
+        let secs = ANSWER_SECS;
+        Self::Gone {
+            count,
+            reason,
+            secs,
+        }
+    }
+
+    /// The step as a call of dom0's library: `lc_see 3 NAME 1 15 'text'`.
+    pub fn call(&self, index: usize, name: &str) -> Result<String, String> {
+        let q = |text: &str| shell_quote(&text.replace(NAME, name));
+        Ok(match self {
+            Self::Domid => format!("lc_domid {index} {name}"),
+            Self::See { text, count, secs } => {
+                format!("lc_see {index} {name} {count} {secs} {}", q(text)?)
+            }
+            Self::Run { command, returns } => {
+                let secs = if *returns { COMMAND_SECS } else { 0 };
+                format!("lc_run {index} {name} {secs} {}", q(command)?)
+            }
+            Self::Type { text, enter } => {
+                format!("lc_type {index} {name} {} {}", u8::from(*enter), q(text)?)
+            }
+            Self::Gone { count, secs, .. } => format!("lc_gone {index} {name} {count} {secs}"),
+        })
+    }
+
+    /// The longest this step may take in dom0.
+    fn budget(&self) -> u32 {
+        match self {
+            Self::Domid | Self::Type { .. } => 1,
+            Self::See { secs, .. } | Self::Gone { secs, .. } => *secs,
+            Self::Run { .. } => COMMAND_SECS,
+        }
+    }
+}
+
+/// Which scenario: its name in results, and what it proves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// `xl shutdown -w`: the guest says why and ends with poweroff.
+    Shutdown,
+    /// `xl reboot`: the guest says why, the domain restarts and boots a
+    /// second time, then `xl shutdown -w` ends it.
+    Reboot,
+    /// `reboot` typed at the shell: the restart plumbing alone (the
+    /// domain comes back and boots again), then `shutdown` typed ends it.
+    ShellReboot,
+    /// `xl sysrq m`, then `xl sysrq c`: the state report, then a crash.
+    Sysrq,
+    /// `xs watch` at the shell, dom0 writes the key, a key stops it.
+    XsWatch,
+    /// HVM: `xl trigger power`, the ACPI power button.
+    Trigger,
+    /// HVM: `xl shutdown -F`, which falls back to the power button for a
+    /// guest without PV drivers.
+    ShutdownF,
+}
+
+impl Scenario {
+    pub const PVH: [Self; 5] = [
+        Self::Shutdown,
+        Self::Reboot,
+        Self::ShellReboot,
+        Self::Sysrq,
+        Self::XsWatch,
+    ];
+    pub const HVM: [Self; 2] = [Self::Trigger, Self::ShutdownF];
+
+    /// The guest's name, which is also the scenario's.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Shutdown => "lc-shutdown",
+            Self::Reboot => "lc-reboot",
+            Self::ShellReboot => "lc-shell-reboot",
+            Self::Sysrq => "lc-sysrq",
+            Self::XsWatch => "lc-xs-watch",
+            Self::Trigger => "lc-trigger",
+            Self::ShutdownF => "lc-shutdown-f",
+        }
+    }
+
+    /// A restart must boot the domain again (`on_reboot = "restart"`).
+    pub fn restarts(self) -> bool {
+        matches!(self, Self::Reboot | Self::ShellReboot)
+    }
+
+    /// How the domain's last shutdown must be.
+    pub fn final_reason(self) -> ShutdownReason {
+        match self {
+            Self::Sysrq => ShutdownReason::Crash,
+            _ => ShutdownReason::Poweroff,
+        }
+    }
+
+    pub fn steps(self) -> Vec<Step> {
+        use ShutdownReason::{Crash, Poweroff, Reboot};
+        let ready = |count| Step::see(SHELL_READY, count, BOOT_SECS);
+        let answer = |text: &str| Step::see(text, 1, ANSWER_SECS);
+        let mut steps = vec![Step::Domid, ready(1)];
+        steps.extend(match self {
+            Self::Shutdown => vec![
+                Step::run("xl shutdown -w @NAME@", false),
+                answer(POWER_OFF),
+                Step::gone(1, Poweroff),
+            ],
+            Self::Reboot => vec![
+                // Like `xl shutdown`, it returns once the guest cleared
+                // `control/shutdown` (its acknowledgement), or after 60 s.
+                Step::run("xl reboot @NAME@", false),
+                answer(REBOOT),
+                Step::gone(1, Reboot),
+                ready(2),
+                Step::Domid,
+                Step::run("xl shutdown -w @NAME@", false),
+                answer(POWER_OFF),
+                Step::gone(2, Poweroff),
+            ],
+            Self::ShellReboot => vec![
+                Step::typed("reboot", true),
+                Step::gone(1, Reboot),
+                ready(2),
+                Step::Domid,
+                Step::typed("shutdown", true),
+                Step::gone(2, Poweroff),
+            ],
+            Self::Sysrq => vec![
+                Step::run("xl sysrq @NAME@ m", true),
+                answer(SYSRQ_M),
+                answer(INFO_LINE),
+                Step::run("xl sysrq @NAME@ c", true),
+                answer(SYSRQ_C),
+                answer(CRASH_REPORT),
+                Step::gone(1, Crash),
+            ],
+            Self::XsWatch => {
+                let path = "/local/domain/@DOMID@/data/poke";
+                let watching = format!("xs: watching {path} (press any key to stop)");
+                let fired = format!("xs: watch fired: {path}");
+                vec![
+                    Step::typed("xs watch data/poke", true),
+                    answer(&watching),
+                    // xenstored fires a watch once when it is set.
+                    answer(&fired),
+                    Step::run(&format!("xenstore-write {path} hello"), true),
+                    Step::see(&fired, 2, ANSWER_SECS),
+                    Step::typed("q", false),
+                    answer("xs: stopped watching"),
+                    Step::typed("shutdown", true),
+                    Step::gone(1, Poweroff),
+                ]
+            }
+            Self::Trigger => vec![
+                Step::run("xl trigger @NAME@ power", true),
+                answer(POWER_OFF),
+                Step::gone(1, Poweroff),
+            ],
+            Self::ShutdownF => vec![
+                Step::run("xl shutdown -F -w @NAME@", false),
+                answer(POWER_OFF),
+                Step::gone(1, Poweroff),
+            ],
+        });
+        steps
+    }
+
+    /// The longest the scenario may take in dom0, with a margin for the
+    /// end (`guest_wait`).
+    pub fn budget(self) -> Duration {
+        let steps: u32 = self.steps().iter().map(Step::budget).sum();
+        Duration::from_secs(u64::from(steps + END_SECS))
+    }
+}
+
+/// How long `lc_end` gives `guest_wait` once the steps are done.
+const END_SECS: u32 = 30;
+
+/// A scenario's guest: `base` (image, kind, memory, command line) under
+/// the scenario's name, judged by its last shutdown. Its budget covers
+/// every step, so the runner's deadline does too.
+pub fn guest(scenario: Scenario, base: &GuestSpec) -> Result<GuestSpec, String> {
+    let spec = GuestSpec {
+        name: scenario.name().to_string(),
+        expect: match scenario.final_reason() {
+            ShutdownReason::Crash => super::Expectation::Crash,
+            _ => super::Expectation::Poweroff,
+        },
+        expect_lines: Vec::new(),
+        timeout: scenario.budget(),
+        ..base.clone()
+    };
+    spec.xl_config()?;
+    Ok(spec)
+}
+
+/// The run: dom0's library, and a script that runs the scenarios' chains
+/// one after another. (All at once would save a minute, but five `xl
+/// create` at once keep dom0 busy for a minute under TCG, and the times
+/// measured would be dom0's load rather than the guest's answer.)
+pub fn plan(scenarios: &[Scenario]) -> Result<RunPlan, String> {
+    let mut text = format!("# Written by virtus-run lifecycle.\n. {LIBRARY_PATH}\n");
+    for scenario in scenarios {
+        let name = scenario.name();
+        let config = format!("{GUEST_DIR}/{name}.cfg");
+        if scenario.restarts() {
+            // Every other guest is destroyed when it reboots (a reboot
+            // nobody asked for is a triple fault); this one must come back.
+            text.push_str(&format!(
+                "sed -i 's/^on_reboot = .*/on_reboot = \"restart\"/' {config}\n"
+            ));
+        }
+        let mut chain = vec![format!("guest_start {name}")];
+        for (index, step) in scenario.steps().iter().enumerate() {
+            chain.push(step.call(index, name)?);
+        }
+        text.push_str(&format!(
+            "{}\nlc_end {name} $? {END_SECS}\n",
+            chain.join(" &&\n  ")
+        ));
+    }
+    Ok(RunPlan {
+        script: Some(Script {
+            text,
+            dom0_order: Vec::new(),
+        }),
+        files: vec![(LIBRARY_PATH.to_string(), LIBRARY.as_bytes().to_vec())],
+    })
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -1,0 +1,283 @@
+//! Judging a lifecycle scenario from what dom0 reported of each step
+//! (`@@dom0| lifecycle NAME step=N VERB at=UPTIME ... -- TEXT`, see
+//! `tests/xen/lifecycle.sh`), checked against the scenario's own steps
+//! and, independently, against the guest's console as the runner saw it.
+
+use std::time::Duration;
+
+use super::lifecycle::{DOMID, Scenario, Step};
+use super::protocol::{Event, ShutdownReason, Stamped};
+use super::report::GuestReport;
+use crate::checks::Assessment;
+use crate::table;
+
+/// One step report from dom0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepReport {
+    pub guest: String,
+    pub step: usize,
+    /// `domid`, `saw`, `missed`, `run`, `returned`, `typed`, `ended`,
+    /// `output`.
+    pub verb: String,
+    /// dom0's uptime, seconds.
+    pub at: Option<f64>,
+    pub fields: Vec<(String, String)>,
+    /// After ` -- `: the text waited for, the command, dom0's words.
+    pub text: String,
+}
+
+impl StepReport {
+    /// Parses the text of a relayed dom0 line; `None` if it is not a step
+    /// report.
+    pub fn parse(line: &str) -> Option<Self> {
+        let (head, text) = match line.split_once(" --") {
+            Some((head, text)) => (head, text.strip_prefix(' ').unwrap_or(text)),
+            None => (line, ""),
+        };
+        let mut words = head.split_whitespace();
+        let (Some("lifecycle"), Some(guest), Some(step), Some(verb)) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            return None;
+        };
+        let step = step.strip_prefix("step=")?.parse().ok()?;
+        let fields: Vec<(String, String)> = words
+            .filter_map(|word| word.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let at = fields
+            .iter()
+            .find(|(k, _)| k == "at")
+            .and_then(|(_, v)| v.parse().ok());
+        Some(Self {
+            guest: guest.to_string(),
+            step,
+            verb: verb.to_string(),
+            at,
+            fields,
+            text: text.to_string(),
+        })
+    }
+
+    pub fn field(&self, key: &str) -> Option<&str> {
+        let found = self.fields.iter().find(|(k, _)| k == key);
+        found.map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every step report of a run, in order.
+pub fn step_reports(events: &[Stamped]) -> Vec<StepReport> {
+    let texts = events.iter().filter_map(|stamped| match &stamped.event {
+        Event::Dom0Output { text } => StepReport::parse(text),
+        _ => None,
+    });
+    texts.collect()
+}
+
+/// A scenario judged: what was seen, what went wrong, and how long the
+/// guest took to answer each request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judged {
+    pub assessment: Assessment,
+    /// (what, how long), dom0's clock: from a request to the guest's
+    /// answer, or to the domain's end.
+    pub timings: Vec<(String, Duration)>,
+}
+
+/// What a scenario expects, for the results table.
+pub fn expected(scenario: Scenario) -> String {
+    let reasons: Vec<&str> = scenario
+        .steps()
+        .iter()
+        .filter_map(|step| match step {
+            Step::Gone { reason, .. } => Some(reason.name()),
+            _ => None,
+        })
+        .collect();
+    reasons.join(", then ")
+}
+
+/// Judges `scenario` from dom0's reports and the guest's report.
+pub fn judge(scenario: Scenario, reports: &[StepReport], guest: &GuestReport) -> Judged {
+    let name = scenario.name();
+    let mine: Vec<&StepReport> = reports.iter().filter(|r| r.guest == name).collect();
+    let steps = scenario.steps();
+    let mut problems = Vec::new();
+    let mut timings = Vec::new();
+    let mut ends = Vec::new();
+    let mut domid: Option<String> = None;
+    // The last request made (a command or typed text) and dom0's clock then.
+    let mut request: Option<(String, f64)> = None;
+    for (index, step) in steps.iter().enumerate() {
+        let of = |verb: &str| mine.iter().find(|r| r.step == index && r.verb == verb);
+        if let Some(missed) = of("missed") {
+            problems.push(format!("step {index}: {}", missed_text(step, missed)));
+            break;
+        }
+        let since = |at: Option<f64>, request: &Option<(String, f64)>| {
+            let (what, from) = request.as_ref()?;
+            let seconds = at? - from;
+            Some((what.clone(), Duration::try_from_secs_f64(seconds).ok()?))
+        };
+        let done = match step {
+            Step::Domid => of("domid").map(|r| domid = r.field("id").map(String::from)),
+            Step::See { text, .. } => of("saw").map(|r| {
+                if let Some((what, took)) = since(r.at, &request) {
+                    timings.push((format!("{what} -> `{text}`"), took));
+                }
+            }),
+            Step::Run { command, returns } => of("run").and_then(|r| {
+                request = Some((format!("`{}`", r.text), r.at?));
+                if !returns {
+                    return Some(());
+                }
+                match of("returned").and_then(|r| r.field("rc")) {
+                    Some("0") => Some(()),
+                    rc => {
+                        let rc = rc.unwrap_or("?");
+                        problems.push(format!("step {index}: `{command}` failed (status {rc})"));
+                        Some(())
+                    }
+                }
+            }),
+            Step::Type { text, .. } => of("typed").map(|r| {
+                request = r.at.map(|at| (format!("typing `{text}`"), at));
+            }),
+            Step::Gone { reason, .. } => of("ended").map(|r| {
+                let got = r.field("reason").and_then(ShutdownReason::from_name);
+                let got = got.unwrap_or(ShutdownReason::Unknown);
+                ends.push(got.name());
+                if got != *reason {
+                    problems.push(format!("step {index}: ended by {got}, expected {reason}"));
+                } else if let Some((what, took)) = since(r.at, &request) {
+                    timings.push((format!("{what} -> domain ended ({got})"), took));
+                }
+            }),
+        };
+        if done.is_none() {
+            problems.push(format!(
+                "step {index} ({}): dom0 never reported it (the run ended first?)",
+                describe(step)
+            ));
+        }
+        if !problems.is_empty() {
+            break;
+        }
+    }
+    if problems.is_empty() {
+        problems.extend(console_problems(&steps, guest, domid.as_deref()));
+        problems.extend(guest.problems.iter().cloned());
+        let (returned, failed) = returns(&steps, &mine);
+        timings.extend(returned);
+        problems.extend(failed);
+    }
+    let observed = match ends.is_empty() {
+        true => guest.end.word().to_string(),
+        false => ends.join(", then "),
+    };
+    Judged {
+        assessment: Assessment { observed, problems },
+        timings,
+    }
+}
+
+/// How long each command that was not waited for (`xl shutdown -w`, which
+/// returns once the domain is gone) took to return, if it did; and the
+/// ones that returned a failure.
+fn returns(steps: &[Step], mine: &[&StepReport]) -> (Vec<(String, Duration)>, Vec<String>) {
+    let (mut took, mut failed) = (Vec::new(), Vec::new());
+    for (index, step) in steps.iter().enumerate() {
+        let Step::Run { returns: false, .. } = step else {
+            continue;
+        };
+        let of = |verb: &str| mine.iter().find(|r| r.step == index && r.verb == verb);
+        let (Some(run), Some(back)) = (of("run"), of("returned")) else {
+            continue;
+        };
+        match back.field("rc") {
+            Some("0") => {}
+            rc => failed.push(format!(
+                "`{}` failed (status {})",
+                run.text,
+                rc.unwrap_or("?")
+            )),
+        }
+        if let (Some(from), Some(to)) = (run.at, back.at)
+            && let Ok(seconds) = Duration::try_from_secs_f64(to - from)
+        {
+            took.push((format!("`{}` returned", run.text), seconds));
+        }
+    }
+    (took, failed)
+}
+
+/// What a step waited for and did not get, in words.
+fn missed_text(step: &Step, missed: &StepReport) -> String {
+    let seen = missed.field("n").unwrap_or("0");
+    match step {
+        Step::See { count, secs, .. } => format!(
+            "waited {secs}s for the line `{}`{}; it never came (seen {seen} times)",
+            missed.text,
+            match count {
+                1 => String::new(),
+                2 => " a 2nd time".into(),
+                3 => " a 3rd time".into(),
+                n => format!(" a {n}th time"),
+            }
+        ),
+        Step::Gone { count, secs, .. } => {
+            format!("waited {secs}s for the domain's shutdown number {count}; it did not shut down")
+        }
+        _ => missed.text.clone(),
+    }
+}
+
+fn describe(step: &Step) -> String {
+    match step {
+        Step::Domid => "note the domain id".into(),
+        Step::See { text, .. } => format!("see `{text}`"),
+        Step::Run { command, .. } => format!("run `{command}`"),
+        Step::Type { text, .. } => format!("type `{text}`"),
+        Step::Gone { reason, .. } => format!("the domain ends with {reason}"),
+    }
+}
+
+/// The runner's own check of what dom0 saw: every awaited line is also on
+/// the console the runner received (relayed live, or from xenconsoled's
+/// log at the end for a restarted domain), as often as it was awaited.
+fn console_problems(steps: &[Step], guest: &GuestReport, domid: Option<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for step in steps {
+        let Step::See { text, count, .. } = step else {
+            continue;
+        };
+        let text = text.replace(DOMID, domid.unwrap_or(DOMID));
+        let seen = guest.console.iter().filter(|l| l.contains(&text)).count();
+        if seen < *count as usize {
+            problems.push(format!(
+                "dom0 saw `{text}` {count} times, the relayed console only {seen}"
+            ));
+        }
+    }
+    problems
+}
+
+/// `xl shutdown -w lc-shutdown -> domain ended (poweroff) 0.8s`.
+pub fn timing_lines(judged: &Judged) -> Vec<String> {
+    let each = judged.timings.iter();
+    each.map(|(what, took)| format!("{what}: {}", seconds_ms(*took)))
+        .collect()
+}
+
+/// Milliseconds matter here: a power-off takes a fraction of a second.
+pub fn seconds_ms(duration: Duration) -> String {
+    if duration < Duration::from_secs(10) {
+        format!("{:.2}s", duration.as_secs_f64())
+    } else {
+        table::seconds(duration)
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_judge_tests.rs"]
+mod tests;
