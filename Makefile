@@ -53,8 +53,10 @@ run-native: deps build
 ## the native crash checks, the Xen test bed checks (Linux proof guest, crashing,
 ## hanging and mute guests), the runs that must turn red (a failing test, a
 ## filter that matches nothing, a crash after the summary) under Xen PVH and
-## Xen HVM, and finally the same suite in three columns: native, the same image
-## as a Xen HVM domU (trap and emulate), and virtus-pv as a Xen PVH domU.
+## Xen HVM, the same suite in three columns: native, the same image as a Xen
+## HVM domU (trap and emulate), and virtus-pv as a Xen PVH domU; and finally
+## the lifecycle driven from outside in each column (the power button natively
+## and under HVM; xl shutdown, reboot, sysrq and a xenstore watch under PVH).
 test: deps lint
 	cargo test --locked -p virtus-kernel -p virtus-native -p virtus-pv --lib
 	cargo test --locked -p virtus-tests
@@ -67,6 +69,7 @@ test: deps lint
 	$(RUNNER) xen-suite --red --quiet --image $(PV_IMAGE)
 	$(RUNNER) xen-hvm-suite --red --quiet --image $(IMAGE32)
 	$(RUNNER) legs --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
+	$(RUNNER) lifecycle --quiet --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE)
 
 ## Host unit tests only.
 test-host:
