@@ -102,6 +102,19 @@ pub fn judge(scenario: Scenario, reports: &[StepReport], guest: &GuestReport) ->
     let name = scenario.name();
     let mine: Vec<&StepReport> = reports.iter().filter(|r| r.guest == name).collect();
     let steps = scenario.steps();
+    if mine.is_empty() {
+        // The guest never got as far as its first step: how it failed to
+        // start (or that the run never got to it) says more.
+        let mut problems = guest.problems.clone();
+        if problems.is_empty() {
+            problems.push("dom0 reported none of its steps".into());
+        }
+        let observed = guest.end.word().to_string();
+        return Judged {
+            assessment: Assessment { observed, problems },
+            timings: Vec::new(),
+        };
+    }
     let mut problems = Vec::new();
     let mut timings = Vec::new();
     let mut ends = Vec::new();
@@ -123,6 +136,7 @@ pub fn judge(scenario: Scenario, reports: &[StepReport], guest: &GuestReport) ->
             Step::Domid => of("domid").map(|r| domid = r.field("id").map(String::from)),
             Step::See { text, .. } => of("saw").map(|r| {
                 if let Some((what, took)) = since(r.at, &request) {
+                    let text = text.replace(DOMID, domid.as_deref().unwrap_or(DOMID));
                     timings.push((format!("{what} -> `{text}`"), took));
                 }
             }),

@@ -116,10 +116,18 @@ fn the_wrong_reason_or_a_run_that_stopped_early_fails() {
             "step 3 (see `{POWER_OFF}`): dom0 never reported it (the run ended first?)"
         )]
     );
-    // Reports of another guest count for nothing.
+    // Reports of another guest count for nothing; a guest with none is
+    // judged by how it failed.
     let other = SHUTDOWN_OK.replace("lc-shutdown step", "lc-reboot step");
-    let judged = judge(Scenario::Shutdown, &reports(&other), &guest_);
-    assert!(judged.assessment.problems[0].starts_with("step 0 (note the domain id)"));
+    let mut never = guest("lc-shutdown", &[], ShutdownReason::Unknown);
+    never.end = GuestEnd::Failed("xl create exited with 3".into());
+    never.problems = vec!["could not start: xl create exited with 3".into()];
+    let judged = judge(Scenario::Shutdown, &reports(&other), &never);
+    assert_eq!(
+        judged.assessment.problems,
+        ["could not start: xl create exited with 3"]
+    );
+    assert_eq!(judged.assessment.observed, "failed");
 }
 
 #[test]
@@ -172,7 +180,7 @@ fn a_reboot_must_boot_again_and_the_watch_texts_carry_the_domain_id() {
         "lifecycle lc-xs-watch step=0 domid at=1 id=7".to_string(),
         "lifecycle lc-xs-watch step=1 saw at=2 n=1 -- x".into(),
         "lifecycle lc-xs-watch step=2 typed at=3 -- xs watch data/poke".into(),
-        "lifecycle lc-xs-watch step=3 saw at=3.1 n=1 -- x".into(),
+        "lifecycle lc-xs-watch step=3 saw at=3.10 n=1 -- x".into(),
         "lifecycle lc-xs-watch step=4 saw at=3.2 n=1 -- x".into(),
         "lifecycle lc-xs-watch step=5 run at=4 -- xenstore-write".into(),
         "lifecycle lc-xs-watch step=5 returned at=4.1 rc=0".into(),
@@ -194,6 +202,10 @@ fn a_reboot_must_boot_again_and_the_watch_texts_carry_the_domain_id() {
     let guest_ = guest("lc-xs-watch", &console, ShutdownReason::Poweroff);
     let judged = judge(Scenario::XsWatch, &reports(&watch.join("\n")), &guest_);
     assert!(judged.assessment.behaved(), "{:?}", judged.assessment);
+    assert_eq!(
+        timing_lines(&judged)[0],
+        format!("typing `xs watch data/poke` -> `{watching}`: 0.10s")
+    );
     // The same console with another domain's path does not pass.
     let other = console.map(|l| l.replace("/7/", "/8/"));
     let other: Vec<&str> = other.iter().map(String::as_str).collect();
