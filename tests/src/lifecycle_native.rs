@@ -86,40 +86,50 @@ fn socket_path() -> PathBuf {
     std::env::temp_dir().join(format!("virtus-qmp-{}-{n}.sock", std::process::id()))
 }
 
-/// `system_powerdown` over QMP: the greeting, capabilities, the command;
-/// each answered with `"return"` (events such as `POWERDOWN` may come in
-/// between).
+/// `system_powerdown` over QMP on `socket`, each read and write under
+/// [`QMP_TIMEOUT`].
 fn powerdown(socket: &Path) -> Result<(), String> {
     let stream = UnixStream::connect(socket).map_err(|e| format!("QMP connect: {e}"))?;
     stream
         .set_read_timeout(Some(QMP_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(QMP_TIMEOUT)))
         .map_err(|e| format!("QMP socket: {e}"))?;
-    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .map_err(|e| format!("QMP greeting: {e}"))?;
-    if !line.contains("\"QMP\"") {
-        return Err(format!("not a QMP greeting: {}", line.trim()));
+    let writer = stream.try_clone().map_err(|e| e.to_string())?;
+    qmp_powerdown(BufReader::new(stream), writer)
+}
+
+/// The QMP exchange: the greeting, `qmp_capabilities`, `system_powerdown`;
+/// each command answered with `return` (events such as `POWERDOWN` may
+/// come in between), or refused with `error`.
+fn qmp_powerdown(mut reader: impl BufRead, mut writer: impl Write) -> Result<(), String> {
+    let greeting = qmp_message(&mut reader, "the greeting")?;
+    if greeting.get("QMP").is_none() {
+        return Err(format!("not a QMP greeting: {greeting}"));
     }
     for command in ["qmp_capabilities", "system_powerdown"] {
-        writeln!(writer, "{{\"execute\": \"{command}\"}}").map_err(|e| e.to_string())?;
+        let request = serde_json::json!({ "execute": command });
+        writeln!(writer, "{request}").map_err(|e| format!("QMP {command}: {e}"))?;
         loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) => return Err(format!("QMP closed before answering {command}")),
-                Ok(_) if line.contains("\"return\"") => break,
-                Ok(_) if line.contains("\"error\"") => {
-                    return Err(format!("QMP refused {command}: {}", line.trim()));
-                }
-                Ok(_) => {}
-                Err(e) => return Err(format!("QMP {command}: {e}")),
+            let reply = qmp_message(&mut reader, command)?;
+            if reply.get("return").is_some() {
+                break;
+            }
+            if let Some(error) = reply.get("error") {
+                return Err(format!("QMP refused {command}: {error}"));
             }
         }
     }
     Ok(())
+}
+
+/// One QMP message (a line of JSON); `what` names it in errors.
+fn qmp_message(reader: &mut impl BufRead, what: &str) -> Result<serde_json::Value, String> {
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(0) => Err(format!("QMP closed before {what}")),
+        Ok(_) => serde_json::from_str(&line).map_err(|e| format!("QMP {what}: {e}: {line}")),
+        Err(e) => Err(format!("QMP {what}: {e}")),
+    }
 }
 
 /// The verdict: the power button was pressed, the kernel said why it stops,
@@ -209,6 +219,40 @@ mod tests {
             a.problems,
             ["system_powerdown not sent: QMP connect: refused"]
         );
+    }
+
+    /// QEMU's side of the exchange, as QEMU 7 words it.
+    const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": ["oob"]}}"#;
+
+    #[test]
+    fn qmp_negotiates_then_powers_down_across_events() {
+        let answers = format!(
+            "{GREETING}\n{{\"return\": {{}}}}\n\
+             {{\"timestamp\": {{\"seconds\": 1}}, \"event\": \"POWERDOWN\"}}\n{{\"return\": {{}}}}\n"
+        );
+        let mut sent = Vec::new();
+        qmp_powerdown(answers.as_bytes(), &mut sent).unwrap();
+        assert_eq!(
+            String::from_utf8(sent).unwrap(),
+            "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"system_powerdown\"}\n"
+        );
+    }
+
+    #[test]
+    fn qmp_refusals_and_silence_are_errors() {
+        let refused = format!(
+            "{GREETING}\n{{\"return\": {{}}}}\n{{\"error\": {{\"class\": \"GenericError\"}}}}\n"
+        );
+        let error = qmp_powerdown(refused.as_bytes(), Vec::new()).unwrap_err();
+        assert!(
+            error.starts_with("QMP refused system_powerdown:"),
+            "{error}"
+        );
+        let cut = format!("{GREETING}\n");
+        let error = qmp_powerdown(cut.as_bytes(), Vec::new()).unwrap_err();
+        assert_eq!(error, "QMP closed before qmp_capabilities");
+        let error = qmp_powerdown(&b"{}\n"[..], Vec::new()).unwrap_err();
+        assert_eq!(error, "not a QMP greeting: {}");
     }
 
     #[test]
