@@ -254,16 +254,20 @@ impl Scenario {
         steps
     }
 
-    /// The longest the scenario may take in dom0, with a margin for the
-    /// end (`guest_wait`).
+    /// The longest the scenario may take in dom0: its start, every step,
+    /// and the end (`guest_wait`).
     pub fn budget(self) -> Duration {
         let steps: u32 = self.steps().iter().map(Step::budget).sum();
-        Duration::from_secs(u64::from(steps + END_SECS))
+        Duration::from_secs(u64::from(START_SECS + steps + END_SECS))
     }
 }
 
 /// How long `lc_end` gives `guest_wait` once the steps are done.
 const END_SECS: u32 = 30;
+
+/// `guest_start`'s own deadlines: 60 s for `xl create`, 10 s for the
+/// console to attach.
+const START_SECS: u32 = 70;
 
 /// A scenario's guest: `base` (image, kind, memory, command line) under
 /// the scenario's name, judged by its last shutdown. Its budget covers

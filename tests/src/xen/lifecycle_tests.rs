@@ -103,8 +103,9 @@ fn a_scenario_guest_is_the_base_under_its_name_with_room_for_every_step() {
     assert_eq!(spec.extra, "loglevel=info xen.memory_mb=32");
     let shutdown = guest(Scenario::Shutdown, &base()).unwrap();
     assert_eq!(shutdown.expect, crate::xen::Expectation::Poweroff);
-    // Domid 1 + boot 90 + command 20 + answer 15 + end 15, then 30 for the end.
-    assert_eq!(shutdown.timeout, Duration::from_secs(171));
+    // Start 70, then domid 1 + boot 90 + command 20 + answer 15 + end 15,
+    // then 30 for the end.
+    assert_eq!(shutdown.timeout, Duration::from_secs(241));
     let config = guest(Scenario::Reboot, &base())
         .unwrap()
         .xl_config()
