@@ -22,6 +22,9 @@ use crate::port::{Port8, Port16};
 
 /// PWRBTN_STS in PM1_STS and PWRBTN_EN in PM1_EN.
 pub const PWRBTN: u16 = 1 << 8;
+/// Every status bit PM1_STS defines: TMR (0), BM (4), GBL (5), PWRBTN (8),
+/// SLPBTN (9), RTC (10), WAK (15). Reserved bits are written as 0.
+const PM1_ALL_STATUS: u16 = 1 | 1 << 4 | 1 << 5 | PWRBTN | 1 << 9 | 1 << 10 | 1 << 15;
 /// PM1_CNT SCI_EN: the machine is in ACPI mode (events raise the SCI rather
 /// than an SMI to the firmware).
 pub const SCI_EN: u16 = 1 << 0;
@@ -190,7 +193,7 @@ impl PowerButton {
             .for_each(|(slot, block)| *slot = Some(block));
         let button = Self { pm1, gpe, mode };
         button.write_enable(0);
-        button.write_status(!0);
+        button.write_status(PM1_ALL_STATUS);
         for (status, enable) in button.gpe_pairs() {
             port8(enable).write(0);
             port8(status).write(0xff);

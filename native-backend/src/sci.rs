@@ -99,11 +99,21 @@ pub(crate) fn describe(platform: &NativePlatform, out: &mut dyn Write) -> fmt::R
     match platform.power_button.get() {
         Some(Ok(button)) => {
             let gsi = platform.sci_gsi.get().copied().unwrap_or(u32::MAX);
+            let masked = platform
+                .ioapic
+                .get()
+                .and_then(|ioapic| ioapic.redirection(gsi).ok())
+                .is_none_or(|entry| entry.masked);
             writeln!(
                 out,
-                "powerbtn   ACPI fixed feature, PM1a_EVT_BLK {:#x}, SCI GSI {gsi}; \
+                "powerbtn   ACPI fixed feature, PM1a_EVT_BLK {:#x}, SCI GSI {gsi}{}; \
                  {} presses, {} other events, {} spurious SCIs",
                 button.pm1().pm1a,
+                if masked {
+                    " (masked after a storm)"
+                } else {
+                    ""
+                },
                 stats.presses,
                 stats.foreign,
                 stats.spurious
