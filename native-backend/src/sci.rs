@@ -18,11 +18,9 @@ pub(crate) fn start_power_button(platform: &NativePlatform, acpi: Option<&AcpiIn
     let result = acpi
         .ok_or_else(|| "no ACPI tables".to_string())
         .and_then(|acpi| route_and_arm(platform, acpi, apic_id));
-    if let Err(why) = &result {
-        log::warn!("power button: {why}; the host cannot ask to power off");
-    }
-    // Record the failure; on success `route_and_arm` stored the button.
+    // On success `route_and_arm` stored the button; record a failure.
     if let Err(why) = result {
+        log::warn!("power button: {why}; the host cannot ask to power off");
         platform.power_button.call_once(|| Err(why));
     }
 }

@@ -116,12 +116,12 @@ impl AcpiInfo {
     /// override's "conforms to the bus" polarity or trigger means.
     pub fn sci_routing(&self) -> (u32, bool, bool) {
         let sci = self.sci_interrupt();
-        let flags = self
+        let found = self
             .interrupt_overrides()
             .iter()
             .find(|o| u16::from(o.source) == sci);
-        let gsi = flags.map_or(u32::from(sci), |o| o.gsi);
-        let flags = flags.map_or(0, |o| o.inti_flags);
+        let gsi = found.map_or(u32::from(sci), |o| o.gsi);
+        let flags = found.map_or(0, |o| o.inti_flags);
         // Only an explicit 0b01 (active high, edge) departs from the SCI's
         // defaults; 0b00 conforms to them and 0b10 is reserved.
         let active_low = flags & 0b11 != MPS_INTI_POLARITY_ACTIVE_HIGH;
