@@ -1,81 +1,94 @@
-# dom0's side of the guest's grant test (pv-backend/src/grant/kernel_tests.rs),
-# started in the background by the runner for a PVH suite: sh THIS NAME.
-# It polls the guest's data/grant-test/request ("SEQ OP GREF LEN") and answers
-# in data/grant-test/result ("SEQ ANSWER"), mapping the grant with
-# virtus-grant-peek (/dev/xen/gntdev). It ends when the guest is gone.
-# busybox sh: no python, no compiler in dom0.
+# dom0's side of the guests' grant test (pv-backend/src/grant/kernel_tests.rs),
+# started in the background by the runner before a PVH suite's guests: it serves
+# every domain, for as long as dom0 runs. A guest writes, in its own home,
+# data/grant-test/request = "SEQ OP GREF LEN"; the answer goes to
+# data/grant-test/result = "SEQ ANSWER". Grants are mapped with virtus-grant-peek
+# (/dev/xen/gntdev). busybox sh: dom0 has no python and no compiler.
+#   read     map read-only, hash LEN bytes with sha256sum, unmap: "sha256 HEX"
+#   hold     map and keep it mapped: "held" (one hold at a time in all)
+#   release  unmap what hold mapped: "released"
+# Failures answer "error WHAT".
+#
+# The guest's test has 5 s in all, and every process dom0 starts is slow under
+# emulation (a PV fork and exec): requests arrive through one xenstore watch
+# rather than by polling, and the helper's replies come back through a fifo
+# read with the shell's own `read`.
 
 peek=/virtus-run/virtus-grant-peek
-chmod 0755 "$peek" || exit 1
-name=$1
-
-# The guest exists once guest_start has returned; wait a little anyway.
-tries=0
-until domid=$(xl domid "$name" 2>/dev/null) && [ -n "$domid" ]; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 100 ] || { echo "no domain $name"; exit 1; }
-    sleep 0.2
-done
-dir=/local/domain/$domid/data/grant-test
-echo "serving $name (domain $domid) at $dir"
-last=
-holder=
+fifo=/tmp/grant.fifo
+chmod 0755 "$peek" && mkfifo "$fifo" || exit 1
+holding=
 
 answer() {
-    xenstore-write "$dir/result" "$1 $2" || echo "cannot write $dir/result"
-    echo "answered: $1 $2"
+    xenstore-write "/local/domain/$1/data/grant-test/result" "$2 $3" ||
+        echo "domain $1: cannot write the result"
+    echo "domain $1: answered $2 $3"
 }
 
-while xenstore-read "/local/domain/$domid/name" >/dev/null 2>&1; do
-    request=$(xenstore-read "$dir/request" 2>/dev/null)
-    if [ -z "$request" ] || [ "$request" = "$last" ]; then
-        sleep 0.1
-        continue
-    fi
-    last=$request
-    echo "request: $request"
-    # shellcheck disable=SC2086 # the request is separate words
-    set -- $request
-    seq=$1 op=$2 gref=$3 len=$4
+# serve DOMID SEQ OP GREF LEN
+serve() {
+    local d=$1 seq=$2 op=$3 gref=$4 len=$5 sum line
     case $op in
     read)
-        if "$peek" read "$domid" "$gref" "$len" >/tmp/grant.bytes 2>/tmp/grant.err; then
+        if "$peek" read "$d" "$gref" "$len" >/tmp/grant.bytes 2>/tmp/grant.err; then
             sum=$(sha256sum </tmp/grant.bytes)
-            answer "$seq" "sha256 ${sum%% *}"
+            answer "$d" "$seq" "sha256 ${sum%% *}"
         else
-            answer "$seq" "error $(cat /tmp/grant.err)"
+            read -r line </tmp/grant.err
+            answer "$d" "$seq" "error $line"
         fi
         ;;
     hold)
-        rm -f /tmp/grant.release /tmp/grant.held
-        "$peek" hold "$domid" "$gref" "$len" /tmp/grant.release >/tmp/grant.held 2>&1 &
-        holder=$!
-        tries=0
-        until grep -q '^held$' /tmp/grant.held 2>/dev/null; do
-            tries=$((tries + 1))
-            kill -0 "$holder" 2>/dev/null && [ "$tries" -lt 100 ] || break
-            sleep 0.1
-        done
-        if grep -q '^held$' /tmp/grant.held; then
-            answer "$seq" held
+        if [ -n "$holding" ]; then
+            answer "$d" "$seq" "error already holding a grant of domain $holding"
+            return
+        fi
+        rm -f /tmp/grant.release
+        "$peek" hold "$d" "$gref" "$len" /tmp/grant.release >"$fifo" 2>&1 &
+        holding=$d
+        exec 3<"$fifo"
+        if read -r line <&3 && [ "$line" = held ]; then
+            answer "$d" "$seq" held
         else
-            answer "$seq" "error $(cat /tmp/grant.held)"
+            answer "$d" "$seq" "error ${line:-the helper ended}"
         fi
         ;;
     release)
-        touch /tmp/grant.release
-        # The helper unmaps, says so and exits: wait for it.
-        [ -n "$holder" ] && wait "$holder"
-        holder=
-        if grep -q '^unmapped$' /tmp/grant.held 2>/dev/null; then
-            answer "$seq" released
-        else
-            answer "$seq" "error $(cat /tmp/grant.held 2>/dev/null)"
+        if [ "$holding" != "$d" ]; then
+            answer "$d" "$seq" "error holding nothing of domain $d"
+            return
         fi
+        : >/tmp/grant.release
+        if read -r line <&3 && [ "$line" = unmapped ]; then
+            answer "$d" "$seq" released
+        else
+            answer "$d" "$seq" "error ${line:-the helper ended}"
+        fi
+        exec 3<&-
+        wait
+        holding=
         ;;
     *)
-        answer "$seq" "error unknown request $op"
+        answer "$d" "$seq" "error unknown request $op"
         ;;
     esac
+}
+
+echo "serving grant requests"
+xenstore-watch /local/domain | while read -r path; do
+    case $path in
+    /local/domain/*/data/grant-test/request) ;;
+    *) continue ;;
+    esac
+    d=${path#/local/domain/}
+    d=${d%%/*}
+    case $d in '' | *[!0-9]*) continue ;; esac
+    request=$(xenstore-read "$path" 2>/dev/null) || continue
+    # A watch may fire twice for one write: serve each request once.
+    eval "last=\${last_$d}"
+    [ "$request" = "$last" ] && continue
+    eval "last_$d=\$request"
+    echo "domain $d: request $request"
+    # shellcheck disable=SC2086 # the request is separate words
+    serve "$d" $request
 done
-echo "domain $domid is gone"

@@ -46,8 +46,8 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
     let mut options = XenOptions::new(request.bed.clone(), request.verbosity);
     let mut plan = RunPlan::default();
     if request.kind == GuestKind::Pvh {
-        // dom0's side of the grant test (pv_grant_dom0_reads_the_page).
-        (plan.files, options.dom0) = grant_peek::plan(&spec.name)?;
+        // dom0's side of the grant tests (pv_grant_*).
+        plan = grant_peek::serve(&mut options)?;
     }
     let report = run_planned(std::slice::from_ref(&spec), &plan, &options).report;
     if let Some(error) = report.setup_error {

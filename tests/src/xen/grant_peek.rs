@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use super::run::{RunPlan, XenOptions};
 use super::script::{Dom0Command, Dom0Point};
 
 /// Where the two files land in dom0.
@@ -17,29 +18,27 @@ pub const LOG: &str = "/tmp/grant-responder.log";
 /// The target dom0's userland is: the host's, x86_64 glibc Linux.
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// Files for dom0: (path in dom0, contents).
-pub type Files = Vec<(String, Vec<u8>)>;
-
-/// The files and the dom0 commands that serve guest `guest`'s grant test:
-/// the responder starts in the background once the guest runs, and its
-/// log is printed when the guests have ended.
-pub fn plan(guest: &str) -> Result<(Files, Vec<Dom0Command>), String> {
+/// Sets up dom0 to serve the grant test of every guest of a run: the
+/// helper and the responder go into dom0 (the returned plan's files), the
+/// responder starts in the background before the first guest, and its log
+/// is printed once the guests have ended (`options.dom0`).
+pub fn serve(options: &mut XenOptions) -> Result<RunPlan, String> {
     let peek = build(crate::workspace())?;
     let responder = include_str!("../../xen/grant-responder.sh")
         .as_bytes()
         .to_vec();
-    let files = vec![(PEEK.to_string(), peek), (RESPONDER.to_string(), responder)];
-    let commands = vec![
-        Dom0Command {
-            when: Dom0Point::Running,
-            command: format!("sh {RESPONDER} {guest} </dev/null >{LOG} 2>&1 &"),
-        },
-        Dom0Command {
-            when: Dom0Point::End,
-            command: format!("cat {LOG}"),
-        },
-    ];
-    Ok((files, commands))
+    options.dom0.push(Dom0Command {
+        when: Dom0Point::Start,
+        command: format!("sh {RESPONDER} </dev/null >{LOG} 2>&1 &"),
+    });
+    options.dom0.push(Dom0Command {
+        when: Dom0Point::End,
+        command: format!("cat {LOG}"),
+    });
+    Ok(RunPlan {
+        script: None,
+        files: vec![(PEEK.to_string(), peek), (RESPONDER.to_string(), responder)],
+    })
 }
 
 /// Builds the helper (quickly, when it is up to date) and returns it.
