@@ -16,6 +16,7 @@ pub mod abi;
 pub mod console;
 pub mod debug_console;
 pub mod evtchn;
+pub mod grant;
 pub mod hvm;
 pub mod hypercall;
 pub mod lapic;
