@@ -27,7 +27,7 @@ const QMP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PowerRun {
     pub console: Vec<String>,
-    /// When `system_powerdown` was accepted, from QEMU's start.
+    /// When `system_powerdown` was sent, from QEMU's start.
     pub sent_at: Option<Duration>,
     /// What QMP said, or why talking to it failed.
     pub qmp: Result<(), String>,
@@ -56,15 +56,17 @@ pub fn run(
     command.args(arguments(config, image, &socket));
     let mut console = Vec::new();
     let mut sent_at = None;
-    let mut qmp = Err("the shell never became ready; nothing was sent".to_string());
+    let mut qmp: Result<(), String> =
+        Err("the shell never became ready; nothing was sent".to_string());
     let start = Instant::now();
     let finished = process::run_with_timeout(command, TIMEOUT, |stream, line, _| {
         if stream == Stream::Stdout {
             show(line);
             console.push(line.to_string());
-            if sent_at.is_none() && line.contains(SHELL_READY) {
-                qmp = powerdown(&socket);
-                sent_at = Some(start.elapsed());
+            if sent_at.is_none() && qmp.is_err() && line.contains(SHELL_READY) {
+                let sent = powerdown(&socket);
+                sent_at = sent.as_ref().ok().map(|at| at.duration_since(start));
+                qmp = sent.map(|_| ());
             }
         }
     });
@@ -87,8 +89,8 @@ fn socket_path() -> PathBuf {
 }
 
 /// `system_powerdown` over QMP on `socket`, each read and write under
-/// [`QMP_TIMEOUT`].
-fn powerdown(socket: &Path) -> Result<(), String> {
+/// [`QMP_TIMEOUT`]; when it was sent.
+fn powerdown(socket: &Path) -> Result<Instant, String> {
     let stream = UnixStream::connect(socket).map_err(|e| format!("QMP connect: {e}"))?;
     stream
         .set_read_timeout(Some(QMP_TIMEOUT))
@@ -100,14 +102,17 @@ fn powerdown(socket: &Path) -> Result<(), String> {
 
 /// The QMP exchange: the greeting, `qmp_capabilities`, `system_powerdown`;
 /// each command answered with `return` (events such as `POWERDOWN` may
-/// come in between), or refused with `error`.
-fn qmp_powerdown(mut reader: impl BufRead, mut writer: impl Write) -> Result<(), String> {
+/// come in between), or refused with `error`. Returns when the last was
+/// sent: the guest may be gone before its answer is read.
+fn qmp_powerdown(mut reader: impl BufRead, mut writer: impl Write) -> Result<Instant, String> {
     let greeting = qmp_message(&mut reader, "the greeting")?;
     if greeting.get("QMP").is_none() {
         return Err(format!("not a QMP greeting: {greeting}"));
     }
+    let mut sent = Instant::now();
     for command in ["qmp_capabilities", "system_powerdown"] {
         let request = serde_json::json!({ "execute": command });
+        sent = Instant::now();
         writeln!(writer, "{request}").map_err(|e| format!("QMP {command}: {e}"))?;
         loop {
             let reply = qmp_message(&mut reader, command)?;
@@ -119,7 +124,7 @@ fn qmp_powerdown(mut reader: impl BufRead, mut writer: impl Write) -> Result<(),
             }
         }
     }
-    Ok(())
+    Ok(sent)
 }
 
 /// One QMP message (a line of JSON); `what` names it in errors.
