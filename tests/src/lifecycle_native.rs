@@ -58,14 +58,19 @@ pub fn run(
     let mut sent_at = None;
     let mut qmp: Result<(), String> =
         Err("the shell never became ready; nothing was sent".to_string());
-    let start = Instant::now();
-    let finished = process::run_with_timeout(command, TIMEOUT, |stream, line, _| {
+    // QEMU's spawn as this clock sees it, from the first line's age: QEMU's
+    // exit is timed from its spawn, so the press must be too. (The line's
+    // delivery delay makes the spawn look later and the power-off longer,
+    // never shorter.)
+    let mut spawned: Option<Instant> = None;
+    let finished = process::run_with_timeout(command, TIMEOUT, |stream, line, at| {
+        let spawn = *spawned.get_or_insert_with(|| Instant::now() - at);
         if stream == Stream::Stdout {
             show(line);
             console.push(line.to_string());
             if sent_at.is_none() && qmp.is_err() && line.contains(SHELL_READY) {
                 let sent = powerdown(&socket);
-                sent_at = sent.as_ref().ok().map(|at| at.duration_since(start));
+                sent_at = sent.as_ref().ok().map(|at| at.duration_since(spawn));
                 qmp = sent.map(|_| ());
             }
         }

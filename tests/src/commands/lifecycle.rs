@@ -15,7 +15,7 @@ use crate::lifecycle_native;
 use crate::process::Stream;
 use crate::qemu::{self, MachineConfig};
 use crate::xen::lifecycle::{self, Scenario};
-use crate::xen::lifecycle_judge::{self, expected, judge, step_reports, timing_lines};
+use crate::xen::lifecycle_judge::{expected, judge, step_reports, timing_lines};
 use crate::xen::pv_args::PvRequest;
 use crate::xen::{GuestSpec, Verbosity, XenOptions, run_planned};
 
@@ -88,8 +88,11 @@ fn native_column(args: &LifecycleArgs) -> Vec<Assessed> {
             ),
         };
         if let Some(took) = took {
-            let took = lifecycle_judge::seconds_ms(took);
-            timings.push(format!("{label}: system_powerdown -> QEMU exited: {took}"));
+            // Often under the poll's period: say so rather than print 0.00s.
+            let took = took.as_millis();
+            timings.push(format!(
+                "{label}: system_powerdown -> QEMU exited: {took} ms (its exit is polled every 20 ms)"
+            ));
         }
         let console = run.map(|run| run.console).unwrap_or_default();
         cases.push(Assessed {
