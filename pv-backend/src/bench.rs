@@ -13,7 +13,8 @@
 //! `time_read` sets pvclock against it. CPUID reads no time; it stays only
 //! as the cheapest exit, against the cheapest hypercall (`transition`).
 //! `batching_xN` runs for N = 1, 2, 4, ..., 64, so the report can show the
-//! cost per operation against N.
+//! cost per operation against N. `xenstore_read` stands alone: one round
+//! trip to xenstored in dom0, the cost of every split-driver handshake.
 
 use crate::abi::{self, MulticallEntry};
 use crate::hypercall::{self, XenError};
@@ -100,15 +101,25 @@ const PAIRS: [Bench; 6] = [
     },
 ];
 
-/// The pairs, then the batching sweep.
-pub static BENCHES: [Bench; 20] = {
-    let mut all = [PAIRS[0]; 20];
+/// One xenstore round trip: no pair (nothing emulated does the same).
+const XENSTORE_READ: Bench = Bench {
+    name: "xenstore_read",
+    what: "xenstore read of a small key (domid): ring, event channel, xenstored in dom0, reply",
+    pair: None,
+    role: Role::Pv,
+    max_iters: 200,
+    run: xenstore_read,
+};
+
+/// The pairs, the batching sweep, then the unpaired ones.
+pub static BENCHES: [Bench; 21] = {
+    let mut all = [XENSTORE_READ; 21];
     let mut i = 0;
     while i < PAIRS.len() {
         all[i] = PAIRS[i];
         i += 1;
     }
-    while i < all.len() {
+    while i < PAIRS.len() + BATCHING.len() {
         all[i] = BATCHING[i - PAIRS.len()];
         i += 1;
     }
@@ -258,4 +269,22 @@ fn multicall<const N: usize>(iters: u32) -> Result<Samples, BenchError> {
         },
         || {},
     ))
+}
+
+fn xenstore_read(iters: u32) -> Result<Samples, BenchError> {
+    crate::xenstore::with_client(|c| {
+        // The first read connects and says what every later one must give.
+        let expected = c.read("domid")?;
+        let mut failure = None;
+        let samples = sample(
+            iters,
+            || match c.read("domid") {
+                Ok(v) if v == expected => {}
+                other => failure = Some(alloc::format!("read domid gave {other:?}")),
+            },
+            || {},
+        );
+        Ok(failure.map_or(Ok(samples), Err))
+    })
+    .map_err(|e| alloc::format!("xenstore: {e}"))?
 }
