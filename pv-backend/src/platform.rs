@@ -9,6 +9,7 @@
 //! | interrupts          | IOAPIC + local APIC     | event channels, one upcall vector     |
 //! | idle                | `sti; hlt`              | `sti; SCHEDOP_block`                  |
 //! | power off           | isa-debug-exit / ACPI   | `SCHEDOP_shutdown`                    |
+//! | host requests       | ACPI power button (SCI) | xenstore `control/` watches           |
 
 use crate::console::{Console, RingFault};
 use crate::debug_console;
