@@ -15,7 +15,15 @@
 //! libxl then gives up on its own after its timeout (60 s for suspend)
 //! and clears the node itself.
 
+use crate::xenstore::conn::{Conn, Doorbell, XsError};
+use crate::xenstore::ring::RingPage;
+use crate::xenstore::wire::XsErrno;
 use virtus_kernel::platform::HostRequest;
+
+pub const SHUTDOWN: &str = "control/shutdown";
+pub const SYSRQ: &str = "control/sysrq";
+pub const SHUTDOWN_TOKEN: &str = "virtus-control-shutdown";
+pub const SYSRQ_TOKEN: &str = "virtus-control-sysrq";
 
 /// The `control/feature-*` keys for what Virtus answers ("halt" and
 /// `control/sysrq` are answered too, but have no key a guest can write:
@@ -55,19 +63,55 @@ pub fn sysrq_key(value: &[u8]) -> Option<u8> {
     value.first().copied().filter(|k| *k != 0)
 }
 
+/// Register the two watches (again, after `XS_RESET_WATCHES`).
+pub fn watch<P: RingPage, B: Doorbell>(c: &mut Conn<P, B>) -> Result<(), XsError> {
+    c.watch(SHUTDOWN, SHUTDOWN_TOKEN)?;
+    c.watch(SYSRQ, SYSRQ_TOKEN)
+}
+
+/// Read `control/shutdown` and acknowledge a command we act on (write
+/// "") in the same transaction, run again on EAGAIN. A missing node is no
+/// request. Returns what the node asked and the attempt that committed.
+pub fn take_shutdown<P: RingPage, B: Doorbell>(
+    c: &mut Conn<P, B>,
+) -> Result<(ShutdownValue, u32), XsError> {
+    c.transaction(|tx| {
+        let value = match tx.read(SHUTDOWN) {
+            Ok(bytes) => shutdown_value(&bytes),
+            Err(e) if e.errno() == Some(XsErrno::Enoent) => ShutdownValue::Nothing,
+            Err(e) => return Err(e),
+        };
+        if let ShutdownValue::Request(_) = value {
+            tx.write(SHUTDOWN, b"")?;
+        }
+        Ok(value)
+    })
+}
+
+/// Read and clear `control/sysrq` in one transaction.
+pub fn take_sysrq<P: RingPage, B: Doorbell>(c: &mut Conn<P, B>) -> Result<Option<u8>, XsError> {
+    let (key, _) = c.transaction(|tx| {
+        let key = match tx.read(SYSRQ) {
+            Ok(bytes) => sysrq_key(&bytes),
+            Err(e) if e.errno() == Some(XsErrno::Enoent) => None,
+            Err(e) => return Err(e),
+        };
+        if key.is_some() {
+            tx.write(SYSRQ, b"")?;
+        }
+        Ok(key)
+    })?;
+    Ok(key)
+}
+
 #[cfg(target_os = "none")]
 pub use kernel::*;
 
 #[cfg(target_os = "none")]
 mod kernel {
     use super::*;
-    use crate::xenstore::{Client, XsError, with_client};
+    use crate::xenstore::with_client;
     use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-
-    const SHUTDOWN: &str = "control/shutdown";
-    const SYSRQ: &str = "control/sysrq";
-    const SHUTDOWN_TOKEN: &str = "virtus-control-shutdown";
-    const SYSRQ_TOKEN: &str = "virtus-control-sysrq";
 
     /// Bit i set: `control/feature-FEATURES[i]` was written.
     static ADVERTISED: AtomicU8 = AtomicU8::new(0);
@@ -96,10 +140,28 @@ mod kernel {
         })
     }
 
-    /// Register the two watches (again, after `XS_RESET_WATCHES`).
-    pub fn watch(c: &mut Client) -> Result<(), XsError> {
-        c.watch(SHUTDOWN, SHUTDOWN_TOKEN)?;
-        c.watch(SYSRQ, SYSRQ_TOKEN)
+    /// What to do with a `control/shutdown` value once acknowledged.
+    fn served((value, attempt): (ShutdownValue, u32)) -> Option<HostRequest> {
+        match value {
+            ShutdownValue::Nothing => None,
+            ShutdownValue::Request(request) => {
+                log::info!(
+                    "control: {SHUTDOWN} asked {request:?}; acknowledged (attempt {attempt})"
+                );
+                Some(request)
+            }
+            ShutdownValue::Unsupported(what) => {
+                let mut logged = UNSUPPORTED_LOGGED.lock();
+                if logged.as_deref() != Some(what.as_str()) {
+                    virtus_kernel::kprintln!(
+                        "control: {SHUTDOWN} = {what:?} is not supported (Virtus advertises no feature-{what}); \
+                         left unacknowledged: the toolstack gives up after its timeout (libxl: 60 s for suspend)"
+                    );
+                    *logged = Some(what);
+                }
+                None
+            }
+        }
     }
 
     /// The features actually written, for `info`.
@@ -128,7 +190,7 @@ mod kernel {
                 return Ok(Some(HostRequest::SysRq(key)));
             }
             if SHUTDOWN_FIRED.swap(false, Ordering::Relaxed) {
-                return take_shutdown(c);
+                return Ok(served(take_shutdown(c)?));
             }
             Ok(None)
         });
@@ -138,60 +200,6 @@ mod kernel {
             log::warn!("control: cannot read the host's request: {e}");
             None
         })
-    }
-
-    /// Read `control/shutdown` and acknowledge a command we act on, in one
-    /// transaction. A missing node is no request.
-    fn take_shutdown(c: &mut Client) -> Result<Option<HostRequest>, XsError> {
-        let (value, attempt) = c.transaction(|tx| {
-            let value = match tx.read(SHUTDOWN) {
-                Ok(bytes) => shutdown_value(&bytes),
-                Err(e) if e.errno() == Some(crate::xenstore::wire::XsErrno::Enoent) => {
-                    ShutdownValue::Nothing
-                }
-                Err(e) => return Err(e),
-            };
-            if let ShutdownValue::Request(_) = value {
-                tx.write(SHUTDOWN, b"")?;
-            }
-            Ok(value)
-        })?;
-        match value {
-            ShutdownValue::Nothing => Ok(None),
-            ShutdownValue::Request(request) => {
-                log::info!(
-                    "control: {SHUTDOWN} asked {request:?}; acknowledged (attempt {attempt})"
-                );
-                Ok(Some(request))
-            }
-            ShutdownValue::Unsupported(what) => {
-                let mut logged = UNSUPPORTED_LOGGED.lock();
-                if logged.as_deref() != Some(what.as_str()) {
-                    virtus_kernel::kprintln!(
-                        "control: {SHUTDOWN} = {what:?} is not supported (Virtus advertises no feature-{what}); \
-                         left unacknowledged: the toolstack gives up after its timeout (libxl: 60 s for suspend)"
-                    );
-                    *logged = Some(what);
-                }
-                Ok(None)
-            }
-        }
-    }
-
-    /// Read and clear `control/sysrq` in one transaction.
-    fn take_sysrq(c: &mut Client) -> Result<Option<u8>, XsError> {
-        let (key, _) = c.transaction(|tx| {
-            let key = match tx.read(SYSRQ) {
-                Ok(bytes) => sysrq_key(&bytes),
-                Err(e) if e.errno() == Some(crate::xenstore::wire::XsErrno::Enoent) => None,
-                Err(e) => return Err(e),
-            };
-            if key.is_some() {
-                tx.write(SYSRQ, b"")?;
-            }
-            Ok(key)
-        })?;
-        Ok(key)
     }
 }
 
@@ -230,5 +238,41 @@ mod tests {
         assert_eq!(sysrq_key(b"m"), Some(b'm'));
         assert_eq!(sysrq_key(b""), None);
         assert_eq!(sysrq_key(b"\0"), None);
+    }
+
+    /// The toolstack's side against the simulated xenstored: the watch
+    /// fires, the command is taken and the node cleared in the same
+    /// transaction; what we do not support stays for the toolstack.
+    #[test]
+    fn a_written_command_is_taken_and_acknowledged() {
+        use crate::xenstore::fake::connect;
+        let (mut c, server) = connect(100);
+        watch(&mut c).unwrap();
+        let events = |c: &mut Conn<_, _>, token| {
+            for _ in 0..50 {
+                server.0.borrow_mut().serve();
+            }
+            c.take_events(token).unwrap().len()
+        };
+        assert_eq!(events(&mut c, SHUTDOWN_TOKEN), 1, "the registration fire");
+        assert_eq!(take_shutdown(&mut c).unwrap(), (ShutdownValue::Nothing, 1));
+
+        server.0.borrow_mut().dom0_write(SHUTDOWN, b"reboot");
+        assert_eq!(events(&mut c, SHUTDOWN_TOKEN), 1);
+        let (value, attempt) = take_shutdown(&mut c).unwrap();
+        assert_eq!(value, ShutdownValue::Request(HostRequest::Reboot));
+        assert_eq!(attempt, 1);
+        assert_eq!(c.read(SHUTDOWN).unwrap(), b"", "acknowledged");
+
+        server.0.borrow_mut().dom0_write(SHUTDOWN, b"suspend");
+        let (value, _) = take_shutdown(&mut c).unwrap();
+        assert_eq!(value, ShutdownValue::Unsupported("suspend".into()));
+        assert_eq!(c.read(SHUTDOWN).unwrap(), b"suspend", "left for libxl");
+
+        server.0.borrow_mut().dom0_write(SYSRQ, b"m");
+        assert!(events(&mut c, SYSRQ_TOKEN) >= 1);
+        assert_eq!(take_sysrq(&mut c).unwrap(), Some(b'm'));
+        assert_eq!(c.read(SYSRQ).unwrap(), b"");
+        assert_eq!(take_sysrq(&mut c).unwrap(), None, "taken once");
     }
 }

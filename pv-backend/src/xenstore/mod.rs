@@ -12,6 +12,8 @@
 pub mod client;
 pub mod conn;
 pub mod events;
+#[cfg(test)]
+pub(crate) mod fake;
 #[cfg(target_os = "none")]
 mod page;
 pub mod ring;
