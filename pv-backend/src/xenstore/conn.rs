@@ -156,10 +156,7 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
             }
         }
         loop {
-            let polled = self.incoming.poll(&mut self.page);
-            let Some((header, payload)) = self.ring(polled)? else {
-                // Tell xenstored we made room, then sleep until it writes.
-                self.bell.notify();
+            let Some((header, payload)) = self.poll_incoming()? else {
                 self.wait(deadline, |page| ring::has_input(page))?;
                 continue;
             };
@@ -172,7 +169,6 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
                 self.stats.late_replies += 1;
                 continue;
             }
-            self.bell.notify();
             return match reply {
                 Some(MsgType::Error) => Err(XsError::Wire(WireError::Errno(
                     XsErrno::from_payload(&payload),
@@ -183,6 +179,19 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
                 ))),
             };
         }
+    }
+
+    /// Reads what has arrived, up to one whole message, and tells
+    /// xenstored when that freed space in the response ring (a message
+    /// longer than the ring waits for that room).
+    fn poll_incoming(&mut self) -> Result<Option<(wire::Header, Vec<u8>)>, XsError> {
+        let before = self.page.rsp_cons();
+        let polled = self.incoming.poll(&mut self.page);
+        let message = self.ring(polled)?;
+        if self.page.rsp_cons() != before {
+            self.bell.notify();
+        }
+        Ok(message)
     }
 
     /// Sleeps until `ready(page)` or xenstored's signal; [`XsError::Timeout`]
@@ -213,21 +222,12 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
         if let Some(e) = &self.broken {
             return Err(XsError::Ring(e.clone()));
         }
-        let mut read_any = false;
-        loop {
-            let polled = self.incoming.poll(&mut self.page);
-            let Some((header, payload)) = self.ring(polled)? else {
-                break;
-            };
-            read_any = true;
+        while let Some((header, payload)) = self.poll_incoming()? {
             if MsgType::from_wire(header.kind) == Some(MsgType::WatchEvent) {
                 self.queue_event(&payload)?;
             } else {
                 self.stats.late_replies += 1;
             }
-        }
-        if read_any {
-            self.bell.notify();
         }
         Ok(())
     }

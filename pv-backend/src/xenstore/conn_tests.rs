@@ -136,6 +136,8 @@ fn a_silent_store_times_out() {
     // 10 ms per wait in the fake: 5 s worth, not forever.
     let waits = server.0.borrow().waits;
     assert!((495..=510).contains(&waits), "{waits} waits");
+    // One notification for the request; none for waits that read nothing.
+    assert_eq!(server.0.borrow().notifies, 1);
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub struct Server {
     pub silent: bool,
     pub now: u64,
     pub waits: u64,
+    /// `Doorbell::notify` calls.
+    pub notifies: u64,
     /// `Doorbell::event_queued` calls.
     pub queued_signals: u64,
 }
@@ -275,7 +277,9 @@ impl RingPage for Shared {
 }
 
 impl Doorbell for Shared {
-    fn notify(&mut self) {}
+    fn notify(&mut self) {
+        self.0.borrow_mut().notifies += 1;
+    }
     fn wait(&mut self, _ready: &mut dyn FnMut() -> bool) {
         // The server takes its turn whether or not the ring is ready: it
         // works between our calls in the real world too.
