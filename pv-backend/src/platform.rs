@@ -416,13 +416,14 @@ impl Platform for PvPlatform {
         writeln!(
             out,
             "xenstore   {} requests, {} transaction retries; watch events: {} delivered, \
-             {} merged, {} dropped (queue full), {} stray",
+             {} merged, {} dropped (queue full), {} stray, {} malformed",
             stats.requests,
             stats.tx_retries,
             events.delivered,
             events.merged,
             events.dropped,
-            events.stray
+            events.stray,
+            events.malformed
         )
     }
 

@@ -162,7 +162,7 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
             };
             let reply = MsgType::from_wire(header.kind);
             if reply == Some(MsgType::WatchEvent) {
-                self.queue_event(&payload)?;
+                self.queue_event(&payload);
                 continue;
             }
             if header.req_id != req_id {
@@ -207,13 +207,28 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
         Ok(())
     }
 
-    fn queue_event(&mut self, payload: &[u8]) -> Result<(), XsError> {
-        let (path, token) = wire::watch_event(payload).map_err(XsError::Wire)?;
+    /// Queue a watch event. One xenstored got wrong is dropped and
+    /// counted, not an error: the reply being waited for is still good.
+    fn queue_event(&mut self, payload: &[u8]) {
+        let Ok((path, token)) = wire::watch_event(payload) else {
+            self.events.counts.malformed += 1;
+            return log::warn!(
+                "xenstore: a malformed watch event ({} bytes) dropped",
+                payload.len()
+            );
+        };
         let registered = self.watches.iter().any(|(_, t)| *t == token);
+        let dropped = self.events.counts.dropped;
         if self.events.push(WatchEvent { path, token }, registered) {
             self.bell.event_queued();
+        } else if self.events.counts.dropped > dropped && dropped.is_power_of_two() | (dropped == 0)
+        {
+            log::warn!(
+                "xenstore: watch event queue full ({} events): {} dropped so far",
+                super::events::QUEUE_MAX,
+                dropped + 1
+            );
         }
-        Ok(())
     }
 
     /// Reads whatever xenstored sent while no request was in flight (watch
@@ -224,7 +239,7 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
         }
         while let Some((header, payload)) = self.poll_incoming()? {
             if MsgType::from_wire(header.kind) == Some(MsgType::WatchEvent) {
-                self.queue_event(&payload)?;
+                self.queue_event(&payload);
             } else {
                 self.stats.late_replies += 1;
             }

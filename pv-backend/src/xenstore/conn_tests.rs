@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::xenstore::fake::{HOME, connect};
+use crate::xenstore::wire::Header;
 
 #[test]
 fn operations_round_trip_across_the_wrap_point() {
@@ -148,4 +149,24 @@ fn a_late_reply_is_dropped_and_the_next_request_still_works() {
     server.0.borrow_mut().silent = false;
     assert_eq!(c.read("domid").unwrap(), b"5");
     assert_eq!(c.stats.late_replies, 1);
+}
+
+#[test]
+fn a_malformed_watch_event_is_dropped_and_the_reply_still_arrives() {
+    let (mut c, server) = connect(0);
+    // An event with one string where two belong, ahead of the reply.
+    let header = Header {
+        kind: MsgType::WatchEvent as u32,
+        req_id: 0,
+        tx_id: 0,
+        len: 4,
+    };
+    server
+        .0
+        .borrow_mut()
+        .outbox
+        .extend_from_slice(&header.to_bytes());
+    server.0.borrow_mut().outbox.extend_from_slice(b"abc\0");
+    assert_eq!(c.read("name").unwrap(), b"virtus");
+    assert_eq!(c.event_counts().malformed, 1);
 }

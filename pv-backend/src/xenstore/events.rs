@@ -35,6 +35,8 @@ pub struct EventCounts {
     pub dropped: u64,
     /// For a token no watch of ours has: ignored.
     pub stray: u64,
+    /// Not two NUL-terminated UTF-8 strings: ignored.
+    pub malformed: u64,
 }
 
 /// The bounded queue.
