@@ -43,8 +43,8 @@ pub enum Command {
     XenChecks(XenChecksArgs),
     /// Run the suite on the Xen PVH build (virtus-pv) as a domU
     ///
-    /// Its command line is "test=all loglevel=info xen.memory_mb=MB
-    /// xen.expect_name=virtus" and --append.
+    /// Its command line is "test=all loglevel=info xen.memory_mb=MB" and
+    /// --append.
     XenSuite(XenSuiteArgs),
     /// The suite three ways, side by side: natively (q35/max/128M), the
     /// same image as a Xen HVM guest, and virtus-pv as a Xen PVH guest

@@ -53,9 +53,6 @@ pub struct PvRequest {
     pub hvm_bed: Option<PathBuf>,
 }
 
-/// The domain name of the Virtus guest in these runs.
-const GUEST_NAME: &str = "virtus";
-
 impl PvRequest {
     pub const DEFAULT_MEMORY_MB: u32 = 32;
     /// An HVM guest also holds hvmloader's and SeaBIOS's tables.
@@ -65,8 +62,6 @@ impl PvRequest {
 
     /// `xl`'s `extra`. A PVH kernel checks that it sees the memory `xl`
     /// gave it (`xen.memory_mb`); under HVM it finds it in the E820 map.
-    /// It also compares the `name` xenstore holds with the one `xl` was
-    /// given (`xen.expect_name`).
     pub fn extra(&self) -> String {
         // Booting to the shell runs no tests.
         let base = match self.mode {
@@ -74,10 +69,7 @@ impl PvRequest {
             PvMode::Suite | PvMode::Legs | PvMode::HvmSuite => "test=all loglevel=info",
         };
         let extra = match self.kind {
-            GuestKind::Pvh => format!(
-                "{base} xen.memory_mb={} xen.expect_name={GUEST_NAME} {}",
-                self.memory_mb, self.append
-            ),
+            GuestKind::Pvh => format!("{base} xen.memory_mb={} {}", self.memory_mb, self.append),
             GuestKind::Hvm => format!("{base} {}", self.append),
         };
         extra.trim_end().to_string()
@@ -86,7 +78,7 @@ impl PvRequest {
     /// The guest as dom0 runs it: `virtus` (the label of its lines), one
     /// vCPU, expected to power off.
     pub fn guest(&self) -> Result<GuestSpec, String> {
-        let mut spec = GuestSpec::pvh(GUEST_NAME, &self.image)?;
+        let mut spec = GuestSpec::pvh("virtus", &self.image)?;
         spec.kind = self.kind;
         spec.image = GuestImage::File {
             kernel: self.image.clone(),
