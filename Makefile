@@ -57,7 +57,7 @@ run-native: deps build
 ## as a Xen HVM domU (trap and emulate), and virtus-pv as a Xen PVH domU.
 test: deps lint
 	cargo test --locked -p virtus-kernel -p virtus-native -p virtus-pv --lib
-	cargo test --locked -p virtus-tests
+	cargo test --locked -p virtus-tests -p virtus-grant-peek
 	python3 tests/xen/test_bedformats.py
 	$(MAKE) --no-print-directory build
 	$(RUNNER) suite --image $(IMAGE)
@@ -71,7 +71,7 @@ test: deps lint
 ## Host unit tests only.
 test-host:
 	cargo test -p virtus-kernel -p virtus-native -p virtus-pv --lib
-	cargo test -p virtus-tests
+	cargo test -p virtus-tests -p virtus-grant-peek
 
 ## The native kernel suite on the first machine configuration only.
 test-kernel: deps build
@@ -105,6 +105,7 @@ fmt-check:
 clippy:
 	cargo clippy -p virtus-kernel -p virtus-native -p virtus-pv --target $(TARGET) -- -D warnings
 	cargo clippy -p virtus-kernel -p virtus-native -p virtus-pv -p virtus-tests --lib --tests -- -D warnings
+	cargo clippy -p virtus-grant-peek --bins --tests -- -D warnings
 
 fmt:
 	cargo fmt --all

@@ -28,6 +28,8 @@ const IOREDTBL: u32 = 0x10;
 /// Redirection entry low dword bits (fixed delivery mode and physical
 /// destination mode are zero).
 const INTPOL_ACTIVE_LOW: u32 = 1 << 13;
+/// Read-only: a level-triggered interrupt was accepted and awaits its EOI.
+const REMOTE_IRR: u32 = 1 << 14;
 const TRIGGER_LEVEL: u32 = 1 << 15;
 const INTERRUPT_MASK: u32 = 1 << 16;
 /// Destination field: bits 56-63 of the entry, bits 24-31 of the high dword.
@@ -112,6 +114,20 @@ impl Registers {
         // SAFETY: as in `read`.
         unsafe { window.write_volatile(value) }
     }
+}
+
+/// A redirection entry as the I/O APIC holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redirection {
+    pub vector: u8,
+    pub masked: bool,
+    pub active_low: bool,
+    pub level_triggered: bool,
+    /// A level-triggered interrupt is in service: no other is delivered
+    /// from this input until the local APIC's EOI reaches the I/O APIC.
+    pub remote_irr: bool,
+    /// Physical destination: the local APIC ID.
+    pub destination: u8,
 }
 
 /// One I/O APIC.
@@ -216,6 +232,21 @@ impl IoApic {
         let register = IOREDTBL + 2 * self.pin(gsi)?;
         let low = self.with_registers(|registers| registers.read(register));
         Ok((low as u8, low & INTERRUPT_MASK != 0))
+    }
+
+    /// `gsi`'s whole redirection entry, read from the I/O APIC.
+    pub fn redirection(&self, gsi: u32) -> Result<Redirection, IoApicError> {
+        let register = IOREDTBL + 2 * self.pin(gsi)?;
+        let (low, high) = self
+            .with_registers(|registers| (registers.read(register), registers.read(register + 1)));
+        Ok(Redirection {
+            vector: low as u8,
+            masked: low & INTERRUPT_MASK != 0,
+            active_low: low & INTPOL_ACTIVE_LOW != 0,
+            level_triggered: low & TRIGGER_LEVEL != 0,
+            remote_irr: low & REMOTE_IRR != 0,
+            destination: (high >> DESTINATION_SHIFT) as u8,
+        })
     }
 
     /// Route `gsi` to `vector` on the local APIC `dest_apic_id` (physical

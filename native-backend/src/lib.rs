@@ -21,6 +21,7 @@ pub mod pit;
 pub mod pm_timer;
 pub mod port;
 pub mod power;
+pub mod power_button;
 pub mod rtc;
 pub mod tsc;
 pub mod uart16550;
@@ -29,6 +30,8 @@ pub mod uart16550;
 mod bench;
 #[cfg(target_os = "none")]
 mod platform;
+#[cfg(target_os = "none")]
+mod sci;
 #[cfg(target_os = "none")]
 mod tests;
 

@@ -3,8 +3,10 @@
 use crate::acpi::{self, AcpiInfo};
 use crate::ioapic::IoApic;
 use crate::lapic::{LocalApic, TimerMode};
+use crate::power_button::{self, PowerButton};
 use crate::uart16550::{COM1, COM1_IRQ, Uart};
-use crate::{cpu, pic, pit, power, tsc};
+use crate::{cpu, pic, pit, power, sci, tsc};
+use alloc::string::String;
 use spin::Once;
 use virtus_kernel::arch::trap::TrapFrame;
 use virtus_kernel::bench::Bench;
@@ -19,6 +21,8 @@ use virtus_kernel::{
 pub mod vectors {
     /// COM1 receive, routed through the IOAPIC.
     pub const UART: u8 = 0x24;
+    /// The ACPI System Control Interrupt (the power button), through the IOAPIC.
+    pub const SCI: u8 = 0x25;
     /// Local APIC timer.
     pub const TIMER: u8 = 0x30;
     /// Self-IPI for `send_self_event`.
@@ -37,6 +41,10 @@ pub struct NativePlatform {
     ioapic_paddr: Once<u64>,
     pub(crate) acpi: Once<Option<AcpiInfo>>,
     pub(crate) uart_gsi: Once<u32>,
+    /// The power button, or why there is none (see `sci`).
+    pub(crate) power_button: Once<Result<PowerButton, String>>,
+    /// The SCI's GSI, once routed.
+    pub(crate) sci_gsi: Once<u32>,
     handlers: EventHandlers,
     model: Once<&'static str>,
 }
@@ -51,15 +59,17 @@ pub(crate) static PLATFORM: NativePlatform = NativePlatform {
     ioapic_paddr: Once::new(),
     acpi: Once::new(),
     uart_gsi: Once::new(),
+    power_button: Once::new(),
+    sci_gsi: Once::new(),
     handlers: EventHandlers::new(),
     model: Once::new(),
 };
 
-fn notify(source: EventSource) {
+pub(crate) fn notify(source: EventSource) {
     PLATFORM.handlers.notify(source);
 }
 
-fn eoi() {
+pub(crate) fn eoi() {
     if let Some(apic) = PLATFORM.apic.get() {
         apic.eoi();
     }
@@ -165,6 +175,7 @@ impl NativePlatform {
             (vectors::TIMER, on_timer as fn(&mut TrapFrame)),
             (vectors::SELF_EVENT, on_self_event),
             (vectors::UART, on_uart),
+            (vectors::SCI, sci::on_sci),
             (vectors::SPURIOUS, on_spurious),
         ]
         .into_iter()
@@ -198,6 +209,7 @@ impl NativePlatform {
         self.ioapic_paddr.call_once(|| addr);
         self.uart_gsi.call_once(|| gsi);
         self.uart.enable_receive_interrupt();
+        sci::start_power_button(self, acpi.as_ref(), apic_id);
         Ok(())
     }
 }
@@ -293,6 +305,12 @@ impl Platform for NativePlatform {
     }
 
     fn attach(&self, source: EventSource, handler: EventHandler) -> Result<(), PlatformError> {
+        // The host's only way to ask is the power button; without one,
+        // say so rather than take a handler that never runs.
+        if source == EventSource::HostRequest && !self.power_button.get().is_some_and(Result::is_ok)
+        {
+            return Err(PlatformError::Unsupported(source));
+        }
         self.handlers.attach(source, handler)
     }
 
@@ -313,15 +331,16 @@ impl Platform for NativePlatform {
     }
 
     fn host_request(&self) -> Option<HostRequest> {
-        None
+        // A press of the ACPI power button, noted by the SCI, taken once.
+        power_button::take_press().then_some(HostRequest::PowerOff)
     }
 
     fn shell_commands(&self) -> &'static [ShellCommand] {
         &[]
     }
 
-    fn describe(&self, _out: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        Ok(())
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        sci::describe(self, out)
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {

@@ -8,6 +8,9 @@
 //! | `transition`   | CPUID leaf 0                              | `xen_version(XENVER_version)` |
 //! | `batching_xN`  | N separate null hypercalls                | one multicall of N            |
 //!
+//! Unpaired: `grant_cycle`, a grant and its end on the grant table (shared
+//! memory only; nothing emulated does the same).
+//!
 //! A PVH guest has no emulated PIT, HPET or ACPI PM timer: the local APIC
 //! timer's current-count register is the one trapped clock it can read, so
 //! `time_read` sets pvclock against it. CPUID reads no time; it stays only
@@ -101,19 +104,29 @@ const PAIRS: [Bench; 6] = [
     },
 ];
 
-/// One xenstore round trip: no pair (nothing emulated does the same).
-const XENSTORE_READ: Bench = Bench {
-    name: "xenstore_read",
-    what: "xenstore read of a small key (domid): ring, event channel, xenstored in dom0, reply",
-    pair: None,
-    role: Role::Pv,
-    max_iters: 200,
-    run: xenstore_read,
-};
+/// Paravirtual operations with no emulated counterpart.
+const SOLO: [Bench; 2] = [
+    Bench {
+        name: "grant_cycle",
+        what: "grant_access then end_access of one page to dom0, nobody mapping it",
+        pair: None,
+        role: Role::Pv,
+        max_iters: 2000,
+        run: grant_cycle,
+    },
+    Bench {
+        name: "xenstore_read",
+        what: "xenstore read of a small key (domid): ring, event channel, xenstored in dom0, reply",
+        pair: None,
+        role: Role::Pv,
+        max_iters: 200,
+        run: xenstore_read,
+    },
+];
 
-/// The pairs, the batching sweep, then the unpaired ones.
-pub static BENCHES: [Bench; 21] = {
-    let mut all = [XENSTORE_READ; 21];
+/// The pairs, then the batching sweep, then the unpaired ones.
+pub static BENCHES: [Bench; 22] = {
+    let mut all = [PAIRS[0]; 22];
     let mut i = 0;
     while i < PAIRS.len() {
         all[i] = PAIRS[i];
@@ -121,6 +134,10 @@ pub static BENCHES: [Bench; 21] = {
     }
     while i < PAIRS.len() + BATCHING.len() {
         all[i] = BATCHING[i - PAIRS.len()];
+        i += 1;
+    }
+    while i < all.len() {
+        all[i] = SOLO[i - PAIRS.len() - BATCHING.len()];
         i += 1;
     }
     all
@@ -271,6 +288,32 @@ fn multicall<const N: usize>(iters: u32) -> Result<Samples, BenchError> {
     ))
 }
 
+/// A grant and its end, on a table already mapped: two writes, a barrier
+/// and a compare-and-exchange on shared memory, plus the free list and its
+/// lock; no hypercall.
+fn grant_cycle(iters: u32) -> Result<Samples, BenchError> {
+    let page = virtus_kernel::mem::alloc_frame().ok_or("no free frame")?;
+    let cycle = || crate::grant::grant_access(0, page, true).and_then(crate::grant::end_access);
+    // The first use maps the table: not part of the cycle.
+    cycle().map_err(|e| alloc::format!("grant cycle: {e}"))?;
+    let mut failures = 0u32;
+    let samples = sample(
+        iters,
+        || {
+            if black_box(cycle()).is_err() {
+                failures += 1;
+            }
+        },
+        || {},
+    );
+    let _ = virtus_kernel::mem::free_frame(page);
+    if failures > 0 {
+        return Err(alloc::format!("{failures} of {iters} grant cycles failed"));
+    }
+    Ok(samples)
+}
+
+/// One round trip to xenstored, checked each time: no pair.
 fn xenstore_read(iters: u32) -> Result<Samples, BenchError> {
     crate::xenstore::with_client(|c| {
         // The first read connects and says what every later one must give.

@@ -21,6 +21,7 @@ use crate::{sched, shared_info, time};
 use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use volatile::{VolatilePtr, map_field};
 
 const OUT_SIZE: u32 = XENCONS_OUT_SIZE as u32;
 const IN_SIZE: u32 = XENCONS_IN_SIZE as u32;
@@ -43,6 +44,16 @@ pub const STALL_WAITS_WITHOUT_CLOCK: u32 = 100_000;
 pub fn ring_used(prod: u32, cons: u32, size: u32) -> Option<u32> {
     let used = prod.wrapping_sub(cons);
     (used <= size).then_some(used)
+}
+
+/// Byte `at` of a byte array in shared memory (a ring's data area).
+pub(crate) fn ring_byte<const N: usize>(
+    array: VolatilePtr<'_, [u8; N]>,
+    at: usize,
+) -> VolatilePtr<'_, u8> {
+    assert!(at < N, "ring offset {at} beyond {N} bytes");
+    // SAFETY: `at` < N: a byte inside the array, valid as long as `array` is.
+    unsafe { array.map(|bytes| bytes.cast::<u8>().add(at)) }
 }
 
 /// Which of the console's two rings.
@@ -181,9 +192,9 @@ pub struct Console {
     longest_full_wait: AtomicU64,
 }
 
-// SAFETY: the ring is shared memory reached only through volatile accesses
-// on raw pointers; callers serialize writers (and readers) among
-// themselves, as the kernel's console lock does.
+// SAFETY: the ring is shared memory reached only through `VolatilePtr`s
+// (no Rust reference to it is formed); callers serialize writers (and
+// readers) among themselves, as the kernel's console lock does.
 unsafe impl Sync for Console {}
 // SAFETY: as above; the struct holds an address and counters.
 unsafe impl Send for Console {}
@@ -250,6 +261,14 @@ impl Console {
         }
     }
 
+    /// The ring, every access to it volatile: xenconsoled writes it.
+    fn ring(&self) -> VolatilePtr<'_, XenconsInterface> {
+        // SAFETY: `ring` points to a mapped `xencons_interface` that lives
+        // as long as the console and is reached only through it
+        // (constructor contract).
+        unsafe { VolatilePtr::new(self.ring) }
+    }
+
     /// The console's event channel.
     pub fn port(&self) -> Port {
         self.port
@@ -262,15 +281,8 @@ impl Console {
 
     /// `(out_prod, out_cons)` as they are in the ring now.
     pub fn out_indices(&self) -> (u32, u32) {
-        let r = self.ring.as_ptr();
-        // SAFETY: `ring` is valid (constructor contract); fields are read
-        // volatilely because the backend writes them.
-        unsafe {
-            (
-                (&raw const (*r).out_prod).read_volatile(),
-                (&raw const (*r).out_cons).read_volatile(),
-            )
-        }
+        let r = self.ring();
+        (map_field!(r.out_prod).read(), map_field!(r.out_cons).read())
     }
 
     /// Faults found so far: rings abandoned as corrupt or stalled (each
@@ -303,7 +315,7 @@ impl Console {
 
     /// [`Console::write`] with an explicit backend signal.
     pub fn write_with(&self, bytes: &[u8], signal: &mut impl Signal) -> Result<(), RingFault> {
-        let r = self.ring.as_ptr();
+        let r = self.ring();
         let mut rest = bytes;
         let mut full: Option<FullWait> = None;
         while !rest.is_empty() {
@@ -362,14 +374,13 @@ impl Console {
             let n = rest.len().min((OUT_SIZE - used) as usize);
             for (i, &byte) in rest[..n].iter().enumerate() {
                 let at = (prod.wrapping_add(i as u32) & (OUT_SIZE - 1)) as usize;
-                // SAFETY: `at` < 2048 is inside `out`; the ring is valid.
-                unsafe { (&raw mut (*r).output[at]).write_volatile(byte) };
+                ring_byte(map_field!(r.output), at).write(byte);
             }
             // wmb: the data must be visible before the index that
             // publishes it.
             fence(Ordering::Release);
-            // SAFETY: `out_prod` is ours to write; the ring is valid.
-            unsafe { (&raw mut (*r).out_prod).write_volatile(prod.wrapping_add(n as u32)) };
+            // `out_prod` is ours to write.
+            map_field!(r.out_prod).write(prod.wrapping_add(n as u32));
             signal.notify();
             rest = &rest[n..];
         }
@@ -414,15 +425,9 @@ impl Console {
         if self.in_broken.load(Ordering::Relaxed) {
             return Err(RingFault::Abandoned);
         }
-        let r = self.ring.as_ptr();
-        // SAFETY: the ring is valid; `in_cons` is ours, `in_prod` the
-        // backend's, both read volatilely.
-        let (cons, prod) = unsafe {
-            (
-                (&raw const (*r).in_cons).read_volatile(),
-                (&raw const (*r).in_prod).read_volatile(),
-            )
-        };
+        let r = self.ring();
+        // `in_cons` is ours, `in_prod` the backend's.
+        let (cons, prod) = (map_field!(r.in_cons).read(), map_field!(r.in_prod).read());
         // rmb: the index before the data it covers.
         fence(Ordering::Acquire);
         let Some(avail) = ring_used(prod, cons, IN_SIZE) else {
@@ -436,14 +441,13 @@ impl Console {
         let n = out.len().min(avail as usize);
         for (i, slot) in out[..n].iter_mut().enumerate() {
             let at = (cons.wrapping_add(i as u32) & (IN_SIZE - 1)) as usize;
-            // SAFETY: `at` < 1024 is inside `in`; the ring is valid.
-            *slot = unsafe { (&raw const (*r).input[at]).read_volatile() };
+            *slot = ring_byte(map_field!(r.input), at).read();
         }
         if n > 0 {
             // mb: finish reading the bytes before handing the slots back.
             fence(Ordering::SeqCst);
-            // SAFETY: `in_cons` is ours to write; the ring is valid.
-            unsafe { (&raw mut (*r).in_cons).write_volatile(cons.wrapping_add(n as u32)) };
+            // `in_cons` is ours to write.
+            map_field!(r.in_cons).write(cons.wrapping_add(n as u32));
             signal.notify();
         }
         Ok(n)

@@ -18,6 +18,7 @@ pub mod console;
 pub mod control;
 pub mod debug_console;
 pub mod evtchn;
+pub mod grant;
 pub mod hvm;
 pub mod hypercall;
 pub mod lapic;

@@ -15,15 +15,19 @@
 //! heap or a page table, and it is mapped (writable, not executable) as
 //! image data, before and after the kernel's page tables take over.
 //!
-//! Every field can change under our feet, so all access is volatile or
-//! atomic, through raw pointers; no Rust reference to the page's contents
-//! is ever formed.
+//! Every field can change under our feet, so no Rust reference to the
+//! page's contents is ever formed: fields Xen only writes and the guest
+//! only reads (the time records, the wall clock) are read through
+//! `volatile` pointers; the words both sides change (event bits, upcall
+//! flag, selector) through atomics, whose read-modify-write Xen's
+//! concurrent `set_bit` needs.
 
 use crate::abi::{VcpuTimeInfo, XENMAPSPACE_SHARED_INFO, shared_info_off as off};
 use crate::hypercall::XenError;
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
+use volatile::{VolatilePtr, map_field};
 
 /// A view of a shared_info page.
 pub struct SharedInfo {
@@ -88,9 +92,21 @@ impl SharedInfo {
         unsafe { AtomicU64::from_ptr(self.ptr(offset).cast()) }
     }
 
+    /// Volatile access to a `T` at `offset`.
+    ///
+    /// # Safety
+    /// `offset` must be `T`-aligned with the whole `T` inside the page.
+    unsafe fn field<T>(&self, offset: usize) -> VolatilePtr<'_, T> {
+        let at = self.ptr(offset).cast::<T>();
+        // SAFETY: inside the page (caller), which outlives `self` and is
+        // accessed by everyone in this program volatilely or atomically;
+        // `ptr` is never null (an offset from a `NonNull` base).
+        unsafe { VolatilePtr::new(NonNull::new_unchecked(at)) }
+    }
+
     fn read32(&self, offset: usize) -> u32 {
-        // SAFETY: a 4-aligned offset inside the page.
-        unsafe { self.ptr(offset).cast::<u32>().read_volatile() }
+        // SAFETY: callers pass the 4-aligned offsets of u32 fields.
+        unsafe { self.field::<u32>(offset) }.read()
     }
 
     /// A consistent snapshot of `vcpu`'s `vcpu_time_info` (vCPUs < 32).
@@ -98,18 +114,15 @@ impl SharedInfo {
     /// read starts and ends on the same even version.
     pub fn vcpu_time(&self, vcpu: usize) -> VcpuTimeInfo {
         assert!(vcpu < off::LEGACY_MAX_VCPUS);
-        let at = self
-            .ptr(off::VCPU_INFO + vcpu * 64 + off::VI_TIME)
-            .cast::<VcpuTimeInfo>();
+        // SAFETY: the 32-byte, 8-aligned record of a vCPU < 32, inside the
+        // page.
+        let at = unsafe { self.field::<VcpuTimeInfo>(off::VCPU_INFO + vcpu * 64 + off::VI_TIME) };
         loop {
-            // SAFETY: `at` is the 32-byte, 8-aligned record inside the page.
-            let v1 = unsafe { (&raw const (*at).version).read_volatile() };
+            let v1 = map_field!(at.version).read();
             fence(Ordering::Acquire);
-            // SAFETY: as above.
-            let snapshot = unsafe { at.read_volatile() };
+            let snapshot = at.read();
             fence(Ordering::Acquire);
-            // SAFETY: as above.
-            let v2 = unsafe { (&raw const (*at).version).read_volatile() };
+            let v2 = map_field!(at.version).read();
             if v1 & 1 == 0 && v1 == v2 {
                 return snapshot;
             }

@@ -9,7 +9,10 @@ use virtus_kernel::harness::{Test, TestError, TestResult};
 use virtus_kernel::time::{self as ktime, NS_PER_MS, NS_PER_SEC};
 use virtus_kernel::{check, check_eq, skip};
 
-pub const TESTS: &[Test] = &[
+pub const TESTS: &[Test] = &crate::grant::kernel_tests::after::<
+    { OWN.len() + crate::grant::kernel_tests::TESTS.len() },
+>(OWN);
+const OWN: &[Test] = &[
     Test {
         name: "pv_hypercall_bad_param_is_einval",
         run: bad_param_is_einval,

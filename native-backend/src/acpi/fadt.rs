@@ -3,8 +3,9 @@
 
 use virtus_kernel::mem::PhysMemory;
 
-use super::AcpiError;
+use super::events::Events;
 use super::tables::{Sdt, read_into, u16_at, u32_at, u64_at};
+use super::{AcpiError, Signature};
 
 /// Where the FADT's RESET_REG lives. The spec also allows PCI configuration
 /// space; such a register is ignored and [`crate::power::reset`] goes on to
@@ -40,6 +41,7 @@ pub(super) struct Fadt {
     pub(super) dsdt_address: u64,
     pub(super) sci_interrupt: u16,
     pub(super) hardware_reduced: bool,
+    pub(super) events: Events,
 }
 
 /// Length of the ACPI 1.0 FADT, which ends just after Flags.
@@ -66,21 +68,7 @@ impl Fadt {
             offset: offset as u32,
             what,
         };
-        // X_ block if it is set and in I/O space (we only do port I/O), else
-        // the legacy 32-bit field, which is always an I/O port.
-        let io_block = |x_off: usize, legacy_off: usize| -> Result<Option<u16>, AcpiError> {
-            let x = u64_at(&b, x_off + 4);
-            let (port, off) = if x != 0 && b[x_off] == GAS_SYSTEM_IO {
-                (x, x_off)
-            } else {
-                (u32_at(&b, legacy_off).into(), legacy_off)
-            };
-            match port {
-                0 => Ok(None),
-                1..=0xffff => Ok(Some(port as u16)),
-                _ => Err(malformed(off, "I/O port beyond 0xffff")),
-            }
-        };
+        let io_block = |x_off, legacy_off| io_block(&b, x_off, legacy_off);
         let reset = if flags & FADT_RESET_REG_SUP != 0 && sdt.length >= 129 {
             let gas_addr = u64_at(&b, 116 + 4);
             let address = match b[116] {
@@ -116,7 +104,34 @@ impl Fadt {
             },
             sci_interrupt: u16_at(&b, 46),
             hardware_reduced: flags & FADT_HW_REDUCED_ACPI != 0,
+            events: Events::parse(&b, flags),
         })
+    }
+}
+
+/// The port of the I/O block whose X_ Generic Address Structure is at
+/// `x_off` and legacy 32-bit field at `legacy_off`: the X_ block if it is set
+/// and in I/O space (only port I/O is done here), else the legacy field,
+/// which is always an I/O port.
+pub(super) fn io_block(
+    b: &[u8; FADT_PARSED_LEN],
+    x_off: usize,
+    legacy_off: usize,
+) -> Result<Option<u16>, AcpiError> {
+    let x = u64_at(b, x_off + 4);
+    let (port, off) = if x != 0 && b[x_off] == GAS_SYSTEM_IO {
+        (x, x_off)
+    } else {
+        (u32_at(b, legacy_off).into(), legacy_off)
+    };
+    match port {
+        0 => Ok(None),
+        1..=0xffff => Ok(Some(port as u16)),
+        _ => Err(AcpiError::Malformed {
+            table: Signature::FADT,
+            offset: off as u32,
+            what: "I/O port beyond 0xffff",
+        }),
     }
 }
 
@@ -124,7 +139,7 @@ impl Fadt {
 mod tests {
     use super::*;
     use crate::acpi::testing::*;
-    use crate::acpi::{Signature, SleepTypes, discover};
+    use crate::acpi::{SleepTypes, discover};
 
     #[test]
     fn a_fadt_shorter_than_acpi_1_is_rejected() {

@@ -52,6 +52,10 @@ pub struct InterruptOverride {
     pub gsi: u32,
     pub active_low: bool,
     pub level_triggered: bool,
+    /// The MPS INTI flags as the table has them, for the SCI, whose
+    /// "conforms to the bus" means level, active low rather than ISA's edge,
+    /// active high.
+    pub inti_flags: u16,
 }
 
 /// What the MADT says about interrupt controllers.
@@ -68,7 +72,9 @@ pub(super) const MADT_PCAT_COMPAT: u32 = 1 << 0;
 /// MPS INTI flags: polarity in bits 0-1, trigger mode in bits 2-3; `0b11` is
 /// active low / level, `0b00` "conforms to the bus" (ISA: high, edge).
 const MPS_INTI_POLARITY_ACTIVE_LOW: u16 = 0b11;
+pub(super) const MPS_INTI_POLARITY_ACTIVE_HIGH: u16 = 0b01;
 const MPS_INTI_TRIGGER_LEVEL: u16 = 0b11 << 2;
+pub(super) const MPS_INTI_TRIGGER_EDGE: u16 = 0b01 << 2;
 
 impl Madt {
     pub(super) fn parse(mem: &dyn PhysMemory, sdt: &Sdt) -> Result<Self, AcpiError> {
@@ -139,6 +145,7 @@ impl Madt {
                             gsi: u32_at(&entry, 4),
                             active_low: flags & 0b11 == MPS_INTI_POLARITY_ACTIVE_LOW,
                             level_triggered: flags & (0b11 << 2) == MPS_INTI_TRIGGER_LEVEL,
+                            inti_flags: flags,
                         };
                         if !madt.overrides.push(iso) {
                             return Err(AcpiError::TooMany {

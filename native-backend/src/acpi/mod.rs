@@ -15,6 +15,7 @@
 
 mod aml;
 mod error;
+mod events;
 mod fadt;
 mod madt;
 mod rsdp;
@@ -26,12 +27,13 @@ use virtus_kernel::mem::PhysMemory;
 
 pub use aml::SleepTypes;
 pub use error::{AcpiError, Signature};
+pub use events::{AcpiModeSwitch, GpeBlock, Pm1EventBlocks};
 pub use fadt::{PmTimer, ResetRegister, ResetRegisterAddress};
 pub use madt::{InterruptOverride, IoApicInfo};
 
 use aml::find_s5;
 use fadt::{FADT_MIN_LEN, Fadt};
-use madt::Madt;
+use madt::{MPS_INTI_POLARITY_ACTIVE_HIGH, MPS_INTI_TRIGGER_EDGE, Madt};
 use rsdp::find_rsdp;
 use tables::{RootTable, SDT_HEADER_LEN};
 
@@ -107,6 +109,26 @@ impl AcpiInfo {
             })
     }
 
+    /// `(gsi, active_low, level_triggered)` of the SCI: SCI_INT through its
+    /// interrupt source override if the MADT has one. Unlike an ISA IRQ, the
+    /// SCI is a sharable, level-triggered, active-low interrupt (ACPI spec
+    /// 5.2.9): that is what it is without an override, and what an
+    /// override's "conforms to the bus" polarity or trigger means.
+    pub fn sci_routing(&self) -> (u32, bool, bool) {
+        let sci = self.sci_interrupt();
+        let found = self
+            .interrupt_overrides()
+            .iter()
+            .find(|o| u16::from(o.source) == sci);
+        let gsi = found.map_or(u32::from(sci), |o| o.gsi);
+        let flags = found.map_or(0, |o| o.inti_flags);
+        // Only an explicit 0b01 (active high, edge) departs from the SCI's
+        // defaults; 0b00 conforms to them and 0b10 is reserved.
+        let active_low = flags & 0b11 != MPS_INTI_POLARITY_ACTIVE_HIGH;
+        let level = flags & (0b11 << 2) != MPS_INTI_TRIGGER_EDGE;
+        (gsi, active_low, level)
+    }
+
     /// PM1a_CNT_BLK port (where SLP_TYPa and SLP_EN are written).
     pub fn pm1a_control(&self) -> Option<u16> {
         self.fadt.pm1a_control
@@ -134,6 +156,29 @@ impl AcpiInfo {
     /// SCI_INT: the ISA IRQ of the ACPI System Control Interrupt.
     pub fn sci_interrupt(&self) -> u16 {
         self.fadt.sci_interrupt
+    }
+
+    /// The PM1 event blocks (the fixed power button's status and enable
+    /// bits), or why the FADT does not give usable ones.
+    pub fn pm1_events(&self) -> Result<Pm1EventBlocks, AcpiError> {
+        self.fadt.events.pm1
+    }
+
+    /// The general-purpose event blocks GPE0 and GPE1 that exist (and fit
+    /// the I/O space).
+    pub fn gpe_blocks(&self) -> impl Iterator<Item = GpeBlock> {
+        self.fadt.events.gpe.into_iter().flatten()
+    }
+
+    /// SMI_CMD and ACPI_ENABLE, if the machine has a legacy mode to leave.
+    pub fn acpi_mode_switch(&self) -> Option<AcpiModeSwitch> {
+        self.fadt.events.mode_switch
+    }
+
+    /// FADT PWR_BUTTON: the power button is a control-method device, which
+    /// only an AML interpreter can serve, not the fixed PM1 feature.
+    pub fn power_button_is_control_method(&self) -> bool {
+        self.fadt.events.power_button_is_control_method
     }
 
     /// HW_REDUCED_ACPI: no PM1 blocks; sleep goes through SLEEP_CONTROL_REG,
@@ -238,6 +283,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.ioapic_for_gsi(4), None);
+    }
+
+    #[test]
+    fn the_sci_follows_its_override_and_is_level_active_low_by_default() {
+        // QEMU (pc and q35): IRQ 9 -> GSI 9, active high, level (0x000d).
+        let info = discover(&qemu_machine(), 0).unwrap();
+        assert_eq!(info.sci_routing(), (9, false, true));
+        // Xen's hvmloader has no override for IRQ 9: the SCI's defaults.
+        let plain = [ioapic_entry(1, 0xfec0_0000, 0), override_entry(0, 2, 0)];
+        let mem = machine(madt(0xfee0_0000, &plain), fadt(276, |_| {}), QEMU_S5);
+        assert_eq!(discover(&mem, 0).unwrap().sci_routing(), (9, true, true));
+        // An override that moves the SCI and leaves both modes to the bus.
+        let moved = [ioapic_entry(1, 0xfec0_0000, 0), override_entry(9, 20, 0)];
+        let mem = machine(madt(0xfee0_0000, &moved), fadt(276, |_| {}), QEMU_S5);
+        assert_eq!(discover(&mem, 0).unwrap().sci_routing(), (20, true, true));
+        // Edge, active high, stated outright (0b01 polarity, 0b01 trigger).
+        let edge = [
+            ioapic_entry(1, 0xfec0_0000, 0),
+            override_entry(9, 9, 0x0005),
+        ];
+        let mem = machine(madt(0xfee0_0000, &edge), fadt(276, |_| {}), QEMU_S5);
+        assert_eq!(discover(&mem, 0).unwrap().sci_routing(), (9, false, false));
     }
 
     #[test]

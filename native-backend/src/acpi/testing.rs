@@ -145,22 +145,31 @@ pub(super) const MADT_AT: u64 = 0x7fe_1000;
 pub(super) const FADT_AT: u64 = 0x7fe_2000;
 pub(super) const DSDT_AT: u64 = 0x7fe_3000;
 
-/// A FADT laid out like QEMU's q35 one: PM block at 0x600, 32-bit PM
-/// timer, RESET_REG at port 0xCF9.
+/// A FADT laid out like QEMU's q35 one: PM block at 0x600 (PM1 events,
+/// control, 32-bit PM timer), GPE0 at 0x620, SMI_CMD 0xB2, SCI on IRQ 9,
+/// RESET_REG at port 0xCF9.
 pub(super) fn fadt(length: usize, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
     let mut t = vec![0u8; length.max(FADT_PARSED_LEN)];
     t[..4].copy_from_slice(b"FACP");
     put32(&mut t, 4, length as u32);
     put32(&mut t, 40, DSDT_AT as u32);
     put16(&mut t, 46, 9);
+    put32(&mut t, 48, 0xb2);
+    t[52] = 0x02;
+    put32(&mut t, 56, 0x600);
     put32(&mut t, 64, 0x604);
     put32(&mut t, 76, 0x608);
+    put32(&mut t, 80, 0x620);
+    t[88] = 4;
+    t[92] = 16;
     put32(&mut t, 112, FADT_TMR_VAL_EXT | FADT_RESET_REG_SUP);
     gas(&mut t, 116, GAS_SYSTEM_IO, 0xcf9);
     t[128] = 6;
     put64(&mut t, 140, DSDT_AT);
+    gas(&mut t, 148, GAS_SYSTEM_IO, 0x600);
     gas(&mut t, 172, GAS_SYSTEM_IO, 0x604);
     gas(&mut t, 208, GAS_SYSTEM_IO, 0x608);
+    gas(&mut t, 220, GAS_SYSTEM_IO, 0x620);
     edit(&mut t);
     t.truncate(length);
     fix_checksum(&mut t, 9, length);

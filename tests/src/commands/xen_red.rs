@@ -12,7 +12,7 @@ use crate::symbols;
 use crate::xen::guest::GuestKind;
 use crate::xen::guest_ktap::{judge_guest_ktap, transcript_of};
 use crate::xen::pv_args::PvRequest;
-use crate::xen::{XenOptions, run_guests};
+use crate::xen::{RunPlan, XenOptions, grant_peek, run_planned};
 
 /// Console lines shown under a case that misbehaved.
 const CONSOLE_TAIL: usize = 12;
@@ -40,11 +40,16 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
         request.image.display(),
         specs.len()
     ));
-    let options = XenOptions {
+    let mut options = XenOptions {
         sequential: true,
         ..XenOptions::new(request.bed.clone(), request.verbosity)
     };
-    let report = run_guests(&specs, &options);
+    // The cases that run the whole suite must pass its grant tests.
+    let mut plan = RunPlan::default();
+    if request.kind == GuestKind::Pvh {
+        plan = grant_peek::serve(&mut options)?;
+    }
+    let report = run_planned(&specs, &plan, &options).report;
     let symbols = symbols::for_image(&request.image);
     if let Some(error) = report.setup_error {
         return Err(error);

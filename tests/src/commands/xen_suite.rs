@@ -16,7 +16,7 @@ use crate::xen::guest::GuestKind;
 use crate::xen::guest_ktap::{judge_guest_ktap, transcript_of};
 use crate::xen::pv_args::PvRequest;
 use crate::xen::report::GuestReport;
-use crate::xen::{Verbosity, XenOptions, run_guests};
+use crate::xen::{RunPlan, Verbosity, XenOptions, grant_peek, run_planned};
 
 /// A guest kind's leg name in results, its word in messages, and the
 /// tests it must report.
@@ -43,8 +43,13 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
         spec.memory_mb,
         spec.extra
     ));
-    let options = XenOptions::new(request.bed.clone(), request.verbosity);
-    let report = run_guests(std::slice::from_ref(&spec), &options);
+    let mut options = XenOptions::new(request.bed.clone(), request.verbosity);
+    let mut plan = RunPlan::default();
+    if request.kind == GuestKind::Pvh {
+        // dom0's side of the grant tests (pv_grant_*).
+        plan = grant_peek::serve(&mut options)?;
+    }
+    let report = run_planned(std::slice::from_ref(&spec), &plan, &options).report;
     if let Some(error) = report.setup_error {
         return Err(error);
     }
@@ -77,6 +82,14 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
             say("xl said:");
             print_indented(&guest.xl_output);
         }
+    }
+    let responder = report
+        .dom0
+        .iter()
+        .find(|c| c.command.contains(grant_peek::LOG));
+    if let Some(log) = responder.filter(|_| !leg.passed) {
+        say("dom0's grant responder said:");
+        print_indented(&log.lines);
     }
     Ok(leg)
 }

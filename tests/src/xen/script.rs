@@ -9,6 +9,9 @@ use super::guest::{GUEST_DIR, GuestImage, GuestSpec};
 /// When a dom0 command runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dom0Point {
+    /// Before any guest starts (a helper left running in the background,
+    /// such as the grant test's responder).
+    Start,
     /// Once every guest has been started, while they run (`xl list`).
     Running,
     /// Once every guest has ended (`xl dmesg`).
@@ -47,6 +50,7 @@ pub fn script(
         }
         Ok(())
     };
+    run_commands(&mut text, Dom0Point::Start)?;
     let (started, bed): (Vec<&GuestSpec>, Vec<&GuestSpec>) =
         guests.iter().partition(|g| g.image != GuestImage::BedLinux);
     if started.iter().any(|g| g.image == GuestImage::BedLinuxArgs) {
@@ -144,6 +148,25 @@ mod tests {
              dom0_run sh -c 'xl dmesg | tail -n 5'\n"
         );
         assert_eq!(script.dom0_order, ["xl list", "xl dmesg | tail -n 5"]);
+    }
+
+    #[test]
+    fn start_commands_run_before_the_first_guest() {
+        let dom0 = [
+            dom0(Dom0Point::End, "cat log"),
+            dom0(Dom0Point::Start, "helper &"),
+        ];
+        let script = script(&[guest("a", 30)], &dom0, true).unwrap();
+        assert_eq!(
+            script.text.lines().skip(1).collect::<Vec<_>>(),
+            [
+                "dom0_run sh -c 'helper &'",
+                "guest_start a",
+                "guest_wait a 30",
+                "dom0_run sh -c 'cat log'"
+            ]
+        );
+        assert_eq!(script.dom0_order, ["helper &", "cat log"]);
     }
 
     #[test]
