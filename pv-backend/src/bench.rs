@@ -16,7 +16,8 @@
 //! `time_read` sets pvclock against it. CPUID reads no time; it stays only
 //! as the cheapest exit, against the cheapest hypercall (`transition`).
 //! `batching_xN` runs for N = 1, 2, 4, ..., 64, so the report can show the
-//! cost per operation against N.
+//! cost per operation against N. `xenstore_read` stands alone: one round
+//! trip to xenstored in dom0, the cost of every split-driver handshake.
 
 use crate::abi::{self, MulticallEntry};
 use crate::hypercall::{self, XenError};
@@ -104,18 +105,28 @@ const PAIRS: [Bench; 6] = [
 ];
 
 /// Paravirtual operations with no emulated counterpart.
-const SOLO: [Bench; 1] = [Bench {
-    name: "grant_cycle",
-    what: "grant_access then end_access of one page to dom0, nobody mapping it",
-    pair: None,
-    role: Role::Pv,
-    max_iters: 2000,
-    run: grant_cycle,
-}];
+const SOLO: [Bench; 2] = [
+    Bench {
+        name: "grant_cycle",
+        what: "grant_access then end_access of one page to dom0, nobody mapping it",
+        pair: None,
+        role: Role::Pv,
+        max_iters: 2000,
+        run: grant_cycle,
+    },
+    Bench {
+        name: "xenstore_read",
+        what: "xenstore read of a small key (domid): ring, event channel, xenstored in dom0, reply",
+        pair: None,
+        role: Role::Pv,
+        max_iters: 200,
+        run: xenstore_read,
+    },
+];
 
 /// The pairs, then the batching sweep, then the unpaired ones.
-pub static BENCHES: [Bench; 21] = {
-    let mut all = [PAIRS[0]; 21];
+pub static BENCHES: [Bench; 22] = {
+    let mut all = [PAIRS[0]; 22];
     let mut i = 0;
     while i < PAIRS.len() {
         all[i] = PAIRS[i];
@@ -300,4 +311,23 @@ fn grant_cycle(iters: u32) -> Result<Samples, BenchError> {
         return Err(alloc::format!("{failures} of {iters} grant cycles failed"));
     }
     Ok(samples)
+}
+
+/// One round trip to xenstored, checked each time: no pair.
+fn xenstore_read(iters: u32) -> Result<Samples, BenchError> {
+    crate::xenstore::with_client(|c| {
+        // The first read connects and says what every later one must give.
+        let expected = c.read("domid")?;
+        let mut failure = None;
+        let samples = sample(
+            iters,
+            || match c.read("domid") {
+                Ok(v) if v == expected => {}
+                other => failure = Some(alloc::format!("read domid gave {other:?}")),
+            },
+            || {},
+        );
+        Ok(failure.map_or(Ok(samples), Err))
+    })
+    .map_err(|e| alloc::format!("xenstore: {e}"))?
 }

@@ -3,7 +3,8 @@
 //!
 //! A module per Xen facility, named as in Xen's public headers:
 //! `hypercall` (detection and the raw calls), `sched`, `hvm`, `memory`,
-//! `shared_info`, `evtchn`, `console`, `time`, `debug_console` (Xen's own
+//! `shared_info`, `evtchn`, `console`, `time`, `xenstore` (and `control`, the
+//! toolstack's requests through it), `debug_console` (Xen's own
 //! console, for when the PV console is gone), and `lapic` (the one emulated
 //! device a PVH guest still needs: the event-channel upcall arrives as a
 //! local APIC vector that must be acknowledged).
@@ -14,6 +15,7 @@ extern crate alloc;
 
 pub mod abi;
 pub mod console;
+pub mod control;
 pub mod debug_console;
 pub mod evtchn;
 pub mod grant;
@@ -33,6 +35,8 @@ mod bench;
 mod platform;
 #[cfg(target_os = "none")]
 mod tests;
+#[cfg(target_os = "none")]
+mod xs_shell;
 
 #[cfg(target_os = "none")]
 pub use platform::boot;

@@ -9,6 +9,7 @@
 //! | interrupts          | IOAPIC + local APIC     | event channels, one upcall vector     |
 //! | idle                | `sti; hlt`              | `sti; SCHEDOP_block`                  |
 //! | power off           | isa-debug-exit / ACPI   | `SCHEDOP_shutdown`                    |
+//! | host requests       | ACPI power button (SCI) | xenstore `control/` watches           |
 
 use crate::console::{Console, RingFault};
 use crate::debug_console;
@@ -83,6 +84,19 @@ fn on_self_event_port(_: Port) {
 
 fn on_console_port(_: Port) {
     notify(EventSource::ConsoleInput);
+}
+
+/// The xenstore port's upcall: xenstored wrote something (a reply, or a
+/// watch event while the guest idles). Only noted: the main line reads
+/// the ring when it asks `host_request`.
+pub(crate) fn on_store_port(_: Port) {
+    notify(EventSource::HostRequest);
+}
+
+/// The same note from the main line: the xenstore client queued a watch
+/// event it read while waiting for a reply.
+pub(crate) fn notify_host_request() {
+    notify(EventSource::HostRequest);
 }
 
 /// Stop without a PV console: only Xen's own console and shutdown code
@@ -260,11 +274,19 @@ impl Platform for PvPlatform {
             ports.console
         );
         self.ports.call_once(|| ports);
+        // The toolstack's requests (`xl shutdown`, `reboot`, `sysrq`)
+        // arrive through xenstore. Without it the domain still runs; only
+        // `xl destroy` can stop it then, so say so.
+        if let Err(e) = crate::control::start() {
+            log::warn!("control: {e}; xl shutdown/reboot/sysrq will go unanswered");
+        }
         Ok(())
     }
 
     fn tests(&self) -> &'static [Test] {
-        crate::tests::TESTS
+        // The facility's own lists after the general one, in that order.
+        static ALL: Once<alloc::vec::Vec<Test>> = Once::new();
+        ALL.call_once(|| [crate::tests::TESTS, &crate::xenstore::kernel_tests::TESTS].concat())
     }
 
     fn benches(&self) -> &'static [Bench] {
@@ -366,15 +388,43 @@ impl Platform for PvPlatform {
     }
 
     fn host_request(&self) -> Option<HostRequest> {
-        None
+        crate::control::next_request()
     }
 
     fn shell_commands(&self) -> &'static [ShellCommand] {
-        &[]
+        &crate::xs_shell::COMMANDS
     }
 
-    fn describe(&self, _out: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        Ok(())
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        let facts = crate::xenstore::with_client(|c| {
+            let domid = c.read("domid")?;
+            let name = c.read("name")?;
+            Ok((domid, name, c.stats, c.event_counts()))
+        });
+        let (domid, name, stats, events) = match facts {
+            Ok(facts) => facts,
+            Err(e) => return writeln!(out, "xenstore   unavailable: {e}"),
+        };
+        let text = |v: &[u8]| alloc::string::String::from_utf8_lossy(v).into_owned();
+        writeln!(out, "domid      {}", text(&domid))?;
+        writeln!(out, "name       {}", text(&name))?;
+        write!(out, "features  ")?;
+        for feature in crate::control::advertised() {
+            write!(out, " {feature}")?;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "xenstore   {} requests, {} transaction retries; watch events: {} delivered, \
+             {} merged, {} dropped (queue full), {} stray, {} malformed",
+            stats.requests,
+            stats.tx_retries,
+            events.delivered,
+            events.merged,
+            events.dropped,
+            events.stray,
+            events.malformed
+        )
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {

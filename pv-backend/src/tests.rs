@@ -49,18 +49,6 @@ const OWN: &[Test] = &[
         name: "pv_memory_matches_xl_config",
         run: memory_matches_config,
     },
-    Test {
-        name: "pv_xenstore_domid_matches_cpuid",
-        run: xenstore_domid_matches_cpuid,
-    },
-    Test {
-        name: "pv_xenstore_write_reads_back",
-        run: xenstore_write_reads_back,
-    },
-    Test {
-        name: "pv_xenstore_errors",
-        run: xenstore_errors,
-    },
 ];
 
 fn fail(what: &str, e: XenError) -> TestError {
@@ -400,54 +388,6 @@ fn memory_matches_config() -> TestResult {
         usable <= configured && usable + (2 << 20) >= configured,
         "xl gave {mb} MiB, the memory map shows {} KiB usable",
         usable >> 10
-    );
-    Ok(())
-}
-
-fn xs_fail(what: &str, e: crate::xenstore::XsError) -> TestError {
-    TestError::Fail(alloc::format!("{what}: {e}"))
-}
-
-/// The domain id xenstore holds (`domid`, written by libxl) against the one
-/// Xen's CPUID leaf base+4 publishes (ECX, when EAX bit 4 says so).
-fn xenstore_domid_matches_cpuid() -> TestResult {
-    let base = crate::hypercall::info().cpuid_base;
-    let leaf = core::arch::x86_64::__cpuid(base + 4);
-    if leaf.eax & (1 << 4) == 0 {
-        skip!("Xen does not publish the domain id in CPUID");
-    }
-    let value =
-        crate::xenstore::with_client(|c| c.read("domid")).map_err(|e| xs_fail("read domid", e))?;
-    let text = core::str::from_utf8(&value).unwrap_or("");
-    check_eq!(text.parse::<u32>().ok(), Some(leaf.ecx));
-    Ok(())
-}
-
-/// A value written under the domain's `data/` reads back the same.
-fn xenstore_write_reads_back() -> TestResult {
-    let value = alloc::format!("virtus-{}", ktime::now_ns());
-    crate::xenstore::with_client(|c| c.write("data/virtus-test", value.as_bytes()))
-        .map_err(|e| xs_fail("write data/virtus-test", e))?;
-    let back = crate::xenstore::with_client(|c| c.read("data/virtus-test"))
-        .map_err(|e| xs_fail("read data/virtus-test", e))?;
-    check_eq!(back, value.into_bytes());
-    Ok(())
-}
-
-/// A missing node is ENOENT from xenstored; a path over the protocol's
-/// limit is refused before anything is sent.
-fn xenstore_errors() -> TestResult {
-    use crate::xenstore::wire::{REL_PATH_MAX, WireError, XsErrno};
-    let missing = crate::xenstore::with_client(|c| c.read("data/no-such-node"));
-    check_eq!(missing.map_err(|e| e.errno()), Err(Some(XsErrno::Enoent)));
-    let long = "a".repeat(REL_PATH_MAX + 1);
-    let refused = crate::xenstore::with_client(|c| c.read(&long));
-    check!(
-        matches!(
-            refused,
-            Err(crate::xenstore::XsError::Wire(WireError::BadPath(_)))
-        ),
-        "an over-long path gave {refused:?}"
     );
     Ok(())
 }

@@ -1,188 +1,129 @@
 //! The kernel's xenstore connection: the page from `HVM_PARAM_STORE_PFN`,
 //! the port from `HVM_PARAM_STORE_EVTCHN` (xenstored bound it before the
-//! domain was unpaused), and one request at a time over [`super::ring`].
-//! Watch events that arrive between replies are kept for the caller.
+//! domain was unpaused), and [`super::conn`] on top.
 //!
-//! A wait for xenstored sleeps on the event channel (`SCHEDOP_poll`) with
-//! a deadline; a store that does not answer within [`REPLY_TIMEOUT_NS`]
-//! is an error, not a hang.
+//! The port has an upcall handler that only notes "the host may have
+//! something" (`EventSource::HostRequest`): no xenstore I/O in interrupt
+//! context. The main line then reads the ring ([`Conn::pump`]). A request
+//! waits with interrupts off between arming the port (clearing its pending
+//! bit) and `SCHEDOP_poll`, so a reply that lands in between cannot be
+//! taken by the upcall and lost to the sleeper; Xen wakes a poller whatever
+//! the interrupt flag and the mask.
 
-use alloc::string::String;
-use alloc::vec::Vec;
-use core::fmt;
 use core::ptr::NonNull;
 
+use super::conn::{Conn, Doorbell, XsError};
 use super::page::StorePage;
-use super::ring::{self, Incoming, RingError};
-use super::wire::{self, MsgType, WireError, XsErrno};
-use crate::console::{PortSignal, Signal};
-use crate::evtchn::Port;
+use crate::evtchn::{self, Port};
 use crate::hypercall::XenError;
-use crate::{abi, hvm};
+use crate::{abi, hvm, sched, shared_info, time};
 
-/// How long one request may wait for its reply.
-pub const REPLY_TIMEOUT_NS: u64 = 5_000_000_000;
+/// One sleep on the port lasts at most this long; the request's deadline
+/// is checked between two.
+const WAIT_SLICE_NS: u64 = 10_000_000;
 
-/// Why a request failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum XsError {
-    /// No store: Xen would not say where, or the page cannot be shared.
-    Setup(String),
-    Ring(RingError),
-    Wire(WireError),
-    /// No reply within [`REPLY_TIMEOUT_NS`].
-    Timeout,
-}
+/// The store's event channel.
+pub struct StoreBell(Port);
 
-impl XsError {
-    /// The errno xenstored answered with, if that is what happened.
-    pub fn errno(&self) -> Option<XsErrno> {
-        match self {
-            Self::Wire(WireError::Errno(e)) => Some(*e),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for XsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Setup(why) => write!(f, "no xenstore: {why}"),
-            Self::Ring(e) => write!(f, "{e}"),
-            Self::Wire(e) => write!(f, "{e}"),
-            Self::Timeout => write!(
-                f,
-                "xenstore did not reply within {} s",
-                REPLY_TIMEOUT_NS / 1_000_000_000
-            ),
-        }
-    }
-}
-
-/// One connection to xenstored.
-pub struct Client {
-    page: StorePage,
-    signal: PortSignal,
-    incoming: Incoming,
-    next_id: u32,
-    /// Watch events received while waiting for replies: (path, token).
-    pub events: Vec<(String, String)>,
-}
-
-impl Client {
-    /// The store Xen set up for this domain. The page is registered with
-    /// `mem::reserve_shared` before it is touched, as the console's is.
-    pub fn connect() -> Result<Client, XsError> {
-        let setup = |what: &str, e: XenError| XsError::Setup(alloc::format!("{what}: {e}"));
-        let pfn = hvm::get_param(abi::HVM_PARAM_STORE_PFN)
-            .map_err(|e| setup("HVM_PARAM_STORE_PFN", e))?;
-        let port = hvm::get_param(abi::HVM_PARAM_STORE_EVTCHN)
-            .map_err(|e| setup("HVM_PARAM_STORE_EVTCHN", e))?;
-        if pfn == 0 || pfn == u64::MAX {
-            return Err(XsError::Setup(alloc::format!(
-                "HVM_PARAM_STORE_PFN is {pfn:#x}"
-            )));
-        }
-        let port =
-            Port::try_from(port).map_err(|_| XsError::Setup(alloc::format!("port {port}")))?;
-        let addr = pfn
-            .checked_mul(4096)
-            .ok_or_else(|| XsError::Setup(alloc::format!("frame {pfn:#x}")))?;
-        virtus_kernel::mem::reserve_shared(addr)
-            .map_err(|e| XsError::Setup(alloc::format!("store page: {e}")))?;
-        let page = NonNull::new(addr as *mut u8).ok_or_else(|| XsError::Setup("page 0".into()))?;
-        Ok(Client {
-            // SAFETY: `reserve_shared` accepted the frame: mapped, not the
-            // image, not allocatable; this client is its only user.
-            page: unsafe { StorePage::new(page) },
-            signal: PortSignal(port),
-            incoming: Incoming::default(),
-            next_id: 1,
-            events: Vec::new(),
-        })
+impl Doorbell for StoreBell {
+    fn notify(&mut self) {
+        let _ = evtchn::send(self.0);
     }
 
-    /// Sends one request and waits for its reply; `XS_ERROR` becomes
-    /// [`XsError::Wire`] with the errno.
-    pub fn request(
-        &mut self,
-        kind: MsgType,
-        tx_id: u32,
-        parts: &[&str],
-        tail: &[u8],
-    ) -> Result<Vec<u8>, XsError> {
-        let req_id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        let message = wire::request(kind, req_id, tx_id, parts, tail).map_err(XsError::Wire)?;
-        let deadline = self
-            .signal
-            .now_ns()
-            .map(|now| now.saturating_add(REPLY_TIMEOUT_NS));
-        let mut sent = 0;
-        while sent < message.len() {
-            let n = ring::send_some(&mut self.page, &message[sent..]).map_err(XsError::Ring)?;
-            sent += n;
-            self.signal.notify();
-            if n == 0 {
-                self.wait(deadline)?;
+    fn wait(&mut self, ready: &mut dyn FnMut() -> bool) {
+        // Without shared_info there is neither a clock nor a pending bit:
+        // yield and look again.
+        let Some(si) = shared_info::get() else {
+            return sched::yield_now();
+        };
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            si.test_and_clear_pending(self.0);
+            if !ready() {
+                let deadline = time::system_time_ns(si).saturating_add(WAIT_SLICE_NS);
+                if sched::poll(self.0, deadline).is_err() {
+                    sched::yield_now();
+                }
             }
-        }
-        loop {
-            let Some((header, payload)) =
-                self.incoming.poll(&mut self.page).map_err(XsError::Ring)?
-            else {
-                // Tell xenstored we made room, then sleep until it writes.
-                self.signal.notify();
-                self.wait(deadline)?;
-                continue;
-            };
-            let reply = MsgType::from_wire(header.kind);
-            if reply == Some(MsgType::WatchEvent) {
-                let event = wire::watch_event(&payload).map_err(XsError::Wire)?;
-                self.events.push(event);
-                continue;
+        });
+    }
+
+    fn now_ns(&mut self) -> Option<u64> {
+        shared_info::get().map(time::system_time_ns)
+    }
+
+    fn event_queued(&mut self) {
+        // The event's reader (`control`, the shell) runs on the main line
+        // and learns of it as of an upcall.
+        crate::platform::notify_host_request();
+    }
+}
+
+/// The kernel's connection.
+pub type Client = Conn<StorePage, StoreBell>;
+
+/// The store Xen set up for this domain: the page is registered with
+/// `mem::reserve_shared` before it is touched, the port gets its handler
+/// and is unmasked, and `XS_RESET_WATCHES` drops whatever watches and
+/// transactions an earlier life of this domain left (a reboot keeps the
+/// domain's connection in some toolstacks; a fresh one has none).
+pub fn connect() -> Result<Client, XsError> {
+    let setup = |what: &str, e: XenError| XsError::Setup(alloc::format!("{what}: {e}"));
+    let pfn =
+        hvm::get_param(abi::HVM_PARAM_STORE_PFN).map_err(|e| setup("HVM_PARAM_STORE_PFN", e))?;
+    let port = hvm::get_param(abi::HVM_PARAM_STORE_EVTCHN)
+        .map_err(|e| setup("HVM_PARAM_STORE_EVTCHN", e))?;
+    if pfn == 0 || pfn == u64::MAX {
+        return Err(XsError::Setup(alloc::format!(
+            "HVM_PARAM_STORE_PFN is {pfn:#x}"
+        )));
+    }
+    let port = Port::try_from(port).map_err(|_| XsError::Setup(alloc::format!("port {port}")))?;
+    let addr = pfn
+        .checked_mul(4096)
+        .ok_or_else(|| XsError::Setup(alloc::format!("frame {pfn:#x}")))?;
+    virtus_kernel::mem::reserve_shared(addr)
+        .map_err(|e| XsError::Setup(alloc::format!("store page: {e}")))?;
+    let page = NonNull::new(addr as *mut u8).ok_or_else(|| XsError::Setup("page 0".into()))?;
+    // SAFETY: `reserve_shared` accepted the frame: mapped, not the image,
+    // not allocatable; this connection is its only user.
+    let page = unsafe { StorePage::new(page) };
+    let mut client = Conn::new(page, StoreBell(port));
+    if !evtchn::set_handler(port, crate::platform::on_store_port) {
+        return Err(XsError::Setup(alloc::format!(
+            "port {port} is beyond the handler table"
+        )));
+    }
+    evtchn::unmask(port).map_err(|e| setup("unmask the store port", e))?;
+    client.reset_watches()?;
+    log::info!("xenstore: connected (frame {pfn:#x}, port {port}); watches reset");
+    Ok(client)
+}
+
+enum State {
+    NotTried,
+    Up(alloc::boxed::Box<Client>),
+    /// Connecting failed; said once, not retried on every call.
+    Down(XsError),
+}
+
+static CLIENT: spin::Mutex<State> = spin::Mutex::new(State::NotTried);
+
+/// Runs `f` on the connection, connecting first if need be. Main line
+/// only (the lock is held across a round trip).
+pub fn with_client<T>(f: impl FnOnce(&mut Client) -> Result<T, XsError>) -> Result<T, XsError> {
+    let mut state = CLIENT.lock();
+    if matches!(*state, State::NotTried) {
+        *state = match connect() {
+            Ok(client) => State::Up(alloc::boxed::Box::new(client)),
+            Err(e) => {
+                log::warn!("xenstore: {e}");
+                State::Down(e)
             }
-            // A reply to no request of ours: xenstored is confused.
-            if header.req_id != req_id {
-                let why = "a reply to another request";
-                return Err(XsError::Wire(WireError::BadReply(why)));
-            }
-            self.signal.notify();
-            return match reply {
-                Some(MsgType::Error) => Err(XsError::Wire(WireError::Errno(
-                    XsErrno::from_payload(&payload),
-                ))),
-                Some(reply) if reply == kind => Ok(payload),
-                _ => Err(XsError::Wire(WireError::BadReply(
-                    "a reply of another type",
-                ))),
-            };
-        }
+        };
     }
-
-    /// `XS_READ`: a node's value.
-    pub fn read(&mut self, path: &str) -> Result<Vec<u8>, XsError> {
-        wire::check_path(path).map_err(XsError::Wire)?;
-        self.request(MsgType::Read, 0, &[path], b"")
-    }
-
-    /// `XS_WRITE`: sets a node, creating missing parents.
-    pub fn write(&mut self, path: &str, value: &[u8]) -> Result<(), XsError> {
-        wire::check_path(path).map_err(XsError::Wire)?;
-        self.request(MsgType::Write, 0, &[path], value).map(drop)
-    }
-
-    /// Sleeps on the port until xenstored signals or a slice passes;
-    /// [`XsError::Timeout`] once the request's deadline has passed
-    /// (without a clock there is no deadline, as for the console).
-    fn wait(&mut self, deadline: Option<u64>) -> Result<(), XsError> {
-        if let (Some(now), Some(deadline)) = (self.signal.now_ns(), deadline)
-            && now >= deadline
-        {
-            return Err(XsError::Timeout);
-        }
-        self.signal.arm();
-        self.signal.wait();
-        Ok(())
+    match &mut *state {
+        State::Up(client) => f(client),
+        State::Down(e) => Err(e.clone()),
+        State::NotTried => unreachable!("connected above"),
     }
 }

@@ -3,30 +3,26 @@
 //! one event channel (`HVM_PARAM_STORE_EVTCHN`).
 //!
 //! [`wire`] is the message format, [`ring`] moves bytes through the shared
-//! page. Both are pure and tested on the host against a simulated
-//! xenstored; the kernel's page accessor and the request/watch layer build
-//! on them.
+//! page, [`conn`] is the protocol (requests, replies, watch events queued
+//! in [`events`], transactions). All of it is pure and tested on the host
+//! against a simulated xenstored; [`client`] plugs in the kernel's page
+//! accessor and event channel.
 
 #[cfg(target_os = "none")]
 pub mod client;
+pub mod conn;
+pub mod events;
+#[cfg(test)]
+pub(crate) mod fake;
 #[cfg(target_os = "none")]
 mod page;
 pub mod ring;
 pub mod wire;
 
 #[cfg(target_os = "none")]
-pub use client::{Client, XsError};
+#[path = "kernel_tests.rs"]
+pub mod kernel_tests;
 
-/// The domain's one connection, made on first use.
 #[cfg(target_os = "none")]
-static CLIENT: spin::Mutex<Option<Client>> = spin::Mutex::new(None);
-
-/// Runs `f` on the connection, connecting first if need be.
-#[cfg(target_os = "none")]
-pub fn with_client<T>(f: impl FnOnce(&mut Client) -> Result<T, XsError>) -> Result<T, XsError> {
-    let mut client = CLIENT.lock();
-    if client.is_none() {
-        *client = Some(Client::connect()?);
-    }
-    f(client.as_mut().expect("connected above"))
-}
+pub use client::{Client, with_client};
+pub use conn::XsError;

@@ -1,21 +1,40 @@
 //! The xenstore page itself: the one place that reads and writes memory
-//! xenstored shares with us, volatilely, at the offsets of
-//! `struct xenstore_domain_interface` (public/io/xs_wire.h).
+//! xenstored shares with us. Every access goes through `volatile`'s
+//! pointer types over `struct xenstore_domain_interface`
+//! (public/io/xs_wire.h), so each read of a field the other domain writes
+//! is visibly one, and none can be merged, cached or elided.
 
 use core::ptr::NonNull;
+use volatile::{VolatilePtr, map_field};
 
 use super::ring::{RING_SIZE, RingPage};
 
-/// Offsets in `struct xenstore_domain_interface`.
-const REQ: usize = 0;
-const RSP: usize = 1024;
-const REQ_CONS: usize = 2048;
-const REQ_PROD: usize = 2052;
-const RSP_CONS: usize = 2056;
-const RSP_PROD: usize = 2060;
+/// `struct xenstore_domain_interface`, as far as a 4.17 guest uses it.
+/// `server_features`, `connection` and `error` are declared for the
+/// layout (and the size check) but not used: C xenstored 4.17 offers no
+/// reconnection.
+#[repr(C)]
+pub struct XenstoreDomainInterface {
+    req: [u8; RING_SIZE as usize],
+    rsp: [u8; RING_SIZE as usize],
+    req_cons: u32,
+    req_prod: u32,
+    rsp_cons: u32,
+    rsp_prod: u32,
+    server_features: u32,
+    connection: u32,
+    error: u32,
+}
 
-/// The shared page, read and written volatilely: xenstored writes it.
-pub struct StorePage(NonNull<u8>);
+// Offsets from xs_wire.h: rsp at 1024, the indices from 2048, 2072 bytes.
+const _: () = assert!(core::mem::offset_of!(XenstoreDomainInterface, rsp) == 1024);
+const _: () = assert!(core::mem::offset_of!(XenstoreDomainInterface, req_cons) == 2048);
+const _: () = assert!(core::mem::offset_of!(XenstoreDomainInterface, rsp_prod) == 2060);
+const _: () = assert!(core::mem::offset_of!(XenstoreDomainInterface, error) == 2068 + 4);
+const _: () = assert!(core::mem::size_of::<XenstoreDomainInterface>() == 2076);
+
+/// The shared page: xenstored writes it while we read it.
+pub struct StorePage(VolatilePtr<'static, XenstoreDomainInterface>);
 
 // SAFETY: the page is reached only through `&mut StorePage` (the client
 // sits behind one lock), so moving it between contexts is sound.
@@ -26,57 +45,55 @@ impl StorePage {
     /// `page` must be the mapped 4 KiB xenstore page, used by nothing else
     /// in this program for as long as the `StorePage` lives.
     pub unsafe fn new(page: NonNull<u8>) -> Self {
-        StorePage(page)
-    }
-}
-
-impl StorePage {
-    fn word(&self, offset: usize) -> u32 {
-        // SAFETY: the page is mapped and ours to read for the client's
-        // life (`StorePage::new`); `offset` is one of the four aligned
-        // index fields, inside the page.
-        unsafe { self.0.as_ptr().add(offset).cast::<u32>().read_volatile() }
+        // SAFETY: the caller hands over the mapped page for good; the
+        // struct is 2076 bytes, inside it, and needs 4-byte alignment,
+        // which a page has.
+        StorePage(unsafe { VolatilePtr::new(page.cast()) })
     }
 
-    fn set_word(&mut self, offset: usize, value: u32) {
-        // SAFETY: as in `word`; the client owns the fields it writes.
-        unsafe {
-            self.0
-                .as_ptr()
-                .add(offset)
-                .cast::<u32>()
-                .write_volatile(value)
-        }
+    /// Byte `at` of one of the two rings.
+    fn ring_byte(
+        ring: VolatilePtr<'static, [u8; RING_SIZE as usize]>,
+        at: usize,
+    ) -> VolatilePtr<'static, u8> {
+        assert!(at < RING_SIZE as usize, "ring offset {at} past the ring");
+        // SAFETY: `at` < RING_SIZE (checked above), so the byte lies inside
+        // the array the pointer covers, with the same access rights.
+        unsafe { ring.map(|array| array.cast::<u8>().add(at)) }
     }
 }
 
 impl RingPage for StorePage {
     fn req_cons(&self) -> u32 {
-        self.word(REQ_CONS)
+        let page = self.0;
+        map_field!(page.req_cons).read()
     }
     fn req_prod(&self) -> u32 {
-        self.word(REQ_PROD)
+        let page = self.0;
+        map_field!(page.req_prod).read()
     }
     fn set_req_prod(&mut self, value: u32) {
-        self.set_word(REQ_PROD, value);
+        let page = self.0;
+        map_field!(page.req_prod).write(value);
     }
     fn rsp_cons(&self) -> u32 {
-        self.word(RSP_CONS)
+        let page = self.0;
+        map_field!(page.rsp_cons).read()
     }
     fn set_rsp_cons(&mut self, value: u32) {
-        self.set_word(RSP_CONS, value);
+        let page = self.0;
+        map_field!(page.rsp_cons).write(value);
     }
     fn rsp_prod(&self) -> u32 {
-        self.word(RSP_PROD)
+        let page = self.0;
+        map_field!(page.rsp_prod).read()
     }
     fn write_req(&mut self, at: usize, byte: u8) {
-        debug_assert!(at < RING_SIZE as usize);
-        // SAFETY: `at` < 1024 (the ring logic masks it): inside `req`.
-        unsafe { self.0.as_ptr().add(REQ + at).write_volatile(byte) }
+        let page = self.0;
+        Self::ring_byte(map_field!(page.req), at).write(byte);
     }
     fn read_rsp(&self, at: usize) -> u8 {
-        debug_assert!(at < RING_SIZE as usize);
-        // SAFETY: `at` < 1024: inside `rsp`.
-        unsafe { self.0.as_ptr().add(RSP + at).read_volatile() }
+        let page = self.0;
+        Self::ring_byte(map_field!(page.rsp), at).read()
     }
 }

@@ -111,6 +111,18 @@ pub fn receive_some(page: &mut impl RingPage, out: &mut [u8]) -> Result<usize, R
     Ok(n)
 }
 
+/// Whether xenstored has written bytes we have not read: the condition a
+/// reader re-checks after arming its wake-up, before it sleeps.
+pub fn has_input(page: &impl RingPage) -> bool {
+    page.rsp_prod() != page.rsp_cons()
+}
+
+/// Whether the request ring has room (or is corrupt, which the next
+/// [`send_some`] reports): the writer's condition to stop waiting.
+pub fn has_room(page: &impl RingPage) -> bool {
+    page.req_prod().wrapping_sub(page.req_cons()) != RING_SIZE
+}
+
 /// A reply (or watch event) being read off the response ring, which may
 /// take several calls as its bytes arrive.
 #[derive(Debug, Default)]

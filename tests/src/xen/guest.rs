@@ -212,8 +212,13 @@ impl GuestSpec {
         if ramdisk.is_some() {
             setting("ramdisk", XlValue::Str(&self.dom0_ramdisk()))?;
         }
-        if !self.extra.is_empty() {
-            setting("extra", XlValue::Str(&self.extra))?;
+        // A PVH Virtus compares the name xenstore gives it with this one.
+        let extra = match self.kind {
+            GuestKind::Pvh => format!("{} xen.expect_name={}", self.extra, self.name),
+            GuestKind::Hvm => self.extra.clone(),
+        };
+        if !extra.trim().is_empty() {
+            setting("extra", XlValue::Str(extra.trim_start()))?;
         }
         if self.kind == GuestKind::Hvm {
             for (key, value) in hvm::XL_SETTINGS {

@@ -27,7 +27,7 @@ fn xl_config_of_a_pvh_guest() {
          type = \"pvh\"\n\
          kernel = \"/virtus-run/guests/virtus.elf\"\n\
          ramdisk = \"/virtus-run/guests/virtus.ramdisk\"\n\
-         extra = \"test=all loglevel=info\"\n\
+         extra = \"test=all loglevel=info xen.expect_name=virtus\"\n\
          on_poweroff = \"destroy\"\n\
          on_reboot = \"destroy\"\n\
          on_crash = \"destroy\"\n\
@@ -68,14 +68,14 @@ fn xl_config_of_an_hvm_guest() {
 }
 
 #[test]
-fn minimal_config_has_no_ramdisk_or_extra() {
+fn minimal_config_has_no_ramdisk_and_only_the_name_as_extra() {
     let config = GuestSpec::pvh("a", "/k")
         .unwrap()
         .xl_config()
         .unwrap()
         .unwrap();
     assert!(!config.contains("ramdisk"));
-    assert!(!config.contains("extra"));
+    assert!(config.contains("extra = \"xen.expect_name=a\"\n"));
     assert!(config.contains("memory = 64\n"));
     assert!(config.contains("vcpus = 1\n"));
 }
