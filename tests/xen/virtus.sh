@@ -320,7 +320,8 @@ EOF
 virtus_probe() {
     local _n=$1-$2m-$3 _dir=$VIRTUS_RUN/guests
     sed -e "s/^name = .*/name = \"$_n\"/" -e "s/^memory = .*/memory = $2/" \
-        -e "s/xen\.memory_mb=[0-9]*/xen.memory_mb=$2/" "$_dir/$1.cfg" >"$_dir/$_n.cfg"
+        -e "s/xen\.memory_mb=[0-9]*/xen.memory_mb=$2/" \
+        -e "s/xen\.expect_name=[^ \"]*/xen.expect_name=$_n/" "$_dir/$1.cfg" >"$_dir/$_n.cfg"
     [ -r "$_dir/$1.input" ] && cp "$_dir/$1.input" "$_dir/$_n.input"
     guest_start "$_n" && guest_wait "$_n" "$4"
 }

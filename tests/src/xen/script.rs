@@ -33,6 +33,26 @@ pub struct Script {
     pub dom0_order: Vec<String>,
 }
 
+/// Appends to `text` the `dom0_run` lines of the commands in `dom0` that
+/// run at `when`, and to `order` the commands, in the order the recorder
+/// will see their markers. For a script of its own (the memory floor's)
+/// as much as for [`script`]'s.
+pub fn run_dom0(
+    dom0: &[Dom0Command],
+    when: Dom0Point,
+    text: &mut String,
+    order: &mut Vec<String>,
+) -> Result<(), String> {
+    for command in dom0.iter().filter(|c| c.when == when) {
+        text.push_str(&format!(
+            "dom0_run sh -c {}\n",
+            shell_quote(&command.command)?
+        ));
+        order.push(command.command.clone());
+    }
+    Ok(())
+}
+
 pub fn script(
     guests: &[GuestSpec],
     dom0: &[Dom0Command],
@@ -41,14 +61,7 @@ pub fn script(
     let mut text = String::from("# Written by virtus-run; sourced by dom0's init.\n");
     let mut dom0_order = Vec::new();
     let mut run_commands = |text: &mut String, when: Dom0Point| -> Result<(), String> {
-        for command in dom0.iter().filter(|c| c.when == when) {
-            text.push_str(&format!(
-                "dom0_run sh -c {}\n",
-                shell_quote(&command.command)?
-            ));
-            dom0_order.push(command.command.clone());
-        }
-        Ok(())
+        run_dom0(dom0, when, text, &mut dom0_order)
     };
     run_commands(&mut text, Dom0Point::Start)?;
     let (started, bed): (Vec<&GuestSpec>, Vec<&GuestSpec>) =
