@@ -272,6 +272,12 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
         }
     }
 
+    /// The doorbell's clock (monotonic ns, if there is one), for a caller
+    /// that bounds a longer wait of its own across several events (xenbus).
+    pub fn now_ns(&mut self) -> Option<u64> {
+        self.bell.now_ns()
+    }
+
     /// The queue's counters: delivered, merged, dropped, stray.
     pub fn event_counts(&self) -> super::events::EventCounts {
         self.events.counts

@@ -40,6 +40,16 @@ pub struct Server {
     pub notifies: u64,
     /// `Doorbell::event_queued` calls.
     pub queued_signals: u64,
+    /// A scripted peer (a XenBus backend): each turn, the first rule whose
+    /// node holds its value writes its own node as dom0 would, once.
+    pub rules: Vec<Rule>,
+}
+
+/// When `when.0` holds `when.1`, dom0 writes `then.1` into `then.0`.
+pub struct Rule {
+    pub when: (String, Vec<u8>),
+    pub then: (String, Vec<u8>),
+    pub done: bool,
 }
 
 pub fn abs(path: &str) -> String {
@@ -91,6 +101,7 @@ impl Server {
             self.inbox.drain(..end);
             self.answer(header, &payload);
         }
+        self.react();
         let room = RING_SIZE - self.rsp_prod.wrapping_sub(self.rsp_cons);
         let n = self.outbox.len().min(room as usize).min(self.chunk);
         for byte in self.outbox.drain(..n) {
@@ -117,6 +128,19 @@ impl Server {
         self.nodes.insert(path.clone(), value.to_vec());
         self.generation += 1;
         self.fire(&path);
+    }
+
+    /// The scripted peer takes its turn (see [`Server::rules`]).
+    fn react(&mut self) {
+        let ready = self
+            .rules
+            .iter()
+            .position(|r| !r.done && self.nodes.get(&abs(&r.when.0)) == Some(&r.when.1));
+        if let Some(i) = ready {
+            self.rules[i].done = true;
+            let (path, value) = self.rules[i].then.clone();
+            self.dom0_write(&path, &value);
+        }
     }
 
     fn fire(&mut self, node: &str) {
