@@ -27,6 +27,7 @@ pub mod sched;
 pub mod shared_info;
 pub mod time;
 pub mod vcpu;
+pub mod xenbus;
 pub mod xenstore;
 
 #[cfg(target_os = "none")]
