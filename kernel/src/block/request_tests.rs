@@ -1,10 +1,9 @@
 //! Host tests of request validation and completion bookkeeping.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::test_double::{Double, Handle, State, disk};
+use super::test_double::{Double, Handle, disk};
 use super::*;
 
 #[test]
@@ -53,14 +52,22 @@ fn every_bad_request_is_refused_naming_what_was_wrong() {
 
 #[test]
 fn a_read_only_device_refuses_writes_and_serves_reads() {
-    let double = Double::new(8, 512, 4, 8);
-    let mut info = double.info;
-    info.read_only = true;
-    assert_eq!(
-        validate(&info, Operation::Write, 0, 512),
-        Err(BlockError::ReadOnly)
+    let double = Double::new(8, 512, 4, 8).with_info(|i| i.read_only = true);
+    let disk = disk(&double);
+    let write = disk.submit(Operation::Write, 0, BlockBuffer::zeroed(512));
+    assert_eq!(write.err().map(|r| r.error), Some(BlockError::ReadOnly));
+    assert!(
+        double.pending_ids().is_empty(),
+        "the write never reached the driver"
     );
-    assert_eq!(validate(&info, Operation::Read, 0, 512), Ok(1));
+    assert!(
+        disk.submit(Operation::Read, 0, BlockBuffer::zeroed(512))
+            .is_ok()
+    );
+    assert!(
+        disk.submit(Operation::Flush, 0, BlockBuffer::zeroed(0))
+            .is_ok()
+    );
 }
 
 #[test]
@@ -73,17 +80,7 @@ fn unusable_device_descriptions_are_refused_at_registration() {
         (512, 0, 8),
         (512, 4, 0),
     ] {
-        let double = Double::new(8, 512, depth, max);
-        let mut info = double.info;
-        info.sector_size = size;
-        let bad = Arc::new(Double {
-            info,
-            state: spin::Mutex::new(State {
-                data: Vec::new(),
-                pending: Vec::new(),
-                finished: Vec::new(),
-            }),
-        });
+        let bad = Double::new(8, 512, depth, max).with_info(|i| i.sector_size = size);
         let error = registry.register("bad", Box::new(Handle(bad))).err();
         assert!(
             matches!(error, Some(BlockError::BadDevice(_))),

@@ -54,6 +54,22 @@ impl Double {
         })
     }
 
+    /// The same double, described differently (read-only, odd sizes).
+    pub(super) fn with_info(self: Arc<Self>, change: impl FnOnce(&mut DeviceInfo)) -> Arc<Self> {
+        let mut info = self.info;
+        change(&mut info);
+        let data = core::mem::take(&mut self.state.lock().data);
+        let state = State {
+            data,
+            pending: Vec::new(),
+            finished: Vec::new(),
+        };
+        Arc::new(Self {
+            info,
+            state: spin::Mutex::new(state),
+        })
+    }
+
     pub(super) fn pending_ids(&self) -> Vec<RequestId> {
         self.state.lock().pending.iter().map(|r| r.id).collect()
     }
