@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod bench;
+pub mod block;
 pub mod boot;
 pub mod fixed_fmt;
 pub mod harness;
