@@ -565,28 +565,36 @@ fn pci_bar_sizing_restores_state() -> TestResult {
 }
 
 /// The bridge walk finds exactly what probing every device slot of every
-/// bus finds (function 0 of each), and is faster.
+/// bus finds (function 0 of each), on as many buses as 3 s allow: all 256
+/// natively (~5 ms under TCG), fewer under Xen HVM, where every access is
+/// a trip to the device model (the log says how many were covered).
 fn pci_enumeration_vs_brute_force() -> TestResult {
     let devices = pci_devices()?;
     let start = time::now_ns();
+    let budget_end = start + 3 * NS_PER_SEC;
     let mut found = Vec::new();
+    let mut buses = 0usize;
     for bus in 0..=255u8 {
+        if bus > 0 && time::now_ns() > budget_end {
+            break;
+        }
         for device in 0..32u8 {
             let at = pci::Address::new(bus, device, 0).unwrap_or_default();
             if !matches!(pci::read32(at, 0) as u16, 0xffff | 0) {
                 found.push(at);
             }
         }
+        buses += 1;
     }
     let brute_ns = time::now_ns() - start;
     let walked: Vec<pci::Address> = devices
         .functions()
         .iter()
         .map(|f| f.address)
-        .filter(|a| a.function() == 0)
+        .filter(|a| a.function() == 0 && usize::from(a.bus()) < buses)
         .collect();
     log::info!(
-        "pci: bridge walk {} us ({} buses), brute force over 256 buses {} us",
+        "pci: bridge walk {} us ({} buses), brute force over {buses} buses {} us",
         devices.elapsed_ns / 1000,
         devices.buses_scanned,
         brute_ns / 1000
