@@ -16,6 +16,7 @@ pub mod cpu;
 pub mod ioapic;
 #[cfg(target_os = "none")]
 pub mod lapic;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod pm_timer;

@@ -226,7 +226,9 @@ impl Platform for NativePlatform {
     }
 
     fn start_devices(&self) -> Result<(), PlatformError> {
-        self.start_interrupt_controllers()
+        self.start_interrupt_controllers()?;
+        crate::pci::init();
+        Ok(())
     }
 
     fn tests(&self) -> &'static [Test] {
@@ -340,7 +342,8 @@ impl Platform for NativePlatform {
     }
 
     fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
-        sci::describe(self, out)
+        sci::describe(self, out)?;
+        crate::pci::describe(out)
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {

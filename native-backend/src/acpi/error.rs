@@ -18,6 +18,8 @@ impl Signature {
     /// Fixed ACPI Description Table.
     pub const FADT: Self = Self(*b"FACP");
     pub const DSDT: Self = Self(*b"DSDT");
+    /// PCI Express memory-mapped configuration (chipsets with PCIe, e.g. Q35).
+    pub const MCFG: Self = Self(*b"MCFG");
 }
 
 impl fmt::Display for Signature {

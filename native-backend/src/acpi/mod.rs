@@ -53,6 +53,7 @@ pub struct AcpiInfo {
     madt: Madt,
     fadt: Fadt,
     s5: Result<SleepTypes, AcpiError>,
+    has_mcfg: bool,
 }
 
 impl AcpiInfo {
@@ -192,6 +193,14 @@ impl AcpiInfo {
     pub fn s5(&self) -> Result<SleepTypes, AcpiError> {
         self.s5
     }
+
+    /// The firmware lists a valid MCFG table: the chipset has PCI Express
+    /// enhanced configuration space (QEMU q35 does, i440FX-based machines,
+    /// including Xen HVM's, do not). Tests use it to tell the chipsets
+    /// apart without reading PCI configuration space, which is under test.
+    pub fn has_mcfg(&self) -> bool {
+        self.has_mcfg
+    }
 }
 
 /// Find and validate the ACPI tables. `rsdp_hint` is hvm_start_info's
@@ -203,12 +212,14 @@ pub fn discover(mem: &dyn PhysMemory, rsdp_hint: u64) -> Result<AcpiInfo, AcpiEr
     let madt = Madt::parse(mem, &root.find(mem, Signature::MADT, SDT_HEADER_LEN + 8)?)?;
     let fadt = Fadt::parse(mem, &root.find(mem, Signature::FADT, FADT_MIN_LEN)?)?;
     let s5 = find_s5(mem, fadt.dsdt_address);
+    let has_mcfg = root.find(mem, Signature::MCFG, SDT_HEADER_LEN).is_ok();
     Ok(AcpiInfo {
         rsdp_address: rsdp.paddr,
         rsdp_revision: rsdp.revision,
         madt,
         fadt,
         s5,
+        has_mcfg,
     })
 }
 
