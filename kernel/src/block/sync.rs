@@ -164,17 +164,7 @@ impl Disk {
             if w.now_ns() >= deadline {
                 return Err(BlockError::Timeout { id: 0 });
             }
-            let mut bad = None;
-            w.wait_unless(&mut || match self.poll() {
-                Ok(n) => n > 0,
-                Err(error) => {
-                    bad = Some(error);
-                    true
-                }
-            });
-            if let Some(error) = bad {
-                return Err(error);
-            }
+            self.sleep_until_completion(w)?;
         }
     }
 
@@ -196,18 +186,25 @@ impl Disk {
                 self.abandon(id);
                 return Err(BlockError::Timeout { id: id.0 });
             }
-            let mut bad = None;
-            w.wait_unless(&mut || match self.poll() {
-                Ok(n) => n > 0,
-                Err(error) => {
-                    bad = Some(error);
-                    true
-                }
-            });
-            if let Some(error) = bad {
+            if let Err(error) = self.sleep_until_completion(w) {
                 self.abandon(id);
                 return Err(error);
             }
         }
+    }
+
+    /// Sleep until the driver has completed something (or at once if it
+    /// already has). A completion the driver should not have sent is the
+    /// error; the caller decides what it costs its own request.
+    fn sleep_until_completion(&self, w: &dyn Waiter) -> Result<(), BlockError> {
+        let mut bad = None;
+        w.wait_unless(&mut || match self.poll() {
+            Ok(n) => n > 0,
+            Err(error) => {
+                bad = Some(error);
+                true
+            }
+        });
+        bad.map_or(Ok(()), Err)
     }
 }
