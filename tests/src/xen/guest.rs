@@ -115,6 +115,9 @@ pub struct GuestSpec {
     pub expect_lines: Vec<String>,
     /// How long dom0 waits for the guest to end once it waits for it.
     pub timeout: Duration,
+    /// xl disk specifications (`xl-disk-configuration(5)`), one per disk,
+    /// each naming a file or device in dom0.
+    pub disks: Vec<String>,
 }
 
 impl GuestSpec {
@@ -138,6 +141,7 @@ impl GuestSpec {
             expect: Expectation::Poweroff,
             expect_lines: Vec::new(),
             timeout: Self::DEFAULT_TIMEOUT,
+            disks: Vec::new(),
         })
     }
 
@@ -238,6 +242,13 @@ impl GuestSpec {
         if self.memory_mb == 0 || self.vcpus == 0 {
             let name = &self.name;
             return Err(format!("guest {name}: memory and vcpus must be positive"));
+        }
+        if !self.disks.is_empty() {
+            let mut quoted = Vec::new();
+            for spec in &self.disks {
+                quoted.push(quote(spec).map_err(|problem| format!("disk {problem}"))?);
+            }
+            config.push_str(&format!("disk = [ {} ]\n", quoted.join(", ")));
         }
         config.push_str(&format!("memory = {}\n", self.memory_mb));
         config.push_str(&format!("vcpus = {}\n", self.vcpus));

@@ -41,6 +41,7 @@ fn xl_config_of_a_pvh_guest() {
 fn xl_config_of_an_hvm_guest() {
     let mut spec = GuestSpec::hvm("native", "/host/virtus-native.elf32").unwrap();
     spec.extra = "test=all".into();
+    spec.disks = vec!["format=raw,vdev=hda,access=rw,backendtype=qdisk,target=/d.img".into()];
     assert_eq!(spec.kind.xl_type(), "hvm");
     assert_eq!(
         spec.xl_config().unwrap().unwrap(),
@@ -56,10 +57,12 @@ fn xl_config_of_an_hvm_guest() {
          vnc = 0\n\
          sdl = 0\n\
          xen_platform_pci = 0\n\
+         hdtype = \"ahci\"\n\
          on_poweroff = \"preserve\"\n\
          on_reboot = \"preserve\"\n\
          on_crash = \"preserve\"\n\
          tsc_mode = \"native\"\n\
+         disk = [ \"format=raw,vdev=hda,access=rw,backendtype=qdisk,target=/d.img\" ]\n\
          memory = 64\n\
          vcpus = 1\n"
     );

@@ -78,7 +78,7 @@ pub enum XlValue<'a> {
 /// no Xen platform PCI device (the guest is unmodified; the device model
 /// then runs `-machine pc,accel=xen`). HAP: Debian's Xen has no shadow
 /// paging.
-pub const XL_SETTINGS: [(&str, XlValue<'static>); 8] = [
+pub const XL_SETTINGS: [(&str, XlValue<'static>); 9] = [
     ("device_model_version", XlValue::Str("qemu-xen")),
     ("hap", XlValue::Num(1)),
     ("serial", XlValue::Str("pty")),
@@ -87,6 +87,9 @@ pub const XL_SETTINGS: [(&str, XlValue<'static>); 8] = [
     ("vnc", XlValue::Num(0)),
     ("sdl", XlValue::Num(0)),
     ("xen_platform_pci", XlValue::Num(0)),
+    // A guest's disks as an AHCI controller (ICH9, as on q35), the
+    // device the native image drives; the default, PIIX IDE, it does not.
+    ("hdtype", XlValue::Str("ahci")),
 ];
 
 /// What Xen does when a guest of `kind` ends. An HVM domain is preserved:
