@@ -10,37 +10,35 @@ use super::buffer::BlockBuffer;
 use super::device::{Operation, RequestId};
 use super::disk::Disk;
 use super::error::BlockError;
+#[cfg(target_os = "none")]
 use crate::platform::Platform;
 
 /// How a synchronous caller passes time while the device works.
 pub trait Waiter {
     /// Monotonic nanoseconds.
     fn now_ns(&self) -> u64;
-    /// Sleep until some event arrives, unless `ready()` (called with events
-    /// held off, so a completion signalled right after it still wakes the
-    /// sleep) says there is something to collect already.
-    fn wait_unless(&self, ready: &mut dyn FnMut() -> bool);
+    /// Sleep until some event arrives or the clock reaches `deadline_ns`,
+    /// unless `ready()` (called with events held off, so a completion
+    /// signalled right after it still wakes the sleep) says there is
+    /// something to collect already.
+    fn wait_unless(&self, deadline_ns: u64, ready: &mut dyn FnMut() -> bool);
 }
 
-/// The machine's way: sleep until the next interrupt or event. A request
-/// that never completes is ended by its deadline at the next event (the
-/// harness's watchdog timer is one); with events off, the wait is a poll.
+/// The machine's way: sleep until the next interrupt or event, with a
+/// timer armed for the deadline so that a device that never answers still
+/// ends the wait. With events off, the wait is a poll.
+#[cfg(target_os = "none")]
 impl Waiter for dyn Platform {
     fn now_ns(&self) -> u64 {
         Platform::now_ns(self)
     }
 
-    fn wait_unless(&self, ready: &mut dyn FnMut() -> bool) {
+    fn wait_unless(&self, deadline_ns: u64, ready: &mut dyn FnMut() -> bool) {
         if !self.interrupts_enabled() {
             ready();
             return;
         }
-        self.interrupts_disable();
-        if ready() {
-            self.interrupts_enable();
-        } else {
-            self.wait_for_event();
-        }
+        crate::time::wait_until(deadline_ns, ready);
     }
 }
 
@@ -164,7 +162,7 @@ impl Disk {
             if w.now_ns() >= deadline {
                 return Err(BlockError::Timeout { id: 0 });
             }
-            self.sleep_until_completion(w)?;
+            self.sleep_until_completion(w, deadline)?;
         }
     }
 
@@ -186,19 +184,19 @@ impl Disk {
                 self.abandon(id);
                 return Err(BlockError::Timeout { id: id.0 });
             }
-            if let Err(error) = self.sleep_until_completion(w) {
+            if let Err(error) = self.sleep_until_completion(w, deadline) {
                 self.abandon(id);
                 return Err(error);
             }
         }
     }
 
-    /// Sleep until the driver has completed something (or at once if it
-    /// already has). A completion the driver should not have sent is the
+    /// Sleep until the driver has completed something or `deadline` (or
+    /// return at once if it already has). A completion the driver should not have sent is the
     /// error; the caller decides what it costs its own request.
-    fn sleep_until_completion(&self, w: &dyn Waiter) -> Result<(), BlockError> {
+    fn sleep_until_completion(&self, w: &dyn Waiter, deadline: u64) -> Result<(), BlockError> {
         let mut bad = None;
-        w.wait_unless(&mut || match self.poll() {
+        w.wait_unless(deadline, &mut || match self.poll() {
             Ok(n) => n > 0,
             Err(error) => {
                 bad = Some(error);

@@ -146,7 +146,7 @@ impl Waiter for Interrupts<'_> {
     fn now_ns(&self) -> u64 {
         self.now.get()
     }
-    fn wait_unless(&self, ready: &mut dyn FnMut() -> bool) {
+    fn wait_unless(&self, _deadline_ns: u64, ready: &mut dyn FnMut() -> bool) {
         if !ready() {
             self.now.set(self.now.get() + 1_000_000);
             if let Some(double) = self.double {
