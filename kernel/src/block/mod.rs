@@ -10,6 +10,7 @@ mod buffer;
 mod device;
 mod disk;
 mod error;
+pub mod pattern;
 mod registry;
 mod request;
 mod sync;
@@ -29,4 +30,6 @@ pub use disk::{Disk, Refused};
 pub use error::BlockError;
 pub use registry::{DISKS, MAX_DISKS, MAX_NAME, Registry};
 pub use request::{Tracker, validate};
+#[cfg(target_os = "none")]
+pub use sync::MachineWaiter;
 pub use sync::Waiter;
