@@ -13,6 +13,8 @@ mod error;
 pub mod pattern;
 mod registry;
 mod request;
+#[cfg(target_os = "none")]
+pub mod shell;
 mod sync;
 
 #[cfg(test)]
