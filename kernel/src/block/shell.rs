@@ -4,14 +4,15 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::{BlockBuffer, DISKS, Disk, MachineWaiter, Operation, RequestId};
+use super::{BlockBuffer, DISKS, Disk, MachineWaiter, Operation, RequestId, pattern};
 use crate::{kprint, kprintln, time};
 
 /// What `help` says about it.
 pub const HELP: &str = "\
   disk             list the disks: capacity, sector size, driver
   disk read D L [N]  hex dump of N sectors (default 1, at most 8) of disk D from sector L
-  disk bench D     a quick look at disk D: 4 KiB random reads, one at a time and 32 at once";
+  disk bench D     a quick look at disk D: 4 KiB random reads, one at a time and 32 at once
+  disk fill D L N S  write N sectors of disk D from sector L with the test pattern of seed S (hex), then flush";
 
 const TIMEOUT_NS: u64 = 10_000_000_000;
 
@@ -29,6 +30,18 @@ pub fn run(args: &str) {
             with_disk(name, |disk| dump(disk, lba, count.clamp(1, 8)));
         }
         (Some("bench"), Some(name), None, _) => with_disk(name, bench),
+        (Some("fill"), Some(name), Some(lba), Some(count)) => {
+            let seed = words.next().map(|s| s.strip_prefix("0x").unwrap_or(s));
+            let seed = seed.map(|s| u32::from_str_radix(s, 16));
+            match (lba.parse::<u64>(), count.parse::<u64>(), seed, words.next()) {
+                (Ok(lba), Ok(count), Some(Ok(seed)), None) => {
+                    with_disk(name, |disk| fill(disk, lba, count, seed));
+                }
+                _ => kprintln!(
+                    "disk fill: usage: disk fill DISK SECTOR COUNT SEED (decimal, decimal, hex)"
+                ),
+            }
+        }
         _ => kprintln!("usage:\n{HELP}"),
     }
 }
@@ -89,6 +102,56 @@ fn dump(disk: &Disk, lba: u64, count: u64) {
     }
 }
 
+/// Sectors written per request of `disk fill`: 64 KiB, so a fill of any
+/// size needs no more heap than that, and a large one still has several
+/// requests to cut into pieces and keep in flight.
+const FILL_PIECE: u64 = 128;
+
+/// Write `count` sectors from `lba` with the pattern of `seed`, then flush,
+/// and say so in one line only once the flush completed: that line is the
+/// guest's word that the data is durable (`virtus-run lifecycle` destroys
+/// the domain the moment it sees it, then looks at the image). The pattern
+/// is in 512-byte units whatever the sector size, as the runner's image is.
+fn fill(disk: &Disk, lba: u64, count: u64, seed: u32) {
+    let info = disk.info();
+    let size = u64::from(info.sector_size);
+    let name = disk.name();
+    let whole = count
+        .checked_mul(size)
+        .and_then(|n| usize::try_from(n).ok());
+    // The whole range is checked first, so nothing is written if it does
+    // not fit (a part written before an error would be a surprise).
+    let checked = whole
+        .ok_or(super::BlockError::OutOfRange {
+            lba,
+            sectors: count,
+            capacity: info.capacity_sectors,
+        })
+        .and_then(|len| super::validate(&info, Operation::Write, lba, len));
+    if let Err(e) = checked {
+        kprintln!("disk fill: {name}: {e}");
+        return;
+    }
+    let per_pattern = size / pattern::PATTERN_SECTOR as u64;
+    let mut data = vec![0u8; (FILL_PIECE * size) as usize];
+    let mut at = lba;
+    while at < lba + count {
+        let n = FILL_PIECE.min(lba + count - at);
+        let piece = &mut data[..(n * size) as usize];
+        pattern::fill(seed, at * per_pattern, piece);
+        if let Err(e) = disk.write(at, piece, &MachineWaiter, TIMEOUT_NS) {
+            kprintln!("disk fill: {name}: writing sectors {at}..{}: {e}", at + n);
+            return;
+        }
+        at += n;
+    }
+    if let Err(e) = disk.flush(&MachineWaiter, TIMEOUT_NS) {
+        kprintln!("disk fill: {name}: wrote sectors {lba}..{at}, but the flush failed: {e}");
+        return;
+    }
+    kprintln!("disk fill: wrote and flushed sectors {lba}..{at} of {name}");
+}
+
 /// 4 KiB reads at random page-aligned places: 200 one at a time (median
 /// latency), then as many as the device takes at once for about a second
 /// (operations per second). Rough by design; `make bench` measures.
@@ -102,7 +165,7 @@ fn bench(disk: &Disk) {
     }
     let mut state = time::now_ns() | 1;
     let mut next_lba = move || {
-        state = super::pattern::splitmix64(state);
+        state = pattern::splitmix64(state);
         (state % pages) * page
     };
     let mut latencies: Vec<u64> = Vec::new();
