@@ -93,13 +93,17 @@ lc_run() {
 }
 
 # STEP NAME ENTER TEXT: type TEXT into the guest's console, then Enter if ENTER
-# is 1. Its pty is the one xenstore names for the domain as it is now.
+# is 1, on the pty xenstore names for the domain as it is now: the PV console's
+# (console/tty), or for an HVM guest its emulated UART's (serial/0/tty, where the
+# device model puts it; the HVM domain's console/tty is a PV console the native
+# image never reads).
 lc_type() {
-    local _step=$1 _name=$2 _text _domid _tty
+    local _step=$1 _name=$2 _text _domid _tty _key=console/tty
     _text=$(lc_text "$_name" "$4")
     _domid=$(cat "/tmp/$_name.lc-domid" 2>/dev/null)
-    if ! _tty=$(xenstore-read "/local/domain/$_domid/console/tty" 2>/dev/null); then
-        lc_mark "$_name" "$_step" missed -- "no console tty for domain $_domid"
+    [ ! -f "/tmp/$_name.hvm" ] || _key=serial/0/tty
+    if ! _tty=$(xenstore-read "/local/domain/$_domid/$_key" 2>/dev/null); then
+        lc_mark "$_name" "$_step" missed -- "no $_key for domain $_domid"
         return 1
     fi
     if [ "$3" = 1 ]; then
@@ -128,6 +132,50 @@ lc_gone() {
     done
     lc_mark "$_name" "$_step" missed "n=${_n:-0}" "secs=$4" -- "the domain did not shut down"
     return 1
+}
+
+# STEP NAME SECONDS: wait until `xl create -F` says the domain has been destroyed
+# (`xl destroy`: a destroyed domain has no shutdown reason). A shutdown is a miss:
+# the guest ended by itself, so the destroy proves nothing.
+lc_destroyed() {
+    local _step=$1 _name=$2 _deadline _code
+    _deadline=$(($(virtus_centis) + $3 * 100))
+    while :; do
+        _code=$(sed -n 's/.*shut down, reason code \([0-9]*\).*/\1/p' "/tmp/$_name.xl" | head -n 1)
+        if [ -n "$_code" ]; then
+            lc_mark "$_name" "$_step" missed -- \
+                "the domain shut down ($(virtus_reason "$_code")) instead of being destroyed"
+            return 1
+        fi
+        if grep -q "has been destroyed" "/tmp/$_name.xl" 2>/dev/null; then
+            lc_mark "$_name" "$_step" destroyed
+            return 0
+        fi
+        [ "$(virtus_centis)" -lt "$_deadline" ] || break
+        sleep 0.05
+    done
+    lc_mark "$_name" "$_step" missed "secs=$3" -- "xl never said the domain was destroyed"
+    return 1
+}
+
+# STEP NAME IMAGE START COUNT CHUNK: the sha256 of sectors START..START+COUNT of
+# IMAGE (512-byte sectors), CHUNK sectors at a time: one `sum` report per chunk
+# (lba=, count=, the digest as TEXT), then `checked`. dom0 only measures; the
+# runner compares the digests with its own.
+lc_sums() {
+    local _step=$1 _name=$2 _image=$3 _lba=$4 _end=$(($4 + $5)) _n _sum
+    if [ ! -r "$_image" ]; then
+        lc_mark "$_name" "$_step" missed -- "no image $_image in dom0"
+        return 1
+    fi
+    while [ "$_lba" -lt "$_end" ]; do
+        _n=$((_end - _lba))
+        [ "$_n" -le "$6" ] || _n=$6
+        _sum=$(dd if="$_image" bs=512 skip="$_lba" count="$_n" 2>/dev/null | sha256sum)
+        lc_mark "$_name" "$_step" sum "lba=$_lba" "count=$_n" -- "${_sum%% *}"
+        _lba=$((_lba + _n))
+    done
+    lc_mark "$_name" "$_step" checked
 }
 
 # NAME RC SECONDS: the end of a chain whose last step returned RC. A chain that

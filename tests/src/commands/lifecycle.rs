@@ -3,7 +3,8 @@
 //! requests (one bed boot, every scenario's guest at once), under Xen HVM
 //! the power button again (one boot of the HVM bed). A table per column,
 //! the time each request took, and under each scenario that failed the
-//! step it stopped at and its console's tail.
+//! step it stopped at and its console's tail. `--scenario` narrows every
+//! column to the scenarios named.
 
 use super::assessed::{Assessed, print_assessed, say_tally};
 use super::print_indented;
@@ -14,10 +15,11 @@ use crate::console::{LiveConsole, say};
 use crate::lifecycle_native;
 use crate::process::Stream;
 use crate::qemu::{self, MachineConfig};
+use crate::xen::disk_serve::{self, ServedDisk};
 use crate::xen::lifecycle::{self, Scenario};
 use crate::xen::lifecycle_judge::{expected, judge, step_reports, timing_lines};
 use crate::xen::pv_args::PvRequest;
-use crate::xen::{GuestSpec, Verbosity, XenOptions, run_planned};
+use crate::xen::{GuestSpec, RunPlan, Verbosity, XenOptions, run_planned};
 
 /// Console lines shown under a scenario that failed.
 const CONSOLE_TAIL: usize = 12;
@@ -35,6 +37,17 @@ fn machines() -> [MachineConfig; 2] {
 /// if a column could not run at all (no image, no bed, no QEMU).
 pub fn run(args: &LifecycleArgs) -> Result<bool, String> {
     let (native, pvh, hvm) = args.columns();
+    let pvh_scenarios = args.chosen(&Scenario::PVH);
+    let hvm_scenarios = args.chosen(&Scenario::HVM);
+    let native = native && args.runs_native();
+    let pvh = pvh && !pvh_scenarios.is_empty();
+    let hvm = hvm && !hvm_scenarios.is_empty();
+    if !(native || pvh || hvm) {
+        return Err(format!(
+            "no scenario named {:?} in the columns asked for",
+            args.scenario
+        ));
+    }
     let images = &args.images;
     if native {
         require(&images.native_image, "kernel", "--native-image")?;
@@ -54,13 +67,13 @@ pub fn run(args: &LifecycleArgs) -> Result<bool, String> {
         let mut base = GuestSpec::pvh("virtus", &images.pv_image)?;
         base.memory_mb = PvRequest::DEFAULT_MEMORY_MB;
         base.extra = format!("loglevel=info xen.memory_mb={}", base.memory_mb);
-        cases.extend(xen_column("pvh", &Scenario::PVH, &base, args, false)?);
+        cases.extend(xen_column("pvh", &pvh_scenarios, &base, args, false)?);
     }
     if hvm {
         let mut base = GuestSpec::hvm("virtus", &images.hvm_image)?;
         base.memory_mb = PvRequest::HVM_MEMORY_MB;
         base.extra = "loglevel=info".into();
-        cases.extend(xen_column("hvm", &Scenario::HVM, &base, args, true)?);
+        cases.extend(xen_column("hvm", &hvm_scenarios, &base, args, true)?);
     }
     let behaved = cases.iter().filter(|c| c.assessment.behaved()).count();
     say("");
@@ -116,17 +129,29 @@ fn xen_column(
     args: &LifecycleArgs,
     hvm: bool,
 ) -> Result<Vec<Assessed>, String> {
-    let specs = scenarios
-        .iter()
-        .map(|scenario| lifecycle::guest(*scenario, base))
-        .collect::<Result<Vec<_>, _>>()?;
-    let plan = lifecycle::plan(scenarios)?;
     let bed = if hvm {
         &args.beds.hvm_bed
     } else {
         &args.beds.bed
     };
-    let options = XenOptions::new(bed.clone(), args.verbosity);
+    let mut options = XenOptions::new(bed.clone(), args.verbosity);
+    let mut plan = RunPlan::default();
+    let mut specs = Vec::new();
+    // A scenario's disk, and a reason the scenario cannot prove anything
+    // with it (found before the run, reported with the scenario).
+    let mut disks: Vec<(ServedDisk, Option<String>)> = Vec::new();
+    for scenario in scenarios {
+        let mut spec = lifecycle::guest(*scenario, base)?;
+        if scenario.needs_disk() {
+            let disk = disk_serve::serve(&mut spec, &mut options, &mut plan);
+            let unfit = lifecycle::fill_is_visible(&disk.plan).err();
+            disks.push((disk, unfit));
+        }
+        specs.push(spec);
+    }
+    let script = lifecycle::plan(scenarios, &options.dom0)?;
+    plan.script = script.script;
+    plan.files.extend(script.files);
     say(&format!(
         "virtus-run: lifecycle {column}: {} guests in turn on one boot of Xen",
         specs.len()
@@ -141,7 +166,14 @@ fn xen_column(
     for scenario in scenarios {
         let guest = run.report.guests.iter().find(|g| g.name == scenario.name());
         let Some(guest) = guest else { continue };
-        let judged = judge(*scenario, &reports, guest);
+        let mut judged = judge(*scenario, &reports, guest);
+        // The disk's own check at the end of the run: the first half, which
+        // nothing writes, is untouched.
+        if let Some((disk, unfit)) = disks.iter().find(|(d, _)| d.guest == scenario.name()) {
+            let problems = &mut judged.assessment.problems;
+            problems.extend(unfit.iter().map(|e| format!("disk: {e}")));
+            problems.extend(disk_serve::problem(disk, &run.report, false));
+        }
         for line in timing_lines(&judged) {
             timings.push(format!("{column} {}: {line}", scenario.name()));
         }

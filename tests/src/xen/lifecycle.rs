@@ -3,6 +3,9 @@
 //! (`xl reboot`), to show itself and to crash (`xl sysrq`), or pokes a
 //! xenstore key it watches; the unmodified native image as an HVM guest
 //! gets the ACPI power button (`xl trigger power`, `xl shutdown -F`).
+//! In both columns a guest with a disk writes and flushes at its shell and
+//! is destroyed (`xl destroy`) the moment it says so: its image must hold
+//! what it wrote.
 //!
 //! A scenario is a list of [`Step`]s, the one source of truth on both
 //! sides: [`script`] turns it into calls of dom0's `lifecycle.sh`, which
@@ -10,12 +13,15 @@
 //! each on the console; [`super::lifecycle_judge`] reads those reports
 //! back against the same steps. Every wait in dom0 has its own deadline.
 
+use std::ops::Range;
 use std::time::Duration;
 
-use super::guest::{GUEST_DIR, GuestSpec};
+use super::disk_serve;
+use super::guest::{Expectation, GUEST_DIR, GuestKind, GuestSpec};
 use super::protocol::ShutdownReason;
 use super::run::RunPlan;
-use super::script::{Script, shell_quote};
+use super::script::{Dom0Command, Dom0Point, Script, run_dom0, shell_quote};
+use crate::disk::{DURABLE_SECTORS, DiskPlan, SECTOR, TEST_SECTORS, fill_sector, sha256_hex};
 
 /// dom0's step functions, shipped with each run rather than baked into
 /// the bed.
@@ -37,6 +43,21 @@ pub const CRASH_REPORT: &str = "unhandled CPU exception";
 pub const DOMID: &str = "@DOMID@";
 /// In texts: the guest's name.
 pub const NAME: &str = "@NAME@";
+/// A guest's disk image in dom0, where `disk_serve` puts it.
+pub const IMAGE: &str = "/virtus-run/disks/@NAME@.img";
+
+/// What `lc-destroy-flush` writes: sectors in the image's second half (the
+/// first is only ever read, and `disk_serve`'s check proves it untouched),
+/// clear of the durability test's last sectors. 128 KiB: more than one
+/// request of either driver (a blkfront slot without indirect segments
+/// carries 44 KiB), so several are in flight before the flush. The seed is
+/// fixed, and not the image's: the runner makes sure of that per run
+/// ([`fill_is_visible`]).
+pub const FILL_SECTORS: Range<u64> =
+    TEST_SECTORS / 2 + TEST_SECTORS / 8..TEST_SECTORS / 2 + TEST_SECTORS / 8 + 256;
+pub const FILL_SEED: u32 = 0xd357_f1a5;
+/// Sectors per sha256 dom0 reports, so a loss is located to 16 KiB.
+const SUM_CHUNK: u64 = 32;
 
 /// From `xl create` to the shell: a PVH boot takes seconds, an HVM one
 /// (hvmloader, SeaBIOS) tens, both under nested TCG on a loaded host.
@@ -68,6 +89,17 @@ pub enum Step {
         count: u32,
         reason: ShutdownReason,
         secs: u32,
+    },
+    /// Wait until the domain is destroyed (`xl create -F` says so; a
+    /// destroyed domain has no shutdown reason). A shutdown is a miss.
+    Destroyed { secs: u32 },
+    /// `sectors` (of 512 bytes) of the image at `path` in dom0 hold the
+    /// pattern of `seed`: dom0 reports their sha256, a chunk at a time, and
+    /// the runner compares them with its own.
+    Holds {
+        path: String,
+        sectors: Range<u64>,
+        seed: u32,
     },
 }
 
@@ -112,15 +144,39 @@ impl Step {
                 format!("lc_type {index} {name} {} {}", u8::from(*enter), q(text)?)
             }
             Self::Gone { count, secs, .. } => format!("lc_gone {index} {name} {count} {secs}"),
+            Self::Destroyed { secs } => format!("lc_destroyed {index} {name} {secs}"),
+            Self::Holds { path, sectors, .. } => format!(
+                "lc_sums {index} {name} {} {} {} {SUM_CHUNK}",
+                q(path)?,
+                sectors.start,
+                sectors.end - sectors.start
+            ),
         })
+    }
+
+    /// For [`Step::Holds`]: each chunk of sectors dom0 reports a sum for,
+    /// with the sha256 of what the guest wrote there.
+    pub fn expected_sums(sectors: &Range<u64>, seed: u32) -> Vec<(Range<u64>, String)> {
+        let mut sums = Vec::new();
+        let mut lba = sectors.start;
+        while lba < sectors.end {
+            let end = (lba + SUM_CHUNK).min(sectors.end);
+            let mut bytes = vec![0; (end - lba) as usize * SECTOR];
+            for (i, sector) in bytes.chunks_exact_mut(SECTOR).enumerate() {
+                fill_sector(seed, lba + i as u64, sector);
+            }
+            sums.push((lba..end, sha256_hex(&bytes)));
+            lba = end;
+        }
+        sums
     }
 
     /// The longest this step may take in dom0.
     fn budget(&self) -> u32 {
         match self {
             Self::Domid | Self::Type { .. } => 1,
-            Self::See { secs, .. } | Self::Gone { secs, .. } => *secs,
-            Self::Run { .. } => COMMAND_SECS,
+            Self::See { secs, .. } | Self::Gone { secs, .. } | Self::Destroyed { secs } => *secs,
+            Self::Run { .. } | Self::Holds { .. } => COMMAND_SECS,
         }
     }
 }
@@ -145,17 +201,26 @@ pub enum Scenario {
     /// HVM: `xl shutdown -F`, which falls back to the power button for a
     /// guest without PV drivers.
     ShutdownF,
+    /// `disk fill` at the shell on the guest's disk (blkfront's `xvda` for
+    /// a PVH guest, AHCI's `sda` for an HVM one), `xl destroy` the moment it
+    /// says the data is written and flushed; then the image must hold it.
+    DestroyFlush(GuestKind),
 }
 
 impl Scenario {
-    pub const PVH: [Self; 5] = [
+    pub const PVH: [Self; 6] = [
         Self::Shutdown,
         Self::Reboot,
         Self::ShellReboot,
         Self::Sysrq,
         Self::XsWatch,
+        Self::DestroyFlush(GuestKind::Pvh),
     ];
-    pub const HVM: [Self; 2] = [Self::Trigger, Self::ShutdownF];
+    pub const HVM: [Self; 3] = [
+        Self::Trigger,
+        Self::ShutdownF,
+        Self::DestroyFlush(GuestKind::Hvm),
+    ];
 
     /// The guest's name, which is also the scenario's.
     pub fn name(self) -> &'static str {
@@ -167,7 +232,13 @@ impl Scenario {
             Self::XsWatch => "lc-xs-watch",
             Self::Trigger => "lc-trigger",
             Self::ShutdownF => "lc-shutdown-f",
+            Self::DestroyFlush(_) => "lc-destroy-flush",
         }
+    }
+
+    /// Whether the guest needs a test disk (`disk_serve`).
+    pub fn needs_disk(self) -> bool {
+        matches!(self, Self::DestroyFlush(_))
     }
 
     /// A restart must boot the domain again (`on_reboot = "restart"`).
@@ -175,11 +246,14 @@ impl Scenario {
         matches!(self, Self::Reboot | Self::ShellReboot)
     }
 
-    /// How the domain's last shutdown must be.
-    pub fn final_reason(self) -> ShutdownReason {
+    /// How the domain must end, as `guest_wait` sees it: a destroyed
+    /// domain has no shutdown reason (`unknown`), and the scenario's own
+    /// [`Step::Destroyed`] is what proves it was destroyed.
+    pub fn expectation(self) -> Expectation {
         match self {
-            Self::Sysrq => ShutdownReason::Crash,
-            _ => ShutdownReason::Poweroff,
+            Self::Sysrq => Expectation::Crash,
+            Self::DestroyFlush(_) => Expectation::Any,
+            _ => Expectation::Poweroff,
         }
     }
 
@@ -250,6 +324,26 @@ impl Scenario {
                 answer(POWER_OFF),
                 Step::gone(1, Poweroff),
             ],
+            Self::DestroyFlush(kind) => {
+                let disk = disk_serve::kernel_name(kind);
+                let (start, end) = (FILL_SECTORS.start, FILL_SECTORS.end);
+                vec![
+                    Step::typed(
+                        &format!("disk fill {disk} {start} {} {FILL_SEED:08x}", end - start),
+                        true,
+                    ),
+                    answer(&fill_line(disk)),
+                    // At once: the line comes after the flush completed,
+                    // and nothing may be lost from there.
+                    Step::run("xl destroy @NAME@", true),
+                    Step::Destroyed { secs: ANSWER_SECS },
+                    Step::Holds {
+                        path: IMAGE.into(),
+                        sectors: FILL_SECTORS,
+                        seed: FILL_SEED,
+                    },
+                ]
+            }
         });
         steps
     }
@@ -275,10 +369,7 @@ const START_SECS: u32 = 70;
 pub fn guest(scenario: Scenario, base: &GuestSpec) -> Result<GuestSpec, String> {
     let spec = GuestSpec {
         name: scenario.name().to_string(),
-        expect: match scenario.final_reason() {
-            ShutdownReason::Crash => super::Expectation::Crash,
-            _ => super::Expectation::Poweroff,
-        },
+        expect: scenario.expectation(),
         expect_lines: Vec::new(),
         timeout: scenario.budget(),
         ..base.clone()
@@ -287,11 +378,43 @@ pub fn guest(scenario: Scenario, base: &GuestSpec) -> Result<GuestSpec, String> 
     Ok(spec)
 }
 
+/// The line `disk fill` prints once the data is written and flushed.
+pub fn fill_line(disk: &str) -> String {
+    format!(
+        "disk fill: wrote and flushed sectors {}..{} of {disk}",
+        FILL_SECTORS.start, FILL_SECTORS.end
+    )
+}
+
+/// Whether a loss of what `lc-destroy-flush` writes would show on the image
+/// `plan` makes: the image's own pattern there must differ from the fill's
+/// (its seed is drawn per run and could, once in 2^32 runs, be the fill's),
+/// and the region must lie in the image, in its written half, clear of the
+/// durability test's sectors.
+pub fn fill_is_visible(plan: &DiskPlan) -> Result<(), String> {
+    let writable = plan.sectors / 2..plan.sectors - DURABLE_SECTORS;
+    if FILL_SECTORS.start < writable.start || FILL_SECTORS.end > writable.end {
+        return Err(format!(
+            "sectors {FILL_SECTORS:?} are not in the image's writable sectors {writable:?}"
+        ));
+    }
+    let image = Step::expected_sums(&FILL_SECTORS, plan.seed);
+    let fill = Step::expected_sums(&FILL_SECTORS, FILL_SEED);
+    if image.iter().zip(&fill).any(|(a, b)| a.1 == b.1) {
+        return Err(format!(
+            "the image's pattern (seed {:08x}) already holds what the fill writes",
+            plan.seed
+        ));
+    }
+    Ok(())
+}
+
 /// The run: dom0's library, and a script that runs the scenarios' chains
-/// one after another. (All at once would save a minute, but five `xl
-/// create` at once keep dom0 busy for a minute under TCG, and the times
-/// measured would be dom0's load rather than the guest's answer.)
-pub fn plan(scenarios: &[Scenario]) -> Result<RunPlan, String> {
+/// one after another, then `dom0`'s commands for the end (the disks'
+/// checks). (All at once would save a minute, but five `xl create` at once
+/// keep dom0 busy for a minute under TCG, and the times measured would be
+/// dom0's load rather than the guest's answer.)
+pub fn plan(scenarios: &[Scenario], dom0: &[Dom0Command]) -> Result<RunPlan, String> {
     let mut text = format!("# Written by virtus-run lifecycle.\n. {LIBRARY_PATH}\n");
     for scenario in scenarios {
         let name = scenario.name();
@@ -312,11 +435,10 @@ pub fn plan(scenarios: &[Scenario]) -> Result<RunPlan, String> {
             chain.join(" &&\n  ")
         ));
     }
+    let mut dom0_order = Vec::new();
+    run_dom0(dom0, Dom0Point::End, &mut text, &mut dom0_order)?;
     Ok(RunPlan {
-        script: Some(Script {
-            text,
-            dom0_order: Vec::new(),
-        }),
+        script: Some(Script { text, dom0_order }),
         files: vec![(LIBRARY_PATH.to_string(), LIBRARY.as_bytes().to_vec())],
     })
 }

@@ -3,9 +3,10 @@
 //! `tests/xen/lifecycle.sh`), checked against the scenario's own steps
 //! and, independently, against the guest's console as the runner saw it.
 
+use std::ops::Range;
 use std::time::Duration;
 
-use super::lifecycle::{DOMID, Scenario, Step};
+use super::lifecycle::{DOMID, NAME, Scenario, Step};
 use super::protocol::{Event, ShutdownReason, Stamped};
 use super::report::GuestReport;
 use crate::checks::Assessment;
@@ -17,7 +18,7 @@ pub struct StepReport {
     pub guest: String,
     pub step: usize,
     /// `domid`, `saw`, `missed`, `run`, `returned`, `typed`, `ended`,
-    /// `output`.
+    /// `destroyed`, `sum`, `checked`, `output`.
     pub verb: String,
     /// dom0's uptime, seconds.
     pub at: Option<f64>,
@@ -91,6 +92,8 @@ pub fn expected(scenario: Scenario) -> String {
         .iter()
         .filter_map(|step| match step {
             Step::Gone { reason, .. } => Some(reason.name()),
+            Step::Destroyed { .. } => Some("destroyed"),
+            Step::Holds { .. } => Some("data on the image"),
             _ => None,
         })
         .collect();
@@ -167,11 +170,32 @@ pub fn judge(scenario: Scenario, reports: &[StepReport], guest: &GuestReport) ->
                     timings.push((format!("{what} -> domain ended ({got})"), took));
                 }
             }),
+            Step::Destroyed { .. } => of("destroyed").map(|r| {
+                ends.push("destroyed");
+                if let Some((what, took)) = since(r.at, &request) {
+                    timings.push((format!("{what} -> domain destroyed"), took));
+                }
+            }),
+            Step::Holds {
+                path,
+                sectors,
+                seed,
+            } => of("checked").map(|_| {
+                let sums: Vec<&StepReport> = mine
+                    .iter()
+                    .filter(|r| r.step == index && r.verb == "sum")
+                    .copied()
+                    .collect();
+                let path = path.replace(NAME, name);
+                if let Some(problem) = image_problem(&path, sectors, *seed, &sums) {
+                    problems.push(format!("step {index}: {problem}"));
+                }
+            }),
         };
         if done.is_none() {
             problems.push(format!(
                 "step {index} ({}): dom0 never reported it (the run ended first?)",
-                describe(step)
+                describe(step).replace(NAME, name)
             ));
         }
         if !problems.is_empty() {
@@ -225,6 +249,43 @@ fn returns(steps: &[Step], mine: &[&StepReport]) -> (Vec<(String, Duration)>, Ve
     (took, failed)
 }
 
+/// What dom0's sums of `sectors` of the image say against the runner's own
+/// (the pattern of `seed`): `None` if every chunk holds it, else the
+/// sectors that do not, by name.
+fn image_problem(
+    path: &str,
+    sectors: &Range<u64>,
+    seed: u32,
+    sums: &[&StepReport],
+) -> Option<String> {
+    let (mut lost, mut unreported) = (Vec::new(), Vec::new());
+    for (chunk, expected) in Step::expected_sums(sectors, seed) {
+        let count = (chunk.end - chunk.start).to_string();
+        let start = chunk.start.to_string();
+        let reported = sums.iter().find(|r| {
+            r.field("lba") == Some(start.as_str()) && r.field("count") == Some(count.as_str())
+        });
+        match reported {
+            Some(r) if r.text == expected => {}
+            Some(_) => lost.push(format!("{}..{}", chunk.start, chunk.end)),
+            None => unreported.push(format!("{}..{}", chunk.start, chunk.end)),
+        }
+    }
+    if !lost.is_empty() {
+        return Some(format!(
+            "sectors {} of {path} lack what the guest wrote and flushed (pattern of seed {seed:08x}; \
+             sha256 differs)",
+            lost.join(", ")
+        ));
+    }
+    (!unreported.is_empty()).then(|| {
+        format!(
+            "dom0 reported no sha256 of sectors {} of {path}",
+            unreported.join(", ")
+        )
+    })
+}
+
 /// What a step waited for and did not get, in words.
 fn missed_text(step: &Step, missed: &StepReport) -> String {
     let seen = missed.field("n").unwrap_or("0");
@@ -253,6 +314,8 @@ fn describe(step: &Step) -> String {
         Step::Run { command, .. } => format!("run `{command}`"),
         Step::Type { text, .. } => format!("type `{text}`"),
         Step::Gone { reason, .. } => format!("the domain ends with {reason}"),
+        Step::Destroyed { .. } => "the domain is destroyed".into(),
+        Step::Holds { path, sectors, .. } => format!("sectors {sectors:?} of {path}"),
     }
 }
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::xen::GuestSpec;
-use crate::xen::lifecycle::{POWER_OFF, SHELL_READY};
+use crate::xen::lifecycle::{FILL_SEED, POWER_OFF, SHELL_READY, fill_line};
 use crate::xen::report::{GuestEnd, XenReport};
 
 /// dom0's step reports, as the console carries them (`@@dom0| ` stripped).
@@ -212,4 +212,150 @@ fn a_reboot_must_boot_again_and_the_watch_texts_carry_the_domain_id() {
     let guest_ = guest("lc-xs-watch", &other, ShutdownReason::Poweroff);
     let judged = judge(Scenario::XsWatch, &reports(&watch.join("\n")), &guest_);
     assert_eq!(judged.assessment.problems.len(), 3, "{judged:?}");
+}
+
+/// dom0's sha256 of `sectors` of an image holding the pattern of `seed`
+/// there, as `lc_sums` prints it: built sector by sector from the runner's
+/// pattern, as the image's bytes would be.
+fn sum_line(step: usize, sectors: std::ops::Range<u64>, seed: u32) -> String {
+    use crate::disk::{SECTOR, fill_sector, sha256_hex};
+    let mut bytes = vec![0u8; (sectors.end - sectors.start) as usize * SECTOR];
+    for (i, sector) in bytes.chunks_exact_mut(SECTOR).enumerate() {
+        fill_sector(seed, sectors.start + i as u64, sector);
+    }
+    format!(
+        "lifecycle lc-destroy-flush step={step} sum at=9.5 lba={} count={} -- {}",
+        sectors.start,
+        sectors.end - sectors.start,
+        sha256_hex(&bytes)
+    )
+}
+
+/// A destroy-after-flush run whose image holds the pattern of `seed` in the
+/// chunk from `lost` on, and the fill's everywhere else.
+fn destroy_flush_run(lost: Option<(u64, u32)>) -> String {
+    let mut lines = vec![
+        "lifecycle lc-destroy-flush step=0 domid at=1 id=4".to_string(),
+        "lifecycle lc-destroy-flush step=1 saw at=2 n=1 -- x".into(),
+        "lifecycle lc-destroy-flush step=2 typed at=3 -- disk fill xvda 20480 256 d357f1a5".into(),
+        "lifecycle lc-destroy-flush step=3 saw at=3.25 n=1 -- x".into(),
+        "lifecycle lc-destroy-flush step=4 run at=3.30 -- xl destroy lc-destroy-flush".into(),
+        "lifecycle lc-destroy-flush step=4 returned at=4.00 rc=0".into(),
+        "lifecycle lc-destroy-flush step=5 destroyed at=4.10".into(),
+    ];
+    for start in (20480..20736).step_by(32) {
+        let seed = match lost {
+            Some((at, seed)) if at == start => seed,
+            _ => FILL_SEED,
+        };
+        lines.push(sum_line(6, start..start + 32, seed));
+    }
+    lines.push("lifecycle lc-destroy-flush step=6 checked at=9.6".into());
+    lines.join("\n")
+}
+
+fn destroyed_guest() -> GuestReport {
+    let fill = fill_line("xvda");
+    let console = [SHELL_READY, &format!("virtus> {fill}")];
+    guest("lc-destroy-flush", &console, ShutdownReason::Unknown)
+}
+
+const DESTROY_FLUSH: Scenario = Scenario::DestroyFlush(crate::xen::GuestKind::Pvh);
+
+#[test]
+fn data_flushed_before_a_destroy_found_on_the_image_passes() {
+    let judged = judge(
+        DESTROY_FLUSH,
+        &reports(&destroy_flush_run(None)),
+        &destroyed_guest(),
+    );
+    assert!(judged.assessment.behaved(), "{:?}", judged.assessment);
+    assert_eq!(judged.assessment.observed, "destroyed");
+    assert_eq!(
+        timing_lines(&judged),
+        [
+            format!(
+                "typing `disk fill xvda 20480 256 d357f1a5` -> `{}`: 0.25s",
+                fill_line("xvda")
+            ),
+            "`xl destroy lc-destroy-flush` -> domain destroyed: 0.80s".into(),
+        ]
+    );
+    assert_eq!(expected(DESTROY_FLUSH), "destroyed, then data on the image");
+}
+
+#[test]
+fn a_lost_chunk_fails_naming_its_sectors() {
+    // Sectors 20544..20576 still hold the image's own pattern: the write
+    // never reached the backing file.
+    let run = destroy_flush_run(Some((20544, 0x1234_5678)));
+    let judged = judge(DESTROY_FLUSH, &reports(&run), &destroyed_guest());
+    assert_eq!(
+        judged.assessment.problems,
+        [
+            "step 6: sectors 20544..20576 of /virtus-run/disks/lc-destroy-flush.img lack what the \
+          guest wrote and flushed (pattern of seed d357f1a5; sha256 differs)"
+        ]
+    );
+    // A chunk dom0 never reported is not taken for a good one.
+    let whole = destroy_flush_run(None);
+    let cut: Vec<&str> = whole
+        .lines()
+        .filter(|l| !l.contains("lba=20704 "))
+        .collect();
+    let judged = judge(DESTROY_FLUSH, &reports(&cut.join("\n")), &destroyed_guest());
+    assert_eq!(
+        judged.assessment.problems,
+        [
+            "step 6: dom0 reported no sha256 of sectors 20704..20736 of \
+          /virtus-run/disks/lc-destroy-flush.img"
+        ]
+    );
+    // Nor is a run whose check never finished.
+    let unchecked = destroy_flush_run(None).replace("step=6 checked", "step=6 later");
+    let judged = judge(DESTROY_FLUSH, &reports(&unchecked), &destroyed_guest());
+    assert_eq!(
+        judged.assessment.problems,
+        [
+            "step 6 (sectors 20480..20736 of /virtus-run/disks/lc-destroy-flush.img): dom0 never reported it \
+          (the run ended first?)"
+        ]
+    );
+}
+
+#[test]
+fn a_guest_that_shut_down_or_a_destroy_that_failed_proves_nothing() {
+    let run = destroy_flush_run(None);
+    let head: Vec<&str> = run.lines().take(6).collect();
+    let shut = format!(
+        "{}\nlifecycle lc-destroy-flush step=5 missed at=4.1 -- the domain shut down (poweroff) \
+         instead of being destroyed",
+        head.join("\n")
+    );
+    let judged = judge(DESTROY_FLUSH, &reports(&shut), &destroyed_guest());
+    assert_eq!(
+        judged.assessment.problems,
+        ["step 5: the domain shut down (poweroff) instead of being destroyed"]
+    );
+    let failed = run.replace(
+        "step=4 returned at=4.00 rc=0",
+        "step=4 returned at=4.00 rc=1",
+    );
+    let judged = judge(DESTROY_FLUSH, &reports(&failed), &destroyed_guest());
+    assert_eq!(
+        judged.assessment.problems,
+        ["step 4: `xl destroy @NAME@` failed (status 1)"]
+    );
+    // The guest never said its data was flushed (no disk, say): the fill's
+    // line is what was waited for, and no destroy followed.
+    let missed = "\
+        lifecycle lc-destroy-flush step=0 domid at=1 id=4
+        lifecycle lc-destroy-flush step=1 saw at=2 n=1 -- x
+        lifecycle lc-destroy-flush step=2 typed at=3 -- disk fill xvda 20480 256 d357f1a5
+        lifecycle lc-destroy-flush step=3 missed at=18 n=0 secs=15 -- disk fill: wrote";
+    let judged = judge(DESTROY_FLUSH, &reports(missed), &destroyed_guest());
+    assert_eq!(
+        judged.assessment.problems,
+        ["step 3: waited 15s for the line `disk fill: wrote`; it never came (seen 0 times)"]
+    );
 }

@@ -45,11 +45,103 @@ fn every_scenario_starts_at_the_shell_and_ends_with_its_reason() {
             Step::see(SHELL_READY, 1, BOOT_SECS),
             "{scenario:?}"
         );
-        let Some(Step::Gone { reason, .. }) = steps.last() else {
-            panic!("{scenario:?} does not end by waiting for the domain's end");
-        };
-        assert_eq!(*reason, scenario.final_reason(), "{scenario:?}");
+        let end = steps.iter().rev().find_map(|step| match step {
+            Step::Gone { reason, .. } => Some(Expectation::parse(reason.name()).unwrap()),
+            Step::Destroyed { .. } => Some(Expectation::Any),
+            _ => None,
+        });
+        assert_eq!(end, Some(scenario.expectation()), "{scenario:?}");
     }
+}
+
+#[test]
+fn destroy_after_flush_types_the_fill_sees_it_then_destroys_and_checks_the_image() {
+    for (kind, disk) in [(GuestKind::Pvh, "xvda"), (GuestKind::Hvm, "sda")] {
+        let scenario = Scenario::DestroyFlush(kind);
+        assert!(scenario.needs_disk() && !Scenario::Shutdown.needs_disk());
+        let steps = scenario.steps();
+        assert_eq!(
+            steps[2..],
+            [
+                Step::typed(&format!("disk fill {disk} 20480 256 d357f1a5"), true),
+                Step::see(
+                    &format!("disk fill: wrote and flushed sectors 20480..20736 of {disk}"),
+                    1,
+                    ANSWER_SECS
+                ),
+                Step::run("xl destroy @NAME@", true),
+                Step::Destroyed { secs: ANSWER_SECS },
+                Step::Holds {
+                    path: "/virtus-run/disks/@NAME@.img".into(),
+                    sectors: 20480..20736,
+                    seed: FILL_SEED,
+                },
+            ]
+        );
+        let calls: Vec<String> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| step.call(i, "lc-d").unwrap())
+            .collect();
+        assert_eq!(calls[4], "lc_run 4 lc-d 20 'xl destroy lc-d'");
+        assert_eq!(calls[5], "lc_destroyed 5 lc-d 15");
+        assert_eq!(
+            calls[6],
+            "lc_sums 6 lc-d '/virtus-run/disks/lc-d.img' 20480 256 32"
+        );
+    }
+    assert!(Scenario::PVH.contains(&Scenario::DestroyFlush(GuestKind::Pvh)));
+    assert!(Scenario::HVM.contains(&Scenario::DestroyFlush(GuestKind::Hvm)));
+}
+
+#[test]
+fn the_image_path_is_where_disk_serve_puts_it() {
+    let spec = guest(Scenario::DestroyFlush(GuestKind::Pvh), &base()).unwrap();
+    let mut spec_served = spec.clone();
+    let mut options = crate::xen::XenOptions::new(None, crate::xen::Verbosity::Quiet);
+    let mut plan = RunPlan::default();
+    let served = disk_serve::serve(&mut spec_served, &mut options, &mut plan);
+    assert_eq!(served.path, IMAGE.replace(NAME, &spec.name));
+    assert_eq!(served.plan.name, Some("xvda"));
+    assert_eq!(spec.expect, Expectation::Any);
+    // What the guest is told about its disk does not run any test.
+    assert!(!spec_served.extra.contains("test="));
+    assert_eq!(fill_is_visible(&served.plan), Ok(()));
+}
+
+#[test]
+fn the_expected_sums_are_the_pattern_of_the_seed_chunk_by_chunk() {
+    let sums = Step::expected_sums(&(100..170), 7);
+    let ranges: Vec<Range<u64>> = sums.iter().map(|(r, _)| r.clone()).collect();
+    assert_eq!(ranges, [100..132, 132..164, 164..170]);
+    // The reference is built sector by sector here, independently of the
+    // chunking: the last chunk is sectors 164..170 of seed 7.
+    let mut bytes = vec![0u8; 6 * SECTOR];
+    for (i, sector) in bytes.chunks_exact_mut(SECTOR).enumerate() {
+        fill_sector(7, 164 + i as u64, sector);
+    }
+    assert_eq!(sums[2].1, sha256_hex(&bytes));
+    assert_ne!(sums[0].1, Step::expected_sums(&(100..132), 8)[0].1);
+}
+
+#[test]
+fn a_fill_the_image_already_holds_or_outside_the_written_half_is_refused() {
+    let mut plan = DiskPlan::new(Some("xvda"));
+    plan.seed = FILL_SEED;
+    assert!(
+        fill_is_visible(&plan)
+            .unwrap_err()
+            .contains("already holds what the fill writes")
+    );
+    plan.seed = !FILL_SEED;
+    assert_eq!(fill_is_visible(&plan), Ok(()));
+    // A smaller image puts the region in the read-only half.
+    plan.sectors = 8192;
+    assert!(
+        fill_is_visible(&plan)
+            .unwrap_err()
+            .contains("not in the image's writable sectors")
+    );
 }
 
 #[test]
@@ -67,7 +159,19 @@ fn a_reboot_boots_a_second_time_under_a_new_domain_id() {
 
 #[test]
 fn the_plan_runs_the_chains_in_turn_and_ships_the_library() {
-    let plan = plan(&[Scenario::Shutdown, Scenario::ShellReboot]).unwrap();
+    let end = Dom0Command {
+        when: Dom0Point::End,
+        command: "echo disk-sums lc-shell-reboot".into(),
+    };
+    let running = Dom0Command {
+        when: Dom0Point::Running,
+        command: "xl list".into(),
+    };
+    let plan = plan(
+        &[Scenario::Shutdown, Scenario::ShellReboot],
+        &[running, end],
+    )
+    .unwrap();
     let script = plan.script.unwrap();
     let text = script.text;
     assert!(text.starts_with("# Written by virtus-run lifecycle.\n. /virtus-run/lifecycle.sh\n"));
@@ -80,13 +184,24 @@ fn the_plan_runs_the_chains_in_turn_and_ships_the_library() {
                /virtus-run/guests/lc-shell-reboot.cfg\nguest_start lc-shell-reboot";
     assert!(text.contains(sed), "{text}");
     assert_eq!(text.matches("sed -i").count(), 1);
-    assert!(text.ends_with("lc_end lc-shell-reboot $? 30\n"));
-    assert!(script.dom0_order.is_empty());
+    // The end's dom0 commands (the disks' checks) once every chain is done;
+    // only those.
+    assert!(text.ends_with(
+        "lc_end lc-shell-reboot $? 30\ndom0_run sh -c 'echo disk-sums lc-shell-reboot'\n"
+    ));
+    assert_eq!(script.dom0_order, ["echo disk-sums lc-shell-reboot"]);
     assert_eq!(plan.files.len(), 1);
     assert_eq!(plan.files[0].0, "/virtus-run/lifecycle.sh");
     let library = String::from_utf8(plan.files[0].1.clone()).unwrap();
     for function in [
-        "lc_domid", "lc_see", "lc_run", "lc_type", "lc_gone", "lc_end",
+        "lc_domid",
+        "lc_see",
+        "lc_run",
+        "lc_type",
+        "lc_gone",
+        "lc_destroyed",
+        "lc_sums",
+        "lc_end",
     ] {
         assert!(
             library.contains(&format!("\n{function}() {{")),
