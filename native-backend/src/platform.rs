@@ -257,6 +257,13 @@ impl Platform for NativePlatform {
                 size: 4096,
             });
         }
+        for c in crate::ahci::controllers() {
+            regions.push(MmioRegion {
+                name: "AHCI ABAR",
+                paddr: c.abar,
+                size: c.abar_len,
+            });
+        }
         if let Some(&paddr) = self.ioapic_paddr.get() {
             regions.push(MmioRegion {
                 name: "IOAPIC",

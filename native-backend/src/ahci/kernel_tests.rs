@@ -74,6 +74,9 @@ fn identify_capacity_vs_cmdline() -> TestResult {
         skip!("the runner's disk is not an AHCI one here");
     }
     let Some((name, disk)) = the_disk() else {
+        if ahci::controllers().is_empty() {
+            skip!("no AHCI controller: the runner's disk is on another one");
+        }
         return Err(virtus_kernel::harness::TestError::Fail(alloc::format!(
             "the runner attached a disk of {expected} sectors; AHCI found none"
         )));

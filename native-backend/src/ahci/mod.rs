@@ -61,6 +61,8 @@ mod machine {
         pub vendor: u16,
         pub device: u16,
         pub abar: u64,
+        /// Bytes of the ABAR mapped (the BAR's size, at most 32 ports' worth).
+        pub abar_len: u64,
         pub(super) regs: &'static Registers,
         pub cap: u32,
         pub ports_implemented: u32,
@@ -210,6 +212,7 @@ mod machine {
             vendor: f.vendor,
             device: f.device,
             abar,
+            abar_len: len as u64,
             regs,
             cap,
             ports_implemented,
@@ -227,6 +230,7 @@ mod machine {
         if controllers().is_empty() {
             return writeln!(out, "ahci       no AHCI controller: no disk");
         }
+        let mut next_name = b'a';
         for c in controllers() {
             write!(
                 out,
@@ -259,7 +263,8 @@ mod machine {
                 let s = disk.stats();
                 writeln!(
                     out,
-                    "ahci disk  port {}: {}, {} MiB ({} sectors of {} B), driver ahci, {} requests, {} failed, {} recoveries",
+                    "ahci disk  sd{} port {}: {}, {} MiB ({} sectors of {} B), driver ahci, {} requests, {} failed, {} recoveries",
+                    char::from(next_name),
                     disk.port(),
                     id.model,
                     (id.sectors * u64::from(id.sector_size)) >> 20,
@@ -269,6 +274,7 @@ mod machine {
                     s.failed,
                     s.recoveries
                 )?;
+                next_name += 1;
             }
             for (port, why) in &c.refused {
                 writeln!(out, "ahci port  {port}: not used: {why}")?;
