@@ -15,6 +15,7 @@ use super::device::{AhciDisk, PortStats, State};
 use super::dma::DmaRegion;
 use super::fis::{AtaCommand, h2d};
 use super::identify;
+use super::irq::IrqState;
 use super::port;
 use super::regs::*;
 
@@ -27,6 +28,7 @@ pub fn bring_up(
     regs: &'static Registers,
     port: u8,
     slots: usize,
+    irq: &'static IrqState,
     addr_limit: u64,
 ) -> Result<AhciDisk, String> {
     port::stop(regs, port).map_err(|e| format!("stopping the port: {e}"))?;
@@ -74,7 +76,7 @@ pub fn bring_up(
         last_fault: None,
         stats: PortStats::default(),
     };
-    Ok(AhciDisk::new(regs, port, identity, addr_limit, state))
+    Ok(AhciDisk::new(regs, port, identity, irq, addr_limit, state))
 }
 
 fn wait_for<T>(ms: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {

@@ -22,6 +22,7 @@ use super::command::{HEADER_LEN, PRD_LEN, PRDT_OFFSET, Prd, PrdError, PrdtBuilde
 use super::dma::DmaRegion;
 use super::fis::{AtaCommand, h2d};
 use super::identify::Identity;
+use super::irq::IrqState;
 use super::port::PortFault;
 use super::regs::{IS_ERRORS, PX_CI, PX_IS, Registers};
 
@@ -71,6 +72,8 @@ pub struct AhciDisk {
     pub(super) regs: &'static Registers,
     pub(super) port: u8,
     pub(super) identity: Identity,
+    /// The controller's interrupt state.
+    pub(super) irq: &'static IrqState,
     info: DeviceInfo,
     /// Where DMA addresses must lie (4 GiB without CAP.S64A).
     addr_limit: u64,
@@ -88,6 +91,7 @@ impl AhciDisk {
         regs: &'static Registers,
         port: u8,
         identity: Identity,
+        irq: &'static IrqState,
         addr_limit: u64,
         state: State,
     ) -> Self {
@@ -107,6 +111,7 @@ impl AhciDisk {
             regs,
             port,
             identity,
+            irq,
             info,
             addr_limit,
             irq_is: AtomicU32::new(0),
@@ -275,6 +280,10 @@ impl AhciDisk {
         }
         for slot in bits(done) {
             Self::finish_checked(st, slot);
+        }
+        if hint == 0 {
+            self.irq
+                .note_polled_completions(u64::from(done.count_ones()));
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::pci;
 use crate::platform::PLATFORM;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 use virtus_kernel::block::{
     BlockBuffer, BlockDevice, BlockError, Completion, DISKS, Operation, Request, RequestId, Waiter,
 };
@@ -178,7 +179,9 @@ fn device_error_then_recovery() -> TestResult {
     Ok(())
 }
 
-/// Reads through the request layer raise interrupts the handler counts;
+/// Reads through the request layer raise interrupts the handler counts
+/// (whether it or the poll acknowledges the port first: under Xen HVM a
+/// poll's register accesses are slow enough that the poll usually does);
 /// the log gives the register accesses one read costs.
 fn interrupts_arrive() -> TestResult {
     let Some((name, disk)) = the_disk() else {
@@ -190,25 +193,44 @@ fn interrupts_arrive() -> TestResult {
     let Some(controller) = controller else {
         skip!("disk without controller");
     };
-    check!(
-        controller.msi.is_some(),
-        "{}: no MSI, the disk is polled",
-        controller.address
-    );
     let target = DISKS
         .get(&name)
         .map_err(|e| virtus_kernel::harness::TestError::Fail(alloc::format!("{e}")))?;
-    let reads = 32u64;
-    let (irq0, acc0) = (disk.interrupts(), disk.register_accesses());
     let mut sector = [0u8; 512];
-    for i in 0..reads {
+    let mut read = |i: u64| {
         let lba = (i * 977) % disk.identity().sectors;
-        let r = target.read(lba, &mut sector, &Machine, 5 * NS_PER_SEC);
-        check!(r.is_ok(), "read {lba}: {r:?}");
+        target.read(lba, &mut sector, &Machine, 2 * NS_PER_SEC)
+    };
+    // Warm-up: where MSI never arrives, the driver turns to INTx after 16
+    // completions it had to find by polling.
+    for i in 0..17 {
+        let r = read(i);
+        check!(r.is_ok(), "read {i}: {r:?}");
     }
-    let (irqs, accesses) = (disk.interrupts() - irq0, disk.register_accesses() - acc0);
+    let irq = controller.irq;
+    check!(
+        irq.mode() != super::irq::Mode::Polled,
+        "{}: no interrupts ({}), the disk is polled",
+        controller.address,
+        irq.fallback.get().copied().unwrap_or("")
+    );
+    let reads = 16u64;
+    let (irq0, handled0, acc0) = (
+        irq.interrupts(),
+        irq.handled.load(Ordering::Relaxed),
+        disk.register_accesses(),
+    );
+    let start = time::now_ns();
+    for i in 0..reads {
+        let r = read(i);
+        check!(r.is_ok(), "read {i}: {r:?}");
+    }
+    let us = (time::now_ns() - start) / reads / 1000;
+    let (irqs, accesses) = (irq.interrupts() - irq0, disk.register_accesses() - acc0);
     log::info!(
-        "ahci: {name}: {reads} reads at QD1: {irqs} interrupts, {accesses} register accesses ({}.{:02} per read)",
+        "ahci: {name}: {:?}, {reads} reads at QD1, {us} us each: {irqs} interrupts ({} acknowledged by the handler), {accesses} register accesses ({}.{:02} per read)",
+        irq.mode(),
+        irq.handled.load(Ordering::Relaxed) - handled0,
         accesses / reads,
         accesses * 100 / reads % 100
     );

@@ -39,6 +39,7 @@ pub use machine::*;
 #[cfg(target_os = "none")]
 mod machine {
     use super::device::{AhciDisk, Registered};
+    use super::irq::{IrqState, Mode};
     use super::regs::{self, CAP, CAP_S64A, GHC, GHC_AE, GHC_HR, PI, PX_SSTS, Registers, VS};
     use super::{bringup, irq};
     use crate::pci;
@@ -47,8 +48,9 @@ mod machine {
     use alloc::string::String;
     use alloc::vec::Vec;
     use core::fmt;
-    use core::sync::atomic::{AtomicU64, Ordering};
+    use core::sync::atomic::Ordering;
     use spin::Once;
+    use virtus_kernel::Platform;
     use virtus_kernel::block::DISKS;
     use virtus_kernel::time;
 
@@ -70,10 +72,8 @@ mod machine {
         pub disks: Vec<&'static AhciDisk>,
         /// Ports with a device that could not be used, and why.
         pub refused: Vec<(u8, String)>,
-        /// The MSI vector, if interrupts are on.
-        pub msi: Option<u8>,
-        pub interrupts: AtomicU64,
-        pub spurious: AtomicU64,
+        /// How its interrupts arrive (MSI, INTx, or none), and counts.
+        pub irq: &'static IrqState,
     }
 
     impl Controller {
@@ -104,7 +104,7 @@ mod machine {
         };
         let mut found = Vec::new();
         for f in devices.ahci() {
-            match probe(f) {
+            match probe(f, vector, apic_id) {
                 Ok(c) => found.push(c),
                 Err(why) => log::warn!("ahci: {}: {why}", f.address),
             }
@@ -115,20 +115,32 @@ mod machine {
         let msi_possible = apic_id <= 0xff
             && found.iter().any(|c| !c.disks.is_empty())
             && virtus_kernel::interrupts::register_vector(vector, irq::on_interrupt);
-        for c in found.iter_mut().filter(|c| !c.disks.is_empty()) {
+        for c in found.iter().filter(|c| !c.disks.is_empty()) {
             // MSI is armed before the list is published, but nothing can
             // fire until GHC.IE is set below.
-            if msi_possible && let Some(cap) = irq::find_msi(c.address) {
-                irq::enable_msi(c.address, cap, vector, apic_id as u8);
-                if irq::msi_enabled(c.address, cap) {
-                    c.msi = Some(vector);
+            let msi_off = crate::platform::PLATFORM
+                .boot_info()
+                .cmdline
+                .get("ahci.msi")
+                == Some("off");
+            match irq::find_msi(c.address) {
+                _ if msi_possible && msi_off => c.irq.use_intx("ahci.msi=off; INTx"),
+                Some(cap) if msi_possible => {
+                    if !c.irq.use_msi(cap) {
+                        c.irq.fallback.call_once(|| "MSI did not enable; polled");
+                    }
+                }
+                _ => {
+                    c.irq
+                        .fallback
+                        .call_once(|| "no MSI capability (or vector); polled");
                 }
             }
         }
         let controllers = CONTROLLERS.call_once(|| found);
         let mut next_name = b'a';
         for c in controllers {
-            if c.msi.is_some() {
+            if c.irq.mode() != Mode::Polled {
                 irq::enable_events(c);
             }
             for disk in &c.disks {
@@ -142,7 +154,11 @@ mod machine {
                         disk.identity().model,
                         disk.identity().sectors,
                         disk.identity().sector_size,
-                        if c.msi.is_some() { "MSI" } else { "polled" }
+                        match c.irq.mode() {
+                            Mode::Msi => "MSI",
+                            Mode::Intx(_) => "INTx",
+                            Mode::Polled => "polled",
+                        }
                     ),
                     Err(e) => log::warn!("ahci: {name}: not registered: {e}"),
                 }
@@ -150,7 +166,7 @@ mod machine {
         }
     }
 
-    fn probe(f: &pci::Function) -> Result<Controller, String> {
+    fn probe(f: &pci::Function, vector: u8, apic_id: u32) -> Result<Controller, String> {
         let (abar, size) = match pci::bar(f, 5) {
             Ok(Some(pci::Bar::Memory { base, size, .. })) if base != 0 => (base, size),
             other => return Err(format!("BAR5 (ABAR) unusable: {other:?}")),
@@ -190,6 +206,11 @@ mod machine {
         } else {
             1 << 32
         };
+        let irq: &'static IrqState = Box::leak(Box::new(IrqState::new(
+            f.address,
+            vector,
+            u8::try_from(apic_id).unwrap_or(0),
+        )));
         let mut disks = Vec::new();
         let mut refused = Vec::new();
         for port in 0..32u8 {
@@ -199,7 +220,7 @@ mod machine {
             if regs.port_read(port, PX_SSTS) & 0xf != regs::SSTS_DET_PRESENT {
                 continue;
             }
-            match bringup::bring_up(regs, port, slots, addr_limit) {
+            match bringup::bring_up(regs, port, slots, irq, addr_limit) {
                 Ok(disk) => disks.push(&*Box::leak(Box::new(disk))),
                 Err(why) => {
                     log::warn!("ahci: {} port {port}: {why}", f.address);
@@ -219,9 +240,7 @@ mod machine {
             version,
             disks,
             refused,
-            msi: None,
-            interrupts: AtomicU64::new(0),
-            spurious: AtomicU64::new(0),
+            irq,
         })
     }
 
@@ -249,14 +268,20 @@ mod machine {
                     ""
                 },
             )?;
-            match c.msi {
-                Some(v) => writeln!(
+            let counts = alloc::format!(
+                "{} interrupts, {} with nothing to acknowledge",
+                c.irq.handled.load(Ordering::Relaxed),
+                c.irq.empty.load(Ordering::Relaxed)
+            );
+            let why = c.irq.fallback.get().copied().unwrap_or("");
+            match c.irq.mode() {
+                Mode::Msi => writeln!(out, "MSI vector {:#x} ({counts})", c.irq.vector)?,
+                Mode::Intx(gsi) => writeln!(
                     out,
-                    "MSI vector {v:#x} ({} interrupts, {} empty)",
-                    c.interrupts.load(Ordering::Relaxed),
-                    c.spurious.load(Ordering::Relaxed)
+                    "IRQ GSI {gsi} vector {:#x}, {why} ({counts})",
+                    c.irq.vector
                 )?,
-                None => writeln!(out, "no interrupts (polled)")?,
+                Mode::Polled => writeln!(out, "{why} ({counts})")?,
             }
             for disk in &c.disks {
                 let id = disk.identity();
