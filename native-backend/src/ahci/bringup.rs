@@ -11,16 +11,13 @@ use core::sync::atomic::{Ordering, fence};
 use virtus_kernel::time;
 
 use super::command::{MAX_SLOTS, PRDT_OFFSET, Prd, header_dw0, prds_in};
-use super::device::{AhciDisk, PortStats, State};
+use super::device::{AhciDisk, FIS_AREA, PortStats, State};
 use super::dma::DmaRegion;
 use super::fis::{AtaCommand, h2d};
 use super::identify;
 use super::irq::IrqState;
 use super::port;
 use super::regs::*;
-
-/// Offset of the received-FIS area in the command list's frame.
-const FIS_AREA: usize = 0x400;
 
 /// Bring up `port` with `slots` command slots; `addr_limit` bounds every
 /// DMA address. The port must show a device (PxSSTS.DET = 3).
@@ -73,6 +70,7 @@ pub fn bring_up(
         quarantine: Vec::new(),
         dead: None,
         last_ci_read_ns: 0,
+        solo: None,
         last_fault: None,
         stats: PortStats::default(),
     };
