@@ -1,0 +1,4 @@
+//! blkfront: the PV block frontend.
+pub mod handshake;
+pub mod ring;
+pub mod wire;
