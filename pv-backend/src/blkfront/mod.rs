@@ -1,4 +1,5 @@
 //! blkfront: the PV block frontend.
+pub mod device;
 pub mod handshake;
 pub mod ring;
 pub mod wire;
