@@ -64,7 +64,7 @@ impl Segment {
     /// The segment for the first `bytes` bytes of the frame granted as
     /// `gref` (a whole number of 512-byte sectors, 512..=4096).
     pub fn leading(gref: u32, bytes: usize) -> Self {
-        debug_assert!(bytes >= 512 && bytes <= 4096 && bytes % 512 == 0);
+        debug_assert!((512..=4096).contains(&bytes) && bytes.is_multiple_of(512));
         Self {
             gref,
             first_sect: 0,
