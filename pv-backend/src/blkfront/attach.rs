@@ -56,7 +56,15 @@ struct TableGrants(u16);
 
 impl Grants for TableGrants {
     fn grant(&mut self, page: u64, readonly: bool) -> Option<u32> {
-        grant::grant_access(self.0, page, readonly).ok()
+        // Buffers live in the kernel heap, which is mapped above the
+        // identity map: the grant names the frame behind the address.
+        let Some((frame, _)) = mem::translate(page) else {
+            log::error!("blkfront: buffer page {page:#x} is not mapped");
+            return None;
+        };
+        grant::grant_access(self.0, frame & !0xfff, readonly)
+            .map_err(|e| log::warn!("blkfront: grant of page {page:#x}: {e}"))
+            .ok()
     }
     fn end(&mut self, gref: u32) -> bool {
         match grant::end_access(gref) {

@@ -27,7 +27,7 @@ use virtus_kernel::block::{
 
 /// Grants pages to the backend domain.
 pub trait Grants {
-    /// Lets the backend map the page at guest address `page`.
+    /// Lets the backend map the page at (virtual) address `page`.
     fn grant(&mut self, page: u64, readonly: bool) -> Option<u32>;
     /// Ends the grant; false while the backend still maps the page.
     fn end(&mut self, gref: u32) -> bool;
