@@ -31,10 +31,13 @@ use virtus_kernel::mem;
 /// How long each handshake step waits for the backend. libxl gives the
 /// backend 10 s to reach InitWait; blkback connects within milliseconds.
 const HANDSHAKE_NS: u64 = 10_000_000_000;
-/// Most segments of an indirect request used, whatever is offered: one
-/// indirect page (256 x 4 KiB = 1 MiB per request), the grant table's one
-/// frame (504 free refs) then still holds one such request besides the ring.
-const INDIRECT_SEGMENTS_MAX: u32 = 256;
+/// Most segments of an indirect request used, whatever is offered (blkback
+/// offers 256): 64 x 4 KiB = 256 KiB per request. The limit is memory, not
+/// the protocol: a 32 MB guest has a heap of under 4 MiB, and callers hold
+/// a few requests' worth of buffers at once (the core's many-request
+/// transfer test failed to allocate at 1 MiB per request); and the grant
+/// table's one frame (504 free refs) then holds seven such requests.
+const INDIRECT_SEGMENTS_MAX: u32 = 64;
 
 /// Bumped by the xenstore upcall and by the client when it queues a watch
 /// event: something may have arrived for a blkfront watch.
