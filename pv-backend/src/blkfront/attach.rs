@@ -109,6 +109,11 @@ impl Attached {
         self.front.lock().stats
     }
 
+    /// Why the disk stopped, if it did.
+    pub fn dead(&self) -> Option<BlockError> {
+        self.front.lock().dead()
+    }
+
     /// A backend that closed fails what is outstanding: checked when the
     /// store saw activity since the last look.
     fn check_backend(&self) {
@@ -288,7 +293,7 @@ pub fn describe(out: &mut dyn core::fmt::Write) -> core::fmt::Result {
         writeln!(
             out,
             "blkfront   {}: backend {} (dom {}), ring {} page(s) / {} slots, indirect {} segs \
-             (offered {}), persistent offered {} (not used), flush {:?}, max ring order {}",
+             (offered {}), persistent grants offered {} (not used), flush {:?}, max ring order {} (1 page used)",
             a.name,
             a.device.backend,
             a.device.backend_id,
@@ -296,7 +301,7 @@ pub fn describe(out: &mut dyn core::fmt::Write) -> core::fmt::Result {
             a.ring_entries,
             a.features.indirect_segments,
             a.offer.max_indirect_segments,
-            a.offer.persistent,
+            a.offer.persistent || a.params.persistent,
             a.params.flush,
             a.offer.max_ring_page_order
         )?;

@@ -69,6 +69,9 @@ pub struct DiskParams {
     /// The `info` bits.
     pub info: u64,
     pub flush: FlushKind,
+    /// `feature-persistent` as the connected backend states it (blkback
+    /// writes it at connect, not at InitWait). Virtus does not use it.
+    pub persistent: bool,
 }
 
 impl DiskParams {
@@ -200,6 +203,7 @@ pub fn read_disk<P: RingPage, B: Doorbell>(
         sector_size: WIRE_SECTOR,
         info,
         flush,
+        persistent: flag(conn, dev, "feature-persistent")?,
     })
 }
 

@@ -77,6 +77,7 @@ fn the_handshake_reaches_connected_with_the_offer_and_the_disk() {
     let disk = connect(&mut c, &dev, &ring(), SECOND).unwrap();
     assert_eq!(disk.sectors, 16384);
     assert_eq!(disk.flush, FlushKind::FlushCache);
+    assert!(disk.persistent);
     assert!(!disk.read_only());
     assert_eq!(
         node(&server, &format!("{FRONT}/ring-ref")).as_deref(),

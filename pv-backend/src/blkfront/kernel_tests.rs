@@ -11,7 +11,7 @@ use super::attach::store_step;
 use super::handshake;
 use super::{Attached, attached, states};
 use crate::xenbus::{Device, XenbusState};
-use virtus_kernel::block::{BlockBuffer, DISKS, Disk, Operation, RequestId};
+use virtus_kernel::block::{BlockBuffer, BlockError, DISKS, Disk, Operation, RequestId};
 use virtus_kernel::harness::{Test, TestError, TestResult};
 use virtus_kernel::time::{self as ktime, NS_PER_MS};
 use virtus_kernel::{check, check_eq};
@@ -28,6 +28,11 @@ pub const TESTS: &[Test] = &[
     Test {
         name: "pv_blkfront_notifications_per_request",
         run: notifications_per_request,
+    },
+    // Last of all the suite's tests: it takes the disk down.
+    Test {
+        name: "pv_blkfront_backend_close_fails_requests",
+        run: backend_close_fails_requests,
     },
 ];
 
@@ -254,5 +259,69 @@ fn notifications_per_request() -> TestResult {
         n32 as f64 / r32 as f64,
         n1 as f64 / r1 as f64
     );
+    Ok(())
+}
+
+/// The frontend asks to close with reads in flight; blkback follows to
+/// Closing/Closed, which the driver learns through its watch on the
+/// backend's state (no xenstore read of ours in between). Every read then
+/// ends, done or failed with `Disconnected`, none hangs, and a new request
+/// fails with `Disconnected`. The disk is gone afterwards: this test runs
+/// last.
+fn backend_close_fails_requests() -> TestResult {
+    let a = first()?;
+    let disk = DISKS
+        .get(&a.name)
+        .map_err(|e| TestError::Fail(format!("{e}")))?;
+    let mut ids = Vec::new();
+    for lba in 0..8u64 {
+        let id = disk
+            .submit(Operation::Read, lba, BlockBuffer::zeroed(4096))
+            .map_err(|r| TestError::Fail(format!("submit {lba}: {}", r.error)))?;
+        ids.push(id);
+    }
+    store_step(|c| a.device.switch_state(c, XenbusState::Closing)).map_err(TestError::Fail)?;
+    let deadline = ktime::now_ns() + 10_000 * NS_PER_MS;
+    let (mut done, mut failed) = (0, 0);
+    let mut open: Vec<RequestId> = ids;
+    while !open.is_empty() || a.dead().is_none() {
+        let _ = disk.poll();
+        open.retain(|id| match disk.take(*id) {
+            None => true,
+            Some(Ok(_)) => {
+                done += 1;
+                false
+            }
+            Some(Err(_)) => {
+                failed += 1;
+                false
+            }
+        });
+        check!(
+            ktime::now_ns() < deadline,
+            "10 s after Closing: {} reads open, disk dead: {:?}",
+            open.len(),
+            a.dead()
+        );
+        core::hint::spin_loop();
+    }
+    check_eq!(a.dead(), Some(BlockError::Disconnected));
+    let (_, back) = states(&a).map_err(TestError::Fail)?;
+    check!(back.is_closing(), "the backend is {back}");
+    let id = disk
+        .submit(Operation::Read, 0, BlockBuffer::zeroed(512))
+        .map_err(|r| TestError::Fail(format!("submit after close: {}", r.error)))?;
+    let _ = disk.poll();
+    match disk.take(id) {
+        Some(Err(BlockError::Disconnected)) => {}
+        other => {
+            return Err(TestError::Fail(format!(
+                "a read after the close: {:?}",
+                other.map(|r| r.map(|b| b.len()))
+            )));
+        }
+    }
+    let _ = store_step(|c| a.device.switch_state(c, XenbusState::Closed));
+    log::info!("blkfront: backend {back}: {done} reads done, {failed} failed as disconnected");
     Ok(())
 }
