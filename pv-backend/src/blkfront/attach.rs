@@ -39,6 +39,22 @@ const HANDSHAKE_NS: u64 = 10_000_000_000;
 /// table's one frame (504 free refs) then holds seven such requests.
 const INDIRECT_SEGMENTS_MAX: u32 = 64;
 
+/// The most indirect segments used: `blkfront.indirect=N` on the command
+/// line (0 or up to 11: direct requests only; at most 256, what blkback
+/// offers), so a benchmark can measure what indirect requests buy; else
+/// [`INDIRECT_SEGMENTS_MAX`].
+fn indirect_limit() -> u32 {
+    let cmdline = &virtus_kernel::platform().boot_info().cmdline;
+    match cmdline.get("blkfront.indirect").map(str::parse::<u32>) {
+        None => INDIRECT_SEGMENTS_MAX,
+        Some(Ok(n)) => n.min(256),
+        Some(Err(_)) => {
+            log::warn!("blkfront.indirect: not a number; using {INDIRECT_SEGMENTS_MAX}");
+            INDIRECT_SEGMENTS_MAX
+        }
+    }
+}
+
 /// Bumped by the xenstore upcall and by the client when it queues a watch
 /// event: something may have arrived for a blkfront watch.
 static STORE_ACTIVITY: AtomicU64 = AtomicU64::new(0);
@@ -216,7 +232,7 @@ fn attach(id: u32) -> Result<Arc<Attached>, String> {
             .map_err(|error| XenbusError::Store { path, error })?;
         Ok(params)
     })?;
-    let segs = offer.max_indirect_segments.min(INDIRECT_SEGMENTS_MAX);
+    let segs = offer.max_indirect_segments.min(indirect_limit());
     let features = Features {
         indirect_segments: if segs as usize > MAX_SEGMENTS_PER_REQUEST {
             segs
