@@ -302,6 +302,19 @@ pub fn start() {
     }
 }
 
+/// Registers each disk's backend-state watch again, as after
+/// `XS_RESET_WATCHES` (which drops them: the xenstore suite's reset test
+/// does that, and restores only control's watches). Unwatched first, since
+/// a second registration of the same watch is EEXIST.
+pub fn watch_again(c: &mut crate::xenstore::Client) -> Result<(), crate::xenstore::XsError> {
+    for a in attached() {
+        let path = a.device.backend_key("state");
+        let _ = c.unwatch(&path, &a.token);
+        c.watch(&path, &a.token)?;
+    }
+    Ok(())
+}
+
 /// `info` lines, one per disk.
 pub fn describe(out: &mut dyn core::fmt::Write) -> core::fmt::Result {
     for a in attached() {

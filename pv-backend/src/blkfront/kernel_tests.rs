@@ -273,6 +273,9 @@ fn backend_close_fails_requests() -> TestResult {
     let disk = DISKS
         .get(&a.name)
         .map_err(|e| TestError::Fail(format!("{e}")))?;
+    // pv_xenstore_reset_watches, earlier in the suite, dropped the watch.
+    crate::xenstore::with_client(super::watch_again)
+        .map_err(|e| TestError::Fail(format!("watch the backend again: {e}")))?;
     let mut ids = Vec::new();
     for lba in 0..8u64 {
         let id = disk

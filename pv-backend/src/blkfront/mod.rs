@@ -20,7 +20,7 @@ mod attach;
 pub mod kernel_tests;
 
 #[cfg(target_os = "none")]
-pub use attach::{Attached, attached, describe, note_store_activity, start, states};
+pub use attach::{Attached, attached, describe, note_store_activity, start, states, watch_again};
 
 use alloc::format;
 use alloc::string::String;
