@@ -6,7 +6,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use super::lifecycle::{DOMID, NAME, Scenario, Step};
+use super::lifecycle::{DOMID, NAME, Scenario, Step, expected_sums};
 use super::protocol::{Event, ShutdownReason, Stamped};
 use super::report::GuestReport;
 use crate::checks::Assessment;
@@ -259,7 +259,7 @@ fn image_problem(
     sums: &[&StepReport],
 ) -> Option<String> {
     let (mut lost, mut unreported) = (Vec::new(), Vec::new());
-    for (chunk, expected) in Step::expected_sums(sectors, seed) {
+    for (chunk, expected) in expected_sums(sectors, seed) {
         let count = (chunk.end - chunk.start).to_string();
         let start = chunk.start.to_string();
         let reported = sums.iter().find(|r| {

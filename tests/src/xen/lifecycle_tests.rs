@@ -1,4 +1,5 @@
 use super::*;
+use crate::disk::{DiskPlan, SECTOR, fill_sector, sha256_hex};
 
 fn base() -> GuestSpec {
     let mut spec = GuestSpec::pvh("virtus", "/k").unwrap();
@@ -111,7 +112,7 @@ fn the_image_path_is_where_disk_serve_puts_it() {
 
 #[test]
 fn the_expected_sums_are_the_pattern_of_the_seed_chunk_by_chunk() {
-    let sums = Step::expected_sums(&(100..170), 7);
+    let sums = expected_sums(&(100..170), 7);
     let ranges: Vec<Range<u64>> = sums.iter().map(|(r, _)| r.clone()).collect();
     assert_eq!(ranges, [100..132, 132..164, 164..170]);
     // The reference is built sector by sector here, independently of the
@@ -121,7 +122,7 @@ fn the_expected_sums_are_the_pattern_of_the_seed_chunk_by_chunk() {
         fill_sector(7, 164 + i as u64, sector);
     }
     assert_eq!(sums[2].1, sha256_hex(&bytes));
-    assert_ne!(sums[0].1, Step::expected_sums(&(100..132), 8)[0].1);
+    assert_ne!(sums[0].1, expected_sums(&(100..132), 8)[0].1);
 }
 
 #[test]
