@@ -68,7 +68,10 @@ impl AhciDisk {
             st.issued,
             fault.cmd
         );
-        log::warn!("ahci: port {}: {fault}", self.port);
+        // At debug level: under Xen HVM a log line over the emulated UART
+        // costs seconds. The completion carries the cause, `info` and
+        // `last_fault` the registers.
+        log::debug!("ahci: port {}: {fault}", self.port);
         st.last_fault = Some(fault);
         let ci_stopped = self.regs.port_read(self.port, PX_CI);
         for slot in bits(failed) {
