@@ -1,6 +1,6 @@
 //! The three columns of benchmarks: virtus-native in QEMU, then, under
 //! one Xen, the same image as an HVM guest and virtus-pv as a PVH guest,
-//! each booted `repeat` times with `bench=all`.
+//! each booted `repeat` times with `bench=all` (or `--benches`' filter).
 
 use std::time::Duration;
 
@@ -17,7 +17,6 @@ use crate::xen::bed::Bed;
 use crate::xen::report::GuestEnd;
 use crate::xen::{GuestSpec, TimedRun, Verbosity, run_timed};
 
-pub const BENCH_CMDLINE: &str = "bench=all";
 /// A bench=all guest takes under a minute here even under HVM, where the
 /// trapped UART costs milliseconds a byte (the console line is 32 bytes, no
 /// longer 4 KiB): four times that, so that a hang costs minutes, not seven.
@@ -46,7 +45,7 @@ fn native_run(request: &BenchRequest, label: &str) -> ColumnRun {
     let boot = qemu::boot(
         &config,
         &request.images.native_image,
-        BENCH_CMDLINE,
+        &request.bench_cmdline(),
         NATIVE_TIMEOUT,
         |stream, line| {
             console.show(stream, line);
@@ -75,7 +74,10 @@ pub fn native_column(request: &BenchRequest) -> Column {
     let config = matrix::configurations(true).swap_remove(0);
     Column {
         name: "native".into(),
-        setup: format!("virtus-native in QEMU {config} (TCG), `{BENCH_CMDLINE}`, one boot per run"),
+        setup: format!(
+            "virtus-native in QEMU {config} (TCG), `{}`, one boot per run",
+            request.bench_cmdline()
+        ),
         runs: (1..=request.repeat)
             .map(|i| native_run(request, &format!("bench {config} run {i}")))
             .collect(),
@@ -89,10 +91,11 @@ fn bench_guest(name: &str, hvm: bool, request: &BenchRequest) -> Result<GuestSpe
         GuestSpec::pvh(name, &request.images.pv_image)?
     };
     spec.memory_mb = if hvm { HVM_MEMORY_MB } else { PVH_MEMORY_MB };
+    let cmdline = request.bench_cmdline();
     spec.extra = if hvm {
-        BENCH_CMDLINE.to_string()
+        cmdline
     } else {
-        format!("{BENCH_CMDLINE} xen.memory_mb={PVH_MEMORY_MB}")
+        format!("{cmdline} xen.memory_mb={PVH_MEMORY_MB}")
     };
     spec.timeout = BENCH_TIMEOUT;
     Ok(spec)
