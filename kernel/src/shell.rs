@@ -18,6 +18,7 @@ commands:
 /// Print `help`: the core's commands, then the backend's.
 fn help() {
     kprintln!("{HELP}");
+    kprintln!("{}", crate::block::shell::HELP);
     for command in crate::platform().shell_commands() {
         kprintln!("  {:<16} {}", command.name, command.help);
     }
@@ -69,6 +70,7 @@ pub fn run() -> ! {
                     );
                 }
             }
+            (Some("disk"), _) => crate::block::shell::run(text.trim_start()[4..].trim()),
             (Some("shutdown"), _) => {
                 kprintln!("powering off");
                 crate::platform().shutdown(ExitStatus::Success);

@@ -14,6 +14,7 @@ pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod console;
+pub mod disk;
 pub mod exit;
 pub mod expect;
 pub mod ktap;

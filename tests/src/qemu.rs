@@ -29,6 +29,8 @@ pub struct MachineConfig {
     pub cpu: String,
     /// Guest RAM in QEMU's syntax: `128M`, `6G`.
     pub memory: String,
+    /// A disk image attached as [`crate::disk::qemu_drive_args`] says.
+    pub disk: Option<std::path::PathBuf>,
 }
 
 impl MachineConfig {
@@ -37,6 +39,7 @@ impl MachineConfig {
             machine: machine.into(),
             cpu: cpu.into(),
             memory: memory.into(),
+            disk: None,
         }
     }
 }
@@ -54,6 +57,9 @@ pub fn arguments(config: &MachineConfig, image: &Path, append: &str) -> Vec<OsSt
     let mut args = headless(&config.machine, &config.cpu, &config.memory, image, append);
     // How the kernel reports its verdict: QEMU exits with (v << 1) | 1.
     args.extend(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"].map(OsString::from));
+    if let Some(disk) = &config.disk {
+        args.extend(crate::disk::qemu_drive_args(&config.machine, disk));
+    }
     args
 }
 

@@ -185,6 +185,13 @@ impl Transcript {
     }
 
     /// The reports of tests that failed, in order.
+    /// Whether test `name` ran and passed (not skipped).
+    pub fn passed(&self, name: &str) -> bool {
+        self.reports
+            .iter()
+            .any(|r| r.result.name == name && r.result.ok && r.result.skip.is_none())
+    }
+
     pub fn failures(&self) -> impl Iterator<Item = &TestReport> {
         self.reports
             .iter()

@@ -10,8 +10,11 @@ mod buffer;
 mod device;
 mod disk;
 mod error;
+pub mod pattern;
 mod registry;
 mod request;
+#[cfg(target_os = "none")]
+pub mod shell;
 mod sync;
 
 #[cfg(test)]
@@ -29,4 +32,6 @@ pub use disk::{Disk, Refused};
 pub use error::BlockError;
 pub use registry::{DISKS, MAX_DISKS, MAX_NAME, Registry};
 pub use request::{Tracker, validate};
+#[cfg(target_os = "none")]
+pub use sync::MachineWaiter;
 pub use sync::Waiter;

@@ -10,8 +10,6 @@ use super::buffer::BlockBuffer;
 use super::device::{Operation, RequestId};
 use super::disk::Disk;
 use super::error::BlockError;
-#[cfg(target_os = "none")]
-use crate::platform::Platform;
 
 /// How a synchronous caller passes time while the device works.
 pub trait Waiter {
@@ -28,13 +26,16 @@ pub trait Waiter {
 /// timer armed for the deadline so that a device that never answers still
 /// ends the wait. With events off, the wait is a poll.
 #[cfg(target_os = "none")]
-impl Waiter for dyn Platform {
+pub struct MachineWaiter;
+
+#[cfg(target_os = "none")]
+impl Waiter for MachineWaiter {
     fn now_ns(&self) -> u64 {
-        Platform::now_ns(self)
+        crate::platform().now_ns()
     }
 
     fn wait_unless(&self, deadline_ns: u64, ready: &mut dyn FnMut() -> bool) {
-        if !self.interrupts_enabled() {
+        if !crate::platform().interrupts_enabled() {
             ready();
             return;
         }

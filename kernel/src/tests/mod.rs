@@ -1,5 +1,6 @@
 //! The core's in-kernel tests. They run unchanged on every backend.
 
+mod block_tests;
 mod boot_tests;
 mod fault_tests;
 mod harness_tests;
@@ -19,6 +20,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     time_tests::TESTS,
     idle_tests::TESTS,
     harness_tests::TESTS,
+    block_tests::TESTS,
     crate::bench::check::TESTS,
 ];
 

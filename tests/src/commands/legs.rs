@@ -6,7 +6,7 @@
 use super::leg::{Leg, core_check, test_names};
 use super::legs_table::{core_lines, legs_table, total_line};
 use super::require;
-use super::{boot_streamed, print_indented, xen_suite};
+use super::{boot_with_disk, print_indented, xen_suite};
 use crate::console::say;
 use crate::matrix::{self, SUITE_CMDLINE, SUITE_TIMEOUT};
 use crate::qemu;
@@ -47,16 +47,21 @@ fn native_leg(request: &PvRequest) -> Leg {
     let name = format!("native {label}");
     let image = &request.native_image;
     say(&format!("virtus-run: native image {}", image.display()));
-    match boot_streamed(&label, &config, image, SUITE_CMDLINE, SUITE_TIMEOUT, quiet) {
+    let (boot, disk) = boot_with_disk(&label, &config, image, SUITE_CMDLINE, SUITE_TIMEOUT, quiet);
+    match boot {
         Ok(boot) => {
             let verdict = boot.verdict();
-            say(&format!("[{label}] {}", verdict.headline()));
+            let headline = match &disk {
+                Err(problem) if verdict.passed() => format!("FAIL: {problem}"),
+                _ => verdict.headline(),
+            };
+            say(&format!("[{label}] {headline}"));
             print_indented(&verdict.details());
             Leg {
                 name,
                 counted: (!boot.transcript.reports.is_empty()).then_some(boot.transcript.counted()),
-                passed: verdict.passed(),
-                headline: verdict.headline(),
+                passed: verdict.passed() && disk.is_ok(),
+                headline,
                 time_to_result: Some(boot.time_to_result()),
                 tests: test_names(&boot.transcript),
             }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use crate::cli::Command;
 use crate::cli::options::{Image, NATIVE_IMAGE, Quiet, built};
 use crate::console::{LiveConsole, say};
+use crate::disk::{self, DiskPlan, ImageFile};
 use crate::matrix::SUITE_TIMEOUT;
 use crate::qemu::{self, Boot, LaunchError, MachineConfig};
 use crate::symbols;
@@ -102,6 +103,41 @@ fn boot_streamed(
     qemu::boot(config, image, append, timeout, |stream, line| {
         console.show(stream, line)
     })
+}
+
+/// A native boot with the test disk: a fresh pattern image attached to
+/// the machine, the kernel told what to expect, and the image judged once
+/// QEMU has exited (see [`crate::disk`]). The boot, and the disk's verdict.
+fn boot_with_disk(
+    label: &str,
+    config: &MachineConfig,
+    image: &Path,
+    append: &str,
+    timeout: Duration,
+    quiet: bool,
+) -> (Result<Boot, LaunchError>, Result<(), String>) {
+    let plan = DiskPlan::new(disk::native_name(&config.machine));
+    let file = match ImageFile::create(plan) {
+        Ok(file) => file,
+        Err(e) => {
+            let error = format!("cannot write the test disk image: {e}");
+            return (
+                boot_streamed(label, config, image, append, timeout, quiet),
+                Err(error),
+            );
+        }
+    };
+    let config = MachineConfig {
+        disk: Some(file.path.clone()),
+        ..config.clone()
+    };
+    let append = format!("{append} {}", file.plan.kernel_args());
+    let boot = boot_streamed(label, &config, image, &append, timeout, quiet);
+    let checked = match &boot {
+        Ok(boot) => file.check(boot.transcript.passed(disk::DURABLE_TEST)),
+        Err(_) => Ok(()),
+    };
+    (boot, checked.map_err(|e| format!("disk: {e}")))
 }
 
 /// Where the boot's first CPU exception struck, named from the image's

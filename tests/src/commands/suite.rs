@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{boot_streamed, print_indented};
+use super::{boot_with_disk, print_indented};
 use crate::console::say;
 use crate::matrix::{self, SUITE_CMDLINE};
 use crate::pool;
@@ -15,17 +15,20 @@ use crate::table::{self, Align};
 pub struct SuiteRun {
     pub config: MachineConfig,
     pub boot: Result<Boot, String>,
+    /// The test disk's image, judged after the run.
+    pub disk: Result<(), String>,
 }
 
 impl SuiteRun {
     pub fn passed(&self) -> bool {
-        self.boot.as_ref().is_ok_and(|boot| boot.verdict().passed())
+        self.boot.as_ref().is_ok_and(|boot| boot.verdict().passed()) && self.disk.is_ok()
     }
 
     fn headline(&self) -> String {
-        match &self.boot {
-            Ok(boot) => boot.verdict().headline(),
-            Err(error) => format!("FAIL: {error}"),
+        match (&self.boot, &self.disk) {
+            (Ok(boot), Err(disk)) if boot.verdict().passed() => format!("FAIL: {disk}"),
+            (Ok(boot), _) => boot.verdict().headline(),
+            (Err(error), _) => format!("FAIL: {error}"),
         }
     }
 }
@@ -34,11 +37,11 @@ pub fn run(image: &Path, quick: bool, timeout: Duration, jobs: usize, quiet: boo
     let configs = matrix::configurations(quick);
     let runs = pool::map_parallel(&configs, jobs, |config| {
         let label = config.to_string();
-        let boot = boot_streamed(&label, config, image, SUITE_CMDLINE, timeout, quiet)
-            .map_err(|e| e.to_string());
+        let (boot, disk) = boot_with_disk(&label, config, image, SUITE_CMDLINE, timeout, quiet);
         let run = SuiteRun {
             config: config.clone(),
-            boot,
+            boot: boot.map_err(|e| e.to_string()),
+            disk,
         };
         say(&format!("[{label}] {}", run.headline()));
         run
@@ -136,6 +139,7 @@ mod tests {
         SuiteRun {
             config,
             boot: Ok(boot),
+            disk: Ok(()),
         }
     }
 
@@ -159,6 +163,7 @@ mod tests {
             SuiteRun {
                 config: MachineConfig::new("q35", "max", "6G"),
                 boot: Err("QEMU missing".into()),
+                disk: Ok(()),
             },
         ];
         assert_eq!(

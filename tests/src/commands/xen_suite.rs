@@ -16,7 +16,7 @@ use crate::xen::guest::GuestKind;
 use crate::xen::guest_ktap::{judge_guest_ktap, transcript_of};
 use crate::xen::pv_args::PvRequest;
 use crate::xen::report::GuestReport;
-use crate::xen::{RunPlan, Verbosity, XenOptions, grant_peek, run_planned};
+use crate::xen::{RunPlan, Verbosity, XenOptions, disk_serve, grant_peek, run_planned};
 
 /// A guest kind's leg name in results, its word in messages, and the
 /// tests it must report.
@@ -36,19 +36,21 @@ pub fn leg_name(request: &PvRequest) -> String {
 pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
     let (leg_name, what, leg) = kind_names(request.kind);
     require(&request.image, what, flag)?;
-    let spec = request.guest()?;
-    say(&format!(
-        "virtus-run: {what} image {}, {} MB, extra \"{}\"",
-        request.image.display(),
-        spec.memory_mb,
-        spec.extra
-    ));
+    let mut spec = request.guest()?;
     let mut options = XenOptions::new(request.bed.clone(), request.verbosity);
     let mut plan = RunPlan::default();
     if request.kind == GuestKind::Pvh {
         // dom0's side of the grant tests (pv_grant_*).
         plan = grant_peek::serve(&mut options)?;
     }
+    let disk = (request.kind == GuestKind::Hvm)
+        .then(|| disk_serve::serve(&mut spec, &mut options, &mut plan));
+    say(&format!(
+        "virtus-run: {what} image {}, {} MB, extra \"{}\"",
+        request.image.display(),
+        spec.memory_mb,
+        spec.extra
+    ));
     let report = run_planned(std::slice::from_ref(&spec), &plan, &options).report;
     if let Some(error) = report.setup_error {
         return Err(error);
@@ -57,7 +59,12 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
     let expectation = expect::Expectation::from_cmdline(&spec.extra, leg);
     let transcript = transcript_of(&guest.console, expectation);
     let verdict = judge_guest_ktap(&transcript, &guest.end, request.timeout, request.kind);
-    let run_problems = report.run_problems();
+    let mut run_problems = report.run_problems();
+    let durable_passed = transcript.passed(crate::disk::DURABLE_TEST);
+    run_problems.extend(
+        disk.as_ref()
+            .and_then(|disk| disk_serve::problem(disk, &report, durable_passed)),
+    );
     let counted = transcript.counted();
     let leg = Leg {
         name: self::leg_name(request),

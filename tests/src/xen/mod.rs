@@ -15,6 +15,7 @@ pub mod args;
 pub mod bed;
 pub mod checks;
 pub mod cpio;
+pub mod disk_serve;
 pub mod grant_peek;
 pub mod guest;
 pub mod guest_ktap;
