@@ -24,7 +24,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::block_load::{Buffers, Load, Prng, choose, pieces, run_load};
 use super::{Bench, BenchError, Role, Samples, Work, cycles};
-use crate::block::{BlockBuffer, DISKS, Disk, Operation};
+use crate::block::{BlockBuffer, DISKS, Disk, MachineWaiter, Operation};
 use crate::time::NS_PER_SEC;
 use alloc::vec::Vec;
 
@@ -184,7 +184,7 @@ fn random_reads(iters: u32, depth: u16, ops_per_iter: u32) -> Result<Samples, Be
     let buffers = Buffers::Shared((0..depth).map(|_| BlockBuffer::zeroed(BLOCK)).collect());
     let outcome = run_load(
         disk,
-        crate::platform(),
+        &MachineWaiter,
         &clock,
         load,
         buffers,
@@ -231,7 +231,7 @@ fn sequential(
     };
     run_load(
         disk,
-        crate::platform(),
+        &MachineWaiter,
         &clock,
         load,
         buffers,
@@ -292,7 +292,7 @@ fn flush(iters: u32) -> Result<Samples, BenchError> {
     let buffers = Buffers::Shared(Vec::from([BlockBuffer::zeroed(0)]));
     run_load(
         disk,
-        crate::platform(),
+        &MachineWaiter,
         &clock,
         load,
         buffers,
