@@ -303,3 +303,53 @@ pub fn xen_columns(request: &BenchRequest, notes: &mut Vec<String>) -> (Vec<Colu
     }
     (columns, run.bed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xen::Verbosity;
+
+    #[test]
+    fn one_disk_per_guest_kind_shared_by_its_runs() {
+        let mut specs = vec![
+            GuestSpec::hvm("bench-hvm-1", "/k32").unwrap(),
+            GuestSpec::pvh("bench-pvh-1", "/kpv").unwrap(),
+            GuestSpec::hvm("bench-hvm-2", "/k32").unwrap(),
+            GuestSpec::pvh("bench-pvh-2", "/kpv").unwrap(),
+        ];
+        for spec in &mut specs {
+            spec.extra = "bench=all".into();
+        }
+        let mut xen = XenOptions::new(None, Verbosity::Quiet);
+        let mut plan = RunPlan::default();
+        let disks = serve_disks(&mut specs, &mut xen, &mut plan);
+        let guests: Vec<&str> = disks.iter().map(|d| d.guest.as_str()).collect();
+        assert_eq!(guests, ["bench-hvm-1", "bench-pvh-1"]);
+        assert_eq!(plan.files.len(), 2, "one image per kind in dom0");
+        assert_eq!(xen.dom0.len(), 2, "and one check of each");
+        for (i, spec) in specs.iter().enumerate() {
+            let disk = &disks[i % 2];
+            assert_eq!(spec.disks.len(), 1, "{}", spec.name);
+            assert!(spec.disks[0].ends_with(&format!("target={}", disk.path)));
+            assert_eq!(spec.extra, format!("bench=all {}", disk.plan.kernel_args()));
+        }
+        assert!(specs[0].extra.contains("block.disk=sda "));
+        assert!(specs[1].extra.contains("block.disk=xvda "));
+    }
+
+    #[test]
+    fn a_native_image_must_come_back_as_it_was_made() {
+        let image = ImageFile::create(DiskPlan::new(Some("sda"))).unwrap();
+        assert_eq!(unchanged(&image), Ok(()));
+        // A sector of the second half, where the benchmarks write, changed.
+        let mut bytes = std::fs::read(&image.path).unwrap();
+        let lba = image.plan.sectors / 2 + 5;
+        bytes[lba as usize * disk::SECTOR] ^= 1;
+        std::fs::write(&image.path, &bytes).unwrap();
+        let error = unchanged(&image).unwrap_err();
+        assert!(
+            error.starts_with(&format!("sector {lba} changed")),
+            "{error}"
+        );
+    }
+}
