@@ -50,7 +50,10 @@ const BLOCK_HOW: &str = "Each column measures the disk the runner gave it: nativ
     column's, run k over run k (HVM and PVH runs alternate in one Xen boot; native runs \
     are separate boots): for latencies below 1 means PVH is faster, for rates above 1. \
     `pv faster`, `<column> faster` or `tie` follow the pairs' rule on the p10-p90 ranges \
-    of the iteration times: apart in every run with the same side below, else a tie.";
+    of the iteration times: apart in every run with the same side below, else a tie. \
+    Exits and notifications are not counted here: the core's block layer has no counter \
+    for them; the drivers' own tests log them (AHCI register accesses and interrupts per \
+    read at QD1, blkfront notifications per request at QD1 and QD32).";
 
 /// Each block figure's verdicts in words.
 fn block_notes(report: &BenchReport, benches: &[&str]) -> String {
