@@ -12,6 +12,7 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod ahci;
 pub mod cpu;
 pub mod ioapic;
 #[cfg(target_os = "none")]

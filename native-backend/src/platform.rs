@@ -23,6 +23,8 @@ pub mod vectors {
     pub const UART: u8 = 0x24;
     /// The ACPI System Control Interrupt (the power button), through the IOAPIC.
     pub const SCI: u8 = 0x25;
+    /// AHCI controllers, by MSI.
+    pub const AHCI: u8 = 0x26;
     /// Local APIC timer.
     pub const TIMER: u8 = 0x30;
     /// Self-IPI for `send_self_event`.
@@ -228,11 +230,15 @@ impl Platform for NativePlatform {
     fn start_devices(&self) -> Result<(), PlatformError> {
         self.start_interrupt_controllers()?;
         crate::pci::init();
+        let apic_id = self.apic.get().map_or(0, LocalApic::id);
+        crate::ahci::start(vectors::AHCI, apic_id);
         Ok(())
     }
 
     fn tests(&self) -> &'static [Test] {
-        crate::tests::TESTS
+        // The devices' own lists after the general one, in that order.
+        static ALL: Once<alloc::vec::Vec<Test>> = Once::new();
+        ALL.call_once(|| [crate::tests::TESTS, crate::ahci::kernel_tests::TESTS].concat())
     }
 
     fn benches(&self) -> &'static [Bench] {
@@ -249,6 +255,13 @@ impl Platform for NativePlatform {
                 name: "local APIC",
                 paddr: base,
                 size: 4096,
+            });
+        }
+        for c in crate::ahci::controllers() {
+            regions.push(MmioRegion {
+                name: "AHCI ABAR",
+                paddr: c.abar,
+                size: c.abar_len,
             });
         }
         if let Some(&paddr) = self.ioapic_paddr.get() {
@@ -343,7 +356,8 @@ impl Platform for NativePlatform {
 
     fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
         sci::describe(self, out)?;
-        crate::pci::describe(out)
+        crate::pci::describe(out)?;
+        crate::ahci::describe(out)
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {

@@ -90,12 +90,14 @@ fn on_console_port(_: Port) {
 /// watch event while the guest idles). Only noted: the main line reads
 /// the ring when it asks `host_request`.
 pub(crate) fn on_store_port(_: Port) {
+    crate::blkfront::note_store_activity();
     notify(EventSource::HostRequest);
 }
 
 /// The same note from the main line: the xenstore client queued a watch
 /// event it read while waiting for a reply.
 pub(crate) fn notify_host_request() {
+    crate::blkfront::note_store_activity();
     notify(EventSource::HostRequest);
 }
 
@@ -280,13 +282,23 @@ impl Platform for PvPlatform {
         if let Err(e) = crate::control::start() {
             log::warn!("control: {e}; xl shutdown/reboot/sysrq will go unanswered");
         }
+        // Disks: each device/vbd/* through the handshake into DISKS. One
+        // that fails is logged and left out; the domain still runs.
+        crate::blkfront::start();
         Ok(())
     }
 
     fn tests(&self) -> &'static [Test] {
         // The facility's own lists after the general one, in that order.
         static ALL: Once<alloc::vec::Vec<Test>> = Once::new();
-        ALL.call_once(|| [crate::tests::TESTS, &crate::xenstore::kernel_tests::TESTS].concat())
+        ALL.call_once(|| {
+            [
+                crate::tests::TESTS,
+                &crate::xenstore::kernel_tests::TESTS,
+                crate::blkfront::kernel_tests::TESTS,
+            ]
+            .concat()
+        })
     }
 
     fn benches(&self) -> &'static [Bench] {
@@ -424,7 +436,8 @@ impl Platform for PvPlatform {
             events.dropped,
             events.stray,
             events.malformed
-        )
+        )?;
+        crate::blkfront::describe(out)
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {

@@ -35,7 +35,7 @@ from bedformats import (Cpio, FormatError, elf_needed, extract_vmlinux, has_pvh_
                         trim_elf, write_cpio_gz)
 
 # Bump when the recipe changes in a way that changes the bed's contents.
-BED_FORMAT = 1
+BED_FORMAT = 2
 
 HERE = Path(__file__).resolve().parent
 HOST_PACKAGES = {"qemu-system-x86_64": "qemu-system-x86", "cpio": "cpio"}
@@ -57,7 +57,11 @@ DOM0_TOOLS = ["xl", "xenstored", "xenconsoled", "xenconsole", "xen-init-dom0"]
 XENSTORE_CLIENT_LINKS = ["xenstore-read", "xenstore-write", "xenstore-ls", "xenstore-exists",
                          "xenstore-list", "xenstore-rm", "xenstore-watch"]
 # Load order matters: the package ships no modules.dep, and xenfs needs privcmd.
-DOM0_MODULES = ["xen-evtchn", "xen-privcmd", "xenfs", "xen-gntdev", "xen-gntalloc"]
+# loop and xen-blkback (the PVH guest's disk: an image file on a loop device,
+# served by the kernel's block backend) depend on no other module (their
+# modinfo `depends=` is empty); blkback's xenbus driver needs xenfs's bus up.
+DOM0_MODULES = ["xen-evtchn", "xen-privcmd", "xenfs", "xen-gntdev", "xen-gntalloc",
+                "loop", "xen-blkback"]
 GUEST_APPLETS = ["sh", "mount", "poweroff", "reboot", "cat", "echo", "sleep", "ls"]
 LIB_DIR = "lib/x86_64-linux-gnu"
 LIB_SEARCH = ["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib"]
@@ -285,7 +289,8 @@ def add_busybox(archive, busybox, applets=None):
 # ---------------------------------------------------------------- the bed
 
 def overlay_sources():  # the PVH bed's; the HVM flavour adds hvmbed.py to its key
-    return {name: (HERE / name).read_bytes() for name in ("init", "virtus.sh", "linux-guest-init")}
+    names = ("init", "virtus.sh", "linux-guest-init", "block-virtus")
+    return {name: (HERE / name).read_bytes() for name in names}
 
 
 def bed_key(resolved, flavour="pvh"):
@@ -356,6 +361,7 @@ def build_dom0_initramfs(root, path, vmlinux, guest_cpio, kernel_release, flavou
         a.symlink("var/lock", "/run/lock")
         a.file("init", sources["init"], 0o755)
         a.file("lib/virtus.sh", sources["virtus.sh"], 0o644)
+        a.file("etc/xen/scripts/block-virtus", sources["block-virtus"], 0o755)
         a.file("boot/linux-guest.cpio.gz", guest_cpio, 0o644)
         a.file("boot/vmlinux", vmlinux, 0o644)
         for rel, mode in extra:

@@ -51,6 +51,10 @@ pub const TESTS: &[Test] = &[
         name: "block_transfer_spans_many_requests",
         run: transfer_spans_many_requests,
     },
+    Test {
+        name: "block_read_only_disk_refuses_writes",
+        run: read_only_disk_refuses_writes,
+    },
 ];
 
 /// Generous: a request under nested emulation takes milliseconds.
@@ -356,4 +360,37 @@ fn transfer_spans_many_requests() -> TestResult {
     let seed = write_seed(&e);
     write_pattern(&e, seed, at, count.min(e.sectors / 2 - DURABLE_SECTORS))?;
     check_pattern(&e, seed, at, count.min(e.sectors / 2 - DURABLE_SECTORS))
+}
+
+/// The runner's read-only disk (`block.ro_disk=NAME`, PVH only: xl refuses
+/// a read-only emulated AHCI disk and QEMU an ide-hd one): the device says
+/// it is read-only, reads work, and a write is an error that leaves the
+/// disk as it was.
+fn read_only_disk_refuses_writes() -> TestResult {
+    let cmdline = &crate::platform().boot_info().cmdline;
+    let Some(name) = cmdline.get("block.ro_disk") else {
+        return Err(TestError::Skip(
+            "no read-only disk on this machine (block.ro_disk=): only Xen PVH has one".into(),
+        ));
+    };
+    let disk = DISKS
+        .get(name)
+        .map_err(|_| fail(alloc::format!("no disk `{name}` registered")))?;
+    let info = disk.info();
+    check!(info.read_only, "{name} is not marked read-only: {info:?}");
+    let size = info.sector_size as usize;
+    let mut before = vec![0u8; size];
+    disk.read(0, &mut before, &MachineWaiter, TIMEOUT_NS)
+        .map_err(|err| fail(alloc::format!("read of sector 0: {err}")))?;
+    let changed: Vec<u8> = before.iter().map(|b| !b).collect();
+    let write = disk.write(0, &changed, &MachineWaiter, TIMEOUT_NS);
+    check!(
+        matches!(write, Err(BlockError::ReadOnly)),
+        "a write to read-only {name}: {write:?}"
+    );
+    let mut after = vec![0u8; size];
+    disk.read(0, &mut after, &MachineWaiter, TIMEOUT_NS)
+        .map_err(|err| fail(alloc::format!("read of sector 0 again: {err}")))?;
+    check!(before == after, "sector 0 of read-only {name} changed");
+    Ok(())
 }
