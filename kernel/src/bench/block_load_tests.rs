@@ -102,12 +102,13 @@ impl BlockDevice for Handle {
     }
 }
 
-/// Time moves 1000 units per sleep, in which the device (if it answers)
-/// finishes everything it holds.
+/// Time moves `tick` (1000 unless set) per wake-up, in which the device
+/// (if it answers) finishes everything it holds.
 struct Sleeper<'a> {
     ram: Option<&'a Ram>,
     now: Cell<u64>,
     sleeps: Cell<u32>,
+    tick: u64,
 }
 
 impl Waiter for Sleeper<'_> {
@@ -118,7 +119,7 @@ impl Waiter for Sleeper<'_> {
         // As `time::wait_until`: sleep until ready or the deadline, one call.
         self.sleeps.set(self.sleeps.get() + 1);
         while !ready() && self.now.get() < deadline_ns {
-            self.now.set(self.now.get() + 1000);
+            self.now.set(self.now.get() + self.tick);
             if let Some(ram) = self.ram {
                 ram.interrupt();
             }
@@ -132,6 +133,7 @@ fn setup(ram: &Arc<Ram>) -> (Disk, Sleeper<'_>) {
         ram: Some(ram),
         now: Cell::new(0),
         sleeps: Cell::new(0),
+        tick: 1000,
     };
     (disk, w)
 }
@@ -259,6 +261,7 @@ fn a_device_that_never_answers_times_out_and_its_requests_are_abandoned() {
         ram: None,
         now: Cell::new(0),
         sleeps: Cell::new(0),
+        tick: 1000,
     };
     let clock = || silent.now.get();
     let mut lba_of = |_| 0;
@@ -280,6 +283,114 @@ fn a_device_that_never_answers_times_out_and_its_requests_are_abandoned() {
     ram.interrupt();
     assert_eq!(disk.poll(), Ok(1));
     assert_eq!(disk.in_flight(), 0);
+}
+
+/// A device that finishes its work but never wakes the CPU: each sleep
+/// lasts until its deadline.
+struct NoWakeUps<'a> {
+    ram: &'a Ram,
+    now: Cell<u64>,
+}
+
+impl Waiter for NoWakeUps<'_> {
+    fn now_ns(&self) -> u64 {
+        self.now.get()
+    }
+    fn wait_unless(&self, deadline_ns: u64, ready: &mut dyn FnMut() -> bool) {
+        if !ready() {
+            self.ram.interrupt();
+            self.now.set(self.now.get().max(deadline_ns));
+        }
+    }
+}
+
+#[test]
+fn a_stall_is_diagnosed_before_the_deadline_as_lost_wake_up_or_stuck_device() {
+    let ram = Ram::new(64, 4, 8);
+    let disk = Disk::new("ram0".into(), Box::new(Handle(ram.clone()))).unwrap();
+    let clock = || 0;
+    let load = |lba_of: &'static mut dyn FnMut(u64) -> u64| Load {
+        op: Operation::Read,
+        depth: 2,
+        ops_per_iter: 1,
+        overlap: true,
+        lba_of,
+    };
+    let lost = NoWakeUps {
+        ram: &ram,
+        now: Cell::new(0),
+    };
+    let lba_of = Box::leak(Box::new(|_| 0));
+    let error = run_load(
+        &disk,
+        &lost,
+        &clock,
+        load(lba_of),
+        shared(2, 4096),
+        3,
+        60 * STALL_NS,
+    );
+    assert_eq!(
+        error.err().unwrap(),
+        "2 of 2 requests in flight had completed, but nothing woke the CPU for 1500 ms \
+         (a lost interrupt or event)"
+    );
+    let stuck = Sleeper {
+        ram: None,
+        now: Cell::new(0),
+        sleeps: Cell::new(0),
+        tick: 1000,
+    };
+    let lba_of = Box::leak(Box::new(|_| 0));
+    let error = run_load(
+        &disk,
+        &stuck,
+        &clock,
+        load(lba_of),
+        shared(2, 4096),
+        3,
+        60 * STALL_NS,
+    );
+    assert_eq!(
+        error.err().unwrap(),
+        "no completion for 1500 ms with 2 requests in flight"
+    );
+    assert_eq!(
+        stuck.now.get(),
+        STALL_NS,
+        "given up at the stall, not the deadline"
+    );
+}
+
+#[test]
+fn a_batch_longer_than_the_stall_window_goes_on_while_requests_complete() {
+    // A completion every quarter window, 20 of them: five windows.
+    let ram = Ram::new(64, 4, 8);
+    let disk = Disk::new("ram0".into(), Box::new(Handle(ram.clone()))).unwrap();
+    let w = Sleeper {
+        ram: Some(&ram),
+        now: Cell::new(0),
+        sleeps: Cell::new(0),
+        tick: STALL_NS / 4,
+    };
+    let clock = || w.now.get();
+    let mut lba_of = |_| 0;
+    let load = Load {
+        op: Operation::Flush,
+        depth: 1,
+        ops_per_iter: 1,
+        overlap: false,
+        lba_of: &mut lba_of,
+    };
+    let (samples, _) = run_load(&disk, &w, &clock, load, shared(1, 0), 20, 10 * STALL_NS).unwrap();
+    assert_eq!(samples, [STALL_NS / 4; 20]);
+    // One wait (one timer) a window; the completion due just as a window
+    // ends is collected in the next one.
+    assert!(
+        (5..=6).contains(&w.sleeps.get()),
+        "{} waits",
+        w.sleeps.get()
+    );
 }
 
 #[test]
