@@ -109,7 +109,7 @@ fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
         )),
         Some("block_throughput.svg") => {
             md.push_str(&format!(
-                "IOPS: the 64 requests of a timed iteration over its time; MB/s: 10^6 bytes \
+                "IOPS: the requests of a timed iteration (32) over its time; MB/s: 10^6 bytes \
                  a second, 1 MiB an iteration. The chart shows the QD32 reads as the MB/s \
                  they move (4 KiB each). The rule for the ratio columns is the latency \
                  table's.\n\n{}\n\n",
