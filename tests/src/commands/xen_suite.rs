@@ -43,8 +43,10 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
         // dom0's side of the grant tests (pv_grant_*).
         plan = grant_peek::serve(&mut options)?;
     }
-    let disk = (request.kind == GuestKind::Hvm)
-        .then(|| disk_serve::serve(&mut spec, &mut options, &mut plan));
+    let disk = disk_serve::serve(&mut spec, &mut options, &mut plan);
+    if request.kind == GuestKind::Pvh {
+        disk_serve::serve_read_only(&mut spec, &mut plan);
+    }
     say(&format!(
         "virtus-run: {what} image {}, {} MB, extra \"{}\"",
         request.image.display(),
@@ -61,10 +63,7 @@ pub fn run(request: &PvRequest, flag: &str) -> Result<Leg, String> {
     let verdict = judge_guest_ktap(&transcript, &guest.end, request.timeout, request.kind);
     let mut run_problems = report.run_problems();
     let durable_passed = transcript.passed(crate::disk::DURABLE_TEST);
-    run_problems.extend(
-        disk.as_ref()
-            .and_then(|disk| disk_serve::problem(disk, &report, durable_passed)),
-    );
+    run_problems.extend(disk_serve::problem(&disk, &report, durable_passed));
     let counted = transcript.counted();
     let leg = Leg {
         name: self::leg_name(request),

@@ -84,6 +84,24 @@ pub fn serve(spec: &mut GuestSpec, options: &mut XenOptions, plan: &mut RunPlan)
     }
 }
 
+/// PVH only: a second, read-only disk (`xvdb`, `access=ro`), which the
+/// core's `block_read_only_disk_refuses_writes` expects by name. xl
+/// refuses read-only emulated disks, so HVM has none.
+pub fn serve_read_only(spec: &mut GuestSpec, plan: &mut RunPlan) {
+    let path = format!("{DIR}/{}-ro.img", spec.name);
+    let image = DiskPlan {
+        name: Some("xvdb"),
+        sectors: 2048,
+        seed: 0x0bad_cafe,
+    }
+    .image();
+    plan.files.push((path.clone(), image));
+    spec.disks.push(format!(
+        "format=raw,vdev=xvdb,access=ro,script={BLOCK_SCRIPT},target={path}"
+    ));
+    spec.extra = format!("{} block.ro_disk=xvdb", spec.extra);
+}
+
 impl ServedDisk {
     /// Judge the image from dom0's sums. `durable_passed`: the guest's
     /// durability test passed, so its data must be on the image.

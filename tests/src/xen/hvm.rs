@@ -40,12 +40,14 @@ impl Flavour {
         }
     }
 
-    /// dom0's memory: `xl` needs 256 MB; the device model of each HVM
-    /// guest runs in dom0 too, and dom0's tmpfs root (half its memory)
-    /// holds the bigger HVM bed.
+    /// dom0's memory: `xl` needs 256 MB; dom0's root (the unpacked
+    /// initramfs, at most half its memory) holds the bed, the guests' 16
+    /// MiB test disks and their loop devices' page cache, which 256 MB no
+    /// longer fits ("Initramfs unpacking failed: write error"); the device
+    /// model of each HVM guest runs in dom0 too, and the HVM bed is bigger.
     pub fn dom0_mb(self) -> u32 {
         match self {
-            Self::Pvh => 256,
+            Self::Pvh => 384,
             Self::Hvm => 512,
         }
     }
@@ -115,7 +117,7 @@ mod tests {
         assert_eq!(Flavour::of(&[pvh, hvm]), Flavour::Hvm);
         assert_eq!(Flavour::Hvm.testbed_args(), ["--hvm"]);
         assert!(Flavour::Pvh.testbed_args().is_empty());
-        assert_eq!((Flavour::Pvh.dom0_mb(), Flavour::Hvm.dom0_mb()), (256, 512));
+        assert_eq!((Flavour::Pvh.dom0_mb(), Flavour::Hvm.dom0_mb()), (384, 512));
         assert_eq!(Flavour::Hvm.min_machine_mb(), 1536);
     }
 

@@ -11,7 +11,8 @@ use super::hvm::Flavour;
 use crate::qemu;
 
 /// Xen's command line. `smap=false`: PV dom0 faults on its first iret
-/// under TCG with SMAP on. dom0 needs 256 MB or `xl` is OOM-killed (512 MB
+/// under TCG with SMAP on. dom0 needs 256 MB or `xl` is OOM-killed, 384 MB to unpack
+/// the initramfs with the test disks (512 MB
 /// on the HVM bed, see [`Flavour::dom0_mb`]). `asid=0`: QEMU's emulated
 /// SVM does not keep TLB entries apart by ASID, so with ASIDs on, guests
 /// running at once (three Linux domUs) read and wrote each other's memory
@@ -27,7 +28,7 @@ pub fn xen_cmdline(flavour: Flavour) -> String {
 /// dom0's kernel command line, before the watchdog.
 const DOM0_CMDLINE: &str = "console=hvc0 earlyprintk=xen quiet";
 
-/// The machine's memory: dom0's 256 MB (512 MB for HVM guests), what Xen
+/// The machine's memory: dom0's 384 MB (512 MB for HVM guests), what Xen
 /// keeps for itself, and the guests' own, which may all run at once. Never
 /// below 512 MB (1536 MB with HVM guests). Past four guests, room for Xen's
 /// own per-domain overhead (page tables, HAP pool, event and grant
@@ -114,7 +115,7 @@ mod tests {
         assert_eq!(pair("-cpu"), "EPYC,+svm,+npt,-monitor");
         assert_eq!(pair("-kernel"), "/cache/xen-bed/xen");
         assert_eq!(pair("-m"), "512");
-        assert!(pair("-append").contains("dom0_mem=256M,max:256M"));
+        assert!(pair("-append").contains("dom0_mem=384M,max:384M"));
         assert_eq!(
             pair("-initrd"),
             "/cache/xen-bed/vmlinux console=hvc0 earlyprintk=xen quiet \
@@ -127,14 +128,14 @@ mod tests {
     fn the_machine_has_room_for_every_guest_at_once() {
         let linux = |name: &str| GuestSpec::bed_linux(name, "").unwrap();
         assert_eq!(machine_memory_mb(&[]), 512);
-        assert_eq!(machine_memory_mb(&[GuestSpec::linux_proof()]), 512);
+        assert_eq!(machine_memory_mb(&[GuestSpec::linux_proof()]), 640);
         let two = [linux("a"), linux("b")];
-        assert_eq!(machine_memory_mb(&two), 512);
+        assert_eq!(machine_memory_mb(&two), 640);
         let four = [linux("a"), linux("b"), linux("c"), GuestSpec::linux_proof()];
-        assert_eq!(machine_memory_mb(&four), 768);
+        assert_eq!(machine_memory_mb(&four), 896);
         let mut big = GuestSpec::pvh("big", "/k").unwrap();
         big.memory_mb = 1000;
-        assert_eq!(machine_memory_mb(&[big]), 1408);
+        assert_eq!(machine_memory_mb(&[big]), 1536);
     }
 
     #[test]
@@ -149,8 +150,8 @@ mod tests {
                 .collect()
         };
         assert_eq!(machine_memory_mb(&guests(4)), 512);
-        // 256 + 64 + 192 = 512, then 128 + 4 x 32 more.
-        assert_eq!(machine_memory_mb(&guests(32)), 768);
+        // 384 + 64 + 192 = 640, then 128 + 4 x 32 more.
+        assert_eq!(machine_memory_mb(&guests(32)), 896);
     }
 
     #[test]
