@@ -11,7 +11,7 @@
 //! Output (host-parsed, one line per benchmark, then a closing line):
 //!
 //! ```text
-//! # bench <name> iters=<n> median_cycles=<m> p10_cycles=<a> p90_cycles=<b> min_cycles=<c> median_ns=<x> tsc_hz=<hz> pair=<pair|-> role=<pv|emulated|->
+//! # bench <name> iters=<n> median_cycles=<m> p10_cycles=<a> p90_cycles=<b> min_cycles=<c> median_ns=<x> tsc_hz=<hz> pair=<pair|-> role=<pv|emulated|->[ ops=<n> bytes=<n> depth=<d> disk=<name> driver=<name>]
 //! # bench <name> error=<text>
 //! # bench done count=<N>
 //! ```
@@ -20,11 +20,20 @@
 //! `error=hung: no result after <ms> ms (watchdog)`; one that panics or
 //! faults as `error=crashed: <what>`. Either ends the run: the benchmarks
 //! after it are reported as `error=not run: <name> was abandoned before it`.
+//!
+//! The block benchmarks ([`block_benches`]) time a batch of requests per
+//! iteration and add what one iteration moved (`ops=`, `bytes=`), how many
+//! requests were in flight at most (`depth=`) and the disk, so that the host
+//! can turn the cycles into IOPS and MB/s; other lines have no such fields.
 
+#[cfg(any(test, target_os = "none"))]
+mod block_load;
 mod stats;
 
-pub use stats::{Stats, check_sane, write_error, write_result};
+pub use stats::{Stats, Work, check_sane, write_error, write_result};
 
+#[cfg(target_os = "none")]
+pub mod block_benches;
 #[cfg(target_os = "none")]
 pub mod check;
 #[cfg(target_os = "none")]

@@ -97,10 +97,11 @@ impl core::fmt::Write for Out {
     }
 }
 
-/// Every benchmark: the core's, then the backend's.
+/// Every benchmark: the core's, then the backend's, then the block ones.
 pub fn all_benches() -> Vec<Bench> {
     let mut benches: Vec<Bench> = super::core_benches::BENCHES.to_vec();
     benches.extend_from_slice(crate::platform().benches());
+    benches.extend_from_slice(super::block_benches::BENCHES);
     benches
 }
 
@@ -244,7 +245,17 @@ pub fn run(filter: Option<&str>) -> Result<bool, NoMatch> {
             continue;
         }
         let _ = match measure(bench, None) {
-            Ok(stats) => write_result(&mut Out, bench.name, &stats, bench.pair, bench.role),
+            Ok(stats) => {
+                let work = super::block_benches::work_of(bench.name);
+                write_result(
+                    &mut Out,
+                    bench.name,
+                    &stats,
+                    bench.pair,
+                    bench.role,
+                    work.as_ref(),
+                )
+            }
             Err(RunError::Unsafe { lock }) => stop_unsafe(bench.name, lock),
             Err(e) => {
                 all_ran = false;

@@ -20,6 +20,21 @@ pub struct Stats {
     pub tsc_hz: u64,
 }
 
+/// What one timed iteration of a block benchmark moved, and on which disk:
+/// the host divides it by the iteration's time for IOPS and MB/s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Work<'a> {
+    /// Requests per iteration.
+    pub ops: u64,
+    /// Bytes transferred per iteration (0 for flushes).
+    pub bytes: u64,
+    /// Most requests in flight at once.
+    pub depth: u16,
+    /// The disk's registered name and its driver.
+    pub disk: &'a str,
+    pub driver: &'a str,
+}
+
 /// Nearest-rank percentile `p` (0..=100) of sorted, non-empty `sorted`.
 fn percentile(sorted: &[u64], p: usize) -> u64 {
     let i = (p * (sorted.len() - 1) + 50) / 100;
@@ -73,15 +88,17 @@ pub fn check_sane(s: &Stats) -> Result<(), String> {
     }
 }
 
-/// `# bench <name> iters=... role=...`
+/// `# bench <name> iters=... role=...`, then ` ops=... driver=...` when
+/// the benchmark says what an iteration moved.
 pub fn write_result(
     out: &mut impl Write,
     name: &str,
     s: &Stats,
     pair: Option<&str>,
     role: super::Role,
+    work: Option<&Work<'_>>,
 ) -> fmt::Result {
-    writeln!(
+    write!(
         out,
         "# bench {name} iters={} median_cycles={} p10_cycles={} p90_cycles={} min_cycles={} \
          median_ns={} tsc_hz={} pair={} role={}",
@@ -94,7 +111,15 @@ pub fn write_result(
         s.tsc_hz,
         pair.unwrap_or("-"),
         role.as_str()
-    )
+    )?;
+    if let Some(w) = work {
+        write!(
+            out,
+            " ops={} bytes={} depth={} disk={} driver={}",
+            w.ops, w.bytes, w.depth, w.disk, w.driver
+        )?;
+    }
+    writeln!(out)
 }
 
 /// `# bench <name> error=<text>`, the text kept to its first line.
@@ -159,15 +184,46 @@ mod tests {
     fn result_line_format() {
         let s = Stats::from_samples(&mut [100, 200, 300], 3_000_000_000).unwrap();
         let mut out = String::new();
-        write_result(&mut out, "pvclock_read", &s, Some("time_read"), Role::Pv).unwrap();
+        write_result(
+            &mut out,
+            "pvclock_read",
+            &s,
+            Some("time_read"),
+            Role::Pv,
+            None,
+        )
+        .unwrap();
         assert_eq!(
             out,
             "# bench pvclock_read iters=3 median_cycles=200 p10_cycles=100 p90_cycles=300 \
              min_cycles=100 median_ns=66 tsc_hz=3000000000 pair=time_read role=pv\n"
         );
         let mut out = String::new();
-        write_result(&mut out, "clock_read", &s, None, Role::Neither).unwrap();
+        write_result(&mut out, "clock_read", &s, None, Role::Neither, None).unwrap();
         assert!(out.ends_with(" pair=- role=-\n"));
+        let mut out = String::new();
+        let work = Work {
+            ops: 64,
+            bytes: 64 * 4096,
+            depth: 32,
+            disk: "xvda",
+            driver: "blkfront",
+        };
+        write_result(
+            &mut out,
+            "block_read_4k_qd32",
+            &s,
+            None,
+            Role::Neither,
+            Some(&work),
+        )
+        .unwrap();
+        assert!(
+            out.ends_with(
+                " pair=- role=- ops=64 bytes=262144 depth=32 disk=xvda driver=blkfront\n"
+            ),
+            "{out}"
+        );
         let mut out = String::new();
         write_error(&mut out, "x", "no APIC\nmore").unwrap();
         assert_eq!(out, "# bench x error=no APIC\n");

@@ -41,6 +41,11 @@ const IS_COMPLETIONS: u32 = IS_DHRS | IS_PSS | IS_DSS | IS_SDBS;
 /// then costs this much, never a request).
 const QUIET_POLL_NS: u64 = 2 * time::NS_PER_MS;
 
+/// A command the device has held this long without completing is failed
+/// and the port restarted (10.7.1's non-queued error recovery), so a hung
+/// device cannot keep a slot, and the buffer in it, for ever.
+const COMMAND_TIMEOUT_NS: u64 = 30 * time::NS_PER_SEC;
+
 /// The most one request moves: 512 KiB.
 const MAX_REQUEST_BYTES: u32 = 512 << 10;
 
@@ -61,6 +66,8 @@ pub struct PortStats {
 pub(super) struct InFlight {
     pub request: Request,
     pub bytes: u32,
+    /// When it was given to the device.
+    pub issued_ns: u64,
 }
 
 pub(super) struct State {
@@ -294,6 +301,10 @@ impl AhciDisk {
         let look_for_errors =
             !self.irq_trusted.load(Ordering::Relaxed) && st.stats.ci_reads.is_multiple_of(64);
         if done == 0 && hint & IS_ERRORS == 0 && !look_for_errors {
+            let oldest = st.slots.iter().flatten().map(|f| f.issued_ns).min();
+            if oldest.is_some_and(|t| now.saturating_sub(t) > COMMAND_TIMEOUT_NS) {
+                self.recover_timeout(st);
+            }
             return;
         }
         if hint & IS_ERRORS == 0
@@ -363,7 +374,11 @@ impl BlockDevice for AhciDisk {
         let slot = free.trailing_zeros() as usize;
         match self.prepare(&mut st, slot, &request) {
             Ok(bytes) => {
-                st.slots[slot] = Some(InFlight { request, bytes });
+                st.slots[slot] = Some(InFlight {
+                    request,
+                    bytes,
+                    issued_ns: time::now_ns(),
+                });
                 if st.issued == 0 {
                     // Whatever FIS arrives next is this command's.
                     st.list.write32(RFIS_D2H, 0);

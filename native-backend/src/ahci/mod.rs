@@ -300,6 +300,9 @@ mod machine {
                     s.recoveries
                 )?;
                 next_name += 1;
+                if let Some(fault) = disk.last_fault() {
+                    writeln!(out, "ahci disk  last error: {fault}")?;
+                }
             }
             for (port, why) in &c.refused {
                 writeln!(out, "ahci port  {port}: not used: {why}")?;

@@ -49,6 +49,8 @@ pub struct PortFault {
     pub failed_slots: u32,
     /// Whether a COMRESET was needed (the device stayed busy).
     pub comreset: bool,
+    /// No error was reported: a command did not complete in time.
+    pub timed_out: bool,
 }
 
 impl PortFault {
@@ -56,7 +58,9 @@ impl PortFault {
     /// completion's `BlockError::Io` (the full registers are in the log).
     pub fn cause(&self) -> &'static str {
         let error = (self.tfd >> 8) & 0xff;
-        if self.is & (IS_HBFS | IS_HBDS) != 0 {
+        if self.timed_out {
+            "AHCI command not completed in time; port restarted"
+        } else if self.is & (IS_HBFS | IS_HBDS) != 0 {
             "AHCI host bus error (PxIS.HBFS/HBDS)"
         } else if self.is & (IS_IFS | IS_OFS) != 0 {
             "AHCI interface or overflow error (PxIS.IFS/OFS)"

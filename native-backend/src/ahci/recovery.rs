@@ -19,8 +19,23 @@ use super::port;
 use super::regs::PX_CI;
 
 impl AhciDisk {
+    /// A command has not completed in `COMMAND_TIMEOUT_NS`, with no error
+    /// reported: recover as for an error, failing the pending slots (the
+    /// one named by PxCMD.CCS if it names one).
+    pub(super) fn recover_timeout(&self, st: &mut State) {
+        log::warn!(
+            "ahci: port {}: a command did not complete in time",
+            self.port
+        );
+        self.recover_inner(st, 0, true);
+    }
+
     /// An error event (`is`) was seen on the port.
     pub(super) fn recover(&self, st: &mut State, is: u32) {
+        self.recover_inner(st, is, false);
+    }
+
+    fn recover_inner(&self, st: &mut State, is: u32, timed_out: bool) {
         st.stats.recoveries += 1;
         // PxCI before the stop says what completed (stopping clears it).
         // QEMU goes on with the other slots after a failure, a controller
@@ -38,6 +53,7 @@ impl AhciDisk {
             Ok(fault) => fault,
             Err(e) => return self.kill(st, &e.to_string()),
         };
+        fault.timed_out = timed_out;
         // A read or write that failed moved fewer bytes than it asked for.
         let short = bits(completed)
             .filter(|&s| Self::moved(st, s) != st.slots[s].as_ref().map_or(0, |f| f.bytes))
@@ -54,6 +70,9 @@ impl AhciDisk {
             ccs
         } else if pending != 0 {
             pending
+        } else if timed_out {
+            // It completed after all, just now.
+            0
         } else {
             // A failure that cleared its slot and moved its bytes (a flush,
             // or an error after the data): every slot that completed in
@@ -68,13 +87,18 @@ impl AhciDisk {
             st.issued,
             fault.cmd
         );
-        log::warn!("ahci: port {}: {fault}", self.port);
+        // At debug level: under Xen HVM a log line over the emulated UART
+        // costs seconds. The completion carries the cause, `info` and
+        // `last_fault` the registers.
+        log::debug!("ahci: port {}: {fault}", self.port);
         st.last_fault = Some(fault);
         let ci_stopped = self.regs.port_read(self.port, PX_CI);
         for slot in bits(failed) {
             // A failed slot the stop did not clear may still be run by the
-            // device: its buffer is kept for good, the caller gets a copy.
-            if ci_stopped & (1 << slot) != 0
+            // device, and a command that timed out may still be under way
+            // (QEMU's block layer finishes a request after the port stops):
+            // its buffer is kept for good, the caller gets a zeroed stand-in.
+            if (timed_out || ci_stopped & (1 << slot) != 0)
                 && let Some(flight) = st.slots[slot].as_mut()
             {
                 let len = flight.request.buffer.len();

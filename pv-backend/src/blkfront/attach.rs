@@ -162,9 +162,9 @@ pub fn attached() -> Vec<Arc<Attached>> {
     ATTACHED.lock().clone()
 }
 
-struct Disk(Arc<Attached>, DeviceInfo);
+struct BlkfrontDisk(Arc<Attached>, DeviceInfo);
 
-impl BlockDevice for Disk {
+impl BlockDevice for BlkfrontDisk {
     fn info(&self) -> DeviceInfo {
         self.1
     }
@@ -264,7 +264,7 @@ fn attach(id: u32) -> Result<Arc<Attached>, String> {
         seen_activity: AtomicU64::new(STORE_ACTIVITY.load(Ordering::Relaxed)),
     });
     DISKS
-        .register(&name, Box::new(Disk(attached.clone(), info)))
+        .register(&name, Box::new(BlkfrontDisk(attached.clone(), info)))
         .map_err(|e| format!("register {name}: {e}"))?;
     Ok(attached)
 }

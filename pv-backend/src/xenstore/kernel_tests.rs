@@ -184,14 +184,15 @@ fn watch_fires_and_unwatch_stops() -> TestResult {
 
 /// XS_RESET_WATCHES drops our watches in xenstored: a write no longer
 /// fires them (an event for the dropped token would be counted as stray:
-/// the client forgot the token too). The control watches are registered
-/// again after.
+/// the client forgot the token too). The control and blkfront watches
+/// are registered again after.
 fn reset_watches() -> TestResult {
     xs("watch", |c| c.watch(WATCHED, TOKEN))?;
     let first = xs("wait", |c| c.wait_events(TOKEN, EVENT_WAIT_NS))?;
     check!(!first.is_empty(), "the watch never fired on registration");
     xs("reset", |c| c.reset_watches())?;
-    let restored = xs("watch control/ again", crate::control::watch);
+    let restored = xs("watch control/ again", crate::control::watch)
+        .and_then(|()| xs("watch the disks' backends again", crate::blkfront::watch_again));
     let stray_before = xs("counts", |c| Ok(c.event_counts().stray))?;
     xs("write", |c| c.write(WATCHED, b"3"))?;
     let after = xs("listen", |c| c.wait_events(TOKEN, QUIET_WAIT_NS))?;

@@ -39,6 +39,11 @@ pub struct BenchRequest {
     #[arg(long = "only", value_name = "PART,...", value_delimiter = ',',
           value_parser = PossibleValuesParser::new(PARTS.into_iter().chain(["xen"])))]
     pub parts: Vec<String>,
+    /// Run only the kernel benchmarks whose names contain FILTER in the
+    /// three columns (`bench=FILTER`; e.g. `block_`), for development
+    #[arg(long = "benches", value_name = "FILTER", default_value = "all",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub benches: String,
     // `--image` is the native image, as for the other commands.
     #[command(flatten)]
     pub images: LegImages,
@@ -68,6 +73,11 @@ impl BenchRequest {
     pub fn runs(&self, part: &str) -> bool {
         self.parts.iter().any(|p| p == part)
     }
+
+    /// The kernel command line of a column's run: `bench=<filter>`.
+    pub fn bench_cmdline(&self) -> String {
+        format!("bench={}", self.benches)
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +101,7 @@ mod tests {
         assert_eq!(r.images.hvm_image, built("virtus-native.elf32"));
         assert_eq!(r.images.pv_image, built("virtus-pv"));
         assert_eq!(r.out_dir, workspace().join("bench"));
+        assert_eq!(r.bench_cmdline(), "bench=all");
         assert_eq!((r.density, r.repeat, r.quick), (vec![8, 16, 32], 3, false));
         assert_eq!(
             (r.parts, r.beds.bed, r.beds.hvm_bed),
@@ -105,6 +116,8 @@ mod tests {
         assert_eq!((r.out_dir, r.verbosity), ("/o".into(), Verbosity::Quiet));
         assert_eq!(parse_ok("bench --quick --repeat=5").repeat, 5);
         assert_eq!(parse_ok("bench --density 2,3").density, [2, 3]);
+        let narrow = parse_ok("bench --benches block_ --only native");
+        assert_eq!(narrow.bench_cmdline(), "bench=block_");
         let only = parse_ok("bench --only=boot,density");
         assert!(only.runs("boot") && only.runs("density") && !only.runs("native"));
         let parts = parse_ok("bench --only xen,pvh,floor").parts;
@@ -143,7 +156,8 @@ bench --density 8,x => ValueValidation: 'x'
 bench --only boot,nap => InvalidValue: 'nap'
 bench --only nap => InvalidValue: density, xen
 bench --repeat 0 => ValueValidation: '0'
-bench --repeat 21 => ValueValidation: 1..=20",
+bench --repeat 21 => ValueValidation: 1..=20
+bench --benches => InvalidValue: '--benches <FILTER>'",
         );
     }
 }

@@ -3,6 +3,7 @@
 //! HVM/native ratios run by run. The core table and chart are drawn from
 //! these rows.
 
+use super::block_rows::is_block;
 use super::model::Column;
 use super::pairs::ratio;
 use super::parse::BenchResult;
@@ -51,7 +52,8 @@ fn run_ratios(a: &Column, b: &Column, name: &str) -> Spread {
 }
 
 /// Every benchmark across the columns: the core ones first, then the
-/// others in the order printed.
+/// others in the order printed; not the block benchmarks, whose figures
+/// are rates and latencies per request ([`super::block_rows`]).
 pub fn core_rows(columns: &[Column]) -> Vec<CoreRow> {
     let mut names: Vec<String> = CORE.iter().map(ToString::to_string).collect();
     for r in columns
@@ -59,7 +61,7 @@ pub fn core_rows(columns: &[Column]) -> Vec<CoreRow> {
         .flat_map(Column::outputs)
         .flat_map(|o| &o.results)
     {
-        if !names.contains(&r.name) {
+        if !names.contains(&r.name) && !is_block(&r.name) {
             names.push(r.name.clone());
         }
     }

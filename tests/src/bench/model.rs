@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::block_rows::{BlockRow, block_rows};
 use super::boot::BootRow;
 use super::core_rows::{CoreRow, core_rows};
 use super::floor::{Floor, Workload};
@@ -186,6 +187,11 @@ impl BenchReport {
 
     pub fn core(&self) -> Vec<CoreRow> {
         core_rows(&self.columns)
+    }
+
+    /// The block figures across the columns.
+    pub fn block(&self) -> Vec<BlockRow> {
+        block_rows(&self.columns)
     }
 
     /// Everything ran and reported.

@@ -1,10 +1,13 @@
 //! The kernel's benchmark lines (`bench=all`):
 //!
 //! ```text
-//! # bench <name> iters=<n> median_cycles=<m> p10_cycles=<a> p90_cycles=<b> min_cycles=<c> median_ns=<x> tsc_hz=<hz> pair=<pair|-> role=<pv|emulated|->
+//! # bench <name> iters=<n> median_cycles=<m> p10_cycles=<a> p90_cycles=<b> min_cycles=<c> median_ns=<x> tsc_hz=<hz> pair=<pair|-> role=<pv|emulated|->[ ops=<n> bytes=<n> depth=<d> disk=<name> driver=<name>]
 //! # bench <name> error=<text>
 //! # bench done count=<N>
 //! ```
+//!
+//! The bracketed fields come together or not at all: a block benchmark
+//! says what one timed iteration moved, on which disk ([`Work`]).
 //!
 //! The console carries other output too (log lines, a relay prefix, ANSI
 //! colours, a line another writer cut into): a bench line is found wherever
@@ -47,6 +50,30 @@ pub struct BenchResult {
     /// The pair it belongs to (`timer_arm`, `time_read`, ...).
     pub pair: Option<String>,
     pub role: Role,
+    /// What one iteration moved (block benchmarks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<Work>,
+}
+
+/// What one timed iteration of a block benchmark moved, and where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Work {
+    /// Requests per iteration.
+    pub ops: u64,
+    /// Bytes per iteration (0 for a flush).
+    pub bytes: u64,
+    /// Most requests in flight.
+    pub depth: u64,
+    /// The kernel's name for the disk (`sda`, `xvda`) and its driver.
+    pub disk: String,
+    pub driver: String,
+}
+
+impl BenchResult {
+    /// Seconds one iteration took, at its median.
+    pub fn median_secs(&self) -> Option<f64> {
+        (self.median_ns > 0.0).then(|| self.median_ns / 1e9)
+    }
 }
 
 /// Everything the bench lines of one console said.
@@ -162,8 +189,8 @@ fn parse_body(body: &str) -> Result<Parsed, String> {
         }
         fields.push((key, value));
     }
-    const KEYS: &str =
-        "iters median_cycles p10_cycles p90_cycles min_cycles median_ns tsc_hz pair role";
+    const KEYS: &str = "iters median_cycles p10_cycles p90_cycles min_cycles median_ns tsc_hz \
+         pair role ops bytes depth disk driver";
     if let Some((key, _)) = fields
         .iter()
         .find(|(k, _)| !KEYS.split(' ').any(|x| x == *k))
@@ -200,6 +227,36 @@ fn parse_body(body: &str) -> Result<Parsed, String> {
         "-" => Role::None,
         r => return Err(format!("bad role `{r}`")),
     };
+    const WORK: [&str; 5] = ["ops", "bytes", "depth", "disk", "driver"];
+    let given = WORK
+        .iter()
+        .filter(|k| fields.iter().any(|(f, _)| f == *k))
+        .count();
+    let work = match given {
+        0 => None,
+        5 => {
+            let word = |key: &str| -> Result<String, String> {
+                let text = field(key)?;
+                if valid_name(text) {
+                    Ok(text.to_string())
+                } else {
+                    Err(format!("bad {key} `{text}`"))
+                }
+            };
+            let work = Work {
+                ops: int("ops")?,
+                bytes: int("bytes")?,
+                depth: int("depth")?,
+                disk: word("disk")?,
+                driver: word("driver")?,
+            };
+            if work.ops == 0 || work.depth == 0 {
+                return Err("ops=0 or depth=0".into());
+            }
+            Some(work)
+        }
+        _ => return Err(format!("only some of `{}`", WORK.join(" "))),
+    };
     let result = BenchResult {
         name: name.to_string(),
         iters: int("iters")?,
@@ -211,6 +268,7 @@ fn parse_body(body: &str) -> Result<Parsed, String> {
         tsc_hz: int("tsc_hz")?,
         pair,
         role,
+        work,
     };
     if result.iters == 0 {
         return Err("iters=0".into());

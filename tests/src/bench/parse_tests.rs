@@ -28,8 +28,43 @@ fn reads_a_full_line() {
         tsc_hz: 2_963_000_000,
         pair: None,
         role: Role::None,
+        work: None,
     };
     assert_eq!(out.results, [want]);
+}
+
+/// A block benchmark's line: the usual fields, then what an iteration moved.
+pub const BLOCK_LINE: &str = "# bench block_read_4k_qd32 iters=40 median_cycles=4000000 \
+    p10_cycles=3000000 p90_cycles=5000000 min_cycles=2000000 median_ns=2000000 \
+    tsc_hz=2000000000 pair=- role=- ops=64 bytes=262144 depth=32 disk=xvda driver=blkfront";
+
+#[test]
+fn reads_what_a_block_iteration_moved() {
+    let out = parse([BLOCK_LINE, "# bench done count=1"]);
+    assert_eq!(out.notes, Vec::<String>::new());
+    let r = &out.results[0];
+    let work = r.work.as_ref().unwrap();
+    assert_eq!(
+        (work.ops, work.bytes, work.depth),
+        (64, 262_144, 32),
+        "{work:?}"
+    );
+    assert_eq!(
+        (work.disk.as_str(), work.driver.as_str()),
+        ("xvda", "blkfront")
+    );
+    assert_eq!(r.median_secs(), Some(0.002));
+    // All five or none; each a count or a plain word; never zero requests.
+    let bad = [
+        BLOCK_LINE.replace(" driver=blkfront", ""),
+        BLOCK_LINE.replace("ops=64", "ops=0"),
+        BLOCK_LINE.replace("depth=32", "depth=many"),
+        BLOCK_LINE.replace("disk=xvda", "disk=x/y"),
+    ];
+    let out = parse(bad.iter().map(String::as_str));
+    assert!(out.results.is_empty(), "{:?}", out.results);
+    assert_eq!(out.notes.len(), 4, "{:#?}", out.notes);
+    assert!(out.notes[0].contains("only some of `ops bytes depth disk driver`"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! One SVG chart per table that has one: the medians over the runs.
 
 use super::svg::{Bar, Chart};
+use crate::bench::block_rows::Unit;
 use crate::bench::floor::Workload;
 use crate::bench::model::BenchReport;
 
@@ -80,6 +81,32 @@ fn core(report: &BenchReport) -> Chart {
     chart(title, "ns", bars, &legend)
 }
 
+/// The block figures of `units` per column, medians over the runs; IOPS
+/// shown as the MB/s they move (4 KiB each), so that one axis serves.
+fn block(report: &BenchReport, title: &str, unit: &str, units: &[Unit]) -> Chart {
+    let columns = &report.columns;
+    let rows = report.block();
+    let bars = sets(
+        rows.iter()
+            .filter(|r| units.contains(&r.figure.unit))
+            .map(|row| {
+                let (label, scale) = match row.figure.unit {
+                    Unit::Iops => ("4 KiB random reads, QD32 (as MB/s)", 4096.0 / 1e6),
+                    _ => (row.figure.label, 1.0),
+                };
+                let cells = columns.iter().zip(&row.cells);
+                cells.map(move |(c, cell)| {
+                    (
+                        format!("{label}: {}", c.name),
+                        cell.values.median().map(|v| v * scale),
+                    )
+                })
+            }),
+    );
+    let legend: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    chart(title, unit, bars, &legend)
+}
+
 fn boot(report: &BenchReport) -> Chart {
     let bars = sets(report.boot.iter().map(|b| {
         [
@@ -156,6 +183,24 @@ pub fn charts(report: &BenchReport) -> Vec<(String, Chart)> {
         ("pairs.svg", pairs(report)),
         ("sweep.svg", sweep(report)),
         ("core.svg", core(report)),
+        (
+            "block_latency.svg",
+            block(
+                report,
+                "Block I/O latency per request (median over runs; lower is better)",
+                "ns",
+                &[Unit::Latency],
+            ),
+        ),
+        (
+            "block_throughput.svg",
+            block(
+                report,
+                "Block I/O throughput (median over runs; higher is better)",
+                "MB/s",
+                &[Unit::Iops, Unit::MegabytesPerSec],
+            ),
+        ),
         ("boot.svg", boot(report)),
         ("footprint.svg", footprint(report)),
         ("density.svg", density(report)),

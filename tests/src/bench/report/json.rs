@@ -10,6 +10,7 @@
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
+use crate::bench::block_rows::{BlockRow, Comparison, Goal, Unit, goals};
 use crate::bench::boot::BootRow;
 use crate::bench::core_rows::CoreRow;
 use crate::bench::floor::Probe;
@@ -116,6 +117,109 @@ impl<'a> Core<'a> {
     }
 }
 
+/// A block figure in one column.
+#[derive(Serialize)]
+struct BlockCellJson<'a> {
+    /// Each run's figure, over the runs.
+    value: &'a Spread,
+    /// Lowest p10 and highest p90 over the runs, in the figure's unit.
+    p10_p90: Option<(f64, f64)>,
+    iters: &'a [u64],
+    disk: Option<&'a str>,
+}
+
+/// The paravirtual column against another.
+#[derive(Serialize)]
+struct ComparisonJson<'a> {
+    other: &'a str,
+    /// Run k of xen-pvh's figure over run k of the other's.
+    ratio_pv_over_other: &'a Spread,
+    run_winners: Vec<&'static str>,
+    verdict: String,
+}
+
+impl<'a> ComparisonJson<'a> {
+    fn of(c: &'a Comparison) -> Self {
+        let word = |w: &Winner| match w {
+            Winner::Pv => "xen-pvh",
+            Winner::Baseline => c.other,
+            Winner::Tie => "tie",
+        };
+        Self {
+            other: c.other,
+            ratio_pv_over_other: &c.ratios,
+            run_winners: c.run_winners.iter().map(word).collect(),
+            verdict: c.verdict(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Block<'a> {
+    bench: &'static str,
+    figure: &'static str,
+    unit: &'static str,
+    /// By column name, in the columns' order.
+    #[serde(serialize_with = "cells_in_order")]
+    columns: Vec<(&'a str, BlockCellJson<'a>)>,
+    pv_over_hvm: ComparisonJson<'a>,
+    pv_over_native: ComparisonJson<'a>,
+}
+
+fn cells_in_order<S: Serializer>(
+    entries: &[(&str, BlockCellJson<'_>)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(entries.iter().map(|(k, v)| (k, v)))
+}
+
+impl<'a> Block<'a> {
+    fn of(row: &'a BlockRow, columns: &'a [Column]) -> Self {
+        Self {
+            bench: row.figure.bench,
+            figure: row.figure.label,
+            unit: match row.figure.unit {
+                Unit::Latency => "ns per request",
+                Unit::Iops => "requests per second",
+                Unit::MegabytesPerSec => "10^6 bytes per second",
+            },
+            columns: columns
+                .iter()
+                .zip(&row.cells)
+                .map(|(c, cell)| {
+                    let json = BlockCellJson {
+                        value: &cell.values,
+                        p10_p90: cell.p10_p90,
+                        iters: &cell.iters,
+                        disk: cell.disk.as_deref(),
+                    };
+                    (c.name.as_str(), json)
+                })
+                .collect(),
+            pv_over_hvm: ComparisonJson::of(&row.pv_over_hvm),
+            pv_over_native: ComparisonJson::of(&row.pv_over_native),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BlockGoal<'a> {
+    goal: &'static str,
+    /// Met in every run; null when a column or run is missing.
+    met: Option<bool>,
+    ratios: &'a Spread,
+}
+
+impl<'a> BlockGoal<'a> {
+    fn of(g: &'a Goal) -> Self {
+        Self {
+            goal: g.what,
+            met: g.met,
+            ratios: &g.ratios,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct MemoryFloor<'a> {
     workload: &'static str,
@@ -152,6 +256,8 @@ struct Document<'a> {
     pairs: Vec<Pair<'a>>,
     pair_notes: Vec<String>,
     core: Vec<Core<'a>>,
+    block: Vec<Block<'a>>,
+    block_goals: Vec<BlockGoal<'a>>,
     boot: &'a [BootRow],
     memory_floors: Vec<MemoryFloor<'a>>,
     footprint: &'a Footprint,
@@ -164,6 +270,8 @@ pub fn report_json(report: &BenchReport) -> serde_json::Result<String> {
     let m = &report.machine;
     let (pairs, pair_notes) = report.all_pairs();
     let core = report.core();
+    let block = report.block();
+    let block_goals = goals(&block);
     let document = Document {
         machine: Machine {
             commit: &m.commit,
@@ -198,6 +306,11 @@ pub fn report_json(report: &BenchReport) -> serde_json::Result<String> {
             .iter()
             .map(|row| Core::of(row, &report.columns))
             .collect(),
+        block: block
+            .iter()
+            .map(|row| Block::of(row, &report.columns))
+            .collect(),
+        block_goals: block_goals.iter().map(BlockGoal::of).collect(),
         boot: &report.boot,
         memory_floors: report
             .floors

@@ -1,6 +1,7 @@
 //! `bench/report.md`: where and how the figures were made, the tables and
 //! charts, the rules they follow, and everything that went wrong.
 
+use super::block_tables::goal_lines;
 use super::table::Table;
 use super::tables;
 use crate::bench::floor::{CONFIRM, HI_MB, LO_MB};
@@ -37,6 +38,43 @@ pub fn preamble(report: &BenchReport) -> Vec<String> {
     ]
 }
 
+/// How the block benchmarks ran, under the latency table.
+const BLOCK_HOW: &str = "Each column measures the disk the runner gave it: natively QEMU's \
+    AHCI (ICH9) disk, under Xen HVM the AHCI disk of Xen's device model, under Xen PVH the \
+    blkfront disk that dom0's backend serves, all backed by the same kind of image file. \
+    The kernel submits requests through its asynchronous block layer and sleeps until \
+    the driver's interrupt or event wakes it (one timer for a whole batch, none per \
+    request), so every figure includes interrupt delivery. Random reads are 4 KiB at \
+    4 KiB-aligned offsets from a fixed-seed generator; writes go to the disk's second half \
+    and write back what was read there. A ratio is xen-pvh's figure over the other \
+    column's, run k over run k (HVM and PVH runs alternate in one Xen boot; native runs \
+    are separate boots): for latencies below 1 means PVH is faster, for rates above 1. \
+    `pv faster`, `<column> faster` or `tie` follow the pairs' rule on the p10-p90 ranges \
+    of the iteration times: apart in every run with the same side below, else a tie. \
+    Exits and notifications are not counted here: the core's block layer has no counter \
+    for them; the drivers' own tests log them (AHCI register accesses and interrupts per \
+    read at QD1, blkfront notifications per request at QD1 and QD32).";
+
+/// Each block figure's verdicts in words.
+fn block_notes(report: &BenchReport, benches: &[&str]) -> String {
+    let mut lines = Vec::new();
+    for row in report.block() {
+        if !benches.contains(&row.figure.bench) {
+            continue;
+        }
+        for c in [&row.pv_over_hvm, &row.pv_over_native] {
+            lines.push(format!(
+                "- **{}**, xen-pvh against {}: {}; ratio {}.",
+                row.figure.label,
+                c.other,
+                c.verdict(),
+                c.ratios.text_n(times)
+            ));
+        }
+    }
+    lines.join("\n")
+}
+
 /// The words under a table.
 fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
     let mut md = String::new();
@@ -65,6 +103,30 @@ fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
              32-byte line: short enough that the trapped UART under HVM writes it at least \
              five times within the kernel's time budget.\n\n",
         ),
+        Some("block_latency.svg") => md.push_str(&format!(
+            "{BLOCK_HOW}\n\n{}\n\n",
+            block_notes(report, &["block_read_4k_qd1", "block_flush"])
+        )),
+        Some("block_throughput.svg") => {
+            md.push_str(&format!(
+                "IOPS: the requests of a timed iteration (32) over its time; MB/s: 10^6 bytes \
+                 a second, 1 MiB an iteration. The chart shows the QD32 reads as the MB/s \
+                 they move (4 KiB each). The rule for the ratio columns is the latency \
+                 table's.\n\n{}\n\n",
+                block_notes(
+                    report,
+                    &[
+                        "block_read_4k_qd32",
+                        "block_read_seq_1m",
+                        "block_write_seq_1m"
+                    ]
+                )
+            ));
+            for line in goal_lines(report) {
+                md.push_str(&format!("- **{line}**\n"));
+            }
+            md.push('\n');
+        }
         Some("boot.svg") => md.push_str(
             "All guests have the same memory and ran one at a time in one Xen boot, in \
              turn (mute, Virtus, Linux quiet, Linux verbose, then again), after one \

@@ -2,6 +2,7 @@
 //! terminal and for `report.md`), `report.json`, and the SVG charts.
 
 pub mod bench_tables;
+pub mod block_tables;
 pub mod charts;
 pub mod guest_tables;
 pub mod json;
@@ -21,11 +22,14 @@ pub fn tables(report: &BenchReport) -> Vec<Table> {
         bench_tables::pairs_table(report),
         bench_tables::sweep_table(report),
         bench_tables::core_table(report),
+        block_tables::latency_table(report),
+        block_tables::throughput_table(report),
         guest_tables::boot_table(report),
         guest_tables::floor_table(report),
         guest_tables::footprint_table(report),
         guest_tables::density_table(report),
         bench_tables::pair_runs_table(report),
+        block_tables::block_runs_table(report),
     ]
 }
 

@@ -6,6 +6,7 @@ use super::markdown::{markdown, table};
 use super::svg::{render, tests::well_formed_xml};
 use super::table::{bytes, ns};
 use super::*;
+use crate::bench::block_rows::tests::block_columns;
 use crate::bench::boot::{BootKind, BootRow, BootRun};
 use crate::bench::floor::{Floor, Probe, Workload};
 use crate::bench::model::tests::columns;
@@ -33,6 +34,14 @@ pub fn sample() -> BenchReport {
         memory_line: Some(format!("memory: {} MiB usable", mb - 2)),
     };
     let mut columns = columns();
+    // Every block figure in every run, so that the block tables, charts
+    // and keys have something to show.
+    let block = block_columns();
+    for (column, block) in columns.iter_mut().zip(&block) {
+        for (run, b) in column.runs.iter_mut().zip(&block.runs) {
+            run.output.results.extend(b.output.results.iter().cloned());
+        }
+    }
     // A benchmark that failed and a probe that died before its memory
     // line, so that every key of report.json appears in [`JSON_SHAPE`].
     columns[1].runs[1]
@@ -118,6 +127,15 @@ fn markdown_has_every_table_the_rule_and_the_commit() {
         "**xen-hvm** (2 runs): xen-hvm setup",
         "dom0 types `test time_`",
         "| time_read | 2 | 120 us [120 us-120 us] n=100 |",
+        "| figure | native (sda ahci): median (range over runs) |",
+        "| 4 KiB random read, QD1: latency | 65.0 us (60.0 us-70.0 us) [p10-p90 54.0 us-77.0 us] |",
+        "| 0.04x (0.03x-0.04x), pv faster | 1.62x (1.57x-1.67x), native faster | 2x20 / 2x20 / 2x20 |",
+        "| 4 KiB random reads, QD32: IOPS | 30952 IOPS (28571 IOPS-33333 IOPS)",
+        "| 26.4x (22.7x-30.0x), pv faster |",
+        "goal: 4 KiB QD32 IOPS: xen-pvh (blkfront) at least 10x xen-hvm (emulated AHCI): met in every run (ratio 26.4x (22.7x-30.0x), n=2)",
+        "goal: 4 KiB QD1 latency: xen-pvh within 2x of native: met in every run",
+        "| sequential 1 MiB writes: MB/s | 2 | 74.9 MB/s [68.1 MB/s-83.2 MB/s] n=20 |",
+        "![Block I/O throughput",
     ] {
         assert!(md.contains(needle), "{needle} missing from\n{md}");
     }
@@ -220,6 +238,9 @@ fn json_has_the_keys_and_values_of_the_report() {
         "\"tie_rule\": \"A pair is a tie",
         "\"floor_mb\": 3",
         "\"ready_own_clock_secs\": 0.03",
+        "\"bench\": \"block_read_4k_qd32\"",
+        "\"driver\": \"blkfront\"",
+        "\"goal\": \"4 KiB QD32 IOPS",
         "\"repeat\": 2",
     ] {
         assert!(text.contains(needle), "{needle} missing from\n{text}");

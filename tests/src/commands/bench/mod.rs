@@ -33,7 +33,7 @@ use crate::xen::XenOptions;
 use crate::xen::bed::Bed;
 use crate::xen::report::GuestReport;
 use boot::boot_and_footprint;
-use columns::{BENCH_CMDLINE, native_column, xen_columns};
+use columns::{native_column, xen_columns};
 use density::density;
 use floor::memory_floors;
 use machine::{machine, xen_version_of};
@@ -66,17 +66,24 @@ pub fn run(request: &BenchRequest) -> Result<bool, String> {
             .notes
             .push(format!("partial run: only {}", request.parts.join(", ")));
     }
+    if request.benches != "all" {
+        report.notes.push(format!(
+            "partial run: only the kernel benchmarks matching `{}`",
+            request.benches
+        ));
+    }
     let r = request.repeat;
+    let bench_cmdline = request.bench_cmdline();
     if request.runs("native") {
         banner(&format!(
-            "native: virtus-native in QEMU, {BENCH_CMDLINE}, {r} runs"
+            "native: virtus-native in QEMU, {bench_cmdline}, {r} runs"
         ));
         report.columns.push(native_column(request));
     }
     if request.runs("hvm") || request.runs("pvh") {
         banner(&format!(
             "Xen: virtus-native.elf32 as HVM guest and virtus-pv as PVH guest, in turn, \
-             {BENCH_CMDLINE}, {r} runs each"
+             {bench_cmdline}, {r} runs each"
         ));
         let (columns, bed) = xen_columns(request, &mut report.notes);
         report.columns.extend(columns);
@@ -114,6 +121,9 @@ pub fn run(request: &BenchRequest) -> Result<bool, String> {
     say("");
     for pair in report.pairs() {
         say(&format!("{}: {}", pair.pair, pair.verdict()));
+    }
+    for line in report::block_tables::goal_lines(&report) {
+        say(&line);
     }
     for note in &report.notes {
         say(&format!("note: {note}"));
