@@ -191,8 +191,12 @@ fn reset_watches() -> TestResult {
     let first = xs("wait", |c| c.wait_events(TOKEN, EVENT_WAIT_NS))?;
     check!(!first.is_empty(), "the watch never fired on registration");
     xs("reset", |c| c.reset_watches())?;
-    let restored = xs("watch control/ again", crate::control::watch)
-        .and_then(|()| xs("watch the disks' backends again", crate::blkfront::watch_again));
+    let restored = xs("watch control/ again", crate::control::watch).and_then(|()| {
+        xs(
+            "watch the disks' backends again",
+            crate::blkfront::watch_again,
+        )
+    });
     let stray_before = xs("counts", |c| Ok(c.event_counts().stray))?;
     xs("write", |c| c.write(WATCHED, b"3"))?;
     let after = xs("listen", |c| c.wait_events(TOKEN, QUIET_WAIT_NS))?;
