@@ -260,24 +260,7 @@ impl<G: Grants, N: Bell> Front<G, N> {
         self.generations[slot] = (self.generations[slot] + 1) & ((1 << (64 - SLOT_BITS)) - 1);
         let wire_id = (self.generations[slot] << SLOT_BITS) | slot as u64;
         if !pooled.is_empty() {
-            let bytes = self.pooled_request(operation, wire_id, &request, &mut pooled);
-            let sent_op = if bytes[0] == wire::OP_INDIRECT {
-                self.stats.indirect += 1;
-                wire::OP_INDIRECT
-            } else {
-                operation
-            };
-            self.stats.pooled += 1;
-            let shadow = Shadow {
-                id: request.id,
-                operation: sent_op,
-                inner_op: operation,
-                buffer: request.buffer,
-                grefs: Vec::new(),
-                indirect_pages: None,
-                pooled,
-            };
-            self.push(slot, &bytes, shadow);
+            self.submit_pooled(slot, wire_id, operation, request, pooled);
             return Ok(());
         }
         let Some(segs) = self.grant_pages(&request.buffer, readonly) else {
@@ -338,70 +321,6 @@ impl<G: Grants, N: Bell> Front<G, N> {
             self.stats.notifications += 1;
             self.bell.notify();
         }
-    }
-
-    /// Pool pages for `buffer` (and its segment list if it goes indirect),
-    /// a write's data copied in; None if the pool cannot give them all.
-    fn take_pool_pages(&mut self, buffer: &BlockBuffer, op: u8) -> Option<Vec<SharedPage>> {
-        let n = buffer.page_count();
-        let lists = if n > MAX_SEGMENTS_PER_REQUEST {
-            n.div_ceil(SEGMENTS_PER_INDIRECT_PAGE)
-        } else {
-            0
-        };
-        let pool = self.pool.as_mut()?;
-        let mut pages = pool.take_n(n + lists, &mut self.grants)?;
-        if op == wire::OP_WRITE {
-            for (i, page) in pages.iter_mut().take(n).enumerate() {
-                page.fill(buffer.page(i));
-            }
-        }
-        Some(pages)
-    }
-
-    /// The ring slot of a request whose segments are `pages` (from
-    /// [`Self::take_pool_pages`]): direct, or indirect with the list
-    /// written into the trailing pool page(s).
-    fn pooled_request(
-        &self,
-        op: u8,
-        id: u64,
-        request: &Request,
-        pages: &mut [SharedPage],
-    ) -> [u8; wire::SLOT_LEN] {
-        let n = request.buffer.page_count();
-        let segs: Vec<Segment> = (0..n)
-            .map(|i| Segment::leading(pages[i].gref(), request.buffer.page(i).len()))
-            .collect();
-        if n <= MAX_SEGMENTS_PER_REQUEST {
-            let req = WireRequest {
-                operation: op,
-                handle: self.handle,
-                id,
-                sector_number: request.lba,
-                segments: segs,
-            };
-            return req.encode();
-        }
-        // The core never sends more than max_sectors: this is a bug guard.
-        assert!(n <= self.features.indirect_segments as usize);
-        let lists = &mut pages[n..];
-        for (list, chunk) in lists
-            .iter_mut()
-            .zip(segs.chunks(SEGMENTS_PER_INDIRECT_PAGE))
-        {
-            let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.encode()).collect();
-            list.fill(&bytes);
-        }
-        IndirectRequest {
-            indirect_op: op,
-            nr_segments: n as u16,
-            handle: self.handle,
-            id,
-            sector_number: request.lba,
-            indirect_grefs: lists.iter().map(SharedPage::gref).collect(),
-        }
-        .encode()
     }
 
     /// An indirect request for `segs`: the segments written into pages of
@@ -572,6 +491,9 @@ pub fn device_info(capacity: u64, read_only: bool, ring_size: u32, f: &Features)
         driver: "blkfront",
     }
 }
+
+#[path = "device_pooled.rs"]
+mod pooled;
 
 #[cfg(test)]
 #[path = "device_tests.rs"]
