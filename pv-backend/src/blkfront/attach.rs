@@ -101,12 +101,16 @@ impl Grants for TableGrants {
             .ok()
     }
     fn shared_page(&mut self) -> Option<SharedPage> {
-        let frame = take_frame()
-            .map_err(|e| log::warn!("blkfront: persistent-grant pool: {e}"))
-            .ok()?;
-        // SAFETY: the frame was just reserved as shared: mapped (identity,
-        // as the ring's), 4 KiB, used by nothing else, and never freed: the
-        // pool keeps it for good.
+        // An allocated frame, kept for good: the allocator never hands it
+        // out again. (Not registered with `mem::reserve_shared`: that
+        // registry holds 16 frames, for rings and tables; a pool page is
+        // plain identity-mapped RAM that stays allocated.)
+        let Some(frame) = mem::alloc_frame() else {
+            log::warn!("blkfront: persistent-grant pool: no free frame");
+            return None;
+        };
+        // SAFETY: a frame the allocator just gave us: identity-mapped RAM,
+        // 4 KiB, used by nothing else, and never freed (the pool keeps it).
         Some(unsafe { SharedPage::new(NonNull::new(frame as *mut u8)?) })
     }
     fn end(&mut self, gref: u32) -> bool {
@@ -209,7 +213,7 @@ impl BlockDevice for BlkfrontDisk {
     }
 }
 
-/// A ring (or pool) frame from the allocator, withheld from it as shared memory in
+/// A ring frame from the allocator, withheld from it as shared memory in
 /// the same step (interrupts off: nothing allocates it in between).
 fn take_frame() -> Result<u64, String> {
     without_interrupts(|| {

@@ -297,8 +297,7 @@ fn read_pages(disk: &Disk, lba: u64, pages: u64, per: u64) -> Result<Vec<u8>, Te
 /// pass of 64 KiB reads the pool stops growing, a second pass (64 KiB and
 /// 4 KiB reads of other sectors) uses the same references, the grant
 /// table's free count (the table's, not the driver's) does not move, and
-/// Xen's entry flags show blkback still maps every pool page between
-/// requests. The bytes of the 4 KiB reads equal those of 64 KiB reads of
+/// Xen's entry flags show blkback still maps the pages between requests. The bytes of the 4 KiB reads equal those of 64 KiB reads of
 /// the same sectors. With `blkfront.persistent=0` the key is absent and
 /// no pool exists; reads end their grants (the table's free count is back).
 fn persistent_grants_reused() -> TestResult {
@@ -375,9 +374,17 @@ fn persistent_grants_reused() -> TestResult {
             mapped += 1;
         }
     }
-    check_eq!(mapped, refs2.len());
+    // blkback unmaps a persistent grant unused for 60 s (its
+    // pgrant_timeout), so only the 17 pages of the last 64 KiB reads are
+    // sure to be mapped; pages from earlier tests may have been let go.
+    check!(
+        mapped >= 17,
+        "only {mapped} of {} pool pages mapped by the backend",
+        refs2.len()
+    );
     log::info!(
-        "blkfront persistent grants: pool {granted2}/{cap} pages, refs {refs2:?} reused by {}          requests, all mapped by the backend between requests, grant table free {free2}",
+        "blkfront persistent grants: pool {granted2}/{cap} pages, refs {refs2:?} reused by {} \
+         requests, {mapped} mapped by the backend between requests, grant table free {free2}",
         after.pooled - before.pooled
     );
     Ok(())

@@ -4,7 +4,8 @@
 //!
 //! A write copies the caller's data into pool pages before the request
 //! goes out; a read copies out of them when the response has come. Pages
-//! come from the frame allocator (through [`super::device::Grants`]) only
+//! come from the frame allocator (through [`super::device::Grants`]), stay
+//! allocated for good, and are taken only
 //! when the free list is empty and fewer than `cap` exist: the pool grows
 //! with the depth and size of what is actually asked, never beyond `cap`.
 //! The free list is LIFO, as blkif.h recommends, so that a backend that
