@@ -86,14 +86,15 @@ pub struct Features {
 }
 
 /// Segments per request with persistent grants: 16 x 4 KiB = 64 KiB, so
-/// that a full ring (32 x 16 = 512 pages) is bounded and the pool cap
-/// below covers half of it; beyond that, requests wait for pool pages.
+/// that one request needs at most 17 pool pages (16 + its list).
 pub const PERSISTENT_SEGMENTS: u32 = 16;
-/// Most pool pages per disk: 256 x 4 KiB = 1 MiB. The pool grows only as
-/// far as the load asks (QD1 4 KiB reads use one page, QD32 4 KiB reads
-/// 32); 1 MiB is what a 32 MB guest can spare for a disk, and 15 requests
-/// of 64 KiB (+ a list page each) in flight keep blkback busy.
-pub const POOL_PAGES: usize = 256;
+/// Most pool pages per disk: 128 x 4 KiB = 512 KiB and 128 grant refs.
+/// The pool grows only as far as the load asks (QD1 4 KiB reads use one
+/// page, QD32 4 KiB reads 32; the full suite's transfers fill it); two
+/// disks' pools then leave most of the grant table's 504 free refs, and
+/// 7 requests of 64 KiB in flight still keep blkback busy. Beyond that,
+/// requests wait for pool pages.
+pub const POOL_PAGES: usize = 128;
 
 struct Shadow {
     id: RequestId,
