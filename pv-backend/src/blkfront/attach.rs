@@ -18,6 +18,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::device::{self, Bell, Features, Front, Grants, Stats};
 use super::handshake::{self, DiskParams, Offer, RingSetup};
+use super::pool::SharedPage;
 use super::ring::FrontRing;
 use super::wire::MAX_SEGMENTS_PER_REQUEST;
 use crate::evtchn::{self, Port};
@@ -55,6 +56,20 @@ fn indirect_limit() -> u32 {
     }
 }
 
+/// Whether to offer persistent grants: yes unless `blkfront.persistent=0`
+/// is on the command line (so that a benchmark can measure what they buy).
+fn persistent_wanted() -> bool {
+    let cmdline = &virtus_kernel::platform().boot_info().cmdline;
+    match cmdline.get("blkfront.persistent") {
+        None | Some("1") => true,
+        Some("0") => false,
+        Some(v) => {
+            log::warn!("blkfront.persistent={v}: not 0 or 1; persistent grants stay on");
+            true
+        }
+    }
+}
+
 /// Bumped by the xenstore upcall and by the client when it queues a watch
 /// event: something may have arrived for a blkfront watch.
 static STORE_ACTIVITY: AtomicU64 = AtomicU64::new(0);
@@ -84,6 +99,19 @@ impl Grants for TableGrants {
         grant::grant_access(self.0, frame & !0xfff, readonly)
             .map_err(|e| log::warn!("blkfront: grant of page {page:#x}: {e}"))
             .ok()
+    }
+    fn shared_page(&mut self) -> Option<SharedPage> {
+        // An allocated frame, kept for good: the allocator never hands it
+        // out again. (Not registered with `mem::reserve_shared`: that
+        // registry holds 16 frames, for rings and tables; a pool page is
+        // plain identity-mapped RAM that stays allocated.)
+        let Some(frame) = mem::alloc_frame() else {
+            log::warn!("blkfront: persistent-grant pool: no free frame");
+            return None;
+        };
+        // SAFETY: a frame the allocator just gave us: identity-mapped RAM,
+        // 4 KiB, used by nothing else, and never freed (the pool keeps it).
+        Some(unsafe { SharedPage::new(NonNull::new(frame as *mut u8)?) })
     }
     fn end(&mut self, gref: u32) -> bool {
         match grant::end_access(gref) {
@@ -123,6 +151,14 @@ pub struct Attached {
 impl Attached {
     pub fn stats(&self) -> Stats {
         self.front.lock().stats
+    }
+
+    /// The persistent-grant pool: (pages granted, cap, the references).
+    pub fn pool(&self) -> Option<(usize, usize, Vec<u32>)> {
+        let front = self.front.lock();
+        front
+            .pool()
+            .map(|p| (p.granted(), p.cap(), p.refs().to_vec()))
     }
 
     /// Why the disk stopped, if it did.
@@ -181,9 +217,9 @@ impl BlockDevice for BlkfrontDisk {
 /// the same step (interrupts off: nothing allocates it in between).
 fn take_frame() -> Result<u64, String> {
     without_interrupts(|| {
-        let frame = mem::alloc_frame().ok_or("no free frame for the ring")?;
+        let frame = mem::alloc_frame().ok_or("no free frame")?;
         mem::free_frame(frame).map_err(|_| "cannot return the frame")?;
-        mem::reserve_shared(frame).map_err(|e| format!("ring frame: {e}"))?;
+        mem::reserve_shared(frame).map_err(|e| format!("shared frame: {e}"))?;
         Ok(frame)
     })
 }
@@ -223,6 +259,7 @@ fn attach(id: u32) -> Result<Arc<Attached>, String> {
     let setup = RingSetup {
         refs: alloc::vec![gref],
         port,
+        persistent: persistent_wanted(),
     };
     let token = format!("blkfront:{id}");
     let params = store(|c| {
@@ -240,6 +277,7 @@ fn attach(id: u32) -> Result<Arc<Attached>, String> {
             0
         },
         flush: params.flush,
+        persistent: setup.persistent && params.persistent,
     };
     let entries = ring.size();
     let info = device::device_info(params.sectors, params.read_only(), entries, &features);
@@ -281,13 +319,14 @@ pub fn start() {
             Ok(a) => {
                 log::info!(
                     "blkfront: {} ({}): {} sectors, ring {} page(s), port {}, indirect {} segs, \
-                     flush {:?}{}",
+                     persistent grants {}, flush {:?}{}",
                     a.name,
                     a.device.backend,
                     a.params.sectors,
                     a.ring_pages,
                     a.port,
                     a.features.indirect_segments,
+                    a.features.persistent,
                     a.params.flush,
                     if a.params.read_only() {
                         ", read-only"
@@ -322,7 +361,7 @@ pub fn describe(out: &mut dyn core::fmt::Write) -> core::fmt::Result {
         writeln!(
             out,
             "blkfront   {}: backend {} (dom {}), ring {} page(s) / {} slots, indirect {} segs \
-             (offered {}), persistent grants offered {} (not used), flush {:?}, max ring order {} (1 page used)",
+             (offered {}), persistent grants {}, flush {:?}, max ring order {} (1 page used)",
             a.name,
             a.device.backend,
             a.device.backend_id,
@@ -330,24 +369,45 @@ pub fn describe(out: &mut dyn core::fmt::Write) -> core::fmt::Result {
             a.ring_entries,
             a.features.indirect_segments,
             a.offer.max_indirect_segments,
-            a.offer.persistent || a.params.persistent,
+            persistent_text(&a),
             a.params.flush,
             a.offer.max_ring_page_order
         )?;
         writeln!(
             out,
             "blkfront   {}: {} requests, {} notifications, {} indirect, {} bad responses, \
-             {} buffers withheld, {} upcalls",
+             {} buffers withheld, {} upcalls; persistent: {} pooled requests, {} waits for \
+             pool pages, {} fallbacks to per-request grants",
             a.name,
             s.requests,
             s.notifications,
             s.indirect,
             s.bad_responses,
             s.withheld,
-            UPCALLS.load(Ordering::Relaxed)
+            UPCALLS.load(Ordering::Relaxed),
+            s.pooled,
+            s.pool_waits,
+            s.fallbacks
         )?;
     }
     Ok(())
+}
+
+fn persistent_text(a: &Attached) -> String {
+    let backend = if a.params.persistent {
+        "offered"
+    } else {
+        "not offered"
+    };
+    match a.pool() {
+        Some((granted, cap, _)) => {
+            format!(
+                "in use ({backend}; pool {granted}/{cap} pages granted rw, 16 segs per request)"
+            )
+        }
+        None if persistent_wanted() => format!("not in use ({backend} by the backend)"),
+        None => format!("off (blkfront.persistent=0; {backend} by the backend)"),
+    }
 }
 
 /// The frontend's and backend's states of `a`, as xenstore has them.

@@ -9,6 +9,16 @@
 //! end when a request completes; a page the backend still maps is never
 //! handed back (its buffer is withheld and the request fails).
 //!
+//! With persistent grants (see [`super::pool`]) every segment, data and
+//! indirect list, is a page of the pool, granted read-write once; the
+//! caller's buffer is copied in (write) or out (read) and never granted.
+//! When the pool can give no more pages a request waits while others are
+//! in flight (they give pages back), else it falls back to per-request
+//! grants of its own buffer, read-write (a persistent backend maps every
+//! grant so), ended on completion as without the pool (blkback may keep
+//! such a grant mapped too: then the buffer is withheld as above, which
+//! is why the fallback is the last resort, not the overflow path).
+//!
 //! Generic over the grant table and the event channel ([`Grants`],
 //! [`Bell`]) so that it runs on the host against a fake backend.
 
@@ -16,6 +26,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::handshake::FlushKind;
+use super::pool::{Pool, SharedPage};
 use super::ring::FrontRing;
 use super::wire::{
     self, IndirectRequest, MAX_SEGMENTS_PER_REQUEST, Request as WireRequest, Response,
@@ -31,6 +42,9 @@ pub trait Grants {
     fn grant(&mut self, page: u64, readonly: bool) -> Option<u32>;
     /// Ends the grant; false while the backend still maps the page.
     fn end(&mut self, gref: u32) -> bool;
+    /// A page of the driver's own for the persistent-grant pool, never
+    /// given back; None when there is none to spare.
+    fn shared_page(&mut self) -> Option<SharedPage>;
 }
 
 /// Tells the backend the ring has new requests.
@@ -53,6 +67,12 @@ pub struct Stats {
     pub withheld: u64,
     /// Requests that went indirect.
     pub indirect: u64,
+    /// Requests whose segments were all pool pages (persistent grants).
+    pub pooled: u64,
+    /// Requests refused for a while: the pool was in use by others.
+    pub pool_waits: u64,
+    /// Requests that fell back to per-request grants (pool exhausted).
+    pub fallbacks: u64,
 }
 
 /// What the backend offered and the driver uses.
@@ -61,7 +81,20 @@ pub struct Features {
     /// Segments per indirect request (0: direct requests only).
     pub indirect_segments: u32,
     pub flush: FlushKind,
+    /// Persistent grants: both ends wrote `feature-persistent = 1`.
+    pub persistent: bool,
 }
+
+/// Segments per request with persistent grants: 16 x 4 KiB = 64 KiB, so
+/// that one request needs at most 17 pool pages (16 + its list).
+pub const PERSISTENT_SEGMENTS: u32 = 16;
+/// Most pool pages per disk: 128 x 4 KiB = 512 KiB and 128 grant refs.
+/// The pool grows only as far as the load asks (QD1 4 KiB reads use one
+/// page, QD32 4 KiB reads 32; the full suite's transfers fill it); two
+/// disks' pools then leave most of the grant table's 504 free refs, and
+/// 7 requests of 64 KiB in flight still keep blkback busy. Beyond that,
+/// requests wait for pool pages.
+pub const POOL_PAGES: usize = 128;
 
 struct Shadow {
     id: RequestId,
@@ -73,6 +106,8 @@ struct Shadow {
     grefs: Vec<u32>,
     /// Indirect segment pages, kept until the response.
     indirect_pages: Option<BlockBuffer>,
+    /// Pool pages: one per buffer page, then the list page if indirect.
+    pooled: Vec<SharedPage>,
 }
 
 const SLOT_BITS: u32 = 16;
@@ -89,16 +124,21 @@ pub struct Front<G: Grants, N: Bell> {
     done: VecDeque<Completion>,
     /// Why the device stopped (ring corrupt, backend closed), if it did.
     dead: Option<BlockError>,
+    /// The persistent-grant pool (None: persistent grants not in use).
+    pool: Option<Pool>,
     pub stats: Stats,
 }
 
 /// Most sectors one request carries.
 pub fn max_sectors(features: &Features) -> u32 {
-    let segs = if features.indirect_segments as usize > MAX_SEGMENTS_PER_REQUEST {
+    let mut segs = if features.indirect_segments as usize > MAX_SEGMENTS_PER_REQUEST {
         features.indirect_segments
     } else {
         MAX_SEGMENTS_PER_REQUEST as u32
     };
+    if features.persistent {
+        segs = segs.min(PERSISTENT_SEGMENTS);
+    }
     segs * u32::from(wire::SECTORS_PER_PAGE)
 }
 
@@ -117,12 +157,26 @@ impl<G: Grants, N: Bell> Front<G, N> {
             generations: alloc::vec![0; n],
             done: VecDeque::new(),
             dead: None,
+            pool: features.persistent.then(|| Pool::new(POOL_PAGES)),
             stats: Stats::default(),
         }
     }
 
     pub fn features(&self) -> Features {
         self.features
+    }
+
+    /// The persistent-grant pool, if in use.
+    pub fn pool(&self) -> Option<&Pool> {
+        self.pool.as_ref()
+    }
+
+    /// Replaces the pool's cap (tests of an exhausted pool).
+    #[cfg(test)]
+    pub fn set_pool_cap(&mut self, cap: usize) {
+        if self.pool.is_some() {
+            self.pool = Some(Pool::new(cap));
+        }
     }
 
     pub fn in_flight(&self) -> usize {
@@ -191,6 +245,25 @@ impl<G: Grants, N: Bell> Front<G, N> {
                 }
             },
         };
+        // A persistent backend maps every grant read-write.
+        let readonly = readonly && self.pool.is_none();
+        let mut pooled = Vec::new();
+        if self.pool.is_some() && !request.buffer.is_empty() {
+            match self.take_pool_pages(&request.buffer, operation) {
+                Some(pages) => pooled = pages,
+                None if self.in_flight() > 0 => {
+                    self.stats.pool_waits += 1;
+                    return Err(request);
+                }
+                None => self.stats.fallbacks += 1,
+            }
+        }
+        self.generations[slot] = (self.generations[slot] + 1) & ((1 << (64 - SLOT_BITS)) - 1);
+        let wire_id = (self.generations[slot] << SLOT_BITS) | slot as u64;
+        if !pooled.is_empty() {
+            self.submit_pooled(slot, wire_id, operation, request, pooled);
+            return Ok(());
+        }
         let Some(segs) = self.grant_pages(&request.buffer, readonly) else {
             if self.in_flight() > 0 {
                 return Err(request);
@@ -198,8 +271,6 @@ impl<G: Grants, N: Bell> Front<G, N> {
             self.fail(request, BlockError::Io("no free grant reference"));
             return Ok(());
         };
-        self.generations[slot] = (self.generations[slot] + 1) & ((1 << (64 - SLOT_BITS)) - 1);
-        let wire_id = (self.generations[slot] << SLOT_BITS) | slot as u64;
         let mut grefs: Vec<u32> = segs.iter().map(|s| s.gref).collect();
         let (bytes, indirect, sent_op) = if segs.len() <= MAX_SEGMENTS_PER_REQUEST {
             let req = WireRequest {
@@ -211,7 +282,7 @@ impl<G: Grants, N: Bell> Front<G, N> {
             };
             (req.encode(), None, operation)
         } else {
-            match self.indirect(operation, wire_id, request.lba, &segs) {
+            match self.indirect(operation, wire_id, request.lba, &segs, readonly) {
                 Some((bytes, pages, page_refs)) => {
                     grefs.extend(page_refs);
                     self.stats.indirect += 1;
@@ -227,22 +298,30 @@ impl<G: Grants, N: Bell> Front<G, N> {
                 }
             }
         };
-        let put = self.ring.put(&bytes);
-        debug_assert!(put, "a free slot was checked above");
-        self.shadows[slot] = Some(Shadow {
+        let shadow = Shadow {
             id: request.id,
             operation: sent_op,
             inner_op: operation,
             buffer: request.buffer,
             grefs,
             indirect_pages: indirect,
-        });
+            pooled: Vec::new(),
+        };
+        self.push(slot, &bytes, shadow);
+        Ok(())
+    }
+
+    /// Puts `bytes` on the ring for `shadow` in `slot` and rings the bell
+    /// if the backend asked.
+    fn push(&mut self, slot: usize, bytes: &[u8; wire::SLOT_LEN], shadow: Shadow) {
+        let put = self.ring.put(bytes);
+        debug_assert!(put, "a free slot was checked above");
+        self.shadows[slot] = Some(shadow);
         self.stats.requests += 1;
         if self.ring.push() {
             self.stats.notifications += 1;
             self.bell.notify();
         }
-        Ok(())
     }
 
     /// An indirect request for `segs`: the segments written into pages of
@@ -254,6 +333,7 @@ impl<G: Grants, N: Bell> Front<G, N> {
         id: u64,
         lba: u64,
         segs: &[Segment],
+        readonly: bool,
     ) -> Option<([u8; wire::SLOT_LEN], BlockBuffer, Vec<u32>)> {
         let limit = self.features.indirect_segments as usize;
         let pages = segs.len().div_ceil(SEGMENTS_PER_INDIRECT_PAGE);
@@ -264,7 +344,7 @@ impl<G: Grants, N: Bell> Front<G, N> {
             list.write_at(i * wire::SEGMENT_LEN, &s.encode());
         }
         let refs: Vec<u32> = self
-            .grant_pages(&list, true)?
+            .grant_pages(&list, readonly)?
             .iter()
             .map(|s| s.gref)
             .collect();
@@ -334,11 +414,27 @@ impl<G: Grants, N: Bell> Front<G, N> {
     fn finish(&mut self, shadow: Shadow, status: Result<(), BlockError>) {
         let Shadow {
             id,
-            buffer,
+            mut buffer,
             grefs,
             indirect_pages,
+            pooled,
+            inner_op,
             ..
         } = shadow;
+        if !pooled.is_empty() {
+            // The backend keeps pool pages mapped: nothing to end. A read's
+            // data is copied out only when it succeeded.
+            if status.is_ok() && inner_op == wire::OP_READ {
+                for (i, page) in pooled.iter().take(buffer.page_count()).enumerate() {
+                    page.copy_out(buffer.page_mut(i));
+                }
+            }
+            if let Some(pool) = self.pool.as_mut() {
+                pool.put(pooled);
+            }
+            self.done.push_back(Completion { id, status, buffer });
+            return;
+        }
         if self.end_all(&grefs) {
             self.done.push_back(Completion { id, status, buffer });
             return;
@@ -368,6 +464,16 @@ impl<G: Grants, N: Bell> Front<G, N> {
                 self.finish(shadow, Err(error));
             }
         }
+        // Every pool page is free now; a disconnected backend unmaps them.
+        if let Some(pool) = self.pool.as_mut() {
+            pool.end(&mut self.grants);
+            if pool.lingering > 0 {
+                log::warn!(
+                    "blkfront: {} pool pages still mapped by the backend; kept",
+                    pool.lingering
+                );
+            }
+        }
     }
 
     pub fn dead(&self) -> Option<BlockError> {
@@ -386,6 +492,9 @@ pub fn device_info(capacity: u64, read_only: bool, ring_size: u32, f: &Features)
         driver: "blkfront",
     }
 }
+
+#[path = "device_pooled.rs"]
+mod pooled;
 
 #[cfg(test)]
 #[path = "device_tests.rs"]

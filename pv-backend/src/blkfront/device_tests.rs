@@ -3,6 +3,7 @@
 //! backend moves real bytes between a disk image and the granted pages.
 
 use super::*;
+use crate::blkfront::pool::SharedPage;
 use crate::blkfront::ring::must_notify;
 use crate::blkfront::wire::{OP_FLUSH_DISKCACHE, OP_INDIRECT, OP_READ, OP_WRITE, RSP_EOPNOTSUPP};
 use core::ptr::NonNull;
@@ -20,6 +21,8 @@ struct Table {
     live: BTreeMap<u32, (u64, bool, bool)>,
     next: u32,
     limit: usize,
+    /// Pages `shared_page` may still give.
+    pages_left: usize,
 }
 
 #[derive(Clone, Default)]
@@ -47,6 +50,16 @@ impl Grants for FakeGrants {
             None => panic!("end of a grant never made: {gref}"),
         }
     }
+    fn shared_page(&mut self) -> Option<SharedPage> {
+        let mut t = self.0.borrow_mut();
+        if t.pages_left == 0 {
+            return None;
+        }
+        t.pages_left -= 1;
+        let page = NonNull::new(Box::into_raw(Box::new(Page([0; 4096]))).cast())?;
+        // SAFETY: a leaked page, used by nothing else, never freed.
+        Some(unsafe { SharedPage::new(page) })
+    }
 }
 
 #[derive(Clone, Default)]
@@ -69,6 +82,8 @@ struct Blkback {
     req_cons: u32,
     rsp_prod_pvt: u32,
     ops: Vec<u8>,
+    /// The data grefs of each request taken, in order.
+    seen: Vec<Vec<u32>>,
 }
 
 impl Blkback {
@@ -135,6 +150,7 @@ impl Blkback {
         let id = u64::from_le_bytes(slot[8..16].try_into().unwrap());
         let (op, sector, segs) = self.segments_of(&slot);
         self.ops.push(op);
+        self.seen.push(segs.iter().map(|s| s.0).collect());
         let mut pos = sector as usize * 512;
         for (gref, first, last) in segs {
             let page = self.page(gref, op == OP_READ);
@@ -175,6 +191,7 @@ fn setup(features: Features) -> (Front<FakeGrants, Doorbell>, Blkback, Doorbell)
     // SAFETY: a leaked page; the fake backend touches it only volatilely.
     let ring = unsafe { FrontRing::init(base, 4096) };
     let grants = FakeGrants::default();
+    grants.0.borrow_mut().pages_left = 1 << 20;
     let bell = Doorbell::default();
     let back = Blkback {
         base: base.as_ptr(),
@@ -183,6 +200,7 @@ fn setup(features: Features) -> (Front<FakeGrants, Doorbell>, Blkback, Doorbell)
         req_cons: 0,
         rsp_prod_pvt: 0,
         ops: Vec::new(),
+        seen: Vec::new(),
     };
     (
         Front::new(ring, grants, bell.clone(), 51712, features),
@@ -194,10 +212,12 @@ fn setup(features: Features) -> (Front<FakeGrants, Doorbell>, Blkback, Doorbell)
 const DIRECT: Features = Features {
     indirect_segments: 0,
     flush: FlushKind::FlushCache,
+    persistent: false,
 };
 const INDIRECT: Features = Features {
     indirect_segments: 256,
     flush: FlushKind::FlushCache,
+    persistent: false,
 };
 
 fn req(id: u64, op: Operation, lba: u64, sectors: usize) -> Request {
@@ -343,6 +363,7 @@ fn without_flush_or_barrier_a_flush_fails_clearly() {
     let (mut f, _, _) = setup(Features {
         indirect_segments: 0,
         flush: FlushKind::None,
+        persistent: false,
     });
     f.submit(req(1, Operation::Flush, 0, 0)).ok().unwrap();
     let c = f.poll().unwrap();
@@ -411,4 +432,248 @@ fn out_of_grants_waits_while_others_are_in_flight() {
     f.submit(req(3, Operation::Read, 0, 32)).ok().unwrap();
     let c = f.poll().unwrap();
     assert!(matches!(c.status, Err(BlockError::Io(m)) if m.contains("grant")));
+}
+
+const PERSIST: Features = Features {
+    indirect_segments: 256,
+    flush: FlushKind::FlushCache,
+    persistent: true,
+};
+
+/// A persistent backend: it keeps every grant it saw mapped.
+fn map_all(b: &Blkback) {
+    for v in b.grants.0.borrow_mut().live.values_mut() {
+        v.2 = true;
+    }
+}
+
+#[test]
+fn persistent_grants_are_the_same_pages_request_after_request() {
+    let (mut f, mut b, _) = setup(PERSIST);
+    assert_eq!(max_sectors(&f.features()), 128, "16 segments of 4 KiB");
+    f.submit(req(1, Operation::Read, 0, 16)).ok().unwrap();
+    b.serve();
+    map_all(&b);
+    assert_eq!(all(&mut f)[0].status, Ok(()));
+    let first = b.seen[0].clone();
+    assert_eq!(f.pool().unwrap().granted(), 2);
+    for lba in [8, 40, 0] {
+        f.submit(req(2, Operation::Read, lba, 16)).ok().unwrap();
+        b.serve();
+        map_all(&b);
+        let c = all(&mut f);
+        assert_eq!(c[0].status, Ok(()));
+        let mut got = vec![0; 2 * 4096];
+        c[0].buffer.read_at(0, &mut got);
+        let want: Vec<u8> = (lba as usize * 512..lba as usize * 512 + 8192)
+            .map(pattern)
+            .collect();
+        assert_eq!(got, want, "the pool's pages copied out at lba {lba}");
+    }
+    let mut sets: Vec<Vec<u32>> = b
+        .seen
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.sort();
+            s
+        })
+        .collect();
+    sets.dedup();
+    assert_eq!(
+        sets.len(),
+        1,
+        "every request used the same grefs: {:?}",
+        b.seen
+    );
+    assert!(first.iter().all(|g| f.pool().unwrap().refs().contains(g)));
+    let t = b.grants.0.borrow();
+    assert_eq!(t.live.len(), 2, "granted once, never ended while connected");
+    assert!(
+        t.live.values().all(|(_, ro, _)| !ro),
+        "persistent grants are rw"
+    );
+    drop(t);
+    assert_eq!(
+        (f.stats.pooled, f.stats.withheld, f.stats.fallbacks),
+        (4, 0, 0)
+    );
+}
+
+#[test]
+fn writes_and_indirect_reads_go_through_the_pool_intact() {
+    let (mut f, mut b, _) = setup(PERSIST);
+    let data: Vec<u8> = (0..16 * 4096).map(|i| (i % 253) as u8).collect();
+    let w = Request {
+        id: RequestId(1),
+        op: Operation::Write,
+        lba: 300,
+        buffer: BlockBuffer::from_bytes(&data),
+    };
+    f.submit(w).ok().unwrap();
+    b.serve();
+    map_all(&b);
+    assert_eq!(all(&mut f)[0].status, Ok(()));
+    assert_eq!(b.ops[0], OP_WRITE, "16 segments: indirect, inner op write");
+    assert_eq!(&b.disk[300 * 512..300 * 512 + data.len()], &data[..]);
+    assert_eq!(f.pool().unwrap().granted(), 17, "16 data pages + the list");
+    assert_eq!(f.stats.indirect, 1);
+    // Read it back (and a short tail page) through the same pages.
+    f.submit(req(2, Operation::Read, 300, 128)).ok().unwrap();
+    f.submit(req(3, Operation::Read, 301, 3)).ok().unwrap();
+    b.serve();
+    let c = all(&mut f);
+    let mut got = vec![0; data.len()];
+    c[0].buffer.read_at(0, &mut got);
+    assert_eq!(got, data);
+    let mut tail = vec![0; 3 * 512];
+    c[1].buffer.read_at(0, &mut tail);
+    assert_eq!(&tail[..], &data[512..512 + 3 * 512]);
+    assert_eq!(
+        f.pool().unwrap().granted(),
+        18,
+        "the second request needed one more"
+    );
+    let refs = f.pool().unwrap().refs().to_vec();
+    assert!(
+        b.seen.iter().flatten().all(|g| refs.contains(g)),
+        "all pool pages"
+    );
+    assert_eq!(b.grants.0.borrow().live.len(), 18, "no other grant made");
+}
+
+#[test]
+fn an_exhausted_pool_waits_then_falls_back_to_per_request_grants() {
+    let (mut f, mut b, _) = setup(PERSIST);
+    f.set_pool_cap(2);
+    f.submit(req(1, Operation::Read, 0, 8)).ok().unwrap();
+    let back = f.submit(req(2, Operation::Read, 8, 16)).unwrap_err();
+    assert_eq!(f.stats.pool_waits, 1, "waits while a request holds pages");
+    b.serve();
+    map_all(&b);
+    assert_eq!(all(&mut f)[0].status, Ok(()));
+    f.submit(back).ok().unwrap();
+    b.serve();
+    let c = all(&mut f);
+    assert_eq!(c[0].status, Ok(()), "fits the two pages");
+    // Four pages with nothing in flight: per-request grants of the buffer.
+    let data: Vec<u8> = (0..4 * 4096).map(|i| (i % 241) as u8).collect();
+    let w = Request {
+        id: RequestId(3),
+        op: Operation::Write,
+        lba: 50,
+        buffer: BlockBuffer::from_bytes(&data),
+    };
+    f.submit(w).ok().unwrap();
+    assert_eq!(f.stats.fallbacks, 1);
+    {
+        let t = b.grants.0.borrow();
+        assert_eq!(t.live.len(), 6, "2 pool pages + 4 per-request grants");
+        assert!(
+            t.live.values().all(|(_, ro, _)| !ro),
+            "rw for a persistent backend"
+        );
+    }
+    b.serve();
+    assert_eq!(all(&mut f)[0].status, Ok(()));
+    assert_eq!(&b.disk[50 * 512..50 * 512 + data.len()], &data[..]);
+    f.submit(req(4, Operation::Read, 50, 32)).ok().unwrap();
+    b.serve();
+    let c = all(&mut f);
+    let mut got = vec![0; data.len()];
+    c[0].buffer.read_at(0, &mut got);
+    assert_eq!(got, data);
+    assert_eq!(f.stats.fallbacks, 2);
+    assert_eq!(
+        b.grants.0.borrow().live.len(),
+        2,
+        "per-request grants ended"
+    );
+}
+
+#[test]
+fn a_pool_without_memory_falls_back_at_once() {
+    let (mut f, mut b, _) = setup(PERSIST);
+    b.grants.0.borrow_mut().pages_left = 0;
+    f.submit(req(1, Operation::Read, 5, 8)).ok().unwrap();
+    b.serve();
+    let c = all(&mut f);
+    assert_eq!(c[0].status, Ok(()));
+    let mut got = vec![0; 4096];
+    c[0].buffer.read_at(0, &mut got);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, x)| *x == pattern(5 * 512 + i))
+    );
+    assert_eq!((f.stats.fallbacks, f.pool().unwrap().granted()), (1, 0));
+}
+
+#[test]
+fn persistent_off_grants_per_request_as_before() {
+    let (mut f, mut b, _) = setup(INDIRECT);
+    assert!(f.pool().is_none());
+    f.submit(req(1, Operation::Read, 0, 8)).ok().unwrap();
+    f.submit(req(2, Operation::Read, 0, 8)).ok().unwrap();
+    b.serve();
+    assert_eq!(all(&mut f).len(), 2);
+    assert_ne!(b.seen[0], b.seen[1], "fresh grants per request");
+    assert!(b.grants.0.borrow().live.is_empty());
+    assert_eq!(f.stats.pooled, 0);
+    // And the handshake does not offer them.
+    let keys = crate::blkfront::handshake::ring_keys(&crate::blkfront::handshake::RingSetup {
+        refs: vec![1],
+        port: 2,
+        persistent: false,
+    });
+    assert!(keys.iter().all(|(k, _)| k != "feature-persistent"));
+}
+
+#[test]
+fn a_bad_response_to_a_pooled_request_is_as_strict_and_keeps_the_pool() {
+    let (mut f, mut b, _) = setup(PERSIST);
+    f.submit(req(1, Operation::Read, 0, 8)).ok().unwrap();
+    f.submit(req(9, Operation::Read, 0, 8)).ok().unwrap();
+    let (id, _) = b.next().unwrap();
+    let _ = b.next().unwrap(); // answered by the bad one below
+    b.respond(id ^ (1 << 16), OP_READ, 0); // wrong generation
+    b.respond(id, OP_WRITE, 0); // wrong operation
+    b.publish();
+    let c = all(&mut f);
+    assert_eq!(c.len(), 1);
+    assert!(
+        matches!(c[0].status, Err(BlockError::Io(m)) if m.contains("another operation")),
+        "{:?}",
+        c[0].status
+    );
+    assert_eq!(f.stats.bad_responses, 1);
+    let mut got = vec![1; 4096];
+    c[0].buffer.read_at(0, &mut got);
+    assert!(
+        got.iter().all(|x| *x == 0),
+        "a failed read copies nothing out"
+    );
+    assert_eq!(f.in_flight(), 1, "request 9 still waits");
+    f.submit(req(2, Operation::Read, 0, 8)).ok().unwrap();
+    assert_eq!(f.pool().unwrap().granted(), 2, "request 1's page came back");
+}
+
+#[test]
+fn a_disconnect_ends_the_pools_grants_unless_still_mapped() {
+    let (mut f, mut b, _) = setup(PERSIST);
+    f.submit(req(1, Operation::Read, 0, 16)).ok().unwrap();
+    b.serve();
+    all(&mut f);
+    f.submit(req(2, Operation::Read, 0, 8)).ok().unwrap();
+    // One page the backend still maps; the other it has unmapped.
+    let keep = b.seen[0][0];
+    b.grants.0.borrow_mut().live.get_mut(&keep).unwrap().2 = true;
+    f.stop(BlockError::Disconnected);
+    assert_eq!(f.poll().unwrap().status, Err(BlockError::Disconnected));
+    let t = b.grants.0.borrow();
+    assert_eq!(t.live.keys().copied().collect::<Vec<_>>(), [keep]);
+    drop(t);
+    assert_eq!(f.pool().unwrap().lingering, 1);
+    f.submit(req(3, Operation::Read, 0, 8)).ok().unwrap();
+    assert_eq!(f.poll().unwrap().status, Err(BlockError::Disconnected));
 }

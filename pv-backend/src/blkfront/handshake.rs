@@ -6,7 +6,8 @@
 //!    (`max-ring-page-order`, `feature-max-indirect-segments`,
 //!    `feature-persistent`; all optional);
 //! 2. [`connect`]: publish `ring-ref` (or `ring-page-order` and
-//!    `ring-refN`), `event-channel`, `protocol` and `state = Initialised`
+//!    `ring-refN`), `event-channel`, `protocol`, `feature-persistent` (if
+//!    wanted) and `state = Initialised`
 //!    in one transaction, wait for `Connected`, read the disk (`sectors`,
 //!    `sector-size`, `info`, `feature-flush-cache`, `feature-barrier`) and
 //!    go `Connected` ourselves.
@@ -47,6 +48,12 @@ pub struct Offer {
 pub struct RingSetup {
     pub refs: Vec<u32>,
     pub port: u32,
+    /// Write `feature-persistent = 1`: the frontend will reuse its grants.
+    /// blkback states its own `feature-persistent` only at connect, after
+    /// it read ours (blkif.h: the protocol is compatible either way, so
+    /// the frontend may say so before it knows), and uses persistent
+    /// grants only if both said 1.
+    pub persistent: bool,
 }
 
 /// How a flush is asked for, from the backend's features.
@@ -70,7 +77,7 @@ pub struct DiskParams {
     pub info: u64,
     pub flush: FlushKind,
     /// `feature-persistent` as the connected backend states it (blkback
-    /// writes it at connect, not at InitWait). Virtus does not use it.
+    /// writes it at connect, not at InitWait).
     pub persistent: bool,
 }
 
@@ -147,6 +154,9 @@ pub fn ring_keys(ring: &RingSetup) -> Vec<(String, String)> {
     }
     keys.push(("event-channel".into(), format!("{}", ring.port)));
     keys.push(("protocol".into(), PROTOCOL.into()));
+    if ring.persistent {
+        keys.push(("feature-persistent".into(), "1".into()));
+    }
     keys
 }
 

@@ -57,6 +57,7 @@ fn ring() -> RingSetup {
     RingSetup {
         refs: vec![8],
         port: 11,
+        persistent: false,
     }
 }
 
@@ -102,6 +103,7 @@ fn several_ring_pages_are_published_by_order() {
     let keys = ring_keys(&RingSetup {
         refs: vec![8, 9, 10, 11],
         port: 3,
+        persistent: true,
     });
     let keys: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(
@@ -114,6 +116,7 @@ fn several_ring_pages_are_published_by_order() {
             ("ring-ref3", "11"),
             ("event-channel", "3"),
             ("protocol", "x86_64-abi"),
+            ("feature-persistent", "1"),
         ]
     );
 }

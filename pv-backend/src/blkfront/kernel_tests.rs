@@ -29,6 +29,10 @@ pub const TESTS: &[Test] = &[
         name: "pv_blkfront_notifications_per_request",
         run: notifications_per_request,
     },
+    Test {
+        name: "pv_blkfront_persistent_grants_reused",
+        run: persistent_grants_reused,
+    },
     // Last of all the suite's tests: it takes the disk down.
     Test {
         name: "pv_blkfront_backend_close_fails_requests",
@@ -258,6 +262,130 @@ fn notifications_per_request() -> TestResult {
          {n1}/{r1} = {:.3}",
         n32 as f64 / r32 as f64,
         n1 as f64 / r1 as f64
+    );
+    Ok(())
+}
+
+/// `GTF_reading`, `GTF_writing` (grant_table.h): Xen sets them in a
+/// grant's entry while the granted domain maps the page.
+const GTF_MAPPED: u16 = (1 << 3) | (1 << 4);
+/// `GTF_readonly` (grant_table.h): the grant forbids writes.
+const GTF_READONLY: u16 = 1 << 2;
+
+/// Reads `pages` pages from `lba` on, one request each of `per` pages.
+fn read_pages(disk: &Disk, lba: u64, pages: u64, per: u64) -> Result<Vec<u8>, TestError> {
+    let mut out = Vec::new();
+    for i in 0..pages / per {
+        let at = lba + i * per * 8;
+        let id = disk
+            .submit(
+                Operation::Read,
+                at,
+                BlockBuffer::zeroed(per as usize * 4096),
+            )
+            .map_err(|r| TestError::Fail(format!("submit {at}: {}", r.error)))?;
+        let b = wait(disk, id, at)?;
+        let mut bytes = alloc::vec![0u8; b.len()];
+        b.read_at(0, &mut bytes);
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+/// With blkback's `feature-persistent`, the frontend said 1 too (read
+/// back from xenstore), and reads reuse the pool's grants: after a first
+/// pass of 64 KiB reads the pool stops growing, a second pass (64 KiB and
+/// 4 KiB reads of other sectors) uses the same references, the grant
+/// table's free count (the table's, not the driver's) does not move, and
+/// Xen's entry flags show blkback still maps the pages between requests. The bytes of the 4 KiB reads equal those of 64 KiB reads of
+/// the same sectors. With `blkfront.persistent=0` the key is absent and
+/// no pool exists; reads end their grants (the table's free count is back).
+fn persistent_grants_reused() -> TestResult {
+    let a = first()?;
+    let disk = DISKS
+        .get(&a.name)
+        .map_err(|e| TestError::Fail(format!("{e}")))?;
+    let ours = store_step(|c| Ok(c.read(&a.device.frontend_key("feature-persistent")).ok()))
+        .map_err(TestError::Fail)?
+        .map(|v| String::from_utf8_lossy(&v).into_owned());
+    let free = || {
+        crate::grant::info()
+            .map(|i| i.free)
+            .map_err(|e| TestError::Fail(format!("{e}")))
+    };
+    let Some((_, cap, _)) = a.pool() else {
+        check!(
+            ours.as_deref() != Some("1"),
+            "feature-persistent=1 written but no pool"
+        );
+        if ours.is_none() && a.params.persistent {
+            let before = free()?;
+            let _ = read_pages(disk, 0, 32, 16)?;
+            check_eq!(free()?, before);
+            log::info!(
+                "blkfront persistent grants: off by the command line; per-request grants end"
+            );
+            return Ok(());
+        }
+        return Err(TestError::Skip(format!(
+            "the backend does not offer feature-persistent (ours {ours:?})"
+        )));
+    };
+    check_eq!(ours.as_deref(), Some("1"));
+    check!(
+        disk.info().max_sectors <= 128,
+        "max {}",
+        disk.info().max_sectors
+    );
+    check!(
+        disk.info().capacity_sectors >= 512,
+        "a disk of at least 256 KiB"
+    );
+    let before = a.stats();
+    let first_pass = read_pages(disk, 0, 32, 16)?;
+    let (granted1, _, refs1) = a.pool().ok_or(TestError::Fail("pool gone".into()))?;
+    let free1 = free()?;
+    let again = read_pages(disk, 0, 32, 1)?;
+    let _ = read_pages(disk, 256, 32, 16)?;
+    let (granted2, _, refs2) = a.pool().ok_or(TestError::Fail("pool gone".into()))?;
+    let free2 = free()?;
+    let after = a.stats();
+    check!(
+        first_pass == again,
+        "4 KiB reads differ from 64 KiB reads of the same sectors"
+    );
+    check_eq!(granted2, granted1);
+    check!(
+        refs2 == refs1,
+        "pool references changed: {refs1:?} -> {refs2:?}"
+    );
+    check_eq!(free2, free1);
+    check_eq!(after.pooled - before.pooled, 2 + 32 + 2);
+    check_eq!(after.fallbacks - before.fallbacks, 0);
+    let mut mapped = 0;
+    for &g in &refs2 {
+        let e = crate::grant::entry(g).map_err(|e| TestError::Fail(format!("entry {g}: {e}")))?;
+        check!(
+            e.flags & GTF_READONLY == 0,
+            "gref {g} is read-only: flags {:#x}",
+            e.flags
+        );
+        if e.flags & GTF_MAPPED != 0 {
+            mapped += 1;
+        }
+    }
+    // blkback unmaps a persistent grant unused for 60 s (its
+    // pgrant_timeout), so only the 17 pages of the last 64 KiB reads are
+    // sure to be mapped; pages from earlier tests may have been let go.
+    check!(
+        mapped >= 17,
+        "only {mapped} of {} pool pages mapped by the backend",
+        refs2.len()
+    );
+    log::info!(
+        "blkfront persistent grants: pool {granted2}/{cap} pages, refs {refs2:?} reused by {} \
+         requests, {mapped} mapped by the backend between requests, grant table free {free2}",
+        after.pooled - before.pooled
     );
     Ok(())
 }

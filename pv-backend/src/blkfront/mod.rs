@@ -11,6 +11,7 @@
 
 pub mod device;
 pub mod handshake;
+pub mod pool;
 pub mod ring;
 pub mod wire;
 
