@@ -3,27 +3,11 @@
 
 use super::*;
 use crate::xenbus::probe;
-use crate::xenstore::fake::{Rule, Shared, abs, connect as xs_connect};
+use crate::xenstore::fake::{Rule, Shared, connect as xs_connect, node, put};
 use alloc::vec;
 
 const FRONT: &str = "/local/domain/5/device/vbd/51712";
 const BACK: &str = "/local/domain/0/backend/vbd/5/51712";
-
-fn put(server: &Shared, path: &str, value: &str) {
-    let path = abs(path);
-    let mut s = server.0.borrow_mut();
-    for (i, _) in path.match_indices('/').skip(1) {
-        s.nodes.entry(path[..i].to_string()).or_default();
-    }
-    s.nodes.insert(path, value.as_bytes().to_vec());
-}
-
-fn node(server: &Shared, path: &str) -> Option<String> {
-    let s = server.0.borrow();
-    s.nodes
-        .get(path)
-        .map(|v| String::from_utf8(v.clone()).unwrap())
-}
 
 /// blkback as the bed's dom0 runs it: InitWait with its offer; Connected
 /// (with the disk's keys already there) once the frontend says Initialised.

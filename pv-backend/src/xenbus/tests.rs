@@ -3,28 +3,10 @@
 
 use super::frontend::{BACKEND_PATH_MAX, check_backend_path};
 use super::*;
-use crate::xenstore::fake::{Rule, Shared, abs, connect};
+use crate::xenstore::fake::{Rule, Shared, connect, node, put};
 
 const FRONT: &str = "/local/domain/5/device/vbd/768";
 const BACK: &str = "/local/domain/0/backend/vbd/5/768";
-
-/// Sets a node as the toolstack does, with its parents (so `directory`
-/// finds it).
-fn put(server: &Shared, path: &str, value: &str) {
-    let path = abs(path);
-    let mut s = server.0.borrow_mut();
-    for (i, _) in path.match_indices('/').skip(1) {
-        s.nodes.entry(path[..i].to_string()).or_default();
-    }
-    s.nodes.insert(path, value.as_bytes().to_vec());
-}
-
-fn node(server: &Shared, path: &str) -> Option<String> {
-    let s = server.0.borrow();
-    s.nodes
-        .get(path)
-        .map(|v| String::from_utf8(v.clone()).unwrap())
-}
 
 /// The backend answers `frontend <key> = <value>` with its `state` = `then`.
 fn rule(server: &Shared, key: &str, value: &str, then: &str) {

@@ -317,6 +317,25 @@ impl Doorbell for Shared {
     }
 }
 
+/// Sets a node as the toolstack does, with its parents (so `directory`
+/// finds it).
+pub fn put(server: &Shared, path: &str, value: &str) {
+    let path = abs(path);
+    let mut s = server.0.borrow_mut();
+    for (i, _) in path.match_indices('/').skip(1) {
+        s.nodes.entry(path[..i].to_string()).or_default();
+    }
+    s.nodes.insert(path, value.as_bytes().to_vec());
+}
+
+/// A node's value as text, if it exists.
+pub fn node(server: &Shared, path: &str) -> Option<String> {
+    let s = server.0.borrow();
+    s.nodes
+        .get(path)
+        .map(|v| String::from_utf8(v.clone()).unwrap())
+}
+
 /// A connection to a fresh simulated xenstored whose ring indices start
 /// at `start`, and the server.
 pub fn connect(start: u32) -> (Conn<Shared, Shared>, Shared) {
