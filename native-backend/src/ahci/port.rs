@@ -72,6 +72,11 @@ impl PortFault {
             "ATA device error: interface CRC (PxTFD error ICRC)"
         } else if error & 0x04 != 0 {
             "ATA device error: command aborted (PxTFD error ABRT)"
+        } else if self.tfd & TFD_ERR == 0 {
+            // QEMU goes on with the other slots after a failure, and each
+            // command that completes rewrites PxTFD: by the time the
+            // recovery reads it, the failed command's status may be gone.
+            "ATA device error (PxIS.TFES; PxTFD since rewritten by a later command)"
         } else {
             "ATA device error (PxTFD status ERR)"
         }
