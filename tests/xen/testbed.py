@@ -35,7 +35,7 @@ from bedformats import (Cpio, FormatError, elf_needed, extract_vmlinux, has_pvh_
                         trim_elf, write_cpio_gz)
 
 # Bump when the recipe changes in a way that changes the bed's contents.
-BED_FORMAT = 2
+BED_FORMAT = 3
 
 HERE = Path(__file__).resolve().parent
 HOST_PACKAGES = {"qemu-system-x86_64": "qemu-system-x86", "cpio": "cpio"}
@@ -54,6 +54,11 @@ DLOPENED_LIBS = ["libgcc_s.so.1"]
 KERNEL_META = "linux-image-amd64"
 XEN_BIN = f"usr/lib/xen-{XEN_VERSION}/bin"
 DOM0_TOOLS = ["xl", "xenstored", "xenconsoled", "xenconsole", "xen-init-dom0"]
+# Run by libxl from its build-time path, never by name: `xl save`, `xl restore`,
+# `xl save -c` and `xl migrate` fork it to write or read the domain's memory
+# stream (without it: "cannot execute .../libxl-save-helper"). Its libraries
+# (libxenguest, libxenctrl, lzma, zstd, zlib) join the DT_NEEDED closure.
+DOM0_HELPERS = ["libxl-save-helper"]
 XENSTORE_CLIENT_LINKS = ["xenstore-read", "xenstore-write", "xenstore-ls", "xenstore-exists",
                          "xenstore-list", "xenstore-rm", "xenstore-watch"]
 # Load order matters: the package ships no modules.dep, and xenfs needs privcmd.
@@ -318,7 +323,8 @@ def build_guest_initramfs(root, path):
 
 
 def build_dom0_initramfs(root, path, vmlinux, guest_cpio, kernel_release, flavour="pvh"):
-    tools = [root / XEN_BIN / t for t in DOM0_TOOLS] + [root / "usr/bin/xenstore"]
+    tools = ([root / XEN_BIN / t for t in DOM0_TOOLS + DOM0_HELPERS]
+             + [root / "usr/bin/xenstore"])
     libs = library_closure(root, tools + [root / b for b in hvmbed.extra_binaries(flavour)])
     extra = hvmbed.extra_files(flavour)
     for rel, _ in extra:
