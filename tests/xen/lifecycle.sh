@@ -35,22 +35,30 @@ lc_domid() {
 # The file that holds guest NAME's console: xenconsoled's log for a PV console
 # (it carries on across a restart, the relay's copy stops with the first domain);
 # the relay's copy for an HVM guest's serial port, which xenconsoled never sees.
+# A domain migrated in is logged under the name it arrived with (NAME--incoming):
+# its lines are in that second file.
 lc_console() {
     if [ -f "/tmp/$1.hvm" ]; then
         echo "/tmp/$1.console"
     else
         echo "/var/log/xen/console/guest-$1.log"
+        echo "/var/log/xen/console/guest-$1--incoming.log"
     fi
+}
+
+# STEP NAME TEXT: how many lines of guest NAME's console hold TEXT.
+lc_count() {
+    # shellcheck disable=SC2046 # one file name per line, none with spaces
+    cat $(lc_console "$1") 2>/dev/null | grep -cF -- "$2"
 }
 
 # STEP NAME COUNT SECONDS TEXT: wait until TEXT is in COUNT lines of the console.
 lc_see() {
-    local _step=$1 _name=$2 _count=$3 _text _file _deadline _n=0
+    local _step=$1 _name=$2 _count=$3 _text _deadline _n=0
     _text=$(lc_text "$_name" "$5")
-    _file=$(lc_console "$_name")
     _deadline=$(($(virtus_centis) + $4 * 100))
     while :; do
-        _n=$(grep -cF -- "$_text" "$_file" 2>/dev/null)
+        _n=$(lc_count "$_name" "$_text")
         if [ "${_n:-0}" -ge "$_count" ]; then
             lc_mark "$_name" "$_step" saw "n=$_n" -- "$_text"
             return 0
@@ -178,17 +186,125 @@ lc_sums() {
     lc_mark "$_name" "$_step" checked
 }
 
+# STEP NAME SECONDS COMMAND: COMMAND becomes what watches the domain, in place of
+# the `xl create -F` that started it, which exits when the domain suspends (`xl
+# save`, `xl migrate`, and the suspend inside `xl save -c`: "Domain has
+# suspended.", "Done. Exiting now"). COMMAND runs in the background with its
+# output appended to /tmp/NAME.xl, where lc_gone counts shutdowns and guest_wait
+# takes the last reason, and its pid becomes the one guest_wait waits for:
+# `xl restore -F FILE` (it watches the domain it restores, like `xl create -F`),
+# `xl shutdown -w NAME` (it reports the shutdown of a domain nothing else watches).
+# A COMMAND whose watcher is another process writes that one's pid to
+# /tmp/NAME.xl-pid itself (`xl migrate`'s receiver, run by its transport rune).
+# The watch has begun when xl says so ("Waiting for domain ...", "Waiting for 1
+# domains"), within SECONDS; then `watching`. Its return is reported when it comes.
+lc_watch() {
+    local _step=$1 _name=$2 _secs=$3 _command _before _n _pid _deadline
+    _command=$(lc_text "$_name" "$4")
+    _before=$(grep -c '^Waiting for ' "/tmp/$_name.xl" 2>/dev/null)
+    rm -f "/tmp/$_name.xl-pid"
+    lc_mark "$_name" "$_step" run -- "$_command"
+    (
+        sh -c "$_command" >>"/tmp/$_name.xl" 2>&1
+        lc_mark "$_name" "$_step" returned "rc=$?"
+    ) &
+    _pid=$!
+    _deadline=$(($(virtus_centis) + _secs * 100))
+    while :; do
+        _n=$(grep -c '^Waiting for ' "/tmp/$_name.xl" 2>/dev/null)
+        if [ "${_n:-0}" -gt "${_before:-0}" ]; then
+            # The command's own pid unless it named its watcher already.
+            [ -s "/tmp/$_name.xl-pid" ] || echo "$_pid" >"/tmp/$_name.xl-pid"
+            lc_mark "$_name" "$_step" watching
+            return 0
+        fi
+        if ! virtus_alive "$_pid" || [ "$(virtus_centis)" -ge "$_deadline" ]; then
+            break
+        fi
+        sleep 0.05
+    done
+    [ -s "/tmp/$_name.xl-pid" ] || echo "$_pid" >"/tmp/$_name.xl-pid"
+    tail -n 5 "/tmp/$_name.xl" | virtus_relay "@@dom0| lifecycle $_name step=$_step output --"
+    lc_mark "$_name" "$_step" missed "secs=$_secs" -- "$_command did not start watching the domain"
+    return 1
+}
+
+# STEP NAME RUNSTEP SECONDS: wait for the command lc_run started without waiting
+# at step RUNSTEP to return, with status 0 (`back`).
+lc_returned() {
+    local _step=$1 _name=$2 _rc _deadline
+    _deadline=$(($(virtus_centis) + $4 * 100))
+    while :; do
+        _rc=$(cat "/tmp/$_name.lc-rc-$3" 2>/dev/null)
+        if [ -n "$_rc" ]; then
+            lc_mark "$_name" "$_step" back "rc=$_rc"
+            [ "$_rc" = 0 ]
+            return
+        fi
+        [ "$(virtus_centis)" -lt "$_deadline" ] || break
+        sleep 0.05
+    done
+    lc_mark "$_name" "$_step" missed "secs=$4" -- "the command of step $3 did not return"
+    return 1
+}
+
+# STEP NAME TEXT: TEXT is on no line of the console (so far).
+lc_absent() {
+    local _step=$1 _name=$2 _text _n
+    _text=$(lc_text "$_name" "$3")
+    _n=$(lc_count "$_name" "$_text")
+    if [ "${_n:-0}" -gt 0 ]; then
+        lc_mark "$_name" "$_step" missed "n=$_n" -- "$_text"
+        return 1
+    fi
+    lc_mark "$_name" "$_step" absent -- "$_text"
+}
+
+# STEP NAME: the domain's memory as `xl list NAME` shows it (MiB, its Mem column).
+lc_mem() {
+    local _step=$1 _name=$2 _mb
+    _mb=$(xl list "$_name" 2>/dev/null | awk 'NR == 2 { print $3 }')
+    if [ -z "$_mb" ]; then
+        lc_mark "$_name" "$_step" missed -- "xl list shows no domain $_name"
+        return 1
+    fi
+    lc_mark "$_name" "$_step" mem "mb=$_mb"
+}
+
+# STEP NAME SECONDS: wait until xl lists no domain of the guest's, under its
+# name or the names a migration gives (NAME--incoming, NAME--migratedaway).
+lc_unlisted() {
+    local _step=$1 _name=$2 _deadline _left
+    _deadline=$(($(virtus_centis) + $3 * 100))
+    while :; do
+        _left=$(xl list 2>/dev/null | awk -v n="$_name" \
+            '$1 == n || $1 == n "--incoming" || $1 == n "--migratedaway" { print $1 }')
+        if [ -z "$_left" ]; then
+            lc_mark "$_name" "$_step" unlisted
+            return 0
+        fi
+        [ "$(virtus_centis)" -lt "$_deadline" ] || break
+        sleep 0.1
+    done
+    lc_mark "$_name" "$_step" missed "secs=$3" -- "xl still lists" $_left
+    return 1
+}
+
 # NAME RC SECONDS: the end of a chain whose last step returned RC. A chain that
 # stopped early leaves the guest running: destroy it. Then stop any command still
 # running and report how the guest ended, as guest_wait does for every guest.
 lc_end() {
-    local _pid
-    if [ "$2" != 0 ] && xl domid "$1" >/dev/null 2>&1; then
-        xl destroy "$1" >/dev/null 2>&1
+    local _pid _domain
+    if [ "$2" != 0 ]; then
+        # A migration stopped half way leaves its domains under these names.
+        for _domain in "$1" "$1--incoming" "$1--migratedaway"; do
+            ! xl domid "$_domain" >/dev/null 2>&1 || xl destroy "$_domain" >/dev/null 2>&1
+        done
     fi
     guest_wait "$1" "$3"
     for _pid in $(cat "/tmp/$1.lc-pids" 2>/dev/null); do
         virtus_wait_exit "$_pid" 200 || virtus_stop "$_pid"
     done
+    rm -f "/tmp/$1.save"  # xl save's file: dom0's memory
     return 0
 }

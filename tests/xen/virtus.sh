@@ -238,6 +238,10 @@ virtus_console_stop() {
     if [ -s "$_log" ]; then
         tail -n +$((${_seen:-0} + 1)) "$_log" | virtus_relay "@@guest $_name|"
     fi
+    # A domain migrated in (`xl migrate`) is logged under the name it arrived
+    # with; the relay, attached to the domain that left, saw none of it.
+    _log=/var/log/xen/console/guest-$_name--incoming.log
+    [ ! -s "$_log" ] || virtus_relay "@@guest $_name|" <"$_log"
     rm -f "/tmp/$_name.console-pid"
 }
 

@@ -13,7 +13,7 @@
 //! each on the console; [`super::lifecycle_judge`] reads those reports
 //! back against the same steps. Every wait in dom0 has its own deadline.
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::time::Duration;
 
 use super::disk_serve;
@@ -23,8 +23,14 @@ use super::run::RunPlan;
 use super::script::{Dom0Command, Dom0Point, Script, run_dom0, shell_quote};
 #[path = "lifecycle_disk.rs"]
 mod disk;
+#[path = "lifecycle_live.rs"]
+mod live;
 use disk::SUM_CHUNK;
 pub use disk::{FILL_SECTORS, FILL_SEED, IMAGE, expected_sums, fill_is_visible, fill_line};
+pub use live::{
+    BALLOON_FULL_MB, BALLOON_LOW_MB, CANCELLED, RESUMED_NEW, SUSPENDING, TICKER_DONE,
+    TICKER_FAILED, TICKER_SECS,
+};
 
 /// dom0's step functions, shipped with each run rather than baked into
 /// the bed.
@@ -89,6 +95,25 @@ pub enum Step {
         sectors: Range<u64>,
         seed: u32,
     },
+    /// Note the domain's id again: it must be a `new` one (restored,
+    /// migrated) or the same as the last noted (a checkpoint).
+    DomidAgain { new: bool },
+    /// Wait up to `secs` for the return of the command of step `step`
+    /// (run without waiting), which must be status 0.
+    Returned { step: usize, secs: u32 },
+    /// `command` becomes what watches the domain (`xl restore -F`,
+    /// `xl migrate` with a receiver in the foreground, `xl shutdown -w`):
+    /// the `xl create -F` that started it exits when it suspends. Within
+    /// `secs` xl must say it watches; its return, whenever it comes, must
+    /// be status 0.
+    Watch { command: String, secs: u32 },
+    /// `text` is on no line of the console so far.
+    Absent { text: String },
+    /// `xl list` shows the domain with memory (MiB) in `mb`.
+    Memory { mb: RangeInclusive<u32> },
+    /// Within `secs`, xl lists no domain of the guest's (under its name or
+    /// a migration's `--incoming`/`--migratedaway`).
+    Unlisted { secs: u32 },
 }
 
 impl Step {
@@ -139,14 +164,26 @@ impl Step {
                 sectors.start,
                 sectors.end - sectors.start
             ),
+            Self::DomidAgain { .. } => format!("lc_domid {index} {name}"),
+            Self::Returned { step, secs } => format!("lc_returned {index} {name} {step} {secs}"),
+            Self::Watch { command, secs } => {
+                format!("lc_watch {index} {name} {secs} {}", q(command)?)
+            }
+            Self::Absent { text } => format!("lc_absent {index} {name} {}", q(text)?),
+            Self::Memory { .. } => format!("lc_mem {index} {name}"),
+            Self::Unlisted { secs } => format!("lc_unlisted {index} {name} {secs}"),
         })
     }
 
     /// The longest this step may take in dom0.
     fn budget(&self) -> u32 {
         match self {
-            Self::Domid | Self::Type { .. } => 1,
+            Self::Domid | Self::Type { .. } | Self::DomidAgain { .. } | Self::Absent { .. } => 1,
+            Self::Memory { .. } => 2,
             Self::See { secs, .. } | Self::Gone { secs, .. } | Self::Destroyed { secs } => *secs,
+            Self::Returned { secs, .. } | Self::Watch { secs, .. } | Self::Unlisted { secs } => {
+                *secs
+            }
             Self::Run { .. } | Self::Holds { .. } => COMMAND_SECS,
         }
     }
@@ -176,16 +213,31 @@ pub enum Scenario {
     /// a PVH guest, AHCI's `sda` for an HVM one), `xl destroy` the moment it
     /// says the data is written and flushed; then the image must hold it.
     DestroyFlush(GuestKind),
+    /// `ticker` on the guest's disk; `xl save`, `xl restore`: the guest
+    /// resumes in a new domain, its ticker ends ok, its shell answers.
+    /// (PVH only so far: an HVM guest's serial console would need a new
+    /// console client on the restored device model's pty.)
+    SaveRestore(GuestKind),
+    /// `ticker`; `xl save -c`: the guest resumes in the same domain.
+    Checkpoint,
+    /// `ticker`; `xl migrate` to this host: on in a new domain.
+    Migrate,
+    /// `xl mem-set` down and back up: the guest's balloon lines, `xl list`.
+    MemSet,
 }
 
 impl Scenario {
-    pub const PVH: [Self; 6] = [
+    pub const PVH: [Self; 10] = [
         Self::Shutdown,
         Self::Reboot,
         Self::ShellReboot,
         Self::Sysrq,
         Self::XsWatch,
         Self::DestroyFlush(GuestKind::Pvh),
+        Self::SaveRestore(GuestKind::Pvh),
+        Self::Checkpoint,
+        Self::Migrate,
+        Self::MemSet,
     ];
     pub const HVM: [Self; 3] = [
         Self::Trigger,
@@ -204,12 +256,19 @@ impl Scenario {
             Self::Trigger => "lc-trigger",
             Self::ShutdownF => "lc-shutdown-f",
             Self::DestroyFlush(_) => "lc-destroy-flush",
+            Self::SaveRestore(_) => "lc-save-restore",
+            Self::Checkpoint => "lc-checkpoint",
+            Self::Migrate => "lc-migrate",
+            Self::MemSet => "lc-mem-set",
         }
     }
 
     /// Whether the guest needs a test disk (`disk_serve`).
     pub fn needs_disk(self) -> bool {
-        matches!(self, Self::DestroyFlush(_))
+        matches!(
+            self,
+            Self::DestroyFlush(_) | Self::SaveRestore(_) | Self::Checkpoint | Self::Migrate
+        )
     }
 
     /// A restart must boot the domain again (`on_reboot = "restart"`).
@@ -295,6 +354,10 @@ impl Scenario {
                 answer(POWER_OFF),
                 Step::gone(1, Poweroff),
             ],
+            Self::SaveRestore(kind) => live::save_restore(kind),
+            Self::Checkpoint => live::checkpoint(),
+            Self::Migrate => live::migrate(),
+            Self::MemSet => live::mem_set(),
             Self::DestroyFlush(kind) => {
                 let disk = disk_serve::kernel_name(kind);
                 let (start, end) = (FILL_SECTORS.start, FILL_SECTORS.end);
@@ -345,6 +408,13 @@ pub fn guest(scenario: Scenario, base: &GuestSpec) -> Result<GuestSpec, String> 
         timeout: scenario.budget(),
         ..base.clone()
     };
+    if scenario == Scenario::MemSet && spec.memory_mb != BALLOON_FULL_MB {
+        return Err(format!(
+            "{}: its steps expect a {BALLOON_FULL_MB} MB guest, not {} MB",
+            scenario.name(),
+            spec.memory_mb
+        ));
+    }
     spec.xl_config()?;
     Ok(spec)
 }

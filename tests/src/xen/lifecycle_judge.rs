@@ -94,6 +94,10 @@ pub fn expected(scenario: Scenario) -> String {
             Step::Gone { reason, .. } => Some(reason.name()),
             Step::Destroyed { .. } => Some("destroyed"),
             Step::Holds { .. } => Some("data on the image"),
+            Step::DomidAgain { new: true } => Some("a new domain"),
+            Step::DomidAgain { new: false } => Some("the same domain"),
+            Step::Memory { .. } => Some("xl list's size"),
+            Step::Unlisted { .. } => Some("gone from xl list"),
             _ => None,
         })
         .collect();
@@ -137,6 +141,69 @@ pub fn judge(scenario: Scenario, reports: &[StepReport], guest: &GuestReport) ->
         };
         let done = match step {
             Step::Domid => of("domid").map(|r| domid = r.field("id").map(String::from)),
+            Step::DomidAgain { new } => of("domid").map(|r| {
+                let id = r.field("id").map(String::from);
+                if id.is_some() && (id == domid) == *new {
+                    let (was, now) = (
+                        domid.as_deref().unwrap_or("?"),
+                        id.as_deref().unwrap_or("?"),
+                    );
+                    let wanted = if *new {
+                        "a new domain"
+                    } else {
+                        "the same domain"
+                    };
+                    problems.push(format!(
+                        "step {index}: domain {was} then {now}, expected {wanted}"
+                    ));
+                }
+                domid = id;
+            }),
+            Step::Returned { step: run, .. } => of("back").map(|r| {
+                let started = mine.iter().find(|s| s.step == *run && s.verb == "run");
+                match r.field("rc") {
+                    Some("0") => {
+                        if let Some((what, took)) = started.and_then(|s| {
+                            let from = Some((format!("`{}`", s.text), s.at?));
+                            since(r.at, &from)
+                        }) {
+                            timings.push((format!("{what} returned"), took));
+                        }
+                    }
+                    rc => problems.push(format!(
+                        "step {index}: the command of step {run} failed (status {})",
+                        rc.unwrap_or("?")
+                    )),
+                }
+            }),
+            Step::Watch { .. } => of("run").and_then(|r| {
+                request = Some((format!("`{}`", r.text), r.at?));
+                let watching = of("watching")?;
+                if let Some((what, took)) = since(watching.at, &request) {
+                    timings.push((format!("{what} -> watching the domain"), took));
+                }
+                Some(())
+            }),
+            Step::Absent { text } => of("absent").map(|_| {
+                // The runner's own console, whole: not even later.
+                if guest.console.iter().any(|l| l.contains(text.as_str())) {
+                    problems.push(format!("step {index}: the console says `{text}`"));
+                }
+            }),
+            Step::Memory { mb } => {
+                of("mem").map(
+                    |r| match r.field("mb").and_then(|v| v.parse::<u32>().ok()) {
+                        Some(got) if mb.contains(&got) => {}
+                        got => problems.push(format!(
+                            "step {index}: xl list shows {} MiB, expected {}..={} MiB",
+                            got.map_or("?".into(), |g| g.to_string()),
+                            mb.start(),
+                            mb.end()
+                        )),
+                    },
+                )
+            }
+            Step::Unlisted { .. } => of("unlisted").map(|_| ()),
             Step::See { text, .. } => of("saw").map(|r| {
                 if let Some((what, took)) = since(r.at, &request) {
                     let text = text.replace(DOMID, domid.as_deref().unwrap_or(DOMID));
@@ -225,9 +292,9 @@ pub fn judge(scenario: Scenario, reports: &[StepReport], guest: &GuestReport) ->
 fn returns(steps: &[Step], mine: &[&StepReport]) -> (Vec<(String, Duration)>, Vec<String>) {
     let (mut took, mut failed) = (Vec::new(), Vec::new());
     for (index, step) in steps.iter().enumerate() {
-        let Step::Run { returns: false, .. } = step else {
+        if !matches!(step, Step::Run { returns: false, .. } | Step::Watch { .. }) {
             continue;
-        };
+        }
         let of = |verb: &str| mine.iter().find(|r| r.step == index && r.verb == verb);
         let (Some(run), Some(back)) = (of("run"), of("returned")) else {
             continue;
@@ -240,7 +307,8 @@ fn returns(steps: &[Step], mine: &[&StepReport]) -> (Vec<(String, Duration)>, Ve
                 rc.unwrap_or("?")
             )),
         }
-        if let (Some(from), Some(to)) = (run.at, back.at)
+        // A watcher returns when the domain is gone: no figure of its own.
+        if let (Step::Run { .. }, Some(from), Some(to)) = (step, run.at, back.at)
             && let Ok(seconds) = Duration::try_from_secs_f64(to - from)
         {
             took.push((format!("`{}` returned", run.text), seconds));
@@ -316,6 +384,12 @@ fn describe(step: &Step) -> String {
         Step::Gone { reason, .. } => format!("the domain ends with {reason}"),
         Step::Destroyed { .. } => "the domain is destroyed".into(),
         Step::Holds { path, sectors, .. } => format!("sectors {sectors:?} of {path}"),
+        Step::DomidAgain { .. } => "note the domain id again".into(),
+        Step::Returned { step, .. } => format!("the return of step {step}'s command"),
+        Step::Watch { command, .. } => format!("`{command}` watches the domain"),
+        Step::Absent { text } => format!("no `{text}` on the console"),
+        Step::Memory { .. } => "the domain's size in xl list".into(),
+        Step::Unlisted { .. } => "xl lists the domain no more".into(),
     }
 }
 

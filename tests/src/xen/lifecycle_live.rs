@@ -1,0 +1,184 @@
+//! The live operations' scenarios: `xl save` and `xl restore`, `xl save
+//! -c` (a checkpoint), `xl migrate` to this host, and `xl mem-set` down and
+//! up. The guest runs `ticker` on its disk meanwhile (a clock that ticks
+//! and block I/O that must carry on), and its shell must answer afterwards.
+//!
+//! `xl create -F`, which started the guest and reports its shutdowns,
+//! exits when the domain suspends ("Domain has suspended."); from then on
+//! what watches the domain is the command that brought it back ([`Step::Watch`]:
+//! `xl restore -F`, the migration's receiver with `-F`), or after a
+//! checkpoint, which leaves nothing watching, `xl shutdown -w`.
+
+use super::{ANSWER_SECS, COMMAND_SECS, INFO_LINE, POWER_OFF, Step};
+use crate::xen::disk_serve;
+use crate::xen::guest::GuestKind;
+use crate::xen::protocol::ShutdownReason::{Poweroff, Suspend};
+
+pub const SUSPENDING: &str = "power: the host asks to suspend; suspending";
+pub const RESUMED_NEW: &str = "power: resumed in a new domain";
+pub const CANCELLED: &str = "power: suspend cancelled; resumed in the same domain";
+pub const TICKER_DONE: &str = "ticker: done:";
+pub const TICKER_FAILED: &str = "ticker: FAILED";
+/// How long `ticker` runs: long enough that the save (seconds for the
+/// 32 MB guest under TCG) and the restore fall inside it, short enough
+/// to keep `make test` small.
+pub const TICKER_SECS: u32 = 20;
+/// The tick after which dom0 saves: the ticker is well under way.
+const TICK_BEFORE_SAVE: u32 = 3;
+/// `xl save`/`xl restore`/`xl migrate` of a 32 MB guest: seconds idle;
+/// the Linux proof guest (96 MB) took 4-18 s on a loaded host.
+const SAVE_SECS: u32 = 60;
+/// Where dom0 saves the guest (its /tmp is a tmpfs: the file costs dom0
+/// the guest's memory until `lc_end` removes it).
+const SAVE_FILE: &str = "/tmp/@NAME@.save";
+/// `xl mem-set`: the guest's memory (`PvRequest::DEFAULT_MEMORY_MB`, which
+/// `lifecycle::guest` checks) and the lower size it is set to.
+pub const BALLOON_FULL_MB: u32 = 32;
+pub const BALLOON_LOW_MB: u32 = 24;
+
+fn see(text: &str, secs: u32) -> Step {
+    Step::see(text, 1, secs)
+}
+
+/// Boot to the shell (done by the caller), start the ticker on the disk,
+/// and wait until it ticked a few times.
+fn ticking(kind: GuestKind) -> Vec<Step> {
+    let disk = disk_serve::kernel_name(kind);
+    vec![
+        Step::typed(&format!("ticker {TICKER_SECS} {disk}"), true),
+        // The trailing space: not `tick 30`.
+        see(&format!("ticker: tick {TICK_BEFORE_SAVE} "), ANSWER_SECS),
+    ]
+}
+
+/// After the operation: the ticker ended ok, the shell answers typing.
+fn carried_on() -> Vec<Step> {
+    vec![
+        see(TICKER_DONE, TICKER_SECS + ANSWER_SECS),
+        Step::Absent {
+            text: TICKER_FAILED.into(),
+        },
+        Step::typed("info", true),
+        see(INFO_LINE, ANSWER_SECS),
+    ]
+}
+
+/// The end of a domain watched by what restored it: `xl shutdown -w`, the
+/// guest's own words, its second shutdown (the first was the suspend),
+/// nothing left listed.
+fn shut_down() -> Vec<Step> {
+    vec![
+        Step::run("xl shutdown -w @NAME@", false),
+        see(POWER_OFF, ANSWER_SECS),
+        Step::gone(2, Poweroff),
+        Step::Unlisted { secs: ANSWER_SECS },
+    ]
+}
+
+/// `xl save` in the background (step `at`), so that dom0 sees the guest's
+/// suspend line as it comes (the downtime starts there), then its return.
+fn save(at: usize, command: &str) -> Vec<Step> {
+    vec![
+        Step::run(command, false),
+        see(SUSPENDING, ANSWER_SECS),
+        Step::gone(1, Suspend),
+        Step::Returned {
+            step: at,
+            secs: SAVE_SECS,
+        },
+    ]
+}
+
+/// Steps 0 and 1 (domid, shell) are the caller's; these start at 2.
+pub fn save_restore(kind: GuestKind) -> Vec<Step> {
+    let mut steps = ticking(kind);
+    steps.extend(save(
+        2 + steps.len(),
+        &format!("xl save @NAME@ {SAVE_FILE}"),
+    ));
+    steps.extend([
+        Step::Watch {
+            command: format!("exec xl restore -F {SAVE_FILE}"),
+            secs: SAVE_SECS,
+        },
+        Step::DomidAgain { new: true },
+        see(RESUMED_NEW, ANSWER_SECS),
+    ]);
+    steps.extend(carried_on());
+    steps.extend(shut_down());
+    steps
+}
+
+/// `xl save -c`: the guest carries on in the same domain, which nothing
+/// watches any more: `xl shutdown -w` watches its end, and since nothing
+/// acts on its poweroff, dom0 destroys it.
+pub fn checkpoint() -> Vec<Step> {
+    let mut steps = ticking(GuestKind::Pvh);
+    steps.extend(save(
+        2 + steps.len(),
+        &format!("xl save -c @NAME@ {SAVE_FILE}"),
+    ));
+    steps.extend([see(CANCELLED, ANSWER_SECS), Step::DomidAgain { new: false }]);
+    steps.extend(carried_on());
+    steps.extend([
+        Step::Watch {
+            command: "xl shutdown -w @NAME@".into(),
+            secs: COMMAND_SECS,
+        },
+        see(POWER_OFF, ANSWER_SECS),
+        Step::gone(2, Poweroff),
+        Step::run("xl destroy @NAME@", true),
+        Step::Unlisted { secs: ANSWER_SECS },
+    ]);
+    steps
+}
+
+/// `xl migrate` to this host: `-s ""` makes xl run the host argument as
+/// the transport instead of `ssh HOST xl migrate-receive`. The receiver
+/// stays in the foreground (`-F`) to watch the new domain, and says so
+/// by writing its pid where `guest_wait` looks.
+pub fn migrate() -> Vec<Step> {
+    let mut steps = ticking(GuestKind::Pvh);
+    steps.extend([
+        Step::Watch {
+            command: "xl migrate -s \"\" @NAME@ \
+                      \"echo \\$\\$ >/tmp/@NAME@.xl-pid; exec xl migrate-receive -F\""
+                .into(),
+            secs: SAVE_SECS,
+        },
+        see(SUSPENDING, ANSWER_SECS),
+        Step::gone(1, Suspend),
+        Step::DomidAgain { new: true },
+        see(RESUMED_NEW, ANSWER_SECS),
+    ]);
+    steps.extend(carried_on());
+    steps.extend(shut_down());
+    steps
+}
+
+/// The balloon line for a target of `mb` MiB, up to the verb.
+pub fn balloon_line(mb: u32, verb: &str) -> String {
+    format!("balloon: target {} KiB; {verb}", mb * 1024)
+}
+
+/// `xl mem-set` down, the guest works at the lower size, then back up;
+/// `xl list` (its Mem column, MiB) must follow each time.
+pub fn mem_set() -> Vec<Step> {
+    let around = |mb: u32| Step::Memory {
+        mb: mb - 1..=mb + 1,
+    };
+    let set = |mb: u32| Step::run(&format!("xl mem-set @NAME@ {mb}"), true);
+    vec![
+        around(BALLOON_FULL_MB),
+        set(BALLOON_LOW_MB),
+        see(&balloon_line(BALLOON_LOW_MB, "released"), ANSWER_SECS),
+        around(BALLOON_LOW_MB),
+        Step::typed("info", true),
+        see(INFO_LINE, ANSWER_SECS),
+        set(BALLOON_FULL_MB),
+        see(&balloon_line(BALLOON_FULL_MB, "reclaimed"), ANSWER_SECS),
+        around(BALLOON_FULL_MB),
+        Step::typed("shutdown", true),
+        Step::gone(1, Poweroff),
+    ]
+}
