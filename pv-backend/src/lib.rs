@@ -36,6 +36,8 @@ mod bench;
 #[cfg(target_os = "none")]
 mod platform;
 #[cfg(target_os = "none")]
+mod suspend;
+#[cfg(target_os = "none")]
 mod tests;
 #[cfg(target_os = "none")]
 mod xs_shell;
