@@ -328,6 +328,7 @@ impl Platform for PvPlatform {
                 crate::tests::TESTS,
                 &crate::xenstore::kernel_tests::TESTS,
                 crate::blkfront::kernel_tests::TESTS,
+                crate::suspend_tests::TESTS,
             ]
             .concat()
         })

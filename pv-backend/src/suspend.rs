@@ -52,38 +52,55 @@ pub fn suspend(platform: &PvPlatform) -> Result<Resumed, PlatformError> {
         return Err(PlatformError::Unavailable("shared_info, so no suspend"));
     };
     without_interrupts(|| {
-        let core_before = virtus_kernel::Platform::now_ns(platform);
         let wall_before = time::wallclock_ns(si);
         let _ = vcpu::stop_singleshot_timer(0);
+        // The last reading of the clock before the suspend: the clock
+        // carries on from here, so nothing may read it in between.
+        let core_before = virtus_kernel::Platform::now_ns(platform);
         let came_back = sched::suspend().map_err(|e| {
             log::error!("SCHEDOP_shutdown(suspend): {e}");
             PlatformError::Device("Xen refused SCHEDOP_shutdown(suspend)")
         })?;
-        let new_domain = came_back == SuspendReturn::NewDomain;
-        // 1. Without shared_info nothing below works, not even the log's
-        // clock: a failure here is fatal, with the reason on the console.
-        if let Err(e) = shared_info::remap() {
-            panic!("suspend: cannot map shared_info again after the suspend: {e}");
-        }
-        wait_for_time_record(si);
-        // 2. The clock.
-        if new_domain {
-            time::forget_readings();
-        }
-        platform.rebase_clock(core_before);
-        let wall_after = time::wallclock_ns(si);
-        // 3. Upcalls.
-        evtchn::resume(UPCALL_VECTOR, new_domain).map_err(|e| {
-            log::error!("suspend: cannot route event upcalls again: {e}");
-            PlatformError::Device("event upcalls could not be routed after the suspend")
-        })?;
-        if new_domain {
-            rebuild(platform)?;
-        }
-        Ok(Resumed {
-            new_domain,
-            away_ns: wall_after.checked_sub(wall_before),
-        })
+        come_back(platform, came_back, core_before, wall_before)
+    })
+}
+
+/// Everything after `SCHEDOP_shutdown(suspend)` returned (see the module
+/// documentation), with interrupts off: `core_before` is the core's clock
+/// and `wall_before` the host's wall clock just before the call.
+pub(crate) fn come_back(
+    platform: &PvPlatform,
+    came_back: SuspendReturn,
+    core_before: u64,
+    wall_before: u64,
+) -> Result<Resumed, PlatformError> {
+    let Some(si) = shared_info::get() else {
+        return Err(PlatformError::Unavailable("shared_info, so no suspend"));
+    };
+    let new_domain = came_back == SuspendReturn::NewDomain;
+    // 1. Without shared_info nothing below works, not even the log's
+    // clock: a failure here is fatal, with the reason on the console.
+    if let Err(e) = shared_info::remap() {
+        panic!("suspend: cannot map shared_info again after the suspend: {e}");
+    }
+    wait_for_time_record(si);
+    // 2. The clock.
+    if new_domain {
+        time::forget_readings();
+    }
+    platform.rebase_clock(core_before);
+    let wall_after = time::wallclock_ns(si);
+    // 3. Upcalls.
+    evtchn::resume(UPCALL_VECTOR, new_domain).map_err(|e| {
+        log::error!("suspend: cannot route event upcalls again: {e}");
+        PlatformError::Device("event upcalls could not be routed after the suspend")
+    })?;
+    if new_domain {
+        rebuild(platform)?;
+    }
+    Ok(Resumed {
+        new_domain,
+        away_ns: wall_after.checked_sub(wall_before),
     })
 }
 
