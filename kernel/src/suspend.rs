@@ -62,7 +62,7 @@ pub fn run(platform: &dyn Platform) {
                 Some(ns) => {
                     let _ = write!(away, "away {} ms by the host's wall clock", ns / NS_PER_MS);
                 }
-                None => away.push_str("time away unknown"),
+                None => away.push_str("time away unknown: the host's wall clock is not set here"),
             }
             kprintln!(
                 "power: {how} ({away}; kernel clock {} ms before, {} ms after{notes})",

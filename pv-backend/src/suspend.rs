@@ -98,9 +98,12 @@ pub(crate) fn come_back(
     if new_domain {
         rebuild(platform)?;
     }
+    // A new domain's wall clock is unset (0 s) until dom0 next sets the
+    // time: then the time away is unknown here (the toolstack knows it).
+    let wall_set = si.wallclock().0 != 0;
     Ok(Resumed {
         new_domain,
-        away_ns: wall_after.checked_sub(wall_before),
+        away_ns: wall_after.checked_sub(wall_before).filter(|_| wall_set),
     })
 }
 
