@@ -131,7 +131,12 @@ mod kernel {
     /// command is still served.
     pub fn start() -> Result<(), XsError> {
         advertise()?;
-        with_client(watch)
+        with_client(watch)?;
+        match crate::suspend::offer_channel() {
+            Ok(port) => log::info!("control: suspend event channel offered on port {port}"),
+            Err(e) => log::info!("control: no suspend event channel ({e}); suspend through control/shutdown"),
+        }
+        Ok(())
     }
 
     /// Write the `feature-*` keys: at start, and again after a restore into
@@ -189,6 +194,10 @@ mod kernel {
     /// The next request, if the watches have fired with one: the body of
     /// `Platform::host_request`. Main line only.
     pub fn next_request() -> Option<HostRequest> {
+        if crate::suspend::channel_fired() {
+            log::info!("control: the toolstack asked to suspend through the suspend event channel");
+            return Some(HostRequest::Suspend);
+        }
         let result = with_client(|c| {
             if !c.take_events(SHUTDOWN_TOKEN)?.is_empty() {
                 SHUTDOWN_FIRED.store(true, Ordering::Relaxed);

@@ -462,7 +462,10 @@ impl Platform for PvPlatform {
         for feature in crate::control::advertised() {
             write!(out, " {feature}")?;
         }
-        writeln!(out)?;
+        match crate::suspend::channel_port() {
+            Some(port) => writeln!(out, "; suspend event channel on port {port}")?,
+            None => writeln!(out, "; suspend through control/shutdown only")?,
+        }
         writeln!(
             out,
             "xenstore   {} requests, {} transaction retries; watch events: {} delivered, \

@@ -34,8 +34,21 @@
 //!
 //! Interrupts stay off from before the hypercall until everything above is
 //! done: no upcall may run against half-rebuilt state.
+//!
+//! The toolstack has two ways to ask. libxl prefers the *suspend event
+//! channel*: a port the guest allocates for dom0 and names in
+//! `device/suspend/event-channel` (a node libxl creates empty and
+//! guest-writable); libxl binds to it and notifies it, with no
+//! acknowledgement, then waits for the suspend. Without a port there, it
+//! writes "suspend" to `control/shutdown` and waits for the guest to
+//! acknowledge (`control`). Virtus offers the channel (unless the command
+//! line says `xen.suspend_channel=0`, which leaves the xenstore way to
+//! the toolstack), and offers it again in a new domain, which starts with
+//! the node empty.
 
+use crate::evtchn::Port;
 use crate::platform::{PvPlatform, UPCALL_VECTOR};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::sched::{self, SuspendReturn};
 use crate::{evtchn, grant, shared_info, time, vcpu};
 use virtus_kernel::arch::irq::without_interrupts;
@@ -107,6 +120,62 @@ pub(crate) fn come_back(
     })
 }
 
+/// Where the suspend event channel's port is published.
+const CHANNEL_NODE: &str = "device/suspend/event-channel";
+
+/// The port offered (0: none), and whether the toolstack has used it.
+static CHANNEL: AtomicU32 = AtomicU32::new(0);
+static CHANNEL_FIRED: AtomicBool = AtomicBool::new(false);
+
+fn on_channel(_: Port) {
+    CHANNEL_FIRED.store(true, Ordering::Release);
+    crate::platform::notify_host_request();
+}
+
+/// Whether the toolstack asked for a suspend through the channel since the
+/// last look (the request is then served like `control/shutdown`'s).
+pub fn channel_fired() -> bool {
+    CHANNEL_FIRED.swap(false, Ordering::AcqRel)
+}
+
+/// The port offered to the toolstack, if any.
+pub fn channel_port() -> Option<Port> {
+    Some(CHANNEL.load(Ordering::Relaxed)).filter(|&p| p != 0)
+}
+
+/// Offer the suspend event channel: a port for dom0, named in
+/// [`CHANNEL_NODE`]. Nothing is lost if this fails: the toolstack then
+/// asks through `control/shutdown`.
+pub fn offer_channel() -> Result<Port, alloc::string::String> {
+    let wanted = !virtus_kernel::platform()
+        .boot_info()
+        .cmdline
+        .get("xen.suspend_channel")
+        .is_some_and(|v| v == "0");
+    if !wanted {
+        return Err("xen.suspend_channel=0".into());
+    }
+    let port = evtchn::alloc_unbound(0).map_err(|e| alloc::format!("alloc_unbound: {e}"))?;
+    let published = (|| {
+        if !evtchn::set_handler(port, on_channel) {
+            return Err(alloc::format!("port {port} beyond the handler table"));
+        }
+        evtchn::unmask(port).map_err(|e| alloc::format!("unmask: {e}"))?;
+        crate::xenstore::with_client(|c| c.write(CHANNEL_NODE, alloc::format!("{port}").as_bytes()))
+            .map_err(|e| alloc::format!("{CHANNEL_NODE}: {e}"))
+    })();
+    match published {
+        Ok(()) => {
+            CHANNEL.store(port, Ordering::Relaxed);
+            Ok(port)
+        }
+        Err(e) => {
+            let _ = evtchn::close(port);
+            Err(e)
+        }
+    }
+}
+
 /// Steps 4 to 6, in a new domain.
 fn rebuild(platform: &PvPlatform) -> Result<(), PlatformError> {
     let ports = platform.rebind()?;
@@ -126,6 +195,11 @@ fn rebuild(platform: &PvPlatform) -> Result<(), PlatformError> {
         Ok(_) => {
             if let Err(e) = crate::control::advertise() {
                 log::warn!("suspend: control/feature-*: {e}");
+            }
+            CHANNEL.store(0, Ordering::Relaxed);
+            match offer_channel() {
+                Ok(port) => log::info!("suspend: event channel offered again on port {port}"),
+                Err(e) => log::info!("suspend: no suspend event channel ({e})"),
             }
         }
         Err(e) => log::error!("suspend: xenstore: {e}; xl requests will go unanswered"),
