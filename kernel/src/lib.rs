@@ -34,7 +34,11 @@ pub mod self_event;
 #[cfg(target_os = "none")]
 pub mod shell;
 #[cfg(target_os = "none")]
+pub mod suspend;
+#[cfg(target_os = "none")]
 pub mod tests;
+#[cfg(target_os = "none")]
+pub mod ticker;
 #[cfg(target_os = "none")]
 pub mod time;
 
@@ -42,7 +46,7 @@ pub mod time;
 pub use kmain::start;
 pub use platform::{
     CpuInfo, EventHandler, EventSource, ExitStatus, HostRequest, MmioRegion, Platform,
-    PlatformError, ShellCommand,
+    PlatformError, Resumed, ShellCommand,
 };
 
 static PLATFORM: spin::Once<&'static dyn Platform> = spin::Once::new();

@@ -46,6 +46,23 @@ pub enum HostRequest {
     Halt,
     /// A "magic SysRq" key: a diagnostic request by a single letter.
     SysRq(u8),
+    /// Save the machine's state for the host (`xl save`, `xl migrate`, a
+    /// checkpoint) and carry on when it runs again: see [`Platform::suspend`].
+    Suspend,
+}
+
+/// How a suspended machine came back ([`Platform::suspend`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// Restored (or migrated) into a new machine: every connection to the
+    /// outside was rebuilt by the backend, and drivers must reconnect.
+    /// False: the suspend was cancelled or was a checkpoint, and the
+    /// machine is the one that suspended (its connections are intact).
+    pub new_domain: bool,
+    /// How long the machine was away by the host's wall clock, if the host
+    /// keeps one. The kernel's own clock does not count this time: it
+    /// carries on from where it stopped.
+    pub away_ns: Option<u64>,
 }
 
 /// A source of asynchronous notifications that the core can attach a
@@ -132,6 +149,8 @@ pub enum PlatformError {
     AlreadyAttached(EventSource),
     /// Backend-specific failure, described for the log.
     Device(&'static str),
+    /// The machine has no such operation (says which, for the log).
+    Unavailable(&'static str),
 }
 
 impl core::fmt::Display for PlatformError {
@@ -140,6 +159,7 @@ impl core::fmt::Display for PlatformError {
             Self::Unsupported(s) => write!(f, "event source {s:?} is not supported here"),
             Self::AlreadyAttached(s) => write!(f, "a handler is already attached to {s:?}"),
             Self::Device(msg) => write!(f, "device error: {msg}"),
+            Self::Unavailable(what) => write!(f, "this machine has no {what}"),
         }
     }
 }
@@ -287,6 +307,17 @@ pub trait Platform: Sync {
     /// line is written whole, ending in a newline. Not for interrupt
     /// context.
     fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result;
+
+    /// Save the machine for the host and return once it runs again, with
+    /// interrupts as they were. The core has quiesced first (no block
+    /// request in flight, its timer cancelled); the backend redoes whatever
+    /// the machine lost (event bindings, shared pages, its clock's base, so
+    /// that [`Platform::now_ns`] carries on from where it stopped) and the
+    /// core then resumes its drivers and re-arms its timers. A machine whose
+    /// host cannot suspend it says [`PlatformError::Unavailable`].
+    fn suspend(&self) -> Result<Resumed, PlatformError> {
+        Err(PlatformError::Unavailable("suspend to its host"))
+    }
 
     /// Stop the machine and report `status` to whoever started it.
     fn shutdown(&self, status: ExitStatus) -> !;

@@ -79,6 +79,7 @@ fn act(platform: &dyn Platform, request: HostRequest) {
         HostRequest::Halt => stop(platform, "halt", ExitStatus::Success),
         HostRequest::Reboot => stop(platform, "reboot", ExitStatus::Reboot),
         HostRequest::SysRq(key) => sysrq(platform, key),
+        HostRequest::Suspend => crate::suspend::run(platform),
     }
 }
 

@@ -36,6 +36,13 @@ pub fn info() {
         time::timer_interrupts()
     );
     kprintln!("cmdline    {}", p.boot_info().cmdline.as_str());
+    let (new_domain, same_domain, failed) = crate::suspend::counts();
+    if new_domain + same_domain + failed > 0 {
+        kprintln!(
+            "suspend    {new_domain} resumed in a new domain, {same_domain} in the same one, \
+             {failed} failed"
+        );
+    }
     if p.describe(&mut crate::console::Writer).is_err() {
         kprintln!("(the platform's own report failed)");
     }

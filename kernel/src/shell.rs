@@ -19,6 +19,7 @@ commands:
 fn help() {
     kprintln!("{HELP}");
     kprintln!("{}", crate::block::shell::HELP);
+    kprintln!("{}", crate::ticker::HELP);
     for command in crate::platform().shell_commands() {
         kprintln!("  {:<16} {}", command.name, command.help);
     }
@@ -70,6 +71,7 @@ pub fn run() -> ! {
                     );
                 }
             }
+            (Some("ticker"), _) => crate::ticker::run(text.trim_start()[6..].trim()),
             (Some("disk"), _) => crate::block::shell::run(text.trim_start()[4..].trim()),
             (Some("shutdown"), _) => {
                 kprintln!("powering off");

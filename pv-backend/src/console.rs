@@ -20,7 +20,7 @@ use crate::evtchn::{self, Port};
 use crate::{sched, shared_info, time};
 use core::fmt;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
 use volatile::{VolatilePtr, map_field};
 
 const OUT_SIZE: u32 = XENCONS_OUT_SIZE as u32;
@@ -185,7 +185,8 @@ impl FullWait {
 /// The PV console ring and its event channel.
 pub struct Console {
     ring: NonNull<XenconsInterface>,
-    port: Port,
+    /// Changes once per restore into a new domain ([`Console::resume`]).
+    port: AtomicU32,
     errors: AtomicU64,
     out_broken: AtomicBool,
     in_broken: AtomicBool,
@@ -253,7 +254,7 @@ impl Console {
     pub unsafe fn from_raw(ring: NonNull<XenconsInterface>, port: Port) -> Console {
         Console {
             ring,
-            port,
+            port: AtomicU32::new(port),
             errors: AtomicU64::new(0),
             out_broken: AtomicBool::new(false),
             in_broken: AtomicBool::new(false),
@@ -271,7 +272,17 @@ impl Console {
 
     /// The console's event channel.
     pub fn port(&self) -> Port {
-        self.port
+        self.port.load(Ordering::Relaxed)
+    }
+
+    /// After a restore into a new domain: the same ring page, which the
+    /// toolstack zeroed (both index pairs start again at 0, and xenconsoled
+    /// reads from there), on a new port. A ring abandoned as broken in the
+    /// old domain gets a new chance: the fault was the old backend's.
+    pub fn resume(&self, port: Port) {
+        self.port.store(port, Ordering::Relaxed);
+        self.out_broken.store(false, Ordering::Relaxed);
+        self.in_broken.store(false, Ordering::Relaxed);
     }
 
     /// Physical (identity-mapped) address of the ring page.
@@ -310,7 +321,7 @@ impl Console {
     /// Write all of `bytes`, in order, waiting for the backend when the
     /// ring is full. Fails only when the ring is (or has been) abandoned.
     pub fn write(&self, bytes: &[u8]) -> Result<(), RingFault> {
-        self.write_with(bytes, &mut PortSignal(self.port))
+        self.write_with(bytes, &mut PortSignal(self.port()))
     }
 
     /// [`Console::write`] with an explicit backend signal.
@@ -392,7 +403,7 @@ impl Console {
     /// lines are not lost with the domain). Works with interrupts off.
     /// Returns whether the ring emptied.
     pub fn drain(&self, timeout_ns: u64) -> bool {
-        let mut signal = PortSignal(self.port);
+        let mut signal = PortSignal(self.port());
         let deadline = shared_info::get().map(|si| time::system_time_ns(si) + timeout_ns);
         // Without a clock, bound the wait by a number of yields instead.
         let mut yields = 10_000u32;
@@ -417,7 +428,7 @@ impl Console {
 
     /// Read up to `out.len()` bytes of input; returns how many were read.
     pub fn read(&self, out: &mut [u8]) -> Result<usize, RingFault> {
-        self.read_with(out, &mut PortSignal(self.port))
+        self.read_with(out, &mut PortSignal(self.port()))
     }
 
     /// [`Console::read`] with an explicit backend signal.

@@ -10,10 +10,13 @@
 //! on, write "" back (the acknowledgement) and commit, running it again on
 //! EAGAIN; act only after the commit. The watch fires on registration and
 //! again on our own "" write: an empty value means "nothing to do". A
-//! command we do not support ("suspend": no `feature-suspend` here) is
-//! logged and left unacknowledged, as Linux does for unknown commands;
-//! libxl then gives up on its own after its timeout (60 s for suspend)
-//! and clears the node itself.
+//! command we do not support is logged and left unacknowledged, as Linux
+//! does for unknown commands; libxl then gives up on its own after its
+//! timeout and clears the node itself.
+//!
+//! "suspend" (`xl save`, `xl migrate`, `xl save -c`) is acknowledged like
+//! the others; libxl then waits up to 60 s for the domain to shut down
+//! with reason suspend, which the core's `suspend` brings about.
 
 use crate::xenstore::conn::{Conn, Doorbell, XsError};
 use crate::xenstore::ring::RingPage;
@@ -31,7 +34,7 @@ pub const SYSRQ_TOKEN: &str = "virtus-control-sysrq";
 /// writable, and `control/` itself is read-only to the guest, so a
 /// `feature-sysrq` write is EACCES on the test bed; `xl sysrq` reads no
 /// feature key anyway).
-pub const FEATURES: [&str; 2] = ["poweroff", "reboot"];
+pub const FEATURES: [&str; 3] = ["poweroff", "reboot", "suspend"];
 
 /// What a `control/shutdown` value asks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +56,7 @@ pub fn shutdown_value(value: &[u8]) -> ShutdownValue {
         b"poweroff" => ShutdownValue::Request(HostRequest::PowerOff),
         b"reboot" => ShutdownValue::Request(HostRequest::Reboot),
         b"halt" => ShutdownValue::Request(HostRequest::Halt),
+        b"suspend" => ShutdownValue::Request(HostRequest::Suspend),
         other => ShutdownValue::Unsupported(alloc::string::String::from_utf8_lossy(other).into()),
     }
 }
@@ -126,6 +130,19 @@ mod kernel {
     /// the guest (xenstore-paths): a refused write is logged, and the
     /// command is still served.
     pub fn start() -> Result<(), XsError> {
+        advertise()?;
+        with_client(watch)?;
+        match crate::suspend::offer_channel() {
+            Ok(port) => log::info!("control: suspend event channel offered on port {port}"),
+            Err(e) => log::info!("control: no suspend event channel ({e}); suspend through control/shutdown"),
+        }
+        Ok(())
+    }
+
+    /// Write the `feature-*` keys: at start, and again after a restore into
+    /// a new domain (nodes the guest wrote do not travel with it; the
+    /// watches are registered again by the connection itself).
+    pub fn advertise() -> Result<(), XsError> {
         with_client(|c| {
             for (i, feature) in FEATURES.iter().enumerate() {
                 let key = alloc::format!("control/feature-{feature}");
@@ -136,7 +153,7 @@ mod kernel {
                     Err(e) => log::warn!("control: cannot write {key}: {e}"),
                 }
             }
-            watch(c)
+            Ok(())
         })
     }
 
@@ -177,6 +194,10 @@ mod kernel {
     /// The next request, if the watches have fired with one: the body of
     /// `Platform::host_request`. Main line only.
     pub fn next_request() -> Option<HostRequest> {
+        if crate::suspend::channel_fired() {
+            log::info!("control: the toolstack asked to suspend through the suspend event channel");
+            return Some(HostRequest::Suspend);
+        }
         let result = with_client(|c| {
             if !c.take_events(SHUTDOWN_TOKEN)?.is_empty() {
                 SHUTDOWN_FIRED.store(true, Ordering::Relaxed);
@@ -225,7 +246,7 @@ mod tests {
         );
         assert_eq!(
             shutdown_value(b"suspend"),
-            ShutdownValue::Unsupported("suspend".into())
+            ShutdownValue::Request(HostRequest::Suspend)
         );
         assert_eq!(
             shutdown_value(b"poweroff "),
@@ -266,8 +287,13 @@ mod tests {
 
         server.0.borrow_mut().dom0_write(SHUTDOWN, b"suspend");
         let (value, _) = take_shutdown(&mut c).unwrap();
-        assert_eq!(value, ShutdownValue::Unsupported("suspend".into()));
-        assert_eq!(c.read(SHUTDOWN).unwrap(), b"suspend", "left for libxl");
+        assert_eq!(value, ShutdownValue::Request(HostRequest::Suspend));
+        assert_eq!(c.read(SHUTDOWN).unwrap(), b"", "libxl waits for this ack");
+
+        server.0.borrow_mut().dom0_write(SHUTDOWN, b"s3");
+        let (value, _) = take_shutdown(&mut c).unwrap();
+        assert_eq!(value, ShutdownValue::Unsupported("s3".into()));
+        assert_eq!(c.read(SHUTDOWN).unwrap(), b"s3", "left for libxl");
 
         server.0.borrow_mut().dom0_write(SYSRQ, b"m");
         assert!(events(&mut c, SYSRQ_TOKEN) >= 1);

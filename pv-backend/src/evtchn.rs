@@ -153,9 +153,28 @@ pub fn init(vector: u8) -> Result<DeliveryMode, XenError> {
         MODE.store(MODE_NONE, Ordering::Relaxed);
         return Err(XenError::Exist);
     }
+    route_upcalls(info, vector).inspect_err(|_| MODE.store(MODE_NONE, Ordering::Relaxed))
+}
+
+/// Ask Xen for the per-vCPU vector, else the callback vector.
+#[cfg(target_os = "none")]
+fn route_upcalls(info: &crate::hypercall::XenInfo, vector: u8) -> Result<DeliveryMode, XenError> {
     if info.upcall_vector_supported && crate::lapic::mode().is_some() {
         match crate::hvm::set_evtchn_upcall_vector(info.vcpu_id, vector) {
-            Ok(()) => return Ok(DeliveryMode::PerVcpuVector),
+            Ok(()) => {
+                // libxl tells a cancelled suspend (return 1) from a
+                // restore (0) by writing vCPU 0's RAX only if
+                // HVM_PARAM_CALLBACK_IRQ is set, so set it to something
+                // harmless as Linux does: GSI 1, which the per-vCPU vector
+                // overrides for event delivery.
+                if let Err(e) =
+                    crate::hvm::set_param(abi::HVM_PARAM_CALLBACK_IRQ, CALLBACK_PLACEHOLDER)
+                {
+                    log::warn!("evtchn: HVM_PARAM_CALLBACK_IRQ placeholder refused ({e})");
+                }
+                MODE.store(MODE_PER_VCPU, Ordering::Relaxed);
+                return Ok(DeliveryMode::PerVcpuVector);
+            }
             Err(e) => log::warn!("evtchn: per-vCPU upcall vector refused ({e}), using callback"),
         }
     }
@@ -163,9 +182,32 @@ pub fn init(vector: u8) -> Result<DeliveryMode, XenError> {
     crate::hvm::set_param(
         abi::HVM_PARAM_CALLBACK_IRQ,
         crate::hvm::callback_via_vector(vector),
-    )
-    .inspect_err(|_| MODE.store(MODE_NONE, Ordering::Relaxed))?;
+    )?;
     Ok(DeliveryMode::CallbackVector)
+}
+
+/// `HVM_PARAM_CALLBACK_IRQ` with the per-vCPU vector in use: "GSI 1", a
+/// value whose only purpose is not to be 0 (see [`route_upcalls`]).
+const CALLBACK_PLACEHOLDER: u64 = 1;
+
+/// After a suspend. In a new domain every port is gone and their numbers
+/// will be reused: forget every handler (each owner binds again and sets
+/// its own), mask every port until then, and route upcalls to `vector`
+/// again (neither the per-vCPU vector nor `HVM_PARAM_CALLBACK_IRQ` travels
+/// with a saved domain). In the same domain the bindings are intact and
+/// routing again is harmless. The vector's handler is still installed.
+#[cfg(target_os = "none")]
+pub fn resume(vector: u8, new_domain: bool) -> Result<DeliveryMode, XenError> {
+    let info = crate::hypercall::try_info().ok_or(XenError::NoSys)?;
+    if new_domain {
+        for slot in &HANDLERS {
+            slot.store(core::ptr::null_mut(), Ordering::Release);
+        }
+        if let Some(si) = shared_info::get() {
+            si.mask_all();
+        }
+    }
+    route_upcalls(info, vector)
 }
 
 /// How upcalls are delivered, once [`init`] has succeeded.

@@ -36,6 +36,10 @@ mod bench;
 #[cfg(target_os = "none")]
 mod platform;
 #[cfg(target_os = "none")]
+mod suspend;
+#[cfg(target_os = "none")]
+mod suspend_tests;
+#[cfg(target_os = "none")]
 mod tests;
 #[cfg(target_os = "none")]
 mod xs_shell;

@@ -18,13 +18,13 @@ use crate::hypercall::{self, XenInfo};
 use crate::sched::{self, ShutdownReason};
 use crate::shared_info::{self, SharedInfo};
 use crate::{abi, memory, time, vcpu};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use spin::Once;
 use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
 use virtus_kernel::mem::MemoryMap;
-use virtus_kernel::platform::{EventHandlers, HostRequest, ShellCommand};
+use virtus_kernel::platform::{EventHandlers, HostRequest, Resumed, ShellCommand};
 use virtus_kernel::{
     CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
 };
@@ -35,7 +35,8 @@ const IA32_APIC_BASE: u32 = 0x1b;
 /// The vector Xen raises for event-channel upcalls.
 pub const UPCALL_VECTOR: u8 = 0xf3;
 
-/// Event-channel ports bound at start-up.
+/// Event-channel ports bound at start-up (and again after a restore into
+/// a new domain).
 #[derive(Clone, Copy, Debug)]
 pub struct Ports {
     /// `VIRQ_TIMER`: the single-shot timer fired.
@@ -52,7 +53,9 @@ pub struct PvPlatform {
     pub(crate) xen: Once<&'static XenInfo>,
     pub(crate) console: Once<Console>,
     pub(crate) shared: Once<&'static SharedInfo>,
-    pub(crate) ports: Once<Ports>,
+    /// The self-event port ([`Ports::self_event`]); 0 (never a valid
+    /// port) before binding. Atomic: a restore changes it.
+    self_event_port: AtomicU32,
     pub(crate) mode: Once<DeliveryMode>,
     /// Xen system time at boot: the core's clock starts at zero here.
     boot_system_ns: AtomicU64,
@@ -64,7 +67,7 @@ pub(crate) static PLATFORM: PvPlatform = PvPlatform {
     xen: Once::new(),
     console: Once::new(),
     shared: Once::new(),
-    ports: Once::new(),
+    self_event_port: AtomicU32::new(0),
     mode: Once::new(),
     boot_system_ns: AtomicU64::new(0),
     handlers: EventHandlers::new(),
@@ -221,6 +224,34 @@ impl PvPlatform {
         self.boot_system_ns.load(Ordering::Relaxed)
     }
 
+    /// Make [`Platform::now_ns`] read `core_ns` now: after a suspend, Xen
+    /// system time may have moved on by the time away (same host) or be
+    /// another host's altogether (migration); the core's clock carries on
+    /// from where it stopped, so it never goes backwards and its timers
+    /// keep their distance from now.
+    pub(crate) fn rebase_clock(&self, core_ns: u64) {
+        let system = self.system_ns();
+        self.boot_system_ns
+            .store(system.saturating_sub(core_ns), Ordering::Relaxed);
+    }
+
+    /// In a new domain: bind the timer and self-event ports again, and take
+    /// the console's new port from `HVM_PARAM_CONSOLE_EVTCHN`.
+    pub(crate) fn rebind(&self) -> Result<Ports, PlatformError> {
+        let _ = vcpu::stop_periodic_timer(0);
+        let port = crate::hvm::get_param(abi::HVM_PARAM_CONSOLE_EVTCHN)
+            .map_err(xen_error("HVM_PARAM_CONSOLE_EVTCHN"))?;
+        let port = Port::try_from(port)
+            .map_err(|_| PlatformError::Device("HVM_PARAM_CONSOLE_EVTCHN is not a port"))?;
+        if let Some(console) = self.console.get() {
+            console.resume(port);
+        }
+        let ports = self.bind()?;
+        self.self_event_port
+            .store(ports.self_event, Ordering::Relaxed);
+        Ok(ports)
+    }
+
     fn bind(&self) -> Result<Ports, PlatformError> {
         let timer =
             evtchn::bind_virq(abi::VIRQ_TIMER).map_err(xen_error("cannot bind VIRQ_TIMER"))?;
@@ -275,7 +306,8 @@ impl Platform for PvPlatform {
             ports.self_event,
             ports.console
         );
-        self.ports.call_once(|| ports);
+        self.self_event_port
+            .store(ports.self_event, Ordering::Relaxed);
         // The toolstack's requests (`xl shutdown`, `reboot`, `sysrq`)
         // arrive through xenstore. Without it the domain still runs; only
         // `xl destroy` can stop it then, so say so.
@@ -296,6 +328,7 @@ impl Platform for PvPlatform {
                 crate::tests::TESTS,
                 &crate::xenstore::kernel_tests::TESTS,
                 crate::blkfront::kernel_tests::TESTS,
+                crate::suspend_tests::TESTS,
             ]
             .concat()
         })
@@ -376,8 +409,9 @@ impl Platform for PvPlatform {
     }
 
     fn send_self_event(&self) {
-        if let Some(ports) = self.ports.get() {
-            let _ = evtchn::send(ports.self_event);
+        let port = self.self_event_port.load(Ordering::Relaxed);
+        if port != 0 {
+            let _ = evtchn::send(port);
         }
     }
 
@@ -397,6 +431,10 @@ impl Platform for PvPlatform {
                 None => "not started",
             },
         }
+    }
+
+    fn suspend(&self) -> Result<Resumed, PlatformError> {
+        crate::suspend::suspend(self)
     }
 
     fn host_request(&self) -> Option<HostRequest> {
@@ -424,7 +462,10 @@ impl Platform for PvPlatform {
         for feature in crate::control::advertised() {
             write!(out, " {feature}")?;
         }
-        writeln!(out)?;
+        match crate::suspend::channel_port() {
+            Some(port) => writeln!(out, "; suspend event channel on port {port}")?,
+            None => writeln!(out, "; suspend through control/shutdown only")?,
+        }
         writeln!(
             out,
             "xenstore   {} requests, {} transaction retries; watch events: {} delivered, \

@@ -75,6 +75,44 @@ fn triple_fault() -> ! {
     unreachable!("host builds never end a domain")
 }
 
+/// How `SCHEDOP_shutdown(SHUTDOWN_suspend)` came back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuspendReturn {
+    /// 0: the domain was saved and now runs restored (or migrated) as a
+    /// new domain.
+    NewDomain,
+    /// 1: the toolstack resumed the same domain (a checkpoint, `xl save
+    /// -c`, or a cancelled or failed save). libxl writes the 1 into vCPU 0's
+    /// RAX only if `HVM_PARAM_CALLBACK_IRQ` is not 0 (`evtchn::init` makes
+    /// sure), else a cancelled suspend looks like a new domain.
+    SameDomain,
+}
+
+/// Ask Xen to suspend the domain for the toolstack, which saves it; returns
+/// when the domain runs again. The third argument is the start_info frame
+/// for a PV guest, 0 for PVH and HVM. A negative answer means Xen refused
+/// and nothing happened.
+pub fn suspend() -> Result<SuspendReturn, XenError> {
+    let arg = SchedShutdown {
+        reason: abi::SHUTDOWN_SUSPEND,
+    };
+    // SAFETY: SCHEDOP_shutdown reads one `sched_shutdown` from this frame;
+    // the third argument is 0 for a PVH guest.
+    let ret = unsafe {
+        crate::hypercall::hypercall3(
+            abi::HYPERVISOR_SCHED_OP,
+            abi::SCHEDOP_SHUTDOWN,
+            &raw const arg as u64,
+            0,
+        )
+    };
+    match ret {
+        0 => Ok(SuspendReturn::NewDomain),
+        r if r > 0 => Ok(SuspendReturn::SameDomain),
+        r => Err(XenError::from_ret(r).err().unwrap_or(XenError::Inval)),
+    }
+}
+
 /// Enable interrupts and sleep until an event is pending, without a
 /// window in which a wake-up can be lost.
 ///

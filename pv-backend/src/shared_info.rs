@@ -63,6 +63,18 @@ pub fn map() -> Result<&'static SharedInfo, XenError> {
     })
 }
 
+/// After a suspend: put Xen's shared_info at our page again. In a new
+/// domain (restore, migration) the page holds a stale RAM copy of the old
+/// domain's until this is done; in the same domain it is harmless (Linux
+/// does it on every resume). Only after [`map`].
+pub fn remap() -> Result<(), XenError> {
+    if MAPPED.get().is_none() {
+        return Err(XenError::NoEnt);
+    }
+    let addr = PAGE.0.get() as u64;
+    crate::memory::add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, addr >> 12)
+}
+
 /// The view, if [`map`] has succeeded.
 pub fn get() -> Option<&'static SharedInfo> {
     MAPPED.get()
@@ -208,6 +220,14 @@ impl SharedInfo {
     }
 
     /// Whether `port` is masked.
+    /// Mask every port of the 2-level ABI (a new domain's page has none
+    /// masked; ports are unmasked one by one as they are bound).
+    pub fn mask_all(&self) {
+        for w in 0..64 {
+            self.word(off::EVTCHN_MASK + w * 8).store(u64::MAX, Ordering::SeqCst);
+        }
+    }
+
     pub fn is_masked(&self, port: u32) -> bool {
         let (at, bit) = Self::bit(port);
         self.word(off::EVTCHN_MASK + at).load(Ordering::SeqCst) & bit != 0

@@ -67,6 +67,13 @@ pub fn system_time_ns(si: &SharedInfo) -> u64 {
     now.max(last)
 }
 
+/// Forget the largest reading: after a restore into a new domain, system
+/// time is another run's (another host's, after a migration) and may be
+/// lower; holding on to the old maximum would stop the clock.
+pub fn forget_readings() {
+    LAST.store(0, Ordering::Relaxed);
+}
+
 /// Wall-clock time in ns since the Unix epoch: the wall clock of system
 /// time 0 plus the current system time.
 pub fn wallclock_ns(si: &SharedInfo) -> u64 {

@@ -116,4 +116,19 @@ pub trait BlockDevice: Send + Sync {
     /// Main line; never blocks. The driver validates what the device wrote
     /// (ring indices, slot numbers) before it believes it.
     fn poll(&self) -> Option<Completion>;
+
+    /// The machine is about to be suspended for its host, and nothing is in
+    /// flight on this device (the core waited). A driver that must hold
+    /// state across (or refuse) does it here. Most have nothing to do.
+    fn suspend(&self) -> Result<(), BlockError> {
+        Ok(())
+    }
+
+    /// The machine runs again after [`BlockDevice::suspend`]; with
+    /// `new_domain` it was restored elsewhere and the driver must connect
+    /// to its device again (same geometry, else it fails). Main line.
+    fn resume(&self, new_domain: bool) -> Result<(), BlockError> {
+        let _ = new_domain;
+        Ok(())
+    }
 }

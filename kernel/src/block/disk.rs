@@ -48,6 +48,17 @@ impl Disk {
         self.info
     }
 
+    /// Ask the driver to get ready for a suspend ([`BlockDevice::suspend`]);
+    /// the caller has drained [`Disk::in_flight`] to 0.
+    pub fn suspend(&self) -> Result<(), BlockError> {
+        self.device.suspend()
+    }
+
+    /// Tell the driver the machine runs again ([`BlockDevice::resume`]).
+    pub fn resume(&self, new_domain: bool) -> Result<(), BlockError> {
+        self.device.resume(new_domain)
+    }
+
     /// Requests the device holds now.
     pub fn in_flight(&self) -> usize {
         self.tracker.lock().in_flight()

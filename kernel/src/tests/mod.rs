@@ -7,6 +7,7 @@ mod harness_tests;
 mod idle_tests;
 mod mem_tests;
 mod memsafe_tests;
+mod suspend_tests;
 mod time_tests;
 
 use crate::harness::{Test, TestResult};
@@ -21,6 +22,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     idle_tests::TESTS,
     harness_tests::TESTS,
     block_tests::TESTS,
+    suspend_tests::TESTS,
     crate::bench::check::TESTS,
 ];
 

@@ -86,7 +86,7 @@ fn on_port(_: Port) {
 }
 
 /// Grants to the backend domain through the kernel's grant table.
-struct TableGrants(u16);
+pub(super) struct TableGrants(u16);
 
 impl Grants for TableGrants {
     fn grant(&mut self, page: u64, readonly: bool) -> Option<u32> {
@@ -125,7 +125,7 @@ impl Grants for TableGrants {
     }
 }
 
-struct PortBell(Port);
+pub(super) struct PortBell(Port);
 
 impl Bell for PortBell {
     fn notify(&mut self) {
@@ -143,12 +143,33 @@ pub struct Attached {
     pub ring_pages: u32,
     pub ring_entries: u32,
     pub port: Port,
-    front: spin::Mutex<Front<TableGrants, PortBell>>,
+    /// The ring's page and the grant of it.
+    ring_frame: u64,
+    ring_ref: u32,
+    pub(super) front: spin::Mutex<Front<TableGrants, PortBell>>,
     token: String,
     seen_activity: AtomicU64,
 }
 
 impl Attached {
+    pub(super) fn ring_frame(&self) -> u64 {
+        self.ring_frame
+    }
+
+    pub(super) fn ring_ref(&self) -> u32 {
+        self.ring_ref
+    }
+
+    /// What the core is told about the disk.
+    pub fn info(&self) -> DeviceInfo {
+        device::device_info(
+            self.params.sectors,
+            self.params.read_only(),
+            self.ring_entries,
+            &self.features,
+        )
+    }
+
     pub fn stats(&self) -> Stats {
         self.front.lock().stats
     }
@@ -191,25 +212,51 @@ impl Attached {
     }
 }
 
-static ATTACHED: spin::Mutex<Vec<Arc<Attached>>> = spin::Mutex::new(Vec::new());
+pub(super) static ATTACHED: spin::Mutex<Vec<Arc<Attached>>> = spin::Mutex::new(Vec::new());
 
 /// The disks attached so far.
 pub fn attached() -> Vec<Arc<Attached>> {
     ATTACHED.lock().clone()
 }
 
-struct BlkfrontDisk(Arc<Attached>, DeviceInfo);
+/// The disk the core sees: the connection of the moment (a restore
+/// replaces it) under a name and a geometry that stay.
+pub(super) struct BlkfrontDisk {
+    pub(super) id: u32,
+    pub(super) current: spin::Mutex<Arc<Attached>>,
+    pub(super) info: DeviceInfo,
+}
+
+impl BlkfrontDisk {
+    fn now(&self) -> Arc<Attached> {
+        self.current.lock().clone()
+    }
+}
 
 impl BlockDevice for BlkfrontDisk {
     fn info(&self) -> DeviceInfo {
-        self.1
+        self.info
     }
     fn submit(&self, request: Request) -> Result<(), Request> {
-        self.0.front.lock().submit(request)
+        self.now().front.lock().submit(request)
     }
     fn poll(&self) -> Option<Completion> {
-        self.0.check_backend();
-        self.0.front.lock().poll()
+        let now = self.now();
+        now.check_backend();
+        let completion = now.front.lock().poll();
+        completion
+    }
+    fn suspend(&self) -> Result<(), BlockError> {
+        match self.now().front.lock().in_flight() {
+            0 => Ok(()),
+            _ => Err(BlockError::Io("blkfront: requests still on the ring")),
+        }
+    }
+    fn resume(&self, new_domain: bool) -> Result<(), BlockError> {
+        if new_domain {
+            super::resume::reconnect(self)?;
+        }
+        Ok(())
     }
 }
 
@@ -224,7 +271,7 @@ fn take_frame() -> Result<u64, String> {
     })
 }
 
-fn store<T>(
+pub(super) fn store<T>(
     step: impl FnOnce(&mut crate::xenstore::Client) -> Result<T, XenbusError>,
 ) -> Result<T, String> {
     match with_client(|c| Ok(step(c))) {
@@ -234,8 +281,29 @@ fn store<T>(
     }
 }
 
-/// Attaches vbd `id`: the whole handshake; the error says which step.
+/// Attaches vbd `id`: the whole handshake, then the core's registry; the
+/// error says which step.
 fn attach(id: u32) -> Result<Arc<Attached>, String> {
+    let attached = Arc::new(connect(id, None)?);
+    let info = attached.info();
+    let name = attached.name.clone();
+    DISKS
+        .register(
+            &name,
+            Box::new(BlkfrontDisk {
+                id,
+                current: spin::Mutex::new(attached.clone()),
+                info,
+            }),
+        )
+        .map_err(|e| format!("register {name}: {e}"))?;
+    Ok(attached)
+}
+
+/// The handshake for vbd `id` on the ring page `frame` (a new one at
+/// start-up; after a restore, the old one again): probe, grant, bind,
+/// connect, watch the backend's state.
+pub(super) fn connect(id: u32, frame: Option<u64>) -> Result<Attached, String> {
     let name = super::vdev_name(id).ok_or_else(|| format!("vbd {id}: not an xvd number"))?;
     let (device, offer) = store(|c| {
         let device = xenbus::probe(c, "vbd", id)?;
@@ -245,9 +313,14 @@ fn attach(id: u32) -> Result<Arc<Attached>, String> {
     let backend = device.backend_id;
     // One ring page: 32 slots, the depth the benchmark's queue asks for.
     // More pages would need frames contiguous in the identity map.
-    let frame = take_frame()?;
-    // SAFETY: the frame was just reserved as shared: mapped, 4 KiB, used
-    // by nothing else; the ring is its only user from here on.
+    let frame = match frame {
+        Some(frame) => frame,
+        None => take_frame()?,
+    };
+    // SAFETY: the frame is reserved as shared (just now, or at start-up
+    // for the ring it was before a restore, whose view is no longer
+    // used): mapped, 4 KiB, used by nothing else; the ring is its only
+    // user from here on.
     let ring = unsafe { FrontRing::init(NonNull::new(frame as *mut u8).ok_or("frame 0")?, 4096) };
     let gref =
         grant::grant_access(backend, frame, false).map_err(|e| format!("grant the ring: {e}"))?;
@@ -280,7 +353,6 @@ fn attach(id: u32) -> Result<Arc<Attached>, String> {
         persistent: setup.persistent && params.persistent,
     };
     let entries = ring.size();
-    let info = device::device_info(params.sectors, params.read_only(), entries, &features);
     let front = Front::new(
         ring,
         TableGrants(backend),
@@ -288,8 +360,8 @@ fn attach(id: u32) -> Result<Arc<Attached>, String> {
         id as u16,
         features,
     );
-    let attached = Arc::new(Attached {
-        name: name.clone(),
+    Ok(Attached {
+        name,
         device,
         offer,
         params,
@@ -297,14 +369,12 @@ fn attach(id: u32) -> Result<Arc<Attached>, String> {
         ring_pages: 1,
         ring_entries: entries,
         port,
+        ring_frame: frame,
+        ring_ref: gref,
         front: spin::Mutex::new(front),
         token,
         seen_activity: AtomicU64::new(STORE_ACTIVITY.load(Ordering::Relaxed)),
-    });
-    DISKS
-        .register(&name, Box::new(BlkfrontDisk(attached.clone(), info)))
-        .map_err(|e| format!("register {name}: {e}"))?;
-    Ok(attached)
+    })
 }
 
 /// Attaches every `device/vbd/*`; a disk that fails is logged (with the

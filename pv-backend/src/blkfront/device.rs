@@ -179,6 +179,23 @@ impl<G: Grants, N: Bell> Front<G, N> {
         }
     }
 
+    /// After a restore into a new domain, `self` being the new
+    /// connection: carry over what the old one had that is still good, its
+    /// counters and its persistent pool's pages (granted again as they are
+    /// used), and end its void grants. Nothing may be in flight on `old`.
+    pub fn take_over(&mut self, old: &mut Self) {
+        self.stats = old.stats;
+        if let Some(pool) = old.pool.as_mut() {
+            match self.pool.as_mut() {
+                Some(to) => pool.hand_over(&mut old.grants, to),
+                // The new backend does not do persistent grants: the
+                // pages are ended and left allocated (kept for good, as a
+                // pool page always is).
+                None => pool.end(&mut old.grants),
+            }
+        }
+    }
+
     pub fn in_flight(&self) -> usize {
         self.shadows.iter().filter(|s| s.is_some()).count()
     }

@@ -677,3 +677,37 @@ fn a_disconnect_ends_the_pools_grants_unless_still_mapped() {
     f.submit(req(3, Operation::Read, 0, 8)).ok().unwrap();
     assert_eq!(f.poll().unwrap().status, Err(BlockError::Disconnected));
 }
+
+#[test]
+fn after_a_restore_the_new_connection_grants_the_old_pools_pages_again() {
+    let (mut old, b, _) = setup(PERSIST);
+    let mut b = b;
+    old.submit(req(1, Operation::Read, 0, 16)).ok().unwrap();
+    b.serve();
+    map_all(&b);
+    assert_eq!(all(&mut old)[0].status, Ok(()));
+    assert_eq!(old.pool().unwrap().granted(), 2);
+    // The restore: the old domain's grant table is gone, nothing maps the
+    // old references any more.
+    for v in b.grants.0.borrow_mut().live.values_mut() {
+        v.2 = false;
+    }
+    // The new connection may allocate no page: the old ones must do.
+    let (mut new, mut b2, _) = setup(PERSIST);
+    b2.grants.0.borrow_mut().pages_left = 0;
+    new.take_over(&mut old);
+    assert!(b.grants.0.borrow().live.is_empty(), "old references ended");
+    assert_eq!(new.stats.pooled, 1, "counters carried over");
+    assert_eq!(new.pool().unwrap().granted(), 0, "nothing granted yet");
+    new.submit(req(2, Operation::Read, 40, 16)).ok().unwrap();
+    b2.serve();
+    let c = all(&mut new);
+    assert_eq!(c[0].status, Ok(()));
+    let mut got = vec![0; 2 * 4096];
+    c[0].buffer.read_at(0, &mut got);
+    let want: Vec<u8> = (40 * 512..40 * 512 + 8192).map(pattern).collect();
+    assert_eq!(got, want);
+    assert_eq!(new.pool().unwrap().granted(), 2, "the old pages, granted again");
+    assert_eq!((new.stats.pooled, new.stats.fallbacks), (2, 0));
+    assert_eq!(b2.grants.0.borrow().live.len(), 2);
+}

@@ -19,6 +19,8 @@ pub mod wire;
 mod attach;
 #[cfg(target_os = "none")]
 pub mod kernel_tests;
+#[cfg(target_os = "none")]
+mod resume;
 
 #[cfg(target_os = "none")]
 pub use attach::{Attached, attached, describe, note_store_activity, start, states, watch_again};

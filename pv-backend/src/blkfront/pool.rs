@@ -153,6 +153,23 @@ impl Pool {
         self.free.extend(pages);
     }
 
+    /// After a restore into a new domain, where every grant is void: end
+    /// the old references (their entries are unused now, so this only
+    /// returns them to the free list) and hand the pages over, ungranted,
+    /// to `to`, the new connection's pool, which grants them again as it
+    /// takes them. Every page must be free (nothing was in flight).
+    pub fn hand_over<G: Grants>(&mut self, grants: &mut G, to: &mut Pool) {
+        for mut page in self.free.drain(..).chain(self.spare.drain(..)) {
+            if page.gref != 0 {
+                let _ = grants.end(page.gref);
+                page.gref = 0;
+            }
+            to.spare.push(page);
+        }
+        self.granted = 0;
+        self.refs.clear();
+    }
+
     /// Ends the grants of the free pages (on disconnect; in-flight pages
     /// must have been put back first). A page the backend still maps keeps
     /// its grant and is counted in `lingering`; none is reused.

@@ -34,7 +34,7 @@ use core::fmt;
 pub use entry::GrantEntryV1;
 pub use refs::{GrantRef, NR_RESERVED_ENTRIES, RefError};
 #[cfg(target_os = "none")]
-pub use table::{TableInfo, end_access, entry, grant_access, info};
+pub use table::{TableInfo, end_access, entry, grant_access, info, resume_in_new_domain};
 
 /// Why a grant operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

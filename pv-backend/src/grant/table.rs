@@ -106,6 +106,27 @@ fn with_table<T>(
     })
 }
 
+/// After a restore into a new domain: Xen built the domain a fresh table
+/// (only the toolstack's entries 0 and 1 set), and our frames hold a stale
+/// copy of the old one. Map the new table's frames where the old ones were.
+/// Every grant made before is void: its owner (a frontend) grants again when
+/// it reconnects, and ending an old reference finds an unused entry, which
+/// succeeds. Nothing to do if the table was never mapped.
+pub fn resume_in_new_domain() -> Result<(), GrantError> {
+    without_interrupts(|| {
+        let mut table = TABLE.lock();
+        let Some(table) = table.as_mut() else {
+            return Ok(());
+        };
+        for (idx, &frame) in table.frames.iter().enumerate().rev() {
+            let idx = idx as u32;
+            crate::memory::add_to_physmap(XENMAPSPACE_GRANT_TABLE, idx.into(), frame >> 12)
+                .map_err(|error| GrantError::Physmap { idx, error })?;
+        }
+        Ok(())
+    })
+}
+
 /// Let `domid` map the page at guest address `page` (read-only if
 /// `readonly`); returns the reference to tell it.
 pub fn grant_access(domid: u16, page: u64, readonly: bool) -> Result<GrantRef, GrantError> {

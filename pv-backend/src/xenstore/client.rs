@@ -22,6 +22,9 @@ use crate::{abi, hvm, sched, shared_info, time};
 /// is checked between two.
 const WAIT_SLICE_NS: u64 = 10_000_000;
 
+/// The store page's frame, as connected: a restore must keep it.
+static STORE_PFN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// The store's event channel.
 pub struct StoreBell(Port);
 
@@ -95,6 +98,7 @@ pub fn connect() -> Result<Client, XsError> {
     }
     evtchn::unmask(port).map_err(|e| setup("unmask the store port", e))?;
     client.reset_watches()?;
+    STORE_PFN.store(pfn, core::sync::atomic::Ordering::Relaxed);
     log::info!("xenstore: connected (frame {pfn:#x}, port {port}); watches reset");
     Ok(client)
 }
@@ -126,4 +130,36 @@ pub fn with_client<T>(f: impl FnOnce(&mut Client) -> Result<T, XsError>) -> Resu
         State::Down(e) => Err(e.clone()),
         State::NotTried => unreachable!("connected above"),
     }
+}
+
+/// After a restore into a new domain: the same page (zeroed by the
+/// toolstack) on the port `HVM_PARAM_STORE_EVTCHN` names now. Nothing to
+/// do if the kernel never connected. Returns how many watches were
+/// registered again.
+pub fn resume_in_new_domain() -> Result<usize, XsError> {
+    let mut state = CLIENT.lock();
+    let State::Up(client) = &mut *state else {
+        return Ok(0);
+    };
+    let setup = |what: &str, e: XenError| XsError::Setup(alloc::format!("{what}: {e}"));
+    let pfn =
+        hvm::get_param(abi::HVM_PARAM_STORE_PFN).map_err(|e| setup("HVM_PARAM_STORE_PFN", e))?;
+    let was = STORE_PFN.load(core::sync::atomic::Ordering::Relaxed);
+    if pfn != was {
+        return Err(XsError::Setup(alloc::format!(
+            "the store page moved from frame {was:#x} to {pfn:#x}"
+        )));
+    }
+    let port = hvm::get_param(abi::HVM_PARAM_STORE_EVTCHN)
+        .map_err(|e| setup("HVM_PARAM_STORE_EVTCHN", e))?;
+    let port = Port::try_from(port).map_err(|_| XsError::Setup(alloc::format!("port {port}")))?;
+    if !evtchn::set_handler(port, crate::platform::on_store_port) {
+        return Err(XsError::Setup(alloc::format!(
+            "port {port} is beyond the handler table"
+        )));
+    }
+    evtchn::unmask(port).map_err(|e| setup("unmask the store port", e))?;
+    let watches = client.reconnect(StoreBell(port))?;
+    log::info!("xenstore: reconnected on port {port}; {watches} watches registered again");
+    Ok(watches)
 }

@@ -278,6 +278,31 @@ impl<P: RingPage, B: Doorbell> Conn<P, B> {
         self.bell.now_ns()
     }
 
+    /// The domain was restored or migrated: xenstored knows a new domain
+    /// whose ring page (the same frame) it has zeroed, on a new event
+    /// channel (`bell`), with no watches and no transactions. Forget what
+    /// the old connection was in the middle of (a partial message, queued
+    /// events, a corrupt ring, the home path: the domain id changed) and
+    /// register every watch again (those that fail are dropped, the first
+    /// error returned); each fires once on registration, as it
+    /// did the first time, so watchers re-read their nodes. Returns how many
+    /// watches were registered.
+    pub fn reconnect(&mut self, bell: B) -> Result<usize, XsError> {
+        self.bell = bell;
+        self.incoming = Incoming::default();
+        self.events.clear();
+        self.broken = None;
+        self.home = None;
+        // One watch that fails does not cost the others theirs.
+        let mut first_error = None;
+        for (path, token) in core::mem::take(&mut self.watches) {
+            if let Err(e) = self.watch(&path, &token) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(self.watches.len()), Err)
+    }
+
     /// The queue's counters: delivered, merged, dropped, stray.
     pub fn event_counts(&self) -> super::events::EventCounts {
         self.events.counts

@@ -170,3 +170,39 @@ fn a_malformed_watch_event_is_dropped_and_the_reply_still_arrives() {
     assert_eq!(c.read("name").unwrap(), b"virtus");
     assert_eq!(c.event_counts().malformed, 1);
 }
+
+#[test]
+fn reconnect_after_restore_registers_every_watch_again() {
+    let (mut c, server) = connect(u32::MAX - 40);
+    c.watch("control/shutdown", "ctl").unwrap();
+    c.watch("data/w", "w").unwrap();
+    assert_eq!(c.take_events("ctl").unwrap().len(), 1, "registration fire");
+    // An event xenstored sent just before the save, never read: it died
+    // with the old connection.
+    server.0.borrow_mut().dom0_write("data/w", b"old");
+    server.0.borrow_mut().serve();
+    server.0.borrow_mut().restore();
+    assert!(server.0.borrow().watches.is_empty());
+    assert_eq!(c.reconnect(server.clone()).unwrap(), 2);
+    let mut watched: Vec<String> = server.0.borrow().watches.iter().map(|w| w.1.clone()).collect();
+    watched.sort();
+    assert_eq!(watched, ["ctl", "w"]);
+    // Each fires once on registration, nothing stale comes through, and
+    // the connection works from index 0 on.
+    assert_eq!(c.take_events("ctl").unwrap().len(), 1);
+    assert_eq!(c.take_events("w").unwrap().len(), 1);
+    assert_eq!(c.read("data/w").unwrap(), b"old");
+    server.0.borrow_mut().dom0_write("data/w", b"new");
+    assert_eq!(c.wait_events("w", 1_000_000_000).unwrap().len(), 1);
+}
+
+#[test]
+fn reconnect_to_a_store_that_does_not_answer_fails_with_the_timeout() {
+    let (mut c, server) = connect(0);
+    c.watch("data/a", "a").unwrap();
+    c.watch("data/b", "b").unwrap();
+    server.0.borrow_mut().restore();
+    server.0.borrow_mut().silent = true;
+    assert!(matches!(c.reconnect(server.clone()), Err(XsError::Timeout)));
+    server.0.borrow_mut().silent = false;
+}

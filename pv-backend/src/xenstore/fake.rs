@@ -121,6 +121,19 @@ impl Server {
         self.outbox.extend_from_slice(payload);
     }
 
+    /// What a restore into a new domain leaves: the same store, a zeroed
+    /// ring (indices at 0, nothing half sent either way), no watches and no
+    /// transactions.
+    pub fn restore(&mut self) {
+        self.req.fill(0);
+        self.rsp.fill(0);
+        (self.req_cons, self.req_prod, self.rsp_cons, self.rsp_prod) = (0, 0, 0, 0);
+        self.inbox.clear();
+        self.outbox.clear();
+        self.watches.clear();
+        self.txs.clear();
+    }
+
     /// What dom0's `xenstore-write` does: set a node (absolute, or under
     /// the guest's home) and fire the watches on it.
     pub fn dom0_write(&mut self, path: &str, value: &[u8]) {
