@@ -138,6 +138,7 @@ lc_gone() {
         [ "$(virtus_centis)" -lt "$_deadline" ] || break
         sleep 0.05
     done
+    tail -n 8 "/tmp/$_name.xl" | virtus_relay "@@dom0| lifecycle $_name step=$_step output --"
     lc_mark "$_name" "$_step" missed "n=${_n:-0}" "secs=$4" -- "the domain did not shut down"
     return 1
 }
@@ -187,34 +188,31 @@ lc_sums() {
 }
 
 # STEP NAME SECONDS COMMAND: COMMAND becomes what watches the domain, in place of
-# the `xl create -F` that started it, which exits when the domain suspends (`xl
-# save`, `xl migrate`, and the suspend inside `xl save -c`: "Domain has
-# suspended.", "Done. Exiting now"). COMMAND runs in the background with its
-# output appended to /tmp/NAME.xl, where lc_gone counts shutdowns and guest_wait
-# takes the last reason, and its pid becomes the one guest_wait waits for:
-# `xl restore -F FILE` (it watches the domain it restores, like `xl create -F`),
-# `xl shutdown -w NAME` (it reports the shutdown of a domain nothing else watches).
-# A COMMAND whose watcher is another process writes that one's pid to
-# /tmp/NAME.xl-pid itself (`xl migrate`'s receiver, run by its transport rune).
-# The watch has begun when xl says so ("Waiting for domain ...", "Waiting for 1
-# domains"), within SECONDS; then `watching`. Its return is reported when it comes.
+# the `xl create -F` that started it, which stops when the domain suspends for
+# good: on `xl save` it says "Domain has suspended." or, when the save destroyed
+# the domain before it looked, "has been destroyed", and exits. It may stop on
+# the suspend inside `xl save -c` too. COMMAND: `xl restore -F FILE` (it watches
+# the domain it restores, as `xl create -F` does), or `xl shutdown -w NAME` (it
+# reports the shutdown of a domain nothing watches any more). The old watcher's
+# output is moved to /tmp/NAME.xl-STEP, so /tmp/NAME.xl, where lc_gone counts
+# shutdowns and guest_wait takes the last reason, is the new one's alone, and
+# COMMAND's pid becomes the one guest_wait waits for. The watch has begun when
+# xl says so ("Waiting for domain ...", "Waiting for 1 domains"), within SECONDS:
+# then `watching`. Its return is reported when it comes.
 lc_watch() {
-    local _step=$1 _name=$2 _secs=$3 _command _before _n _pid _deadline
+    local _step=$1 _name=$2 _secs=$3 _command _pid _deadline
     _command=$(lc_text "$_name" "$4")
-    _before=$(grep -c '^Waiting for ' "/tmp/$_name.xl" 2>/dev/null)
-    rm -f "/tmp/$_name.xl-pid"
+    mv "/tmp/$_name.xl" "/tmp/$_name.xl-$_step" 2>/dev/null
     lc_mark "$_name" "$_step" run -- "$_command"
     (
-        sh -c "$_command" >>"/tmp/$_name.xl" 2>&1
+        sh -c "$_command" >"/tmp/$_name.xl" 2>&1
         lc_mark "$_name" "$_step" returned "rc=$?"
     ) &
     _pid=$!
+    echo "$_pid" >"/tmp/$_name.xl-pid"
     _deadline=$(($(virtus_centis) + _secs * 100))
     while :; do
-        _n=$(grep -c '^Waiting for ' "/tmp/$_name.xl" 2>/dev/null)
-        if [ "${_n:-0}" -gt "${_before:-0}" ]; then
-            # The command's own pid unless it named its watcher already.
-            [ -s "/tmp/$_name.xl-pid" ] || echo "$_pid" >"/tmp/$_name.xl-pid"
+        if grep -q '^Waiting for ' "/tmp/$_name.xl" 2>/dev/null; then
             lc_mark "$_name" "$_step" watching
             return 0
         fi
@@ -223,7 +221,6 @@ lc_watch() {
         fi
         sleep 0.05
     done
-    [ -s "/tmp/$_name.xl-pid" ] || echo "$_pid" >"/tmp/$_name.xl-pid"
     tail -n 5 "/tmp/$_name.xl" | virtus_relay "@@dom0| lifecycle $_name step=$_step output --"
     lc_mark "$_name" "$_step" missed "secs=$_secs" -- "$_command did not start watching the domain"
     return 1

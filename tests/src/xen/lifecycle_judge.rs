@@ -307,7 +307,14 @@ fn returns(steps: &[Step], mine: &[&StepReport]) -> (Vec<(String, Duration)>, Ve
                 rc.unwrap_or("?")
             )),
         }
-        // A watcher returns when the domain is gone: no figure of its own.
+        // A watcher returns when the domain is gone: no figure of its own;
+        // a command a later step waited for has its figure from there.
+        let awaited = steps
+            .iter()
+            .any(|s| matches!(s, Step::Returned { step, .. } if *step == index));
+        if awaited {
+            continue;
+        }
         if let (Step::Run { .. }, Some(from), Some(to)) = (step, run.at, back.at)
             && let Ok(seconds) = Duration::try_from_secs_f64(to - from)
         {
@@ -431,4 +438,4 @@ pub fn seconds_ms(duration: Duration) -> String {
 
 #[cfg(test)]
 #[path = "lifecycle_judge_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -4,7 +4,7 @@ use crate::xen::lifecycle::{FILL_SEED, POWER_OFF, SHELL_READY, fill_line};
 use crate::xen::report::{GuestEnd, XenReport};
 
 /// dom0's step reports, as the console carries them (`@@dom0| ` stripped).
-fn reports(lines: &str) -> Vec<StepReport> {
+pub(crate) fn reports(lines: &str) -> Vec<StepReport> {
     let events: Vec<Stamped> = lines
         .lines()
         .map(|text| Stamped {
@@ -18,7 +18,7 @@ fn reports(lines: &str) -> Vec<StepReport> {
 }
 
 /// The guest's report: its console and its end, judged as a spec would.
-fn guest(name: &str, console: &[&str], end: ShutdownReason) -> GuestReport {
+pub(crate) fn guest(name: &str, console: &[&str], end: ShutdownReason) -> GuestReport {
     let spec = GuestSpec::pvh(name, "/k").unwrap();
     let mut report = XenReport::setup_failed(&[spec], String::new())
         .guests

@@ -4,15 +4,18 @@
 //! and block I/O that must carry on), and its shell must answer afterwards.
 //!
 //! `xl create -F`, which started the guest and reports its shutdowns,
-//! exits when the domain suspends ("Domain has suspended."); from then on
-//! what watches the domain is the command that brought it back ([`Step::Watch`]:
-//! `xl restore -F`, the migration's receiver with `-F`), or after a
-//! checkpoint, which leaves nothing watching, `xl shutdown -w`.
+//! stops watching when the domain suspends for good ("Domain has
+//! suspended.", or "has been destroyed" when `xl save` destroyed it before
+//! xl looked), and may stop on a checkpoint's suspend too. From then on
+//! what watches the domain ([`Step::Watch`]) is `xl restore -F`, which
+//! brought it back; after a checkpoint or a migration (the receiver's own
+//! `-F` would watch before it asks the sender for permission to start the
+//! domain, and the two would wait for each other), `xl shutdown -w`.
 
 use super::{ANSWER_SECS, COMMAND_SECS, INFO_LINE, POWER_OFF, Step};
 use crate::xen::disk_serve;
 use crate::xen::guest::GuestKind;
-use crate::xen::protocol::ShutdownReason::{Poweroff, Suspend};
+use crate::xen::protocol::ShutdownReason::Poweroff;
 
 pub const SUSPENDING: &str = "power: the host asks to suspend; suspending";
 pub const RESUMED_NEW: &str = "power: resumed in a new domain";
@@ -40,12 +43,15 @@ fn see(text: &str, secs: u32) -> Step {
     Step::see(text, 1, secs)
 }
 
-/// Boot to the shell (done by the caller), start the ticker on the disk,
-/// and wait until it ticked a few times.
-fn ticking(kind: GuestKind) -> Vec<Step> {
-    let disk = disk_serve::kernel_name(kind);
+/// Boot to the shell (done by the caller), start the ticker (on the disk
+/// of a `kind` guest if there is one), and wait until it ticked a few times.
+fn ticking(kind: Option<GuestKind>) -> Vec<Step> {
+    let command = match kind {
+        Some(kind) => format!("ticker {TICKER_SECS} {}", disk_serve::kernel_name(kind)),
+        None => format!("ticker {TICKER_SECS}"),
+    };
     vec![
-        Step::typed(&format!("ticker {TICKER_SECS} {disk}"), true),
+        Step::typed(&command, true),
         // The trailing space: not `tick 30`.
         see(&format!("ticker: tick {TICK_BEFORE_SAVE} "), ANSWER_SECS),
     ]
@@ -64,24 +70,43 @@ fn carried_on() -> Vec<Step> {
 }
 
 /// The end of a domain watched by what restored it: `xl shutdown -w`, the
-/// guest's own words, its second shutdown (the first was the suspend),
-/// nothing left listed.
+/// guest's own words, the shutdown its watcher reports, nothing left listed.
 fn shut_down() -> Vec<Step> {
     vec![
         Step::run("xl shutdown -w @NAME@", false),
         see(POWER_OFF, ANSWER_SECS),
-        Step::gone(2, Poweroff),
+        Step::gone(1, Poweroff),
         Step::Unlisted { secs: ANSWER_SECS },
     ]
 }
 
-/// `xl save` in the background (step `at`), so that dom0 sees the guest's
-/// suspend line as it comes (the downtime starts there), then its return.
+/// The end of a domain nothing watches: `xl shutdown -w` asks and watches,
+/// the guest's words, the shutdown it reports; nothing acts on the
+/// poweroff (unless the first `xl create -F` still watches), so dom0
+/// destroys what is left; nothing left listed.
+fn shut_down_unwatched() -> Vec<Step> {
+    vec![
+        Step::Watch {
+            command: "xl shutdown -w @NAME@".into(),
+            secs: COMMAND_SECS,
+        },
+        see(POWER_OFF, ANSWER_SECS),
+        Step::gone(1, Poweroff),
+        Step::run(
+            "! xl domid @NAME@ >/dev/null 2>&1 || xl destroy @NAME@",
+            true,
+        ),
+        Step::Unlisted { secs: ANSWER_SECS },
+    ]
+}
+
+/// `xl save` (or `xl migrate`) in the background (step `at`), so that dom0
+/// sees the guest's suspend line as it comes (the downtime starts there),
+/// then its return.
 fn save(at: usize, command: &str) -> Vec<Step> {
     vec![
         Step::run(command, false),
         see(SUSPENDING, ANSWER_SECS),
-        Step::gone(1, Suspend),
         Step::Returned {
             step: at,
             secs: SAVE_SECS,
@@ -91,7 +116,7 @@ fn save(at: usize, command: &str) -> Vec<Step> {
 
 /// Steps 0 and 1 (domid, shell) are the caller's; these start at 2.
 pub fn save_restore(kind: GuestKind) -> Vec<Step> {
-    let mut steps = ticking(kind);
+    let mut steps = ticking(Some(kind));
     steps.extend(save(
         2 + steps.len(),
         &format!("xl save @NAME@ {SAVE_FILE}"),
@@ -109,50 +134,35 @@ pub fn save_restore(kind: GuestKind) -> Vec<Step> {
     steps
 }
 
-/// `xl save -c`: the guest carries on in the same domain, which nothing
+/// `xl save -c` (no disk: see `Scenario::needs_disk`): the guest carries on in the same domain, which nothing
 /// watches any more: `xl shutdown -w` watches its end, and since nothing
 /// acts on its poweroff, dom0 destroys it.
 pub fn checkpoint() -> Vec<Step> {
-    let mut steps = ticking(GuestKind::Pvh);
+    let mut steps = ticking(None);
     steps.extend(save(
         2 + steps.len(),
         &format!("xl save -c @NAME@ {SAVE_FILE}"),
     ));
     steps.extend([see(CANCELLED, ANSWER_SECS), Step::DomidAgain { new: false }]);
     steps.extend(carried_on());
-    steps.extend([
-        Step::Watch {
-            command: "xl shutdown -w @NAME@".into(),
-            secs: COMMAND_SECS,
-        },
-        see(POWER_OFF, ANSWER_SECS),
-        Step::gone(2, Poweroff),
-        Step::run("xl destroy @NAME@", true),
-        Step::Unlisted { secs: ANSWER_SECS },
-    ]);
+    steps.extend(shut_down_unwatched());
     steps
 }
 
-/// `xl migrate` to this host: `-s ""` makes xl run the host argument as
-/// the transport instead of `ssh HOST xl migrate-receive`. The receiver
-/// stays in the foreground (`-F`) to watch the new domain, and says so
-/// by writing its pid where `guest_wait` looks.
+/// `xl migrate` to this host (no disk, as the checkpoint): `-s ""` makes
+/// xl run the host argument as the transport instead of `ssh HOST xl
+/// migrate-receive`; `-e`: the receiver neither daemonizes nor watches
+/// the new domain (its `-F` would deadlock, see the top).
 pub fn migrate() -> Vec<Step> {
-    let mut steps = ticking(GuestKind::Pvh);
+    let mut steps = ticking(None);
+    let command = "xl migrate -s \"\" @NAME@ \"xl migrate-receive -e\"";
+    steps.extend(save(2 + steps.len(), command));
     steps.extend([
-        Step::Watch {
-            command: "xl migrate -s \"\" @NAME@ \
-                      \"echo \\$\\$ >/tmp/@NAME@.xl-pid; exec xl migrate-receive -F\""
-                .into(),
-            secs: SAVE_SECS,
-        },
-        see(SUSPENDING, ANSWER_SECS),
-        Step::gone(1, Suspend),
         Step::DomidAgain { new: true },
         see(RESUMED_NEW, ANSWER_SECS),
     ]);
     steps.extend(carried_on());
-    steps.extend(shut_down());
+    steps.extend(shut_down_unwatched());
     steps
 }
 
@@ -182,3 +192,7 @@ pub fn mem_set() -> Vec<Step> {
         Step::gone(1, Poweroff),
     ]
 }
+
+#[cfg(test)]
+#[path = "lifecycle_live_tests.rs"]
+mod tests;
