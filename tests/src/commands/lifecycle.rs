@@ -17,6 +17,7 @@ use crate::process::Stream;
 use crate::qemu::{self, MachineConfig};
 use crate::xen::disk_serve::{self, ServedDisk};
 use crate::xen::lifecycle::{self, Scenario};
+use crate::xen::lifecycle_figures::{self, Figure};
 use crate::xen::lifecycle_judge::{expected, judge, step_reports, timing_lines};
 use crate::xen::pv_args::PvRequest;
 use crate::xen::{GuestSpec, RunPlan, Verbosity, XenOptions, run_planned};
@@ -163,9 +164,14 @@ fn xen_column(
     let reports = step_reports(&run.events);
     let mut cases = Vec::new();
     let mut timings = Vec::new();
+    let mut figures: Vec<(&str, Vec<Figure>)> = Vec::new();
     for scenario in scenarios {
         let guest = run.report.guests.iter().find(|g| g.name == scenario.name());
         let Some(guest) = guest else { continue };
+        let found = lifecycle_figures::figures(*scenario, &reports, &guest.console);
+        if !found.is_empty() {
+            figures.push((scenario.name(), found));
+        }
         let mut judged = judge(*scenario, &reports, guest);
         // The disk's own check at the end of the run: the first half, which
         // nothing writes, is untouched.
@@ -187,6 +193,15 @@ fn xen_column(
     say("");
     print_assessed("Xen scenario", &cases);
     timings.iter().for_each(|line| say(line));
+    if !figures.is_empty() {
+        say("");
+        say(&format!(
+            "{column}: live operations (dom0's clock; the guest's own lines)"
+        ));
+        lifecycle_figures::table(&figures)
+            .iter()
+            .for_each(|line| say(line));
+    }
     let problems = run.report.run_problems();
     if !problems.is_empty() {
         say(&format!("{column}: the run itself failed:"));

@@ -23,6 +23,7 @@ pub mod hvm;
 pub mod initramfs;
 pub mod interactive;
 pub mod lifecycle;
+pub mod lifecycle_figures;
 pub mod lifecycle_judge;
 pub mod live;
 pub mod machine;
