@@ -213,6 +213,7 @@ lc_watch() {
     _deadline=$(($(virtus_centis) + _secs * 100))
     while :; do
         if grep -q '^Waiting for ' "/tmp/$_name.xl" 2>/dev/null; then
+            [ ! -f "/tmp/$_name.hvm" ] || lc_serial "$_name"
             lc_mark "$_name" "$_step" watching
             return 0
         fi
@@ -224,6 +225,24 @@ lc_watch() {
     tail -n 5 "/tmp/$_name.xl" | virtus_relay "@@dom0| lifecycle $_name step=$_step output --"
     lc_mark "$_name" "$_step" missed "secs=$_secs" -- "$_command did not start watching the domain"
     return 1
+}
+
+# NAME: relay the serial console of an HVM guest's new domain (restored: a new
+# device model, a new pty; the console client guest_start attached served the
+# old one) and copy it to /tmp/NAME.console, where lc_see looks. What the guest
+# printed before the client attached is lost (QEMU drops output while no client
+# is there). lc_end stops the client through its stdin, then the relay.
+lc_serial() {
+    local _in=/tmp/$1.serial-in-$$
+    rm -f "$_in"
+    mkfifo "$_in"
+    sleep 2147483647 >"$_in" &
+    echo $! >>"/tmp/$1.lc-pids"
+    xl console -t serial "$1" <"$_in" 2>/dev/null |
+        virtus_relay "@@guest $1|" "" "/tmp/$1.console" &
+    echo $! >>"/tmp/$1.lc-pids"
+    # Attached once the client holds the pty, as guest_start waits.
+    sleep 1
 }
 
 # STEP NAME RUNSTEP SECONDS: wait for the command lc_run started without waiting

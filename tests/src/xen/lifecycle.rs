@@ -215,8 +215,7 @@ pub enum Scenario {
     DestroyFlush(GuestKind),
     /// `ticker` on the guest's disk; `xl save`, `xl restore`: the guest
     /// resumes in a new domain, its ticker ends ok, its shell answers.
-    /// (PVH only so far: an HVM guest's serial console would need a new
-    /// console client on the restored device model's pty.)
+    /// HVM: the unmodified image, saved without its cooperation.
     SaveRestore(GuestKind),
     /// `ticker`; `xl save -c`: the guest resumes in the same domain.
     Checkpoint,
@@ -239,10 +238,11 @@ impl Scenario {
         Self::Migrate,
         Self::MemSet,
     ];
-    pub const HVM: [Self; 3] = [
+    pub const HVM: [Self; 4] = [
         Self::Trigger,
         Self::ShutdownF,
         Self::DestroyFlush(GuestKind::Hvm),
+        Self::SaveRestore(GuestKind::Hvm),
     ];
 
     /// The guest's name, which is also the scenario's.

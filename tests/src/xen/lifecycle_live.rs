@@ -115,17 +115,36 @@ fn save(at: usize, command: &str) -> Vec<Step> {
 }
 
 /// Steps 0 and 1 (domid, shell) are the caller's; these start at 2.
+/// PVH: the guest answers the suspend request and says it resumed. HVM:
+/// the unmodified native image knows nothing of it (Xen pauses and saves
+/// it from outside, the device model's state with it) and must simply
+/// carry on; it powers off through ACPI, and its domain, preserved for the
+/// UART to drain, is destroyed by `guest_wait`.
 pub fn save_restore(kind: GuestKind) -> Vec<Step> {
     let mut steps = ticking(Some(kind));
-    steps.extend(save(
-        2 + steps.len(),
-        &format!("xl save @NAME@ {SAVE_FILE}"),
-    ));
+    let command = format!("xl save @NAME@ {SAVE_FILE}");
+    let restore = Step::Watch {
+        command: format!("exec xl restore -F {SAVE_FILE}"),
+        secs: SAVE_SECS,
+    };
+    if kind == GuestKind::Hvm {
+        let at = 2 + steps.len();
+        steps.extend([
+            Step::run(&command, false),
+            Step::Returned {
+                step: at,
+                secs: SAVE_SECS,
+            },
+            restore,
+            Step::DomidAgain { new: true },
+        ]);
+        steps.extend(carried_on());
+        steps.extend([Step::typed("shutdown", true), Step::gone(1, Poweroff)]);
+        return steps;
+    }
+    steps.extend(save(2 + steps.len(), &command));
     steps.extend([
-        Step::Watch {
-            command: format!("exec xl restore -F {SAVE_FILE}"),
-            secs: SAVE_SECS,
-        },
+        restore,
         Step::DomidAgain { new: true },
         see(RESUMED_NEW, ANSWER_SECS),
     ]);
