@@ -90,9 +90,12 @@ fn number_before(line: &str, before: &str, after: &str) -> Option<f64> {
     rest[..rest.find(after)?].trim().parse().ok()
 }
 
-/// MiB/s of a line `balloon: target T KiB; VERB N pages in U us; ...`.
+/// MiB/s of a line `balloon: target T KiB; VERB N pages in U us; ...`,
+/// wherever it starts (the shell's prompt may be before it: the guest
+/// prints it while it waits for input).
 pub fn balloon_rate(line: &str, verb: &str) -> Option<f64> {
-    let rest = line.strip_prefix("balloon: target ")?;
+    let tag = "balloon: target ";
+    let rest = &line[line.find(tag)? + tag.len()..];
     let rest = &rest[rest.find(&format!("; {verb} "))?..];
     let pages = number_before(rest, &format!("; {verb} "), " pages")?;
     let micros = number_before(rest, " pages in ", " us")?;

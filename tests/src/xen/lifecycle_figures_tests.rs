@@ -17,6 +17,11 @@ fn the_balloon_rate_is_the_guest_s_pages_over_its_microseconds() {
         ),
         None
     );
+    // As seen on the bed, after the prompt: 8 MiB in 87.741 ms.
+    let prompt = "virtus> balloon: target 32768 KiB; reclaimed 2048 pages in 87741 us; \
+                  the domain now has 32832 KiB";
+    let rate = balloon_rate(prompt, "reclaimed").unwrap();
+    assert!((rate - 91.18).abs() < 0.01, "{rate}");
 }
 
 #[test]
