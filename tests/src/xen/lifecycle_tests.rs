@@ -1,3 +1,5 @@
+use std::ops::Range;
+
 use super::*;
 use crate::disk::{DiskPlan, SECTOR, fill_sector, sha256_hex};
 
