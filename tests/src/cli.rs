@@ -73,9 +73,12 @@ pub enum Command {
     /// Drive a running Virtus from outside and judge how it answers
     ///
     /// Natively QEMU's power button; as a Xen PVH domU `xl shutdown -w`,
-    /// `xl reboot`, `xl sysrq m` and `c`, a xenstore watch at the shell;
-    /// the native image as a Xen HVM domU `xl trigger power` and `xl
-    /// shutdown -F`. All three columns unless some are named.
+    /// `xl reboot`, `xl sysrq m` and `c`, a xenstore watch at the shell,
+    /// `xl save` and `xl restore`, `xl save -c`, `xl migrate` to this host
+    /// and `xl mem-set` down and up; the native image as a Xen HVM domU
+    /// `xl trigger power`, `xl shutdown -F`, `xl save` and `xl restore`.
+    /// All three columns unless some are named. After each Xen column, a
+    /// table of the live operations' figures with their n.
     Lifecycle(LifecycleArgs),
 }
 

@@ -11,14 +11,16 @@ pub struct LifecycleArgs {
     /// The native column: QEMU's power button (`system_powerdown`)
     #[arg(long)]
     pub native: bool,
-    /// The PVH column: `xl shutdown -w`, `xl reboot`, `xl sysrq`, a xenstore watch
+    /// The PVH column: `xl shutdown -w`, `xl reboot`, `xl sysrq`, a xenstore watch,
+    /// `xl save`/`xl restore`, `xl save -c`, `xl migrate` to this host, `xl mem-set`
     #[arg(long)]
     pub pvh: bool,
-    /// The HVM column: `xl trigger power` and `xl shutdown -F`
+    /// The HVM column: `xl trigger power`, `xl shutdown -F`, `xl save`/`xl restore`
     #[arg(long)]
     pub hvm: bool,
     /// Only the scenarios of this name (`lc-destroy-flush`, `lc-shutdown`, ...,
-    /// `power-button` for the native column); repeat for more. Default: all
+    /// `lc-save-restore`, `lc-checkpoint`, `lc-migrate`, `lc-mem-set`, `power-button`
+    /// for the native column); repeat for more. Default: all
     #[arg(long, value_name = "NAME")]
     pub scenario: Vec<String>,
     #[command(flatten)]
