@@ -10,8 +10,9 @@ use crate::workspace;
 use crate::xen::Verbosity;
 
 /// `hvm` and `pvh` are the two Xen columns (`xen` is both); `floor` is the
-/// memory bisection.
-pub const PARTS: [&str; 6] = ["native", "hvm", "pvh", "boot", "floor", "density"];
+/// memory bisection; `live` the save, restore, checkpoint, migration and
+/// balloon figures of `virtus-run lifecycle`'s PVH live scenarios.
+pub const PARTS: [&str; 7] = ["native", "hvm", "pvh", "boot", "floor", "density", "live"];
 
 /// What `virtus-run bench` was asked to do.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -154,7 +155,7 @@ bench --out => InvalidValue: '--out <DIR>'
 bench --density 0 => ValueValidation: '0'
 bench --density 8,x => ValueValidation: 'x'
 bench --only boot,nap => InvalidValue: 'nap'
-bench --only nap => InvalidValue: density, xen
+bench --only nap => InvalidValue: live, xen
 bench --repeat 0 => ValueValidation: '0'
 bench --repeat 21 => ValueValidation: 1..=20
 bench --benches => InvalidValue: '--benches <FILTER>'",

@@ -146,6 +146,9 @@ pub struct BenchReport {
     pub footprint: Footprint,
     pub floors: Vec<Floor>,
     pub density: Vec<DensityStep>,
+    /// The live operations (save, restore, checkpoint, migration,
+    /// balloon), one entry per figure per run.
+    pub live: Vec<LiveFigure>,
     /// Run-level oddities and failures.
     pub notes: Vec<String>,
     pub elapsed_secs: f64,
@@ -201,6 +204,18 @@ impl BenchReport {
             && self.floors.iter().all(|f| f.problems.is_empty())
             && self.density.iter().all(DensityStep::all_passed)
     }
+}
+
+/// One figure of a live operation in one run of `virtus-run lifecycle`'s
+/// PVH live scenarios (see `xen::lifecycle_figures`): the scenario, what,
+/// the value in `unit`, which run (0-based).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LiveFigure {
+    pub scenario: String,
+    pub what: String,
+    pub value: f64,
+    pub unit: String,
+    pub run: usize,
 }
 
 #[cfg(test)]

@@ -65,9 +65,7 @@ pub fn run(args: &LifecycleArgs) -> Result<bool, String> {
         cases.extend(native_column(args));
     }
     if pvh {
-        let mut base = GuestSpec::pvh("virtus", &images.pv_image)?;
-        base.memory_mb = PvRequest::DEFAULT_MEMORY_MB;
-        base.extra = format!("loglevel=info xen.memory_mb={}", base.memory_mb);
+        let base = pvh_base(&images.pv_image)?;
         cases.extend(xen_column("pvh", &pvh_scenarios, &base, args, false)?);
     }
     if hvm {
@@ -136,23 +134,7 @@ fn xen_column(
         &args.beds.bed
     };
     let mut options = XenOptions::new(bed.clone(), args.verbosity);
-    let mut plan = RunPlan::default();
-    let mut specs = Vec::new();
-    // A scenario's disk, and a reason the scenario cannot prove anything
-    // with it (found before the run, reported with the scenario).
-    let mut disks: Vec<(ServedDisk, Option<String>)> = Vec::new();
-    for scenario in scenarios {
-        let mut spec = lifecycle::guest(*scenario, base)?;
-        if scenario.needs_disk() {
-            let disk = disk_serve::serve(&mut spec, &mut options, &mut plan);
-            let unfit = lifecycle::fill_is_visible(&disk.plan).err();
-            disks.push((disk, unfit));
-        }
-        specs.push(spec);
-    }
-    let script = lifecycle::plan(scenarios, &options.dom0)?;
-    plan.script = script.script;
-    plan.files.extend(script.files);
+    let (specs, plan, disks) = planned(scenarios, base, &mut options)?;
     say(&format!(
         "virtus-run: lifecycle {column}: {} guests in turn on one boot of Xen",
         specs.len()
@@ -220,6 +202,43 @@ fn xen_column(
         });
     }
     Ok(cases)
+}
+
+/// A Xen column's guests, each with its disk if it needs one (and a
+/// reason the scenario cannot prove anything with it, found before the
+/// run and reported with the scenario), and the run's plan: one chain per
+/// scenario, in turn. Also `virtus-run bench`'s live part.
+pub type Disks = Vec<(ServedDisk, Option<String>)>;
+
+pub fn planned(
+    scenarios: &[Scenario],
+    base: &GuestSpec,
+    options: &mut XenOptions,
+) -> Result<(Vec<GuestSpec>, RunPlan, Disks), String> {
+    let mut plan = RunPlan::default();
+    let mut specs = Vec::new();
+    let mut disks = Vec::new();
+    for scenario in scenarios {
+        let mut spec = lifecycle::guest(*scenario, base)?;
+        if scenario.needs_disk() {
+            let disk = disk_serve::serve(&mut spec, options, &mut plan);
+            let unfit = lifecycle::fill_is_visible(&disk.plan).err();
+            disks.push((disk, unfit));
+        }
+        specs.push(spec);
+    }
+    let script = lifecycle::plan(scenarios, &options.dom0)?;
+    plan.script = script.script;
+    plan.files.extend(script.files);
+    Ok((specs, plan, disks))
+}
+
+/// The PVH column's base guest: virtus-pv at its default memory.
+pub fn pvh_base(image: &std::path::Path) -> Result<GuestSpec, String> {
+    let mut base = GuestSpec::pvh("virtus", image)?;
+    base.memory_mb = PvRequest::DEFAULT_MEMORY_MB;
+    base.extra = format!("loglevel=info xen.memory_mb={}", base.memory_mb);
+    Ok(base)
 }
 
 fn tail(console: &[String]) -> Vec<String> {

@@ -14,7 +14,7 @@ use crate::bench::block_rows::{BlockRow, Comparison, Goal, Unit, goals};
 use crate::bench::boot::BootRow;
 use crate::bench::core_rows::CoreRow;
 use crate::bench::floor::Probe;
-use crate::bench::model::{BenchReport, Column, Footprint};
+use crate::bench::model::{BenchReport, Column, Footprint, LiveFigure};
 use crate::bench::pairs::{TIE_RULE, Winner};
 use crate::bench::parse::{BenchOutput, Role};
 use crate::bench::spread::Spread;
@@ -262,6 +262,7 @@ struct Document<'a> {
     memory_floors: Vec<MemoryFloor<'a>>,
     footprint: &'a Footprint,
     density: Vec<Density<'a>>,
+    live: &'a [LiveFigure],
     notes: &'a [String],
 }
 
@@ -340,6 +341,7 @@ pub fn report_json(report: &BenchReport) -> serde_json::Result<String> {
                 problems: &d.problems,
             })
             .collect(),
+        live: &report.live,
         notes: &report.notes,
     };
     Ok(serde_json::to_string_pretty(&document)? + "\n")

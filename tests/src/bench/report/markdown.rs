@@ -169,6 +169,19 @@ fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
              half/1st half` compares the later guests' mean with the earlier ones'. \
              Succeeded: powered off after a KTAP summary with no failure. Each step ran once.\n\n",
         ),
+        None if title.starts_with("Live operations") => md.push_str(
+            "One Xen boot per run, the PVH scenarios of `virtus-run lifecycle` in turn, a \
+             32 MiB virtus-pv running `ticker` (on its disk for the save and restore). \
+             Returned/watching: dom0's clock from starting `xl save`, `xl save -c`, `xl \
+             migrate -s \"\" NAME \"xl migrate-receive -e\"` to its return, and from \
+             starting `xl restore -F` to xl watching the new domain. Downtime, dom0: from the \
+             guest's `power: the host asks to suspend` to its first line after (`resumed in a \
+             new domain` or `suspend cancelled`), each noted when dom0's 50 ms poll found it \
+             in xenconsoled's log: an upper bound. Time away: what the guest itself reports \
+             from the host's wall clock (only where it can read one). Balloon: the guest's own \
+             pages and microseconds for `xl mem-set` 32 -> 24 MiB and back. A scenario that \
+             failed its checks gives no figures (see the notes).\n\n",
+        ),
         _ => {}
     }
     md

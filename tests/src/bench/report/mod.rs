@@ -6,6 +6,7 @@ pub mod block_tables;
 pub mod charts;
 pub mod guest_tables;
 pub mod json;
+pub mod live_tables;
 pub mod markdown;
 pub mod svg;
 pub mod table;
@@ -28,6 +29,7 @@ pub fn tables(report: &BenchReport) -> Vec<Table> {
         guest_tables::floor_table(report),
         guest_tables::footprint_table(report),
         guest_tables::density_table(report),
+        live_tables::live_table(report),
         bench_tables::pair_runs_table(report),
         block_tables::block_runs_table(report),
     ]

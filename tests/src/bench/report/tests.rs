@@ -10,7 +10,7 @@ use crate::bench::block_rows::tests::block_columns;
 use crate::bench::boot::{BootKind, BootRow, BootRun};
 use crate::bench::floor::{Floor, Probe, Workload};
 use crate::bench::model::tests::columns;
-use crate::bench::model::{DensityStep, Footprint, Machine};
+use crate::bench::model::{DensityStep, Footprint, LiveFigure, Machine};
 use std::collections::BTreeSet;
 
 fn boot_run(unpaused: f64, ready: Option<f64>) -> BootRun {
@@ -97,6 +97,13 @@ pub fn sample() -> BenchReport {
             create_secs: vec![1.0, 1.1, 1.2, 1.3],
             problems: vec!["d4-2: crashed".into()],
             ..Default::default()
+        }],
+        live: vec![LiveFigure {
+            scenario: "lc-save-restore".into(),
+            what: "`xl save` returned".into(),
+            value: 8.53,
+            unit: "s".into(),
+            run: 0,
         }],
         notes: vec!["a note".into()],
         elapsed_secs: 100.0,

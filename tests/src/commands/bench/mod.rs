@@ -9,7 +9,9 @@
 //! 3. under one Xen: boot against Linux ([`boot`]);
 //! 4. under one Xen: the memory floor, bisected by dom0 ([`floor`]);
 //! 5. for each density step, N virtus-pv guests at once under one Xen
-//!    ([`density`]).
+//!    ([`density`]);
+//! 6. under one Xen per run: the live operations, save, restore,
+//!    checkpoint, migration and balloon ([`live`]).
 //!
 //! [`machine`] says where the report was made.
 
@@ -17,6 +19,7 @@ mod boot;
 mod columns;
 mod density;
 mod floor;
+mod live;
 mod machine;
 
 use std::fs;
@@ -36,6 +39,7 @@ use boot::boot_and_footprint;
 use columns::{native_column, xen_columns};
 use density::density;
 use floor::memory_floors;
+use live::live;
 use machine::{machine, xen_version_of};
 
 pub fn run(request: &BenchRequest) -> Result<bool, String> {
@@ -106,6 +110,14 @@ pub fn run(request: &BenchRequest) -> Result<bool, String> {
             banner(&format!("density: {n} virtus-pv guests at once"));
             report.density.push(density(request, n));
         }
+    }
+
+    if request.runs("live") {
+        banner(&format!(
+            "live: xl save/restore, save -c, migrate, mem-set of virtus-pv, {r} runs"
+        ));
+        let bed = live(request, &mut report);
+        note_xen_version(&mut report, bed.as_ref());
     }
 
     report.elapsed_secs = start.elapsed().as_secs_f64();
