@@ -7,9 +7,9 @@
 //! clock, read by the guest before and after), and the balloon's rate from
 //! the guest's own lines (pages and microseconds it measured).
 //!
-//! This is the fallback the issue allows for `make bench`: a table printed
-//! by `virtus-run lifecycle`, every figure with its n (one per scenario
-//! per run).
+//! `virtus-run lifecycle` prints them after each Xen column (n is one per
+//! scenario per run); `virtus-run bench`'s `live` part runs the PVH
+//! scenarios `repeat` times and reports each figure over the runs.
 
 use super::lifecycle::{CANCELLED, RESUMED_NEW, SUSPENDING, Scenario, Step};
 use super::lifecycle_judge::StepReport;
