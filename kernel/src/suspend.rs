@@ -105,7 +105,8 @@ fn quiesce() -> Result<(), String> {
             disk.in_flight() == 0
         });
         let result = if drained {
-            disk.suspend().map_err(|e| alloc::format!("{}: {e}", disk.name()))
+            disk.suspend()
+                .map_err(|e| alloc::format!("{}: {e}", disk.name()))
         } else {
             Err(alloc::format!(
                 "{}: {} requests still in flight after {} s",

@@ -48,9 +48,9 @@
 
 use crate::evtchn::Port;
 use crate::platform::{PvPlatform, UPCALL_VECTOR};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::sched::{self, SuspendReturn};
 use crate::{evtchn, grant, shared_info, time, vcpu};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use virtus_kernel::arch::irq::without_interrupts;
 use virtus_kernel::platform::{PlatformError, Resumed};
 
