@@ -83,9 +83,14 @@ impl Host for FakeHost {
 
 #[test]
 fn the_floor_is_an_eighth_and_at_least_8_mib() {
-    assert_eq!(floor_frames(0), 2048);
     assert_eq!(floor_frames(8 * 2048), 2048);
     assert_eq!(floor_frames(1 << 20), 1 << 17);
+    // A 32 MiB domain: 8 MiB is more than an eighth.
+    assert_eq!(floor_frames(8192), 2048);
+    // Smaller than 32 MiB: a quarter.
+    assert_eq!(floor_frames(4096), 1024);
+    assert_eq!(floor_frames(512), 128);
+    assert_eq!(floor_frames(0), 0);
 }
 
 #[test]
