@@ -155,3 +155,31 @@ pub fn describe(platform: &dyn Platform, out: &mut dyn core::fmt::Write) -> core
         ),
     }
 }
+
+/// The shell's `balloon [MIB]`: the state, or a target set here as the
+/// host would (through [`set_target`]); the host's next `memory/target`
+/// replaces it.
+pub fn shell(arg: Option<&str>) {
+    let platform = crate::platform();
+    let Some(arg) = arg else {
+        let _ = describe(platform, &mut crate::console::Writer);
+        let (free, total) = crate::mem::frame_stats();
+        let floor = floor_frames(total);
+        crate::kprintln!(
+            "balloon    {} KiB free, the floor keeps {} KiB of it",
+            free * (PAGE_SIZE / 1024),
+            floor * (PAGE_SIZE / 1024)
+        );
+        return;
+    };
+    match arg
+        .parse::<u64>()
+        .ok()
+        .and_then(|mib| mib.checked_mul(1024))
+    {
+        Some(kib) => {
+            set_target(platform, kib);
+        }
+        None => crate::kprintln!("balloon: {arg:?} is not a size in MiB"),
+    }
+}
