@@ -15,16 +15,23 @@ static STATIC_MAX_KIB: AtomicU64 = AtomicU64::new(0);
 /// xenstore, or no `memory/` nodes) still runs; only `xl mem-set` goes
 /// unanswered.
 pub fn start() -> Result<(), XsError> {
-    with_client(|c| {
-        match read_kib(c, STATIC_MAX)? {
-            TargetValue::Kib(kib) => STATIC_MAX_KIB.store(kib, Ordering::Relaxed),
-            TargetValue::Missing => {
-                log::warn!("balloon: no {STATIC_MAX}; targets are measured against the boot RAM");
-            }
-            TargetValue::Bad(e) => log::warn!("balloon: {STATIC_MAX}: {e}; ignored"),
+    with_client(setup)
+}
+
+/// [`start`] on a connection already held: also what a resumed domain
+/// must run again (its watches are gone, and a new host may have another
+/// ceiling). The watch fires once on registration; the core then meets
+/// the target again, which is nothing to do if nothing changed.
+pub fn setup(c: &mut crate::xenstore::Client) -> Result<(), XsError> {
+    match read_kib(c, STATIC_MAX)? {
+        TargetValue::Kib(kib) => STATIC_MAX_KIB.store(kib, Ordering::Relaxed),
+        TargetValue::Missing => {
+            STATIC_MAX_KIB.store(0, Ordering::Relaxed);
+            log::warn!("balloon: no {STATIC_MAX}; targets are measured against the boot RAM");
         }
-        watch(c)
-    })
+        TargetValue::Bad(e) => log::warn!("balloon: {STATIC_MAX}: {e}; ignored"),
+    }
+    watch(c)
 }
 
 /// The ceiling from `memory/static-max`, if read.

@@ -9,8 +9,10 @@ use crate::mem::{FRAMES, PAGE_SIZE};
 use crate::platform::{Platform, PlatformError};
 use spin::Mutex;
 
-/// Lock order: BALLOON, then FRAMES (taken briefly per batch).
-static BALLOON: Mutex<Balloon> = Mutex::new(Balloon::new());
+/// Lock order: BALLOON, then FRAMES (taken briefly per batch). Audited
+/// when a test is aborted (`harness::abort`): a balloon left half moved
+/// is unsafe state.
+pub(crate) static BALLOON: Mutex<Balloon> = Mutex::new(Balloon::new());
 
 /// The kernel's frame allocator, keeping the floor free.
 struct KernelFrames {
