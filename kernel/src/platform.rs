@@ -49,6 +49,10 @@ pub enum HostRequest {
     /// Save the machine's state for the host (`xl save`, `xl migrate`, a
     /// checkpoint) and carry on when it runs again: see [`Platform::suspend`].
     Suspend,
+    /// Hold this much memory, in KiB, as the host counts it (Xen:
+    /// `memory/target`): give frames back or take them again
+    /// (`mem::balloon`).
+    MemoryTarget { kib: u64 },
 }
 
 /// How a suspended machine came back ([`Platform::suspend`]).
@@ -321,4 +325,36 @@ pub trait Platform: Sync {
 
     /// Stop the machine and report `status` to whoever started it.
     fn shutdown(&self, status: ExitStatus) -> !;
+
+    // Memory the host can take back (ballooning, `mem::balloon`). The core
+    // decides which frames; the backend only moves them. Main line only.
+
+    /// Give these 4 KiB frames (physical addresses, which the core no
+    /// longer uses and will not touch) back to the host. Returns how many
+    /// it took: always a prefix of `frames`; the rest are still backed.
+    fn release_frames(&self, frames: &[u64]) -> Result<usize, PlatformError> {
+        let _ = frames;
+        Err(PlatformError::Unavailable("host to give memory back to"))
+    }
+
+    /// Back frames given away by [`Platform::release_frames`] again.
+    /// Returns how many are backed (a prefix of `frames`); their contents
+    /// are undefined.
+    fn reclaim_frames(&self, frames: &[u64]) -> Result<usize, PlatformError> {
+        let _ = frames;
+        Err(PlatformError::Unavailable("host to take memory from"))
+    }
+
+    /// The memory the host counts this machine as holding, in KiB (Xen:
+    /// `XENMEM_current_reservation`); `None` without such a host.
+    fn memory_held_kib(&self) -> Option<u64> {
+        None
+    }
+
+    /// The most memory the host would let this machine hold, in KiB, which
+    /// is all the RAM it booted with (Xen: `memory/static-max`); `None`
+    /// when unknown (then the RAM in the boot memory map is taken).
+    fn memory_max_kib(&self) -> Option<u64> {
+        None
+    }
 }

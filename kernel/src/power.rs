@@ -80,6 +80,10 @@ fn act(platform: &dyn Platform, request: HostRequest) {
         HostRequest::Reboot => stop(platform, "reboot", ExitStatus::Reboot),
         HostRequest::SysRq(key) => sysrq(platform, key),
         HostRequest::Suspend => crate::suspend::run(platform),
+        // Not a stop: the balloon moves and says so in one line.
+        HostRequest::MemoryTarget { kib } => {
+            crate::mem::balloon::set_target(platform, kib);
+        }
     }
 }
 

@@ -30,6 +30,9 @@ pub fn info() {
         (free * mem::PAGE_SIZE) >> 20
     );
     kprintln!("heap       {} KiB used of {} KiB", used >> 10, heap >> 10);
+    if mem::balloon::describe(p, &mut crate::console::Writer).is_err() {
+        kprintln!("(the balloon's report failed)");
+    }
     kprintln!(
         "clock      {} ns since boot, {} timer interrupts",
         time::now_ns(),

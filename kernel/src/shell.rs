@@ -12,6 +12,7 @@ commands:
   tests            list the tests
   bench [filter]   run the micro-benchmarks (all, or names containing filter)
   bench list       list the benchmarks and what they measure
+  balloon [MIB]    memory given back to the host; with MIB, hold that much
   shutdown         power off
   reboot           start again";
 
@@ -72,6 +73,7 @@ pub fn run() -> ! {
                 }
             }
             (Some("ticker"), _) => crate::ticker::run(text.trim_start()[6..].trim()),
+            (Some("balloon"), arg) => crate::mem::balloon::shell(arg),
             (Some("disk"), _) => crate::block::shell::run(text.trim_start()[4..].trim()),
             (Some("shutdown"), _) => {
                 kprintln!("powering off");

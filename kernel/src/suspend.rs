@@ -97,15 +97,15 @@ fn suspend(platform: &dyn Platform) -> Result<(Resumed, u64, String), String> {
 /// Every disk finishes its requests, then its driver is told. A failure
 /// resumes the drivers already told, in the same machine.
 fn quiesce() -> Result<(), String> {
-    let mut told = 0;
-    for disk in DISKS.iter() {
+    for (told, disk) in DISKS.iter().enumerate() {
         let deadline = time::now_ns().saturating_add(DRAIN_NS);
         let drained = time::wait_until(deadline, || {
             let _ = disk.poll();
             disk.in_flight() == 0
         });
         let result = if drained {
-            disk.suspend().map_err(|e| alloc::format!("{}: {e}", disk.name()))
+            disk.suspend()
+                .map_err(|e| alloc::format!("{}: {e}", disk.name()))
         } else {
             Err(alloc::format!(
                 "{}: {} requests still in flight after {} s",
@@ -120,7 +120,6 @@ fn quiesce() -> Result<(), String> {
             }
             return Err(why);
         }
-        told += 1;
     }
     Ok(())
 }

@@ -49,7 +49,11 @@ impl DiskPlan<'_> {
 
     fn expected(&self, n: u64) -> Vec<u8> {
         let mut data = vec![0u8; BLOCK_BYTES];
-        pattern::fill(SEED_BASE + n as u32, self.lba(n) * self.per_pattern, &mut data);
+        pattern::fill(
+            SEED_BASE + n as u32,
+            self.lba(n) * self.per_pattern,
+            &mut data,
+        );
         data
     }
 
@@ -93,7 +97,9 @@ fn plan(name: &str, secs: u64) -> Result<DiskPlan<'_>, String> {
     let size = u64::from(info.sector_size);
     let sectors = (BLOCK_BYTES as u64).div_ceil(size).max(1);
     if sectors * size != BLOCK_BYTES as u64 {
-        return Err(alloc::format!("{name}: sectors of {size} B do not make 4 KiB"));
+        return Err(alloc::format!(
+            "{name}: sectors of {size} B do not make 4 KiB"
+        ));
     }
     let needed = (secs + 1) * sectors;
     let base = info

@@ -74,6 +74,9 @@ pub struct SchedPoll {
 const _: () = assert!(size_of::<SchedPoll>() == 24);
 
 /// `memory_op` sub-operations and map spaces (`memory.h`).
+pub const XENMEM_DECREASE_RESERVATION: u64 = 1;
+pub const XENMEM_CURRENT_RESERVATION: u64 = 3;
+pub const XENMEM_POPULATE_PHYSMAP: u64 = 6;
 pub const XENMEM_ADD_TO_PHYSMAP: u64 = 7;
 pub const XENMEM_MEMORY_MAP: u64 = 9;
 pub const XENMEM_REMOVE_FROM_PHYSMAP: u64 = 15;
@@ -100,6 +103,21 @@ pub struct XenAddToPhysmap {
     pub gpfn: u64,
 }
 const _: () = assert!(size_of::<XenAddToPhysmap>() == 24);
+
+/// `struct xen_memory_reservation`: `extent_start` is a guest handle to
+/// an array of `xen_pfn_t` (GFNs for a translated guest), `mem_flags`
+/// holds `XENMEMF_*` (0: any node, no address limit).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct XenMemoryReservation {
+    pub extent_start: u64,
+    pub nr_extents: u64,
+    pub extent_order: u32,
+    pub mem_flags: u32,
+    pub domid: u16,
+}
+const _: () = assert!(size_of::<XenMemoryReservation>() == 32);
+const _: () = assert!(core::mem::offset_of!(XenMemoryReservation, domid) == 24);
 
 /// `struct xen_memory_map`: `nr_entries` is the capacity in, the count out.
 #[repr(C)]

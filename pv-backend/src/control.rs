@@ -134,7 +134,9 @@ mod kernel {
         with_client(watch)?;
         match crate::suspend::offer_channel() {
             Ok(port) => log::info!("control: suspend event channel offered on port {port}"),
-            Err(e) => log::info!("control: no suspend event channel ({e}); suspend through control/shutdown"),
+            Err(e) => log::info!(
+                "control: no suspend event channel ({e}); suspend through control/shutdown"
+            ),
         }
         Ok(())
     }

@@ -188,6 +188,7 @@ fn route_upcalls(info: &crate::hypercall::XenInfo, vector: u8) -> Result<Deliver
 
 /// `HVM_PARAM_CALLBACK_IRQ` with the per-vCPU vector in use: "GSI 1", a
 /// value whose only purpose is not to be 0 (see [`route_upcalls`]).
+#[cfg(target_os = "none")]
 const CALLBACK_PLACEHOLDER: u64 = 1;
 
 /// After a suspend. In a new domain every port is gone and their numbers

@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod balloon;
 pub mod blkfront;
 pub mod console;
 pub mod control;

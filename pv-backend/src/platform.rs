@@ -317,6 +317,10 @@ impl Platform for PvPlatform {
         // Disks: each device/vbd/* through the handshake into DISKS. One
         // that fails is logged and left out; the domain still runs.
         crate::blkfront::start();
+        // `xl mem-set`: the `memory/target` watch.
+        if let Err(e) = crate::balloon::start() {
+            log::warn!("balloon: {e}; xl mem-set will go unanswered");
+        }
         Ok(())
     }
 
@@ -327,6 +331,7 @@ impl Platform for PvPlatform {
             [
                 crate::tests::TESTS,
                 &crate::xenstore::kernel_tests::TESTS,
+                crate::balloon::kernel_tests::TESTS,
                 crate::blkfront::kernel_tests::TESTS,
                 crate::suspend_tests::TESTS,
             ]
@@ -438,7 +443,7 @@ impl Platform for PvPlatform {
     }
 
     fn host_request(&self) -> Option<HostRequest> {
-        crate::control::next_request()
+        crate::control::next_request().or_else(crate::balloon::next_request)
     }
 
     fn shell_commands(&self) -> &'static [ShellCommand] {
@@ -512,6 +517,22 @@ impl Platform for PvPlatform {
             sched::refused(reason, -1);
         }
         sched::shutdown(reason)
+    }
+
+    fn release_frames(&self, frames: &[u64]) -> Result<usize, PlatformError> {
+        crate::balloon::release_frames(frames)
+    }
+
+    fn reclaim_frames(&self, frames: &[u64]) -> Result<usize, PlatformError> {
+        crate::balloon::reclaim_frames(frames)
+    }
+
+    fn memory_held_kib(&self) -> Option<u64> {
+        crate::balloon::held_kib()
+    }
+
+    fn memory_max_kib(&self) -> Option<u64> {
+        crate::balloon::static_max_kib()
     }
 }
 

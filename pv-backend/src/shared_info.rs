@@ -224,7 +224,8 @@ impl SharedInfo {
     /// masked; ports are unmasked one by one as they are bound).
     pub fn mask_all(&self) {
         for w in 0..64 {
-            self.word(off::EVTCHN_MASK + w * 8).store(u64::MAX, Ordering::SeqCst);
+            self.word(off::EVTCHN_MASK + w * 8)
+                .store(u64::MAX, Ordering::SeqCst);
         }
     }
 

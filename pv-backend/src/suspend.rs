@@ -48,9 +48,9 @@
 
 use crate::evtchn::Port;
 use crate::platform::{PvPlatform, UPCALL_VECTOR};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::sched::{self, SuspendReturn};
 use crate::{evtchn, grant, shared_info, time, vcpu};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use virtus_kernel::arch::irq::without_interrupts;
 use virtus_kernel::platform::{PlatformError, Resumed};
 
@@ -147,11 +147,11 @@ pub fn channel_port() -> Option<Port> {
 /// [`CHANNEL_NODE`]. Nothing is lost if this fails: the toolstack then
 /// asks through `control/shutdown`.
 pub fn offer_channel() -> Result<Port, alloc::string::String> {
-    let wanted = !virtus_kernel::platform()
+    let wanted = virtus_kernel::platform()
         .boot_info()
         .cmdline
         .get("xen.suspend_channel")
-        .is_some_and(|v| v == "0");
+        .is_none_or(|v| v != "0");
     if !wanted {
         return Err("xen.suspend_channel=0".into());
     }
@@ -212,7 +212,7 @@ fn rebuild(platform: &PvPlatform) -> Result<(), PlatformError> {
 fn wait_for_time_record(si: &shared_info::SharedInfo) {
     for _ in 0..TIME_RECORD_WAIT_TRIES {
         let t = si.vcpu0_time();
-        if t.tsc_to_system_mul != 0 && t.version % 2 == 0 {
+        if t.tsc_to_system_mul != 0 && t.version.is_multiple_of(2) {
             return;
         }
         sched::yield_now();

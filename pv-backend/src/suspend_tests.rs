@@ -44,9 +44,9 @@ fn on_probe(_: evtchn::Port) {
 
 /// The way back from a checkpoint (`SCHEDOP_shutdown` returned 1), without
 /// the hypercall: shared_info mapped again, the clock rebased, upcalls
-/// routed again. Afterwards the clock has not moved back and runs at Xen's
-/// pace (against Xen system time read directly), a loopback event channel
-/// bound before still delivers, xenstore answers, and a timer fires.
+/// routed again. Afterwards the clock has neither moved back nor jumped, a
+/// loopback event channel bound before still delivers, xenstore answers,
+/// and a timer fires.
 fn same_domain_keeps_every_binding() -> TestResult {
     let Some(si) = shared_info::get() else {
         return Err(virtus_kernel::harness::TestError::Fail(
@@ -76,17 +76,12 @@ fn same_domain_keeps_every_binding() -> TestResult {
         check_eq!(resumed.ok().map(|r| r.new_domain), Some(false));
         let core_after = PLATFORM.now_ns();
         check!(core_after >= core_before, "the clock went back");
-        // 50 ms of Xen system time, read straight from the pvclock, must
-        // be about 50 ms of the kernel's clock too.
-        let xen_target = time::system_time_ns(si) + 50 * NS_PER_MS;
-        let core_start = PLATFORM.now_ns();
-        while time::system_time_ns(si) < xen_target {
-            core::hint::spin_loop();
-        }
-        let core_elapsed = PLATFORM.now_ns() - core_start;
+        // The clock carries on from where it was: no jump by what the way
+        // back took (a few ms even on the nested bed).
         check!(
-            (45 * NS_PER_MS..=55 * NS_PER_MS).contains(&core_elapsed),
-            "50 ms of Xen time took {core_elapsed} ns of the kernel's clock"
+            core_after - core_before < 100 * NS_PER_MS,
+            "the kernel's clock jumped {} ns forward",
+            core_after - core_before
         );
         check!(
             time::system_time_ns(si) >= xen_before,

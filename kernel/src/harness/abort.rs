@@ -14,7 +14,7 @@
 //! - any other lock guards data that the holder may have left half updated
 //!   (the heap's free list, the timer table, the frame bitmap, the page
 //!   tables, the frames shared with another domain, the MMIO mappings, the
-//!   stack registry), which cannot be released soundly. The
+//!   stack registry, the balloon's list), which cannot be released soundly. The
 //!   state is unsafe: interrupts stay off, and the harness reports
 //!   "state unsafe after abort: <lock> held by aborted test <name>" and
 //!   stops the run instead of deadlocking in the next test.
@@ -43,7 +43,7 @@ const CONSOLE: u32 = 1 << 0;
 
 /// The kernel's spin locks, by bit. The console lock comes first (bit
 /// [`CONSOLE`]).
-fn locks() -> [(&'static str, &'static dyn Probe); 8] {
+fn locks() -> [(&'static str, &'static dyn Probe); 9] {
     [
         ("console lock", &crate::console::LOCK),
         ("heap lock", &crate::mem::heap::HEAP.heap),
@@ -53,6 +53,7 @@ fn locks() -> [(&'static str, &'static dyn Probe); 8] {
         ("shared frames lock", &crate::mem::SHARED),
         ("MMIO mappings lock", &crate::mem::mmio::MAPPINGS),
         ("stack registry lock", &crate::mem::stack::STACKS),
+        ("balloon lock", &crate::mem::balloon::BALLOON),
     ]
 }
 

@@ -183,6 +183,24 @@ impl BitmapFrameAllocator {
         None
     }
 
+    /// Allocates up to `out.len()` frames into `out`, but stops while
+    /// `keep` frames are still free; returns how many were taken. For the
+    /// balloon, which must never leave the kernel without memory.
+    pub fn alloc_keeping(&mut self, out: &mut [u64], keep: u64) -> usize {
+        let mut taken = 0;
+        for slot in out.iter_mut() {
+            if self.free <= keep {
+                break;
+            }
+            match self.alloc() {
+                Some(frame) => *slot = frame,
+                None => break,
+            }
+            taken += 1;
+        }
+        taken
+    }
+
     /// Physical address of the lowest free frame at or above `min_addr`,
     /// now allocated.
     pub fn alloc_at_or_above(&mut self, min_addr: u64) -> Option<u64> {
@@ -724,6 +742,18 @@ mod tests {
         );
         assert!(a.is_free(0x40000));
         assert!(FrameError::InUse(0x7000).to_string().contains("0x7000"));
+    }
+
+    #[test]
+    fn alloc_keeping_leaves_the_floor_free() {
+        let mut a = allocator(&small());
+        let total = a.total_frames();
+        let mut out = [0u64; 8];
+        assert_eq!(a.alloc_keeping(&mut out, total - 3), 3);
+        assert_eq!(a.free_frames(), total - 3);
+        assert!(out[..3].iter().all(|&f| f != 0 && !a.is_free(f)));
+        assert_eq!(a.alloc_keeping(&mut out, total - 3), 0, "at the floor");
+        assert_eq!(a.alloc_keeping(&mut out, 0), 8, "at most out.len()");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! kernel's page tables, stacks and the heap, and the frames shared with
 //! another domain.
 
+pub mod balloon;
 pub mod frame;
 #[cfg(target_os = "none")]
 pub mod heap;

@@ -1,5 +1,6 @@
 //! The core's in-kernel tests. They run unchanged on every backend.
 
+mod balloon_tests;
 mod block_tests;
 mod boot_tests;
 mod fault_tests;
@@ -23,6 +24,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     harness_tests::TESTS,
     block_tests::TESTS,
     suspend_tests::TESTS,
+    balloon_tests::TESTS,
     crate::bench::check::TESTS,
 ];
 

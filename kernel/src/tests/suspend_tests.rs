@@ -155,7 +155,10 @@ fn rehearse(rehearsal: &Rehearsal) -> Result<(u64, u64, u64), crate::harness::Te
     if !fired && let Some(id) = id {
         time::cancel_timer(id);
     }
-    check!(fired, "a timer armed before the suspend never fired after it");
+    check!(
+        fired,
+        "a timer armed before the suspend never fired after it"
+    );
     let at = FIRED_AT.load(Ordering::Relaxed);
     check!(at >= deadline, "the timer fired {} ns early", deadline - at);
     // Every disk was resumed and still answers.
@@ -163,7 +166,12 @@ fn rehearse(rehearsal: &Rehearsal) -> Result<(u64, u64, u64), crate::harness::Te
         let size = disk.info().sector_size as usize;
         let mut sector = alloc::vec![0u8; size];
         let read = disk.read(0, &mut sector, &MachineWaiter, 10 * NS_PER_SEC);
-        check!(read.is_ok(), "{} after the suspend: {:?}", disk.name(), read);
+        check!(
+            read.is_ok(),
+            "{} after the suspend: {:?}",
+            disk.name(),
+            read
+        );
     }
     let after = suspend::counts();
     Ok((after.0 - before.0, after.1 - before.1, after.2 - before.2))

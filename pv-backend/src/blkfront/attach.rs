@@ -243,8 +243,7 @@ impl BlockDevice for BlkfrontDisk {
     fn poll(&self) -> Option<Completion> {
         let now = self.now();
         now.check_backend();
-        let completion = now.front.lock().poll();
-        completion
+        now.front.lock().poll()
     }
     fn suspend(&self) -> Result<(), BlockError> {
         match self.now().front.lock().in_flight() {

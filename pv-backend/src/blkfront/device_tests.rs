@@ -707,7 +707,11 @@ fn after_a_restore_the_new_connection_grants_the_old_pools_pages_again() {
     c[0].buffer.read_at(0, &mut got);
     let want: Vec<u8> = (40 * 512..40 * 512 + 8192).map(pattern).collect();
     assert_eq!(got, want);
-    assert_eq!(new.pool().unwrap().granted(), 2, "the old pages, granted again");
+    assert_eq!(
+        new.pool().unwrap().granted(),
+        2,
+        "the old pages, granted again"
+    );
     assert_eq!((new.stats.pooled, new.stats.fallbacks), (2, 0));
     assert_eq!(b2.grants.0.borrow().live.len(), 2);
 }

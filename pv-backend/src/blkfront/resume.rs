@@ -37,14 +37,20 @@ pub(super) fn reconnect(disk: &BlkfrontDisk) -> Result<(), BlockError> {
             Ok(())
         }
         Err(why) => {
-            log::error!("blkfront: {}: cannot reconnect after the restore: {why}", old.name);
+            log::error!(
+                "blkfront: {}: cannot reconnect after the restore: {why}",
+                old.name
+            );
             old.front.lock().stop(BlockError::Disconnected);
             Err(BlockError::Disconnected)
         }
     }
 }
 
-fn connect_again(disk: &BlkfrontDisk, old: &Arc<super::Attached>) -> Result<Arc<super::Attached>, String> {
+fn connect_again(
+    disk: &BlkfrontDisk,
+    old: &Arc<super::Attached>,
+) -> Result<Arc<super::Attached>, String> {
     // The old backend-state watch was registered again by the xenstore
     // reconnection, on the old backend's path: drop it before the new one
     // takes the same token.

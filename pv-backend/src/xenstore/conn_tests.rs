@@ -184,7 +184,13 @@ fn reconnect_after_restore_registers_every_watch_again() {
     server.0.borrow_mut().restore();
     assert!(server.0.borrow().watches.is_empty());
     assert_eq!(c.reconnect(server.clone()).unwrap(), 2);
-    let mut watched: Vec<String> = server.0.borrow().watches.iter().map(|w| w.1.clone()).collect();
+    let mut watched: Vec<String> = server
+        .0
+        .borrow()
+        .watches
+        .iter()
+        .map(|w| w.1.clone())
+        .collect();
     watched.sort();
     assert_eq!(watched, ["ctl", "w"]);
     // Each fires once on registration, nothing stale comes through, and
