@@ -103,7 +103,7 @@ fn save_restore_saves_in_the_background_then_restore_watches_the_new_domain() {
         steps[4],
         Step::run("xl save @NAME@ /tmp/@NAME@.save", false)
     );
-    assert_eq!(steps[5], Step::see(SUSPENDING, 1, 15));
+    assert_eq!(steps[5], Step::see(SUSPENDING, 1, 60));
     assert_eq!(steps[6], Step::Returned { step: 4, secs: 60 });
     assert_eq!(
         steps[7],
