@@ -64,23 +64,42 @@ impl Doorbell for StoreBell {
 /// The kernel's connection.
 pub type Client = Conn<StorePage, StoreBell>;
 
+fn setup(what: &str, e: XenError) -> XsError {
+    XsError::Setup(alloc::format!("{what}: {e}"))
+}
+
+/// The store's port, as `HVM_PARAM_STORE_EVTCHN` names it now (at boot,
+/// and again after a restore, which gives a new one).
+fn store_port() -> Result<Port, XsError> {
+    let port = hvm::get_param(abi::HVM_PARAM_STORE_EVTCHN)
+        .map_err(|e| setup("HVM_PARAM_STORE_EVTCHN", e))?;
+    Port::try_from(port).map_err(|_| XsError::Setup(alloc::format!("port {port}")))
+}
+
+/// Give the store's port its upcall handler and unmask it.
+fn listen(port: Port) -> Result<(), XsError> {
+    if !evtchn::set_handler(port, crate::platform::on_store_port) {
+        return Err(XsError::Setup(alloc::format!(
+            "port {port} is beyond the handler table"
+        )));
+    }
+    evtchn::unmask(port).map_err(|e| setup("unmask the store port", e))
+}
+
 /// The store Xen set up for this domain: the page is registered with
 /// `mem::reserve_shared` before it is touched, the port gets its handler
 /// and is unmasked, and `XS_RESET_WATCHES` drops whatever watches and
 /// transactions an earlier life of this domain left (a reboot keeps the
 /// domain's connection in some toolstacks; a fresh one has none).
 pub fn connect() -> Result<Client, XsError> {
-    let setup = |what: &str, e: XenError| XsError::Setup(alloc::format!("{what}: {e}"));
     let pfn =
         hvm::get_param(abi::HVM_PARAM_STORE_PFN).map_err(|e| setup("HVM_PARAM_STORE_PFN", e))?;
-    let port = hvm::get_param(abi::HVM_PARAM_STORE_EVTCHN)
-        .map_err(|e| setup("HVM_PARAM_STORE_EVTCHN", e))?;
+    let port = store_port()?;
     if pfn == 0 || pfn == u64::MAX {
         return Err(XsError::Setup(alloc::format!(
             "HVM_PARAM_STORE_PFN is {pfn:#x}"
         )));
     }
-    let port = Port::try_from(port).map_err(|_| XsError::Setup(alloc::format!("port {port}")))?;
     let addr = pfn
         .checked_mul(4096)
         .ok_or_else(|| XsError::Setup(alloc::format!("frame {pfn:#x}")))?;
@@ -91,12 +110,7 @@ pub fn connect() -> Result<Client, XsError> {
     // not allocatable; this connection is its only user.
     let page = unsafe { StorePage::new(page) };
     let mut client = Conn::new(page, StoreBell(port));
-    if !evtchn::set_handler(port, crate::platform::on_store_port) {
-        return Err(XsError::Setup(alloc::format!(
-            "port {port} is beyond the handler table"
-        )));
-    }
-    evtchn::unmask(port).map_err(|e| setup("unmask the store port", e))?;
+    listen(port)?;
     client.reset_watches()?;
     STORE_PFN.store(pfn, core::sync::atomic::Ordering::Relaxed);
     log::info!("xenstore: connected (frame {pfn:#x}, port {port}); watches reset");
@@ -141,7 +155,6 @@ pub fn resume_in_new_domain() -> Result<usize, XsError> {
     let State::Up(client) = &mut *state else {
         return Ok(0);
     };
-    let setup = |what: &str, e: XenError| XsError::Setup(alloc::format!("{what}: {e}"));
     let pfn =
         hvm::get_param(abi::HVM_PARAM_STORE_PFN).map_err(|e| setup("HVM_PARAM_STORE_PFN", e))?;
     let was = STORE_PFN.load(core::sync::atomic::Ordering::Relaxed);
@@ -150,15 +163,8 @@ pub fn resume_in_new_domain() -> Result<usize, XsError> {
             "the store page moved from frame {was:#x} to {pfn:#x}"
         )));
     }
-    let port = hvm::get_param(abi::HVM_PARAM_STORE_EVTCHN)
-        .map_err(|e| setup("HVM_PARAM_STORE_EVTCHN", e))?;
-    let port = Port::try_from(port).map_err(|_| XsError::Setup(alloc::format!("port {port}")))?;
-    if !evtchn::set_handler(port, crate::platform::on_store_port) {
-        return Err(XsError::Setup(alloc::format!(
-            "port {port} is beyond the handler table"
-        )));
-    }
-    evtchn::unmask(port).map_err(|e| setup("unmask the store port", e))?;
+    let port = store_port()?;
+    listen(port)?;
     let watches = client.reconnect(StoreBell(port))?;
     log::info!("xenstore: reconnected on port {port}; {watches} watches registered again");
     Ok(watches)
