@@ -329,8 +329,17 @@ impl AhciDisk {
         // The handler may not have run for these completions yet (polls
         // run with interrupts held off): their error bits are still here.
         let is = self.regs.port_read(self.port, PX_IS);
+        let mut done = done;
         if is != 0 {
             self.regs.port_write(self.port, PX_IS, is);
+            // A command that completed after the PxCI read above raised
+            // the bits just cleared, and its interrupt (held off) will
+            // find PxIS empty and leave no hint: read PxCI again, after
+            // the clear, or that completion waits for an interrupt that
+            // never comes. Anything completing from here on sets PxIS
+            // afresh and interrupts.
+            let ci = self.regs.port_read(self.port, PX_CI);
+            done = st.issued & !ci;
         }
         if (hint | is) & IS_ERRORS != 0 {
             self.recover(st, hint | is);
