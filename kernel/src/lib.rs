@@ -14,6 +14,7 @@ pub mod harness;
 pub mod logger;
 pub mod mem;
 pub mod platform;
+pub mod proc;
 
 #[cfg(target_os = "none")]
 pub mod arch;
