@@ -44,8 +44,15 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         fatal(platform, "no memory map: the boot information carried none");
     };
     log::debug!("memory map:\n{map}");
-    if let Err(e) = mem::init(map, &guards) {
+    // Chosen before memory comes up, so its frames are never handed out.
+    let image = mem::layout::image();
+    let ramdisk = crate::boot::ramdisk::select_and_report(info, map, image.start..image.end);
+    let keep = ramdisk.as_ref().map(|r| r.frames.clone());
+    if let Err(e) = mem::init(map, &guards, keep.as_slice()) {
         fatal(platform, format_args!("memory initialisation failed: {e}"));
+    }
+    if let Some(r) = &ramdisk {
+        crate::boot::ramdisk::publish(r);
     }
     let (free, total) = mem::frame_stats();
     log::info!(

@@ -45,6 +45,7 @@ mod kernel_memory {
     use super::shared::{self, SharedFrames, SharedKind};
     use super::{BitmapFrameAllocator, MemoryMap, PAGE_SIZE, SharedFrameError};
     use crate::arch::irq::without_interrupts;
+    use core::ops::Range;
     use core::sync::atomic::{AtomicBool, Ordering};
     use spin::{Mutex, Once};
 
@@ -270,7 +271,11 @@ mod kernel_memory {
     /// check the frames shared so far against it, protect the image, boot
     /// data and shared frames, build the frame allocator, switch to the
     /// kernel's page tables (RAM only) and create the heap.
-    pub fn init(map: &MemoryMap, guards: &[u64]) -> Result<(), MemInitError> {
+    ///
+    /// `keep`: boot data in RAM the kernel goes on reading in place (the
+    /// ramdisk), withheld from the frame allocator for good. It stays
+    /// identity-mapped like all RAM.
+    pub fn init(map: &MemoryMap, guards: &[u64], keep: &[Range<u64>]) -> Result<(), MemInitError> {
         let img = layout::image();
         let shared = shared_frames();
         for &frame in shared.frames() {
@@ -284,6 +289,10 @@ mod kernel_memory {
         map.reserve(img.start, img.end).map_err(MemInitError::Map)?;
         for &frame in shared.frames() {
             map.reserve(frame, frame + PAGE_SIZE)
+                .map_err(MemInitError::Map)?;
+        }
+        for range in keep {
+            map.reserve(range.start, range.end)
                 .map_err(MemInitError::Map)?;
         }
 
