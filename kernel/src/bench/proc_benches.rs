@@ -24,7 +24,7 @@ pub const BENCHES: &[Bench] = &[
     },
     Bench {
         name: "proc_context_switch",
-        what: "one switch between two processes that yield to each other (mean of 2x500)",
+        what: "one switch between two processes that yield to each other (mean of 2x200)",
         pair: None,
         role: Role::Neither,
         max_iters: 5,
@@ -45,7 +45,7 @@ fn syscall_round_trip(iters: u32) -> Result<Samples, BenchError> {
 }
 
 fn context_switch(iters: u32) -> Result<Samples, BenchError> {
-    from_user(iters, "context_switch", 500)
+    from_user(iters, "context_switch", 200)
 }
 
 fn spawn_wait(iters: u32) -> Result<Samples, BenchError> {

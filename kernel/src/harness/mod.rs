@@ -16,7 +16,7 @@ pub use test::{Test, TestError, TestResult};
 #[cfg(target_os = "none")]
 mod runner;
 #[cfg(target_os = "none")]
-pub use runner::{WATCHDOG_NS, all_tests, list, run};
+pub use runner::{MAX_WATCHDOG_NS, WATCHDOG_NS, all_tests, allow_time, list, run};
 
 /// Whether `filter` (from `test=`, `bench=` or the shell) selects `name`:
 /// `None`, `all` and the empty string select everything, anything else

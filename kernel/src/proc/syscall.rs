@@ -64,6 +64,11 @@ pub fn dispatch(frame: &mut SyscallFrame) {
         _ => Err(ENOSYS),
     };
     frame.rax = result.unwrap_or_else(|errno| -errno) as u64;
+    // The way back to user mode is a place to preempt too: a slice that
+    // ended while the kernel worked for the process (its console output,
+    // which Xen HVM makes slow) would otherwise wait for an interrupt that
+    // lands in user mode, and with a one-shot timer none may come.
+    crate::arch::irq::without_interrupts(crate::sched::preempt_if_due);
 }
 
 fn len_at_most(len: u64, max: usize) -> Result<usize, i64> {

@@ -124,6 +124,9 @@ fn processes_interleave_under_preemption() -> TestResult {
 
 fn user_faults_are_contained() -> TestResult {
     need_programs()?;
+    // Eight processes, each with two console lines: under Xen HVM every
+    // byte is a trap to the device model, about half a second a case.
+    crate::harness::allow_time(20 * crate::time::NS_PER_SEC);
     use crate::interrupts::vector::*;
     let nx = crate::mem::paging::nx_enabled();
     let cases: [(&str, u8, bool); 8] = [
@@ -273,6 +276,8 @@ fn bad_elf_files_refused() -> TestResult {
 
 fn spawn_gives_every_frame_back() -> TestResult {
     need_programs()?;
+    // Twelve processes that print (see `user_faults_are_contained`).
+    crate::harness::allow_time(20 * crate::time::NS_PER_SEC);
     // One run first: anything allocated once (the archive's parse) is out
     // of the count.
     run("hello", "")?;
