@@ -7,6 +7,11 @@ IMAGE       := target/$(TARGET)/$(PROFILE)/virtus-native
 # loads. The code is unchanged; only the file format differs.
 IMAGE32     := $(IMAGE).elf32
 PV_IMAGE    := target/$(TARGET)/$(PROFILE)/virtus-pv
+# The user programs (user/, a workspace of its own) packed as a cpio archive:
+# the ramdisk every boot gets (QEMU's -initrd, xl's ramdisk =).
+RAMDISK     := target/$(TARGET)/$(PROFILE)/virtus-ramdisk.cpio
+USER_BIN    := target/user/$(TARGET)/release
+USER_PROGS  := hello sh spin crash syscall-bench
 QEMU        := qemu-system-x86_64
 MACHINE     ?= q35
 CPU         ?= max
@@ -24,10 +29,13 @@ FUZZ_FLAGS  ?=
 
 all: build
 
-## Build both images: virtus-native (ELF64 and its ELF32 form) and virtus-pv.
+## Build both images: virtus-native (ELF64 and its ELF32 form) and virtus-pv,
+## and the ramdisk of user programs.
 build:
 	cargo build --$(PROFILE) -p virtus-native -p virtus-pv --target $(TARGET)
 	objcopy -O elf32-i386 $(IMAGE) $(IMAGE32)
+	cd user && cargo build --locked --release
+	$(RUNNER) ramdisk --out $(RAMDISK) $(addprefix $(USER_BIN)/,$(USER_PROGS))
 
 ## Install missing host packages (Debian) or say what is missing.
 deps:
@@ -48,7 +56,7 @@ run-hvm: deps build
 ## Exit status 33 from QEMU means the kernel powered off cleanly.
 run-native: deps build
 	@echo "Booting $(IMAGE) (QEMU $(MACHINE), $(CPU), $(MEM)); type 'help', 'shutdown' to leave, Ctrl-A X to kill."
-	@$(QEMU) $(QEMU_FLAGS) -serial mon:stdio -monitor none -kernel $(IMAGE) -append "$(CMDLINE)"; \
+	@$(QEMU) $(QEMU_FLAGS) -serial mon:stdio -monitor none -kernel $(IMAGE) -initrd $(RAMDISK) -append "$(CMDLINE)"; \
 	  s=$$?; if [ $$s -eq 33 ] || [ $$s -eq 0 ]; then exit 0; else echo "QEMU exited with status $$s"; exit $$s; fi
 
 ## Everything: lint, host unit tests, the native suite on a matrix of machines,
@@ -108,22 +116,25 @@ test-xen: deps build
 gdb: deps build
 	@echo "QEMU waits for gdb on localhost:1234. In another terminal:"
 	@echo "  gdb -ex 'target remote :1234' -ex 'break virtus_backend_entry' -ex continue $(IMAGE)"
-	$(QEMU) $(QEMU_FLAGS) -serial mon:stdio -monitor none -kernel $(IMAGE) -append "$(CMDLINE)" -s -S
+	$(QEMU) $(QEMU_FLAGS) -serial mon:stdio -monitor none -kernel $(IMAGE) -initrd $(RAMDISK) -append "$(CMDLINE)" -s -S
 
 ## Formatting and clippy (unsafe blocks must carry SAFETY comments).
 lint: fmt-check clippy
 
 fmt-check:
 	cargo fmt --all -- --check
+	cd user && cargo fmt --all -- --check
 
 clippy:
 	cargo clippy -p virtus-kernel -p virtus-native -p virtus-pv --target $(TARGET) -- -D warnings
 	cargo clippy -p virtus-kernel -p virtus-native -p virtus-pv -p virtus-tests --lib --tests -- -D warnings
 	cargo clippy -p virtus-grant-peek --bins --tests -- -D warnings
 	cargo clippy -p virtus-fuzz --lib --bins --tests -- -D warnings
+	cd user && cargo clippy --locked --release -- -D warnings
 
 fmt:
 	cargo fmt --all
+	cd user && cargo fmt --all
 
 clean:
 	cargo clean

@@ -69,6 +69,8 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         fatal(platform, format_args!("cannot attach the timer: {e}"));
     }
     crate::power::init(platform);
+    crate::sched::init();
+    crate::proc::init();
     platform.interrupts_enable();
     let cpu = platform.cpu_info();
     log::info!(
@@ -89,6 +91,7 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         finish(platform, true);
     }
     if test.is_none() && bench.is_none() {
+        user_shell(info.cmdline.get("init").unwrap_or("sh"));
         shell::run();
     }
     // `test=` and `bench=` may come together: tests first, then benchmarks,
@@ -113,6 +116,24 @@ pub fn start(platform: &'static dyn Platform) -> ! {
 }
 
 /// Say that `filter` selected nothing; the run is then a failure.
+/// Run the user-space shell (or the program `init=` names; `init=none`
+/// goes straight to the kernel shell) until it ends; the kernel shell is
+/// the fallback.
+fn user_shell(init: &str) {
+    if init == "none" {
+        return;
+    }
+    match crate::proc::spawn(init, "", 0) {
+        Ok(pid) => {
+            let status = crate::proc::wait(pid, 0).unwrap_or(-1);
+            crate::kprintln!(
+                "proc: {init} ended with status {status}; the kernel shell takes over"
+            );
+        }
+        Err(e) => crate::kprintln!("proc: cannot start {init}: {e}; the kernel shell takes over"),
+    }
+}
+
 fn no_match(what: &str, filter: &str) -> bool {
     let _ = harness::no_match_line(&mut crate::console::Writer, what, filter);
     false

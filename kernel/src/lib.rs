@@ -31,6 +31,8 @@ pub mod power;
 #[cfg(target_os = "none")]
 pub mod report;
 #[cfg(target_os = "none")]
+pub mod sched;
+#[cfg(target_os = "none")]
 pub mod self_event;
 #[cfg(target_os = "none")]
 pub mod shell;

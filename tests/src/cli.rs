@@ -12,7 +12,7 @@ use crate::matrix;
 use crate::qemu::MachineConfig;
 use crate::xen::args::{XenChecksArgs, XenRequest};
 use crate::xen::pv_args::{LegsArgs, XenRunArgs, XenSuiteArgs};
-use options::{Image, Jobs, Quiet, Timeout};
+use options::{Image, Jobs, Quiet, Ramdisk, Timeout};
 
 /// Boots Virtus under QEMU, natively or nested under Xen, and judges the
 /// test report it prints.
@@ -80,12 +80,31 @@ pub enum Command {
     /// All three columns unless some are named. After each Xen column, a
     /// table of the live operations' figures with their n.
     Lifecycle(LifecycleArgs),
+    /// Pack user programs into the ramdisk (what `make build` runs)
+    ///
+    /// Each PROGRAM goes in as bin/NAME after a check of what user/ABI.md
+    /// promises (static x86_64 ET_EXEC in user space, no W+X segment),
+    /// with two malformed files made from `hello`: bad-truncated and
+    /// bad-machine.
+    Ramdisk(RamdiskArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RamdiskArgs {
+    /// The archive to write (cpio newc)
+    #[arg(long, value_name = "PATH")]
+    pub out: std::path::PathBuf,
+    /// The program files; one of them must be `hello`
+    #[arg(value_name = "PROGRAM", required = true)]
+    pub programs: Vec<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct SuiteArgs {
     #[command(flatten)]
     pub image: Image,
+    #[command(flatten)]
+    pub ramdisk: Ramdisk,
     #[command(flatten)]
     pub quiet: Quiet,
     /// Only the first configuration (q35/max/128M)
@@ -102,6 +121,8 @@ pub struct ChecksArgs {
     #[command(flatten)]
     pub image: Image,
     #[command(flatten)]
+    pub ramdisk: Ramdisk,
+    #[command(flatten)]
     pub quiet: Quiet,
     #[command(flatten)]
     pub jobs: Jobs,
@@ -111,6 +132,8 @@ pub struct ChecksArgs {
 pub struct BootArgs {
     #[command(flatten)]
     pub image: Image,
+    #[command(flatten)]
+    pub ramdisk: Ramdisk,
     #[command(flatten)]
     pub quiet: Quiet,
     /// QEMU machine type

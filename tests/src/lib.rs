@@ -23,6 +23,7 @@ pub mod matrix;
 pub mod pool;
 pub mod process;
 pub mod qemu;
+pub mod ramdisk;
 pub mod reason;
 pub mod red;
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub struct MachineConfig {
     pub memory: String,
     /// A disk image attached as [`crate::disk::qemu_drive_args`] says.
     pub disk: Option<std::path::PathBuf>,
+    /// The ramdisk of user programs (QEMU's `-initrd`: the PVH loader hands
+    /// it to the kernel as module 0 of `hvm_start_info`).
+    pub ramdisk: Option<std::path::PathBuf>,
 }
 
 impl MachineConfig {
@@ -40,6 +43,15 @@ impl MachineConfig {
             cpu: cpu.into(),
             memory: memory.into(),
             disk: None,
+            ramdisk: None,
+        }
+    }
+
+    /// The same machine, booted with `ramdisk`.
+    pub fn with_ramdisk(&self, ramdisk: &Path) -> Self {
+        Self {
+            ramdisk: Some(ramdisk.to_path_buf()),
+            ..self.clone()
         }
     }
 }
@@ -59,6 +71,9 @@ pub fn arguments(config: &MachineConfig, image: &Path, append: &str) -> Vec<OsSt
     args.extend(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"].map(OsString::from));
     if let Some(disk) = &config.disk {
         args.extend(crate::disk::qemu_drive_args(&config.machine, disk));
+    }
+    if let Some(ramdisk) = &config.ramdisk {
+        args.extend([OsString::from("-initrd"), ramdisk.as_os_str().to_owned()]);
     }
     args
 }
@@ -245,6 +260,16 @@ mod tests {
         assert_eq!(pair("-kernel"), "target/virtus-native");
         assert_eq!(pair("-append"), "test=all loglevel=info");
         assert!(args.contains(&"-no-reboot"));
+        assert!(!args.contains(&"-initrd"));
+    }
+
+    #[test]
+    fn a_ramdisk_is_the_initrd() {
+        let config = MachineConfig::new("q35", "max", "128M").with_ramdisk(Path::new("r.cpio"));
+        let args = arguments(&config, Path::new("k"), "");
+        let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        let at = args.iter().position(|a| *a == "-initrd").unwrap();
+        assert_eq!(args[at + 1], "r.cpio");
     }
 
     #[test]

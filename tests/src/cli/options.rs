@@ -56,6 +56,29 @@ pub struct Beds {
     pub hvm_bed: Option<PathBuf>,
 }
 
+/// `--ramdisk`: the user programs every boot of the suite or the shell
+/// gets; [`crate::ramdisk::resolve`] fills in the default.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct Ramdisk {
+    /// The ramdisk of user programs (cpio newc) [default in
+    /// target/x86_64-unknown-none/release: virtus-ramdisk.cpio, which
+    /// `make build` makes]
+    #[arg(long, value_name = "PATH")]
+    pub ramdisk: Option<PathBuf>,
+}
+
+impl Ramdisk {
+    /// The given ramdisk or the default; an error if the file is missing.
+    pub fn resolve(&self) -> Result<PathBuf, String> {
+        crate::ramdisk::resolve(self.ramdisk.as_deref())
+    }
+
+    /// The given ramdisk or the default, not yet checked to exist.
+    pub fn or_default(self) -> PathBuf {
+        self.ramdisk.unwrap_or_else(crate::ramdisk::default_path)
+    }
+}
+
 /// `--quiet`, alone for the native commands.
 #[derive(Args, Clone, Debug)]
 pub struct Quiet {

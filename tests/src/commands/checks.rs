@@ -1,10 +1,8 @@
 //! `virtus-run checks`: the negative checks, on the reference machine, then
 //! a table of what each one expected and observed.
 
-use std::path::Path;
-
 use super::assessed::{Assessed, print_assessed, result_cell, say_tally};
-use super::{boot_streamed, fault_site};
+use super::{NativeFiles, boot_streamed, fault_site};
 use crate::checks::{Assessment, Check};
 use crate::console::say;
 use crate::matrix;
@@ -13,8 +11,9 @@ use crate::pool;
 /// Console lines shown under a check that misbehaved.
 const CONSOLE_TAIL: usize = 10;
 
-pub fn run(image: &Path, jobs: usize, quiet: bool) -> bool {
-    let config = matrix::matrix().swap_remove(0);
+pub fn run(files: &NativeFiles, jobs: usize, quiet: bool) -> bool {
+    let image = files.image.as_path();
+    let config = matrix::matrix().swap_remove(0).with_ramdisk(&files.ramdisk);
     let checks = Check::all();
     let runs = pool::map_parallel(&checks, jobs, |check| {
         let label = format!("{config} {}", check.name());

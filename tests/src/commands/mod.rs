@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::Command;
-use crate::cli::options::{Image, NATIVE_IMAGE, Quiet, built};
+use crate::cli::options::{Image, NATIVE_IMAGE, Quiet, Ramdisk, built};
 use crate::console::{LiveConsole, say};
 use crate::disk::{self, DiskPlan, ImageFile};
 use crate::matrix::SUITE_TIMEOUT;
@@ -36,16 +36,17 @@ use crate::xen::GuestKind;
 /// together, no image, no QEMU).
 pub fn execute(command: Command) -> Result<bool, String> {
     match command {
-        Command::Suite(args) => native(&args.image, &args.quiet, |image, quiet| {
+        Command::Suite(args) => native(&args.image, &args.ramdisk, &args.quiet, |boot, quiet| {
             let timeout = args.timeout.timeout.unwrap_or(SUITE_TIMEOUT);
-            suite::run(image, args.quick, timeout, args.jobs.jobs.into(), quiet)
+            suite::run(boot, args.quick, timeout, args.jobs.jobs.into(), quiet)
         }),
-        Command::Checks(args) => native(&args.image, &args.quiet, |image, quiet| {
-            checks::run(image, args.jobs.jobs.into(), quiet)
+        Command::Checks(args) => native(&args.image, &args.ramdisk, &args.quiet, |boot, quiet| {
+            checks::run(boot, args.jobs.jobs.into(), quiet)
         }),
-        Command::Boot(args) => native(&args.image, &args.quiet, |image, quiet| {
+        Command::Boot(args) => native(&args.image, &args.ramdisk, &args.quiet, |boot, quiet| {
             let timeout = args.timeout.timeout.unwrap_or(SUITE_TIMEOUT);
-            boot::run(image, &args.config(), &args.append, timeout, quiet)
+            let config = args.config().with_ramdisk(&boot.ramdisk);
+            boot::run(&boot.image, &config, &args.append, timeout, quiet)
         }),
         // Xen runs bring their own guest images, and QEMU is checked there.
         Command::Xen(request) => xen::run(&request.resolve(false)?),
@@ -57,20 +58,35 @@ pub fn execute(command: Command) -> Result<bool, String> {
         Command::Legs(args) => pv::run(&args.request()),
         Command::Bench(request) => bench::run(&request.in_order()),
         Command::Lifecycle(args) => lifecycle::run(&args),
+        Command::Ramdisk(args) => crate::ramdisk::write(&args.out, &args.programs).map(|()| true),
     }
 }
 
-/// `run` on the native image, once it is known to exist and QEMU to run.
+/// What a native boot loads: the kernel image, and the ramdisk of user
+/// programs as its `-initrd`.
+pub struct NativeFiles {
+    pub image: std::path::PathBuf,
+    pub ramdisk: std::path::PathBuf,
+}
+
+/// `run` on the native image, once it and the ramdisk are known to exist
+/// and QEMU to run.
 fn native(
     image: &Image,
+    ramdisk: &Ramdisk,
     quiet: &Quiet,
-    run: impl FnOnce(&Path, bool) -> bool,
+    run: impl FnOnce(&NativeFiles, bool) -> bool,
 ) -> Result<bool, String> {
     let image = (image.image.clone()).unwrap_or_else(|| built(NATIVE_IMAGE));
     require(&image, "kernel", "--image")?;
+    let ramdisk = ramdisk.resolve()?;
     qemu::check_available().map_err(|error| error.to_string())?;
-    say(&format!("virtus-run: image {}", image.display()));
-    Ok(run(&image, quiet.quiet))
+    say(&format!(
+        "virtus-run: image {}, ramdisk {}",
+        image.display(),
+        ramdisk.display()
+    ));
+    Ok(run(&NativeFiles { image, ramdisk }, quiet.quiet))
 }
 
 /// Fails, naming `flag`, unless the `what` image exists.

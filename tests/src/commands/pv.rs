@@ -7,6 +7,9 @@
 use crate::xen::pv_args::{PvMode, PvRequest};
 
 pub fn run(request: &PvRequest) -> Result<bool, String> {
+    if let Some(ramdisk) = &request.ramdisk {
+        crate::ramdisk::resolve(Some(ramdisk))?;
+    }
     match request.mode {
         PvMode::Suite | PvMode::HvmSuite if request.red => super::xen_red::run(request),
         PvMode::Suite | PvMode::HvmSuite => Ok(super::xen_suite::run(request, "--image")?.passed),

@@ -1,10 +1,9 @@
 //! `virtus-run suite`: the full suite on every machine configuration, then
 //! one table that says which machines passed.
 
-use std::path::Path;
 use std::time::Duration;
 
-use super::{boot_with_disk, print_indented};
+use super::{NativeFiles, boot_with_disk, print_indented};
 use crate::console::say;
 use crate::matrix::{self, SUITE_CMDLINE};
 use crate::pool;
@@ -33,8 +32,12 @@ impl SuiteRun {
     }
 }
 
-pub fn run(image: &Path, quick: bool, timeout: Duration, jobs: usize, quiet: bool) -> bool {
-    let configs = matrix::configurations(quick);
+pub fn run(files: &NativeFiles, quick: bool, timeout: Duration, jobs: usize, quiet: bool) -> bool {
+    let image = files.image.as_path();
+    let configs: Vec<_> = matrix::configurations(quick)
+        .iter()
+        .map(|config| config.with_ramdisk(&files.ramdisk))
+        .collect();
     let runs = pool::map_parallel(&configs, jobs, |config| {
         let label = config.to_string();
         let (boot, disk) = boot_with_disk(&label, config, image, SUITE_CMDLINE, timeout, quiet);

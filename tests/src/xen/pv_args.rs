@@ -11,8 +11,8 @@ use clap::Args;
 use super::guest::{GuestImage, GuestKind, GuestSpec};
 use super::live::Verbosity;
 use crate::cli::options::{
-    BED, Beds, HVM_IMAGE, Image, LegImages, Memory, NATIVE_IMAGE, PV_IMAGE, Timeout, built,
-    megabytes,
+    BED, Beds, HVM_IMAGE, Image, LegImages, Memory, NATIVE_IMAGE, PV_IMAGE, Ramdisk, Timeout,
+    built, megabytes,
 };
 
 /// Which command.
@@ -36,6 +36,8 @@ pub struct PvRequest {
     pub kind: GuestKind,
     /// The guest image (`--image`, or `--pv-image` for `legs`).
     pub image: PathBuf,
+    /// The ramdisk of user programs, every leg's (`--ramdisk`, or the one
+    /// `make build` packs); checked to exist when the run starts.
     pub ramdisk: Option<PathBuf>,
     pub memory_mb: u32,
     /// Appended to the guest's command line.
@@ -124,9 +126,8 @@ pub struct DomUArgs {
     /// Added to the guest's command line
     #[arg(long, value_name = "ARGS")]
     pub append: Option<String>,
-    /// A ramdisk for the guest
-    #[arg(long, value_name = "PATH")]
-    pub ramdisk: Option<PathBuf>,
+    #[command(flatten)]
+    pub ramdisk: Ramdisk,
     #[arg(long, value_name = "DIR", help = BED)]
     pub bed: Option<PathBuf>,
 }
@@ -168,6 +169,8 @@ pub struct LegsArgs {
     #[command(flatten)]
     pub timeout: Timeout,
     #[command(flatten)]
+    pub ramdisk: Ramdisk,
+    #[command(flatten)]
     pub beds: Beds,
     #[command(flatten)]
     pub verbosity: Verbosity,
@@ -188,7 +191,7 @@ impl DomUArgs {
             image: self.image.image.unwrap_or_else(|| built(image)),
             native_image: built(NATIVE_IMAGE),
             hvm_image: built(HVM_IMAGE),
-            ramdisk: self.ramdisk,
+            ramdisk: Some(self.ramdisk.or_default()),
             memory_mb: self.memory.memory.unwrap_or(memory_mb),
             hvm_memory_mb: PvRequest::HVM_MEMORY_MB,
             append: self.append.unwrap_or_default(),
@@ -238,7 +241,7 @@ impl LegsArgs {
             image: self.images.pv_image,
             native_image: self.images.native_image,
             hvm_image: self.images.hvm_image,
-            ramdisk: None,
+            ramdisk: Some(self.ramdisk.or_default()),
             memory_mb: self.memory.memory.unwrap_or(PvRequest::DEFAULT_MEMORY_MB),
             hvm_memory_mb: self.hvm_memory,
             append: String::new(),

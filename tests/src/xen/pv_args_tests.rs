@@ -80,7 +80,10 @@ fn the_suites_options() {
         (Verbosity::Normal, false)
     );
     assert_eq!(defaults.guest().unwrap().timeout, Duration::from_secs(240));
-    assert_eq!((defaults.bed, defaults.ramdisk), (None, None));
+    assert_eq!(
+        (defaults.bed, defaults.ramdisk),
+        (None, Some(built("virtus-ramdisk.cpio")))
+    );
     let request = parse_ok("xen-suite --timeout 90s --bed /bed --quiet --red --ramdisk=/rd");
     assert_eq!(request.timeout, Duration::from_secs(90));
     assert_eq!(
@@ -115,6 +118,9 @@ fn legs_options_and_defaults() {
     );
     let request = parse_ok("legs");
     assert_eq!(request.native_image, built("virtus-native"));
+    assert_eq!(request.ramdisk, Some(built("virtus-ramdisk.cpio")));
+    let request = parse_ok("legs --ramdisk /rd");
+    assert_eq!(request.ramdisk, Some("/rd".into()));
     assert_eq!(request.verbosity, Verbosity::Normal);
     let [hvm, pvh] = request.xen_legs();
     let timeout = Duration::from_secs(240);
