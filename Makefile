@@ -22,8 +22,10 @@ QEMU_FLAGS  := -machine $(MACHINE) -cpu $(CPU) -m $(MEM) -accel tcg -smp 1 \
                -display none -vga none -nic none -no-reboot \
                -device isa-debug-exit,iobase=0xf4,iosize=4
 RUNNER      := cargo run --locked --release -q -p virtus-tests --bin virtus-run --
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS  ?=
 
-.PHONY: all build run run-native run-xen run-hvm test test-host test-kernel test-xen xen-testbed checks gdb lint fmt-check clippy fmt deps clean
+.PHONY: all build run run-native run-xen run-hvm test test-host test-kernel test-xen xen-testbed checks gdb lint fmt-check clippy fmt deps clean fuzz
 
 all: build
 
@@ -67,7 +69,8 @@ run-native: deps build
 ## and under HVM; xl shutdown, reboot, sysrq and a xenstore watch under PVH).
 test: deps lint
 	cargo test --locked -p virtus-kernel -p virtus-native -p virtus-pv --lib
-	cargo test --locked -p virtus-tests -p virtus-grant-peek
+	cargo test --locked -p virtus-tests -p virtus-grant-peek -p virtus-fuzz
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 	python3 tests/xen/test_bedformats.py
 	$(MAKE) --no-print-directory build
 	$(RUNNER) suite --image $(IMAGE)
@@ -82,7 +85,15 @@ test: deps lint
 ## Host unit tests only.
 test-host:
 	cargo test -p virtus-kernel -p virtus-native -p virtus-pv --lib
-	cargo test -p virtus-tests -p virtus-grant-peek
+	cargo test -p virtus-tests -p virtus-grant-peek -p virtus-fuzz
+
+## Fuzz the kernel's parsers of untrusted input on the host: the ELF
+## loader's checks, the ramdisk's cpio archive, the PVH start info and its
+## module list. FUZZ_SECONDS per target (default 60); FUZZ_FLAGS for more,
+## e.g. --seed 0x1 --iterations N (reproducible), --corpus DIR, --target elf.
+## A crash saves its input under target/fuzz-crashes/ and fails the run.
+fuzz:
+	cargo run --locked --profile fuzz -q -p virtus-fuzz -- --seconds $(FUZZ_SECONDS) $(FUZZ_FLAGS)
 
 ## The native kernel suite on the first machine configuration only.
 test-kernel: deps build
@@ -118,6 +129,7 @@ clippy:
 	cargo clippy -p virtus-kernel -p virtus-native -p virtus-pv --target $(TARGET) -- -D warnings
 	cargo clippy -p virtus-kernel -p virtus-native -p virtus-pv -p virtus-tests --lib --tests -- -D warnings
 	cargo clippy -p virtus-grant-peek --bins --tests -- -D warnings
+	cargo clippy -p virtus-fuzz --lib --bins --tests -- -D warnings
 	cd user && cargo clippy --locked --release -- -D warnings
 
 fmt:

@@ -11,6 +11,7 @@
 //! looks at an entry, so [`Archive::entries`] and [`Archive::find`] work on
 //! an archive known to be well formed and never fail.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Header size: 6 bytes of magic, 13 fields of 8 hex digits.
@@ -188,6 +189,8 @@ impl<'a> Archive<'a> {
         let mut offset = 0;
         let mut files = 0;
         let mut count = 0;
+        // Program names seen so far, with the offsets of their entries.
+        let mut names: Vec<(&str, usize)> = Vec::new();
         loop {
             if offset >= bytes.len() {
                 return Err(ArchiveError::NoTrailer { offset });
@@ -200,11 +203,12 @@ impl<'a> Archive<'a> {
                 return Err(ArchiveError::TooManyEntries { offset });
             }
             if is_regular(raw.mode) {
-                // Quadratic, but bounded by MAX_ENTRIES squared header reads.
-                let archive = Self { bytes, files };
-                if let Some(first) = archive.offset_of(program_name(raw.name), offset) {
+                // Quadratic in string compares, bounded by MAX_ENTRIES.
+                let name = program_name(raw.name);
+                if let Some(&(_, first)) = names.iter().find(|(n, _)| *n == name) {
                     return Err(ArchiveError::DuplicateName { offset, first });
                 }
+                names.push((name, offset));
                 files += 1;
             }
             count += 1;
@@ -216,7 +220,6 @@ impl<'a> Archive<'a> {
     /// are skipped).
     pub fn entries(&self) -> impl Iterator<Item = Entry<'a>> + use<'a> {
         self.raw_entries()
-            .map(|(_, raw)| raw)
             .filter(|raw| is_regular(raw.mode))
             .map(|raw| Entry {
                 name: raw.name,
@@ -245,18 +248,10 @@ impl<'a> Archive<'a> {
             .map(|e| e.data)
     }
 
-    /// Offset of the first regular file named `program` before `limit`.
-    fn offset_of(&self, program: &str, limit: usize) -> Option<usize> {
-        self.raw_entries()
-            .take_while(|&(offset, _)| offset < limit)
-            .find(|(_, raw)| is_regular(raw.mode) && program_name(raw.name) == program)
-            .map(|(offset, _)| offset)
-    }
-
-    /// Every entry before the trailer with its offset. Only used on bytes
-    /// [`Self::parse`] walked already (or up to where it got), so a read
-    /// error cannot happen here; it would just end the walk.
-    fn raw_entries(&self) -> impl Iterator<Item = (usize, Raw<'a>)> + use<'a> {
+    /// Every entry before the trailer. Only used on an archive
+    /// [`Self::parse`] accepted, so a read error cannot happen here; it
+    /// would just end the walk.
+    fn raw_entries(&self) -> impl Iterator<Item = Raw<'a>> + use<'a> {
         let bytes = self.bytes;
         let mut offset = 0;
         core::iter::from_fn(move || {
@@ -264,9 +259,8 @@ impl<'a> Archive<'a> {
             if raw.name == TRAILER {
                 return None;
             }
-            let at = offset;
             offset = raw.next;
-            Some((at, raw))
+            Some(raw)
         })
     }
 }

@@ -34,7 +34,43 @@ pub const TESTS: &[Test] = &[
         name: "boot_start_info_unterminated_cmdline",
         run: start_info_unterminated_cmdline,
     },
+    Test {
+        name: "boot_ramdisk_kept_and_readable",
+        run: ramdisk_kept_and_readable,
+    },
 ];
+
+/// The ramdisk (if the loader passed one) is identity-mapped read/write
+/// NX, none of its frames is free in the allocator, and it is the cpio
+/// archive the ABI promises.
+fn ramdisk_kept_and_readable() -> TestResult {
+    let Some(bytes) = crate::boot::ramdisk() else {
+        crate::skip!("no ramdisk: the loader passed no boot module");
+    };
+    let start = bytes.as_ptr() as u64;
+    let end = start + bytes.len() as u64;
+    let mut page = start;
+    while page < end {
+        let mapped = crate::mem::translate(page);
+        check!(
+            mapped.is_some_and(|(phys, _)| phys == page),
+            "ramdisk page {page:#x} is not identity-mapped: {mapped:?}"
+        );
+        check!(
+            !crate::mem::frame_is_free(page),
+            "ramdisk frame {page:#x} is free in the frame allocator"
+        );
+        page += crate::mem::PAGE_SIZE;
+    }
+    let archive = crate::proc::archive::Archive::parse(bytes)
+        .map_err(|e| TestError::Fail(alloc::format!("ramdisk: {e}")))?;
+    crate::kprintln!(
+        "# ramdisk: {} bytes at {start:#x}, {} files",
+        bytes.len(),
+        archive.len()
+    );
+    Ok(())
+}
 
 fn boot_info_sane() -> TestResult {
     let info = crate::platform().boot_info();
