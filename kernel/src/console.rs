@@ -81,6 +81,17 @@ pub fn print(args: fmt::Arguments<'_>) {
     });
 }
 
+/// Write bytes a process gave (not necessarily UTF-8: invalid sequences
+/// print as U+FFFD).
+pub fn write_bytes(bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        print(format_args!("{}", chunk.valid()));
+        if !chunk.invalid().is_empty() {
+            print(format_args!("\u{fffd}"));
+        }
+    }
+}
+
 /// The kernel console as a [`fmt::Write`], for formatters that take one.
 pub struct Writer;
 

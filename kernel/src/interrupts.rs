@@ -240,6 +240,9 @@ fn innermost_armed() -> Option<*mut CatchSlot> {
 /// Abandon the innermost catch point from non-interrupt context (the panic
 /// handler). Returns only if there is none.
 pub fn resume_innermost_after_panic() {
+    if !crate::sched::on_main_thread() {
+        return;
+    }
     if let Some(slot) = innermost_armed() {
         // SAFETY: the slot is published and armed; its owner reads `caught`
         // back only after this jump (see `CatchStack`).
@@ -259,6 +262,12 @@ pub fn request_abort() {
     ABORT_REQUESTED.store(true, Ordering::Release);
 }
 
+/// Whether the watchdog asked for an abort that has not happened yet (the
+/// scheduler then keeps the main line awake, where the abort lands).
+pub fn abort_requested() -> bool {
+    ABORT_REQUESTED.load(Ordering::Acquire)
+}
+
 /// Withdraw a pending abort request.
 pub fn clear_abort() {
     ABORT_REQUESTED.store(false, Ordering::Release);
@@ -271,6 +280,22 @@ pub fn init() {
     crate::arch::idt::init();
 }
 
+/// What ends a process that faulted: (vector, error code, rip, address).
+pub type UserFaultHandler = fn(u8, u64, u64, u64) -> !;
+
+/// Registered by `proc`, so that this module, below it, never names it.
+static USER_FAULT: spin::Once<UserFaultHandler> = spin::Once::new();
+
+/// Send CPU exceptions from user mode to `kill`.
+pub fn set_user_fault_handler(kill: UserFaultHandler) {
+    USER_FAULT.call_once(|| kill);
+}
+
+/// Whether the trap came from user mode (CPL 3).
+fn from_user(frame: &TrapFrame) -> bool {
+    frame.cs & 3 == 3
+}
+
 fn exception(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
     let address = if vector == vector::PAGE_FAULT || vector == vector::DOUBLE_FAULT {
@@ -278,8 +303,17 @@ fn exception(frame: &mut TrapFrame) {
     } else {
         0
     };
+    if from_user(frame)
+        && let Some(kill) = USER_FAULT.get()
+    {
+        // A process's fault is the process's end, never the kernel's.
+        crate::arch::user::close_user_access();
+        kill(vector, frame.error_code, frame.rip, address);
+    }
     let overflow = crate::mem::stack::guard_containing(address);
-    if let Some(slot) = innermost_armed() {
+    // Catch points belong to the main line: a fault in another thread's
+    // kernel code is a kernel bug, reported as a crash below.
+    if let Some(slot) = innermost_armed().filter(|_| crate::sched::on_main_thread()) {
         let fault = Fault {
             vector,
             error_code: frame.error_code,
@@ -301,15 +335,25 @@ fn exception(frame: &mut TrapFrame) {
 }
 
 fn device_interrupt(frame: &mut TrapFrame) {
+    let user = from_user(frame);
+    if user {
+        crate::arch::user::close_user_access();
+    }
     match vector_handler(frame.vector as usize) {
         Some(handler) => handler(frame),
         None => {
             SPURIOUS.fetch_add(1, Ordering::Relaxed);
         }
     }
+    crate::sched::note_event();
+    if user {
+        crate::sched::preempt_if_due();
+        return;
+    }
     // The watchdog: abandon a hanging test if the interrupt landed in it
-    // (kernel mode, and no deeper catch point than the test's own).
-    if !ABORT_REQUESTED.load(Ordering::Acquire) {
+    // (kernel mode on the main line, and no deeper catch point than the
+    // test's own).
+    if !ABORT_REQUESTED.load(Ordering::Acquire) || !crate::sched::on_main_thread() {
         return;
     }
     let Some(slot) = innermost_armed() else {

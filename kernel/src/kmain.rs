@@ -44,8 +44,15 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         fatal(platform, "no memory map: the boot information carried none");
     };
     log::debug!("memory map:\n{map}");
-    if let Err(e) = mem::init(map, &guards) {
+    // Chosen before memory comes up, so its frames are never handed out.
+    let image = mem::layout::image();
+    let ramdisk = crate::boot::ramdisk::select_and_report(info, map, image.start..image.end);
+    let keep = ramdisk.as_ref().map(|r| r.frames.clone());
+    if let Err(e) = mem::init(map, &guards, keep.as_slice()) {
         fatal(platform, format_args!("memory initialisation failed: {e}"));
+    }
+    if let Some(r) = &ramdisk {
+        crate::boot::ramdisk::publish(r);
     }
     let (free, total) = mem::frame_stats();
     log::info!(
@@ -62,6 +69,8 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         fatal(platform, format_args!("cannot attach the timer: {e}"));
     }
     crate::power::init(platform);
+    crate::sched::init();
+    crate::proc::init();
     platform.interrupts_enable();
     let cpu = platform.cpu_info();
     log::info!(
@@ -82,6 +91,7 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         finish(platform, true);
     }
     if test.is_none() && bench.is_none() {
+        user_shell(info.cmdline.get("init").unwrap_or("sh"));
         shell::run();
     }
     // `test=` and `bench=` may come together: tests first, then benchmarks,
@@ -106,6 +116,24 @@ pub fn start(platform: &'static dyn Platform) -> ! {
 }
 
 /// Say that `filter` selected nothing; the run is then a failure.
+/// Run the user-space shell (or the program `init=` names; `init=none`
+/// goes straight to the kernel shell) until it ends; the kernel shell is
+/// the fallback.
+fn user_shell(init: &str) {
+    if init == "none" {
+        return;
+    }
+    match crate::proc::spawn(init, "", 0) {
+        Ok(pid) => {
+            let status = crate::proc::wait(pid, 0).unwrap_or(-1);
+            crate::kprintln!(
+                "proc: {init} ended with status {status}; the kernel shell takes over"
+            );
+        }
+        Err(e) => crate::kprintln!("proc: cannot start {init}: {e}; the kernel shell takes over"),
+    }
+}
+
 fn no_match(what: &str, filter: &str) -> bool {
     let _ = harness::no_match_line(&mut crate::console::Writer, what, filter);
     false

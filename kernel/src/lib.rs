@@ -14,6 +14,7 @@ pub mod harness;
 pub mod logger;
 pub mod mem;
 pub mod platform;
+pub mod proc;
 
 #[cfg(target_os = "none")]
 pub mod arch;
@@ -29,6 +30,8 @@ mod kmain;
 pub mod power;
 #[cfg(target_os = "none")]
 pub mod report;
+#[cfg(target_os = "none")]
+pub mod sched;
 #[cfg(target_os = "none")]
 pub mod self_event;
 #[cfg(target_os = "none")]

@@ -13,6 +13,9 @@ commands:
   bench [filter]   run the micro-benchmarks (all, or names containing filter)
   bench list       list the benchmarks and what they measure
   balloon [MIB]    memory given back to the host; with MIB, hold that much
+  run PROG [ARGS]  run a program from the ramdisk and wait for it (`run sh`:
+                   the user-space shell)
+  ps               processes and threads
   shutdown         power off
   reboot           start again";
 
@@ -74,6 +77,12 @@ pub fn run() -> ! {
             }
             (Some("ticker"), _) => crate::ticker::run(text.trim_start()[6..].trim()),
             (Some("balloon"), arg) => crate::mem::balloon::shell(arg),
+            (Some("run"), Some(program)) => {
+                let args = text.trim_start()[3..].trim_start()[program.len()..].trim();
+                run_program(program, args);
+            }
+            (Some("run"), None) => kprintln!("usage: run PROGRAM [ARGS]"),
+            (Some("ps"), _) => ps(),
             (Some("disk"), _) => crate::block::shell::run(text.trim_start()[4..].trim()),
             (Some("shutdown"), _) => {
                 kprintln!("powering off");
@@ -95,4 +104,42 @@ pub fn run() -> ! {
             }
         }
     }
+}
+
+/// `run`: start a program as the kernel's child and wait for it.
+fn run_program(program: &str, args: &str) {
+    match crate::proc::spawn(program, args, 0) {
+        Ok(pid) => match crate::proc::wait(pid, 0) {
+            Some(0) => {}
+            Some(status) if status >= crate::proc::process::KILLED => {
+                kprintln!(
+                    "[{program}: killed by vector {}]",
+                    status - crate::proc::process::KILLED
+                )
+            }
+            Some(status) => kprintln!("[{program}: exit {status}]"),
+            None => kprintln!("[{program}: lost]"),
+        },
+        Err(e) => kprintln!("{program}: {e}"),
+    }
+}
+
+/// `ps`: the process table, then the threads.
+fn ps() {
+    kprintln!("  pid  parent  state     name");
+    for (pid, parent, name, status) in crate::proc::process::list() {
+        let parent = if parent == u32::MAX {
+            alloc::string::String::from("-")
+        } else {
+            alloc::format!("{parent}")
+        };
+        let state = match status {
+            None => alloc::string::String::from("running"),
+            Some(s) => alloc::format!("ended {s}"),
+        };
+        kprintln!("{pid:>5}  {parent:>6}  {state:<8}  {name}");
+    }
+    let (switches, preemptions) = crate::sched::counts();
+    kprintln!("threads ({switches} switches, {preemptions} preemptions):");
+    crate::sched::for_each(|id, name, state| kprintln!("  {id:>3}  {state:<8} {name}"));
 }

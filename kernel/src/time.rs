@@ -104,6 +104,20 @@ pub fn resync_platform_timer() {
 
 fn wake_nop() {}
 
+/// What a waiter does before idling: the scheduler's `park` (registered by
+/// it, so that time, below the scheduler, never names it). Returns whether
+/// other threads ran.
+static PARK: spin::Once<fn() -> bool> = spin::Once::new();
+
+/// Let [`wait_for`] run other threads while it waits (the scheduler).
+pub fn set_park(park: fn() -> bool) {
+    PARK.call_once(|| park);
+}
+
+fn park() -> bool {
+    PARK.get().is_some_and(|park| park())
+}
+
 /// Idle until `done()` holds, checking it with interrupts off so that the
 /// interrupt that makes it true cannot slip in between the check and the
 /// sleep (`wait_for_event` re-enables interrupts atomically with halting).
@@ -114,6 +128,10 @@ pub fn wait_for(mut done: impl FnMut() -> bool) {
         platform.interrupts_disable();
         if done() {
             break;
+        }
+        // Let other threads run until the next event; idle if none can.
+        if park() {
+            continue;
         }
         platform.wait_for_event();
     }

@@ -9,3 +9,4 @@ pub mod idt;
 pub mod irq;
 pub mod reset;
 pub mod trap;
+pub mod user;

@@ -39,6 +39,8 @@ pub mod check;
 #[cfg(target_os = "none")]
 mod core_benches;
 #[cfg(target_os = "none")]
+mod proc_benches;
+#[cfg(target_os = "none")]
 mod runner;
 #[cfg(target_os = "none")]
 pub use runner::{BUDGET_NS, RunError, all_benches, list, measure, run};

@@ -102,6 +102,7 @@ pub fn all_benches() -> Vec<Bench> {
     let mut benches: Vec<Bench> = super::core_benches::BENCHES.to_vec();
     benches.extend_from_slice(crate::platform().benches());
     benches.extend_from_slice(super::block_benches::BENCHES);
+    benches.extend_from_slice(super::proc_benches::BENCHES);
     benches
 }
 

@@ -12,6 +12,7 @@ use core::cell::Cell;
 use core::fmt;
 
 use super::cmdline::CmdLine;
+use super::modules::{self, ModuleError, ModuleList};
 use crate::mem::PAGE_SIZE;
 use crate::mem::memmap::{MemoryMap, MemoryMapError};
 
@@ -24,10 +25,6 @@ mod start_info {
     pub const VERSION: usize = 4;
     pub const FLAGS: usize = 8;
     pub const NR_MODULES: usize = 12;
-    #[expect(
-        dead_code,
-        reason = "modules are not loaded yet; kept to document the layout"
-    )]
     pub const MODLIST_PADDR: usize = 16;
     pub const CMDLINE_PADDR: usize = 24;
     pub const RSDP_PADDR: usize = 32;
@@ -70,6 +67,19 @@ pub struct BootInfo {
     /// Physical address of the ACPI RSDP, 0 if absent.
     pub rsdp_paddr: u64,
     pub nr_modules: u32,
+    /// The module table as read; an error here is not fatal (the kernel
+    /// boots without a ramdisk and says why).
+    pub modules: Result<ModuleList, ModuleError>,
+}
+
+/// Size of the structure as read for `version`, for keeping boot modules
+/// off it.
+pub fn start_info_size(version: u32) -> u64 {
+    if version == 0 {
+        start_info::SIZE_V0 as u64
+    } else {
+        start_info::SIZE_V1 as u64
+    }
 }
 
 /// Why the start info was rejected; each variant names the field and value.
@@ -184,7 +194,13 @@ pub fn parse_start_info(mem: &dyn PhysMemory, paddr: u64) -> Result<BootInfo, St
         memory_map: None,
         rsdp_paddr: le_u64(&raw, start_info::RSDP_PADDR),
         nr_modules: le_u32(&raw, start_info::NR_MODULES),
+        modules: Ok(ModuleList::default()),
     };
+    info.modules = modules::read_modlist(
+        mem,
+        le_u64(&raw, start_info::MODLIST_PADDR),
+        info.nr_modules,
+    );
     info.cmdline = read_cmdline(mem, le_u64(&raw, start_info::CMDLINE_PADDR))?;
     if version >= 1 {
         read_memory_map(

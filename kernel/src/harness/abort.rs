@@ -95,6 +95,7 @@ static AUDIT: KernelLocks = KernelLocks;
 /// point.
 pub fn install() {
     interrupts::set_abandon_audit(&AUDIT);
+    crate::sched::set_park_veto(keep_awake);
 }
 
 /// Whether the console lock was released after an abandoned context since
@@ -112,4 +113,12 @@ pub fn held_names() -> impl Iterator<Item = &'static str> {
         .enumerate()
         .filter(move |(i, _)| held & (1 << i) != 0)
         .map(|(_, (name, _))| name)
+}
+
+/// The scheduler asks before a thread sleeps. Not while it holds one of
+/// the audited locks: asleep with a spin lock, it would leave every other
+/// thread that wants it spinning. Not the main line while the watchdog's
+/// abort is pending: the abort lands only there.
+fn keep_awake() -> bool {
+    KernelLocks.held() != 0 || (crate::sched::on_main_thread() && interrupts::abort_requested())
 }

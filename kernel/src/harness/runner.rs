@@ -94,6 +94,12 @@ fn run_one(test: &Test) -> Ran {
     if irqs_were_on && !platform.interrupts_enabled() {
         platform.interrupts_enable();
     }
+    // Nor processes running into the next one (a failed or aborted
+    // process test may leave some).
+    let left = crate::proc::kill_all();
+    if left > 0 {
+        crate::kprintln!("# the test left {left} processes running; ended them");
+    }
     let Err(caught) = caught else {
         return Ran::Finished(result.unwrap_or(Ok(())));
     };

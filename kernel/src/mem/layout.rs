@@ -18,6 +18,17 @@ pub use super::identity::ImageLayout;
 use super::identity::{IdentityPlan, PageUse, Size};
 use super::paging::{Flags, MapError, PageSize, PageTables};
 
+/// Start of user space: a process's own mappings live in PML4 slots
+/// [`USER_SLOTS`], apart from the kernel's identity map (slot 0) and its
+/// windows in the upper half.
+pub const USER_BASE: u64 = 0x0000_1000_0000_0000;
+/// End of user space (exclusive).
+pub const USER_END: u64 = 0x0000_7fff_0000_0000;
+/// The PML4 slots of user space.
+pub const USER_SLOTS: core::ops::Range<usize> = 32..256;
+const _: () = assert!(USER_BASE >> 39 == USER_SLOTS.start as u64);
+const _: () = assert!((USER_END - 1) >> 39 == USER_SLOTS.end as u64 - 1);
+
 /// Start of the kernel heap.
 pub const HEAP_BASE: u64 = 0xffff_9000_0000_0000;
 /// Start of the window where guarded stacks are allocated.

@@ -45,6 +45,7 @@ mod kernel_memory {
     use super::shared::{self, SharedFrames, SharedKind};
     use super::{BitmapFrameAllocator, MemoryMap, PAGE_SIZE, SharedFrameError};
     use crate::arch::irq::without_interrupts;
+    use core::ops::Range;
     use core::sync::atomic::{AtomicBool, Ordering};
     use spin::{Mutex, Once};
 
@@ -266,11 +267,52 @@ mod kernel_memory {
         without_interrupts(|| SHARED.lock().clone())
     }
 
+    /// Physical address of the kernel's PML4 (0 before [`init`]).
+    pub fn kernel_root() -> u64 {
+        without_interrupts(|| TABLES.lock().as_ref().map_or(0, PageTables::root))
+    }
+
+    /// Load the address space rooted at `root` (None: the kernel's alone),
+    /// first giving it the kernel's current half so that every kernel
+    /// mapping made since it was built is there. Interrupts off (the
+    /// scheduler's switch).
+    pub fn switch_address_space(root: Option<u64>) {
+        // No thread sleeps or is preempted holding this lock (see `sched`),
+        // so with interrupts off it is free or about to be.
+        let kernel = TABLES.lock();
+        let Some(kernel) = kernel.as_ref() else {
+            return;
+        };
+        let target = match root {
+            Some(root) => {
+                // SAFETY: a process root is a PML4 built by `proc::space`,
+                // written here only by the scheduler, with interrupts off.
+                let mut space = unsafe { PageTables::adopt(root, paging::nx_enabled()) };
+                space.share_slots_from(kernel, layout::USER_SLOTS);
+                root
+            }
+            None => kernel.root(),
+        };
+        let (now, _) = x86_64::registers::control::Cr3::read_raw();
+        if now.start_address().as_u64() != target {
+            // SAFETY: `target` maps the whole kernel (its kernel half was
+            // just copied from the live tables), so the code, stacks and
+            // data in use stay mapped.
+            unsafe {
+                core::arch::asm!("mov cr3, {}", in(reg) target, options(nostack, preserves_flags));
+            }
+        }
+    }
+
     /// Bring up physical and virtual memory from the boot memory map:
     /// check the frames shared so far against it, protect the image, boot
     /// data and shared frames, build the frame allocator, switch to the
     /// kernel's page tables (RAM only) and create the heap.
-    pub fn init(map: &MemoryMap, guards: &[u64]) -> Result<(), MemInitError> {
+    ///
+    /// `keep`: boot data in RAM the kernel goes on reading in place (the
+    /// ramdisk), withheld from the frame allocator for good. It stays
+    /// identity-mapped like all RAM.
+    pub fn init(map: &MemoryMap, guards: &[u64], keep: &[Range<u64>]) -> Result<(), MemInitError> {
         let img = layout::image();
         let shared = shared_frames();
         for &frame in shared.frames() {
@@ -284,6 +326,10 @@ mod kernel_memory {
         map.reserve(img.start, img.end).map_err(MemInitError::Map)?;
         for &frame in shared.frames() {
             map.reserve(frame, frame + PAGE_SIZE)
+                .map_err(MemInitError::Map)?;
+        }
+        for range in keep {
+            map.reserve(range.start, range.end)
                 .map_err(MemInitError::Map)?;
         }
 

@@ -130,6 +130,21 @@ impl PageTables {
         Ok(Self { root, allowed })
     }
 
+    /// Take over the tree rooted at `root`, built by [`PageTables::new`].
+    ///
+    /// # Safety
+    /// `root` must be the PML4 frame of a tree whose tables are
+    /// identity-mapped frames owned by the caller, and no other
+    /// `PageTables` may write the tree while this one lives.
+    pub unsafe fn adopt(root: u64, nx: bool) -> Self {
+        let allowed = if nx {
+            Flags::all()
+        } else {
+            Flags::all() - Flags::NO_EXECUTE
+        };
+        Self { root, allowed }
+    }
+
     /// Physical address of the PML4 (the value for CR3).
     pub fn root(&self) -> u64 {
         self.root
@@ -142,7 +157,11 @@ impl PageTables {
         virt: u64,
         target_level: u32,
         mut alloc: Option<&mut dyn FnMut() -> Option<u64>>,
+        user: bool,
     ) -> Result<*mut u64, MapError> {
+        // A user page needs USER at every level above it too; only user
+        // mappings ever set it, and they live in PML4 slots of their own.
+        let user_bit = if user { Flags::USER.bits() } else { 0 };
         let mut table_phys = self.root;
         for level in (target_level + 1..=4).rev() {
             // SAFETY: `table_phys` is a page table of this tree (the root or a
@@ -155,9 +174,11 @@ impl PageTables {
                 let frame = alloc().ok_or(MapError::OutOfFrames)?;
                 // SAFETY: a fresh identity-mapped frame from the allocator.
                 unsafe { (*table(frame)).fill(0) };
-                *slot = frame | (Flags::PRESENT | Flags::WRITABLE).bits();
+                *slot = frame | (Flags::PRESENT | Flags::WRITABLE).bits() | user_bit;
             } else if *slot & Flags::HUGE.bits() != 0 {
                 return Err(MapError::HugePageInTheWay(virt));
+            } else {
+                *slot |= user_bit;
             }
             table_phys = *slot & ADDR_MASK;
         }
@@ -183,7 +204,7 @@ impl PageTables {
             }
         }
         let level = if size == PageSize::Large { 2 } else { 1 };
-        let entry = self.entry(virt, level, Some(alloc))?;
+        let entry = self.entry(virt, level, Some(alloc), flags.contains(Flags::USER))?;
         // SAFETY: `entry` points into a live table of this tree.
         unsafe {
             if *entry & Flags::PRESENT.bits() != 0 {
@@ -204,7 +225,7 @@ impl PageTables {
         if !virt.is_multiple_of(4096) {
             return Err(MapError::Misaligned(virt));
         }
-        let entry = self.entry(virt, 1, None)?;
+        let entry = self.entry(virt, 1, None, false)?;
         // SAFETY: `entry` points into a live table of this tree.
         unsafe {
             if *entry & Flags::PRESENT.bits() == 0 {
@@ -280,6 +301,49 @@ impl PageTables {
             } else {
                 self.walk(e & ADDR_MASK, level - 1, virt, start, end, f);
             }
+        }
+    }
+
+    /// Remove every mapping under PML4 slots `slots`, calling `free` with
+    /// each leaf frame (4 KiB leaves only) and each page-table frame below
+    /// the PML4. The caller flushes the TLB if the tree is live.
+    pub fn clear_slots(&mut self, slots: core::ops::Range<usize>, free: &mut dyn FnMut(u64)) {
+        fn clear(table_phys: u64, level: u32, free: &mut dyn FnMut(u64)) {
+            for i in 0..ENTRIES {
+                // SAFETY: tables of this tree are identity-mapped frames.
+                let e = unsafe { (*table(table_phys))[i] };
+                if e & Flags::PRESENT.bits() == 0 {
+                    continue;
+                }
+                if level > 1 && e & Flags::HUGE.bits() == 0 {
+                    clear(e & ADDR_MASK, level - 1, free);
+                }
+                if level == 1 || e & Flags::HUGE.bits() == 0 {
+                    free(e & ADDR_MASK);
+                }
+                // SAFETY: as above; the entry is ours to clear.
+                unsafe { (*table(table_phys))[i] = 0 };
+            }
+        }
+        for slot in slots.start..slots.end.min(ENTRIES) {
+            // SAFETY: the root is this tree's PML4, identity-mapped.
+            let e = unsafe { (*table(self.root))[slot] };
+            if e & Flags::PRESENT.bits() != 0 {
+                clear(e & ADDR_MASK, 3, free);
+                free(e & ADDR_MASK);
+                // SAFETY: as above.
+                unsafe { (*table(self.root))[slot] = 0 };
+            }
+        }
+    }
+
+    /// Copy the PML4 entries of `from` into this tree, except `skip`: the
+    /// kernel's half of a process's address space (the tables below are
+    /// shared, so later kernel mappings show through).
+    pub fn share_slots_from(&mut self, from: &PageTables, skip: core::ops::Range<usize>) {
+        for slot in (0..ENTRIES).filter(|s| !skip.contains(s)) {
+            // SAFETY: both roots are identity-mapped PML4 frames.
+            unsafe { (*table(self.root))[slot] = (*table(from.root))[slot] };
         }
     }
 

@@ -51,6 +51,27 @@ pub fn allocate(name: &'static str, pages: u64) -> Result<StackInfo, MapError> {
     Ok(info)
 }
 
+/// Unmap a stack from [`allocate`], give its frames back and drop it from
+/// the registry. Its virtual range is not reused (the window is 16 TiB).
+pub fn free(info: StackInfo) {
+    crate::arch::irq::without_interrupts(|| {
+        let mut stacks = STACKS.lock();
+        if let Some(slot) = stacks
+            .iter_mut()
+            .find(|s| s.is_some_and(|s| s.guard == info.guard))
+        {
+            *slot = None;
+        }
+    });
+    let mut page = info.guard + PAGE_SIZE;
+    while page < info.top {
+        if let Ok(frame) = super::unmap_page(page) {
+            let _ = super::free_frame(frame);
+        }
+        page += PAGE_SIZE;
+    }
+}
+
 /// If `addr` lies in the guard page of a known stack, that stack's name.
 /// Never blocks (it runs in fault handlers): a contended registry is
 /// reported as "unknown".

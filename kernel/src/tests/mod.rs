@@ -8,6 +8,7 @@ mod harness_tests;
 mod idle_tests;
 mod mem_tests;
 mod memsafe_tests;
+mod proc_tests;
 mod suspend_tests;
 mod time_tests;
 
@@ -25,6 +26,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     block_tests::TESTS,
     suspend_tests::TESTS,
     balloon_tests::TESTS,
+    proc_tests::TESTS,
     crate::bench::check::TESTS,
 ];
 

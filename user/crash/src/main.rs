@@ -24,6 +24,10 @@ const KINDS: &[(&str, &str)] = &[
     ("ud", "execute ud2 (#UD)"),
     ("divide", "divide by zero (#DE)"),
     ("null", "read address 0"),
+    (
+        "efault",
+        "hand the kernel bad pointers: each call must fail with EFAULT",
+    ),
 ];
 
 fn main(args: &[&str]) -> i32 {
@@ -32,6 +36,9 @@ fn main(args: &[&str]) -> i32 {
     };
     if !KINDS.iter().any(|(name, _)| *name == kind) {
         return usage();
+    }
+    if kind == "efault" {
+        return efault();
     }
     println!("crash: about to {kind}");
     // black_box: the addresses and the divisor are opaque to the compiler.
@@ -59,4 +66,46 @@ fn usage() -> i32 {
         println!("  {name:13} {what}");
     }
     2
+}
+
+/// Bad pointers to four calls; the kernel must refuse each with EFAULT and
+/// carry on (no fault: the kernel checks before it touches user memory).
+fn efault() -> i32 {
+    use rt::sys::{nr, raw};
+    let code = main as *const () as u64; // mapped, but not writable
+    // SAFETY: the pointers are meant to be bad; the kernel checks them
+    // against this process's page tables and touches nothing.
+    let calls = unsafe {
+        [
+            (
+                "write from the kernel heap",
+                raw::syscall2(nr::WRITE, faults::KERNEL_HEAP, 16),
+            ),
+            (
+                "read_line into the kernel heap",
+                raw::syscall2(nr::READ_LINE, faults::KERNEL_HEAP, 16),
+            ),
+            (
+                "read_line into read-only code",
+                raw::syscall2(nr::READ_LINE, code, 16),
+            ),
+            (
+                "spawn with a null name",
+                raw::syscall4(nr::SPAWN, 0, 5, 0, 0),
+            ),
+        ]
+    };
+    let mut all = true;
+    for (what, result) in calls {
+        let ok = result == -14;
+        all &= ok;
+        println!(
+            "crash: efault: {what}: {}",
+            if ok { "EFAULT" } else { "NOT REFUSED" }
+        );
+        if !ok {
+            println!("crash: efault: {what} returned {result}");
+        }
+    }
+    if all { 0 } else { 1 }
 }

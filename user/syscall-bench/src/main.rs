@@ -8,6 +8,10 @@
 //! bench spawn_wait n=M ns_per_op=..           spawn + wait of a program
 //! ```
 //!
+//! `syscall-bench only NAME N` runs one of them (syscall_round_trip,
+//! context_switch, spawn_wait) and prints `bench NAME n=N total_ns=T`:
+//! what the kernel's `make bench` rows read (kernel/src/bench/proc_benches.rs).
+//!
 //! The spawned program is `syscall-bench partner 0`, which exits at once
 //! without printing, so the figure is process creation and teardown, not the
 //! console (a device path that differs between platforms).
@@ -28,6 +32,10 @@ const DEFAULT_SPAWNS: u64 = 20;
 fn main(args: &[&str]) -> i32 {
     if args.get(1) == Some(&"partner") {
         return partner(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(0));
+    }
+    if args.get(1) == Some(&"only") {
+        let n = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(0);
+        return only(args.get(2).copied().unwrap_or(""), n);
     }
     let calls = args
         .get(1)
@@ -128,4 +136,46 @@ fn partner(calls: u64) -> i32 {
         sys::yield_now();
     }
     0
+}
+
+/// One figure, as `bench NAME n=N total_ns=T` (the operations counted: for
+/// a context switch, two per round of yields).
+fn only(name: &str, n: u64) -> i32 {
+    if n == 0 {
+        println!(
+            "usage: syscall-bench only syscall_round_trip|context_switch|spawn_wait N (N > 0)"
+        );
+        return 2;
+    }
+    let measured = match name {
+        "syscall_round_trip" => Ok((
+            n,
+            time(|| {
+                for _ in 0..n {
+                    sys::getpid();
+                }
+            }),
+        )),
+        "context_switch" => context_switches(n).map(|ns| (2 * n, ns)),
+        "spawn_wait" => {
+            let mut error = None;
+            let ns = time(|| {
+                for _ in 0..n {
+                    if let Err(e) = spawn_partner(0).and_then(wait_for_success) {
+                        error = Some(e);
+                        return;
+                    }
+                }
+            });
+            error.map_or(Ok((n, ns)), Err)
+        }
+        _ => Err("no such figure"),
+    };
+    match measured {
+        Ok((ops, ns)) => {
+            println!("bench {name} n={ops} total_ns={ns}");
+            0
+        }
+        Err(e) => failed(name, e),
+    }
 }
