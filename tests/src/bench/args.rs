@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use clap::builder::{PossibleValuesParser, RangedI64ValueParser};
 
-use crate::cli::options::{Beds, LegImages};
+use crate::cli::options::{Beds, LegImages, Ramdisk};
 use crate::workspace;
 use crate::xen::Verbosity;
 
@@ -48,6 +48,11 @@ pub struct BenchRequest {
     // `--image` is the native image, as for the other commands.
     #[command(flatten)]
     pub images: LegImages,
+    // The ramdisk of the three columns and the live part; the boot, floor
+    // and density parts boot without one: they measure the kernel's own
+    // footprint.
+    #[command(flatten)]
+    pub ramdisk: Ramdisk,
     /// Where report.md, report.json and the charts go
     #[arg(long = "out", value_name = "DIR", default_value_os_t = workspace().join("bench"))]
     pub out_dir: PathBuf,

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::cli::options::{Beds, LegImages};
+use crate::cli::options::{Beds, LegImages, Ramdisk};
 use crate::xen::Verbosity;
 use crate::xen::lifecycle::Scenario;
 
@@ -25,6 +25,8 @@ pub struct LifecycleArgs {
     pub scenario: Vec<String>,
     #[command(flatten)]
     pub images: LegImages,
+    #[command(flatten)]
+    pub ramdisk: Ramdisk,
     #[command(flatten)]
     pub beds: Beds,
     #[command(flatten)]

@@ -6,6 +6,8 @@
 //! step it stopped at and its console's tail. `--scenario` narrows every
 //! column to the scenarios named.
 
+use std::path::Path;
+
 use super::assessed::{Assessed, print_assessed, say_tally};
 use super::print_indented;
 use super::require;
@@ -20,7 +22,7 @@ use crate::xen::lifecycle::{self, Scenario};
 use crate::xen::lifecycle_figures::{self, Figure};
 use crate::xen::lifecycle_judge::{expected, judge, step_reports, timing_lines};
 use crate::xen::pv_args::PvRequest;
-use crate::xen::{GuestSpec, RunPlan, Verbosity, XenOptions, run_planned};
+use crate::xen::{GuestImage, GuestSpec, RunPlan, Verbosity, XenOptions, run_planned};
 
 /// Console lines shown under a scenario that failed.
 const CONSOLE_TAIL: usize = 12;
@@ -59,17 +61,23 @@ pub fn run(args: &LifecycleArgs) -> Result<bool, String> {
     if hvm {
         require(&images.hvm_image, "HVM", "--hvm-image")?;
     }
+    // Every column boots to the shell, which runs from the ramdisk.
+    let ramdisk = args.ramdisk.resolve()?;
     qemu::check_available().map_err(|error| error.to_string())?;
     let mut cases = Vec::new();
     if native {
-        cases.extend(native_column(args));
+        cases.extend(native_column(args, &ramdisk));
     }
     if pvh {
-        let base = pvh_base(&images.pv_image)?;
+        let base = pvh_base(&images.pv_image, &ramdisk)?;
         cases.extend(xen_column("pvh", &pvh_scenarios, &base, args, false)?);
     }
     if hvm {
         let mut base = GuestSpec::hvm("virtus", &images.hvm_image)?;
+        base.image = GuestImage::File {
+            kernel: images.hvm_image.clone(),
+            ramdisk: Some(ramdisk.clone()),
+        };
         base.memory_mb = PvRequest::HVM_MEMORY_MB;
         base.extra = "loglevel=info".into();
         cases.extend(xen_column("hvm", &hvm_scenarios, &base, args, true)?);
@@ -80,11 +88,11 @@ pub fn run(args: &LifecycleArgs) -> Result<bool, String> {
 }
 
 /// The power button on each native machine, one boot each.
-fn native_column(args: &LifecycleArgs) -> Vec<Assessed> {
+fn native_column(args: &LifecycleArgs, ramdisk: &Path) -> Vec<Assessed> {
     let quiet = args.verbosity == Verbosity::Quiet;
     let mut cases = Vec::new();
     let mut timings = Vec::new();
-    for config in machines() {
+    for config in machines().map(|config| config.with_ramdisk(ramdisk)) {
         let label = format!("native {config}");
         let console = LiveConsole::new(label.clone(), quiet);
         let image = &args.images.native_image;
@@ -233,9 +241,14 @@ pub fn planned(
     Ok((specs, plan, disks))
 }
 
-/// The PVH column's base guest: virtus-pv at its default memory.
-pub fn pvh_base(image: &std::path::Path) -> Result<GuestSpec, String> {
+/// The PVH column's base guest: virtus-pv at its default memory, with the
+/// ramdisk of user programs.
+pub fn pvh_base(image: &Path, ramdisk: &Path) -> Result<GuestSpec, String> {
     let mut base = GuestSpec::pvh("virtus", image)?;
+    base.image = GuestImage::File {
+        kernel: image.to_path_buf(),
+        ramdisk: Some(ramdisk.to_path_buf()),
+    };
     base.memory_mb = PvRequest::DEFAULT_MEMORY_MB;
     base.extra = format!("loglevel=info xen.memory_mb={}", base.memory_mb);
     Ok(base)

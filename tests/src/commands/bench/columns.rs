@@ -25,7 +25,7 @@ use crate::xen::bed::Bed;
 use crate::xen::disk_serve::{self, ServedDisk};
 use crate::xen::guest::GuestKind;
 use crate::xen::report::GuestEnd;
-use crate::xen::{GuestSpec, RunPlan, TimedRun, Verbosity, XenOptions, run_planned};
+use crate::xen::{GuestImage, GuestSpec, RunPlan, TimedRun, Verbosity, XenOptions, run_planned};
 
 /// A bench=all guest takes under a minute here even under HVM, where the
 /// trapped UART costs milliseconds a byte (the console line is 32 bytes, no
@@ -67,6 +67,7 @@ fn completeness(run: &mut ColumnRun) {
 fn native_run(request: &BenchRequest, label: &str) -> ColumnRun {
     let quiet = request.verbosity == Verbosity::Quiet;
     let mut config = matrix::configurations(true).swap_remove(0);
+    config.ramdisk = Some(request.ramdisk.clone().or_default());
     let console = LiveConsole::new(label, quiet)
         .with_symbols(symbols::for_image(&request.images.native_image));
     let mut lines = Vec::new();
@@ -136,6 +137,9 @@ fn bench_guest(name: &str, hvm: bool, request: &BenchRequest) -> Result<GuestSpe
     } else {
         GuestSpec::pvh(name, &request.images.pv_image)?
     };
+    if let GuestImage::File { ramdisk, .. } = &mut spec.image {
+        *ramdisk = Some(request.ramdisk.clone().or_default());
+    }
     spec.memory_mb = if hvm { HVM_MEMORY_MB } else { PVH_MEMORY_MB };
     spec.extra = request_extra(request, hvm);
     spec.timeout = BENCH_TIMEOUT;

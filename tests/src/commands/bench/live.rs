@@ -29,8 +29,11 @@ pub fn live(request: &BenchRequest, report: &mut BenchReport) -> Option<Bed> {
     for run in 0..request.repeat {
         say(&format!("live run {}/{}", run + 1, request.repeat));
         let mut xen = options(request, request.beds.bed.as_deref(), true);
-        let planned = pvh_base(&request.images.pv_image)
-            .and_then(|base| planned(&SCENARIOS, &base, &mut xen));
+        let planned = pvh_base(
+            &request.images.pv_image,
+            &request.ramdisk.clone().or_default(),
+        )
+        .and_then(|base| planned(&SCENARIOS, &base, &mut xen));
         let (specs, plan, _disks) = match planned {
             Ok(planned) => planned,
             Err(e) => {

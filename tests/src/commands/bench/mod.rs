@@ -55,6 +55,12 @@ pub fn run(request: &BenchRequest) -> Result<bool, String> {
             ));
         }
     }
+    if ["native", "hvm", "pvh", "live"]
+        .iter()
+        .any(|part| request.runs(part))
+    {
+        request.ramdisk.resolve()?;
+    }
     qemu::check_available().map_err(|error| error.to_string())?;
     fs::create_dir_all(&request.out_dir)
         .map_err(|e| format!("cannot create {}: {e}", request.out_dir.display()))?;
