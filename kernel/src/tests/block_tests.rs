@@ -64,10 +64,10 @@ const TIMEOUT_NS: u64 = 10_000_000_000;
 const DURABLE_SECTORS: u64 = 256;
 
 /// What the runner said the disk is.
-struct Expected {
-    disk: &'static Disk,
-    sectors: u64,
-    seed: u32,
+pub(super) struct Expected {
+    pub(super) disk: &'static Disk,
+    pub(super) sectors: u64,
+    pub(super) seed: u32,
 }
 
 fn fail(what: impl core::fmt::Display) -> TestError {
@@ -78,7 +78,7 @@ fn fail(what: impl core::fmt::Display) -> TestError {
 /// command line names no disk (a run by hand) or names none on purpose
 /// (`block.disk=none`: QEMU's `pc` has no AHCI controller, which
 /// `block_disk_found_as_named` checks).
-fn expected() -> Result<Expected, TestError> {
+pub(super) fn expected() -> Result<Expected, TestError> {
     let cmdline = &crate::platform().boot_info().cmdline;
     let Some(name) = cmdline.get("block.disk") else {
         return Err(TestError::Skip(

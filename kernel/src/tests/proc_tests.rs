@@ -44,6 +44,10 @@ pub const TESTS: &[Test] = &[
         run: bad_elf_files_refused,
     },
     Test {
+        name: "proc_user_block_read_sees_the_host_pattern",
+        run: user_block_read_sees_the_host_pattern,
+    },
+    Test {
         name: "proc_spawn_gives_every_frame_back",
         run: spawn_gives_every_frame_back,
     },
@@ -292,6 +296,35 @@ fn spawn_gives_every_frame_back() -> TestResult {
     check!(
         free_after == free_before,
         "frames free before 11 processes {free_before}, after {free_after}"
+    );
+    Ok(())
+}
+
+/// A process reads the test disk through `block_read` (the kernel's driver
+/// underneath: AHCI, or blkfront under PVH); what it reports must be the
+/// runner's pattern, which the kernel's `block::pattern` generates too.
+fn user_block_read_sees_the_host_pattern() -> TestResult {
+    need_programs()?;
+    let e = super::block_tests::expected()?;
+    let index = crate::block::DISKS
+        .iter()
+        .position(|d| core::ptr::eq(d, e.disk))
+        .ok_or_else(|| TestError::Fail("the test disk is not in the registry".into()))?;
+    let sector_size = u64::from(e.disk.info().sector_size);
+    let units = sector_size / crate::block::pattern::PATTERN_SECTOR as u64;
+    // A page from the pattern half, away from the first sectors.
+    let lba = (e.sectors / units / 4) & !7;
+    let mut want = alloc::vec![0u8; 4096];
+    crate::block::pattern::fill(e.seed, lba * units, &mut want);
+    let (status, out) = run("blk", &format!("{index} {lba} 4096"))?;
+    check!(status == 0, "blk ended with {status}: {out:?}");
+    let hash = want.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let line = format!("blk: disk {index} sector {lba}: 4096 bytes, fnv1a64 {hash:#018x}");
+    check!(
+        out.contains(&line),
+        "blk printed {out:?}, expected {line:?}..."
     );
     Ok(())
 }
