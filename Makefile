@@ -92,8 +92,12 @@ test-host:
 ## module list. FUZZ_SECONDS per target (default 60); FUZZ_FLAGS for more,
 ## e.g. --seed 0x1 --iterations N (reproducible), --corpus DIR, --target elf.
 ## A crash saves its input under target/fuzz-crashes/ and fails the run.
+## The user programs and the ramdisk, if built, join the seeds.
 fuzz:
-	cargo run --locked --profile fuzz -q -p virtus-fuzz -- --seconds $(FUZZ_SECONDS) $(FUZZ_FLAGS)
+	@mkdir -p target/fuzz-corpus/elf target/fuzz-corpus/archive
+	@cp $(addprefix $(USER_BIN)/,$(USER_PROGS)) target/fuzz-corpus/elf/ 2>/dev/null || true
+	@cp $(RAMDISK) target/fuzz-corpus/archive/ 2>/dev/null || true
+	cargo run --locked --profile fuzz -q -p virtus-fuzz -- --seconds $(FUZZ_SECONDS) --corpus target/fuzz-corpus $(FUZZ_FLAGS)
 
 ## The native kernel suite on the first machine configuration only.
 test-kernel: deps build

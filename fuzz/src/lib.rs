@@ -24,7 +24,7 @@ use targets::Target;
 /// Most inputs kept in a target's pool.
 const POOL_CAP: usize = 4096;
 /// Inputs grow by extension and splicing; past this they are cut back.
-const MAX_INPUT: usize = 1 << 16;
+const MAX_INPUT: usize = 1 << 18;
 
 thread_local! {
     /// The input being run, for the panic hook to save.

@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, short)]
     verbose: bool,
     /// Run these files through the targets once (a saved crash) and stop.
-    #[arg(long)]
+    #[arg(long, num_args = 1..)]
     replay: Vec<PathBuf>,
 }
 
