@@ -21,9 +21,9 @@ use super::paging::{Flags, MapError, PageSize, PageTables};
 /// Start of user space: a process's own mappings live in PML4 slots
 /// [`USER_SLOTS`], apart from the kernel's identity map (slot 0) and its
 /// windows in the upper half.
-pub const USER_BASE: u64 = 0x0000_1000_0000_0000;
+pub const USER_BASE: u64 = virtus_abi::USER_BASE;
 /// End of user space (exclusive).
-pub const USER_END: u64 = 0x0000_7fff_0000_0000;
+pub const USER_END: u64 = virtus_abi::USER_END;
 /// The PML4 slots of user space.
 pub const USER_SLOTS: core::ops::Range<usize> = 32..256;
 const _: () = assert!(USER_BASE >> 39 == USER_SLOTS.start as u64);

@@ -20,14 +20,7 @@ use spin::Mutex;
 /// A process number; 0 names the kernel as a parent.
 pub type Pid = u32;
 
-/// Top of every process's stack, and its size (user/ABI.md).
-pub const STACK_TOP: u64 = 0x0000_7ffe_ffff_0000;
-pub const STACK_SIZE: u64 = 64 * 1024;
-/// Bounds on what `spawn` takes (user/ABI.md).
-pub const MAX_NAME: usize = 64;
-pub const MAX_ARGS: usize = 1024;
-/// Status of a process killed by the CPU exception `vector`.
-pub const KILLED: i64 = 256;
+pub use virtus_abi::{KILLED, MAX_ARGS, MAX_NAME, STACK_SIZE, STACK_TOP};
 
 struct Process {
     pid: Pid,

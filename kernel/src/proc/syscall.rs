@@ -8,34 +8,13 @@ use super::usercopy::{copy_from_user, copy_to_user};
 use crate::arch::user::SyscallFrame;
 use alloc::vec;
 
-pub const ENOENT: i64 = 2;
-pub const EIO: i64 = 5;
-pub const E2BIG: i64 = 7;
-pub const ENOEXEC: i64 = 8;
-pub const ECHILD: i64 = 10;
-pub const ENOMEM: i64 = 12;
-pub const EFAULT: i64 = 14;
-pub const EINVAL: i64 = 22;
-pub const ENOSYS: i64 = 38;
+pub use virtus_abi::errno::*;
+pub use virtus_abi::nr;
 
-/// The calls, by number.
-pub mod nr {
-    pub const EXIT: u64 = 0;
-    pub const WRITE: u64 = 1;
-    pub const READ_LINE: u64 = 2;
-    pub const SLEEP: u64 = 3;
-    pub const CLOCK: u64 = 4;
-    pub const GETPID: u64 = 5;
-    pub const SPAWN: u64 = 6;
-    pub const WAIT: u64 = 7;
-    pub const YIELD: u64 = 8;
-    pub const BLOCK_READ: u64 = 9;
-    pub const LIST: u64 = 10;
-}
+use virtus_abi::{MAX_BLOCK_READ, MAX_WRITE};
 
-const MAX_WRITE: usize = 64 * 1024;
+/// The longest line `read_line` keeps (the rest of what is typed is cut).
 const MAX_LINE: usize = 1024;
-const MAX_BLOCK_READ: usize = 64 * 1024;
 const BLOCK_TIMEOUT_NS: u64 = 10 * crate::time::NS_PER_SEC;
 
 type SysResult = Result<i64, i64>;

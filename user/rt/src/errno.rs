@@ -3,6 +3,7 @@
 //! `Err(Errno)`.
 
 use core::fmt;
+use virtus_abi::errno;
 
 /// A positive error number from the kernel.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -10,23 +11,23 @@ pub struct Errno(pub i64);
 
 impl Errno {
     /// No such program or disk.
-    pub const ENOENT: Errno = Errno(2);
+    pub const ENOENT: Errno = Errno(errno::ENOENT);
     /// The device failed.
-    pub const EIO: Errno = Errno(5);
+    pub const EIO: Errno = Errno(errno::EIO);
     /// An argument too long.
-    pub const E2BIG: Errno = Errno(7);
+    pub const E2BIG: Errno = Errno(errno::E2BIG);
     /// The ELF file was refused (the kernel prints why).
-    pub const ENOEXEC: Errno = Errno(8);
+    pub const ENOEXEC: Errno = Errno(errno::ENOEXEC);
     /// Not a child of the caller.
-    pub const ECHILD: Errno = Errno(10);
+    pub const ECHILD: Errno = Errno(errno::ECHILD);
     /// Out of memory.
-    pub const ENOMEM: Errno = Errno(12);
+    pub const ENOMEM: Errno = Errno(errno::ENOMEM);
     /// A pointer outside the caller's mapped user memory.
-    pub const EFAULT: Errno = Errno(14);
+    pub const EFAULT: Errno = Errno(errno::EFAULT);
     /// An invalid argument.
-    pub const EINVAL: Errno = Errno(22);
+    pub const EINVAL: Errno = Errno(errno::EINVAL);
     /// No such system call.
-    pub const ENOSYS: Errno = Errno(38);
+    pub const ENOSYS: Errno = Errno(errno::ENOSYS);
 
     /// The symbolic name, as in Linux's headers.
     pub fn name(self) -> &'static str {

@@ -5,20 +5,8 @@
 use crate::errno::Errno;
 use crate::syscall_instruction::{syscall0, syscall1, syscall2, syscall3, syscall4};
 
-/// The call numbers (user/ABI.md).
-pub mod nr {
-    pub const EXIT: u64 = 0;
-    pub const WRITE: u64 = 1;
-    pub const READ_LINE: u64 = 2;
-    pub const SLEEP: u64 = 3;
-    pub const CLOCK: u64 = 4;
-    pub const GETPID: u64 = 5;
-    pub const SPAWN: u64 = 6;
-    pub const WAIT: u64 = 7;
-    pub const YIELD: u64 = 8;
-    pub const BLOCK_READ: u64 = 9;
-    pub const LIST: u64 = 10;
-}
+/// The call numbers (user/ABI.md), shared with the kernel.
+pub use virtus_abi::nr;
 
 /// Unchecked access to the numbered calls, for tests of the kernel's
 /// pointer checks (a bad pointer must come back as EFAULT).
@@ -102,10 +90,11 @@ pub enum Status {
 impl Status {
     /// The ABI's encoding: 0..=255 an exit code, 256 + vector a kill.
     pub fn from_raw(raw: u64) -> Status {
-        if raw < 256 {
+        let killed = virtus_abi::KILLED as u64;
+        if raw < killed {
             Status::Exited(raw as u8)
         } else {
-            Status::Killed((raw - 256) as u8)
+            Status::Killed((raw - killed) as u8)
         }
     }
 }
