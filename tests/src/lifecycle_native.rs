@@ -14,7 +14,7 @@ use crate::checks::Assessment;
 use crate::exit::{KernelExit, Termination};
 use crate::process::{self, Stream};
 use crate::qemu::{self, LaunchError, MachineConfig};
-use crate::xen::lifecycle::{POWER_OFF, SHELL_READY};
+use crate::xen::lifecycle::{KERNEL_SHELL, POWER_OFF, SHELL_READY};
 
 /// Boot to the shell takes about a second natively under TCG; the rest is
 /// the guest's time to answer, and slack for a loaded host.
@@ -38,7 +38,8 @@ pub struct PowerRun {
 
 /// QEMU's arguments: the native boot, with QMP on a socket.
 pub fn arguments(config: &MachineConfig, image: &Path, socket: &Path) -> Vec<OsString> {
-    let mut args = qemu::arguments(config, image, "loglevel=info");
+    let append = format!("loglevel=info {KERNEL_SHELL}");
+    let mut args = qemu::arguments(config, image, &append);
     let qmp = format!("unix:{},server=on,wait=off", socket.display());
     args.extend([OsString::from("-qmp"), OsString::from(qmp)]);
     args
@@ -273,6 +274,6 @@ mod tests {
         let pair = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
         assert_eq!(pair("-qmp"), "unix:/tmp/q.sock,server=on,wait=off");
         assert_eq!(pair("-device"), "isa-debug-exit,iobase=0xf4,iosize=4");
-        assert_eq!(pair("-append"), "loglevel=info");
+        assert_eq!(pair("-append"), "loglevel=info init=none");
     }
 }

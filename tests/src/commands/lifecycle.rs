@@ -18,7 +18,7 @@ use crate::lifecycle_native;
 use crate::process::Stream;
 use crate::qemu::{self, MachineConfig};
 use crate::xen::disk_serve::{self, ServedDisk};
-use crate::xen::lifecycle::{self, Scenario};
+use crate::xen::lifecycle::{self, KERNEL_SHELL, Scenario};
 use crate::xen::lifecycle_figures::{self, Figure};
 use crate::xen::lifecycle_judge::{expected, judge, step_reports, timing_lines};
 use crate::xen::pv_args::PvRequest;
@@ -79,7 +79,7 @@ pub fn run(args: &LifecycleArgs) -> Result<bool, String> {
             ramdisk: Some(ramdisk.clone()),
         };
         base.memory_mb = PvRequest::HVM_MEMORY_MB;
-        base.extra = "loglevel=info".into();
+        base.extra = format!("loglevel=info {KERNEL_SHELL}");
         cases.extend(xen_column("hvm", &hvm_scenarios, &base, args, true)?);
     }
     let behaved = cases.iter().filter(|c| c.assessment.behaved()).count();
@@ -250,7 +250,10 @@ pub fn pvh_base(image: &Path, ramdisk: &Path) -> Result<GuestSpec, String> {
         ramdisk: Some(ramdisk.to_path_buf()),
     };
     base.memory_mb = PvRequest::DEFAULT_MEMORY_MB;
-    base.extra = format!("loglevel=info xen.memory_mb={}", base.memory_mb);
+    base.extra = format!(
+        "loglevel=info xen.memory_mb={} {KERNEL_SHELL}",
+        base.memory_mb
+    );
     Ok(base)
 }
 

@@ -40,6 +40,11 @@ const LIBRARY_PATH: &str = "/virtus-run/lifecycle.sh";
 
 /// The line the shell prints when it is ready for input, once per boot.
 pub const SHELL_READY: &str = "Virtus shell. Type 'help'.";
+/// The scenarios drive the kernel's shell and its commands (the ticker,
+/// the xenstore watch); with a ramdisk the kernel would start the
+/// user-space shell first, which knows neither. Every lifecycle boot has
+/// this on its command line.
+pub const KERNEL_SHELL: &str = "init=none";
 pub const POWER_OFF: &str = "power: the host asks to power off; stopping";
 pub const REBOOT: &str = "power: the host asks to reboot; stopping";
 pub const SYSRQ_M: &str = "sysrq: m: the kernel's state";
