@@ -45,6 +45,10 @@ pub const SHELL_READY: &str = "Virtus shell. Type 'help'.";
 /// user-space shell first, which knows neither. Every lifecycle boot has
 /// this on its command line.
 pub const KERNEL_SHELL: &str = "init=none";
+/// The user-space shell's first line, and what `hello lifecycle` typed at
+/// it prints (user/sh, user/hello; the shell is pid 1, hello pid 2).
+pub const USER_SHELL_READY: &str = "Virtus user shell (pid 1); 'help' for commands";
+pub const USER_HELLO: &str = "hello from user space: pid 2, argv [\"hello\", \"lifecycle\"]";
 pub const POWER_OFF: &str = "power: the host asks to power off; stopping";
 pub const REBOOT: &str = "power: the host asks to reboot; stopping";
 pub const SYSRQ_M: &str = "sysrq: m: the kernel's state";
@@ -104,10 +108,15 @@ pub enum Scenario {
     Migrate,
     /// `xl mem-set` down and back up: the guest's balloon lines, `xl list`.
     MemSet,
+    /// The user-space shell (`init=sh`, from the ramdisk) that `make run`
+    /// lands in: a program run from it prints its line, then the host's
+    /// power request (`xl shutdown` under PVH, the power button under
+    /// HVM) arrives while `sh` waits for input, and ends the domain.
+    UserShell(GuestKind),
 }
 
 impl Scenario {
-    pub const PVH: [Self; 10] = [
+    pub const PVH: [Self; 11] = [
         Self::Shutdown,
         Self::Reboot,
         Self::ShellReboot,
@@ -118,12 +127,14 @@ impl Scenario {
         Self::Checkpoint,
         Self::Migrate,
         Self::MemSet,
+        Self::UserShell(GuestKind::Pvh),
     ];
-    pub const HVM: [Self; 4] = [
+    pub const HVM: [Self; 5] = [
         Self::Trigger,
         Self::ShutdownF,
         Self::DestroyFlush(GuestKind::Hvm),
         Self::SaveRestore(GuestKind::Hvm),
+        Self::UserShell(GuestKind::Hvm),
     ];
 
     /// Run only when named (`--scenario`), not by default: HVM save and
@@ -150,6 +161,7 @@ impl Scenario {
             Self::Checkpoint => "lc-checkpoint",
             Self::Migrate => "lc-migrate",
             Self::MemSet => "lc-mem-set",
+            Self::UserShell(_) => "lc-user-shell",
         }
     }
 
@@ -182,7 +194,11 @@ impl Scenario {
         use ShutdownReason::{Crash, Poweroff, Reboot};
         let ready = |count| Step::see(SHELL_READY, count, BOOT_SECS);
         let answer = |text: &str| Step::see(text, 1, ANSWER_SECS);
-        let mut steps = vec![Step::Domid, ready(1)];
+        let first = match self {
+            Self::UserShell(_) => Step::see(USER_SHELL_READY, 1, BOOT_SECS),
+            _ => ready(1),
+        };
+        let mut steps = vec![Step::Domid, first];
         steps.extend(match self {
             Self::Shutdown => vec![
                 Step::run("xl shutdown -w @NAME@", false),
@@ -249,6 +265,19 @@ impl Scenario {
             Self::Checkpoint => live::checkpoint(),
             Self::Migrate => live::migrate(),
             Self::MemSet => live::mem_set(),
+            Self::UserShell(kind) => {
+                let request = match kind {
+                    GuestKind::Pvh => Step::run("xl shutdown -w @NAME@", false),
+                    GuestKind::Hvm => Step::run("xl trigger @NAME@ power", true),
+                };
+                vec![
+                    Step::typed("hello lifecycle", true),
+                    answer(USER_HELLO),
+                    request,
+                    answer(POWER_OFF),
+                    Step::gone(1, Poweroff),
+                ]
+            }
             Self::DestroyFlush(kind) => {
                 let disk = disk_serve::kernel_name(kind);
                 let (start, end) = (FILL_SECTORS.start, FILL_SECTORS.end);
@@ -292,13 +321,17 @@ const START_SECS: u32 = 70;
 /// the scenario's name, judged by its last shutdown. Its budget covers
 /// every step, so the runner's deadline does too.
 pub fn guest(scenario: Scenario, base: &GuestSpec) -> Result<GuestSpec, String> {
-    let spec = GuestSpec {
+    let mut spec = GuestSpec {
         name: scenario.name().to_string(),
         expect: scenario.expectation(),
         expect_lines: Vec::new(),
         timeout: scenario.budget(),
         ..base.clone()
     };
+    if let Scenario::UserShell(_) = scenario {
+        // The last `init=` wins over the base's `init=none`.
+        spec.extra = format!("{} init=sh", spec.extra);
+    }
     if scenario == Scenario::MemSet && spec.memory_mb != BALLOON_FULL_MB {
         return Err(format!(
             "{}: its steps expect a {BALLOON_FULL_MB} MB guest, not {} MB",

@@ -43,11 +43,11 @@ fn every_scenario_starts_at_the_shell_and_ends_with_its_reason() {
     for scenario in Scenario::PVH.iter().chain(&Scenario::HVM) {
         let steps = scenario.steps();
         assert_eq!(steps[0], Step::Domid, "{scenario:?}");
-        assert_eq!(
-            steps[1],
-            Step::see(SHELL_READY, 1, BOOT_SECS),
-            "{scenario:?}"
-        );
+        let shell = match scenario {
+            Scenario::UserShell(_) => USER_SHELL_READY,
+            _ => SHELL_READY,
+        };
+        assert_eq!(steps[1], Step::see(shell, 1, BOOT_SECS), "{scenario:?}");
         let end = steps.iter().rev().find_map(|step| match step {
             Step::Gone { reason, .. } => Some(Expectation::parse(reason.name()).unwrap()),
             Step::Destroyed { .. } => Some(Expectation::Any),
