@@ -86,11 +86,19 @@ fn max_probes() -> u32 {
 /// The template guests (never started themselves), and the run's plan:
 /// dom0's script and the file that makes the shell probes' `shutdown`
 /// typed in.
-pub fn plan(pv_image: &Path) -> Result<(Vec<GuestSpec>, RunPlan), String> {
+/// `ramdisk`: the user programs, which the suite's process tests need (the
+/// shell's floor is the kernel's own, without one).
+pub fn plan(pv_image: &Path, ramdisk: &Path) -> Result<(Vec<GuestSpec>, RunPlan), String> {
     let mut specs = Vec::new();
     let mut text = String::from("# Written by virtus-run; sourced by dom0's init.\n");
     for w in Workload::ALL {
         let mut spec = GuestSpec::pvh(&w.prefix(), pv_image)?;
+        if w == Workload::Suite {
+            spec.image = crate::xen::GuestImage::File {
+                kernel: pv_image.to_path_buf(),
+                ramdisk: Some(ramdisk.to_path_buf()),
+            };
+        }
         spec.memory_mb = HI_MB;
         spec.extra = format!("{} xen.memory_mb={HI_MB}", w.cmdline())
             .trim()

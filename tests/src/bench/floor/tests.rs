@@ -122,11 +122,19 @@ fn probe_names_and_the_plan() {
     );
     assert_eq!(probe_name("floor-shell"), None);
     assert_eq!(probe_name("bench-pvh-1"), None);
-    let (specs, plan) = plan(Path::new("/k")).unwrap();
+    let (specs, plan) = plan(Path::new("/k"), Path::new("/r")).unwrap();
     let (files, script) = (plan.files, plan.script.unwrap());
     assert_eq!(specs.len(), 2);
     assert_eq!(specs[1].extra, "test=all loglevel=info xen.memory_mb=32");
     assert_eq!(specs[0].extra, "xen.memory_mb=32");
+    // The suite's process tests need the user programs; the shell is the
+    // kernel's own floor.
+    let ramdisk_of = |spec: &GuestSpec| match &spec.image {
+        crate::xen::GuestImage::File { ramdisk, .. } => ramdisk.clone(),
+        _ => None,
+    };
+    assert_eq!(ramdisk_of(&specs[0]), None);
+    assert_eq!(ramdisk_of(&specs[1]), Some(std::path::PathBuf::from("/r")));
     assert!(
         specs[0]
             .xl_config()

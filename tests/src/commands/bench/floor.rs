@@ -12,7 +12,10 @@ use crate::xen::{grant_peek, run_planned};
 pub fn memory_floors(request: &BenchRequest, report: &mut BenchReport) -> Option<Bed> {
     let mut xen = options(request, request.beds.bed.as_deref(), true);
     // The suite's probes run the grant tests, which dom0 must answer.
-    let planned = floor::plan(&request.images.pv_image)
+    let planned = request
+        .ramdisk
+        .resolve()
+        .and_then(|ramdisk| floor::plan(&request.images.pv_image, &ramdisk))
         .and_then(|(specs, plan)| Ok((specs, plan, grant_peek::serve(&mut xen)?)));
     let (specs, mut plan, peek) = match planned {
         Ok(planned) => planned,
