@@ -212,7 +212,7 @@ pub fn check_module(
         .checked_add(size)
         .and_then(|end| end.checked_next_multiple_of(PAGE_SIZE))
         .ok_or(ModuleError::Overflows { index, paddr, size })?;
-    if !usable_throughout(map, paddr, end) {
+    if !map.usable_covers(paddr, end) {
         return Err(ModuleError::NotInRam { index, paddr, size });
     }
     for (what, range) in in_use {
@@ -226,25 +226,6 @@ pub fn check_module(
         }
     }
     Ok(paddr..end)
-}
-
-/// Whether every page of `[start, end)` lies in usable regions of `map`
-/// (adjacent usable regions count as one).
-fn usable_throughout(map: &MemoryMap, start: u64, end: u64) -> bool {
-    let mut at = start;
-    for r in map.usable() {
-        if at >= end {
-            break;
-        }
-        if r.end <= at {
-            continue;
-        }
-        if r.start > at {
-            return false;
-        }
-        at = r.end;
-    }
-    at >= end
 }
 
 #[cfg(test)]

@@ -385,20 +385,13 @@ impl MemoryMap {
     /// kind): the range is memory the loader told us about, not a hole.
     /// An empty range is covered.
     pub fn covers(&self, start: u64, end: u64) -> bool {
-        let mut at = start;
-        for r in self.regions() {
-            if at >= end {
-                break;
-            }
-            if r.end <= at {
-                continue;
-            }
-            if r.start > at {
-                return false;
-            }
-            at = r.end;
-        }
-        at >= end
+        spans(self.regions().iter().copied(), start, end)
+    }
+
+    /// Whether every byte of `start..end` lies in whole usable pages
+    /// ([`MemoryMap::usable`]; adjacent usable regions count as one).
+    pub fn usable_covers(&self, start: u64, end: u64) -> bool {
+        spans(self.usable(), start, end)
     }
 
     /// Appends `region` (which must not start before the last region ends),
@@ -454,6 +447,25 @@ impl fmt::Display for MemoryMap {
             .iter()
             .try_for_each(|region| writeln!(f, "{region}"))
     }
+}
+
+/// Whether `regions` (sorted, non-overlapping) leave no gap in
+/// `start..end`. An empty range is spanned.
+fn spans(regions: impl Iterator<Item = MemoryRegion>, start: u64, end: u64) -> bool {
+    let mut at = start;
+    for r in regions {
+        if at >= end {
+            break;
+        }
+        if r.end <= at {
+            continue;
+        }
+        if r.start > at {
+            return false;
+        }
+        at = r.end;
+    }
+    at >= end
 }
 
 /// `value` rounded up to a multiple of `align` (a power of two), or `None`
