@@ -128,7 +128,7 @@ fn run_program(program: &str, args: &str) {
 fn ps() {
     kprintln!("  pid  parent  state     name");
     for (pid, parent, name, status) in crate::proc::process::list() {
-        let parent = if parent == u32::MAX {
+        let parent = if parent == crate::proc::process::NO_PARENT {
             alloc::string::String::from("-")
         } else {
             alloc::format!("{parent}")

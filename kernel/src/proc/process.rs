@@ -19,6 +19,8 @@ use spin::Mutex;
 
 /// A process number; 0 names the kernel as a parent.
 pub type Pid = u32;
+/// The parent of a process nobody will wait for (its parent has ended).
+pub const NO_PARENT: Pid = Pid::MAX;
 
 pub use virtus_abi::{KILLED, MAX_ARGS, MAX_NAME, STACK_SIZE, STACK_TOP};
 
@@ -228,30 +230,26 @@ pub fn exit_current(status: i64) -> ! {
 /// Record `pid`'s end: its children lose their parent, and it is dropped
 /// now if nobody will wait for it. Wakes waiters.
 fn finish(pid: Pid, status: i64) {
-    let orphan = crate::arch::irq::without_interrupts(|| {
+    crate::arch::irq::without_interrupts(|| {
         let mut table = TABLE.lock();
-        let parent_alive = |parent: Pid, table: &Vec<Process>| {
-            parent == 0 || table.iter().any(|p| p.pid == parent && p.status.is_none())
-        };
-        let orphan = table
-            .iter()
-            .find(|p| p.pid == pid)
-            .is_some_and(|p| !parent_alive(p.parent, &table));
+        let parent = table.iter().find(|p| p.pid == pid).map(|p| p.parent);
+        // Its parent has ended too: nobody will wait, so whoever reaps next
+        // drops it (not here: its space may be the loaded one).
+        let orphan = parent.is_some_and(|parent| {
+            parent != 0 && !table.iter().any(|p| p.pid == parent && p.status.is_none())
+        });
         for p in table.iter_mut() {
             if p.pid == pid {
                 p.status = Some(status);
+                if orphan {
+                    p.parent = NO_PARENT;
+                }
             } else if p.parent == pid {
-                p.parent = u32::MAX;
+                p.parent = NO_PARENT;
             }
         }
-        orphan
     });
     sched::note_event();
-    if orphan {
-        // Its space is dropped by whoever reaps next (not here: it may be
-        // the loaded one).
-        with_process(pid, |p| p.parent = u32::MAX);
-    }
 }
 
 /// A CPU exception in user mode: report it, end the process with
@@ -316,7 +314,7 @@ pub fn reap() {
         let mut i = 0;
         while i < table.len() {
             let p = &table[i];
-            if p.status.is_some() && p.parent == u32::MAX && p.thread != me {
+            if p.status.is_some() && p.parent == NO_PARENT && p.thread != me {
                 gone.push(table.swap_remove(i));
             } else {
                 i += 1;
@@ -345,7 +343,7 @@ pub fn kill_all() -> usize {
     }
     crate::arch::irq::without_interrupts(|| {
         for p in TABLE.lock().iter_mut() {
-            p.parent = u32::MAX;
+            p.parent = NO_PARENT;
         }
     });
     reap();
