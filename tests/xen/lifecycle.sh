@@ -10,6 +10,7 @@
 lc_mark() {
     local _name=$1 _step=$2 _verb=$3
     shift 3
+    virtus_progress
     echo "@@dom0| lifecycle $_name step=$_step $_verb at=$(virtus_uptime) $*"
 }
 

@@ -24,7 +24,33 @@ VIRTUS_RUN=/virtus-run
 VIRTUS_CR=$(printf '\r')
 
 virtus_mark() {
+    virtus_progress
     echo "@@virtus $*"
+}
+
+# Note that the script or a relay just spoke (dom0's uptime, centiseconds), for
+# the stall sentinel in /init. A redirected function call: no process forked.
+virtus_progress() {
+    virtus_centis >/tmp/virtus.progress
+}
+
+# What every process in dom0 is doing, as `stall-info` markers: the sentinel's
+# report when the script stalled. A process in D state also shows its kernel
+# stack, where the kernel has one to show.
+virtus_stall_report() {
+    local _p _state _wchan _args
+    virtus_mark stall-info -- "load $(cat /proc/loadavg)"
+    virtus_mark stall-info -- "$(grep -E '^(MemFree|MemAvailable):' /proc/meminfo | tr -s ' \n' ' ')"
+    for _p in /proc/[0-9]*; do
+        _state=$(sed -n 's/^State:[[:space:]]*//p' "$_p/status" 2>/dev/null)
+        _wchan=$(cat "$_p/wchan" 2>/dev/null)
+        _args=$(tr '\0' ' ' <"$_p/cmdline" 2>/dev/null)
+        # Kernel threads (no command line) only when they are stuck.
+        [ -n "$_args" ] || [ "${_state%% *}" = D ] || continue
+        virtus_mark stall-info -- "pid ${_p#/proc/} ${_state%% *} wchan=${_wchan:-?} ${_args:-[kernel]}"
+        [ "${_state%% *}" != D ] || virtus_relay "@@virtus stall-info --   " <"$_p/stack"
+    done
+    xl list 2>&1 | virtus_relay "@@virtus stall-info -- xl list:"
 }
 
 virtus_uptime() {
@@ -69,6 +95,7 @@ virtus_stop() {
 virtus_relay() {
     local line count=0
     while IFS= read -r line || [ -n "$line" ]; do
+        virtus_progress
         echo "$1 ${line%"$VIRTUS_CR"}"
         [ -z "$3" ] || echo "${line%"$VIRTUS_CR"}" >>"$3"
         count=$((count + 1))

@@ -84,6 +84,7 @@ pub fn run_interactive(guest: &GuestSpec, bed: &Bed) -> Result<ExitStatus, Strin
         &initramfs.0,
         machine_memory_mb(guests),
         SESSION_WATCHDOG,
+        None,
     )?;
     let args = interactive_arguments(&args);
 
@@ -122,7 +123,7 @@ mod tests {
     #[test]
     fn the_terminal_gets_the_serial_port_and_the_monitor() {
         let bed = pvh_bed("/bed");
-        let args = qemu_arguments(&bed, Path::new("/tmp/i"), 512, SESSION_WATCHDOG).unwrap();
+        let args = qemu_arguments(&bed, Path::new("/tmp/i"), 512, SESSION_WATCHDOG, None).unwrap();
         let args = interactive_arguments(&args);
         let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
         let pair = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
@@ -130,7 +131,7 @@ mod tests {
         assert!(!args.contains(&"-monitor"));
         assert_eq!(pair("-display"), "none");
         assert_eq!(pair("-kernel"), "/bed/xen");
-        assert!(pair("-initrd").contains("virtus.watchdog=86400,"));
+        assert!(pair("-initrd").contains("virtus.stall=0 virtus.watchdog=86400,"));
         assert!(args.contains(&"-no-reboot"));
     }
 

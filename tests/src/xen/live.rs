@@ -122,6 +122,12 @@ pub fn render(
         }
         Event::Error { what } => format!("[xen] {at} dom0 error: {what}"),
         Event::Watchdog { uptime: u } => format!("[xen] {at} dom0 watchdog fired{}", uptime(u)),
+        Event::Stalled { uptime: u, secs } => format!(
+            "[xen] {at} dom0's script stalled: silent for {} s{}",
+            secs.map_or("?".to_string(), |s| s.to_string()),
+            uptime(u)
+        ),
+        Event::StallInfo { text } => format!("[xen:stall] {text}"),
         Event::Done { uptime: u } => format!("[xen] {at} dom0 done, rebooting{}", uptime(u)),
         Event::Garbled(line) => format!("[xen] unreadable marker: {line}"),
         Event::Xen(line) => format!("[xen] {line}"),

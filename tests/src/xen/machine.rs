@@ -52,12 +52,15 @@ pub fn machine_memory_mb(specs: &[GuestSpec]) -> u32 {
 /// QEMU's arguments: Xen as the multiboot kernel, dom0's kernel and
 /// initramfs as its modules. Multiboot module strings are split at commas,
 /// so commas within one are doubled; the first word of each is the file.
-/// dom0's `virtus.watchdog` reboots it `watchdog` after its start.
+/// dom0's `virtus.watchdog` reboots it `watchdog` after its start; its
+/// `virtus.stall` reboots it once its script and relays have been silent
+/// for `stall` (never with `None`: an interactive session waits on a user).
 pub fn qemu_arguments(
     bed: &Bed,
     initramfs: &Path,
     memory_mb: u32,
     watchdog: Duration,
+    stall: Option<Duration>,
 ) -> Result<Vec<OsString>, String> {
     let word = |path: &Path| -> Result<String, String> {
         match path.to_str() {
@@ -69,8 +72,9 @@ pub fn qemu_arguments(
         }
     };
     let dom0 = format!(
-        "{} {DOM0_CMDLINE} virtus.watchdog={}",
+        "{} {DOM0_CMDLINE} virtus.stall={} virtus.watchdog={}",
         word(&bed.vmlinux())?,
+        stall.map_or(0, |stall| stall.as_secs()),
         watchdog.as_secs()
     );
     let modules = format!(
@@ -108,6 +112,7 @@ mod tests {
             Path::new("/tmp/x.initramfs"),
             512,
             Duration::from_secs(150),
+            Some(Duration::from_secs(300)),
         )
         .unwrap();
         let args: Vec<_> = args.iter().map(|a| a.to_str().unwrap()).collect();
@@ -119,7 +124,7 @@ mod tests {
         assert_eq!(
             pair("-initrd"),
             "/cache/xen-bed/vmlinux console=hvc0 earlyprintk=xen quiet \
-             virtus.watchdog=150,/tmp/x.initramfs"
+             virtus.stall=300 virtus.watchdog=150,/tmp/x.initramfs"
         );
         assert!(args.contains(&"-no-reboot"));
     }
@@ -157,10 +162,17 @@ mod tests {
     #[test]
     fn commas_in_module_strings_are_doubled() {
         let odd = pvh_bed("/a,b");
-        let args = qemu_arguments(&odd, Path::new("/t,mp/x"), 512, Duration::from_secs(9)).unwrap();
+        let args = qemu_arguments(
+            &odd,
+            Path::new("/t,mp/x"),
+            512,
+            Duration::from_secs(9),
+            None,
+        )
+        .unwrap();
         let initrd = args.last().unwrap().to_str().unwrap();
         assert!(initrd.starts_with("/a,,b/vmlinux "), "{initrd}");
         assert!(initrd.ends_with("watchdog=9,/t,,mp/x"), "{initrd}");
-        assert!(qemu_arguments(&bed(), Path::new("/tmp/a b"), 512, Duration::ZERO).is_err());
+        assert!(qemu_arguments(&bed(), Path::new("/tmp/a b"), 512, Duration::ZERO, None).is_err());
     }
 }

@@ -119,6 +119,18 @@ pub enum Event {
     Watchdog {
         uptime: Option<f64>,
     },
+    /// dom0's stall sentinel fired: neither the script nor a relay printed
+    /// anything for `secs`, longer than any step's own timeout. dom0
+    /// reports what its processes were doing ([`Event::StallInfo`]), then
+    /// reboots.
+    Stalled {
+        uptime: Option<f64>,
+        secs: Option<u32>,
+    },
+    /// One line of the stall sentinel's report.
+    StallInfo {
+        text: String,
+    },
     /// The script finished; dom0 reboots and QEMU exits.
     Done {
         uptime: Option<f64>,
@@ -299,6 +311,16 @@ fn parse_marker(body: &str) -> Option<Event> {
             rc: field("rc").and_then(|s| s.parse().ok()),
         },
         ["watchdog", ..] => Event::Watchdog { uptime: uptime() },
+        ["stalled", ..] => Event::Stalled {
+            uptime: uptime(),
+            secs: field("secs").and_then(|s| s.parse().ok()),
+        },
+        ["stall-info", ..] => {
+            let text = after(1);
+            Event::StallInfo {
+                text: text.strip_prefix("--").unwrap_or(&text).trim().to_string(),
+            }
+        }
         ["done", ..] => Event::Done { uptime: uptime() },
         ["error", ..] => Event::Error { what: after(1) },
         ["guest", name, verb, ..] if valid_name(name) => {

@@ -62,6 +62,8 @@ impl<'a> Recorder<'a> {
                 self.report.done = true;
             }
             Event::Watchdog { .. } => self.report.watchdog = true,
+            Event::Stalled { secs, .. } => self.report.stalled = Some(secs.unwrap_or(0)),
+            Event::StallInfo { text } => self.report.stall_info.push(text.clone()),
             Event::Error { what } => self.report.errors.push(what.clone()),
             Event::Garbled(line) => {
                 self.report.notes.push(format!("unreadable marker: {line}"));

@@ -211,6 +211,35 @@ fn watchdog_errors_and_unfinished_guests() {
 }
 
 #[test]
+fn a_stall_fails_the_run_and_keeps_what_dom0_was_doing() {
+    let report = run(
+        &[guest("a")],
+        &[],
+        "2 @@virtus guest a created domid=1 uptime=2\n\
+         310 @@virtus stalled uptime=309.5 secs=300\n\
+         310 @@virtus stall-info -- load 0.00 0.01 0.05 1/40 99\n\
+         310 @@virtus stall-info -- pid 61 S wchan=do_wait sh /virtus-run/run.sh\n",
+        Termination::Exited(0),
+    );
+    assert_eq!(report.stalled, Some(300));
+    assert_eq!(
+        report.stall_info,
+        [
+            "load 0.00 0.01 0.05 1/40 99",
+            "pid 61 S wchan=do_wait sh /virtus-run/run.sh"
+        ]
+    );
+    assert_eq!(
+        report.run_problems(),
+        [
+            "dom0's script stalled: nothing from it or its relays for 300 s, longer than any of \
+             its steps' own timeouts (dom0 or the bed failed, not a guest)",
+            "dom0 never reported `done`",
+        ]
+    );
+}
+
+#[test]
 fn unknown_guests_and_garbled_markers_are_noted() {
     let report = run(
         &[guest("a")],

@@ -165,6 +165,11 @@ pub struct XenReport {
     pub done: bool,
     /// dom0's watchdog fired.
     pub watchdog: bool,
+    /// dom0's stall sentinel fired after this many seconds without a word
+    /// from the script or a relay (`Some(0)` if it did not say).
+    pub stalled: Option<u32>,
+    /// The sentinel's report: what each process in dom0 was doing.
+    pub stall_info: Vec<String>,
     /// `@@virtus error` reports: each fails the run.
     pub errors: Vec<String>,
     /// Oddities worth a line that do not fail the run by themselves.
@@ -214,6 +219,12 @@ impl XenReport {
         }
         if self.watchdog {
             problems.push("dom0's watchdog fired".into());
+        }
+        if let Some(secs) = self.stalled {
+            problems.push(format!(
+                "dom0's script stalled: nothing from it or its relays for {secs} s, longer \
+                 than any of its steps' own timeouts (dom0 or the bed failed, not a guest)"
+            ));
         }
         if !self.done {
             problems.push("dom0 never reported `done`".into());
