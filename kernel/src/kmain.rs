@@ -22,6 +22,7 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         info.cmdline.as_str()
     );
 
+    crate::arch::percpu::install(0);
     crate::arch::gdt::init();
     interrupts::init();
     // Before anything runs in a catch point: what an aborted test leaves

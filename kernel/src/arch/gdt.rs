@@ -32,7 +32,8 @@ pub const USER_DATA_SELECTOR: u16 = 0x18 | 3;
 /// Selector of the 64-bit user code segment, with RPL 3.
 pub const USER_CODE_SELECTOR: u16 = 0x20 | 3;
 
-const IST_COUNT: usize = 3;
+/// How many IST stacks a CPU has.
+pub const IST_COUNT: usize = 3;
 const IST_STACK_SIZE: usize = 16 * 1024;
 
 /// A guard page followed by the stack it protects.
@@ -49,11 +50,12 @@ static mut IST_STACKS: [GuardedStack; IST_COUNT] = [const {
     }
 }; IST_COUNT];
 
-/// The TSS: written once before it is loaded, then only its RSP0, by
-/// [`set_kernel_stack`] (one CPU: the scheduler, with interrupts off).
+/// The boot CPU's TSS: written once before it is loaded, then only its
+/// RSP0, by [`set_kernel_stack`] (on the boot CPU, by the scheduler, with
+/// interrupts off). Other CPUs have TSSs of their own ([`init_ap`]).
 struct TssCell(core::cell::UnsafeCell<TaskStateSegment>);
-// SAFETY: one CPU; RSP0 is written only with interrupts off by the
-// scheduler, and the CPU reads it only on an interrupt from user mode,
+// SAFETY: only the boot CPU writes it (RSP0, with interrupts off, by the
+// scheduler), and the CPU reads it only on an interrupt from user mode,
 // which cannot come while interrupts are off.
 unsafe impl Sync for TssCell {}
 static TSS: TssCell = TssCell(core::cell::UnsafeCell::new(TaskStateSegment::new()));
@@ -97,24 +99,58 @@ pub fn init() {
         let tss = gdt.append(Descriptor::tss_segment(unsafe { &*TSS.0.get() }));
         (gdt, tss)
     });
+    super::percpu::set_tss(0, TSS.0.get() as u64);
+    load(gdt, *tss_selector);
+}
+
+/// Load `gdt`, reload the segment registers from it, and load the task
+/// register with `tss`.
+fn load(gdt: &'static GlobalDescriptorTable, tss: SegmentSelector) {
     gdt.load();
     // SAFETY: the selectors name the code and data descriptors of the GDT
-    // just loaded, which stays alive forever (static); the TSS descriptor
-    // points at a static TSS.
+    // just loaded, which stays alive forever (static or leaked); the TSS
+    // descriptor points at a TSS that does too.
     unsafe {
         CS::set_reg(SegmentSelector(KERNEL_CODE_SELECTOR));
-        let data = SegmentSelector(0x10);
+        let data = SegmentSelector(KERNEL_DATA_SELECTOR);
         DS::set_reg(data);
         ES::set_reg(data);
         SS::set_reg(data);
-        load_tss(*tss_selector);
+        load_tss(tss);
     }
 }
 
-/// Make `top` the stack the CPU switches to on an interrupt or exception
-/// from user mode (TSS.RSP0). Called by the scheduler, interrupts off.
+/// The GDT and TSS of CPU `cpu` (not the boot CPU), on the CPU itself: the
+/// same segments as the boot CPU's, and a TSS whose IST stacks are
+/// `ist_tops` (guarded stacks the caller allocated). Both live forever.
+pub fn init_ap(cpu: usize, ist_tops: [u64; IST_COUNT]) {
+    let mut tss = TaskStateSegment::new();
+    for (i, top) in ist_tops.into_iter().enumerate() {
+        tss.interrupt_stack_table[i] = VirtAddr::new(top);
+    }
+    let tss: &'static mut TaskStateSegment = alloc::boxed::Box::leak(alloc::boxed::Box::new(tss));
+    super::percpu::set_tss(cpu, &raw mut *tss as u64);
+    let mut gdt = GlobalDescriptorTable::new();
+    gdt.append(Descriptor::kernel_code_segment());
+    gdt.append(Descriptor::kernel_data_segment());
+    gdt.append(Descriptor::user_data_segment());
+    gdt.append(Descriptor::user_code_segment());
+    let selector = gdt.append(Descriptor::tss_segment(tss));
+    load(
+        alloc::boxed::Box::leak(alloc::boxed::Box::new(gdt)),
+        selector,
+    );
+}
+
+/// Make `top` the stack this CPU switches to on an interrupt or exception
+/// from user mode (its TSS.RSP0). Called by the scheduler, interrupts off.
 pub fn set_kernel_stack(top: u64) {
-    // SAFETY: see `TssCell`: one CPU, interrupts off, and a single aligned
-    // 8-byte field written through the raw pointer, no reference kept.
-    unsafe { (*TSS.0.get()).privilege_stack_table[0] = VirtAddr::new(top) };
+    let tss = super::percpu::tss() as *mut TaskStateSegment;
+    if tss.is_null() {
+        return;
+    }
+    // SAFETY: `tss` is this CPU's TSS (static or leaked, so alive), which
+    // only this CPU writes, with interrupts off; a single aligned 8-byte
+    // field written through the raw pointer, no reference kept.
+    unsafe { (*tss).privilege_stack_table[0] = VirtAddr::new(top) };
 }

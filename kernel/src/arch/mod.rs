@@ -7,6 +7,7 @@ pub mod gdt;
 pub mod idle;
 pub mod idt;
 pub mod irq;
+pub mod percpu;
 pub mod reset;
 pub mod trap;
 pub mod user;

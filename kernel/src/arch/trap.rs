@@ -65,6 +65,12 @@ trap_stubs:
     .endr
 
 trap_common:
+    /* From user mode (the saved CS, above the vector and the error code,
+     * has RPL 3): take the kernel's GS, see percpu.rs. */
+    testb $3, 24(%rsp)
+    jz 1f
+    swapgs
+1:
     push %rax
     push %rbx
     push %rcx
@@ -101,6 +107,12 @@ trap_common:
     pop %rbx
     pop %rax
     add $16, %rsp
+    /* Back to user mode (the CS about to be loaded has RPL 3): give GS
+     * back to it. */
+    testb $3, 8(%rsp)
+    jz 2f
+    swapgs
+2:
     iretq
     .popsection
     "#,

@@ -3,9 +3,10 @@
 //! `syscall` work, and the protection bits (SMEP, SMAP) that keep the
 //! kernel from running or touching user pages by accident.
 //!
-//! One CPU: the entry keeps the user stack pointer in a static for the few
-//! instructions before it is pushed, and finds the running thread's kernel
-//! stack in another static that the scheduler sets at each switch.
+//! The entry switches to the kernel's GS (`swapgs`), keeps the user stack
+//! pointer in this CPU's [`super::percpu`] scratch for the few instructions
+//! before it is pushed, and finds the running thread's kernel stack there,
+//! where the scheduler sets it at each switch.
 
 use super::gdt::{KERNEL_CODE_SELECTOR, USER_CODE_SELECTOR, USER_DATA_SELECTOR};
 use core::arch::global_asm;
@@ -32,13 +33,6 @@ pub struct SyscallFrame {
     pub rsp: u64,
 }
 
-/// The kernel stack `syscall` switches to (the running thread's).
-#[unsafe(no_mangle)]
-static SYSCALL_KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
-/// Scratch for the user stack pointer between entry and the first push.
-#[unsafe(no_mangle)]
-static SYSCALL_USER_RSP: AtomicU64 = AtomicU64::new(0);
-
 static SMAP: AtomicBool = AtomicBool::new(false);
 static SMEP: AtomicBool = AtomicBool::new(false);
 
@@ -48,9 +42,10 @@ global_asm!(
     .global syscall_entry
 syscall_entry:
     /* IF, DF, TF and AC are clear (FMASK); RCX = user RIP, R11 = user RFLAGS. */
-    mov %rsp, SYSCALL_USER_RSP(%rip)
-    mov SYSCALL_KERNEL_RSP(%rip), %rsp
-    pushq SYSCALL_USER_RSP(%rip)
+    swapgs
+    mov %rsp, %gs:{user_rsp}
+    mov %gs:{kernel_rsp}, %rsp
+    pushq %gs:{user_rsp}
     push %rcx
     push %r11
     push %r9
@@ -74,6 +69,7 @@ syscall_entry:
     pop %r11
     pop %rcx
     pop %rsp
+    swapgs
     sysretq
 
     /* enter_user(rip, rsp): the first entry into a process, by IRETQ. */
@@ -100,11 +96,14 @@ enter_user:
     xor %r13d, %r13d
     xor %r14d, %r14d
     xor %r15d, %r15d
+    swapgs
     iretq
     .popsection
     "#,
     user_ss = const USER_DATA_SELECTOR,
     user_cs = const USER_CODE_SELECTOR,
+    user_rsp = const super::percpu::USER_RSP_OFFSET,
+    kernel_rsp = const super::percpu::KERNEL_RSP_OFFSET,
     options(att_syntax)
 );
 
@@ -213,7 +212,7 @@ pub fn smep_enabled() -> bool {
 /// The kernel stack the next `syscall` uses (the scheduler sets it with
 /// TSS.RSP0 at each switch).
 pub fn set_syscall_stack(top: u64) {
-    SYSCALL_KERNEL_RSP.store(top, Ordering::Relaxed);
+    super::percpu::set_syscall_stack(top);
 }
 
 /// Leave for user mode at `rip` with stack `rsp`, interrupts on, every

@@ -36,6 +36,10 @@ pub const TESTS: &[Test] = &[
         run: bad_user_pointers_refused,
     },
     Test {
+        name: "proc_user_gs_leaves_the_kernel_per_cpu_data_alone",
+        run: user_gs_leaves_the_kernel_per_cpu_data_alone,
+    },
+    Test {
         name: "proc_smap_blocks_kernel_access",
         run: smap_blocks_kernel_access,
     },
@@ -202,6 +206,23 @@ fn bad_user_pointers_refused() -> TestResult {
         check!(status == 0, "crash efault: status {status}, {out:?}");
         check!(out.contains("EFAULT"), "crash efault printed {out:?}");
     }
+    Ok(())
+}
+
+/// A process that loads GS (zeroing its base) and then enters the kernel
+/// 200 times (sleep calls, and the timer interrupts that wake it): the
+/// kernel reads its per-CPU data through GS at each, so without its swaps
+/// it would fault at address 0 + offset.
+fn user_gs_leaves_the_kernel_per_cpu_data_alone() -> TestResult {
+    need_programs()?;
+    let (status, out) = run("crash", "gs")?;
+    check!(status == 0, "crash gs: status {status}, {out:?}");
+    check!(
+        out.contains("crash: gs: 200 kernel entries with GS base 0")
+            && out.contains("GS selector 0x23"),
+        "crash gs printed {out:?}"
+    );
+    check_eq!(crate::arch::percpu::current(), 0);
     Ok(())
 }
 

@@ -56,3 +56,22 @@ pub fn divide(divisor: u64) {
              options(nomem, nostack))
     };
 }
+
+/// The user data selector (user/ABI.md: 0x23), which the kernel's GDT has.
+const USER_DATA: u16 = 0x23;
+
+/// Loads GS with the user data selector: in 64-bit mode that zeroes the GS
+/// base, which the kernel uses for its per-CPU data.
+pub fn load_user_gs() {
+    // SAFETY: loading a valid user data selector into GS touches no memory
+    // and nothing in this program uses GS.
+    unsafe { asm!("mov gs, {0:x}", in(reg) USER_DATA, options(nostack, preserves_flags)) };
+}
+
+/// GS's selector as it is now (the kernel's swaps must leave it alone).
+pub fn gs_selector() -> u16 {
+    let selector: u16;
+    // SAFETY: reads a segment register into a general one.
+    unsafe { asm!("mov {0:x}, gs", out(reg) selector, options(nomem, nostack, preserves_flags)) };
+    selector
+}

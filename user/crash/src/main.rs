@@ -28,6 +28,10 @@ const KINDS: &[(&str, &str)] = &[
         "efault",
         "hand the kernel bad pointers: each call must fail with EFAULT",
     ),
+    (
+        "gs",
+        "load GS with a user selector (base 0), then call the kernel and sleep",
+    ),
 ];
 
 fn main(args: &[&str]) -> i32 {
@@ -39,6 +43,9 @@ fn main(args: &[&str]) -> i32 {
     }
     if kind == "efault" {
         return efault();
+    }
+    if kind == "gs" {
+        return user_gs();
     }
     println!("crash: about to {kind}");
     // black_box: the addresses and the divisor are opaque to the compiler.
@@ -108,4 +115,22 @@ fn efault() -> i32 {
         }
     }
     if all { 0 } else { 1 }
+}
+
+/// GS is the one segment register whose base the kernel keeps per CPU: a
+/// process that loads its own selector (which zeroes the base) must not
+/// disturb the kernel, which swaps GS on every entry and exit.
+fn user_gs() -> i32 {
+    faults::load_user_gs();
+    let before = rt::sys::clock();
+    for _ in 0..100 {
+        // A system call, then an interrupt into a sleeping process.
+        let _ = rt::sys::sleep(100_000);
+    }
+    let elapsed = rt::sys::clock().saturating_sub(before);
+    println!(
+        "crash: gs: 200 kernel entries with GS base 0, {elapsed} ns; GS selector {:#x}",
+        faults::gs_selector()
+    );
+    0
 }
