@@ -24,6 +24,10 @@ pub fn report_exception(frame: &TrapFrame, address: u64, overflow: Option<&'stat
     let vector = frame.vector as usize;
     let name = EXCEPTION_NAMES.get(vector).copied().unwrap_or("?");
     let _ = writeln!(out, "\n!!! unhandled CPU exception {vector}: {name}");
+    let cpu = crate::arch::percpu::current();
+    if cpu != 0 {
+        let _ = writeln!(out, "!!! on cpu {cpu} (an application processor)");
+    }
     if let Some(stack) = overflow {
         let _ = writeln!(
             out,

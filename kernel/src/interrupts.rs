@@ -311,9 +311,11 @@ fn exception(frame: &mut TrapFrame) {
         kill(vector, frame.error_code, frame.rip, address);
     }
     let overflow = crate::mem::stack::guard_containing(address);
-    // Catch points belong to the main line: a fault in another thread's
-    // kernel code is a kernel bug, reported as a crash below.
-    if let Some(slot) = innermost_armed().filter(|_| crate::sched::on_main_thread()) {
+    // Catch points belong to the main line on CPU 0: a fault in another
+    // thread's kernel code, or on another CPU, is a kernel bug, reported
+    // as a crash below (with the CPU's number).
+    let on_main_line = crate::arch::percpu::current() == 0 && crate::sched::on_main_thread();
+    if let Some(slot) = innermost_armed().filter(|_| on_main_line) {
         let fault = Fault {
             vector,
             error_code: frame.error_code,
@@ -344,6 +346,11 @@ fn device_interrupt(frame: &mut TrapFrame) {
         None => {
             SPURIOUS.fetch_add(1, Ordering::Relaxed);
         }
+    }
+    // Other CPUs only idle and answer IPIs (sched::smp): the scheduler and
+    // the harness's watchdog below are CPU 0's alone.
+    if crate::arch::percpu::current() != 0 {
+        return;
     }
     crate::sched::note_event();
     if user {

@@ -80,6 +80,11 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         cpu.vendor_str(),
         cpu.interrupt_model
     );
+    let online = crate::sched::smp::start_all(platform);
+    let offered = crate::sched::smp::offered();
+    if offered > 1 {
+        log::info!("smp: {online} of {offered} CPUs online");
+    }
 
     let crash = info.cmdline.get("crash");
     if let Some(mode) = crash.filter(|m| *m != crate::tests::CRASH_AFTER_SUMMARY) {

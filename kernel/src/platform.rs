@@ -83,6 +83,9 @@ pub enum EventSource {
     /// The host has a request waiting: fetch it with
     /// [`Platform::host_request`] outside interrupt context.
     HostRequest,
+    /// Another CPU sent this one an event with [`Platform::send_ipi`]; the
+    /// handler runs on the CPU that received it.
+    Ipi,
 }
 
 /// Handler attached to an [`EventSource`]. Runs in interrupt context with
@@ -93,12 +96,12 @@ pub type EventHandler = fn();
 /// The handlers attached to the event sources: one per source, attached
 /// once. Every backend keeps one of these and calls [`EventHandlers::notify`]
 /// from the interrupt or upcall that signals the source.
-pub struct EventHandlers([spin::Once<EventHandler>; 4]);
+pub struct EventHandlers([spin::Once<EventHandler>; 5]);
 
 impl EventHandlers {
     /// No handler attached yet.
     pub const fn new() -> Self {
-        Self([const { spin::Once::new() }; 4])
+        Self([const { spin::Once::new() }; 5])
     }
 
     fn slot(&self, source: EventSource) -> &spin::Once<EventHandler> {
@@ -107,6 +110,7 @@ impl EventHandlers {
             EventSource::Timer => 1,
             EventSource::SelfEvent => 2,
             EventSource::HostRequest => 3,
+            EventSource::Ipi => 4,
         }]
     }
 
@@ -216,6 +220,23 @@ pub struct MmioRegion {
     pub size: u64,
 }
 
+/// How the core asks a backend to start a CPU ([`Platform::start_cpu`]).
+/// The backend must bring the CPU to `entry` in 64-bit mode with paging on
+/// through `page_table` (the kernel's PML4, below 4 GiB), EFER.NXE set,
+/// RSP = `stack_top`, RDI = `cpu`, interrupts off; GDT, IDT and segments
+/// may be anything flat (the core loads its own first thing).
+#[derive(Clone, Copy, Debug)]
+pub struct CpuStart {
+    /// The core's number for the CPU (1.. for APs).
+    pub cpu: usize,
+    /// Address of an `extern "C" fn(usize) -> !`.
+    pub entry: u64,
+    /// Top of the CPU's first stack (16-byte aligned).
+    pub stack_top: u64,
+    /// Physical address of the page tables to run with.
+    pub page_table: u64,
+}
+
 /// The machine, as the kernel core sees it.
 ///
 /// One implementation is active per image; the core reaches it through
@@ -224,6 +245,33 @@ pub struct MmioRegion {
 pub trait Platform: Sync {
     /// Short name of the backend ("native", "xen-pvh").
     fn name(&self) -> &'static str;
+
+    /// How many CPUs the machine offers, the boot CPU included (the MADT's
+    /// usable local APICs natively, the domain's vCPUs under Xen).
+    fn cpu_count(&self) -> usize {
+        1
+    }
+
+    /// Start another CPU as `start` says. Returns once the start is under
+    /// way; the core waits for the CPU to report in.
+    fn start_cpu(&self, start: &CpuStart) -> Result<(), PlatformError> {
+        let _ = start;
+        Err(PlatformError::Unavailable("way to start another CPU"))
+    }
+
+    /// On CPU `cpu` itself, first thing after the core's own set-up: its
+    /// local interrupt controller (natively) or its `vcpu_info` and upcall
+    /// (Xen), so that [`EventSource::Ipi`] reaches it.
+    fn cpu_init_local(&self, cpu: usize) -> Result<(), PlatformError> {
+        let _ = cpu;
+        Ok(())
+    }
+
+    /// Send CPU `cpu` an [`EventSource::Ipi`] event.
+    fn send_ipi(&self, cpu: usize) -> Result<(), PlatformError> {
+        let _ = cpu;
+        Err(PlatformError::Unsupported(EventSource::Ipi))
+    }
 
     /// The boot information the backend received and validated: command
     /// line and memory map.

@@ -120,10 +120,17 @@ fn load(gdt: &'static GlobalDescriptorTable, tss: SegmentSelector) {
     }
 }
 
-/// The GDT and TSS of CPU `cpu` (not the boot CPU), on the CPU itself: the
-/// same segments as the boot CPU's, and a TSS whose IST stacks are
-/// `ist_tops` (guarded stacks the caller allocated). Both live forever.
-pub fn init_ap(cpu: usize, ist_tops: [u64; IST_COUNT]) {
+/// Another CPU's GDT and TSS, built by the boot CPU (which has the heap to
+/// itself) and loaded by that CPU with [`load_ap`].
+pub struct ApTables {
+    gdt: &'static GlobalDescriptorTable,
+    tss: SegmentSelector,
+}
+
+/// Build CPU `cpu`'s tables: the boot CPU's segments, and a TSS of its own
+/// whose IST stacks are `ist_tops` (guarded stacks the caller allocated).
+/// Both live forever.
+pub fn build_ap(cpu: usize, ist_tops: [u64; IST_COUNT]) -> ApTables {
     let mut tss = TaskStateSegment::new();
     for (i, top) in ist_tops.into_iter().enumerate() {
         tss.interrupt_stack_table[i] = VirtAddr::new(top);
@@ -135,11 +142,16 @@ pub fn init_ap(cpu: usize, ist_tops: [u64; IST_COUNT]) {
     gdt.append(Descriptor::kernel_data_segment());
     gdt.append(Descriptor::user_data_segment());
     gdt.append(Descriptor::user_code_segment());
-    let selector = gdt.append(Descriptor::tss_segment(tss));
-    load(
-        alloc::boxed::Box::leak(alloc::boxed::Box::new(gdt)),
-        selector,
-    );
+    let tss = gdt.append(Descriptor::tss_segment(tss));
+    ApTables {
+        gdt: alloc::boxed::Box::leak(alloc::boxed::Box::new(gdt)),
+        tss,
+    }
+}
+
+/// Load tables from [`build_ap`], on the CPU they were built for.
+pub fn load_ap(tables: &ApTables) {
+    load(tables.gdt, tables.tss);
 }
 
 /// Make `top` the stack this CPU switches to on an interrupt or exception

@@ -67,6 +67,11 @@ pub fn init() {
         // nothing else reads or writes IDT concurrently.
         unsafe { IDT.0[usize::from(vector)] = gate };
     }
+    load();
+}
+
+/// Load the IDT that [`init`] filled, on this CPU (every CPU shares it).
+pub fn load() {
     let pointer = DescriptorTablePointer {
         limit: (size_of::<Idt>() - 1) as u16,
         base: VirtAddr::new(&raw const IDT as u64),

@@ -170,6 +170,12 @@ fn wrmsr(msr: u32, value: u64) {
 /// SMEP and SMAP where the CPU has them. Returns (SMEP, SMAP) as enabled.
 pub fn init(handler: SyscallHandler) -> (bool, bool) {
     DISPATCH.store(handler as usize as u64, Ordering::Release);
+    init_cpu()
+}
+
+/// The per-CPU half of [`init`]: the `syscall` MSRs, SMEP and SMAP, on the
+/// CPU this runs on (every CPU, the boot CPU through `init`).
+pub fn init_cpu() -> (bool, bool) {
     // STAR[47:32]: kernel CS (SS = +8). STAR[63:48]: base for SYSRET, which
     // loads SS = base + 8 and CS = base + 16 (both with RPL 3).
     let sysret_base = u64::from(USER_DATA_SELECTOR & !3) - 8;

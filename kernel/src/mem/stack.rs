@@ -18,7 +18,8 @@ pub struct StackInfo {
     pub top: u64,
 }
 
-const MAX_STACKS: usize = 32;
+/// Threads, the boot and IST stacks, and each further CPU's four.
+const MAX_STACKS: usize = 64;
 /// `pub(crate)` for the abort audit (`harness::abort`) only.
 pub(crate) static STACKS: Mutex<[Option<StackInfo>; MAX_STACKS]> = Mutex::new([None; MAX_STACKS]);
 static NEXT_VIRT: AtomicU64 = AtomicU64::new(STACKS_BASE);

@@ -20,6 +20,7 @@
 //!   holds one of the kernel's audited locks does not sleep either
 //!   ([`park`] refuses, and the waiter idles instead).
 
+pub mod smp;
 mod switch;
 
 use crate::mem::stack::{self, StackInfo};

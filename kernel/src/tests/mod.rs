@@ -9,6 +9,7 @@ mod idle_tests;
 mod mem_tests;
 mod memsafe_tests;
 mod proc_tests;
+mod smp_tests;
 mod suspend_tests;
 mod time_tests;
 
@@ -27,6 +28,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     suspend_tests::TESTS,
     balloon_tests::TESTS,
     proc_tests::TESTS,
+    smp_tests::TESTS,
     crate::bench::check::TESTS,
 ];
 

@@ -1,0 +1,246 @@
+//! Bringing up the other CPUs, and the events CPUs send each other.
+//!
+//! The core decides and the backend performs: the core asks the platform
+//! how many CPUs there are, gives each one a stack, IST stacks, a GDT and a
+//! TSS, and asks the backend to start it at [`ap_entry`] (natively by
+//! INIT-SIPI-SIPI through a real-mode trampoline, under Xen PVH by
+//! `VCPUOP_initialise` and `VCPUOP_up`). The CPU then sets up its own
+//! per-CPU data, lets the backend set up its local interrupt controller or
+//! `vcpu_info`, says it is online, and idles until another CPU sends it an
+//! event ([`crate::platform::EventSource::Ipi`]).
+//!
+//! What the other CPUs run is deliberately small today: the IPI handler
+//! and the call mailbox ([`call_on`]). The scheduler, timers, devices and
+//! the test harness stay on CPU 0, so the kernel's single-CPU structures
+//! (the timer list, the run queue, the fault-catch points, the console's
+//! crash path) are only ever touched by CPU 0; an AP's interrupt path
+//! returns before any of them (`interrupts::device_interrupt`).
+
+use crate::arch::percpu::{self, MAX_CPUS};
+use crate::mem::stack;
+use crate::platform::{CpuStart, EventSource, Platform, PlatformError};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// Pages of an AP's main stack.
+const STACK_PAGES: u64 = 8;
+/// Pages of each of an AP's IST stacks.
+const IST_PAGES: u64 = 4;
+/// How long a CPU may take to come up.
+const START_TIMEOUT_NS: u64 = 2_000_000_000;
+
+/// What each CPU has said, by number.
+struct CpuState {
+    /// It reached the end of [`ap_entry`]'s set-up.
+    online: AtomicBool,
+    /// The IST stacks' tops, set before it starts.
+    ist_tops: [AtomicU64; crate::arch::gdt::IST_COUNT],
+    /// IPIs it has handled.
+    ipis: AtomicU64,
+    /// A function for it to run (`fn()` as an address, 0 for none), and how
+    /// many it has run.
+    call: AtomicU64,
+    calls_done: AtomicU64,
+    /// When it came up, by the platform's clock (ns).
+    online_ns: AtomicU64,
+}
+
+static CPUS: [CpuState; MAX_CPUS] = [const {
+    CpuState {
+        online: AtomicBool::new(false),
+        ist_tops: [const { AtomicU64::new(0) }; crate::arch::gdt::IST_COUNT],
+        ipis: AtomicU64::new(0),
+        call: AtomicU64::new(0),
+        calls_done: AtomicU64::new(0),
+        online_ns: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// CPUs online, the boot CPU included.
+static ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// CPUs the platform offered (capped at [`MAX_CPUS`]).
+static OFFERED: AtomicUsize = AtomicUsize::new(1);
+
+/// Why a CPU did not come up.
+#[derive(Debug)]
+pub enum StartError {
+    /// No memory for its stacks.
+    NoMemory,
+    /// The backend could not start it.
+    Platform(PlatformError),
+    /// Started, but it did not report in within the time allowed.
+    Silent,
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoMemory => f.write_str("no memory for its stacks"),
+            Self::Platform(e) => write!(f, "the platform could not start it: {e}"),
+            Self::Silent => write!(
+                f,
+                "it did not report in within {} ms",
+                START_TIMEOUT_NS / 1_000_000
+            ),
+        }
+    }
+}
+
+/// Bring up every CPU the platform offers, one at a time; log each. Called
+/// once by the boot CPU after interrupts and the clock work. Returns how
+/// many are online (the boot CPU included).
+pub fn start_all(platform: &dyn Platform) -> usize {
+    if let Err(e) = platform.attach(EventSource::Ipi, ipi_received) {
+        log::warn!("smp: no inter-processor events ({e}); staying on one CPU");
+        return 1;
+    }
+    let offered = platform.cpu_count();
+    if offered > MAX_CPUS {
+        log::warn!("smp: {offered} CPUs offered, bringing up the first {MAX_CPUS}");
+    }
+    let offered = offered.clamp(1, MAX_CPUS);
+    OFFERED.store(offered, Ordering::Relaxed);
+    for (cpu, state) in CPUS.iter().enumerate().take(offered).skip(1) {
+        let started = platform.now_ns();
+        match start(platform, cpu) {
+            Ok(()) => log::info!(
+                "smp: cpu {cpu} online in {} us",
+                state
+                    .online_ns
+                    .load(Ordering::Acquire)
+                    .saturating_sub(started)
+                    / 1000
+            ),
+            Err(e) => log::error!("smp: cpu {cpu} did not come up: {e}"),
+        }
+    }
+    online()
+}
+
+fn start(platform: &dyn Platform, cpu: usize) -> Result<(), StartError> {
+    let main = stack::allocate("AP stack", STACK_PAGES).map_err(|_| StartError::NoMemory)?;
+    for slot in &CPUS[cpu].ist_tops {
+        let ist = stack::allocate("AP IST stack", IST_PAGES).map_err(|_| StartError::NoMemory)?;
+        slot.store(ist.top, Ordering::Relaxed);
+    }
+    let ist_tops = core::array::from_fn(|i| CPUS[cpu].ist_tops[i].load(Ordering::Relaxed));
+    let tables = crate::arch::gdt::build_ap(cpu, ist_tops);
+    AP_TABLES[cpu].call_once(|| tables);
+    let start = CpuStart {
+        cpu,
+        entry: ap_entry as *const () as u64,
+        stack_top: main.top,
+        page_table: crate::mem::kernel_root(),
+    };
+    platform.start_cpu(&start).map_err(StartError::Platform)?;
+    let deadline = platform.now_ns().saturating_add(START_TIMEOUT_NS);
+    while !CPUS[cpu].online.load(Ordering::Acquire) {
+        if platform.now_ns() > deadline {
+            return Err(StartError::Silent);
+        }
+        core::hint::spin_loop();
+    }
+    ONLINE.fetch_add(1, Ordering::AcqRel);
+    Ok(())
+}
+
+static AP_TABLES: [spin::Once<crate::arch::gdt::ApTables>; MAX_CPUS] =
+    [const { spin::Once::new() }; MAX_CPUS];
+
+/// Where an AP starts, on its own stack, in 64-bit mode with the kernel's
+/// page tables and interrupts off (the backend's contract, see
+/// [`CpuStart`]).
+extern "C" fn ap_entry(cpu: usize) -> ! {
+    percpu::install(cpu);
+    if let Some(tables) = AP_TABLES[cpu].get() {
+        crate::arch::gdt::load_ap(tables);
+    }
+    crate::arch::idt::load();
+    crate::arch::user::init_cpu();
+    let platform = crate::platform();
+    if let Err(e) = platform.cpu_init_local(cpu) {
+        use core::fmt::Write;
+        let _ = writeln!(
+            crate::diag::RawConsole,
+            "smp: cpu {cpu}: local set-up failed: {e}"
+        );
+        halt_forever();
+    }
+    CPUS[cpu]
+        .online_ns
+        .store(platform.now_ns(), Ordering::Release);
+    CPUS[cpu].online.store(true, Ordering::Release);
+    loop {
+        crate::arch::idle::enable_interrupts_and_halt();
+        x86_64::instructions::interrupts::disable();
+        run_pending_call(cpu);
+    }
+}
+
+/// A CPU that could not finish its set-up: halted for good, interrupts off.
+fn halt_forever() -> ! {
+    x86_64::instructions::interrupts::disable();
+    loop {
+        x86_64::instructions::hlt();
+    }
+}
+
+/// The core's handler for [`EventSource::Ipi`], on the CPU that got it.
+fn ipi_received() {
+    let cpu = percpu::current();
+    CPUS[cpu].ipis.fetch_add(1, Ordering::AcqRel);
+    if cpu != 0 {
+        run_pending_call(cpu);
+    }
+}
+
+fn run_pending_call(cpu: usize) {
+    let raw = CPUS[cpu].call.swap(0, Ordering::AcqRel);
+    if raw != 0 {
+        // SAFETY: only `call_on` stores here, and it stores a `fn()`.
+        let f: fn() = unsafe { core::mem::transmute::<u64, fn()>(raw) };
+        f();
+        CPUS[cpu].calls_done.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// CPUs online, the boot CPU included.
+pub fn online() -> usize {
+    ONLINE.load(Ordering::Acquire)
+}
+
+/// CPUs the platform offered (capped at [`MAX_CPUS`]).
+pub fn offered() -> usize {
+    OFFERED.load(Ordering::Relaxed)
+}
+
+/// Whether CPU `cpu` is online.
+pub fn is_online(cpu: usize) -> bool {
+    cpu == 0
+        || CPUS
+            .get(cpu)
+            .is_some_and(|c| c.online.load(Ordering::Acquire))
+}
+
+/// IPIs CPU `cpu` has handled.
+pub fn ipis(cpu: usize) -> u64 {
+    CPUS.get(cpu).map_or(0, |c| c.ipis.load(Ordering::Acquire))
+}
+
+/// Calls CPU `cpu` has run from [`call_on`].
+pub fn calls_done(cpu: usize) -> u64 {
+    CPUS.get(cpu)
+        .map_or(0, |c| c.calls_done.load(Ordering::Acquire))
+}
+
+/// Ask CPU `cpu` (an AP, online) to run `f` in its interrupt handler, and
+/// send it the event. Returns at once; [`calls_done`] counts the runs. `f`
+/// runs with interrupts off on that CPU and must only touch atomics.
+pub fn call_on(cpu: usize, f: fn()) -> Result<(), PlatformError> {
+    if cpu == 0 || !is_online(cpu) {
+        return Err(PlatformError::Unavailable("such CPU online"));
+    }
+    CPUS[cpu]
+        .call
+        .store(f as *const () as u64, Ordering::Release);
+    crate::platform().send_ipi(cpu)
+}
