@@ -48,9 +48,14 @@ lc_console() {
 }
 
 # STEP NAME TEXT: how many lines of guest NAME's console hold TEXT.
+# cat reads /dev/null, not the script's input, if the file list comes back
+# empty: it once did (busybox sh, under the HVM column's background jobs),
+# and cat then waited on dom0's console for good, with the whole bed idle
+# until the watchdog (the stall sentinel's report: `cat` in wait_woken,
+# a tty read). The caller's loop simply looks again.
 lc_count() {
     # shellcheck disable=SC2046 # one file name per line, none with spaces
-    cat $(lc_console "$1") 2>/dev/null | grep -cF -- "$2"
+    cat $(lc_console "$1") </dev/null 2>/dev/null | grep -cF -- "$2"
 }
 
 # STEP NAME COUNT SECONDS TEXT: wait until TEXT is in COUNT lines of the console.
