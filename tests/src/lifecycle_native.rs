@@ -274,6 +274,6 @@ mod tests {
         let pair = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
         assert_eq!(pair("-qmp"), "unix:/tmp/q.sock,server=on,wait=off");
         assert_eq!(pair("-device"), "isa-debug-exit,iobase=0xf4,iosize=4");
-        assert_eq!(pair("-append"), "loglevel=info init=none");
+        assert_eq!(pair("-append"), "loglevel=info init=none smp.cpus=1");
     }
 }

@@ -34,6 +34,9 @@ pub struct MachineConfig {
     /// The ramdisk of user programs (QEMU's `-initrd`: the PVH loader hands
     /// it to the kernel as module 0 of `hvm_start_info`).
     pub ramdisk: Option<std::path::PathBuf>,
+    /// CPUs (`-smp`); the kernel is told too (`smp.cpus=`), as the
+    /// reference its own count is checked against.
+    pub cpus: u32,
 }
 
 impl MachineConfig {
@@ -44,6 +47,15 @@ impl MachineConfig {
             memory: memory.into(),
             disk: None,
             ramdisk: None,
+            cpus: 1,
+        }
+    }
+
+    /// The same machine with `cpus` CPUs.
+    pub fn with_cpus(&self, cpus: u32) -> Self {
+        Self {
+            cpus,
+            ..self.clone()
         }
     }
 
@@ -57,16 +69,23 @@ impl MachineConfig {
 }
 
 impl fmt::Display for MachineConfig {
-    /// `q35/max/128M`: the prefix of every console line from this machine.
+    /// `q35/max/128M` (`q35/max/128M/2cpu` with more than one CPU): the
+    /// prefix of every console line from this machine.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.machine, self.cpu, self.memory)
+        write!(f, "{}/{}/{}", self.machine, self.cpu, self.memory)?;
+        if self.cpus != 1 {
+            write!(f, "/{}cpu", self.cpus)?;
+        }
+        Ok(())
     }
 }
 
 /// QEMU's arguments to boot `image` on `config` with kernel command line
 /// `append`.
 pub fn arguments(config: &MachineConfig, image: &Path, append: &str) -> Vec<OsString> {
-    let mut args = headless(&config.machine, &config.cpu, &config.memory, image, append);
+    let append = format!("{append} smp.cpus={}", config.cpus);
+    let mut args = headless(&config.machine, &config.cpu, &config.memory, image, &append);
+    set_cpus(&mut args, config.cpus);
     // How the kernel reports its verdict: QEMU exits with (v << 1) | 1.
     args.extend(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"].map(OsString::from));
     if let Some(disk) = &config.disk {
@@ -76,6 +95,13 @@ pub fn arguments(config: &MachineConfig, image: &Path, append: &str) -> Vec<OsSt
         args.extend([OsString::from("-initrd"), ramdisk.as_os_str().to_owned()]);
     }
     args
+}
+
+/// Give the machine `cpus` CPUs instead of [`headless`]'s one.
+fn set_cpus(args: &mut [OsString], cpus: u32) {
+    if let Some(at) = args.iter().position(|a| a == "-smp") {
+        args[at + 1] = OsString::from(cpus.to_string());
+    }
 }
 
 /// What every boot shares, natively or of Xen: the machine, always TCG
@@ -258,9 +284,16 @@ mod tests {
         assert_eq!(pair("-serial"), "stdio");
         assert_eq!(pair("-device"), "isa-debug-exit,iobase=0xf4,iosize=4");
         assert_eq!(pair("-kernel"), "target/virtus-native");
-        assert_eq!(pair("-append"), "test=all loglevel=info");
+        assert_eq!(pair("-append"), "test=all loglevel=info smp.cpus=1");
+        assert_eq!(pair("-smp"), "1");
         assert!(args.contains(&"-no-reboot"));
         assert!(!args.contains(&"-initrd"));
+        let four = arguments(&config.with_cpus(4), Path::new("k"), "test=smp");
+        let four: Vec<_> = four.iter().map(|a| a.to_str().unwrap()).collect();
+        let pair = |flag: &str| four[four.iter().position(|a| *a == flag).unwrap() + 1];
+        assert_eq!(pair("-smp"), "4");
+        assert_eq!(pair("-append"), "test=smp smp.cpus=4");
+        assert_eq!(config.with_cpus(4).to_string(), "pc/qemu64/32M/4cpu");
     }
 
     #[test]

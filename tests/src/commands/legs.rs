@@ -42,7 +42,9 @@ pub fn run(request: &PvRequest) -> Result<bool, String> {
 /// The native suite on the first machine of the matrix (q35/max/128M).
 fn native_leg(request: &PvRequest) -> Leg {
     let quiet = request.verbosity == Verbosity::Quiet;
-    let mut config = matrix::configurations(true).swap_remove(0);
+    let mut config = matrix::configurations(true)
+        .swap_remove(0)
+        .with_cpus(request.cpus);
     config.ramdisk = request.ramdisk.clone();
     let label = config.to_string();
     let name = format!("native {label}");

@@ -29,7 +29,11 @@ pub fn kind_names(kind: GuestKind) -> (&'static str, &'static str, expect::Leg) 
 
 /// A Xen leg's name in the `legs` table: the guest type and its memory.
 pub fn leg_name(request: &PvRequest) -> String {
-    format!("{} {}M", kind_names(request.kind).0, request.memory_mb)
+    let name = format!("{} {}M", kind_names(request.kind).0, request.memory_mb);
+    match request.cpus {
+        1 => name,
+        n => format!("{name} {n}cpu"),
+    }
 }
 
 /// Runs the suite; `flag` names the option that sets the image.

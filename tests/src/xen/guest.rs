@@ -217,9 +217,13 @@ impl GuestSpec {
             setting("ramdisk", XlValue::Str(&self.dom0_ramdisk()))?;
         }
         // A PVH Virtus compares the name xenstore gives it with this one.
+        // Either kind checks its own count of CPUs against xl's.
         let extra = match self.kind {
-            GuestKind::Pvh => format!("{} xen.expect_name={}", self.extra, self.name),
-            GuestKind::Hvm => self.extra.clone(),
+            GuestKind::Pvh => format!(
+                "{} xen.expect_name={} smp.cpus={}",
+                self.extra, self.name, self.vcpus
+            ),
+            GuestKind::Hvm => format!("{} smp.cpus={}", self.extra, self.vcpus),
         };
         if !extra.trim().is_empty() {
             setting("extra", XlValue::Str(extra.trim_start()))?;

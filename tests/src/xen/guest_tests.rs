@@ -27,7 +27,7 @@ fn xl_config_of_a_pvh_guest() {
          type = \"pvh\"\n\
          kernel = \"/virtus-run/guests/virtus.elf\"\n\
          ramdisk = \"/virtus-run/guests/virtus.ramdisk\"\n\
-         extra = \"test=all loglevel=info xen.expect_name=virtus\"\n\
+         extra = \"test=all loglevel=info xen.expect_name=virtus smp.cpus=2\"\n\
          on_poweroff = \"destroy\"\n\
          on_reboot = \"destroy\"\n\
          on_crash = \"destroy\"\n\
@@ -48,7 +48,7 @@ fn xl_config_of_an_hvm_guest() {
         "name = \"native\"\n\
          type = \"hvm\"\n\
          kernel = \"/virtus-run/guests/native.elf\"\n\
-         extra = \"test=all\"\n\
+         extra = \"test=all smp.cpus=1\"\n\
          device_model_version = \"qemu-xen\"\n\
          hap = 1\n\
          serial = \"pty\"\n\
@@ -78,7 +78,7 @@ fn minimal_config_has_no_ramdisk_and_only_the_name_as_extra() {
         .unwrap()
         .unwrap();
     assert!(!config.contains("ramdisk"));
-    assert!(config.contains("extra = \"xen.expect_name=a\"\n"));
+    assert!(config.contains("extra = \"xen.expect_name=a smp.cpus=1\"\n"));
     assert!(config.contains("memory = 64\n"));
     assert!(config.contains("vcpus = 1\n"));
 }

@@ -40,6 +40,8 @@ pub struct PvRequest {
     /// `make build` packs); checked to exist when the run starts.
     pub ramdisk: Option<PathBuf>,
     pub memory_mb: u32,
+    /// vCPUs of every Xen guest, CPUs of the native leg.
+    pub cpus: u32,
     /// Appended to the guest's command line.
     pub append: String,
     /// How long dom0 waits for the guest to end.
@@ -87,7 +89,7 @@ impl PvRequest {
             ramdisk: self.ramdisk.clone(),
         };
         spec.memory_mb = self.memory_mb;
-        spec.vcpus = 1;
+        spec.vcpus = self.cpus;
         spec.extra = self.extra();
         spec.timeout = self.timeout;
         spec.xl_config()?;
@@ -130,6 +132,9 @@ pub struct DomUArgs {
     pub ramdisk: Ramdisk,
     #[arg(long, value_name = "DIR", help = BED)]
     pub bed: Option<PathBuf>,
+    /// The guest's vCPUs, 1 to 8
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub cpus: u32,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -174,6 +179,9 @@ pub struct LegsArgs {
     pub beds: Beds,
     #[command(flatten)]
     pub verbosity: Verbosity,
+    /// CPUs in every leg (`-smp` natively, `vcpus` under Xen), 1 to 8
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub cpus: u32,
 }
 
 impl DomUArgs {
@@ -193,6 +201,7 @@ impl DomUArgs {
             hvm_image: built(HVM_IMAGE),
             ramdisk: Some(self.ramdisk.or_default()),
             memory_mb: self.memory.memory.unwrap_or(memory_mb),
+            cpus: self.cpus,
             hvm_memory_mb: PvRequest::HVM_MEMORY_MB,
             append: self.append.unwrap_or_default(),
             timeout: PvRequest::DEFAULT_TIMEOUT,
@@ -243,6 +252,7 @@ impl LegsArgs {
             hvm_image: self.images.hvm_image,
             ramdisk: Some(self.ramdisk.or_default()),
             memory_mb: self.memory.memory.unwrap_or(PvRequest::DEFAULT_MEMORY_MB),
+            cpus: self.cpus,
             hvm_memory_mb: self.hvm_memory,
             append: String::new(),
             timeout: self.timeout.timeout.unwrap_or(PvRequest::DEFAULT_TIMEOUT),
