@@ -36,9 +36,10 @@ struct CpuState {
     ist_tops: [AtomicU64; crate::arch::gdt::IST_COUNT],
     /// IPIs it has handled.
     ipis: AtomicU64,
-    /// A function for it to run (`fn()` as an address, 0 for none), and how
-    /// many it has run.
+    /// A function for it to run (`fn(u64)` as an address, 0 for none), its
+    /// argument, and how many it has run.
     call: AtomicU64,
+    call_arg: AtomicU64,
     calls_done: AtomicU64,
     /// When it came up, by the platform's clock (ns).
     online_ns: AtomicU64,
@@ -50,6 +51,7 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         ist_tops: [const { AtomicU64::new(0) }; crate::arch::gdt::IST_COUNT],
         ipis: AtomicU64::new(0),
         call: AtomicU64::new(0),
+        call_arg: AtomicU64::new(0),
         calls_done: AtomicU64::new(0),
         online_ns: AtomicU64::new(0),
     }
@@ -194,11 +196,13 @@ fn ipi_received() {
 }
 
 fn run_pending_call(cpu: usize) {
+    // The function first: `call_on` stores the argument before it.
     let raw = CPUS[cpu].call.swap(0, Ordering::AcqRel);
+    let arg = CPUS[cpu].call_arg.load(Ordering::Acquire);
     if raw != 0 {
-        // SAFETY: only `call_on` stores here, and it stores a `fn()`.
-        let f: fn() = unsafe { core::mem::transmute::<u64, fn()>(raw) };
-        f();
+        // SAFETY: only `call_on` stores here, and it stores a `fn(u64)`.
+        let f: fn(u64) = unsafe { core::mem::transmute::<u64, fn(u64)>(raw) };
+        f(arg);
         CPUS[cpu].calls_done.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -232,15 +236,69 @@ pub fn calls_done(cpu: usize) -> u64 {
         .map_or(0, |c| c.calls_done.load(Ordering::Acquire))
 }
 
-/// Ask CPU `cpu` (an AP, online) to run `f` in its interrupt handler, and
-/// send it the event. Returns at once; [`calls_done`] counts the runs. `f`
-/// runs with interrupts off on that CPU and must only touch atomics.
-pub fn call_on(cpu: usize, f: fn()) -> Result<(), PlatformError> {
+/// Ask CPU `cpu` (an AP, online) to run `f(arg)` in its interrupt handler,
+/// and send it the event. Returns at once; [`calls_done`] counts the runs.
+/// `f` runs with interrupts off on that CPU and must only touch atomics.
+/// One call at a time per CPU: the caller waits for [`calls_done`] before
+/// the next.
+pub fn call_on(cpu: usize, f: fn(u64), arg: u64) -> Result<(), PlatformError> {
     if cpu == 0 || !is_online(cpu) {
         return Err(PlatformError::Unavailable("such CPU online"));
     }
+    CPUS[cpu].call_arg.store(arg, Ordering::Release);
     CPUS[cpu]
         .call
         .store(f as *const () as u64, Ordering::Release);
     crate::platform().send_ipi(cpu)
+}
+
+/// Run `f(arg)` on every other online CPU and wait until each has; how
+/// long it took (ns). Fails naming the first CPU that did not answer in
+/// `timeout_ns`.
+pub fn call_on_others(f: fn(u64), arg: u64, timeout_ns: u64) -> Result<u64, CallError> {
+    let platform = crate::platform();
+    let started = platform.now_ns();
+    let cpus = online();
+    let mut before = [0u64; MAX_CPUS];
+    for (cpu, done) in before.iter_mut().enumerate().take(cpus).skip(1) {
+        *done = calls_done(cpu);
+        call_on(cpu, f, arg).map_err(|e| CallError::Send(cpu, e))?;
+    }
+    let deadline = started.saturating_add(timeout_ns);
+    for (cpu, &done) in before.iter().enumerate().take(cpus).skip(1) {
+        while calls_done(cpu) == done {
+            if platform.now_ns() > deadline {
+                return Err(CallError::Silent(cpu));
+            }
+            core::hint::spin_loop();
+        }
+    }
+    Ok(platform.now_ns() - started)
+}
+
+/// Why [`call_on_others`] failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// The event to this CPU could not be sent.
+    Send(usize, PlatformError),
+    /// This CPU did not run the call in time.
+    Silent(usize),
+}
+
+impl core::fmt::Display for CallError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Send(cpu, e) => write!(f, "cannot send cpu {cpu} the call: {e}"),
+            Self::Silent(cpu) => write!(f, "cpu {cpu} did not run the call in time"),
+        }
+    }
+}
+
+/// Make a change to the kernel's mapping of the page at `virt` visible on
+/// every CPU: this one invalidates its own TLB entry, and every other
+/// online CPU does the same on request (an IPI each, then the wait for
+/// all). The caller changed the page tables first. Returns the time taken.
+pub fn shootdown(virt: u64) -> Result<u64, CallError> {
+    crate::mem::paging::flush(virt);
+    call_on_others(crate::mem::paging::flush, virt, 2_000_000_000)
 }

@@ -11,6 +11,7 @@ use crate::harness::{Test, TestError, TestResult};
 use crate::sched::smp;
 use crate::{check, check_eq, skip};
 use alloc::format;
+use alloc::string::ToString;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 pub const TESTS: &[Test] = &[
@@ -25,6 +26,10 @@ pub const TESTS: &[Test] = &[
     Test {
         name: "smp_lock_is_exact_across_cpus",
         run: lock_is_exact_across_cpus,
+    },
+    Test {
+        name: "smp_tlb_shootdown_reaches_every_cpu",
+        run: tlb_shootdown_reaches_every_cpu,
     },
 ];
 
@@ -51,7 +56,7 @@ fn wait_until(done: impl Fn() -> bool) -> bool {
 static SAID: [AtomicU64; crate::arch::percpu::MAX_CPUS] =
     [const { AtomicU64::new(u64::MAX) }; crate::arch::percpu::MAX_CPUS];
 
-fn say_my_number() {
+fn say_my_number(_: u64) {
     let me = crate::arch::percpu::current();
     SAID[me].store(me as u64, Ordering::Release);
 }
@@ -76,7 +81,8 @@ fn every_cpu_reports_in() -> TestResult {
     check_eq!(smp::online(), offered);
     for (cpu, said) in SAID.iter().enumerate().take(offered).skip(1) {
         said.store(u64::MAX, Ordering::Release);
-        smp::call_on(cpu, say_my_number).map_err(|e| TestError::Fail(format!("cpu {cpu}: {e}")))?;
+        smp::call_on(cpu, say_my_number, 0)
+            .map_err(|e| TestError::Fail(format!("cpu {cpu}: {e}")))?;
         check!(
             wait_until(|| said.load(Ordering::Acquire) != u64::MAX),
             "cpu {cpu} never ran the call"
@@ -118,7 +124,7 @@ fn ipis_reach_each_cpu() -> TestResult {
 const INCREMENTS: u64 = 100_000;
 static COUNTER: spin::Mutex<u64> = spin::Mutex::new(0);
 
-fn hammer() {
+fn hammer(_: u64) {
     for _ in 0..INCREMENTS {
         let mut count = COUNTER.lock();
         // A read and a separate write: without the lock, CPUs interleaving
@@ -137,9 +143,9 @@ fn lock_is_exact_across_cpus() -> TestResult {
     let before: alloc::vec::Vec<u64> = (0..cpus).map(smp::calls_done).collect();
     let started = now();
     for cpu in 1..cpus {
-        smp::call_on(cpu, hammer).map_err(|e| TestError::Fail(format!("cpu {cpu}: {e}")))?;
+        smp::call_on(cpu, hammer, 0).map_err(|e| TestError::Fail(format!("cpu {cpu}: {e}")))?;
     }
-    crate::arch::irq::without_interrupts(hammer);
+    crate::arch::irq::without_interrupts(|| hammer(0));
     for (cpu, &done_before) in before.iter().enumerate().skip(1) {
         let deadline = now() + 20 * ANSWER_NS;
         while smp::calls_done(cpu) == done_before {
@@ -154,4 +160,70 @@ fn lock_is_exact_across_cpus() -> TestResult {
     );
     check_eq!(total, INCREMENTS * cpus as u64);
     Ok(())
+}
+
+/// What each CPU last read through the probe page.
+static READ: [AtomicU64; crate::arch::percpu::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; crate::arch::percpu::MAX_CPUS];
+
+fn read_probe(virt: u64) {
+    // SAFETY: the test maps `virt` to a frame it owns before it asks, and
+    // frees neither frame until every CPU has dropped its translation.
+    let value = unsafe { core::ptr::read_volatile(virt as *const u64) };
+    READ[crate::arch::percpu::current()].store(value, Ordering::Release);
+}
+
+/// Every other CPU reads the probe page; how many saw `want`.
+fn readers_seeing(virt: u64, want: u64) -> Result<usize, TestError> {
+    smp::call_on_others(read_probe, virt, ANSWER_NS)
+        .map_err(|e| TestError::Fail(format!("{e}")))?;
+    Ok((1..smp::online())
+        .filter(|&cpu| READ[cpu].load(Ordering::Acquire) == want)
+        .count())
+}
+
+/// The kernel maps a page to frame A, every CPU reads it (and caches the
+/// translation), the kernel moves the page to frame B: after a shootdown
+/// every CPU must read B. Whether a CPU without it still reads A is said,
+/// not checked (a TLB may drop an entry whenever it likes).
+fn tlb_shootdown_reaches_every_cpu() -> TestResult {
+    use crate::mem::{self, layout::SCRATCH_BASE, paging::Flags};
+    const A: u64 = 0xa1a1_a1a1_0000_000a;
+    const B: u64 = 0xb2b2_b2b2_0000_000b;
+    if smp::online() < 2 {
+        skip!("one CPU online: no other TLB to shoot down");
+    }
+    let others = smp::online() - 1;
+    let fail = |what: &str| TestError::Fail(what.to_string());
+    let virt = SCRATCH_BASE + 0x50_0000;
+    let a = mem::alloc_frame().ok_or_else(|| fail("no frame"))?;
+    let b = mem::alloc_frame().ok_or_else(|| fail("no frame"))?;
+    // SAFETY: the identity map reaches both frames, which this test owns.
+    unsafe {
+        core::ptr::write_volatile(a as *mut u64, A);
+        core::ptr::write_volatile(b as *mut u64, B);
+    }
+    let flags = Flags::WRITABLE | Flags::NO_EXECUTE;
+    mem::map_page(virt, a, flags).map_err(|e| fail(&format!("map: {e}")))?;
+    let result = (|| {
+        check_eq!(readers_seeing(virt, A)?, others);
+        // Move the page; this CPU's own entry goes, the others' stay.
+        mem::unmap_page(virt).map_err(|e| fail(&format!("unmap: {e}")))?;
+        mem::map_page(virt, b, flags).map_err(|e| fail(&format!("map: {e}")))?;
+        let stale = others - readers_seeing(virt, B)?;
+        let took = smp::shootdown(virt).map_err(|e| fail(&format!("{e}")))?;
+        let fresh = readers_seeing(virt, B)?;
+        crate::kprintln!(
+            "# before the shootdown {stale} of {others} CPU(s) still read the old frame; \
+             the shootdown took {took} ns"
+        );
+        check_eq!(fresh, others);
+        Ok(())
+    })();
+    // Gone everywhere before the frames go back.
+    let _ = mem::unmap_page(virt);
+    let _ = smp::shootdown(virt);
+    let _ = mem::free_frame(a);
+    let _ = mem::free_frame(b);
+    result
 }
