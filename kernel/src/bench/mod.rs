@@ -43,6 +43,8 @@ mod proc_benches;
 #[cfg(target_os = "none")]
 mod runner;
 #[cfg(target_os = "none")]
+mod smp_benches;
+#[cfg(target_os = "none")]
 pub use runner::{BUDGET_NS, RunError, all_benches, list, measure, run};
 
 use alloc::string::String;

@@ -103,6 +103,9 @@ pub fn all_benches() -> Vec<Bench> {
     benches.extend_from_slice(crate::platform().benches());
     benches.extend_from_slice(super::block_benches::BENCHES);
     benches.extend_from_slice(super::proc_benches::BENCHES);
+    if crate::sched::smp::online() > 1 {
+        benches.extend_from_slice(super::smp_benches::BENCHES);
+    }
     benches
 }
 

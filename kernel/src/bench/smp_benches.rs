@@ -1,0 +1,134 @@
+//! What it costs CPUs to talk to each other: an event's round trip from
+//! CPU 0 to CPU 1 and back, a TLB shootdown to every other CPU, and a lock
+//! handed from one CPU to another. Listed only when more than one CPU is
+//! online (`all_benches`).
+//!
+//! Natively an event is a write to the local APIC's ICR and an interrupt;
+//! under HVM each ICR write is an exit that Xen's emulated APIC turns into
+//! an interrupt for the other vCPU; under PVH it is an event channel: one
+//! hypercall to send, an upcall to receive. A lock hand-off crosses no
+//! device at all, so it should cost about the same everywhere (on the
+//! nested bed, as much as the host's scheduling of the vCPUs allows).
+
+use super::{Bench, BenchError, Role, Samples, cycles};
+use crate::sched::smp;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+pub const BENCHES: &[Bench] = &[
+    Bench {
+        name: "smp_ipi_round_trip",
+        what: "CPU 0 -> CPU 1 -> CPU 0: an event there, one back, until CPU 0 handled it",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 2000,
+        run: ipi_round_trip,
+    },
+    Bench {
+        name: "smp_tlb_shootdown",
+        what: "invalidate one page on every CPU: locally, then an event to each other CPU and wait",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 2000,
+        run: tlb_shootdown,
+    },
+    Bench {
+        name: "smp_lock_handoff",
+        what: "a spin lock passed from CPU 0 to CPU 1 (mean of 200 hand-offs each way)",
+        pair: None,
+        role: Role::Neither,
+        max_iters: 50,
+        run: lock_handoff,
+    },
+];
+
+/// How long any one wait may last before the bench gives up.
+const WAIT_NS: u64 = 2_000_000_000;
+
+fn wait_for(done: impl Fn() -> bool) -> Result<(), BenchError> {
+    let platform = crate::platform();
+    let deadline = platform.now_ns().saturating_add(WAIT_NS);
+    while !done() {
+        if platform.now_ns() > deadline {
+            return Err("the other CPU did not answer within 2 s".into());
+        }
+        core::hint::spin_loop();
+    }
+    Ok(())
+}
+
+fn send_back(_: u64) {
+    // The answer to CPU 0; a failure shows there as a timeout.
+    let _ = crate::platform().send_ipi(0);
+}
+
+fn ipi_round_trip(iters: u32) -> Result<Samples, BenchError> {
+    let mut samples = Samples::new();
+    for _ in 0..iters {
+        let handled = smp::ipis(0);
+        let done = smp::calls_done(1);
+        let start = cycles();
+        smp::call_on(1, send_back, 0).map_err(|e| alloc::format!("{e}"))?;
+        wait_for(|| smp::ipis(0) > handled)?;
+        samples.push(cycles().saturating_sub(start));
+        // The call counts as done just after it sent: wait for that too.
+        wait_for(|| smp::calls_done(1) > done)?;
+    }
+    Ok(samples)
+}
+
+fn tlb_shootdown(iters: u32) -> Result<Samples, BenchError> {
+    // Any kernel page will do: the invalidation is what is measured.
+    let virt = BENCHES.as_ptr() as u64 & !0xfff;
+    let mut samples = Samples::new();
+    for _ in 0..iters {
+        let start = cycles();
+        smp::shootdown(virt).map_err(|e| alloc::format!("{e}"))?;
+        samples.push(cycles().saturating_sub(start));
+    }
+    Ok(samples)
+}
+
+/// Hand-offs per direction in one sample.
+const HANDOFFS: u64 = 200;
+static LOCK: spin::Mutex<()> = spin::Mutex::new(());
+/// Whose turn it is to take the lock: even for CPU 0, odd for CPU 1.
+static TURN: AtomicU64 = AtomicU64::new(0);
+
+/// CPU 1's side: take the lock on each odd turn, pass it back; give up
+/// (as CPU 0 does) if a turn does not come within [`WAIT_NS`].
+fn other_side(_: u64) {
+    let platform = crate::platform();
+    for round in 0..HANDOFFS {
+        let mine = 2 * round + 1;
+        let deadline = platform.now_ns().saturating_add(WAIT_NS);
+        while TURN.load(Ordering::Acquire) != mine {
+            if platform.now_ns() > deadline {
+                return;
+            }
+            core::hint::spin_loop();
+        }
+        let guard = LOCK.lock();
+        TURN.store(mine + 1, Ordering::Release);
+        drop(guard);
+    }
+}
+
+fn lock_handoff(iters: u32) -> Result<Samples, BenchError> {
+    let mut samples = Samples::new();
+    for _ in 0..iters {
+        TURN.store(0, Ordering::Release);
+        let done = smp::calls_done(1);
+        smp::call_on(1, other_side, 0).map_err(|e| alloc::format!("{e}"))?;
+        let start = cycles();
+        for round in 0..HANDOFFS {
+            let mine = 2 * round;
+            wait_for(|| TURN.load(Ordering::Acquire) == mine)?;
+            let guard = LOCK.lock();
+            TURN.store(mine + 1, Ordering::Release);
+            drop(guard);
+        }
+        wait_for(|| smp::calls_done(1) > done)?;
+        samples.push(cycles().saturating_sub(start) / (2 * HANDOFFS));
+    }
+    Ok(samples)
+}
