@@ -46,13 +46,8 @@ impl LifecycleArgs {
     /// The scenarios of `column` that were asked for: all unless
     /// `--scenario` names some.
     pub fn chosen(&self, column: &[Scenario]) -> Vec<Scenario> {
-        let asked = |s: &Scenario| {
-            if self.scenario.is_empty() {
-                !s.opt_in()
-            } else {
-                self.scenario.iter().any(|n| n == s.name())
-            }
-        };
+        let asked =
+            |s: &Scenario| self.scenario.is_empty() || self.scenario.iter().any(|n| n == s.name());
         column.iter().copied().filter(asked).collect()
     }
 

@@ -137,15 +137,6 @@ impl Scenario {
         Self::UserShell(GuestKind::Hvm),
     ];
 
-    /// Run only when named (`--scenario`), not by default: HVM save and
-    /// restore passes alone (`lifecycle --hvm`), but twice, inside the
-    /// whole `make test`, the HVM column stopped with QEMU idle until the
-    /// bed's 20-minute watchdog; kept out of the default run until that is
-    /// diagnosed.
-    pub fn opt_in(self) -> bool {
-        self == Self::SaveRestore(GuestKind::Hvm)
-    }
-
     /// The guest's name, which is also the scenario's.
     pub fn name(self) -> &'static str {
         match self {
