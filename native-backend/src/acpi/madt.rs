@@ -1,10 +1,10 @@
-//! The MADT ("APIC"): where the local APIC and I/O APICs are, and how ISA
-//! IRQs reach them.
+//! The MADT ("APIC"): where the local APIC and I/O APICs are, how ISA
+//! IRQs reach them, and which processors (local APICs) the machine has.
 
 use virtus_kernel::mem::PhysMemory;
 
 use super::tables::{SDT_HEADER_LEN, Sdt, addr, read_array, read_into, u16_at, u32_at, u64_at};
-use super::{AcpiError, MAX_IOAPICS, MAX_OVERRIDES};
+use super::{AcpiError, MAX_IOAPICS, MAX_LOCAL_APICS, MAX_OVERRIDES};
 
 /// A fixed-capacity list: discovery runs before there is a heap.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +58,19 @@ pub struct InterruptOverride {
     pub inti_flags: u16,
 }
 
+/// A processor the MADT lists as usable: a Processor Local APIC (type 0)
+/// or Processor Local x2APIC (type 9) entry that is enabled or
+/// online-capable (ACPI 6.5, 5.2.12.2 and 5.2.12.12).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalApicInfo {
+    /// Its local APIC ID: where INIT, SIPI and IPIs are addressed.
+    pub apic_id: u32,
+    /// The ACPI processor UID the entry names.
+    pub uid: u32,
+    /// Flags bit 0: usable now. Otherwise it is only online-capable (bit 1).
+    pub enabled: bool,
+}
+
 /// What the MADT says about interrupt controllers.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Madt {
@@ -65,7 +78,15 @@ pub(super) struct Madt {
     pub(super) pcat_compat: bool,
     pub(super) ioapics: FixedList<IoApicInfo, MAX_IOAPICS>,
     pub(super) overrides: FixedList<InterruptOverride, MAX_OVERRIDES>,
+    /// Usable processors in table order, the first [`MAX_LOCAL_APICS`].
+    pub(super) local_apics: FixedList<LocalApicInfo, MAX_LOCAL_APICS>,
+    /// Usable processors listed beyond those (not kept, only counted).
+    pub(super) local_apics_beyond: usize,
 }
+
+/// Local APIC flags: bit 0 Enabled, bit 1 Online Capable.
+const LAPIC_ENABLED: u32 = 1 << 0;
+const LAPIC_ONLINE_CAPABLE: u32 = 1 << 1;
 
 /// MADT Flags bit 0: the machine also has a dual 8259 PIC to mask.
 pub(super) const MADT_PCAT_COMPAT: u32 = 1 << 0;
@@ -85,6 +106,8 @@ impl Madt {
             pcat_compat: u32_at(&fixed, 4) & MADT_PCAT_COMPAT != 0,
             ioapics: FixedList::new(),
             overrides: FixedList::new(),
+            local_apics: FixedList::new(),
+            local_apics_beyond: 0,
         };
         let malformed = |offset, what| AcpiError::Malformed {
             table,
@@ -164,7 +187,25 @@ impl Madt {
                     }
                     madt.local_apic_address = u64_at(&entry, 4);
                 }
-                // Processor Local APICs, NMI sources and the rest: not needed here.
+                MADT_LOCAL_APIC | MADT_LOCAL_X2APIC => {
+                    let (need, id, uid, flags) = if kind == MADT_LOCAL_APIC {
+                        (8, entry[3].into(), entry[2].into(), u32_at(&entry, 4))
+                    } else {
+                        (16, u32_at(&entry, 4), u32_at(&entry, 12), u32_at(&entry, 8))
+                    };
+                    if len < need {
+                        return Err(malformed(off, "local APIC entry shorter than its type"));
+                    }
+                    if flags & (LAPIC_ENABLED | LAPIC_ONLINE_CAPABLE) != 0 {
+                        madt.add_local_apic(LocalApicInfo {
+                            apic_id: id,
+                            uid,
+                            enabled: flags & LAPIC_ENABLED != 0,
+                        })
+                        .map_err(|what| malformed(off, what))?;
+                    }
+                }
+                // NMI sources and the rest: not needed here.
                 _ => {}
             }
             off += len;
@@ -173,6 +214,32 @@ impl Madt {
     }
 }
 
+impl Madt {
+    /// Record a usable processor, refusing an ID no CPU can have or one
+    /// listed twice: either would send INIT to the wrong CPU, or twice.
+    fn add_local_apic(&mut self, lapic: LocalApicInfo) -> Result<(), &'static str> {
+        // 0xff in a type-0 entry and 0xffffffff in a type-9 one are the
+        // broadcast addresses, never a CPU's.
+        if lapic.apic_id == 0xff || lapic.apic_id == u32::MAX {
+            return Err("local APIC entry with the broadcast ID");
+        }
+        if self
+            .local_apics
+            .as_slice()
+            .iter()
+            .any(|l| l.apic_id == lapic.apic_id)
+        {
+            return Err("local APIC ID listed twice");
+        }
+        if !self.local_apics.push(lapic) {
+            self.local_apics_beyond += 1;
+        }
+        Ok(())
+    }
+}
+
+pub(super) const MADT_LOCAL_APIC: u8 = 0;
+pub(super) const MADT_LOCAL_X2APIC: u8 = 9;
 pub(super) const MADT_IO_APIC: u8 = 1;
 pub(super) const MADT_INTERRUPT_SOURCE_OVERRIDE: u8 = 2;
 const MADT_LOCAL_APIC_ADDRESS_OVERRIDE: u8 = 5;
@@ -263,5 +330,70 @@ mod tests {
             discover(&mem, 0).unwrap().local_apic_address(),
             0x1_0000_0000
         );
+    }
+
+    fn cpus(entries: &[Vec<u8>]) -> Result<Vec<LocalApicInfo>, AcpiError> {
+        let mem = machine(madt(0xfee0_0000, entries), fadt(276, |_| {}), QEMU_S5);
+        discover(&mem, 0).map(|info| info.local_apics().to_vec())
+    }
+
+    fn cpu(apic_id: u32, uid: u32, enabled: bool) -> LocalApicInfo {
+        LocalApicInfo {
+            apic_id,
+            uid,
+            enabled,
+        }
+    }
+
+    #[test]
+    fn usable_processors_are_kept_in_table_order() {
+        // Xen's hvmloader: APIC IDs 2 * vCPU, and entries for vCPUs that
+        // are neither enabled nor online-capable, which are left out.
+        let found = cpus(&[
+            lapic_entry(0, 0, 1),
+            ioapic_entry(1, 0xfec0_0000, 0),
+            lapic_entry(1, 2, 1),
+            lapic_entry(2, 4, 0),
+            lapic_entry(3, 6, 0b10),
+            x2apic_entry(300, 300, 1),
+        ])
+        .unwrap();
+        assert_eq!(
+            found,
+            [
+                cpu(0, 0, true),
+                cpu(2, 1, true),
+                cpu(6, 3, false),
+                cpu(300, 300, true)
+            ]
+        );
+        assert_eq!(cpus(&[ioapic_entry(1, 0xfec0_0000, 0)]).unwrap(), []);
+        assert_eq!(discover(&qemu_machine(), 0).unwrap().local_apics().len(), 1);
+    }
+
+    #[test]
+    fn processor_entries_are_validated() {
+        let mut short = x2apic_entry(1, 1, 1);
+        short[1] = 12;
+        short.truncate(12);
+        let twice = [lapic_entry(0, 3, 1), x2apic_entry(1, 3, 1)];
+        let broadcast = [lapic_entry(0, 0xff, 1)];
+        for (entries, offset) in [(&[short][..], 44), (&twice[..], 52), (&broadcast[..], 44)] {
+            assert!(
+                matches!(cpus(entries), Err(AcpiError::Malformed { offset: o, .. }) if o == offset),
+                "{entries:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn processors_beyond_the_list_are_counted() {
+        let entries: Vec<_> = (0..MAX_LOCAL_APICS as u32 + 3)
+            .map(|i| x2apic_entry(i, i, 1))
+            .collect();
+        let mem = machine(madt(0xfee0_0000, &entries), fadt(276, |_| {}), QEMU_S5);
+        let info = discover(&mem, 0).unwrap();
+        assert_eq!(info.local_apics().len(), MAX_LOCAL_APICS);
+        assert_eq!(info.local_apics_beyond(), 3);
     }
 }

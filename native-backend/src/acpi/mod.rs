@@ -29,7 +29,7 @@ pub use aml::SleepTypes;
 pub use error::{AcpiError, Signature};
 pub use events::{AcpiModeSwitch, GpeBlock, Pm1EventBlocks};
 pub use fadt::{PmTimer, ResetRegister, ResetRegisterAddress};
-pub use madt::{InterruptOverride, IoApicInfo};
+pub use madt::{InterruptOverride, IoApicInfo, LocalApicInfo};
 
 use aml::find_s5;
 use fadt::{FADT_MIN_LEN, Fadt};
@@ -39,6 +39,9 @@ use tables::{RootTable, SDT_HEADER_LEN};
 
 /// How many I/O APICs [`AcpiInfo`] records; PCs have one, large servers a handful.
 pub const MAX_IOAPICS: usize = 8;
+/// How many processors [`AcpiInfo`] records (more are counted, not kept;
+/// the kernel runs on at most a handful).
+pub const MAX_LOCAL_APICS: usize = 64;
 /// How many ISA interrupt source overrides [`AcpiInfo`] records (one per ISA IRQ).
 pub const MAX_OVERRIDES: usize = 16;
 
@@ -91,6 +94,17 @@ impl AcpiInfo {
             .filter(|i| i.gsi_base <= gsi)
             .max_by_key(|i| i.gsi_base)?;
         Some((ioapic.address.into(), ioapic.gsi_base))
+    }
+
+    /// The usable processors (enabled or online-capable local APICs and
+    /// x2APICs), in table order; at most [`MAX_LOCAL_APICS`].
+    pub fn local_apics(&self) -> &[LocalApicInfo] {
+        self.madt.local_apics.as_slice()
+    }
+
+    /// Usable processors the table lists beyond [`Self::local_apics`].
+    pub fn local_apics_beyond(&self) -> usize {
+        self.madt.local_apics_beyond
     }
 
     /// ISA interrupt source overrides (bus 0 only).

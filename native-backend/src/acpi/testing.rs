@@ -4,7 +4,10 @@
 use virtus_kernel::mem::PhysMemory;
 
 use super::fadt::{FADT_PARSED_LEN, FADT_RESET_REG_SUP, FADT_TMR_VAL_EXT, GAS_SYSTEM_IO};
-use super::madt::{MADT_INTERRUPT_SOURCE_OVERRIDE, MADT_IO_APIC, MADT_PCAT_COMPAT};
+use super::madt::{
+    MADT_INTERRUPT_SOURCE_OVERRIDE, MADT_IO_APIC, MADT_LOCAL_APIC, MADT_LOCAL_X2APIC,
+    MADT_PCAT_COMPAT,
+};
 use super::rsdp::{BIOS_AREA, EBDA_SEGMENT_PTR};
 
 /// Physical memory made of disjoint regions; a read must fall wholly
@@ -120,6 +123,24 @@ pub(super) fn ioapic_entry(id: u8, address: u32, gsi_base: u32) -> Vec<u8> {
     e
 }
 
+/// A Processor Local APIC entry (type 0).
+pub(super) fn lapic_entry(uid: u8, apic_id: u8, flags: u32) -> Vec<u8> {
+    let mut e = vec![MADT_LOCAL_APIC, 8, uid, apic_id, 0, 0, 0, 0];
+    put32(&mut e, 4, flags);
+    e
+}
+
+/// A Processor Local x2APIC entry (type 9).
+pub(super) fn x2apic_entry(uid: u32, apic_id: u32, flags: u32) -> Vec<u8> {
+    let mut e = vec![0; 16];
+    e[0] = MADT_LOCAL_X2APIC;
+    e[1] = 16;
+    put32(&mut e, 4, apic_id);
+    put32(&mut e, 8, flags);
+    put32(&mut e, 12, uid);
+    e
+}
+
 pub(super) fn override_entry(source: u8, gsi: u32, flags: u16) -> Vec<u8> {
     let mut e = vec![
         MADT_INTERRUPT_SOURCE_OVERRIDE,
@@ -200,7 +221,7 @@ pub(super) fn qemu_madt() -> Vec<u8> {
     madt(
         0xfee0_0000,
         &[
-            vec![0, 8, 0, 0, 1, 0, 0, 0], // Processor Local APIC, skipped
+            lapic_entry(0, 0, 1),
             ioapic_entry(0, 0xfec0_0000, 0),
             override_entry(0, 2, 0),
             override_entry(9, 9, 0x000d),
