@@ -1,6 +1,10 @@
 //! The local APIC: x2APIC (MSRs) where the CPU has it, xAPIC (MMIO)
 //! otherwise; its timer in TSC-deadline mode where available, one-shot
-//! count-down mode otherwise; self-IPIs; end of interrupt.
+//! count-down mode otherwise; self-IPIs, IPIs to other CPUs and the
+//! INIT and STARTUP messages that start them; end of interrupt.
+//!
+//! One `LocalApic` serves every CPU: each CPU reaches its own APIC at the
+//! same MMIO address or MSRs, so the value only says how to get there.
 
 use crate::cpu::{self, MSR_APIC_BASE, MSR_TSC_DEADLINE, MSR_X2APIC_BASE};
 use core::ptr::NonNull;
@@ -13,7 +17,11 @@ mod reg {
     pub const SPURIOUS: u32 = 0xf0;
     pub const ICR_LOW: u32 = 0x300;
     pub const ICR_HIGH: u32 = 0x310;
+    pub const TPR: u32 = 0x80;
     pub const LVT_TIMER: u32 = 0x320;
+    pub const LVT_LINT0: u32 = 0x350;
+    pub const LVT_LINT1: u32 = 0x360;
+    pub const LVT_ERROR: u32 = 0x370;
     pub const TIMER_INITIAL: u32 = 0x380;
     pub const TIMER_CURRENT: u32 = 0x390;
     pub const TIMER_DIVIDE: u32 = 0x3e0;
@@ -25,12 +33,24 @@ const APIC_BASE_X2APIC: u64 = 1 << 10;
 const LVT_MASKED: u32 = 1 << 16;
 const LVT_TSC_DEADLINE: u32 = 0b10 << 17;
 const DIVIDE_BY_16: u32 = 0b0011;
+/// ICR delivery modes (bits 8-10) and bits (Intel SDM 11.6.1).
+const ICR_FIXED: u32 = 0b000 << 8;
+const ICR_INIT: u32 = 0b101 << 8;
+const ICR_STARTUP: u32 = 0b110 << 8;
+/// Level "assert": required for every message but INIT de-assert.
+const ICR_ASSERT: u32 = 1 << 14;
+/// xAPIC only: the previous message is still being sent.
+const ICR_SEND_PENDING: u32 = 1 << 12;
+/// How long an xAPIC's ICR may stay busy before a send is given up.
+const ICR_IDLE_TIMEOUT_NS: u64 = 10_000_000;
 
 /// How registers are reached.
 #[derive(Clone, Copy, Debug)]
 enum Access {
     X2Apic,
-    XApic(NonNull<u8>),
+    /// The page as mapped, and its physical address (which every CPU's
+    /// IA32_APIC_BASE must name for the mapping to reach its APIC).
+    XApic(NonNull<u8>, u64),
 }
 
 /// How the one-shot timer is programmed.
@@ -45,7 +65,7 @@ pub enum TimerMode {
     },
 }
 
-/// The boot CPU's local APIC.
+/// The local APIC, as every CPU reaches its own.
 #[derive(Debug)]
 pub struct LocalApic {
     access: Access,
@@ -53,17 +73,36 @@ pub struct LocalApic {
     timer_vector: u8,
 }
 
-// SAFETY: the MMIO pointer refers to this CPU's APIC page, mapped for the
-// kernel's lifetime; the kernel runs on one CPU.
+// SAFETY: the MMIO pointer refers to the APIC page, mapped for the
+// kernel's lifetime, where each CPU reaches its own APIC.
 unsafe impl Send for LocalApic {}
-// SAFETY: as above; register accesses are single loads/stores.
+// SAFETY: as above; register accesses are single loads/stores to the
+// running CPU's own APIC, and the one two-register write (the xAPIC ICR)
+// runs with interrupts off.
 unsafe impl Sync for LocalApic {}
 
-/// Errors bringing up the APIC.
+/// Errors bringing up the APIC or sending through it.
 #[derive(Debug)]
 pub enum ApicError {
     /// Mapping the xAPIC page failed.
     Map(virtus_kernel::mem::MapError),
+    /// This CPU's APIC sits elsewhere than the boot CPU's mapping.
+    MovedBase(u64),
+    /// An xAPIC addresses 8-bit IDs; this one is wider.
+    IdTooWide(u32),
+    /// The xAPIC's ICR stayed busy with an earlier message.
+    Busy,
+}
+
+impl core::fmt::Display for ApicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Map(e) => write!(f, "cannot map the local APIC: {e:?}"),
+            Self::MovedBase(b) => write!(f, "this CPU's APIC is at {b:#x}, not the boot CPU's"),
+            Self::IdTooWide(id) => write!(f, "APIC ID {id} does not fit an xAPIC destination"),
+            Self::Busy => f.write_str("the APIC's ICR stayed busy"),
+        }
+    }
 }
 
 impl LocalApic {
@@ -83,7 +122,8 @@ impl LocalApic {
             // SAFETY: setting the global enable bit keeps the base address.
             unsafe { cpu::wrmsr(MSR_APIC_BASE, (base | APIC_BASE_ENABLE) & !APIC_BASE_X2APIC) };
             let phys = base & 0x000f_ffff_ffff_f000;
-            Access::XApic(virtus_kernel::mem::map_mmio(phys, 4096).map_err(ApicError::Map)?)
+            let page = virtus_kernel::mem::map_mmio(phys, 4096).map_err(ApicError::Map)?;
+            Access::XApic(page, phys)
         };
         let apic = Self {
             access,
@@ -102,7 +142,7 @@ impl LocalApic {
             Access::X2Apic => unsafe { cpu::rdmsr(MSR_X2APIC_BASE + offset / 16) as u32 },
             // SAFETY: `base` maps the 4 KiB APIC page uncached; offsets are
             // aligned registers inside it.
-            Access::XApic(base) => unsafe {
+            Access::XApic(base, _) => unsafe {
                 base.as_ptr()
                     .add(offset as usize)
                     .cast::<u32>()
@@ -118,13 +158,115 @@ impl LocalApic {
                 cpu::wrmsr(MSR_X2APIC_BASE + offset / 16, u64::from(value))
             },
             // SAFETY: as in `read`.
-            Access::XApic(base) => unsafe {
+            Access::XApic(base, _) => unsafe {
                 base.as_ptr()
                     .add(offset as usize)
                     .cast::<u32>()
                     .write_volatile(value)
             },
         }
+    }
+
+    /// On a CPU other than the boot CPU, first thing: enable its own APIC
+    /// in the boot CPU's mode, with `spurious_vector`, everything local
+    /// masked (timer, LINT0, LINT1, error: nothing is routed to it but
+    /// IPIs) and every priority accepted.
+    pub fn enable_on_this_cpu(&self, spurious_vector: u8) -> Result<(), ApicError> {
+        // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC.
+        let base = unsafe { cpu::rdmsr(MSR_APIC_BASE) };
+        match self.access {
+            // SAFETY: the boot CPU found x2APIC support, and every CPU of
+            // the machine has the same features; xAPIC mode comes first.
+            Access::X2Apic => unsafe {
+                cpu::wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE);
+                cpu::wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE | APIC_BASE_X2APIC);
+            },
+            Access::XApic(_, phys) => {
+                if base & 0x000f_ffff_ffff_f000 != phys {
+                    return Err(ApicError::MovedBase(base & 0x000f_ffff_ffff_f000));
+                }
+                // SAFETY: setting the global enable bit keeps the base address.
+                unsafe { cpu::wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE) };
+            }
+        }
+        self.write(reg::SPURIOUS, 0x100 | u32::from(spurious_vector));
+        for lvt in [
+            reg::LVT_TIMER,
+            reg::LVT_LINT0,
+            reg::LVT_LINT1,
+            reg::LVT_ERROR,
+        ] {
+            self.write(lvt, LVT_MASKED);
+        }
+        self.write(reg::TPR, 0);
+        Ok(())
+    }
+
+    /// Send the APIC `apic_id` an interrupt on `vector` (fixed delivery).
+    pub fn send_ipi(
+        &self,
+        apic_id: u32,
+        vector: u8,
+        now_ns: impl Fn() -> u64,
+    ) -> Result<(), ApicError> {
+        self.send(apic_id, ICR_FIXED | ICR_ASSERT | u32::from(vector), now_ns)
+    }
+
+    /// Send the APIC `apic_id` an INIT (edge, assert): the CPU resets and
+    /// waits for a STARTUP.
+    pub fn send_init(&self, apic_id: u32, now_ns: impl Fn() -> u64) -> Result<(), ApicError> {
+        self.send(apic_id, ICR_INIT | ICR_ASSERT, now_ns)
+    }
+
+    /// Send the APIC `apic_id` a STARTUP: it begins in real mode at
+    /// `page << 12` (CS = `page << 8`, IP = 0).
+    pub fn send_startup(
+        &self,
+        apic_id: u32,
+        page: u8,
+        now_ns: impl Fn() -> u64,
+    ) -> Result<(), ApicError> {
+        self.send(apic_id, ICR_STARTUP | ICR_ASSERT | u32::from(page), now_ns)
+    }
+
+    /// Write the ICR: the destination and `low` (no shorthand). An xAPIC
+    /// takes two writes, the one to the low half sending; it must not be
+    /// busy with an earlier message, and interrupts stay off in between so
+    /// that a handler's own send cannot come between the halves.
+    fn send(&self, apic_id: u32, low: u32, now_ns: impl Fn() -> u64) -> Result<(), ApicError> {
+        match self.access {
+            // SAFETY: x2APIC mode is on; the ICR is one 64-bit MSR with the
+            // 32-bit destination in its high half.
+            Access::X2Apic => unsafe {
+                cpu::wrmsr(
+                    MSR_X2APIC_BASE + reg::ICR_LOW / 16,
+                    u64::from(apic_id) << 32 | u64::from(low),
+                );
+                Ok(())
+            },
+            Access::XApic(..) => {
+                let id = u8::try_from(apic_id).map_err(|_| ApicError::IdTooWide(apic_id))?;
+                virtus_kernel::arch::irq::without_interrupts(|| {
+                    self.wait_icr_idle(&now_ns)?;
+                    self.write(reg::ICR_HIGH, u32::from(id) << 24);
+                    self.write(reg::ICR_LOW, low);
+                    self.wait_icr_idle(&now_ns)
+                })
+            }
+        }
+    }
+
+    /// Wait (by the platform clock, bounded) for an xAPIC's ICR to finish
+    /// sending.
+    fn wait_icr_idle(&self, now_ns: &impl Fn() -> u64) -> Result<(), ApicError> {
+        let deadline = now_ns().saturating_add(ICR_IDLE_TIMEOUT_NS);
+        while self.read(reg::ICR_LOW) & ICR_SEND_PENDING != 0 {
+            if now_ns() > deadline {
+                return Err(ApicError::Busy);
+            }
+            core::hint::spin_loop();
+        }
+        Ok(())
     }
 
     /// Whether registers are reached through MSRs.
@@ -136,7 +278,7 @@ impl LocalApic {
     pub fn id(&self) -> u32 {
         match self.access {
             Access::X2Apic => self.read(reg::ID),
-            Access::XApic(_) => self.read(reg::ID) >> 24,
+            Access::XApic(..) => self.read(reg::ID) >> 24,
         }
     }
 
@@ -154,7 +296,7 @@ impl LocalApic {
     pub fn self_ipi(&self, vector: u8) {
         match self.access {
             Access::X2Apic => self.write(reg::SELF_IPI, u32::from(vector)),
-            Access::XApic(_) => {
+            Access::XApic(..) => {
                 // Destination shorthand "self" (bits 18-19 = 01), fixed delivery.
                 self.write(reg::ICR_HIGH, 0);
                 self.write(reg::ICR_LOW, (1 << 18) | u32::from(vector));

@@ -29,11 +29,15 @@ pub mod tsc;
 pub mod uart16550;
 
 #[cfg(target_os = "none")]
+mod ap_trampoline;
+#[cfg(target_os = "none")]
 mod bench;
 #[cfg(target_os = "none")]
 mod platform;
 #[cfg(target_os = "none")]
 mod sci;
+#[cfg(target_os = "none")]
+mod smp;
 #[cfg(target_os = "none")]
 mod tests;
 

@@ -12,7 +12,7 @@ use virtus_kernel::arch::trap::TrapFrame;
 use virtus_kernel::bench::Bench;
 use virtus_kernel::boot::BootInfo;
 use virtus_kernel::harness::Test;
-use virtus_kernel::platform::{EventHandlers, HostRequest, ShellCommand};
+use virtus_kernel::platform::{CpuStart, EventHandlers, HostRequest, ShellCommand};
 use virtus_kernel::{
     CpuInfo, EventHandler, EventSource, ExitStatus, MmioRegion, Platform, PlatformError,
 };
@@ -29,6 +29,8 @@ pub mod vectors {
     pub const TIMER: u8 = 0x30;
     /// Self-IPI for `send_self_event`.
     pub const SELF_EVENT: u8 = 0x31;
+    /// An IPI from another CPU (or this one): `send_ipi`.
+    pub const IPI: u8 = 0x32;
     /// APIC spurious interrupts.
     pub const SPURIOUS: u8 = 0xff;
 }
@@ -49,6 +51,8 @@ pub struct NativePlatform {
     pub(crate) sci_gsi: Once<u32>,
     handlers: EventHandlers,
     model: Once<&'static str>,
+    /// The CPUs and their APIC IDs, once the boot CPU's APIC is up.
+    cpus: Once<crate::smp::Cpus>,
 }
 
 pub(crate) static PLATFORM: NativePlatform = NativePlatform {
@@ -65,6 +69,7 @@ pub(crate) static PLATFORM: NativePlatform = NativePlatform {
     sci_gsi: Once::new(),
     handlers: EventHandlers::new(),
     model: Once::new(),
+    cpus: Once::new(),
 };
 
 pub(crate) fn notify(source: EventSource) {
@@ -85,6 +90,13 @@ fn on_timer(_: &mut TrapFrame) {
 fn on_self_event(_: &mut TrapFrame) {
     eoi();
     notify(EventSource::SelfEvent);
+}
+
+/// Another CPU's event, on any CPU (the boot CPU included): only the EOI
+/// and the shared, read-only handlers table, no lock another CPU may hold.
+fn on_ipi(_: &mut TrapFrame) {
+    eoi();
+    notify(EventSource::Ipi);
 }
 
 fn on_uart(_: &mut TrapFrame) {
@@ -172,10 +184,13 @@ impl NativePlatform {
         });
         let apic_id = apic.id();
         self.apic.call_once(|| apic);
+        self.cpus
+            .call_once(|| crate::smp::Cpus::discover(acpi.as_ref(), apic_id));
 
         let registered = [
             (vectors::TIMER, on_timer as fn(&mut TrapFrame)),
             (vectors::SELF_EVENT, on_self_event),
+            (vectors::IPI, on_ipi),
             (vectors::UART, on_uart),
             (vectors::SCI, sci::on_sci),
             (vectors::SPURIOUS, on_spurious),
@@ -219,6 +234,50 @@ impl NativePlatform {
 impl Platform for NativePlatform {
     fn name(&self) -> &'static str {
         "native"
+    }
+
+    fn cpu_count(&self) -> usize {
+        self.cpus.get().map_or(1, crate::smp::Cpus::count)
+    }
+
+    fn start_cpu(&self, start: &CpuStart) -> Result<(), PlatformError> {
+        let apic = self
+            .apic
+            .get()
+            .ok_or(PlatformError::Device("the local APIC is not up"))?;
+        let apic_id = self
+            .cpus
+            .get()
+            .and_then(|c| c.apic_id(start.cpu))
+            .filter(|_| start.cpu != 0)
+            .ok_or(PlatformError::Unavailable("such CPU"))?;
+        let start_info = self.boot_info().start_info_paddr;
+        crate::smp::start_cpu(apic, apic_id, start, start_info, tsc::now_ns)
+    }
+
+    fn cpu_init_local(&self, cpu: usize) -> Result<(), PlatformError> {
+        let apic = self
+            .apic
+            .get()
+            .ok_or(PlatformError::Device("the local APIC is not up"))?;
+        apic.enable_on_this_cpu(vectors::SPURIOUS).map_err(|e| {
+            log::error!("cpu {cpu}: {e}");
+            PlatformError::Device("cannot enable this CPU's local APIC")
+        })
+    }
+
+    fn send_ipi(&self, cpu: usize) -> Result<(), PlatformError> {
+        let apic = self
+            .apic
+            .get()
+            .ok_or(PlatformError::Unsupported(EventSource::Ipi))?;
+        let apic_id = self
+            .cpus
+            .get()
+            .and_then(|c| c.apic_id(cpu))
+            .ok_or(PlatformError::Unavailable("such CPU"))?;
+        apic.send_ipi(apic_id, vectors::IPI, tsc::now_ns)
+            .map_err(|_| PlatformError::Device("the local APIC could not send the IPI"))
     }
 
     fn boot_info(&self) -> &BootInfo {
