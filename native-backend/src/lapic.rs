@@ -282,6 +282,18 @@ impl LocalApic {
         }
     }
 
+    /// The running CPU's spurious-vector register and its timer, LINT0 and
+    /// LINT1 entries, for tests of what `enable_on_this_cpu` left.
+    pub fn local_vectors(&self) -> [u32; 4] {
+        [
+            reg::SPURIOUS,
+            reg::LVT_TIMER,
+            reg::LVT_LINT0,
+            reg::LVT_LINT1,
+        ]
+        .map(|r| self.read(r))
+    }
+
     /// The version register (version and number of LVT entries).
     pub fn version(&self) -> u32 {
         self.read(reg::VERSION)

@@ -39,6 +39,8 @@ mod sci;
 #[cfg(target_os = "none")]
 mod smp;
 #[cfg(target_os = "none")]
+mod smp_tests;
+#[cfg(target_os = "none")]
 mod tests;
 
 #[cfg(target_os = "none")]

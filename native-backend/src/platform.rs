@@ -231,6 +231,13 @@ impl NativePlatform {
     }
 }
 
+impl NativePlatform {
+    /// The APIC ID of CPU `cpu` by the core's numbering.
+    pub(crate) fn cpu_apic_id(&self, cpu: usize) -> Option<u32> {
+        self.cpus.get().and_then(|c| c.apic_id(cpu))
+    }
+}
+
 impl Platform for NativePlatform {
     fn name(&self) -> &'static str {
         "native"
@@ -297,7 +304,14 @@ impl Platform for NativePlatform {
     fn tests(&self) -> &'static [Test] {
         // The devices' own lists after the general one, in that order.
         static ALL: Once<alloc::vec::Vec<Test>> = Once::new();
-        ALL.call_once(|| [crate::tests::TESTS, crate::ahci::kernel_tests::TESTS].concat())
+        ALL.call_once(|| {
+            [
+                crate::tests::TESTS,
+                crate::smp_tests::TESTS,
+                crate::ahci::kernel_tests::TESTS,
+            ]
+            .concat()
+        })
     }
 
     fn benches(&self) -> &'static [Bench] {

@@ -1,0 +1,99 @@
+//! Tests of the other CPUs as this backend starts them: their local APIC
+//! as `cpu_init_local` left it, and IPIs to the boot CPU, which the core's
+//! own tests (`smp_*`) do not send.
+
+use crate::platform::{PLATFORM, vectors};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use virtus_kernel::harness::{Test, TestError, TestResult};
+use virtus_kernel::sched::smp;
+use virtus_kernel::{Platform, check, check_eq, skip};
+
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "native_ipi_reaches_the_boot_cpu",
+        run: ipi_reaches_the_boot_cpu,
+    },
+    Test {
+        name: "native_ap_apic_enabled_with_local_sources_masked",
+        run: ap_apic_enabled_with_local_sources_masked,
+    },
+];
+
+const WAIT_NS: u64 = 1_000_000_000;
+
+/// Wait (interrupts on) until `done` holds or a second has passed.
+fn wait_until(done: impl Fn() -> bool) -> bool {
+    let deadline = PLATFORM.now_ns() + WAIT_NS;
+    while !done() {
+        if PLATFORM.now_ns() > deadline {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    true
+}
+
+/// A fixed IPI addressed to the boot CPU's own APIC ID through the ICR
+/// (not the self-IPI shorthand): the path an AP uses to reach CPU 0.
+fn ipi_reaches_the_boot_cpu() -> TestResult {
+    check!(
+        PLATFORM.interrupts_enabled(),
+        "the test needs interrupts on"
+    );
+    let before = smp::ipis(0);
+    for i in 1..=10 {
+        PLATFORM
+            .send_ipi(0)
+            .map_err(|e| TestError::Fail(alloc::format!("send_ipi(0): {e}")))?;
+        check!(
+            wait_until(|| smp::ipis(0) >= before + i),
+            "IPI {i} to the boot CPU was not handled within 1 s"
+        );
+    }
+    Ok(())
+}
+
+/// What an AP's APIC reads, written by the AP itself in `read_on_ap`.
+static SEEN: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+static SEEN_ID: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn read_on_ap(_: u64) {
+    if let Some(apic) = PLATFORM.apic.get() {
+        for (slot, value) in SEEN.iter().zip(apic.local_vectors()) {
+            slot.store(value, Ordering::Release);
+        }
+        SEEN_ID.store(apic.id().into(), Ordering::Release);
+    }
+}
+
+/// Each AP's APIC, read on the AP: software-enabled with the spurious
+/// vector, timer and LINT0/LINT1 masked (nothing but IPIs is routed to
+/// an AP), and answering to the APIC ID it was started by.
+fn ap_apic_enabled_with_local_sources_masked() -> TestResult {
+    if smp::online() < 2 {
+        skip!("one CPU online: no AP to look at");
+    }
+    const MASKED: u32 = 1 << 16;
+    for cpu in 1..smp::online() {
+        SEEN_ID.store(u64::MAX, Ordering::Release);
+        let done = smp::calls_done(cpu);
+        smp::call_on(cpu, read_on_ap, 0)
+            .map_err(|e| TestError::Fail(alloc::format!("call_on({cpu}): {e}")))?;
+        check!(
+            wait_until(|| smp::calls_done(cpu) > done),
+            "cpu {cpu} did not run the call within 1 s"
+        );
+        let [spurious, timer, lint0, lint1] = SEEN.each_ref().map(|s| s.load(Ordering::Acquire));
+        check_eq!(spurious & 0x1ff, 0x100 | u32::from(vectors::SPURIOUS));
+        check!(
+            timer & lint0 & lint1 & MASKED != 0,
+            "cpu {cpu}: timer {timer:#x}, LINT0 {lint0:#x}, LINT1 {lint1:#x} not all masked"
+        );
+        let id = PLATFORM.cpu_apic_id(cpu);
+        check_eq!(
+            SEEN_ID.load(Ordering::Acquire),
+            id.map_or(u64::MAX, u64::from)
+        );
+    }
+    Ok(())
+}
