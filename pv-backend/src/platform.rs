@@ -257,8 +257,11 @@ impl PvPlatform {
         if let Some(console) = self.console.get() {
             console.resume(port);
         }
-        crate::smp::forget_ap_ports();
         let ports = self.bind()?;
+        let aps = crate::smp::rebind_aps(UPCALL_VECTOR, on_ipi_port);
+        if aps > 0 {
+            log::info!("smp: {aps} other vCPU(s) given their upcall and IPI port again");
+        }
         self.self_event_port
             .store(ports.self_event, Ordering::Relaxed);
         Ok(ports)

@@ -217,14 +217,34 @@ pub fn bind_ipi_port(cpu: usize, handler: fn(Port)) -> Result<Port, PlatformErro
     Ok(port)
 }
 
-/// In a new domain (after a restore) the APs' ports are gone and their
-/// numbers may be reused: forget them, so an IPI fails instead of landing
-/// on someone else's port. (Bringing APs back after a restore is not done
-/// yet: they would need their upcall vector and ports again.)
-pub fn forget_ap_ports() {
-    for port in IPI_PORTS.iter().skip(1) {
-        port.store(0, Ordering::Release);
+/// In a new domain (after a restore), from vCPU 0: the APs still run
+/// (their registers and local APICs travel in the HVM save records) but
+/// their ports are gone, their numbers free for reuse, and the per-vCPU
+/// upcall vector is not saved. Route each AP's upcall again and bind it a
+/// new IPI port; both operations name the target vCPU, so vCPU 0 can do
+/// them for it (`hvmop_set_evtchn_upcall_vector` and `evtchn_bind_ipi`
+/// take any vCPU of the domain). An AP that fails is left without IPIs:
+/// `send_ipi` then says so instead of using a stale port. Returns how many
+/// APs were served.
+pub fn rebind_aps(vector: u8, on_ipi: fn(Port)) -> usize {
+    let mut served = 0;
+    for (cpu, slot) in IPI_PORTS.iter().enumerate().skip(1) {
+        if slot.swap(0, Ordering::AcqRel) == 0 {
+            continue;
+        }
+        let Ok(vcpu) = vcpu_id(cpu) else { continue };
+        if evtchn::delivery_mode() == Some(DeliveryMode::PerVcpuVector)
+            && let Err(e) = hvm::set_evtchn_upcall_vector(vcpu, vector)
+        {
+            log::error!("smp: after restore, vCPU {vcpu}'s upcall vector: {e}; no IPIs to it");
+            continue;
+        }
+        match bind_ipi_port(cpu, on_ipi) {
+            Ok(_) => served += 1,
+            Err(e) => log::error!("smp: after restore, cpu {cpu}: {e}; no IPIs to it"),
+        }
     }
+    served
 }
 
 /// Send CPU `cpu` an IPI: `EVTCHNOP_send` on its port.
