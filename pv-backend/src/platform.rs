@@ -6,12 +6,12 @@
 //! | console             | 16550 UART (port I/O)   | PV console ring + event channel       |
 //! | clock               | TSC calibrated by PIT   | pvclock in `vcpu_time_info`           |
 //! | one-shot timer      | local APIC timer        | `VCPUOP_set_singleshot_timer` + VIRQ  |
-//! | interrupts          | IOAPIC + local APIC     | event channels, one upcall vector     |
+//! | interrupts          | IOAPIC + local APIC     | event channels, an upcall per vCPU    |
 //! | idle                | `sti; hlt`              | `sti; SCHEDOP_block`                  |
 //! | power off           | isa-debug-exit / ACPI   | `SCHEDOP_shutdown`                    |
 //! | host requests       | ACPI power button (SCI) | xenstore `control/` watches           |
-//! | other CPUs          | INIT-SIPI-SIPI          | `VCPUOP_initialise` + `VCPUOP_up`      |
-//! | IPIs                | local APIC ICR          | an IPI event channel per vCPU          |
+//! | other CPUs          | INIT-SIPI-SIPI          | `VCPUOP_initialise` + `VCPUOP_up`     |
+//! | IPIs                | local APIC ICR          | an IPI event channel per vCPU         |
 
 use crate::console::{Console, RingFault};
 use crate::debug_console;
