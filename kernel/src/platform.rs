@@ -267,6 +267,14 @@ pub trait Platform: Sync {
         Ok(())
     }
 
+    /// One turn of a spin-wait for another CPU to act. Natively a PAUSE. A
+    /// backend whose CPUs may share a physical CPU (a Xen guest's vCPUs)
+    /// lets the hypervisor run another of them instead: a vCPU spinning
+    /// for one that is not running only burns the time that one needs.
+    fn relax(&self) {
+        core::hint::spin_loop();
+    }
+
     /// Send CPU `cpu` an [`EventSource::Ipi`] event.
     fn send_ipi(&self, cpu: usize) -> Result<(), PlatformError> {
         let _ = cpu;

@@ -7,11 +7,24 @@
 //! local APIC interrupt that needs an EOI), else the domain-wide callback
 //! vector (`HVM_PARAM_CALLBACK_IRQ` type 2, injected by Xen while
 //! `evtchn_upcall_pending` is set, no EOI).
+//!
+//! With several vCPUs, every port is bound to one of them. The 2-level
+//! pending bitmap is the domain's, but Xen flags the selector and upcall
+//! in the `vcpu_info` of the port's vCPU and interrupts that vCPU only. So
+//! each vCPU scans its own `vcpu_info` and handles only its own ports
+//! ([`OWNER`]): a port bound to vCPU 0 that shares a bitmap word with an
+//! AP's port stays pending for vCPU 0, and the reverse.
 
 use crate::abi::{self, DOMID_SELF};
 use crate::hypercall::{XenError, hypercall2};
 use crate::shared_info;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+
+/// The vCPU each port is bound to (0 unless [`bind_ipi_on`] said
+/// otherwise: every VIRQ, interdomain and unbound port of this backend is
+/// bound to vCPU 0, where Xen binds them by default). vCPU ids fit: only
+/// the 32 legacy `vcpu_info` slots are used.
+static OWNER: [AtomicU8; MAX_PORTS] = [const { AtomicU8::new(0) }; MAX_PORTS];
 
 /// An event channel port (`evtchn_port_t`).
 pub type Port = u32;
@@ -69,9 +82,15 @@ impl EventBitmap for shared_info::SharedInfo {
 /// Masked ports keep their pending bit for `unmask` to re-deliver. Events
 /// arriving during the pass set `evtchn_pending_sel` and the upcall flag
 /// again, so the caller loops on the flag rather than re-scanning here
-/// (which would let one busy port starve the others). Returns the number
-/// of ports handled.
-pub fn scan_pending(sel: u64, bits: &impl EventBitmap, mut handle: impl FnMut(Port)) -> usize {
+/// (which would let one busy port starve the others). Only ports for which
+/// `mine` holds are taken (the others belong to another vCPU and stay
+/// pending for it). Returns the number of ports handled.
+pub fn scan_pending(
+    sel: u64,
+    bits: &impl EventBitmap,
+    mine: impl Fn(Port) -> bool,
+    mut handle: impl FnMut(Port),
+) -> usize {
     let mut handled = 0;
     let mut words = sel;
     while words != 0 {
@@ -81,7 +100,7 @@ pub fn scan_pending(sel: u64, bits: &impl EventBitmap, mut handle: impl FnMut(Po
         while ready != 0 {
             let port = (w * 64) as Port + ready.trailing_zeros();
             ready &= ready - 1;
-            if bits.test_and_clear_pending(port) {
+            if mine(port) && bits.test_and_clear_pending(port) {
                 handle(port);
                 handled += 1;
             }
@@ -108,17 +127,27 @@ fn dispatch(port: Port) {
     }
 }
 
-/// The work of one upcall: clear the upcall flag *before* scanning (an
-/// event that arrives mid-scan sets it again), take the selector, scan,
-/// and repeat until Xen has not flagged anything new.
-pub fn handle_upcall() {
+/// Whether `port` is bound to `vcpu`.
+fn owned_by(port: Port, vcpu: usize) -> bool {
+    OWNER
+        .get(port as usize)
+        .is_some_and(|o| usize::from(o.load(Ordering::Acquire)) == vcpu)
+}
+
+/// The work of one upcall on vCPU `vcpu`: clear its upcall flag *before*
+/// scanning (an event that arrives mid-scan sets it again), take its
+/// selector, scan its ports, and repeat until Xen has not flagged
+/// anything new.
+pub fn handle_upcall(vcpu: usize) {
     UPCALLS.fetch_add(1, Ordering::Relaxed);
-    if let Some(si) = shared_info::get() {
+    if let Some(si) = shared_info::get()
+        && vcpu < abi::shared_info_off::LEGACY_MAX_VCPUS
+    {
         loop {
-            si.clear_upcall_pending();
-            let sel = si.pending_sel_take();
-            scan_pending(sel, si, dispatch);
-            if !si.upcall_pending() {
+            si.clear_upcall_pending(vcpu);
+            let sel = si.pending_sel_take(vcpu);
+            scan_pending(sel, si, |port| owned_by(port, vcpu), dispatch);
+            if !si.upcall_pending(vcpu) {
                 break;
             }
         }
@@ -132,7 +161,8 @@ pub fn handle_upcall() {
 
 #[cfg(target_os = "none")]
 fn upcall_entry(_frame: &mut virtus_kernel::arch::trap::TrapFrame) {
-    handle_upcall();
+    // The core numbers CPUs as Xen numbers vCPUs (see `smp::vcpu_id`).
+    handle_upcall(virtus_kernel::arch::percpu::current());
 }
 
 /// Route event upcalls to `vector`: map shared_info, enable the local APIC
@@ -204,6 +234,9 @@ pub fn resume(vector: u8, new_domain: bool) -> Result<DeliveryMode, XenError> {
         for slot in &HANDLERS {
             slot.store(core::ptr::null_mut(), Ordering::Release);
         }
+        for owner in &OWNER {
+            owner.store(0, Ordering::Release);
+        }
         if let Some(si) = shared_info::get() {
             si.mask_all();
         }
@@ -246,8 +279,26 @@ pub fn bind_virq(virq: u32) -> Result<Port, XenError> {
 
 /// A new port for interrupting vCPU 0 from this domain.
 pub fn bind_ipi() -> Result<Port, XenError> {
-    let mut arg = abi::EvtchnBindIpi { vcpu: 0, port: 0 };
+    bind_ipi_on(0)
+}
+
+/// A new port for interrupting vCPU `vcpu` (< 32) from this domain;
+/// events on it are delivered to, and handled by, that vCPU only.
+pub fn bind_ipi_on(vcpu: u32) -> Result<Port, XenError> {
+    let owner = u8::try_from(vcpu)
+        .ok()
+        .filter(|&v| usize::from(v) < abi::shared_info_off::LEGACY_MAX_VCPUS)
+        .ok_or(XenError::Inval)?;
+    let mut arg = abi::EvtchnBindIpi { vcpu, port: 0 };
     op(abi::EVTCHNOP_BIND_IPI, &mut arg)?;
+    match OWNER.get(arg.port as usize) {
+        Some(slot) => slot.store(owner, Ordering::Release),
+        None => {
+            // A port the 2-level ABI cannot signal: give it back.
+            let _ = op(abi::EVTCHNOP_CLOSE, &mut abi::EvtchnPort { port: arg.port });
+            return Err(XenError::NoSpace);
+        }
+    }
     Ok(arg.port)
 }
 
@@ -283,6 +334,9 @@ pub fn send(port: Port) -> Result<(), XenError> {
 pub fn close(port: Port) -> Result<(), XenError> {
     if let Some(slot) = HANDLERS.get(port as usize) {
         slot.store(core::ptr::null_mut(), Ordering::Release);
+    }
+    if let Some(owner) = OWNER.get(port as usize) {
+        owner.store(0, Ordering::Release);
     }
     op(abi::EVTCHNOP_CLOSE, &mut abi::EvtchnPort { port })
 }
@@ -323,108 +377,5 @@ pub fn unhandled() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    extern crate std;
-    use core::cell::Cell;
-    use std::vec::Vec;
-
-    struct Bitmaps {
-        pending: [Cell<u64>; 64],
-        mask: [u64; 64],
-    }
-
-    impl Bitmaps {
-        fn new(pending: &[Port], masked: &[Port]) -> Bitmaps {
-            let mut b = Bitmaps {
-                pending: [const { Cell::new(0) }; 64],
-                mask: [0; 64],
-            };
-            for &p in pending {
-                let w = &b.pending[p as usize / 64];
-                w.set(w.get() | 1 << (p % 64));
-            }
-            for &p in masked {
-                b.mask[p as usize / 64] |= 1 << (p % 64);
-            }
-            b
-        }
-        fn sel(&self) -> u64 {
-            (0..64)
-                .filter(|&w| self.pending[w].get() != 0)
-                .fold(0, |s, w| s | 1 << w)
-        }
-    }
-
-    impl EventBitmap for Bitmaps {
-        fn pending_word(&self, w: usize) -> u64 {
-            self.pending[w].get()
-        }
-        fn mask_word(&self, w: usize) -> u64 {
-            self.mask[w]
-        }
-        fn test_and_clear_pending(&self, port: Port) -> bool {
-            let w = &self.pending[port as usize / 64];
-            let bit = 1 << (port % 64);
-            let was = w.get() & bit != 0;
-            w.set(w.get() & !bit);
-            was
-        }
-    }
-
-    #[test]
-    fn scans_several_words_in_order_and_clears_each_bit_once() {
-        let b = Bitmaps::new(&[3, 64, 127, 4095, 0], &[]);
-        let mut seen = Vec::new();
-        assert_eq!(scan_pending(b.sel(), &b, |p| seen.push(p)), 5);
-        assert_eq!(seen, [0, 3, 64, 127, 4095]);
-        assert_eq!(b.sel(), 0);
-        assert_eq!(scan_pending(u64::MAX, &b, |p| seen.push(p)), 0);
-    }
-
-    #[test]
-    fn masked_ports_stay_pending() {
-        let b = Bitmaps::new(&[5, 6, 70], &[6, 70]);
-        let mut seen = Vec::new();
-        scan_pending(b.sel(), &b, |p| seen.push(p));
-        assert_eq!(seen, [5]);
-        assert_eq!(b.pending_word(0), 1 << 6);
-        assert_eq!(b.pending_word(1), 1 << 6);
-    }
-
-    #[test]
-    fn only_selected_words_are_scanned() {
-        let b = Bitmaps::new(&[1, 65], &[]);
-        let mut seen = Vec::new();
-        scan_pending(0b10, &b, |p| seen.push(p));
-        assert_eq!(seen, [65]);
-        assert!(b.test_and_clear_pending(1));
-    }
-
-    #[test]
-    fn events_arriving_mid_scan_wait_for_the_next_pass() {
-        let b = Bitmaps::new(&[2], &[]);
-        let mut seen = Vec::new();
-        scan_pending(b.sel(), &b, |p| {
-            seen.push(p);
-            if p == 2 {
-                // Port 2 fires again while its handler runs.
-                let w = &b.pending[0];
-                w.set(w.get() | 1 << 2);
-            }
-        });
-        assert_eq!(seen, [2]);
-        assert_eq!(b.pending_word(0), 1 << 2);
-    }
-
-    #[test]
-    fn handler_table_refuses_ports_beyond_it() {
-        fn h(_: Port) {}
-        assert!(set_handler(4095, h));
-        assert!(!set_handler(4096, h));
-        dispatch(4095);
-        let before = unhandled();
-        dispatch(4094);
-        assert_eq!(unhandled(), before + 1);
-    }
-}
+#[path = "evtchn_tests.rs"]
+mod tests;

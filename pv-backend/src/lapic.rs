@@ -87,6 +87,31 @@ pub fn enable() {
     write(REG_SVR, SVR_ENABLE_SPURIOUS_FF);
 }
 
+/// On an AP, after [`enable`] ran on the boot CPU: software-enable this
+/// CPU's own local APIC in the mode the boot CPU chose (each CPU has its
+/// own: the x2APIC switch and the SVR are per CPU; the xAPIC page's
+/// address is the same for all, each CPU reaching its own registers
+/// there). False if the boot CPU found no usable APIC.
+pub fn enable_this_cpu() -> bool {
+    match mode() {
+        Some(ApicMode::X2Apic) => {
+            let mut base_msr = Msr::new(IA32_APIC_BASE);
+            // SAFETY: as in `enable`; this CPU's APIC_BASE, on a CPU
+            // whose boot-CPU twin offered x2APIC (CPUID is the domain's).
+            let base = unsafe { base_msr.read() };
+            if base & APIC_BASE_X2APIC == 0 {
+                // SAFETY: the xAPIC -> x2APIC transition, as in `enable`.
+                unsafe { base_msr.write(base | APIC_BASE_ENABLE | APIC_BASE_X2APIC) };
+            }
+        }
+        Some(ApicMode::XApic) => {}
+        None => return false,
+    }
+    write(REG_TPR, 0);
+    write(REG_SVR, SVR_ENABLE_SPURIOUS_FF);
+    true
+}
+
 #[cfg(target_os = "none")]
 fn map_xapic(paddr: u64) -> Option<*mut u8> {
     match virtus_kernel::mem::map_mmio(paddr, 0x1000) {

@@ -4,7 +4,8 @@
 //! A module per Xen facility, named as in Xen's public headers:
 //! `hypercall` (detection and the raw calls), `sched`, `hvm`, `memory`,
 //! `shared_info`, `evtchn`, `console`, `time`, `xenstore` (and `control`, the
-//! toolstack's requests through it), `debug_console` (Xen's own
+//! toolstack's requests through it), `smp` (the other vCPUs and their
+//! IPI channels), `debug_console` (Xen's own
 //! console, for when the PV console is gone), and `lapic` (the one emulated
 //! device a PVH guest still needs: the event-channel upcall arrives as a
 //! local APIC vector that must be acknowledged).
@@ -36,6 +37,8 @@ pub mod xenstore;
 mod bench;
 #[cfg(target_os = "none")]
 mod platform;
+#[cfg(target_os = "none")]
+mod smp;
 #[cfg(target_os = "none")]
 mod suspend;
 #[cfg(target_os = "none")]

@@ -147,26 +147,30 @@ impl SharedInfo {
         self.vcpu_time(0)
     }
 
-    /// vCPU 0's `evtchn_upcall_pending`.
-    pub fn upcall_pending(&self) -> bool {
-        self.upcall_byte().load(Ordering::SeqCst) != 0
+    /// `vcpu`'s `evtchn_upcall_pending` (vCPUs < 32, the legacy slots).
+    pub fn upcall_pending(&self, vcpu: usize) -> bool {
+        self.upcall_byte(vcpu).load(Ordering::SeqCst) != 0
     }
 
-    /// Clear vCPU 0's `evtchn_upcall_pending`; done before each scan so an
+    /// Clear `vcpu`'s `evtchn_upcall_pending`; done before each scan so an
     /// event arriving during the scan sets it again.
-    pub fn clear_upcall_pending(&self) {
-        self.upcall_byte().store(0, Ordering::SeqCst);
+    pub fn clear_upcall_pending(&self, vcpu: usize) {
+        self.upcall_byte(vcpu).store(0, Ordering::SeqCst);
     }
 
-    fn upcall_byte(&self) -> &AtomicU8 {
-        // SAFETY: the byte at offset 0 of vcpu_info[0], inside the page.
-        unsafe { AtomicU8::from_ptr(self.ptr(off::VCPU_INFO + off::VI_UPCALL_PENDING)) }
+    fn upcall_byte(&self, vcpu: usize) -> &AtomicU8 {
+        assert!(vcpu < off::LEGACY_MAX_VCPUS);
+        // SAFETY: the byte at offset 0 of vcpu_info[vcpu] (< 32), inside
+        // the page.
+        unsafe { AtomicU8::from_ptr(self.ptr(off::VCPU_INFO + vcpu * 64 + off::VI_UPCALL_PENDING)) }
     }
 
-    /// Take vCPU 0's `evtchn_pending_sel`, leaving 0 (atomic exchange: Xen
-    /// sets bits concurrently).
-    pub fn pending_sel_take(&self) -> u64 {
-        self.word(off::VCPU_INFO + off::VI_PENDING_SEL)
+    /// Take `vcpu`'s `evtchn_pending_sel`, leaving 0 (atomic exchange: Xen
+    /// sets bits concurrently). Xen sets the selector of the vCPU a port
+    /// is bound to, so each vCPU learns here of its own ports' words only.
+    pub fn pending_sel_take(&self, vcpu: usize) -> u64 {
+        assert!(vcpu < off::LEGACY_MAX_VCPUS);
+        self.word(off::VCPU_INFO + vcpu * 64 + off::VI_PENDING_SEL)
             .swap(0, Ordering::SeqCst)
     }
 
@@ -311,11 +315,18 @@ mod tests {
         poke(base, 8, 0b101);
         poke(base, 0, 1);
         assert_eq!(si.vcpu0_time(), t);
-        assert!(si.upcall_pending());
-        si.clear_upcall_pending();
-        assert!(!si.upcall_pending());
-        assert_eq!(si.pending_sel_take(), 0b101);
-        assert_eq!(si.pending_sel_take(), 0);
+        assert!(si.upcall_pending(0));
+        si.clear_upcall_pending(0);
+        assert!(!si.upcall_pending(0));
+        assert_eq!(si.pending_sel_take(0), 0b101);
+        assert_eq!(si.pending_sel_take(0), 0);
+        // vCPU 3's slot is 64 bytes per vCPU further on.
+        poke(base, 3 * 64 + 8, 0b10);
+        poke(base, 3 * 64, 1);
+        assert!(si.upcall_pending(3));
+        assert!(!si.upcall_pending(0));
+        assert_eq!(si.pending_sel_take(3), 0b10);
+        assert_eq!(si.pending_sel_take(0), 0);
         poke(base, 0xC04, 7);
         poke(base, 0xC0C, 1);
         poke(base, 0xC08, 9);

@@ -51,7 +51,7 @@ fn wait_for(done: impl Fn() -> bool) -> Result<(), BenchError> {
         if platform.now_ns() > deadline {
             return Err("the other CPU did not answer within 2 s".into());
         }
-        core::hint::spin_loop();
+        platform.relax();
     }
     Ok(())
 }
@@ -105,7 +105,7 @@ fn other_side(_: u64) {
             if platform.now_ns() > deadline {
                 return;
             }
-            core::hint::spin_loop();
+            platform.relax();
         }
         let guard = LOCK.lock();
         TURN.store(mine + 1, Ordering::Release);

@@ -139,7 +139,7 @@ fn start(platform: &dyn Platform, cpu: usize) -> Result<(), StartError> {
         if platform.now_ns() > deadline {
             return Err(StartError::Silent);
         }
-        core::hint::spin_loop();
+        platform.relax();
     }
     ONLINE.fetch_add(1, Ordering::AcqRel);
     Ok(())
@@ -270,7 +270,7 @@ pub fn call_on_others(f: fn(u64), arg: u64, timeout_ns: u64) -> Result<u64, Call
             if platform.now_ns() > deadline {
                 return Err(CallError::Silent(cpu));
             }
-            core::hint::spin_loop();
+            platform.relax();
         }
     }
     Ok(platform.now_ns() - started)

@@ -47,7 +47,7 @@ fn wait_until(done: impl Fn() -> bool) -> bool {
         if now() > deadline {
             return false;
         }
-        core::hint::spin_loop();
+        crate::platform().relax();
     }
     true
 }
@@ -150,7 +150,7 @@ fn lock_is_exact_across_cpus() -> TestResult {
         let deadline = now() + 20 * ANSWER_NS;
         while smp::calls_done(cpu) == done_before {
             check!(now() < deadline, "cpu {cpu} never finished its increments");
-            core::hint::spin_loop();
+            crate::platform().relax();
         }
     }
     let total = *COUNTER.lock();
