@@ -80,6 +80,8 @@ test: deps lint
 	$(RUNNER) xen-suite --red --quiet --image $(PV_IMAGE)
 	$(RUNNER) xen-hvm-suite --red --quiet --image $(IMAGE32)
 	$(RUNNER) legs --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
+	$(RUNNER) legs --cpus 2 --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
+	$(RUNNER) legs --cpus 4 --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
 	$(RUNNER) lifecycle --quiet --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE)
 
 ## Host unit tests only.

@@ -23,6 +23,9 @@ pub struct Cpus {
 impl Cpus {
     /// CPU 0 is the boot CPU (`boot_apic_id`, read from its own APIC); the
     /// others follow in MADT order. Without ACPI there is only the boot CPU.
+    /// Only enabled processors are started: an online-capable one may be
+    /// absent until hot-plugged, and a start that times out would stall
+    /// every later one behind it.
     pub fn discover(acpi: Option<&AcpiInfo>, boot_apic_id: u32) -> Self {
         let mut apic_ids = alloc::vec![boot_apic_id];
         if let Some(info) = acpi {
@@ -37,9 +40,14 @@ impl Cpus {
             if !listed.iter().any(|l| l.apic_id == boot_apic_id) {
                 log::warn!("smp: the boot CPU's APIC ID {boot_apic_id} is not in the MADT");
             }
+            let capable = listed.iter().filter(|l| !l.enabled).count();
+            if capable > 0 {
+                log::info!("smp: {capable} online-capable CPU(s) in the MADT left down");
+            }
             apic_ids.extend(
                 listed
                     .iter()
+                    .filter(|l| l.enabled)
                     .map(|l| l.apic_id)
                     .filter(|&id| id != boot_apic_id),
             );

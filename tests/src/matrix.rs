@@ -28,6 +28,11 @@ pub fn matrix() -> Vec<MachineConfig> {
         MachineConfig::new("pc", "max", "4G"),
         // Most memory above 4 GiB: the memory map's high regions.
         MachineConfig::new("q35", "max", "6G"),
+        // Four CPUs on the legacy chipset with an xAPIC and little memory:
+        // the MADT of i440FX, the ICR's two-write protocol, and four APs'
+        // stacks out of 32 MB. (The reference machine runs with 2 and 4
+        // CPUs in `legs --cpus`.)
+        MachineConfig::new("pc", "qemu64", "32M").with_cpus(4),
     ]
 }
 
@@ -48,7 +53,7 @@ mod tests {
     fn quick_runs_the_reference_machine_only() {
         let reference = MachineConfig::new("q35", "max", "128M");
         assert_eq!(configurations(true), [reference]);
-        assert_eq!(configurations(false).len(), 5);
+        assert_eq!(configurations(false).len(), 6);
     }
 
     #[test]
