@@ -114,13 +114,30 @@ pub fn crash_on_purpose(mode: &str) {
             fault_tests::recurse(0);
         }
         "panic" => panic!("crash=panic on the command line"),
+        // The same fault on CPU 1: the report must name the CPU.
+        "ap-pagefault" => match crate::sched::smp::call_on(1, fault_here, 0x0000_4000_dead_0000) {
+            Ok(()) => {
+                let platform = crate::platform();
+                let deadline = platform.now_ns() + 5 * crate::time::NS_PER_SEC;
+                while platform.now_ns() < deadline {
+                    platform.relax();
+                }
+            }
+            Err(e) => log::warn!("crash=ap-pagefault: {e}"),
+        },
         CRASH_AFTER_SUMMARY => panic!("crash=after-summary: crashing after the summary"),
         other => {
             log::warn!(
-                "ignoring crash={other}: expected pagefault, gpf, ud, divide, overflow, panic or after-summary"
+                "ignoring crash={other}: expected pagefault, gpf, ud, divide, overflow, panic, \
+                 ap-pagefault or after-summary"
             );
             return;
         }
     }
     panic!("crash={mode} did not crash");
+}
+
+/// `crash=ap-pagefault`'s call, run on CPU 1.
+fn fault_here(addr: u64) {
+    fault_tests::read_address(addr);
 }

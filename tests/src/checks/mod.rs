@@ -94,6 +94,14 @@ impl Check {
         }
     }
 
+    /// CPUs of the machine the check boots.
+    pub fn cpus(self) -> u32 {
+        match self {
+            Check::Crash(crash) => crash.cpus(),
+            _ => 1,
+        }
+    }
+
     /// The hard limit for the boot. For crashes it is well past
     /// [`CRASH_LIMIT`], so that a slow crash is reported as slow (with its
     /// time) rather than just as a timeout.

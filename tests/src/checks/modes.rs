@@ -19,16 +19,19 @@ pub enum Crash {
     DivideError,
     StackOverflow,
     Panic,
+    /// A page fault on CPU 1 (of two), whose report must name the CPU.
+    ApPageFault,
 }
 
 impl Crash {
-    pub const ALL: [Crash; 6] = [
+    pub const ALL: [Crash; 7] = [
         Crash::PageFault,
         Crash::GeneralProtection,
         Crash::InvalidOpcode,
         Crash::DivideError,
         Crash::StackOverflow,
         Crash::Panic,
+        Crash::ApPageFault,
     ];
 
     /// The `crash=` value on the kernel command line; the text the
@@ -46,7 +49,13 @@ impl Crash {
             Crash::DivideError => ("divide", "divide error", Some("divide_by_zero")),
             Crash::StackOverflow => ("overflow", "stack overflow", Some("recurse")),
             Crash::Panic => ("panic", "panicked", None),
+            Crash::ApPageFault => ("ap-pagefault", "on cpu 1", Some("read_address")),
         }
+    }
+
+    /// CPUs the machine needs for the crash.
+    pub fn cpus(self) -> u32 {
+        if self == Crash::ApPageFault { 2 } else { 1 }
     }
 
     pub fn mode(self) -> &'static str {

@@ -58,7 +58,7 @@ const INJECT_HANG: Check = Check::Inject(Injection::Hang);
 #[test]
 fn every_mode_is_checked_once() {
     let all = Check::all();
-    assert_eq!(all.len(), 1 + 6 + 4 + 3);
+    assert_eq!(all.len(), 1 + 7 + 4 + 3);
     let names: BTreeSet<String> = all.iter().map(|c| c.name()).collect();
     assert_eq!(names.len(), all.len());
     assert_eq!(

@@ -16,6 +16,7 @@ pub fn run(files: &NativeFiles, jobs: usize, quiet: bool) -> bool {
     let config = matrix::matrix().swap_remove(0).with_ramdisk(&files.ramdisk);
     let checks = Check::all();
     let runs = pool::map_parallel(&checks, jobs, |check| {
+        let config = config.with_cpus(check.cpus());
         let label = format!("{config} {}", check.name());
         let (append, timeout) = (check.append(), check.timeout());
         let boot = boot_streamed(&label, &config, image, &append, timeout, quiet);
