@@ -45,6 +45,12 @@ pub struct BenchRequest {
     #[arg(long = "benches", value_name = "FILTER", default_value = "all",
           value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub benches: String,
+    /// CPUs of the three columns (`-smp` natively, `vcpus` under Xen), 1
+    /// to 8; the smp_ benchmarks run only with 2 or more (e.g. `--cpus 2
+    /// --benches smp --only native,xen --out /tmp/smp2`)
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub cpus: u32,
     // `--image` is the native image, as for the other commands.
     #[command(flatten)]
     pub images: LegImages,

@@ -66,7 +66,9 @@ fn completeness(run: &mut ColumnRun) {
 
 fn native_run(request: &BenchRequest, label: &str) -> ColumnRun {
     let quiet = request.verbosity == Verbosity::Quiet;
-    let mut config = matrix::configurations(true).swap_remove(0);
+    let mut config = matrix::configurations(true)
+        .swap_remove(0)
+        .with_cpus(request.cpus);
     config.ramdisk = Some(request.ramdisk.clone().or_default());
     let console = LiveConsole::new(label, quiet)
         .with_symbols(symbols::for_image(&request.images.native_image));
@@ -141,6 +143,7 @@ fn bench_guest(name: &str, hvm: bool, request: &BenchRequest) -> Result<GuestSpe
         *ramdisk = Some(request.ramdisk.clone().or_default());
     }
     spec.memory_mb = if hvm { HVM_MEMORY_MB } else { PVH_MEMORY_MB };
+    spec.vcpus = request.cpus;
     spec.extra = request_extra(request, hvm);
     spec.timeout = BENCH_TIMEOUT;
     Ok(spec)
