@@ -208,6 +208,34 @@ const PREFIXES: [&str; 4] = ["@@virtus ", "@@guest-xl ", "@@guest ", "@@dom0|"];
 /// text before a marker that started mid-line (output of two writers
 /// meeting on one line) is reported on its own.
 pub fn parse_line(raw: &str) -> Vec<Event> {
+    parse_writers(raw)
+        .into_iter()
+        .flat_map(split_xen_tail)
+        .collect()
+}
+
+/// Xen's own log, begun in the middle of a relayed guest line (Xen writes
+/// to the same serial port whenever it likes, e.g. `(XEN) d1v0: upcall
+/// vector f3` when a guest sets its upcall vector): the guest's text, then
+/// Xen's line on its own, so that a test name never carries Xen's words.
+fn split_xen_tail(event: Event) -> Vec<Event> {
+    if let Event::GuestLine { guest, text } = &event
+        && let Some(at) = text.find("(XEN) ").filter(|&at| at > 0)
+    {
+        let (own, xen) = text.split_at(at);
+        return vec![
+            Event::GuestLine {
+                guest: guest.clone(),
+                text: own.to_string(),
+            },
+            Event::Xen(xen.to_string()),
+        ];
+    }
+    vec![event]
+}
+
+/// [`parse_line`] before Xen's tails are split off.
+fn parse_writers(raw: &str) -> Vec<Event> {
     let line = ktap::clean(raw);
     let start = PREFIXES.iter().filter_map(|p| line.find(p)).min();
     match start {

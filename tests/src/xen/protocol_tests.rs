@@ -256,3 +256,21 @@ fn stamps_carry_dom0_times_by_name() {
         [Event::Garbled(_)]
     ));
 }
+
+#[test]
+fn xen_log_begun_inside_a_guest_line_is_split_off() {
+    assert_eq!(
+        parse_line(
+            "@@guest virtus| ok 92 pv_xenstore_transaction_conflict_retries(XEN) d1v0: upcall vector f3"
+        ),
+        [
+            guest_line("virtus", "ok 92 pv_xenstore_transaction_conflict_retries"),
+            Event::Xen("(XEN) d1v0: upcall vector f3".into()),
+        ]
+    );
+    // A guest line that is Xen's words from its start is left alone.
+    assert_eq!(
+        parse_line("@@guest virtus| (XEN) x"),
+        [guest_line("virtus", "(XEN) x")]
+    );
+}
