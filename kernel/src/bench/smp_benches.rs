@@ -45,15 +45,11 @@ pub const BENCHES: &[Bench] = &[
 const WAIT_NS: u64 = 2_000_000_000;
 
 fn wait_for(done: impl Fn() -> bool) -> Result<(), BenchError> {
-    let platform = crate::platform();
-    let deadline = platform.now_ns().saturating_add(WAIT_NS);
-    while !done() {
-        if platform.now_ns() > deadline {
-            return Err("the other CPU did not answer within 2 s".into());
-        }
-        platform.relax();
+    if smp::spin_until(WAIT_NS, done) {
+        Ok(())
+    } else {
+        Err("the other CPU did not answer within 2 s".into())
     }
-    Ok(())
 }
 
 fn send_back(_: u64) {
@@ -99,15 +95,10 @@ static TURN: AtomicU64 = AtomicU64::new(0);
 /// CPU 1's side: take the lock on each odd turn, pass it back; give up
 /// (as CPU 0 does) if a turn does not come within [`WAIT_NS`].
 fn other_side(_: u64) {
-    let platform = crate::platform();
     for round in 0..HANDOFFS {
         let mine = 2 * round + 1;
-        let deadline = platform.now_ns().saturating_add(WAIT_NS);
-        while TURN.load(Ordering::Acquire) != mine {
-            if platform.now_ns() > deadline {
-                return;
-            }
-            platform.relax();
+        if !smp::spin_until(WAIT_NS, || TURN.load(Ordering::Acquire) == mine) {
+            return;
         }
         let guard = LOCK.lock();
         TURN.store(mine + 1, Ordering::Release);

@@ -136,12 +136,10 @@ fn start(platform: &dyn Platform, cpu: usize) -> Result<(), StartError> {
         page_table: crate::mem::kernel_root(),
     };
     platform.start_cpu(&start).map_err(StartError::Platform)?;
-    let deadline = platform.now_ns().saturating_add(START_TIMEOUT_NS);
-    while !CPUS[cpu].online.load(Ordering::Acquire) {
-        if platform.now_ns() > deadline {
-            return Err(StartError::Silent);
-        }
-        platform.relax();
+    if !spin_until(START_TIMEOUT_NS, || {
+        CPUS[cpu].online.load(Ordering::Acquire)
+    }) {
+        return Err(StartError::Silent);
     }
     ONLINE.fetch_add(1, Ordering::AcqRel);
     Ok(())
@@ -268,14 +266,27 @@ pub fn call_on_others(f: fn(u64), arg: u64, timeout_ns: u64) -> Result<u64, Call
     }
     let deadline = started.saturating_add(timeout_ns);
     for (cpu, &done) in before.iter().enumerate().take(cpus).skip(1) {
-        while calls_done(cpu) == done {
-            if platform.now_ns() > deadline {
-                return Err(CallError::Silent(cpu));
-            }
-            platform.relax();
+        let left = deadline.saturating_sub(platform.now_ns());
+        if !spin_until(left, || calls_done(cpu) != done) {
+            return Err(CallError::Silent(cpu));
         }
     }
     Ok(platform.now_ns() - started)
+}
+
+/// Spin until `done()`, giving way with [`Platform::relax`] between looks
+/// (on Xen, the vCPU being waited for may need this one's physical CPU);
+/// false if `timeout_ns` passed first. The one wait for another CPU.
+pub fn spin_until(timeout_ns: u64, done: impl Fn() -> bool) -> bool {
+    let platform = crate::platform();
+    let deadline = platform.now_ns().saturating_add(timeout_ns);
+    while !done() {
+        if platform.now_ns() > deadline {
+            return false;
+        }
+        platform.relax();
+    }
+    true
 }
 
 /// Why [`call_on_others`] failed.

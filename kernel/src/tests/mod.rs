@@ -116,12 +116,9 @@ pub fn crash_on_purpose(mode: &str) {
         "panic" => panic!("crash=panic on the command line"),
         // The same fault on CPU 1: the report must name the CPU.
         "ap-pagefault" => match crate::sched::smp::call_on(1, fault_here, 0x0000_4000_dead_0000) {
+            // CPU 1's fault ends the run; this only waits for it.
             Ok(()) => {
-                let platform = crate::platform();
-                let deadline = platform.now_ns() + 5 * crate::time::NS_PER_SEC;
-                while platform.now_ns() < deadline {
-                    platform.relax();
-                }
+                crate::sched::smp::spin_until(5 * crate::time::NS_PER_SEC, || false);
             }
             Err(e) => log::warn!("crash=ap-pagefault: {e}"),
         },

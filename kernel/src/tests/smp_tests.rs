@@ -42,14 +42,7 @@ fn now() -> u64 {
 
 /// Wait until `done()` or [`ANSWER_NS`] pass; false on the timeout.
 fn wait_until(done: impl Fn() -> bool) -> bool {
-    let deadline = now() + ANSWER_NS;
-    while !done() {
-        if now() > deadline {
-            return false;
-        }
-        crate::platform().relax();
-    }
-    true
+    smp::spin_until(ANSWER_NS, done)
 }
 
 /// What each CPU said its own number was, from its per-CPU data.
@@ -147,11 +140,10 @@ fn lock_is_exact_across_cpus() -> TestResult {
     }
     crate::arch::irq::without_interrupts(|| hammer(0));
     for (cpu, &done_before) in before.iter().enumerate().skip(1) {
-        let deadline = now() + 20 * ANSWER_NS;
-        while smp::calls_done(cpu) == done_before {
-            check!(now() < deadline, "cpu {cpu} never finished its increments");
-            crate::platform().relax();
-        }
+        check!(
+            smp::spin_until(20 * ANSWER_NS, || smp::calls_done(cpu) != done_before),
+            "cpu {cpu} never finished its increments"
+        );
     }
     let total = *COUNTER.lock();
     crate::kprintln!(
