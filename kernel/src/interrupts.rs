@@ -347,14 +347,14 @@ fn device_interrupt(frame: &mut TrapFrame) {
             SPURIOUS.fetch_add(1, Ordering::Relaxed);
         }
     }
-    // Other CPUs only idle and answer IPIs (sched::smp): the scheduler and
-    // the harness's watchdog below are CPU 0's alone.
-    if crate::arch::percpu::current() != 0 {
-        return;
-    }
     crate::sched::note_event();
     if user {
         crate::sched::preempt_if_due();
+        return;
+    }
+    // The harness's watchdog below is CPU 0's alone: the catch points
+    // belong to its main line.
+    if crate::arch::percpu::current() != 0 {
         return;
     }
     // The watchdog: abandon a hanging test if the interrupt landed in it

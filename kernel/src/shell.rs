@@ -141,5 +141,7 @@ fn ps() {
     }
     let (switches, preemptions) = crate::sched::counts();
     kprintln!("threads ({switches} switches, {preemptions} preemptions):");
-    crate::sched::for_each(|id, name, state| kprintln!("  {id:>3}  {state:<8} {name}"));
+    crate::sched::for_each(|id, name, state, cpu| {
+        kprintln!("  {id:>3}  cpu {cpu}  {state:<8} {name}");
+    });
 }

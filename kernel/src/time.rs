@@ -1,7 +1,16 @@
 //! Time: the platform's monotonic clock, and software timers multiplexed
-//! onto its single one-shot timer.
+//! onto each CPU's one-shot timer.
+//!
+//! Every CPU keeps its own deadline list and arms its own platform timer
+//! for the earliest (the platform's contract: `timer_arm` acts on the
+//! calling CPU's timer, and its event is handled on that CPU). A timer's
+//! callback therefore runs on the CPU that added it, which is where the
+//! thread that waits for it is pinned (see `sched`). Cancelling from
+//! another CPU only removes the entry: that CPU's timer may still fire for
+//! it, finds nothing due, and re-arms for what is left.
 
 use crate::arch::irq::without_interrupts;
+use crate::arch::percpu::{self, MAX_CPUS};
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
@@ -19,27 +28,43 @@ pub(crate) struct Timer {
     id: u64,
 }
 
-/// `pub(crate)` for the abort audit (`harness::abort`) and the injected
-/// test that proves it (`inject=panic_locked`).
-pub(crate) static TIMERS: Mutex<[Option<Timer>; MAX_TIMERS]> = Mutex::new([None; MAX_TIMERS]);
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static TIMER_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+type TimerList = Mutex<[Option<Timer>; MAX_TIMERS]>;
 
-/// Handle of an armed software timer.
+/// Each CPU's deadlines, by CPU number. `pub(crate)` for the abort audit
+/// (`harness::abort`, which watches CPU 0's: the harness runs there) and
+/// the injected test that proves it (`inject=panic_locked`).
+pub(crate) static TIMERS: [TimerList; MAX_CPUS] =
+    [const { Mutex::new([None; MAX_TIMERS]) }; MAX_CPUS];
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static TIMER_INTERRUPTS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Handle of an armed software timer: its number and the CPU whose list
+/// holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimerId(u64);
+pub struct TimerId {
+    id: u64,
+    cpu: usize,
+}
 
 /// Monotonic nanoseconds since boot.
 pub fn now_ns() -> u64 {
     crate::platform().now_ns()
 }
 
-/// How many timer interrupts the core has handled.
+/// How many timer interrupts the core has handled on this CPU.
 pub fn timer_interrupts() -> u64 {
-    TIMER_INTERRUPTS.load(Ordering::Relaxed)
+    timer_interrupts_on(percpu::current())
 }
 
-/// Arm the platform timer for the earliest pending deadline (lock held).
+/// How many timer interrupts the core has handled on CPU `cpu`.
+pub fn timer_interrupts_on(cpu: usize) -> u64 {
+    TIMER_INTERRUPTS
+        .get(cpu)
+        .map_or(0, |count| count.load(Ordering::Relaxed))
+}
+
+/// Arm this CPU's platform timer for the earliest deadline in its list
+/// (lock held).
 fn rearm(timers: &[Option<Timer>; MAX_TIMERS]) {
     match timers.iter().flatten().map(|t| t.deadline).min() {
         Some(deadline) => crate::platform().timer_arm(deadline),
@@ -47,11 +72,12 @@ fn rearm(timers: &[Option<Timer>; MAX_TIMERS]) {
     }
 }
 
-/// Call `callback` (in interrupt context) at `deadline_ns`. Returns `None`
-/// when all timer slots are in use.
+/// Call `callback` (in interrupt context, on this CPU) at `deadline_ns`.
+/// Returns `None` when all of this CPU's timer slots are in use.
 pub fn add_timer(deadline_ns: u64, callback: fn()) -> Option<TimerId> {
     without_interrupts(|| {
-        let mut timers = TIMERS.lock();
+        let cpu = percpu::current();
+        let mut timers = TIMERS[cpu].lock();
         let slot = timers.iter_mut().find(|t| t.is_none())?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         *slot = Some(Timer {
@@ -60,29 +86,34 @@ pub fn add_timer(deadline_ns: u64, callback: fn()) -> Option<TimerId> {
             id,
         });
         rearm(&timers);
-        Some(TimerId(id))
+        Some(TimerId { id, cpu })
     })
 }
 
 /// Cancel a timer; returns whether it was still pending.
 pub fn cancel_timer(id: TimerId) -> bool {
     without_interrupts(|| {
-        let mut timers = TIMERS.lock();
-        let found = timers.iter_mut().find(|t| t.is_some_and(|t| t.id == id.0));
+        let mut timers = TIMERS[id.cpu].lock();
+        let found = timers.iter_mut().find(|t| t.is_some_and(|t| t.id == id.id));
         let was_pending = found.map(|slot| slot.take().is_some()).unwrap_or(false);
-        rearm(&timers);
+        // Only the owner's timer can be programmed from here; elsewhere the
+        // owner re-arms when its (now early) timer fires.
+        if id.cpu == percpu::current() {
+            rearm(&timers);
+        }
         was_pending
     })
 }
 
-/// Handler for [`crate::platform::EventSource::Timer`]: run expired timers
-/// and re-arm for the next.
+/// Handler for [`crate::platform::EventSource::Timer`], on the CPU whose
+/// timer fired: run its expired timers and re-arm for its next.
 pub fn on_timer_event() {
-    TIMER_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+    let cpu = percpu::current();
+    TIMER_INTERRUPTS[cpu].fetch_add(1, Ordering::Relaxed);
     let now = now_ns();
     let mut expired: [Option<fn()>; MAX_TIMERS] = [None; MAX_TIMERS];
     {
-        let mut timers = TIMERS.lock();
+        let mut timers = TIMERS[cpu].lock();
         for (slot, out) in timers.iter_mut().zip(expired.iter_mut()) {
             if slot.is_some_and(|t| t.deadline <= now) {
                 *out = slot.take().map(|t| t.callback);
@@ -95,11 +126,11 @@ pub fn on_timer_event() {
     }
 }
 
-/// Program the platform timer for the earliest software timer again, after
-/// something (a benchmark) used the platform timer directly and may have
-/// replaced or cancelled that deadline.
+/// Program this CPU's platform timer for its earliest software timer
+/// again, after something (a benchmark, a resume) used the platform timer
+/// directly and may have replaced or cancelled that deadline.
 pub fn resync_platform_timer() {
-    without_interrupts(|| rearm(&TIMERS.lock()));
+    without_interrupts(|| rearm(&TIMERS[percpu::current()].lock()));
 }
 
 fn wake_nop() {}
@@ -114,8 +145,14 @@ pub fn set_park(park: fn() -> bool) {
     PARK.call_once(|| park);
 }
 
-fn park() -> bool {
-    PARK.get().is_some_and(|park| park())
+/// Park the waiter (interrupts off), or idle until an interrupt if nothing
+/// else could run; returns with interrupts off, ready to re-check.
+fn park_or_idle() {
+    let platform = crate::platform();
+    if !PARK.get().is_some_and(|park| park()) {
+        platform.wait_for_event();
+    }
+    platform.interrupts_disable();
 }
 
 /// Idle until `done()` holds, checking it with interrupts off so that the
@@ -124,16 +161,10 @@ fn park() -> bool {
 pub fn wait_for(mut done: impl FnMut() -> bool) {
     let platform = crate::platform();
     let was_enabled = platform.interrupts_enabled();
-    loop {
-        platform.interrupts_disable();
-        if done() {
-            break;
-        }
-        // Let other threads run until the next event; idle if none can.
-        if park() {
-            continue;
-        }
-        platform.wait_for_event();
+    platform.interrupts_disable();
+    // Let other threads run until the next event; idle if none can.
+    while !done() {
+        park_or_idle();
     }
     if was_enabled {
         platform.interrupts_enable();

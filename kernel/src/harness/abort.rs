@@ -47,7 +47,7 @@ fn locks() -> [(&'static str, &'static dyn Probe); 9] {
     [
         ("console lock", &crate::console::LOCK),
         ("heap lock", &crate::mem::heap::HEAP.heap),
-        ("timer lock", &crate::time::TIMERS),
+        ("timer lock", &crate::time::TIMERS[0]),
         ("frame allocator lock", &crate::mem::FRAMES),
         ("page table lock", &crate::mem::TABLES),
         ("shared frames lock", &crate::mem::SHARED),

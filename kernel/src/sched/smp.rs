@@ -9,12 +9,17 @@
 //! `vcpu_info`, says it is online, and idles until another CPU sends it an
 //! event ([`crate::platform::EventSource::Ipi`]).
 //!
-//! What the other CPUs run is deliberately small today: the IPI handler
-//! and the call mailbox ([`call_on`]). The scheduler, timers, devices and
-//! the test harness stay on CPU 0, so the kernel's single-CPU structures
-//! (the timer list, the run queue, the fault-catch points, the console's
-//! crash path) are only ever touched by CPU 0; an AP's interrupt path
-//! returns before any of them (`interrupts::device_interrupt`).
+//! Once up, a CPU runs the threads placed on it (its own run queue and its
+//! own timer list: see `sched` and `time`), answers IPIs and runs the
+//! calls other CPUs post in its mailbox ([`call_on`]). What stays on CPU 0,
+//! and why:
+//! - devices: their interrupts are routed to CPU 0, so the threads that
+//!   wait for them (processes) are placed there;
+//! - the test harness and its watchdog: the fault-catch stack in
+//!   `interrupts` is the main line's, and only CPU 0's main line catches;
+//!   a fault anywhere else is a crash reported with its CPU's number;
+//! - the console: one lock shared by all CPUs; the crash path writes
+//!   without it (a crash ends the machine, whichever CPU it is on).
 
 use crate::arch::percpu::{self, MAX_CPUS};
 use crate::mem::stack;
@@ -167,14 +172,21 @@ extern "C" fn ap_entry(cpu: usize) -> ! {
         );
         halt_forever();
     }
+    super::adopt_cpu(cpu);
     CPUS[cpu]
         .online_ns
         .store(platform.now_ns(), Ordering::Release);
     CPUS[cpu].online.store(true, Ordering::Release);
+    // The CPU's main line: run the threads placed on it, free those that
+    // ended, and idle when none is eligible (as CPU 0's `time::wait_for`).
+    platform.interrupts_disable();
     loop {
-        crate::arch::idle::enable_interrupts_and_halt();
-        x86_64::instructions::interrupts::disable();
         run_pending_call(cpu);
+        if !super::park_idle_loop() {
+            platform.wait_for_event();
+            platform.interrupts_disable();
+        }
+        super::reap();
     }
 }
 

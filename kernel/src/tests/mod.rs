@@ -11,6 +11,7 @@ mod memsafe_tests;
 mod proc_tests;
 mod smp_tests;
 mod suspend_tests;
+mod thread_tests;
 mod time_tests;
 
 use crate::harness::{Test, TestResult};
@@ -29,6 +30,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     balloon_tests::TESTS,
     proc_tests::TESTS,
     smp_tests::TESTS,
+    thread_tests::TESTS,
     crate::bench::check::TESTS,
 ];
 
@@ -66,7 +68,7 @@ fn injected_hang_locked() -> TestResult {
 /// interrupts off on the watchdog's cancellation.
 fn injected_panic_locked() -> TestResult {
     crate::arch::irq::without_interrupts(|| {
-        let _held = crate::time::TIMERS.lock();
+        let _held = crate::time::TIMERS[0].lock();
         panic!("injected panic holding the timer lock (inject=panic_locked)");
     })
 }
