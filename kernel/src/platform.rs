@@ -76,7 +76,9 @@ pub struct Resumed {
 pub enum EventSource {
     /// Bytes arrived on the console input.
     ConsoleInput,
-    /// The one-shot timer armed with [`Platform::timer_arm`] expired.
+    /// The one-shot timer armed with [`Platform::timer_arm`] expired. Each
+    /// CPU has its own timer, and the handler runs on the CPU whose timer
+    /// it was (the one that armed it), with interrupts off there.
     Timer,
     /// An event the CPU sent to itself with [`Platform::send_self_event`].
     SelfEvent,
@@ -261,7 +263,8 @@ pub trait Platform: Sync {
 
     /// On CPU `cpu` itself, first thing after the core's own set-up: its
     /// local interrupt controller (natively) or its `vcpu_info` and upcall
-    /// (Xen), so that [`EventSource::Ipi`] reaches it.
+    /// (Xen), so that [`EventSource::Ipi`] reaches it, and its own one-shot
+    /// timer, so that [`Platform::timer_arm`] works there.
     fn cpu_init_local(&self, cpu: usize) -> Result<(), PlatformError> {
         let _ = cpu;
         Ok(())
@@ -333,12 +336,16 @@ pub trait Platform: Sync {
     /// Monotonic time since boot, in nanoseconds.
     fn now_ns(&self) -> u64;
 
-    /// Arm the one-shot timer to fire at `deadline_ns` (same time base as
-    /// [`Platform::now_ns`]), replacing any earlier deadline. A deadline in
-    /// the past fires as soon as possible.
+    /// Arm the calling CPU's one-shot timer to fire at `deadline_ns` (same
+    /// time base as [`Platform::now_ns`], which every CPU shares),
+    /// replacing that CPU's earlier deadline; other CPUs' timers are not
+    /// touched. When it fires, the [`EventSource::Timer`] handler runs on
+    /// this same CPU. A deadline in the past fires as soon as possible.
+    /// Every CPU's timer works once [`Platform::start_devices`] (the boot
+    /// CPU) or [`Platform::cpu_init_local`] (another CPU) has run there.
     fn timer_arm(&self, deadline_ns: u64);
 
-    /// Disarm the one-shot timer.
+    /// Disarm the calling CPU's one-shot timer (only that CPU's).
     fn timer_cancel(&self);
 
     /// Attach `handler` to `source`; the backend routes and unmasks it.

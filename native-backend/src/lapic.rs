@@ -4,7 +4,8 @@
 //! INIT and STARTUP messages that start them; end of interrupt.
 //!
 //! One `LocalApic` serves every CPU: each CPU reaches its own APIC at the
-//! same MMIO address or MSRs, so the value only says how to get there.
+//! same MMIO address or MSRs, so the value only says how to get there (and
+//! how every CPU's timer is programmed: each CPU arms its own).
 
 use crate::cpu::{self, MSR_APIC_BASE, MSR_TSC_DEADLINE, MSR_X2APIC_BASE};
 use core::ptr::NonNull;
@@ -168,9 +169,11 @@ impl LocalApic {
     }
 
     /// On a CPU other than the boot CPU, first thing: enable its own APIC
-    /// in the boot CPU's mode, with `spurious_vector`, everything local
-    /// masked (timer, LINT0, LINT1, error: nothing is routed to it but
-    /// IPIs) and every priority accepted.
+    /// in the boot CPU's mode, with `spurious_vector`, its timer set up as
+    /// the boot CPU's (same vector and mode, disarmed: see
+    /// [`Self::start_timer_on_this_cpu`]), the other local sources masked
+    /// (LINT0, LINT1, error: no device is wired to an AP) and every
+    /// priority accepted.
     pub fn enable_on_this_cpu(&self, spurious_vector: u8) -> Result<(), ApicError> {
         // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC.
         let base = unsafe { cpu::rdmsr(MSR_APIC_BASE) };
@@ -199,7 +202,24 @@ impl LocalApic {
             self.write(lvt, LVT_MASKED);
         }
         self.write(reg::TPR, 0);
+        self.start_timer_on_this_cpu();
         Ok(())
+    }
+
+    /// Give the running CPU's timer the mode and vector
+    /// [`Self::configure_timer`] gave the boot CPU's, disarmed. Every CPU
+    /// has its own timer (count, divider, LVT entry, IA32_TSC_DEADLINE), so
+    /// [`Self::arm`] on a CPU arms that CPU's alone, and its interrupt
+    /// comes to that CPU. The one-shot calibration is the boot CPU's: the
+    /// timers of one machine count the same bus clock. Disarmed before the
+    /// entry is unmasked, so no deadline from before (firmware's, or a
+    /// previous life of this CPU) fires.
+    fn start_timer_on_this_cpu(&self) {
+        self.disarm();
+        if let TimerMode::OneShot { .. } = self.timer {
+            self.write(reg::TIMER_DIVIDE, DIVIDE_BY_16);
+        }
+        self.write(reg::LVT_TIMER, self.lvt_timer());
     }
 
     /// Send the APIC `apic_id` an interrupt on `vector` (fixed delivery).
@@ -282,16 +302,24 @@ impl LocalApic {
         }
     }
 
-    /// The running CPU's spurious-vector register and its timer, LINT0 and
-    /// LINT1 entries, for tests of what `enable_on_this_cpu` left.
-    pub fn local_vectors(&self) -> [u32; 4] {
+    /// The running CPU's spurious-vector register, its timer, LINT0 and
+    /// LINT1 entries and its timer's divide configuration, for tests of
+    /// what `enable_on_this_cpu` left.
+    pub fn local_vectors(&self) -> [u32; 5] {
         [
             reg::SPURIOUS,
             reg::LVT_TIMER,
             reg::LVT_LINT0,
             reg::LVT_LINT1,
+            reg::TIMER_DIVIDE,
         ]
         .map(|r| self.read(r))
+    }
+
+    /// The LVT timer entry every CPU's timer should have (the boot CPU's),
+    /// for the same tests.
+    pub fn expected_lvt_timer(&self) -> u32 {
+        self.lvt_timer()
     }
 
     /// The version register (version and number of LVT entries).

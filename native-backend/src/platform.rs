@@ -82,7 +82,10 @@ pub(crate) fn eoi() {
     }
 }
 
+/// The local APIC timer, on whichever CPU it fired: each CPU's timer
+/// interrupts only that CPU, and the EOI goes to the running CPU's APIC.
 fn on_timer(_: &mut TrapFrame) {
+    crate::smp::note_timer_event(tsc::now_ns());
     eoi();
     notify(EventSource::Timer);
 }
@@ -377,6 +380,8 @@ impl Platform for NativePlatform {
         tsc::now_ns()
     }
 
+    /// The calling CPU's local APIC timer (every CPU's was set up alike:
+    /// the boot CPU's in `start_devices`, an AP's in `cpu_init_local`).
     fn timer_arm(&self, deadline_ns: u64) {
         if let Some(apic) = self.apic.get() {
             apic.arm(

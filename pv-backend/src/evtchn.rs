@@ -20,10 +20,11 @@ use crate::hypercall::{XenError, hypercall2};
 use crate::shared_info;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
-/// The vCPU each port is bound to (0 unless [`bind_ipi_on`] said
-/// otherwise: every VIRQ, interdomain and unbound port of this backend is
-/// bound to vCPU 0, where Xen binds them by default). vCPU ids fit: only
-/// the 32 legacy `vcpu_info` slots are used.
+/// The vCPU each port is bound to (0 unless [`bind_ipi_on`] or
+/// [`bind_virq_on`] said otherwise: every global VIRQ, interdomain and
+/// unbound port of this backend is bound to vCPU 0, where Xen binds them
+/// by default). vCPU ids fit: only the 32 legacy `vcpu_info` slots are
+/// used.
 static OWNER: [AtomicU8; MAX_PORTS] = [const { AtomicU8::new(0) }; MAX_PORTS];
 
 /// An event channel port (`evtchn_port_t`).
@@ -266,15 +267,45 @@ fn op<T>(cmd: u64, arg: &mut T) -> Result<(), XenError> {
     XenError::from_ret(ret).map(drop)
 }
 
-/// Bind virtual IRQ `virq` (`VIRQ_*`) on vCPU 0 to a new port.
-pub fn bind_virq(virq: u32) -> Result<Port, XenError> {
+/// Bind virtual IRQ `virq` on vCPU `vcpu` (< 32) to a new port, whose
+/// events that vCPU alone is interrupted for and handles. A per-vCPU VIRQ
+/// (`VIRQ_TIMER`: "V." in public/xen.h) has one port per vCPU; Xen
+/// answers `-EEXIST` if `vcpu` has one already and `-EINVAL` for a global
+/// VIRQ on any vCPU but 0 (`evtchn_bind_virq`, common/event_channel.c,
+/// 4.17). Any vCPU of the domain may bind it for any other.
+pub fn bind_virq_on(virq: u32, vcpu: u32) -> Result<Port, XenError> {
+    let owner = legacy_owner(vcpu)?;
     let mut arg = abi::EvtchnBindVirq {
         virq,
-        vcpu: 0,
+        vcpu,
         port: 0,
     };
     op(abi::EVTCHNOP_BIND_VIRQ, &mut arg)?;
+    set_owner(arg.port, owner)?;
     Ok(arg.port)
+}
+
+/// `vcpu` as an [`OWNER`] entry: one of the legacy `vcpu_info` slots.
+fn legacy_owner(vcpu: u32) -> Result<u8, XenError> {
+    u8::try_from(vcpu)
+        .ok()
+        .filter(|&v| usize::from(v) < abi::shared_info_off::LEGACY_MAX_VCPUS)
+        .ok_or(XenError::Inval)
+}
+
+/// Note that `port`, just bound, belongs to vCPU `owner`; a port the
+/// 2-level ABI cannot signal is given back.
+fn set_owner(port: Port, owner: u8) -> Result<(), XenError> {
+    match OWNER.get(port as usize) {
+        Some(slot) => {
+            slot.store(owner, Ordering::Release);
+            Ok(())
+        }
+        None => {
+            let _ = op(abi::EVTCHNOP_CLOSE, &mut abi::EvtchnPort { port });
+            Err(XenError::NoSpace)
+        }
+    }
 }
 
 /// A new port for interrupting vCPU 0 from this domain.
@@ -285,20 +316,10 @@ pub fn bind_ipi() -> Result<Port, XenError> {
 /// A new port for interrupting vCPU `vcpu` (< 32) from this domain;
 /// events on it are delivered to, and handled by, that vCPU only.
 pub fn bind_ipi_on(vcpu: u32) -> Result<Port, XenError> {
-    let owner = u8::try_from(vcpu)
-        .ok()
-        .filter(|&v| usize::from(v) < abi::shared_info_off::LEGACY_MAX_VCPUS)
-        .ok_or(XenError::Inval)?;
+    let owner = legacy_owner(vcpu)?;
     let mut arg = abi::EvtchnBindIpi { vcpu, port: 0 };
     op(abi::EVTCHNOP_BIND_IPI, &mut arg)?;
-    match OWNER.get(arg.port as usize) {
-        Some(slot) => slot.store(owner, Ordering::Release),
-        None => {
-            // A port the 2-level ABI cannot signal: give it back.
-            let _ = op(abi::EVTCHNOP_CLOSE, &mut abi::EvtchnPort { port: arg.port });
-            return Err(XenError::NoSpace);
-        }
-    }
+    set_owner(arg.port, owner)?;
     Ok(arg.port)
 }
 

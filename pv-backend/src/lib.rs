@@ -40,6 +40,8 @@ mod platform;
 #[cfg(target_os = "none")]
 mod smp;
 #[cfg(target_os = "none")]
+mod smp_tests;
+#[cfg(target_os = "none")]
 mod suspend;
 #[cfg(target_os = "none")]
 mod suspend_tests;

@@ -6,6 +6,7 @@
 //! | console             | 16550 UART (port I/O)   | PV console ring + event channel       |
 //! | clock               | TSC calibrated by PIT   | pvclock in `vcpu_time_info`           |
 //! | one-shot timer      | local APIC timer        | `VCPUOP_set_singleshot_timer` + VIRQ  |
+//! | (one per CPU)       | (each CPU's own)        | (each vCPU's own timer and port)      |
 //! | interrupts          | IOAPIC + local APIC     | event channels, an upcall per vCPU    |
 //! | idle                | `sti; hlt`              | `sti; SCHEDOP_block`                  |
 //! | power off           | isa-debug-exit / ACPI   | `SCHEDOP_shutdown`                    |
@@ -41,7 +42,8 @@ pub const UPCALL_VECTOR: u8 = 0xf3;
 /// a new domain).
 #[derive(Clone, Copy, Debug)]
 pub struct Ports {
-    /// `VIRQ_TIMER`: the single-shot timer fired.
+    /// vCPU 0's `VIRQ_TIMER`: its single-shot timer fired (each AP has
+    /// its own, bound in `cpu_init_local`).
     pub timer: Port,
     /// An IPI channel to ourselves, for `send_self_event`.
     pub self_event: Port,
@@ -82,7 +84,10 @@ fn notify(source: EventSource) {
     PLATFORM.handlers.notify(source);
 }
 
+/// A `VIRQ_TIMER` port's upcall, on the vCPU the port is bound to, whose
+/// single-shot timer fired: the core's handler serves that CPU's timers.
 fn on_timer_port(_: Port) {
+    crate::smp::note_timer_event(PLATFORM.now_ns());
     notify(EventSource::Timer);
 }
 
@@ -91,8 +96,13 @@ fn on_self_event_port(_: Port) {
 }
 
 /// An IPI port's upcall, on the vCPU the port is bound to: the core's
-/// handler only counts and runs its lock-free mailbox.
+/// handler only counts and runs its lock-free mailbox. After a restore
+/// lost this vCPU's single-shot timer, the first IPI is a timer event too
+/// (`smp::rebind_aps`), so that the core arms it again.
 fn on_ipi_port(_: Port) {
+    if crate::smp::take_timer_kick() {
+        notify(EventSource::Timer);
+    }
     notify(EventSource::Ipi);
 }
 
@@ -246,8 +256,9 @@ impl PvPlatform {
             .store(system.saturating_sub(core_ns), Ordering::Relaxed);
     }
 
-    /// In a new domain: bind the timer and self-event ports again, and take
-    /// the console's new port from `HVM_PARAM_CONSOLE_EVTCHN`.
+    /// In a new domain: bind the timer and self-event ports again (every
+    /// vCPU's timer port: `smp::rebind_aps`), and take the console's new
+    /// port from `HVM_PARAM_CONSOLE_EVTCHN`.
     pub(crate) fn rebind(&self) -> Result<Ports, PlatformError> {
         let _ = vcpu::stop_periodic_timer(0);
         let port = crate::hvm::get_param(abi::HVM_PARAM_CONSOLE_EVTCHN)
@@ -257,10 +268,12 @@ impl PvPlatform {
         if let Some(console) = self.console.get() {
             console.resume(port);
         }
+        // Every vCPU's timer port is gone with the old domain.
+        crate::smp::forget_timer_ports();
         let ports = self.bind()?;
-        let aps = crate::smp::rebind_aps(UPCALL_VECTOR, on_ipi_port);
+        let aps = crate::smp::rebind_aps(UPCALL_VECTOR, on_ipi_port, on_timer_port);
         if aps > 0 {
-            log::info!("smp: {aps} other vCPU(s) given their upcall and IPI port again");
+            log::info!("smp: {aps} other vCPU(s) given their upcall, IPI and timer port again");
         }
         self.self_event_port
             .store(ports.self_event, Ordering::Relaxed);
@@ -268,8 +281,7 @@ impl PvPlatform {
     }
 
     fn bind(&self) -> Result<Ports, PlatformError> {
-        let timer =
-            evtchn::bind_virq(abi::VIRQ_TIMER).map_err(xen_error("cannot bind VIRQ_TIMER"))?;
+        let timer = crate::smp::bind_timer_port(0, on_timer_port)?;
         let self_event = evtchn::bind_ipi().map_err(xen_error("cannot bind an IPI channel"))?;
         let console = self
             .console
@@ -277,8 +289,7 @@ impl PvPlatform {
             .map(Console::port)
             .ok_or(PlatformError::Device("no console"))?;
         for (port, handler) in [
-            (timer, on_timer_port as fn(Port)),
-            (self_event, on_self_event_port),
+            (self_event, on_self_event_port as fn(Port)),
             (console, on_console_port),
         ] {
             if !evtchn::set_handler(port, handler) {
@@ -317,8 +328,11 @@ impl Platform for PvPlatform {
         crate::smp::start(start)
     }
 
+    /// The upcall and IPI port (`smp::init_local`), then this vCPU's own
+    /// `VIRQ_TIMER` port, so that `timer_arm` on it fires on it.
     fn cpu_init_local(&self, cpu: usize) -> Result<(), PlatformError> {
-        crate::smp::init_local(cpu, UPCALL_VECTOR, on_ipi_port)
+        crate::smp::init_local(cpu, UPCALL_VECTOR, on_ipi_port)?;
+        crate::smp::bind_timer_port(cpu, on_timer_port).map(drop)
     }
 
     fn send_ipi(&self, cpu: usize) -> Result<(), PlatformError> {
@@ -380,6 +394,7 @@ impl Platform for PvPlatform {
         ALL.call_once(|| {
             [
                 crate::tests::TESTS,
+                crate::smp_tests::TESTS,
                 &crate::xenstore::kernel_tests::TESTS,
                 crate::balloon::kernel_tests::TESTS,
                 crate::blkfront::kernel_tests::TESTS,
@@ -448,15 +463,18 @@ impl Platform for PvPlatform {
         self.system_ns().saturating_sub(self.boot_system_ns())
     }
 
+    /// The calling vCPU's single-shot timer (Xen arms no other), whose
+    /// `VIRQ_TIMER` is bound to that vCPU.
     fn timer_arm(&self, deadline_ns: u64) {
         let deadline = deadline_ns.saturating_add(self.boot_system_ns());
-        if let Err(e) = vcpu::set_singleshot_timer(0, deadline) {
-            log::error!("VCPUOP_set_singleshot_timer: {e}");
+        let vcpu = crate::smp::current_vcpu();
+        if let Err(e) = vcpu::set_singleshot_timer(vcpu, deadline) {
+            log::error!("VCPUOP_set_singleshot_timer(vCPU {vcpu}): {e}");
         }
     }
 
     fn timer_cancel(&self) {
-        let _ = vcpu::stop_singleshot_timer(0);
+        let _ = vcpu::stop_singleshot_timer(crate::smp::current_vcpu());
     }
 
     fn attach(&self, source: EventSource, handler: EventHandler) -> Result<(), PlatformError> {

@@ -1,6 +1,8 @@
 //! The domain's other vCPUs: how many there are, starting one at the
-//! core's entry point, its own event delivery, and the per-vCPU IPI event
-//! channels that carry [`virtus_kernel::EventSource::Ipi`].
+//! core's entry point, its own event delivery, the per-vCPU IPI event
+//! channels that carry [`virtus_kernel::EventSource::Ipi`], and each
+//! vCPU's own `VIRQ_TIMER` port and single-shot timer, which carry
+//! [`virtus_kernel::EventSource::Timer`] on that vCPU.
 //!
 //! - Count: `VCPUOP_is_up` for ids 0, 1, ... until Xen answers `-ENOENT`,
 //!   which `do_vcpu_op` returns for every id at or beyond the domain's
@@ -15,6 +17,11 @@
 //! - Start: `VCPUOP_initialise` with an HVM-type context in 64-bit mode,
 //!   then `VCPUOP_up`. Xen gives the vCPU flat long-mode segments itself;
 //!   the core's entry loads its own GDT and IDT first thing.
+//! - Timers: `VCPUOP_set_singleshot_timer` and `_stop_singleshot_timer`
+//!   act on the calling vCPU only (Xen answers `-EINVAL` for another:
+//!   `v != current` in `do_vcpu_op`, common/domain.c, 4.17), and
+//!   `VIRQ_TIMER` is a per-vCPU VIRQ, so each vCPU has its own timer port,
+//!   bound to it, whose upcall comes to it.
 //! - vcpu_info: the legacy slots in shared_info cover vCPUs 0..32
 //!   (`XEN_LEGACY_MAX_VCPUS`, public/arch-x86/xen.h); the core starts at
 //!   most `MAX_CPUS` (8), so `VCPUOP_register_vcpu_info` is not needed and
@@ -23,9 +30,9 @@
 use crate::evtchn::{self, DeliveryMode, Port};
 use crate::hypercall::XenError;
 use crate::{abi, hvm, lapic, vcpu};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use virtus_kernel::PlatformError;
-use virtus_kernel::arch::percpu::MAX_CPUS;
+use virtus_kernel::arch::percpu::{self, MAX_CPUS};
 use virtus_kernel::platform::CpuStart;
 
 /// The probe's ceiling: `HVM_MAX_VCPUS` (public/hvm/hvm_info_table.h).
@@ -33,6 +40,11 @@ const HVM_MAX_VCPUS: u32 = 128;
 
 /// Each CPU's IPI port (0, never a valid port, for none yet).
 static IPI_PORTS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+/// Each CPU's `VIRQ_TIMER` port (0 for none yet).
+static TIMER_PORTS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+/// Set for an AP whose single-shot timer a restore lost: its next IPI
+/// also counts as a timer event (see [`rebind_aps`]).
+static TIMER_KICK: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 /// Control register and EFER bits (Intel SDM vol. 3, 2.5; Xen's
 /// x86-defns.h names the same values).
@@ -199,6 +211,51 @@ pub fn init_local(cpu: usize, vector: u8, on_ipi: fn(Port)) -> Result<(), Platfo
     bind_ipi_port(cpu, on_ipi).map(drop)
 }
 
+/// Xen's vCPU id of the CPU running this (see [`vcpu_id`]: the same
+/// number, which [`init_local`] checked against Xen's on each AP).
+pub fn current_vcpu() -> u32 {
+    percpu::current() as u32
+}
+
+/// Bind CPU `cpu`'s `VIRQ_TIMER` (to its vCPU), with `handler`, unmasked.
+/// A port already bound in this domain is kept (Xen allows one per vCPU:
+/// a CPU set up again, as after a hot-unplug and plug, finds it in place).
+pub fn bind_timer_port(cpu: usize, handler: fn(Port)) -> Result<Port, PlatformError> {
+    let vcpu = vcpu_id(cpu)?;
+    let port = match TIMER_PORTS[cpu].load(Ordering::Acquire) {
+        0 => evtchn::bind_virq_on(abi::VIRQ_TIMER, vcpu).map_err(|e| {
+            log::error!("smp: EVTCHNOP_bind_virq(VIRQ_TIMER, vCPU {vcpu}): {e}");
+            PlatformError::Device("cannot bind VIRQ_TIMER")
+        })?,
+        port => port,
+    };
+    if !evtchn::set_handler(port, handler) {
+        return Err(PlatformError::Device("timer port beyond the handler table"));
+    }
+    evtchn::unmask(port).map_err(|e| {
+        log::error!("smp: EVTCHNOP_unmask({port}): {e}");
+        PlatformError::Device("cannot unmask the timer port")
+    })?;
+    TIMER_PORTS[cpu].store(port, Ordering::Release);
+    Ok(port)
+}
+
+/// In a new domain (after a restore), before binding again: every
+/// `VIRQ_TIMER` port number is void (see [`rebind_aps`]).
+pub fn forget_timer_ports() {
+    for slot in &TIMER_PORTS {
+        slot.store(0, Ordering::Release);
+    }
+}
+
+/// Whether the running CPU's timer was lost in a restore and not yet made
+/// up for (taken once; see [`rebind_aps`]).
+pub fn take_timer_kick() -> bool {
+    TIMER_KICK
+        .get(percpu::current())
+        .is_some_and(|k| k.swap(false, Ordering::AcqRel))
+}
+
 /// Bind CPU `cpu`'s IPI channel (to its vCPU), with `handler`, unmasked.
 pub fn bind_ipi_port(cpu: usize, handler: fn(Port)) -> Result<Port, PlatformError> {
     let vcpu = vcpu_id(cpu)?;
@@ -221,12 +278,18 @@ pub fn bind_ipi_port(cpu: usize, handler: fn(Port)) -> Result<Port, PlatformErro
 /// (their registers and local APICs travel in the HVM save records) but
 /// their ports are gone, their numbers free for reuse, and the per-vCPU
 /// upcall vector is not saved. Route each AP's upcall again and bind it a
-/// new IPI port; both operations name the target vCPU, so vCPU 0 can do
-/// them for it (`hvmop_set_evtchn_upcall_vector` and `evtchn_bind_ipi`
-/// take any vCPU of the domain). An AP that fails is left without IPIs:
-/// `send_ipi` then says so instead of using a stale port. Returns how many
-/// APs were served.
-pub fn rebind_aps(vector: u8, on_ipi: fn(Port)) -> usize {
+/// new IPI port and a new `VIRQ_TIMER` port; all three operations name the
+/// target vCPU, so vCPU 0 can do them for it
+/// (`hvmop_set_evtchn_upcall_vector`, `evtchn_bind_ipi` and
+/// `evtchn_bind_virq` take any vCPU of the domain). An AP that fails is
+/// left without IPIs: `send_ipi` then says so instead of using a stale
+/// port. Returns how many APs were served.
+///
+/// An AP's single-shot timer is not in the save records either, and only
+/// the AP itself can arm it again, so each AP served gets an IPI whose
+/// handler also reports a timer event (`TIMER_KICK`): the core's handler
+/// then runs that CPU's expired deadlines and arms its timer again.
+pub fn rebind_aps(vector: u8, on_ipi: fn(Port), on_timer: fn(Port)) -> usize {
     let mut served = 0;
     for (cpu, slot) in IPI_PORTS.iter().enumerate().skip(1) {
         if slot.swap(0, Ordering::AcqRel) == 0 {
@@ -239,12 +302,53 @@ pub fn rebind_aps(vector: u8, on_ipi: fn(Port)) -> usize {
             log::error!("smp: after restore, vCPU {vcpu}'s upcall vector: {e}; no IPIs to it");
             continue;
         }
+        if let Err(e) = bind_timer_port(cpu, on_timer) {
+            log::error!("smp: after restore, cpu {cpu}: {e}; its timer stays silent");
+        }
         match bind_ipi_port(cpu, on_ipi) {
-            Ok(_) => served += 1,
+            Ok(_) => {
+                served += 1;
+                TIMER_KICK[cpu].store(true, Ordering::Release);
+                if let Err(e) = send_ipi(cpu) {
+                    log::error!("smp: after restore, cpu {cpu}'s timer kick: {e}");
+                }
+            }
             Err(e) => log::error!("smp: after restore, cpu {cpu}: {e}; no IPIs to it"),
         }
     }
     served
+}
+
+/// Each CPU's `VIRQ_TIMER` events as its port's handler saw them: how
+/// many, and the core's clock at the last. The evidence that a CPU's timer
+/// fires on that CPU and not before its deadline (`pv_ap_timer_*` tests);
+/// each CPU writes only its own slot.
+struct TimerEvents {
+    count: AtomicU64,
+    last_ns: AtomicU64,
+}
+
+static TIMER_EVENTS: [TimerEvents; MAX_CPUS] = [const {
+    TimerEvents {
+        count: AtomicU64::new(0),
+        last_ns: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// Note a timer event on the running CPU at `now_ns` (interrupt context).
+pub fn note_timer_event(now_ns: u64) {
+    if let Some(slot) = TIMER_EVENTS.get(percpu::current()) {
+        slot.last_ns.store(now_ns, Ordering::Relaxed);
+        slot.count.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Timer events CPU `cpu` has taken, and the clock at the last one.
+pub fn timer_events(cpu: usize) -> (u64, u64) {
+    TIMER_EVENTS.get(cpu).map_or((0, 0), |slot| {
+        let count = slot.count.load(Ordering::Acquire);
+        (count, slot.last_ns.load(Ordering::Relaxed))
+    })
 }
 
 /// Send CPU `cpu` an IPI: `EVTCHNOP_send` on its port.
