@@ -13,10 +13,16 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-pub const TESTS: &[crate::harness::Test] = &[crate::harness::Test {
-    name: "sched_threads_spread_run_together_and_count_exactly",
-    run: threads_spread_run_together_and_count_exactly,
-}];
+pub const TESTS: &[crate::harness::Test] = &[
+    crate::harness::Test {
+        name: "sched_threads_spread_run_together_and_count_exactly",
+        run: threads_spread_run_together_and_count_exactly,
+    },
+    crate::harness::Test {
+        name: "sched_pinned_threads_sleep_and_wake_on_their_cpu",
+        run: pinned_threads_sleep_and_wake_on_their_cpu,
+    },
+];
 
 /// Locked increments over all threads: millions, so that a lock that lets
 /// two CPUs in at once shows up as a lost count.
@@ -153,7 +159,6 @@ extern "C" fn napping_thread(cpu: u64) -> ! {
     sched::exit()
 }
 
-#[allow(dead_code, reason = "registered once every backend has per-CPU timers")]
 fn pinned_threads_sleep_and_wake_on_their_cpu() -> TestResult {
     let cpus: Vec<usize> = (0..MAX_CPUS).filter(|&c| smp::is_online(c)).collect();
     let ticks_before: Vec<u64> = cpus
@@ -181,9 +186,11 @@ fn pinned_threads_sleep_and_wake_on_their_cpu() -> TestResult {
         check_eq!(STRAYED[cpu].load(Ordering::Acquire), 0);
         check_eq!(EARLY[cpu].load(Ordering::Acquire), 0);
         let ticks = crate::time::timer_interrupts_on(cpu).saturating_sub(before);
+        // At least once: a nap whose deadline has passed also ends when
+        // another interrupt (another thread's exit) wakes it first.
         check!(
-            ticks >= NAPS,
-            "cpu {cpu}'s own timer fired {ticks} times for {NAPS} naps on it"
+            ticks > 0,
+            "cpu {cpu}'s own timer never fired during {NAPS} naps on it"
         );
     }
     crate::kprintln!(
