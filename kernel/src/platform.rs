@@ -284,6 +284,14 @@ pub trait Platform: Sync {
         Err(PlatformError::Unsupported(EventSource::Ipi))
     }
 
+    /// Drop every CPU's TLB entries through the platform itself, without
+    /// an event to each CPU (a hypervisor flush), and return once none of
+    /// them can use a stale one. `Unavailable` where there is no such
+    /// operation: the core then shoots down by IPIs (`smp::shootdown`).
+    fn flush_tlb_all_cpus(&self) -> Result<(), PlatformError> {
+        Err(PlatformError::Unavailable("TLB flush through the platform"))
+    }
+
     /// The boot information the backend received and validated: command
     /// line and memory map.
     fn boot_info(&self) -> &BootInfo;

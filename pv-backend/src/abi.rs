@@ -160,6 +160,9 @@ impl E820Entry {
 /// `hvm_op` sub-operations (`hvm_op.h`).
 pub const HVMOP_SET_PARAM: u64 = 0;
 pub const HVMOP_GET_PARAM: u64 = 1;
+/// `HVMOP_flush_tlbs` (hvm_op.h): flushes every vCPU's TLB; the argument
+/// must be NULL.
+pub const HVMOP_FLUSH_TLBS: u64 = 5;
 pub const HVMOP_SET_EVTCHN_UPCALL_VECTOR: u64 = 23;
 
 /// `HVM_PARAM_*` indices (`params.h`).

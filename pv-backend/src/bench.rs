@@ -9,7 +9,9 @@
 //! | `batching_xN`  | N separate null hypercalls                | one multicall of N            |
 //!
 //! Unpaired: `grant_cycle`, a grant and its end on the grant table (shared
-//! memory only; nothing emulated does the same); `balloon_release` and
+//! memory only; nothing emulated does the same); `smp_tlb_flush_by_xen`,
+//! `HVMOP_flush_tlbs` (set against the core's IPI shootdown in the SMP
+//! rows); `balloon_release` and
 //! `balloon_reclaim`, 64 pages given back to Xen or taken again.
 //!
 //! A PVH guest has no emulated PIT, HPET or ACPI PM timer: the local APIC
@@ -23,7 +25,7 @@
 use crate::abi::{self, MulticallEntry};
 use crate::hypercall::{self, XenError};
 use crate::platform::PLATFORM;
-use crate::{lapic, time, vcpu};
+use crate::{hvm, lapic, time, vcpu};
 use alloc::vec::Vec;
 use core::hint::black_box;
 use virtus_kernel::bench::{Bench, BenchError, Role, Samples, sample};
@@ -106,7 +108,7 @@ const PAIRS: [Bench; 6] = [
 ];
 
 /// Paravirtual operations with no emulated counterpart.
-const SOLO: [Bench; 2] = [
+const SOLO: [Bench; 3] = [
     Bench {
         name: "grant_cycle",
         what: "grant_access then end_access of one page to dom0, nobody mapping it",
@@ -122,6 +124,15 @@ const SOLO: [Bench; 2] = [
         role: Role::Pv,
         max_iters: 200,
         run: xenstore_read,
+    },
+    Bench {
+        name: "smp_tlb_flush_by_xen",
+        what: "HVMOP_flush_tlbs: every vCPU's whole TLB through Xen, no event to any vCPU \
+               (the paravirtual shootdown; against smp_tlb_shootdown's IPIs)",
+        pair: None,
+        role: Role::Pv,
+        max_iters: 2000,
+        run: tlb_flush_by_xen,
     },
 ];
 
@@ -149,8 +160,8 @@ const BALLOON: [Bench; 2] = [
 
 /// The pairs, then the batching sweep, then the unpaired ones, then the
 /// balloon.
-pub static BENCHES: [Bench; 24] = {
-    let mut all = [PAIRS[0]; 24];
+pub static BENCHES: [Bench; 25] = {
+    let mut all = [PAIRS[0]; 25];
     let mut i = 0;
     while i < PAIRS.len() {
         all[i] = PAIRS[i];
@@ -170,6 +181,18 @@ pub static BENCHES: [Bench; 24] = {
     }
     all
 };
+
+fn tlb_flush_by_xen(iters: u32) -> Result<Samples, BenchError> {
+    // One untimed call first: a refusal is reported, not measured.
+    hvm::flush_tlbs().map_err(|e| xen_failed("HVMOP_flush_tlbs", e))?;
+    Ok(sample(
+        iters,
+        || {
+            let _ = black_box(hvm::flush_tlbs());
+        },
+        || {},
+    ))
+}
 
 fn xen_failed(what: &str, e: XenError) -> BenchError {
     alloc::format!("{what}: {e}")

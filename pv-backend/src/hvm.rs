@@ -70,6 +70,19 @@ pub fn set_evtchn_upcall_vector(vcpu: u32, vector: u8) -> Result<(), XenError> {
     XenError::from_ret(ret).map(drop)
 }
 
+/// `HVMOP_flush_tlbs`: every vCPU of this domain loses its TLB entries
+/// before it next runs guest code. Xen 4.17 (HAP, `hap.c` `flush_tlb`)
+/// gives each vCPU a new ASID/VPID and forces an exit on every physical
+/// CPU that runs one, so no vCPU is interrupted inside the guest and none
+/// runs a handler: the hypervisor's answer to an IPI shootdown. There is no
+/// per-page form: the whole TLB goes.
+pub fn flush_tlbs() -> Result<(), XenError> {
+    // SAFETY: the op takes no argument (a NULL handle) and touches no guest
+    // memory.
+    let ret = unsafe { hypercall2(abi::HYPERVISOR_HVM_OP, abi::HVMOP_FLUSH_TLBS, 0) };
+    XenError::from_ret(ret).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

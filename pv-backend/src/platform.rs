@@ -339,6 +339,15 @@ impl Platform for PvPlatform {
         crate::smp::send_ipi(cpu)
     }
 
+    /// `HVMOP_flush_tlbs`, offered to HVM-type guests (PVH included); the
+    /// PV-only `MMUEXT_TLB_FLUSH_MULTI` is refused to them (x86 mm.c).
+    fn flush_tlb_all_cpus(&self) -> Result<(), PlatformError> {
+        crate::hvm::flush_tlbs().map_err(|e| {
+            log::error!("HVMOP_flush_tlbs: {e}");
+            PlatformError::Device("HVMOP_flush_tlbs failed")
+        })
+    }
+
     /// `SCHEDOP_yield`: the vCPU stays runnable, and Xen may run another
     /// (the one being waited for, when they share a pCPU) before it
     /// returns. Measured on the one-pCPU bed with 2 vCPUs: IPI round trip

@@ -78,7 +78,7 @@ fn tlb_shootdown(iters: u32) -> Result<Samples, BenchError> {
     let mut samples = Samples::new();
     for _ in 0..iters {
         let start = cycles();
-        smp::shootdown(virt).map_err(|e| alloc::format!("{e}"))?;
+        smp::shootdown_by_ipi(virt).map_err(|e| alloc::format!("{e}"))?;
         samples.push(cycles().saturating_sub(start));
     }
     Ok(samples)

@@ -308,6 +308,8 @@ pub enum CallError {
     Send(usize, PlatformError),
     /// This CPU did not run the call in time.
     Silent(usize),
+    /// The platform's flush of every CPU's TLB failed or does not exist.
+    Flush(PlatformError),
 }
 
 impl core::fmt::Display for CallError {
@@ -315,15 +317,38 @@ impl core::fmt::Display for CallError {
         match self {
             Self::Send(cpu, e) => write!(f, "cannot send cpu {cpu} the call: {e}"),
             Self::Silent(cpu) => write!(f, "cpu {cpu} did not run the call in time"),
+            Self::Flush(e) => write!(f, "no TLB flush through the platform: {e}"),
         }
     }
 }
 
 /// Make a change to the kernel's mapping of the page at `virt` visible on
-/// every CPU: this one invalidates its own TLB entry, and every other
-/// online CPU does the same on request (an IPI each, then the wait for
-/// all). The caller changed the page tables first. Returns the time taken.
+/// every CPU: through the platform where it can flush every CPU's TLB
+/// itself (under Xen PVH, `HVMOP_flush_tlbs`: no CPU is interrupted), by
+/// IPIs otherwise ([`shootdown_by_ipi`]). The caller changed the page
+/// tables first. Returns the time taken.
 pub fn shootdown(virt: u64) -> Result<u64, CallError> {
+    match shootdown_by_platform(virt) {
+        Err(CallError::Flush(PlatformError::Unavailable(_))) => shootdown_by_ipi(virt),
+        done => done,
+    }
+}
+
+/// [`shootdown`] by IPIs: this CPU invalidates its own entry, and every
+/// other online CPU does the same on request (an IPI each, then the wait
+/// for all).
+pub fn shootdown_by_ipi(virt: u64) -> Result<u64, CallError> {
     crate::mem::paging::flush(virt);
     call_on_others(crate::mem::paging::flush, virt, 2_000_000_000)
+}
+
+/// [`shootdown`] through the platform's own flush of every CPU's TLB
+/// (the whole TLB: Xen's flush has no per-page form); fails with
+/// [`CallError::Flush`] where the platform has none.
+pub fn shootdown_by_platform(virt: u64) -> Result<u64, CallError> {
+    let platform = crate::platform();
+    let started = platform.now_ns();
+    crate::mem::paging::flush(virt);
+    platform.flush_tlb_all_cpus().map_err(CallError::Flush)?;
+    Ok(platform.now_ns() - started)
 }
