@@ -30,6 +30,7 @@
 //!   thread that holds one of the kernel's audited locks does not sleep
 //!   either ([`park`] refuses, and the waiter idles instead).
 
+pub mod hotplug;
 pub mod smp;
 mod switch;
 
