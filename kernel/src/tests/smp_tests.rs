@@ -249,6 +249,32 @@ fn hotplug_refuses_boot_cpu_and_unknown() -> TestResult {
     Ok(())
 }
 
+/// Set to let [`held_thread`] end.
+static RELEASE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn held_thread(_: u64) -> ! {
+    crate::platform().interrupts_enable();
+    smp::spin_until(20 * ANSWER_NS, || RELEASE.load(Ordering::Acquire));
+    crate::sched::exit()
+}
+
+/// A thread stays on its CPU for life: a CPU running one is not taken
+/// offline (every column: the refusal comes before the platform is asked).
+fn stays_while_it_has_a_thread() -> TestResult {
+    use crate::sched::hotplug::{self, HotplugError};
+    use crate::sched::{self, Place};
+    RELEASE.store(false, Ordering::Release);
+    sched::spawn_on(Place::Cpu(1), "held", held_thread, 0, None)
+        .map_err(|e| TestError::Fail(format!("a thread on cpu 1: {e}")))?;
+    let refused = hotplug::set(1, false, "test");
+    RELEASE.store(true, Ordering::Release);
+    let gone = wait_until(|| sched::load(1) == 0);
+    check_eq!(refused, Err(HotplugError::HasThreads(1)));
+    check!(gone, "the thread on cpu 1 did not end");
+    check!(smp::is_online(1), "cpu 1 left service with a thread");
+    Ok(())
+}
+
 /// CPU 1 offline through the core's policy (as the host's request takes
 /// it), then back: meanwhile it is out of every walk over the CPUs and a
 /// call to it is refused; afterwards it runs calls and answers events
@@ -260,6 +286,7 @@ fn cpu_goes_offline_and_back() -> TestResult {
     if !smp::is_online(1) {
         skip!("no cpu 1 online");
     }
+    stays_while_it_has_a_thread()?;
     let before = smp::online();
     match hotplug::set(1, false, "test") {
         Ok(Change::Done { us }) => crate::kprintln!("# cpu 1 offline in {us} us"),
