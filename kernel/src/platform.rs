@@ -278,6 +278,36 @@ pub trait Platform: Sync {
         core::hint::spin_loop();
     }
 
+    /// On CPU `cpu` itself, idle with interrupts off, nothing of the
+    /// scheduler's left on it (`sched::hotplug` sees to that): take it out
+    /// of service until [`Platform::restart_cpu`], and return once it runs
+    /// again, where it was, interrupts still off. Calls `stopping` once,
+    /// just before the point of no return (the core then counts the CPU
+    /// offline); an error returned without calling it means the CPU never
+    /// stopped. Its event bindings stay as they are while it is stopped.
+    ///
+    /// Not provided natively: an AP stopped there would have to be started
+    /// again with INIT-SIPI-SIPI through the real-mode trampoline, and a
+    /// native machine has no source of "take this CPU away" requests (no
+    /// ACPI processor hot-plug is modelled); nothing needs it.
+    fn stop_this_cpu(&self, cpu: usize, stopping: &dyn Fn()) -> Result<(), PlatformError> {
+        let _ = (cpu, stopping);
+        Err(PlatformError::Unavailable(
+            "way to stop a CPU and start it again",
+        ))
+    }
+
+    /// Start CPU `cpu` again, which [`Platform::stop_this_cpu`] stopped.
+    /// The core may call this as soon as `stopping` ran, before the CPU is
+    /// actually stopped: the backend must not lose that wake-up. Returns
+    /// once the CPU is under way; the core waits for it to report in.
+    fn restart_cpu(&self, cpu: usize) -> Result<(), PlatformError> {
+        let _ = cpu;
+        Err(PlatformError::Unavailable(
+            "way to stop a CPU and start it again",
+        ))
+    }
+
     /// Send CPU `cpu` an [`EventSource::Ipi`] event.
     fn send_ipi(&self, cpu: usize) -> Result<(), PlatformError> {
         let _ = cpu;

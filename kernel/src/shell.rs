@@ -16,6 +16,7 @@ commands:
   run PROG [ARGS]  run a program from the ramdisk and wait for it (`run sh`:
                    the user-space shell)
   ps               processes and threads
+  cpus             each CPU: online or not, and an online one's answer to a call
   shutdown         power off
   reboot           start again";
 
@@ -83,6 +84,7 @@ pub fn run() -> ! {
             }
             (Some("run"), None) => kprintln!("usage: run PROGRAM [ARGS]"),
             (Some("ps"), _) => ps(),
+            (Some("cpus"), _) => crate::sched::hotplug::shell(),
             (Some("disk"), _) => crate::block::shell::run(text.trim_start()[4..].trim()),
             (Some("shutdown"), _) => {
                 kprintln!("powering off");

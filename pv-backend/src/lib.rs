@@ -5,7 +5,7 @@
 //! `hypercall` (detection and the raw calls), `sched`, `hvm`, `memory`,
 //! `shared_info`, `evtchn`, `console`, `time`, `xenstore` (and `control`, the
 //! toolstack's requests through it), `smp` (the other vCPUs and their
-//! IPI channels), `debug_console` (Xen's own
+//! IPI channels), `hotplug` (`xl vcpu-set`: a vCPU stopped and restarted), `debug_console` (Xen's own
 //! console, for when the PV console is gone), and `lapic` (the one emulated
 //! device a PVH guest still needs: the event-channel upcall arrives as a
 //! local APIC vector that must be acknowledged).
@@ -22,6 +22,7 @@ pub mod control;
 pub mod debug_console;
 pub mod evtchn;
 pub mod grant;
+pub mod hotplug;
 pub mod hvm;
 pub mod hypercall;
 pub mod lapic;

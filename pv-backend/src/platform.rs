@@ -13,6 +13,7 @@
 //! | host requests       | ACPI power button (SCI) | xenstore `control/` watches           |
 //! | other CPUs          | INIT-SIPI-SIPI          | `VCPUOP_initialise` + `VCPUOP_up`     |
 //! | IPIs                | local APIC ICR          | an IPI event channel per vCPU         |
+//! | CPU hot-unplug      | (none)                  | `cpu/` watch, `VCPUOP_down`/`up`      |
 
 use crate::console::{Console, RingFault};
 use crate::debug_console;
@@ -348,6 +349,14 @@ impl Platform for PvPlatform {
         })
     }
 
+    fn stop_this_cpu(&self, cpu: usize, stopping: &dyn Fn()) -> Result<(), PlatformError> {
+        crate::hotplug::stop_this_vcpu(cpu, stopping)
+    }
+
+    fn restart_cpu(&self, cpu: usize) -> Result<(), PlatformError> {
+        crate::hotplug::restart_vcpu(cpu)
+    }
+
     /// `SCHEDOP_yield`: the vCPU stays runnable, and Xen may run another
     /// (the one being waited for, when they share a pCPU) before it
     /// returns. Measured on the one-pCPU bed with 2 vCPUs: IPI round trip
@@ -393,6 +402,10 @@ impl Platform for PvPlatform {
         // `xl mem-set`: the `memory/target` watch.
         if let Err(e) = crate::balloon::start() {
             log::warn!("balloon: {e}; xl mem-set will go unanswered");
+        }
+        // `xl vcpu-set`: the `cpu/` watch.
+        if let Err(e) = crate::hotplug::start() {
+            log::warn!("hotplug: {e}; xl vcpu-set will go unanswered");
         }
         Ok(())
     }
@@ -520,6 +533,9 @@ impl Platform for PvPlatform {
     }
 
     fn host_request(&self) -> Option<HostRequest> {
+        // `xl vcpu-set` is served here, on the main line, straight into
+        // the core's `sched::hotplug` (it needs no stop of the kernel).
+        crate::hotplug::serve();
         crate::control::next_request().or_else(crate::balloon::next_request)
     }
 

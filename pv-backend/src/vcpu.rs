@@ -9,6 +9,7 @@ use crate::hypercall::{XenError, hypercall3};
 /// `vcpu_op` sub-operations for bring-up (public/vcpu.h, RELEASE-4.17.0).
 pub const VCPUOP_INITIALISE: u64 = 0;
 pub const VCPUOP_UP: u64 = 1;
+pub const VCPUOP_DOWN: u64 = 2;
 pub const VCPUOP_IS_UP: u64 = 3;
 
 /// `vcpu_hvm_context.mode`: the 64-bit register set is used and the vCPU
@@ -90,6 +91,18 @@ pub fn initialise_hvm(vcpu: u32, ctx: &VcpuHvmContext) -> Result<(), XenError> {
 pub fn up(vcpu: u32) -> Result<(), XenError> {
     // SAFETY: the op takes no argument structure.
     let ret = unsafe { hypercall3(abi::HYPERVISOR_VCPU_OP, VCPUOP_UP, u64::from(vcpu), 0) };
+    XenError::from_ret(ret).map(drop)
+}
+
+/// Make `vcpu` not runnable. Called by the vCPU on itself it is
+/// synchronous (public/vcpu.h): the call returns only once another vCPU
+/// made it runnable again with [`up`], and it carries on after it
+/// (`do_vcpu_op` sets `_VPF_down` and puts the running vCPU to sleep on
+/// its way back to the guest, RELEASE-4.17.0 common/domain.c). Xen powers
+/// the domain off instead if no other vCPU is up.
+pub fn down(vcpu: u32) -> Result<(), XenError> {
+    // SAFETY: the op takes no argument structure.
+    let ret = unsafe { hypercall3(abi::HYPERVISOR_VCPU_OP, VCPUOP_DOWN, u64::from(vcpu), 0) };
     XenError::from_ret(ret).map(drop)
 }
 

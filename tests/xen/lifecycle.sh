@@ -330,3 +330,31 @@ lc_end() {
     rm -f "/tmp/$1.save"  # xl save's file: dom0's memory
     return 0
 }
+
+# STEP NAME VCPU up|down SECONDS: wait until `xl vcpu-list NAME` shows vCPU VCPU up
+# (online in Xen: a CPU number, a state without p) or down (xl prints CPU "-" and
+# state "--p" for a vCPU whose VPF_down is set). Reports its state and online=1|0.
+lc_vcpu() {
+    local _step=$1 _name=$2 _vcpu=$3 _want=$4 _deadline _state=none _online
+    _deadline=$(($(virtus_centis) + $5 * 100))
+    while :; do
+        _state=$(xl vcpu-list "$_name" </dev/null 2>/dev/null |
+            awk -v v="$_vcpu" 'NR > 1 && $3 == v { print $5 }')
+        _online=
+        case "$_state" in
+            "") ;;
+            *p) _online=0 ;;
+            *) _online=1 ;;
+        esac
+        if { [ "$_want" = up ] && [ "$_online" = 1 ]; } ||
+            { [ "$_want" = down ] && [ "$_online" = 0 ]; }; then
+            lc_mark "$_name" "$_step" vcpu "vcpu=$_vcpu" "state=$_state" "online=$_online"
+            return 0
+        fi
+        [ "$(virtus_centis)" -lt "$_deadline" ] || break
+        sleep 0.1
+    done
+    xl vcpu-list "$_name" </dev/null 2>&1 | virtus_relay "@@dom0| lifecycle $_name step=$_step output --"
+    lc_mark "$_name" "$_step" missed "secs=$5" -- "xl vcpu-list never showed vCPU $_vcpu $_want (state ${_state:-none})"
+    return 1
+}

@@ -52,22 +52,31 @@ fn wait_for(done: impl Fn() -> bool) -> Result<(), BenchError> {
     }
 }
 
+/// The CPU the two-CPU benches talk to: CPU 1, or the first AP online if
+/// it was taken offline (`sched::hotplug`).
+fn peer() -> Result<usize, BenchError> {
+    smp::online_aps()
+        .next()
+        .ok_or_else(|| "no other CPU online".into())
+}
+
 fn send_back(_: u64) {
     // The answer to CPU 0; a failure shows there as a timeout.
     let _ = crate::platform().send_ipi(0);
 }
 
 fn ipi_round_trip(iters: u32) -> Result<Samples, BenchError> {
+    let peer = peer()?;
     let mut samples = Samples::new();
     for _ in 0..iters {
         let handled = smp::ipis(0);
-        let done = smp::calls_done(1);
+        let done = smp::calls_done(peer);
         let start = cycles();
-        smp::call_on(1, send_back, 0).map_err(|e| alloc::format!("{e}"))?;
+        smp::call_on(peer, send_back, 0).map_err(|e| alloc::format!("{e}"))?;
         wait_for(|| smp::ipis(0) > handled)?;
         samples.push(cycles().saturating_sub(start));
         // The call counts as done just after it sent: wait for that too.
-        wait_for(|| smp::calls_done(1) > done)?;
+        wait_for(|| smp::calls_done(peer) > done)?;
     }
     Ok(samples)
 }
@@ -107,11 +116,12 @@ fn other_side(_: u64) {
 }
 
 fn lock_handoff(iters: u32) -> Result<Samples, BenchError> {
+    let peer = peer()?;
     let mut samples = Samples::new();
     for _ in 0..iters {
         TURN.store(0, Ordering::Release);
-        let done = smp::calls_done(1);
-        smp::call_on(1, other_side, 0).map_err(|e| alloc::format!("{e}"))?;
+        let done = smp::calls_done(peer);
+        smp::call_on(peer, other_side, 0).map_err(|e| alloc::format!("{e}"))?;
         let start = cycles();
         for round in 0..HANDOFFS {
             let mine = 2 * round;
@@ -120,7 +130,7 @@ fn lock_handoff(iters: u32) -> Result<Samples, BenchError> {
             TURN.store(mine + 1, Ordering::Release);
             drop(guard);
         }
-        wait_for(|| smp::calls_done(1) > done)?;
+        wait_for(|| smp::calls_done(peer) > done)?;
         samples.push(cycles().saturating_sub(start) / (2 * HANDOFFS));
     }
     Ok(samples)

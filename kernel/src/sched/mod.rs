@@ -30,6 +30,7 @@
 //!   thread that holds one of the kernel's audited locks does not sleep
 //!   either ([`park`] refuses, and the waiter idles instead).
 
+pub mod hotplug;
 pub mod smp;
 mod switch;
 
@@ -203,7 +204,7 @@ pub enum SpawnError {
     NotReady,
     /// No memory for its kernel stack.
     NoStack(crate::mem::paging::MapError),
-    /// It was pinned to a CPU that is not online.
+    /// It was pinned to a CPU that is not online (or is being taken offline).
     NoSuchCpu(usize),
 }
 
@@ -212,7 +213,7 @@ impl core::fmt::Display for SpawnError {
         match self {
             Self::NotReady => f.write_str("the scheduler is not set up"),
             Self::NoStack(e) => write!(f, "no kernel stack: {e}"),
-            Self::NoSuchCpu(cpu) => write!(f, "cpu {cpu} is not online"),
+            Self::NoSuchCpu(cpu) => write!(f, "cpu {cpu} is not online, or is leaving"),
         }
     }
 }
@@ -241,7 +242,7 @@ pub fn spawn_on(
 ) -> Result<ThreadId, SpawnError> {
     reap();
     if let Place::Cpu(cpu) = place
-        && !smp::is_online(cpu)
+        && !smp::takes_threads(cpu)
     {
         return Err(SpawnError::NoSuchCpu(cpu));
     }
@@ -257,10 +258,13 @@ pub fn spawn_on(
         let Some(sched) = guard.as_mut() else {
             return Err(SpawnError::NotReady);
         };
+        // Asked again under the lock, where a CPU about to stop counts its
+        // threads: either it sees this one, or this sees it leaving.
         let cpu = match place {
+            Place::Cpu(cpu) if !smp::takes_threads(cpu) => return Err(SpawnError::NoSuchCpu(cpu)),
             Place::Cpu(cpu) => cpu,
             Place::Any => (0..MAX_CPUS)
-                .filter(|&cpu| smp::is_online(cpu))
+                .filter(|&cpu| smp::takes_threads(cpu))
                 .min_by_key(|&cpu| sched.load(cpu))
                 .unwrap_or(0),
         };

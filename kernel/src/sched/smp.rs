@@ -20,11 +20,20 @@
 //!   a fault anywhere else is a crash reported with its CPU's number;
 //! - the console: one lock shared by all CPUs; the crash path writes
 //!   without it (a crash ends the machine, whichever CPU it is on).
+//!
+//! The host may take an AP out of service and give it back (the policy
+//! is `sched::hotplug`'s): asked with [`ask_to_leave`], the AP stops
+//! itself from its idle loop through the platform, and while it is out
+//! every walk over the CPUs ([`online_cpus`]) passes it by.
 
 use crate::arch::percpu::{self, MAX_CPUS};
 use crate::mem::stack;
 use crate::platform::{CpuStart, EventSource, Platform, PlatformError};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+#[path = "smp_leave.rs"]
+mod leave;
+pub use leave::{ask_to_leave, leave_done, take_stop_error, takes_threads, withdraw_leave};
 
 /// Pages of an AP's main stack.
 const STACK_PAGES: u64 = 8;
@@ -50,6 +59,10 @@ struct CpuState {
     calls_done: AtomicU64,
     /// When it came up, by the platform's clock (ns).
     online_ns: AtomicU64,
+    /// Asked to leave service ([`leave`]'s states).
+    leave: AtomicU8,
+    /// Why it could not stop, for the one who asked.
+    stop_error: spin::Mutex<Option<PlatformError>>,
 }
 
 static CPUS: [CpuState; MAX_CPUS] = [const {
@@ -61,6 +74,8 @@ static CPUS: [CpuState; MAX_CPUS] = [const {
         call_arg: AtomicU64::new(0),
         calls_done: AtomicU64::new(0),
         online_ns: AtomicU64::new(0),
+        leave: AtomicU8::new(leave::STAY),
+        stop_error: spin::Mutex::new(None),
     }
 }; MAX_CPUS];
 
@@ -182,6 +197,10 @@ extern "C" fn ap_entry(cpu: usize) -> ! {
     platform.interrupts_disable();
     loop {
         run_pending_call(cpu);
+        // Idle, interrupts off: the one place an AP leaves service.
+        if leave::leaving(cpu) {
+            leave::stop_here(cpu);
+        }
         if !super::park_idle_loop() {
             platform.wait_for_event();
             platform.interrupts_disable();
@@ -219,9 +238,41 @@ fn run_pending_call(cpu: usize) {
     }
 }
 
-/// CPUs online, the boot CPU included.
+/// CPUs online, the boot CPU included. Not a bound on their numbers: a
+/// CPU taken offline (`sched::hotplug`) leaves a gap; walk
+/// [`online_cpus`] instead.
 pub fn online() -> usize {
     ONLINE.load(Ordering::Acquire)
+}
+
+/// The numbers of the CPUs online now, the boot CPU first.
+pub fn online_cpus() -> impl Iterator<Item = usize> {
+    (0..offered()).filter(|&cpu| is_online(cpu))
+}
+
+/// The APs online now (every CPU online but the boot CPU).
+pub fn online_aps() -> impl Iterator<Item = usize> {
+    online_cpus().filter(|&cpu| cpu != 0)
+}
+
+/// CPU `cpu` (an AP) enters or leaves service: [`leave`], on that CPU,
+/// as it stops and once it runs again.
+fn set_online(cpu: usize, up: bool) {
+    let Some(state) = CPUS.get(cpu).filter(|_| cpu != 0) else {
+        return;
+    };
+    if up {
+        state
+            .online_ns
+            .store(crate::platform().now_ns(), Ordering::Release);
+    }
+    if state.online.swap(up, Ordering::AcqRel) != up {
+        if up {
+            ONLINE.fetch_add(1, Ordering::AcqRel);
+        } else {
+            ONLINE.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// CPUs the platform offered (capped at [`MAX_CPUS`]).
@@ -270,14 +321,17 @@ pub fn call_on(cpu: usize, f: fn(u64), arg: u64) -> Result<(), PlatformError> {
 pub fn call_on_others(f: fn(u64), arg: u64, timeout_ns: u64) -> Result<u64, CallError> {
     let platform = crate::platform();
     let started = platform.now_ns();
-    let cpus = online();
+    // The CPUs asked, so that the wait is for them alone.
+    let mut asked = [false; MAX_CPUS];
     let mut before = [0u64; MAX_CPUS];
-    for (cpu, done) in before.iter_mut().enumerate().take(cpus).skip(1) {
-        *done = calls_done(cpu);
+    for cpu in online_aps() {
+        before[cpu] = calls_done(cpu);
         call_on(cpu, f, arg).map_err(|e| CallError::Send(cpu, e))?;
+        asked[cpu] = true;
     }
     let deadline = started.saturating_add(timeout_ns);
-    for (cpu, &done) in before.iter().enumerate().take(cpus).skip(1) {
+    for cpu in (0..MAX_CPUS).filter(|&cpu| asked[cpu]) {
+        let done = before[cpu];
         let left = deadline.saturating_sub(platform.now_ns());
         if !spin_until(left, || calls_done(cpu) != done) {
             return Err(CallError::Silent(cpu));

@@ -32,6 +32,14 @@ pub const TESTS: &[Test] = &[
         name: "smp_tlb_shootdown_reaches_every_cpu",
         run: tlb_shootdown_reaches_every_cpu,
     },
+    Test {
+        name: "smp_hotplug_refuses_boot_cpu_and_unknown",
+        run: hotplug_refuses_boot_cpu_and_unknown,
+    },
+    Test {
+        name: "smp_cpu_goes_offline_and_back",
+        run: cpu_goes_offline_and_back,
+    },
 ];
 
 /// How long a CPU may take to answer one event.
@@ -73,7 +81,8 @@ fn every_cpu_reports_in() -> TestResult {
         ),
     }
     check_eq!(smp::online(), offered);
-    for (cpu, said) in SAID.iter().enumerate().take(offered).skip(1) {
+    for cpu in smp::online_aps() {
+        let said = &SAID[cpu];
         said.store(u64::MAX, Ordering::Release);
         smp::call_on(cpu, say_my_number, 0)
             .map_err(|e| TestError::Fail(format!("cpu {cpu}: {e}")))?;
@@ -92,7 +101,7 @@ fn ipis_reach_each_cpu() -> TestResult {
     if smp::online() < 2 {
         skip!("one CPU online: no other CPU to send events to");
     }
-    for cpu in 1..smp::online() {
+    for cpu in smp::online_aps() {
         let before = smp::ipis(cpu);
         let started = now();
         for round in 1..=ROUNDS {
@@ -134,13 +143,15 @@ fn lock_is_exact_across_cpus() -> TestResult {
         skip!("one CPU online: nothing runs at the same time");
     }
     *COUNTER.lock() = 0;
-    let before: alloc::vec::Vec<u64> = (0..cpus).map(smp::calls_done).collect();
+    let before: alloc::vec::Vec<(usize, u64)> = smp::online_aps()
+        .map(|cpu| (cpu, smp::calls_done(cpu)))
+        .collect();
     let started = now();
-    for cpu in 1..cpus {
+    for &(cpu, _) in &before {
         smp::call_on(cpu, hammer, 0).map_err(|e| TestError::Fail(format!("cpu {cpu}: {e}")))?;
     }
     crate::arch::irq::without_interrupts(|| hammer(0));
-    for (cpu, &done_before) in before.iter().enumerate().skip(1) {
+    for &(cpu, done_before) in &before {
         check!(
             smp::spin_until(20 * ANSWER_NS, || smp::calls_done(cpu) != done_before),
             "cpu {cpu} never finished its increments"
@@ -170,7 +181,7 @@ fn read_probe(virt: u64) {
 fn readers_seeing(virt: u64, want: u64) -> Result<usize, TestError> {
     smp::call_on_others(read_probe, virt, ANSWER_NS)
         .map_err(|e| TestError::Fail(format!("{e}")))?;
-    Ok((1..smp::online())
+    Ok(smp::online_aps()
         .filter(|&cpu| READ[cpu].load(Ordering::Acquire) == want)
         .count())
 }
@@ -231,4 +242,112 @@ fn tlb_shootdown_reaches_every_cpu() -> TestResult {
     let _ = mem::free_frame(a);
     let _ = mem::free_frame(b);
     result
+}
+
+/// What every column must refuse, whether or not it can stop a CPU: the
+/// boot CPU going offline, and a CPU the platform never offered.
+fn hotplug_refuses_boot_cpu_and_unknown() -> TestResult {
+    use crate::sched::hotplug::{self, Change, HotplugError};
+    check_eq!(hotplug::set(0, false, "test"), Err(HotplugError::BootCpu));
+    check_eq!(hotplug::set(0, true, "test"), Ok(Change::Unchanged));
+    let offered = smp::offered();
+    check_eq!(
+        hotplug::set(offered, false, "test"),
+        Err(HotplugError::NotOffered {
+            cpu: offered,
+            offered
+        })
+    );
+    check!(smp::is_online(0), "cpu 0 left service");
+    Ok(())
+}
+
+/// Set to let [`held_thread`] end.
+static RELEASE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn held_thread(_: u64) -> ! {
+    crate::platform().interrupts_enable();
+    smp::spin_until(20 * ANSWER_NS, || RELEASE.load(Ordering::Acquire));
+    crate::sched::exit()
+}
+
+/// A thread stays on its CPU for life: a CPU running one is not taken
+/// offline (every column: the refusal comes before the platform is asked).
+fn stays_while_it_has_a_thread() -> TestResult {
+    use crate::sched::hotplug::{self, HotplugError};
+    use crate::sched::{self, Place};
+    RELEASE.store(false, Ordering::Release);
+    sched::spawn_on(Place::Cpu(1), "held", held_thread, 0, None)
+        .map_err(|e| TestError::Fail(format!("a thread on cpu 1: {e}")))?;
+    let refused = hotplug::set(1, false, "test");
+    RELEASE.store(true, Ordering::Release);
+    let gone = wait_until(|| sched::load(1) == 0);
+    check_eq!(refused, Err(HotplugError::HasThreads(1)));
+    check!(gone, "the thread on cpu 1 did not end");
+    check!(smp::is_online(1), "cpu 1 left service with a thread");
+    Ok(())
+}
+
+/// CPU 1 offline through the core's policy (as the host's request takes
+/// it), then back: meanwhile it is out of every walk over the CPUs and a
+/// call to it is refused; afterwards it runs calls and answers events
+/// again. Skipped, saying why, where the platform cannot stop a CPU
+/// (natively) or there is no CPU 1.
+fn cpu_goes_offline_and_back() -> TestResult {
+    use crate::platform::PlatformError;
+    use crate::sched::hotplug::{self, Change, HotplugError};
+    if !smp::is_online(1) {
+        skip!("no cpu 1 online");
+    }
+    stays_while_it_has_a_thread()?;
+    let before = smp::online();
+    match hotplug::set(1, false, "test") {
+        Ok(Change::Done { us }) => crate::kprintln!("# cpu 1 offline in {us} us"),
+        Err(HotplugError::Platform(
+            e @ (PlatformError::Unavailable(_) | PlatformError::Unsupported(_)),
+        )) => skip!("this platform cannot stop a CPU: {e}"),
+        other => return Err(TestError::Fail(format!("cpu 1 offline: {other:?}"))),
+    }
+    let offline = (|| {
+        check!(!smp::is_online(1), "cpu 1 still counted online");
+        check_eq!(smp::online(), before - 1);
+        check!(
+            smp::online_cpus().all(|cpu| cpu != 1),
+            "cpu 1 still walked over"
+        );
+        check!(
+            smp::call_on(1, say_my_number, 0).is_err(),
+            "a call to cpu 1 was sent"
+        );
+        check_eq!(hotplug::set(1, false, "test"), Ok(Change::Unchanged));
+        Ok(())
+    })();
+    let back = hotplug::set(1, true, "test");
+    offline?;
+    match back {
+        Ok(Change::Done { us }) => crate::kprintln!("# cpu 1 online again in {us} us"),
+        other => return Err(TestError::Fail(format!("cpu 1 online: {other:?}"))),
+    }
+    check!(smp::is_online(1), "cpu 1 not counted online");
+    check_eq!(smp::online(), before);
+    check_eq!(hotplug::set(1, true, "test"), Ok(Change::Unchanged));
+    // It works again: runs a call, and handles events.
+    SAID[1].store(u64::MAX, Ordering::Release);
+    smp::call_on(1, say_my_number, 0).map_err(|e| TestError::Fail(format!("cpu 1: {e}")))?;
+    check!(
+        wait_until(|| SAID[1].load(Ordering::Acquire) == 1),
+        "cpu 1 did not run a call after coming back"
+    );
+    let ipis = smp::ipis(1);
+    for round in 1..=10 {
+        crate::platform()
+            .send_ipi(1)
+            .map_err(|e| TestError::Fail(format!("send to cpu 1: {e}")))?;
+        check!(
+            wait_until(|| smp::ipis(1) >= ipis + round),
+            "cpu 1 handled {} of {round} events after coming back",
+            smp::ipis(1) - ipis
+        );
+    }
+    Ok(())
 }

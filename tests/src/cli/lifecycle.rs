@@ -12,14 +12,15 @@ pub struct LifecycleArgs {
     #[arg(long)]
     pub native: bool,
     /// The PVH column: `xl shutdown -w`, `xl reboot`, `xl sysrq`, a xenstore watch,
-    /// `xl save`/`xl restore`, `xl save -c`, `xl migrate` to this host, `xl mem-set`
+    /// `xl save`/`xl restore`, `xl save -c`, `xl migrate` to this host, `xl mem-set`,
+    /// `xl vcpu-set`
     #[arg(long)]
     pub pvh: bool,
     /// The HVM column: `xl trigger power`, `xl shutdown -F`, `xl save`/`xl restore`
     #[arg(long)]
     pub hvm: bool,
     /// Only the scenarios of this name (`lc-destroy-flush`, `lc-shutdown`, ...,
-    /// `lc-save-restore`, `lc-checkpoint`, `lc-migrate`, `lc-mem-set`, `power-button`
+    /// `lc-save-restore`, `lc-checkpoint`, `lc-migrate`, `lc-mem-set`, `lc-vcpu-set`, `power-button`
     /// for the native column); repeat for more. Default: all
     #[arg(long, value_name = "NAME")]
     pub scenario: Vec<String>,

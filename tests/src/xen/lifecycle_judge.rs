@@ -98,6 +98,8 @@ pub fn expected(scenario: Scenario) -> String {
             Step::DomidAgain { new: false } => Some("the same domain"),
             Step::Memory { .. } => Some("xl list's size"),
             Step::Unlisted { .. } => Some("gone from xl list"),
+            Step::Vcpu { up: false, .. } => Some("vCPU down"),
+            Step::Vcpu { up: true, .. } => Some("vCPU up"),
             _ => None,
         })
         .collect();
@@ -204,6 +206,21 @@ pub fn judge(scenario: Scenario, reports: &[StepReport], guest: &GuestReport) ->
                 )
             }
             Step::Unlisted { .. } => of("unlisted").map(|_| ()),
+            Step::Vcpu { vcpu, up, .. } => of("vcpu").map(|r| {
+                // dom0 reports only the state it waited for; check anyway.
+                let want = if *up { "1" } else { "0" };
+                if r.field("online") != Some(want) || r.field("vcpu") != Some(&vcpu.to_string()) {
+                    problems.push(format!(
+                        "step {index}: xl vcpu-list shows vCPU {} with state {}, expected it {}",
+                        r.field("vcpu").unwrap_or("?"),
+                        r.field("state").unwrap_or("?"),
+                        if *up { "up" } else { "down" }
+                    ));
+                } else if let Some((what, took)) = since(r.at, &request) {
+                    let state = if *up { "up" } else { "down" };
+                    timings.push((format!("{what} -> xl: vCPU {vcpu} {state}"), took));
+                }
+            }),
             Step::See { text, .. } => of("saw").map(|r| {
                 if let Some((what, took)) = since(r.at, &request) {
                     let text = text.replace(DOMID, domid.as_deref().unwrap_or(DOMID));
@@ -397,6 +414,12 @@ fn describe(step: &Step) -> String {
         Step::Absent { text } => format!("no `{text}` on the console"),
         Step::Memory { .. } => "the domain's size in xl list".into(),
         Step::Unlisted { .. } => "xl lists the domain no more".into(),
+        Step::Vcpu { vcpu, up, .. } => {
+            format!(
+                "xl vcpu-list shows vCPU {vcpu} {}",
+                if *up { "up" } else { "down" }
+            )
+        }
     }
 }
 

@@ -59,6 +59,10 @@ pub enum Step {
     /// Within `secs`, xl lists no domain of the guest's (under its name or
     /// a migration's `--incoming`/`--migratedaway`).
     Unlisted { secs: u32 },
+    /// Within `secs`, `xl vcpu-list` shows the domain's vCPU `vcpu` up
+    /// (online in Xen: a CPU number and a state without `p`) or down (no
+    /// CPU, state `--p`).
+    Vcpu { vcpu: u32, up: bool, secs: u32 },
 }
 
 impl Step {
@@ -117,6 +121,10 @@ impl Step {
             Self::Absent { text } => format!("lc_absent {index} {name} {}", q(text)?),
             Self::Memory { .. } => format!("lc_mem {index} {name}"),
             Self::Unlisted { secs } => format!("lc_unlisted {index} {name} {secs}"),
+            Self::Vcpu { vcpu, up, secs } => {
+                let state = if *up { "up" } else { "down" };
+                format!("lc_vcpu {index} {name} {vcpu} {state} {secs}")
+            }
         })
     }
 
@@ -129,6 +137,7 @@ impl Step {
             Self::Returned { secs, .. } | Self::Watch { secs, .. } | Self::Unlisted { secs } => {
                 *secs
             }
+            Self::Vcpu { secs, .. } => *secs,
             Self::Run { .. } | Self::Holds { .. } => COMMAND_SECS,
         }
     }

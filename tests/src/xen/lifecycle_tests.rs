@@ -231,3 +231,27 @@ fn a_scenario_guest_is_the_base_under_its_name_with_room_for_every_step() {
     // The xl config says destroy; the script turns it to restart in dom0.
     assert!(config.unwrap().contains("on_reboot = \"destroy\""));
 }
+
+/// `lc-vcpu-set`: a two-vCPU guest; dom0 takes vCPU 1 away and gives it
+/// back (the second time past xl's overcommit check), and waits for xl's
+/// own view of it each time.
+#[test]
+fn the_vcpu_scenario_has_two_vcpus_and_asks_xl_each_time() {
+    let spec = guest(Scenario::VcpuSet, &base()).unwrap();
+    assert_eq!(spec.vcpus, VCPU_SET_VCPUS);
+    assert!(spec.xl_config().unwrap().unwrap().contains("vcpus = 2\n"));
+    let steps = Scenario::VcpuSet.steps();
+    let calls: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.call(i, "lc-v").unwrap())
+        .collect();
+    let at = |text: &str| calls.iter().position(|c| c.contains(text)).unwrap();
+    assert!(at("'xl vcpu-set lc-v 1'") < at("lc_vcpu 6 lc-v 1 down 15"));
+    assert!(at("lc_vcpu 6 lc-v 1 down") < at("'xl vcpu-set --ignore-host lc-v 2'"));
+    assert!(at("--ignore-host") < calls.iter().rposition(|c| c.contains(" 1 up ")).unwrap());
+    assert_eq!(
+        crate::xen::lifecycle_judge::expected(Scenario::VcpuSet),
+        "vCPU up, then vCPU down, then vCPU up, then poweroff"
+    );
+}
