@@ -33,10 +33,10 @@ pub const BENCHES: &[Bench] = &[
     },
     Bench {
         name: "smp_lock_handoff",
-        what: "a spin lock passed from CPU 0 to CPU 1 (mean of 50 hand-offs each way)",
+        what: "a spin lock passed from CPU 0 to CPU 1 and back, per hand-off (half the round)",
         pair: None,
         role: Role::Neither,
-        max_iters: 50,
+        max_iters: 2000,
         run: lock_handoff,
     },
 ];
@@ -93,45 +93,51 @@ fn tlb_shootdown(iters: u32) -> Result<Samples, BenchError> {
     Ok(samples)
 }
 
-/// Hand-offs per direction in one sample. Few: under HVM on the one-pCPU
-/// bed a hand-off waits for Xen to run the other vCPU (milliseconds), and
-/// 2x200 of them outlasted the bench's 10 s watchdog.
-const HANDOFFS: u64 = 50;
 static LOCK: spin::Mutex<()> = spin::Mutex::new(());
 /// Whose turn it is to take the lock: even for CPU 0, odd for CPU 1.
 static TURN: AtomicU64 = AtomicU64::new(0);
 
-/// CPU 1's side: take the lock on each odd turn, pass it back; give up
-/// (as CPU 0 does) if a turn does not come within [`WAIT_NS`].
-fn other_side(_: u64) {
-    for round in 0..HANDOFFS {
+/// Take the lock on turn `mine` and give the turn to the other CPU.
+fn pass(mine: u64) {
+    let guard = LOCK.lock();
+    TURN.store(mine + 1, Ordering::Release);
+    drop(guard);
+}
+
+/// CPU 1's side: take the lock on each of `rounds` odd turns, pass it
+/// back; give up (as CPU 0 does) if a turn does not come within [`WAIT_NS`].
+fn other_side(rounds: u64) {
+    for round in 0..rounds {
         let mine = 2 * round + 1;
         if !smp::spin_until(WAIT_NS, || TURN.load(Ordering::Acquire) == mine) {
             return;
         }
-        let guard = LOCK.lock();
-        TURN.store(mine + 1, Ordering::Release);
-        drop(guard);
+        pass(mine);
     }
 }
 
+/// One sample is one round (CPU 0 -> CPU 1 -> CPU 0), halved: a hand-off.
+/// CPU 1 gets one call for the whole run, so that the runner's plan sizes
+/// the run from a round's cost: under HVM on the one-pCPU bed a hand-off
+/// waits for Xen to switch vCPUs (both spin with PAUSE), and runs of a
+/// fixed 2x200 or 2x50 hand-offs per sample outlasted the 10 s watchdog.
+/// Round 0 is not timed: it includes CPU 1 taking the call's IPI.
 fn lock_handoff(iters: u32) -> Result<Samples, BenchError> {
     let peer = peer()?;
+    let rounds = u64::from(iters) + 1;
+    TURN.store(0, Ordering::Release);
+    let done = smp::calls_done(peer);
+    smp::call_on(peer, other_side, rounds).map_err(|e| alloc::format!("{e}"))?;
+    pass(0);
+    wait_for(|| TURN.load(Ordering::Acquire) == 2)?;
     let mut samples = Samples::new();
-    for _ in 0..iters {
-        TURN.store(0, Ordering::Release);
-        let done = smp::calls_done(peer);
-        smp::call_on(peer, other_side, 0).map_err(|e| alloc::format!("{e}"))?;
+    for round in 1..rounds {
+        let mine = 2 * round;
         let start = cycles();
-        for round in 0..HANDOFFS {
-            let mine = 2 * round;
-            wait_for(|| TURN.load(Ordering::Acquire) == mine)?;
-            let guard = LOCK.lock();
-            TURN.store(mine + 1, Ordering::Release);
-            drop(guard);
-        }
-        wait_for(|| smp::calls_done(peer) > done)?;
-        samples.push(cycles().saturating_sub(start) / (2 * HANDOFFS));
+        pass(mine);
+        wait_for(|| TURN.load(Ordering::Acquire) == mine + 2)?;
+        samples.push(cycles().saturating_sub(start) / 2);
     }
+    wait_for(|| smp::calls_done(peer) > done)?;
     Ok(samples)
 }
