@@ -147,10 +147,12 @@ clean:
 
 ## Benchmarks: the kernel's micro-benchmarks natively, as a Xen HVM domU and as
 ## a Xen PVH domU (emulated against paravirtual, per pair), each run 3 times;
-## boot against Linux from `xl create`; the memory floor by bisection; density.
+## the three columns again with 2 and 4 CPUs for the SMP table (IPI round trip,
+## TLB shootdown, lock hand-off); boot against Linux from `xl create`; the
+## memory floor by bisection; density; the live operations.
 ## Writes bench/report.md, report.json and charts. BENCH_FLAGS: --repeat N runs
 ## of everything, --quick (2 runs, one density step), --only PART,... to run
-## one part (native, hvm, pvh, boot, floor, density) with --out DIR.
+## one part (native, hvm, pvh, smp, boot, floor, density, live) with --out DIR.
 .PHONY: bench
 bench: deps build
 	$(RUNNER) bench --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) $(BENCH_FLAGS)

@@ -9,10 +9,14 @@ use crate::cli::options::{Beds, LegImages, Ramdisk};
 use crate::workspace;
 use crate::xen::Verbosity;
 
-/// `hvm` and `pvh` are the two Xen columns (`xen` is both); `floor` is the
-/// memory bisection; `live` the save, restore, checkpoint, migration and
-/// balloon figures of `virtus-run lifecycle`'s PVH live scenarios.
-pub const PARTS: [&str; 7] = ["native", "hvm", "pvh", "boot", "floor", "density", "live"];
+/// `hvm` and `pvh` are the two Xen columns (`xen` is both); `smp` the
+/// three columns again with 2 and with 4 CPUs, `smp_` benchmarks only;
+/// `floor` is the memory bisection; `live` the save, restore, checkpoint,
+/// migration and balloon figures of `virtus-run lifecycle`'s PVH live
+/// scenarios.
+pub const PARTS: [&str; 8] = [
+    "native", "hvm", "pvh", "smp", "boot", "floor", "density", "live",
+];
 
 /// What `virtus-run bench` was asked to do.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -86,6 +90,17 @@ impl BenchRequest {
         self.parts.iter().any(|p| p == part)
     }
 
+    /// The request of the `smp` part with `cpus` CPUs: the three columns,
+    /// the `smp_` benchmarks only, as often as the others.
+    pub fn smp(&self, cpus: u32) -> Self {
+        Self {
+            parts: ["native", "hvm", "pvh"].map(String::from).to_vec(),
+            benches: "smp_".into(),
+            cpus,
+            ..self.clone()
+        }
+    }
+
     /// The kernel command line of a column's run: `bench=<filter>`.
     pub fn bench_cmdline(&self) -> String {
         format!("bench={}", self.benches)
@@ -130,6 +145,14 @@ mod tests {
         assert_eq!(parse_ok("bench --density 2,3").density, [2, 3]);
         let narrow = parse_ok("bench --benches block_ --only native");
         assert_eq!(narrow.bench_cmdline(), "bench=block_");
+        let smp = parse_ok("bench --only smp --repeat 2");
+        assert_eq!(smp.parts, ["smp"]);
+        let four = smp.smp(4);
+        assert_eq!(four.bench_cmdline(), "bench=smp_");
+        assert_eq!(
+            (four.parts, four.cpus, four.repeat),
+            (vec!["native".to_string(), "hvm".into(), "pvh".into()], 4, 2)
+        );
         let only = parse_ok("bench --only=boot,density");
         assert!(only.runs("boot") && only.runs("density") && !only.runs("native"));
         let parts = parse_ok("bench --only xen,pvh,floor").parts;

@@ -191,14 +191,26 @@ fn compare(
     other: Option<&Column>,
     name: &'static str,
 ) -> Comparison {
+    compare_by(figure.bench, |r| figure.value(r), pv, other, name)
+}
+
+/// Run k of `pv` against run k of `other` on benchmark `bench`, whose
+/// figure in a run is `value` (the SMP table uses the median time).
+pub fn compare_by(
+    bench: &str,
+    value: impl Fn(&BenchResult) -> Option<f64>,
+    pv: Option<&Column>,
+    other: Option<&Column>,
+    name: &'static str,
+) -> Comparison {
     let mut ratios = Vec::new();
     let mut run_winners = Vec::new();
     if let (Some(pv), Some(other)) = (pv, other) {
         for (p, o) in pv.outputs().zip(other.outputs()) {
-            let (Some(p), Some(o)) = (p.get(figure.bench), o.get(figure.bench)) else {
+            let (Some(p), Some(o)) = (p.get(bench), o.get(bench)) else {
                 continue;
             };
-            let (Some(vp), Some(vo)) = (figure.value(p), figure.value(o)) else {
+            let (Some(vp), Some(vo)) = (value(p), value(o)) else {
                 continue;
             };
             ratios.extend(ratio(vp, vo));

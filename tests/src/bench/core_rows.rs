@@ -43,7 +43,7 @@ pub struct CoreRow {
 }
 
 /// Run k of `a` over run k of `b`, for every k both have.
-fn run_ratios(a: &Column, b: &Column, name: &str) -> Spread {
+pub fn run_ratios(a: &Column, b: &Column, name: &str) -> Spread {
     Spread::of(
         a.outputs()
             .zip(b.outputs())
@@ -65,6 +65,12 @@ pub fn core_rows(columns: &[Column]) -> Vec<CoreRow> {
             names.push(r.name.clone());
         }
     }
+    rows_of(columns, names)
+}
+
+/// The rows of benchmarks `names` across `columns` (a row for a name no
+/// column measured has empty cells).
+pub fn rows_of(columns: &[Column], names: Vec<String>) -> Vec<CoreRow> {
     let column = |n: &str| columns.iter().find(|c| c.name == n);
     names
         .into_iter()

@@ -11,6 +11,7 @@ use super::core_rows::{CoreRow, core_rows};
 use super::floor::{Floor, Workload};
 use super::pairs::{PairSeries, pair_series, ratio};
 use super::parse::{BenchOutput, BenchResult};
+use super::smp_rows::{SmpColumns, SmpRow, smp_rows};
 use super::spread::Spread;
 
 /// The machine the run happened on, and the tree it measured.
@@ -142,6 +143,8 @@ pub struct BenchReport {
     /// How many times each column and each boot was run.
     pub repeat: usize,
     pub columns: Vec<Column>,
+    /// The columns again with 2 and 4 CPUs, for the `smp_` benchmarks.
+    pub smp: Vec<SmpColumns>,
     pub boot: Vec<BootRow>,
     pub footprint: Footprint,
     pub floors: Vec<Floor>,
@@ -197,9 +200,19 @@ impl BenchReport {
         block_rows(&self.columns)
     }
 
+    /// The SMP figures across the columns and CPU counts.
+    pub fn smp(&self) -> Vec<SmpRow> {
+        smp_rows(&self.smp)
+    }
+
     /// Everything ran and reported.
     pub fn passed(&self) -> bool {
         self.columns.iter().all(Column::complete)
+            && self
+                .smp
+                .iter()
+                .flat_map(|s| &s.columns)
+                .all(Column::complete)
             && self.boot.iter().all(BootRow::passed)
             && self.floors.iter().all(|f| f.problems.is_empty())
             && self.density.iter().all(DensityStep::all_passed)

@@ -8,7 +8,7 @@ use crate::bench::block_rows::{
 };
 use crate::bench::model::BenchReport;
 use crate::bench::pairs::{Winner, times};
-use crate::bench::spread::n_text;
+use crate::bench::spread::{Spread, n_text};
 use crate::table::Align;
 
 /// A figure's value in its unit.
@@ -35,13 +35,18 @@ fn cell_text(unit: Unit, c: &BlockCell) -> String {
 
 /// `30.0x (22.7x-30.0x), pv faster`.
 fn ratio_text(c: &Comparison) -> String {
+    rule_text(&c.ratios, c)
+}
+
+/// `ratios` (its median and range) and who is faster by `c`'s rule.
+pub fn rule_text(ratios: &Spread, c: &Comparison) -> String {
     let side = match c.winner() {
         _ if c.run_winners.is_empty() => return "-".into(),
         Winner::Pv => "pv faster".to_string(),
         Winner::Baseline => format!("{} faster", c.other),
         Winner::Tie => "tie".to_string(),
     };
-    format!("{}, {side}", c.ratios.text(times))
+    format!("{}, {side}", ratios.text(times))
 }
 
 /// Each column's name with the disk it measured.

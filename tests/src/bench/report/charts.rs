@@ -81,6 +81,21 @@ fn core(report: &BenchReport) -> Chart {
     chart(title, "ns", bars, &legend)
 }
 
+/// Each SMP benchmark at each CPU count, per column.
+fn smp(report: &BenchReport) -> Chart {
+    let names = super::smp_tables::names(report);
+    let bars = sets(report.smp().iter().map(|r| {
+        let cells = names.iter().zip(&r.row.cells);
+        let label = |name| format!("{} {} CPUs: {name}", r.row.name, r.cpus);
+        cells
+            .map(|(name, cell)| (label(name), cell.medians.median()))
+            .collect::<Vec<_>>()
+    }));
+    let legend: Vec<&str> = names.iter().map(String::as_str).collect();
+    let title = "SMP: native, Xen HVM, Xen PVH with 2 and 4 CPUs (median over runs)";
+    chart(title, "ns", bars, &legend)
+}
+
 /// The block figures of `units` per column, medians over the runs; IOPS
 /// shown as the MB/s they move (4 KiB each), so that one axis serves.
 fn block(report: &BenchReport, title: &str, unit: &str, units: &[Unit]) -> Chart {
@@ -201,6 +216,7 @@ pub fn charts(report: &BenchReport) -> Vec<(String, Chart)> {
                 &[Unit::Iops, Unit::MegabytesPerSec],
             ),
         ),
+        ("smp.svg", smp(report)),
         ("boot.svg", boot(report)),
         ("footprint.svg", footprint(report)),
         ("density.svg", density(report)),

@@ -17,6 +17,7 @@ use crate::bench::floor::Probe;
 use crate::bench::model::{BenchReport, Column, Footprint, LiveFigure};
 use crate::bench::pairs::{TIE_RULE, Winner};
 use crate::bench::parse::{BenchOutput, Role};
+use crate::bench::smp_rows::{SmpColumns, SmpRow};
 use crate::bench::spread::Spread;
 
 /// A figure over the runs: `{n, median, min, max, values}`.
@@ -97,8 +98,8 @@ struct Core<'a> {
     hvm_over_native: &'a Spread,
 }
 
-fn in_order<S: Serializer>(entries: &[(&str, &Spread)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(entries.iter().copied())
+fn in_order<S: Serializer, V: Serialize>(entries: &[(&str, V)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(entries.iter().map(|(k, v)| (k, v)))
 }
 
 impl<'a> Core<'a> {
@@ -160,17 +161,10 @@ struct Block<'a> {
     figure: &'static str,
     unit: &'static str,
     /// By column name, in the columns' order.
-    #[serde(serialize_with = "cells_in_order")]
+    #[serde(serialize_with = "in_order")]
     columns: Vec<(&'a str, BlockCellJson<'a>)>,
     pv_over_hvm: ComparisonJson<'a>,
     pv_over_native: ComparisonJson<'a>,
-}
-
-fn cells_in_order<S: Serializer>(
-    entries: &[(&str, BlockCellJson<'_>)],
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_map(entries.iter().map(|(k, v)| (k, v)))
 }
 
 impl<'a> Block<'a> {
@@ -198,6 +192,42 @@ impl<'a> Block<'a> {
                 .collect(),
             pv_over_hvm: ComparisonJson::of(&row.pv_over_hvm),
             pv_over_native: ComparisonJson::of(&row.pv_over_native),
+        }
+    }
+}
+
+/// An SMP benchmark at one CPU count across the columns.
+#[derive(Serialize)]
+struct Smp<'a> {
+    bench: &'a str,
+    cpus: u32,
+    /// By column name, in the columns' order.
+    #[serde(serialize_with = "in_order")]
+    median_ns: Vec<(&'a str, &'a Spread)>,
+    /// By column name: `run k: <error>` for each run without a figure.
+    #[serde(serialize_with = "in_order")]
+    no_result: Vec<(&'a str, &'a [String])>,
+    hvm_over_pvh: &'a Spread,
+    pvh_over_native: &'a Spread,
+    pv_vs_hvm: ComparisonJson<'a>,
+    pv_vs_native: ComparisonJson<'a>,
+}
+
+impl<'a> Smp<'a> {
+    fn of(r: &'a SmpRow, set: &'a SmpColumns) -> Self {
+        let names = set.columns.iter().map(|c| c.name.as_str());
+        Self {
+            bench: &r.row.name,
+            cpus: r.cpus,
+            median_ns: names
+                .clone()
+                .zip(r.row.cells.iter().map(|c| &c.medians))
+                .collect(),
+            no_result: names.zip(r.no_result.iter().map(Vec::as_slice)).collect(),
+            hvm_over_pvh: &r.row.hvm_over_pvh,
+            pvh_over_native: &r.pvh_over_native,
+            pv_vs_hvm: ComparisonJson::of(&r.vs_hvm),
+            pv_vs_native: ComparisonJson::of(&r.vs_native),
         }
     }
 }
@@ -258,6 +288,9 @@ struct Document<'a> {
     core: Vec<Core<'a>>,
     block: Vec<Block<'a>>,
     block_goals: Vec<BlockGoal<'a>>,
+    /// The columns run again with 2 and 4 CPUs, raw, then the SMP table.
+    smp_columns: &'a [SmpColumns],
+    smp: Vec<Smp<'a>>,
     boot: &'a [BootRow],
     memory_floors: Vec<MemoryFloor<'a>>,
     footprint: &'a Footprint,
@@ -273,6 +306,8 @@ pub fn report_json(report: &BenchReport) -> serde_json::Result<String> {
     let core = report.core();
     let block = report.block();
     let block_goals = goals(&block);
+    let smp = report.smp();
+    let set = |cpus| report.smp.iter().find(|s| s.cpus == cpus);
     let document = Document {
         machine: Machine {
             commit: &m.commit,
@@ -312,6 +347,11 @@ pub fn report_json(report: &BenchReport) -> serde_json::Result<String> {
             .map(|row| Block::of(row, &report.columns))
             .collect(),
         block_goals: block_goals.iter().map(BlockGoal::of).collect(),
+        smp_columns: &report.smp,
+        smp: smp
+            .iter()
+            .filter_map(|r| Some(Smp::of(r, set(r.cpus)?)))
+            .collect(),
         boot: &report.boot,
         memory_floors: report
             .floors

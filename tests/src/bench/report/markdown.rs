@@ -55,6 +55,24 @@ const BLOCK_HOW: &str = "Each column measures the disk the runner gave it: nativ
     for them; the drivers' own tests log them (AHCI register accesses and interrupts per \
     read at QD1, blkfront notifications per request at QD1 and QD32).";
 
+/// How the SMP table was made, under it.
+const SMP_HOW: &str = "Each column ran again with 2 and with 4 CPUs (natively QEMU `-smp N`, \
+    under Xen `vcpus = N`, the kernel told `smp.cpus=N`), `bench=smp_`, as many runs as the \
+    other columns, the HVM and PVH runs alternating in one Xen boot per CPU count. \
+    `smp_ipi_round_trip`: CPU 0 has CPU 1 send it an event back, until CPU 0 handled it \
+    (natively and under HVM a write to the local APIC's ICR each way, under HVM an exit \
+    to Xen's emulated APIC; under PVH an event channel). `smp_tlb_shootdown`: one page \
+    invalidated on every CPU, locally and by an event to each other CPU, waiting for all. \
+    `smp_lock_handoff`: a spin lock passed from CPU 0 to CPU 1 and back, one sample per \
+    round, halved (a hand-off); the waiting CPU spins with the platform's relax (PAUSE \
+    natively and under HVM, `SCHEDOP_yield` under PVH). The Xen bed has ONE emulated \
+    physical CPU: every vCPU of a guest (and dom0's) runs on it in turn, so an operation \
+    that needs the other vCPU running waits for Xen to schedule it. A ratio is run k \
+    over run k; `pv faster`, `<column> faster` or `tie` follow the pairs' rule on the \
+    p10-p90 ranges (apart in every run with the same side below, else a tie). A run \
+    whose benchmark gave no figure (the kernel's watchdog, a CPU that did not answer) \
+    is shown as `no result` with the kernel's reason, never as a number.\n\n";
+
 /// Each block figure's verdicts in words.
 fn block_notes(report: &BenchReport, benches: &[&str]) -> String {
     let mut lines = Vec::new();
@@ -103,6 +121,7 @@ fn explain(report: &BenchReport, chart: Option<&str>, title: &str) -> String {
              32-byte line: short enough that the trapped UART under HVM writes it at least \
              five times within the kernel's time budget.\n\n",
         ),
+        Some("smp.svg") => md.push_str(SMP_HOW),
         Some("block_latency.svg") => md.push_str(&format!(
             "{BLOCK_HOW}\n\n{}\n\n",
             block_notes(report, &["block_read_4k_qd1", "block_flush"])
@@ -222,6 +241,17 @@ pub fn markdown(report: &BenchReport) -> String {
             c.setup
         ));
     }
+    for set in &report.smp {
+        for c in &set.columns {
+            md.push_str(&format!(
+                "- **{}, {} CPUs** ({} runs, SMP table): {}\n",
+                c.name,
+                set.cpus,
+                c.runs.len(),
+                c.setup
+            ));
+        }
+    }
     md.push('\n');
     for t in tables(report) {
         md.push_str(&format!("## {}\n\n", t.title));
@@ -237,6 +267,12 @@ pub fn markdown(report: &BenchReport) -> String {
     notes.extend(pair_notes);
     for c in &report.columns {
         notes.extend(c.problems().iter().map(|p| format!("{}: {p}", c.name)));
+    }
+    for set in &report.smp {
+        for c in &set.columns {
+            let tag = |p: &String| format!("{}, {} CPUs: {p}", c.name, set.cpus);
+            notes.extend(c.problems().iter().map(tag));
+        }
     }
     for b in &report.boot {
         notes.extend(b.problems());

@@ -8,6 +8,7 @@ pub mod guest_tables;
 pub mod json;
 pub mod live_tables;
 pub mod markdown;
+pub mod smp_tables;
 pub mod svg;
 pub mod table;
 
@@ -25,6 +26,7 @@ pub fn tables(report: &BenchReport) -> Vec<Table> {
         bench_tables::core_table(report),
         block_tables::latency_table(report),
         block_tables::throughput_table(report),
+        smp_tables::smp_table(report),
         guest_tables::boot_table(report),
         guest_tables::floor_table(report),
         guest_tables::footprint_table(report),

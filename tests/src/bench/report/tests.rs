@@ -11,6 +11,7 @@ use crate::bench::boot::{BootKind, BootRow, BootRun};
 use crate::bench::floor::{Floor, Probe, Workload};
 use crate::bench::model::tests::columns;
 use crate::bench::model::{DensityStep, Footprint, LiveFigure, Machine};
+use crate::bench::smp_rows::tests::smp_set;
 use std::collections::BTreeSet;
 
 fn boot_run(unpaused: f64, ready: Option<f64>) -> BootRun {
@@ -59,6 +60,7 @@ pub fn sample() -> BenchReport {
         quick: true,
         repeat: 2,
         columns,
+        smp: vec![smp_set(2), smp_set(4)],
         boot: vec![
             BootRow {
                 guest: "mute".into(),
@@ -143,6 +145,13 @@ fn markdown_has_every_table_the_rule_and_the_commit() {
         "goal: 4 KiB QD1 latency: xen-pvh within 2x of native: met in every run",
         "| sequential 1 MiB writes: MB/s | 2 | 74.9 MB/s [68.1 MB/s-83.2 MB/s] n=20 |",
         "![Block I/O throughput",
+        "## SMP: inter-processor operations",
+        "| smp_ipi_round_trip | 4 | 138 us (136 us-140 us) |",
+        "| smp_lock_handoff | 2 | 345 ns (340 ns-350 ns) | no result in 2 of 2 runs (run 1: hung: no result after 10012 ms (watchdog)) |",
+        "![SMP: inter-processor operations](smp.svg)",
+        "**xen-pvh, 4 CPUs** (2 runs, SMP table): xen-pvh setup",
+        "xen-hvm, 2 CPUs: run 1: benchmark smp_lock_handoff failed: hung",
+        "`SCHEDOP_yield` under PVH",
     ] {
         assert!(md.contains(needle), "{needle} missing from\n{md}");
     }
@@ -249,6 +258,8 @@ fn json_has_the_keys_and_values_of_the_report() {
         "\"driver\": \"blkfront\"",
         "\"goal\": \"4 KiB QD32 IOPS",
         "\"repeat\": 2",
+        "\"pvh_over_native\": {",
+        "\"run 2: hung: no result after 10012 ms (watchdog)\"",
     ] {
         assert!(text.contains(needle), "{needle} missing from\n{text}");
     }

@@ -119,7 +119,9 @@ fn native_run(request: &BenchRequest, label: &str) -> ColumnRun {
 }
 
 pub fn native_column(request: &BenchRequest) -> Column {
-    let config = matrix::configurations(true).swap_remove(0);
+    let config = matrix::configurations(true)
+        .swap_remove(0)
+        .with_cpus(request.cpus);
     Column {
         name: "native".into(),
         setup: format!(
@@ -248,18 +250,22 @@ pub fn xen_columns(request: &BenchRequest, notes: &mut Vec<String>) -> (Vec<Colu
     let problems = run.report.run_problems();
     notes.extend(problems.iter().map(|p| format!("Xen bench run: {p}")));
     notes.extend(disk_problems(&disks, &run));
+    let vcpus = match request.cpus {
+        1 => String::new(),
+        n => format!(", `vcpus = {n}`"),
+    };
     let setup = |hvm: bool, where_: &str| {
         let spec = specs.iter().find(|s| s.name == name(hvm, 1));
         let extra = spec.map_or("", |s| s.extra.as_str());
         if hvm {
             format!(
-                "virtus-native.elf32 as a Xen HVM domU ({HVM_MEMORY_MB} MiB, device model in dom0), \
-                 `extra=\"{extra}\"`, one domain per run"
+                "virtus-native.elf32 as a Xen HVM domU ({HVM_MEMORY_MB} MiB{vcpus}, device model \
+                 in dom0), `extra=\"{extra}\"`, one domain per run"
             )
         } else {
             format!(
-                "virtus-pv as a Xen PVH domU ({PVH_MEMORY_MB} MiB), `extra=\"{extra}\"`, one domain \
-                 per run, {where_}"
+                "virtus-pv as a Xen PVH domU ({PVH_MEMORY_MB} MiB{vcpus}), `extra=\"{extra}\"`, one \
+                 domain per run, {where_}"
             )
         }
     };

@@ -6,11 +6,13 @@
 //! 2. under one Xen: the native image (ELF32) as an HVM guest and virtus-pv
 //!    as a PVH guest, alternating, `repeat` times each, all `bench=all`
 //!    (both in [`columns`]);
-//! 3. under one Xen: boot against Linux ([`boot`]);
-//! 4. under one Xen: the memory floor, bisected by dom0 ([`floor`]);
-//! 5. for each density step, N virtus-pv guests at once under one Xen
+//! 3. 1 and 2 again with 2 and with 4 CPUs, the `smp_` benchmarks only
+//!    (native `-smp N`, Xen `vcpus = N`, one Xen boot per count);
+//! 4. under one Xen: boot against Linux ([`boot`]);
+//! 5. under one Xen: the memory floor, bisected by dom0 ([`floor`]);
+//! 6. for each density step, N virtus-pv guests at once under one Xen
 //!    ([`density`]);
-//! 6. under one Xen per run: the live operations, save, restore,
+//! 7. under one Xen per run: the live operations, save, restore,
 //!    checkpoint, migration and balloon ([`live`]).
 //!
 //! [`machine`] says where the report was made.
@@ -29,6 +31,7 @@ use std::time::Instant;
 use crate::bench::args::{BenchRequest, PARTS};
 use crate::bench::model::BenchReport;
 use crate::bench::report::{self, charts::charts, markdown::preamble, tables};
+use crate::bench::smp_rows::{CPUS, SmpColumns};
 use crate::console::say;
 use crate::qemu;
 use crate::xen::TimedRun;
@@ -55,7 +58,7 @@ pub fn run(request: &BenchRequest) -> Result<bool, String> {
             ));
         }
     }
-    if ["native", "hvm", "pvh", "live"]
+    if ["native", "hvm", "pvh", "smp", "live"]
         .iter()
         .any(|part| request.runs(part))
     {
@@ -98,6 +101,15 @@ pub fn run(request: &BenchRequest) -> Result<bool, String> {
         let (columns, bed) = xen_columns(request, &mut report.notes);
         report.columns.extend(columns);
         note_xen_version(&mut report, bed.as_ref());
+    }
+    if request.runs("smp") {
+        for cpus in CPUS {
+            banner(&format!(
+                "SMP: the three columns with {cpus} CPUs, bench=smp_, {r} runs each"
+            ));
+            let set = smp_columns(&request.smp(cpus), &mut report);
+            report.smp.push(set);
+        }
     }
     if request.runs("boot") {
         banner(&format!(
@@ -153,6 +165,22 @@ pub fn run(request: &BenchRequest) -> Result<bool, String> {
         report.elapsed_secs
     ));
     Ok(report.passed())
+}
+
+/// The three columns of the `smp` part's `request` (one CPU count), their
+/// Xen notes tagged with it.
+fn smp_columns(request: &BenchRequest, report: &mut BenchReport) -> SmpColumns {
+    let mut columns = vec![native_column(request)];
+    let mut notes = Vec::new();
+    let (xen, bed) = xen_columns(request, &mut notes);
+    columns.extend(xen);
+    let tag = |n: String| format!("SMP, {} CPUs: {n}", request.cpus);
+    report.notes.extend(notes.into_iter().map(tag));
+    note_xen_version(report, bed.as_ref());
+    SmpColumns {
+        cpus: request.cpus,
+        columns,
+    }
 }
 
 fn banner(text: &str) {
