@@ -94,7 +94,7 @@ fn tlb_shootdown(iters: u32) -> Result<Samples, BenchError> {
 }
 
 static LOCK: spin::Mutex<()> = spin::Mutex::new(());
-/// Whose turn it is to take the lock: even for CPU 0, odd for CPU 1.
+/// Whose turn it is to take the lock: even for CPU 0, odd for the peer.
 static TURN: AtomicU64 = AtomicU64::new(0);
 
 /// Take the lock on turn `mine` and give the turn to the other CPU.
@@ -104,7 +104,7 @@ fn pass(mine: u64) {
     drop(guard);
 }
 
-/// CPU 1's side: take the lock on each of `rounds` odd turns, pass it
+/// The peer's side: take the lock on each of `rounds` odd turns, pass it
 /// back; give up (as CPU 0 does) if a turn does not come within [`WAIT_NS`].
 fn other_side(rounds: u64) {
     for round in 0..rounds {
@@ -116,12 +116,12 @@ fn other_side(rounds: u64) {
     }
 }
 
-/// One sample is one round (CPU 0 -> CPU 1 -> CPU 0), halved: a hand-off.
-/// CPU 1 gets one call for the whole run, so that the runner's plan sizes
+/// One sample is one round (CPU 0 -> the peer -> CPU 0), halved: a
+/// hand-off. The peer gets one call for the whole run, so that the runner's plan sizes
 /// the run from a round's cost: under HVM on the one-pCPU bed a hand-off
 /// waits for Xen to switch vCPUs (both spin with PAUSE), and runs of a
 /// fixed 2x200 or 2x50 hand-offs per sample outlasted the 10 s watchdog.
-/// Round 0 is not timed: it includes CPU 1 taking the call's IPI.
+/// Round 0 is not timed: it includes the peer taking the call's IPI.
 fn lock_handoff(iters: u32) -> Result<Samples, BenchError> {
     let peer = peer()?;
     let rounds = u64::from(iters) + 1;
