@@ -37,6 +37,8 @@ pub(crate) static TIMERS: [TimerList; MAX_CPUS] =
     [const { Mutex::new([None; MAX_TIMERS]) }; MAX_CPUS];
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static TIMER_INTERRUPTS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// The clock when each CPU last handled its timer's event.
+static LAST_TIMER_NS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Handle of an armed software timer: its number and the CPU whose list
 /// holds it.
@@ -60,7 +62,14 @@ pub fn timer_interrupts() -> u64 {
 pub fn timer_interrupts_on(cpu: usize) -> u64 {
     TIMER_INTERRUPTS
         .get(cpu)
-        .map_or(0, |count| count.load(Ordering::Relaxed))
+        .map_or(0, |count| count.load(Ordering::Acquire))
+}
+
+/// The clock (ns) when CPU `cpu` last handled its timer's event (0: never).
+pub fn last_timer_event_ns(cpu: usize) -> u64 {
+    LAST_TIMER_NS
+        .get(cpu)
+        .map_or(0, |last| last.load(Ordering::Acquire))
 }
 
 /// Arm this CPU's platform timer for the earliest deadline in its list
@@ -109,8 +118,9 @@ pub fn cancel_timer(id: TimerId) -> bool {
 /// timer fired: run its expired timers and re-arm for its next.
 pub fn on_timer_event() {
     let cpu = percpu::current();
-    TIMER_INTERRUPTS[cpu].fetch_add(1, Ordering::Relaxed);
     let now = now_ns();
+    LAST_TIMER_NS[cpu].store(now, Ordering::Release);
+    TIMER_INTERRUPTS[cpu].fetch_add(1, Ordering::Release);
     let mut expired: [Option<fn()>; MAX_TIMERS] = [None; MAX_TIMERS];
     {
         let mut timers = TIMERS[cpu].lock();

@@ -85,7 +85,6 @@ pub(crate) fn eoi() {
 /// The local APIC timer, on whichever CPU it fired: each CPU's timer
 /// interrupts only that CPU, and the EOI goes to the running CPU's APIC.
 fn on_timer(_: &mut TrapFrame) {
-    crate::smp::note_timer_event(tsc::now_ns());
     eoi();
     notify(EventSource::Timer);
 }

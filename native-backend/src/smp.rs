@@ -8,9 +8,7 @@ use crate::acpi::{self, AcpiInfo};
 use crate::ap_trampoline::{self, LowPages};
 use crate::lapic::LocalApic;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
 use spin::{Mutex, Once};
-use virtus_kernel::arch::percpu::{self, MAX_CPUS};
 use virtus_kernel::mem::memmap::MemoryMap;
 use virtus_kernel::platform::{CpuStart, PlatformError};
 
@@ -152,38 +150,4 @@ pub fn start_cpu(
         wait(STARTUP_DELAY_NS);
     }
     Ok(())
-}
-
-/// Each CPU's local APIC timer interrupts, as the vector's handler saw
-/// them: how many, and the clock when the last one came. The evidence
-/// that a CPU's timer fires on that CPU, and not before its deadline
-/// (`native_ap_timer_fires_on_that_cpu`); two relaxed stores per
-/// interrupt, each CPU writing only its own slot.
-struct TimerEvents {
-    count: AtomicU64,
-    last_ns: AtomicU64,
-}
-
-static TIMER_EVENTS: [TimerEvents; MAX_CPUS] = [const {
-    TimerEvents {
-        count: AtomicU64::new(0),
-        last_ns: AtomicU64::new(0),
-    }
-}; MAX_CPUS];
-
-/// Note a timer interrupt on the running CPU at `now_ns` (interrupt
-/// context, before the core's handler).
-pub fn note_timer_event(now_ns: u64) {
-    if let Some(slot) = TIMER_EVENTS.get(percpu::current()) {
-        slot.last_ns.store(now_ns, Ordering::Relaxed);
-        slot.count.fetch_add(1, Ordering::Release);
-    }
-}
-
-/// Timer interrupts CPU `cpu` has taken, and the clock at the last one.
-pub fn timer_events(cpu: usize) -> (u64, u64) {
-    TIMER_EVENTS.get(cpu).map_or((0, 0), |slot| {
-        let count = slot.count.load(Ordering::Acquire);
-        (count, slot.last_ns.load(Ordering::Relaxed))
-    })
 }

@@ -1,11 +1,11 @@
 //! Tests of the other CPUs as this backend starts them: their local APIC
-//! as `cpu_init_local` left it, each one's own timer, and IPIs to the boot
-//! CPU, which the core's own tests (`smp_*`) do not send.
+//! as `cpu_init_local` left it, and IPIs to the boot CPU, which the core's
+//! own tests (`smp_*`, and `smp_ap_timer_*` for each CPU's timer) do not
+//! send.
 
 use crate::lapic::TimerMode;
 use crate::platform::{PLATFORM, vectors};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use virtus_kernel::arch::percpu::{self, MAX_CPUS};
 use virtus_kernel::harness::{Test, TestError, TestResult};
 use virtus_kernel::sched::smp;
 use virtus_kernel::{Platform, check, check_eq, skip};
@@ -18,14 +18,6 @@ pub const TESTS: &[Test] = &[
     Test {
         name: "native_ap_apic_timer_set_up_lint_masked",
         run: ap_apic_timer_set_up_lint_masked,
-    },
-    Test {
-        name: "native_ap_timer_fires_on_that_cpu",
-        run: ap_timer_fires_on_that_cpu,
-    },
-    Test {
-        name: "native_ap_timer_cancel_holds",
-        run: ap_timer_cancel_holds,
     },
 ];
 
@@ -109,96 +101,6 @@ fn ap_apic_timer_set_up_lint_masked() -> TestResult {
         check_eq!(
             SEEN_ID.load(Ordering::Acquire),
             id.map_or(u64::MAX, u64::from)
-        );
-    }
-    Ok(())
-}
-
-/// How far ahead an AP arms its timer.
-const AHEAD_NS: u64 = 2_000_000;
-/// How late a timer interrupt may come: generous, for TCG and for a Xen
-/// HVM guest on the one-pCPU nested bed.
-const LATE_NS: u64 = 500_000_000;
-
-/// The deadline each AP armed, by the AP's own clock reading.
-static ARMED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-
-/// The deadline `cpu` last armed in a test.
-fn armed(cpu: usize) -> u64 {
-    ARMED.get(cpu).map_or(0, |a| a.load(Ordering::Acquire))
-}
-
-/// On the AP: arm this CPU's timer `ahead` ns from now.
-fn arm_on_ap(ahead: u64) {
-    let deadline = PLATFORM.now_ns() + ahead;
-    ARMED[percpu::current()].store(deadline, Ordering::Release);
-    PLATFORM.timer_arm(deadline);
-}
-
-/// On the AP: arm this CPU's timer `ahead` ns from now and cancel it.
-fn arm_and_cancel_on_ap(ahead: u64) {
-    arm_on_ap(ahead);
-    PLATFORM.timer_cancel();
-}
-
-/// Each AP arms its own timer (`timer_arm` called on that AP): the
-/// interrupt comes to that AP (its own count moves), not before the
-/// deadline by the clock read in the handler, and within [`LATE_NS`].
-fn ap_timer_fires_on_that_cpu() -> TestResult {
-    if smp::online() < 2 {
-        skip!("one CPU online: no AP timer to arm");
-    }
-    for cpu in 1..smp::online() {
-        let (before, _) = crate::smp::timer_events(cpu);
-        run_on(cpu, arm_on_ap, AHEAD_NS)?;
-        let deadline = armed(cpu);
-        check!(
-            smp::spin_until(WAIT_NS, || crate::smp::timer_events(cpu).0 > before),
-            "cpu {cpu}: its timer, armed for {deadline} ns, did not fire on it within 1 s"
-        );
-        let (_, fired) = crate::smp::timer_events(cpu);
-        check!(
-            fired >= deadline,
-            "cpu {cpu}: its timer fired {} ns before the deadline",
-            deadline - fired
-        );
-        check!(
-            fired - deadline < LATE_NS,
-            "cpu {cpu}: its timer fired {} us late",
-            (fired - deadline) / 1000
-        );
-        virtus_kernel::kprintln!(
-            "# cpu {cpu}: timer fired on it {} us after the deadline",
-            (fired - deadline) / 1000
-        );
-    }
-    Ok(())
-}
-
-/// On the AP: program its timer for its own timer list again (the core's
-/// way back after a direct use of the platform timer).
-fn resync_on_ap(_: u64) {
-    virtus_kernel::time::resync_platform_timer();
-}
-
-/// `timer_cancel` on an AP disarms that AP's timer: armed 20 ms ahead and
-/// cancelled at once, it has not fired 100 ms later. Then the AP's timer
-/// is given back to the core's list for that CPU.
-fn ap_timer_cancel_holds() -> TestResult {
-    if smp::online() < 2 {
-        skip!("one CPU online: no AP timer to cancel");
-    }
-    for cpu in 1..smp::online() {
-        let (before, _) = crate::smp::timer_events(cpu);
-        run_on(cpu, arm_and_cancel_on_ap, 20_000_000)?;
-        let until = armed(cpu) + 80_000_000;
-        smp::spin_until(WAIT_NS, || PLATFORM.now_ns() >= until);
-        let (after, _) = crate::smp::timer_events(cpu);
-        run_on(cpu, resync_on_ap, 0)?;
-        check!(
-            after == before,
-            "cpu {cpu}: {} timer interrupt(s) after its timer was cancelled",
-            after - before
         );
     }
     Ok(())

@@ -41,7 +41,6 @@ mod platform;
 #[cfg(target_os = "none")]
 mod smp;
 #[cfg(target_os = "none")]
-mod smp_tests;
 #[cfg(target_os = "none")]
 mod suspend;
 #[cfg(target_os = "none")]

@@ -88,7 +88,6 @@ fn notify(source: EventSource) {
 /// A `VIRQ_TIMER` port's upcall, on the vCPU the port is bound to, whose
 /// single-shot timer fired: the core's handler serves that CPU's timers.
 fn on_timer_port(_: Port) {
-    crate::smp::note_timer_event(PLATFORM.now_ns());
     notify(EventSource::Timer);
 }
 
@@ -416,7 +415,6 @@ impl Platform for PvPlatform {
         ALL.call_once(|| {
             [
                 crate::tests::TESTS,
-                crate::smp_tests::TESTS,
                 &crate::xenstore::kernel_tests::TESTS,
                 crate::balloon::kernel_tests::TESTS,
                 crate::blkfront::kernel_tests::TESTS,

@@ -30,7 +30,7 @@
 use crate::evtchn::{self, DeliveryMode, Port};
 use crate::hypercall::XenError;
 use crate::{abi, hvm, lapic, vcpu};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use virtus_kernel::PlatformError;
 use virtus_kernel::arch::percpu::{self, MAX_CPUS};
 use virtus_kernel::platform::CpuStart;
@@ -317,38 +317,6 @@ pub fn rebind_aps(vector: u8, on_ipi: fn(Port), on_timer: fn(Port)) -> usize {
         }
     }
     served
-}
-
-/// Each CPU's `VIRQ_TIMER` events as its port's handler saw them: how
-/// many, and the core's clock at the last. The evidence that a CPU's timer
-/// fires on that CPU and not before its deadline (`pv_ap_timer_*` tests);
-/// each CPU writes only its own slot.
-struct TimerEvents {
-    count: AtomicU64,
-    last_ns: AtomicU64,
-}
-
-static TIMER_EVENTS: [TimerEvents; MAX_CPUS] = [const {
-    TimerEvents {
-        count: AtomicU64::new(0),
-        last_ns: AtomicU64::new(0),
-    }
-}; MAX_CPUS];
-
-/// Note a timer event on the running CPU at `now_ns` (interrupt context).
-pub fn note_timer_event(now_ns: u64) {
-    if let Some(slot) = TIMER_EVENTS.get(percpu::current()) {
-        slot.last_ns.store(now_ns, Ordering::Relaxed);
-        slot.count.fetch_add(1, Ordering::Release);
-    }
-}
-
-/// Timer events CPU `cpu` has taken, and the clock at the last one.
-pub fn timer_events(cpu: usize) -> (u64, u64) {
-    TIMER_EVENTS.get(cpu).map_or((0, 0), |slot| {
-        let count = slot.count.load(Ordering::Acquire);
-        (count, slot.last_ns.load(Ordering::Relaxed))
-    })
 }
 
 /// Send CPU `cpu` an IPI: `EVTCHNOP_send` on its port.

@@ -3,6 +3,7 @@
 mod balloon_tests;
 mod block_tests;
 mod boot_tests;
+mod cpu_timer_tests;
 mod fault_tests;
 mod harness_tests;
 mod idle_tests;
@@ -30,6 +31,7 @@ pub const CORE_TESTS: &[&[Test]] = &[
     balloon_tests::TESTS,
     proc_tests::TESTS,
     smp_tests::TESTS,
+    cpu_timer_tests::TESTS,
     thread_tests::TESTS,
     crate::bench::check::TESTS,
 ];
