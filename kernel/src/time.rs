@@ -121,18 +121,21 @@ pub fn on_timer_event() {
     let now = now_ns();
     LAST_TIMER_NS[cpu].store(now, Ordering::Release);
     TIMER_INTERRUPTS[cpu].fetch_add(1, Ordering::Release);
-    let mut expired: [Option<fn()>; MAX_TIMERS] = [None; MAX_TIMERS];
+    let mut expired: [Option<Timer>; MAX_TIMERS] = [None; MAX_TIMERS];
     {
         let mut timers = TIMERS[cpu].lock();
         for (slot, out) in timers.iter_mut().zip(expired.iter_mut()) {
             if slot.is_some_and(|t| t.deadline <= now) {
-                *out = slot.take().map(|t| t.callback);
+                *out = slot.take();
             }
         }
         rearm(&timers);
     }
-    for callback in expired.into_iter().flatten() {
-        callback();
+    // In deadline order, not slot order: when one event finds several due
+    // (a vCPU descheduled past both), the earlier still runs first.
+    expired.sort_unstable_by_key(|t| t.map_or(u64::MAX, |t| t.deadline));
+    for timer in expired.into_iter().flatten() {
+        (timer.callback)();
     }
 }
 

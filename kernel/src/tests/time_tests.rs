@@ -19,6 +19,10 @@ pub const TESTS: &[Test] = &[
         run: timers_in_order,
     },
     Test {
+        name: "time_timers_due_together_fire_in_deadline_order",
+        run: timers_due_together_in_order,
+    },
+    Test {
         name: "time_timer_cancel",
         run: timer_cancel,
     },
@@ -116,6 +120,26 @@ fn timers_in_order() -> TestResult {
         later.zip(earlier).map(|_| now)
     });
     let now = armed.ok_or_else(|| TestError::Fail("no slot".into()))?;
+    wait_until(now + 2_000 * NS_PER_MS, || {
+        FIRE_ORDER.load(Ordering::SeqCst) == 2
+    });
+    check_eq!(FIRE_ORDER.load(Ordering::SeqCst), 2);
+    Ok(())
+}
+
+/// Both timers already due when one event comes (interrupts held off past
+/// both deadlines, as a vCPU descheduled for that long would): the earlier
+/// must still run first. Armed later-first, so slot order is the wrong one.
+fn timers_due_together_in_order() -> TestResult {
+    FIRE_ORDER.store(0, Ordering::SeqCst);
+    let now = crate::arch::irq::without_interrupts(|| {
+        let now = time::now_ns();
+        let later = time::add_timer(now + 2 * NS_PER_MS, second);
+        let earlier = time::add_timer(now + NS_PER_MS, first);
+        time::spin_ns(5 * NS_PER_MS);
+        later.zip(earlier).map(|_| now)
+    });
+    let now = now.ok_or_else(|| TestError::Fail("no slot".into()))?;
     wait_until(now + 2_000 * NS_PER_MS, || {
         FIRE_ORDER.load(Ordering::SeqCst) == 2
     });
