@@ -58,14 +58,7 @@ fn read_on_ap(_: u64) {
 
 /// Run `f(arg)` on `cpu` and wait until it has.
 fn run_on(cpu: usize, f: fn(u64), arg: u64) -> TestResult {
-    let done = smp::calls_done(cpu);
-    smp::call_on(cpu, f, arg)
-        .map_err(|e| TestError::Fail(alloc::format!("call_on({cpu}): {e}")))?;
-    check!(
-        smp::spin_until(WAIT_NS, || smp::calls_done(cpu) > done),
-        "cpu {cpu} did not run the call within 1 s"
-    );
-    Ok(())
+    smp::run_on(cpu, f, arg, WAIT_NS).map_err(|e| TestError::Fail(alloc::format!("{e}")))
 }
 
 /// Each AP's APIC, read on the AP: software-enabled with the spurious

@@ -315,6 +315,19 @@ pub fn call_on(cpu: usize, f: fn(u64), arg: u64) -> Result<(), PlatformError> {
     crate::platform().send_ipi(cpu)
 }
 
+/// Run `f(arg)` on CPU `cpu` (an AP, online) and wait until it has:
+/// [`call_on`], then [`spin_until`] its count of calls moves. Fails if the
+/// event cannot be sent or the CPU did not run the call in `timeout_ns`.
+pub fn run_on(cpu: usize, f: fn(u64), arg: u64, timeout_ns: u64) -> Result<(), CallError> {
+    let done = calls_done(cpu);
+    call_on(cpu, f, arg).map_err(|e| CallError::Send(cpu, e))?;
+    if spin_until(timeout_ns, || calls_done(cpu) > done) {
+        Ok(())
+    } else {
+        Err(CallError::Silent(cpu))
+    }
+}
+
 /// Run `f(arg)` on every other online CPU and wait until each has; how
 /// long it took (ns). Fails naming the first CPU that did not answer in
 /// `timeout_ns`.
