@@ -229,15 +229,28 @@ pub fn bind_timer_port(cpu: usize, handler: fn(Port)) -> Result<Port, PlatformEr
         })?,
         port => port,
     };
+    serve(
+        port,
+        handler,
+        [
+            "timer port beyond the handler table",
+            "cannot unmask the timer port",
+        ],
+    )?;
+    TIMER_PORTS[cpu].store(port, Ordering::Release);
+    Ok(port)
+}
+
+/// Give a freshly bound `port` its `handler` and unmask it; `errors` are
+/// what to say if the handler table has no room, or the unmask fails.
+fn serve(port: Port, handler: fn(Port), errors: [&'static str; 2]) -> Result<(), PlatformError> {
     if !evtchn::set_handler(port, handler) {
-        return Err(PlatformError::Device("timer port beyond the handler table"));
+        return Err(PlatformError::Device(errors[0]));
     }
     evtchn::unmask(port).map_err(|e| {
         log::error!("smp: EVTCHNOP_unmask({port}): {e}");
-        PlatformError::Device("cannot unmask the timer port")
-    })?;
-    TIMER_PORTS[cpu].store(port, Ordering::Release);
-    Ok(port)
+        PlatformError::Device(errors[1])
+    })
 }
 
 /// In a new domain (after a restore), before binding again: every
@@ -263,13 +276,14 @@ pub fn bind_ipi_port(cpu: usize, handler: fn(Port)) -> Result<Port, PlatformErro
         log::error!("smp: EVTCHNOP_bind_ipi(vCPU {vcpu}): {e}");
         PlatformError::Device("cannot bind an IPI channel")
     })?;
-    if !evtchn::set_handler(port, handler) {
-        return Err(PlatformError::Device("IPI port beyond the handler table"));
-    }
-    evtchn::unmask(port).map_err(|e| {
-        log::error!("smp: EVTCHNOP_unmask({port}): {e}");
-        PlatformError::Device("cannot unmask the IPI port")
-    })?;
+    serve(
+        port,
+        handler,
+        [
+            "IPI port beyond the handler table",
+            "cannot unmask the IPI port",
+        ],
+    )?;
     IPI_PORTS[cpu].store(port, Ordering::Release);
     Ok(port)
 }
