@@ -263,7 +263,7 @@ pub fn spawn_on(
         let cpu = match place {
             Place::Cpu(cpu) if !smp::takes_threads(cpu) => return Err(SpawnError::NoSuchCpu(cpu)),
             Place::Cpu(cpu) => cpu,
-            Place::Any => (0..MAX_CPUS)
+            Place::Any => smp::online_cpus()
                 .filter(|&cpu| smp::takes_threads(cpu))
                 .min_by_key(|&cpu| sched.load(cpu))
                 .unwrap_or(0),

@@ -66,7 +66,7 @@ extern "C" fn counting_thread(index: u64) -> ! {
 }
 
 fn threads_spread_run_together_and_count_exactly() -> TestResult {
-    let cpus: Vec<usize> = (0..MAX_CPUS).filter(|&c| smp::is_online(c)).collect();
+    let cpus: Vec<usize> = smp::online_cpus().collect();
     let n = cpus.len();
     if n < 2 {
         skip!("one CPU online: threads cannot run at the same time");
@@ -160,7 +160,7 @@ extern "C" fn napping_thread(cpu: u64) -> ! {
 }
 
 fn pinned_threads_sleep_and_wake_on_their_cpu() -> TestResult {
-    let cpus: Vec<usize> = (0..MAX_CPUS).filter(|&c| smp::is_online(c)).collect();
+    let cpus: Vec<usize> = smp::online_cpus().collect();
     let ticks_before: Vec<u64> = cpus
         .iter()
         .map(|&c| crate::time::timer_interrupts_on(c))
