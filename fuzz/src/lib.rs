@@ -11,7 +11,7 @@ pub mod mutate;
 pub mod rng;
 pub mod targets;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -29,10 +29,12 @@ const MAX_INPUT: usize = 1 << 18;
 thread_local! {
     /// The input being run, for the panic hook to save.
     static CURRENT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// The target this thread is fuzzing, for the crash file's name.
+    static TARGET: Cell<&'static str> = const { Cell::new("") };
 }
 
-/// Where the panic hook saves a crashing input, and the target's name.
-static CRASH_TO: Mutex<Option<(PathBuf, &'static str)>> = Mutex::new(None);
+/// Where the panic hook saves a crashing input.
+static CRASH_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// How long a target runs.
 #[derive(Clone, Copy, Debug)]
@@ -59,14 +61,13 @@ impl Stats {
 /// Save the current input on a panic (before the abort that
 /// `panic = "abort"` brings), then let the default hook print the panic.
 pub fn install_panic_hook(crash_dir: &Path) {
-    *CRASH_TO.lock().unwrap_or_else(|e| e.into_inner()) = Some((crash_dir.to_path_buf(), ""));
+    *CRASH_DIR.lock().unwrap_or_else(|e| e.into_inner()) = Some(crash_dir.to_path_buf());
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let to = CRASH_TO.lock().ok().and_then(|g| g.clone());
+        let dir = CRASH_DIR.lock().ok().and_then(|g| g.clone());
         let saved = CURRENT.with(|c| {
             let input = c.try_borrow().ok()?;
-            let (dir, target) = to?;
-            save_crash(&dir, target, &input).ok()
+            save_crash(&dir?, TARGET.get(), &input).ok()
         });
         default(info);
         match saved {
@@ -88,9 +89,16 @@ pub fn save_crash(dir: &Path, target: &str, input: &[u8]) -> std::io::Result<Pat
     Ok(path)
 }
 
+/// Where crashes found in the past are kept, one directory per target:
+/// `make fuzz` and `cargo test` run each through its target first.
+pub fn regressions_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions")
+}
+
 /// Run `input` through `target` as the fuzzer does, panicking (so the
 /// hook saves it) if a property breaks.
 pub fn run_one(target: &dyn Target, input: &[u8]) -> targets::Outcome {
+    TARGET.set(target.name());
     CURRENT.with(|c| {
         let mut current = c.borrow_mut();
         current.clear();
@@ -108,11 +116,7 @@ fn check(target: &dyn Target, input: &[u8]) -> targets::Outcome {
 
 /// Fuzz `target` from its seeds plus `extra` for `budget`, with `seed`.
 pub fn fuzz(target: &dyn Target, extra: &[Vec<u8>], budget: Budget, seed: u64) -> Stats {
-    if let Ok(mut to) = CRASH_TO.lock()
-        && let Some((_, name)) = to.as_mut()
-    {
-        *name = target.name();
-    }
+    TARGET.set(target.name());
     let mut pool: Vec<Vec<u8>> = target.seeds();
     pool.extend(extra.iter().cloned());
     // The starting inputs stay a quarter of the parents, however large the
@@ -189,6 +193,21 @@ mod tests {
             // Some mutants must get through, or the fuzzer only ever
             // exercises the first checks.
             assert!(stats.accepted > 100, "{}: {stats:?}", target.name());
+        }
+    }
+
+    #[test]
+    fn every_saved_crash_stays_fixed() {
+        for target in targets::all() {
+            let dir = regressions_dir().join(target.name());
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                let input = std::fs::read(&path).unwrap();
+                // A broken property panics, naming the target.
+                let _ = run_one(target.as_ref(), &input);
+            }
         }
     }
 
