@@ -2,14 +2,23 @@
 //! and transactions behind a real ring, fed a few bytes per signal (61:
 //! headers split too), so messages cross the wrap point and arrive in
 //! parts.
+//!
+//! Built for the crate's own tests and, with the `fake-xenstored`
+//! feature, for the host fuzzer (virtus-fuzz), which stores hostile
+//! values in it and runs the kernel's readers of them over a real
+//! connection. Never in the kernel image.
 
 use super::conn::{Conn, Doorbell};
 use super::ring::{RING_SIZE, RingPage};
 use super::wire::MsgType;
 use crate::xenstore::wire::{HEADER_LEN, Header};
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
 
 pub const HOME: &str = "/local/domain/5";
 

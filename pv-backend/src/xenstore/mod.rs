@@ -12,10 +12,9 @@
 pub mod client;
 pub mod conn;
 pub mod events;
-#[cfg(test)]
-pub(crate) mod fake;
-#[cfg(target_os = "none")]
-mod page;
+#[cfg(any(test, feature = "fake-xenstored"))]
+pub mod fake;
+pub mod page;
 pub mod ring;
 pub mod wire;
 
