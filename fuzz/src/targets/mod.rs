@@ -2,7 +2,9 @@
 //! keeps its fields, and the properties an accepted input must have.
 
 pub mod archive;
+pub mod console_ring;
 pub mod elf;
+pub mod shared_page;
 pub mod start_info;
 
 use std::fmt::{Debug, Display};
@@ -57,5 +59,6 @@ pub fn all() -> Vec<Box<dyn Target>> {
         Box::new(elf::ElfTarget),
         Box::new(archive::ArchiveTarget),
         Box::new(start_info::StartInfoTarget),
+        Box::new(console_ring::ConsoleRingTarget),
     ]
 }
