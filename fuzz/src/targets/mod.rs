@@ -6,6 +6,7 @@ pub mod console_ring;
 pub mod elf;
 pub mod shared_page;
 pub mod start_info;
+pub mod xenstore;
 
 use std::fmt::{Debug, Display};
 
@@ -60,5 +61,6 @@ pub fn all() -> Vec<Box<dyn Target>> {
         Box::new(archive::ArchiveTarget),
         Box::new(start_info::StartInfoTarget),
         Box::new(console_ring::ConsoleRingTarget),
+        Box::new(xenstore::XenstoreTarget),
     ]
 }
