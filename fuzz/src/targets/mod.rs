@@ -2,6 +2,7 @@
 //! keeps its fields, and the properties an accepted input must have.
 
 pub mod archive;
+pub mod blkif;
 pub mod console_ring;
 pub mod elf;
 pub mod shared_page;
@@ -62,5 +63,6 @@ pub fn all() -> Vec<Box<dyn Target>> {
         Box::new(start_info::StartInfoTarget),
         Box::new(console_ring::ConsoleRingTarget),
         Box::new(xenstore::XenstoreTarget),
+        Box::new(blkif::BlkifTarget),
     ]
 }
