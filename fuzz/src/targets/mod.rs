@@ -8,6 +8,7 @@ pub mod elf;
 pub mod shared_page;
 pub mod start_info;
 pub mod xenstore;
+pub mod xenstore_values;
 
 use std::fmt::{Debug, Display};
 
@@ -64,5 +65,6 @@ pub fn all() -> Vec<Box<dyn Target>> {
         Box::new(console_ring::ConsoleRingTarget),
         Box::new(xenstore::XenstoreTarget),
         Box::new(blkif::BlkifTarget),
+        Box::new(xenstore_values::XenstoreValuesTarget),
     ]
 }
