@@ -13,10 +13,11 @@ use virtus_fuzz::{Budget, Stats, fuzz, install_panic_hook, run_one, targets};
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Fuzz the ELF loader's checks, the ramdisk archive reader and the PVH start info parser"
+    about = "Fuzz the ELF loader's checks, the ramdisk archive reader, the PVH start info parser, and the PV backend's consumers of what other domains write: the console rings, the xenstore client, blkfront's ring and the xenstore values"
 )]
 struct Args {
-    /// Targets to run (elf, archive, start-info); all when none is given.
+    /// Targets to run (elf, archive, start-info, console-ring, xenstore,
+    /// blkif, xenstore-values); all when none is given.
     #[arg(long = "target", short = 't')]
     targets: Vec<String>,
     /// Seconds per target.
