@@ -34,9 +34,9 @@ use crate::mutate::Hints;
 
 pub struct BlkifTarget;
 
-/// The one-page ring: 64-byte header (req_prod @0, req_event @4, rsp_prod
-/// @8, rsp_event @12), 32 slots of 112 bytes.
-const SLOTS: u32 = 32;
+/// The ring: 64-byte header (req_prod @0, req_event @4, rsp_prod @8,
+/// rsp_event @12), then slots of 112 bytes: 32 in one page, 128 in the
+/// four pages of `ring-page-order` 2 (flag 0x10).
 const REQ_PROD: usize = 0;
 const REQ_EVENT: usize = 4;
 const RSP_PROD: usize = 8;
@@ -46,7 +46,7 @@ const CORRUPT: &str = "the backend corrupted the ring";
 
 const HEADER: usize = 8;
 const STEP: usize = 8;
-const MAX_STEPS: usize = 96;
+const MAX_STEPS: usize = 320;
 
 const FIELDS: [(usize, usize); 1 + 4 * 16] = {
     let mut out = [(0, 0); 65];
@@ -129,6 +129,7 @@ struct Sent {
 }
 
 struct Model {
+    slots: u32,
     /// Wire id -> the request it names, while in flight.
     wire: BTreeMap<u64, Sent>,
     /// Requests that must complete, with the status they must bring.
@@ -170,7 +171,7 @@ impl Model {
         loop {
             let (rsp_prod, req_prod) = (page.read_u32(RSP_PROD), page.read_u32(REQ_PROD));
             let ready = rsp_prod.wrapping_sub(self.rsp_cons);
-            if ready > req_prod.wrapping_sub(self.rsp_cons) || ready > SLOTS {
+            if ready > req_prod.wrapping_sub(self.rsp_cons) || ready > self.slots {
                 self.dead = true;
                 for (_, sent) in std::mem::take(&mut self.wire) {
                     self.expect.insert(sent.id, Err(BlockError::Io(CORRUPT)));
@@ -180,7 +181,7 @@ impl Model {
             if ready == 0 {
                 return;
             }
-            let at = 64 + (self.rsp_cons % SLOTS) as usize * SLOT_LEN;
+            let at = 64 + (self.rsp_cons % self.slots) as usize * SLOT_LEN;
             let f = |i| page.read_u8(at + i);
             let id = (0..8).fold(0u64, |v, i| v | u64::from(f(i)) << (8 * i));
             let (op, status) = (f(8), i16::from_le_bytes([f(10), f(11)]));
@@ -267,6 +268,17 @@ impl Target for BlkifTarget {
                     (poll, 0, 0, 0),
                 ],
             ),
+            // A four-page ring (128 slots), past its first wrap.
+            seed(0x10, &{
+                let mut s = Vec::new();
+                for _ in 0..2 {
+                    s.extend([(submit, 0, 0, 0); 70]);
+                    s.extend([(answer, 0, 0, 0); 70]);
+                    s.push((publish, 0, 0, 0));
+                    s.push((poll, 0, 0, 0));
+                }
+                s
+            }),
             // A full ring, answered in two halves.
             seed(0, &{
                 let mut s = vec![(submit, 0, 0, 0); 33];
@@ -298,14 +310,22 @@ impl Target for BlkifTarget {
                 [usize::from(flags >> 2) % 3],
             persistent: flags & 1 != 0,
         };
-        let page = SharedPage::new(4096);
+        let bytes = if flags & 0x10 != 0 { 4 * 4096 } else { 4096 };
+        let page = SharedPage::new(bytes);
         let table = FakeGrants::default();
         // SAFETY: a page-aligned 4 KiB allocation, alive until after
         // `front` (declared after it); the fake backend touches it only
         // volatilely.
-        let ring = unsafe { FrontRing::init(page.ptr(), 4096) };
+        let ring = unsafe { FrontRing::init(page.ptr(), bytes) };
+        // __CONST_RING_SIZE: the largest power of two of slots that fit.
+        let fit = (bytes as u32 - 64) / SLOT_LEN as u32;
+        if ring.size() != 1 << (31 - fit.leading_zeros()) {
+            return Err(format!("{} slots in {bytes} bytes", ring.size()));
+        }
+        let front_slots = ring.size();
         let mut front = Front::new(ring, table.clone(), NoBell, 51712, features);
         let mut m = Model {
+            slots: front_slots,
             wire: BTreeMap::new(),
             expect: BTreeMap::new(),
             open: BTreeSet::new(),
@@ -353,7 +373,7 @@ impl Target for BlkifTarget {
                 1 => {
                     // Take the next request and answer it as blkback would.
                     if m.req_cons != page.read_u32(REQ_PROD) {
-                        let at = 64 + (m.req_cons % SLOTS) as usize * SLOT_LEN;
+                        let at = 64 + (m.req_cons % m.slots) as usize * SLOT_LEN;
                         let mut slot = [0u8; 16];
                         page.read(at, &mut slot);
                         m.req_cons = m.req_cons.wrapping_add(1);
@@ -425,7 +445,7 @@ impl Target for BlkifTarget {
 }
 
 fn respond(page: &SharedPage, m: &mut Model, id: u64, op: u8, status: i16) {
-    let at = 64 + (m.rsp_prod_pvt % SLOTS) as usize * SLOT_LEN;
+    let at = 64 + (m.rsp_prod_pvt % m.slots) as usize * SLOT_LEN;
     let mut rsp = [0u8; 16];
     rsp[0..8].copy_from_slice(&id.to_le_bytes());
     rsp[8] = op;
@@ -469,7 +489,7 @@ fn submit(
             m.expect.insert(id, want);
         }
         1 => {
-            let at = 64 + (before % SLOTS) as usize * SLOT_LEN;
+            let at = 64 + (before % m.slots) as usize * SLOT_LEN;
             let mut slot = [0u8; 16];
             page.read(at, &mut slot);
             let wire = u64::from_le_bytes(slot[8..16].try_into().unwrap_or_default());
@@ -546,7 +566,7 @@ fn poll(page: &SharedPage, front: &mut Driver, m: &mut Model) -> Result<(), Stri
         // was asked (repeats): only then is the model's death allowed.
         let pushed = page.read_u32(REQ_PROD);
         if m.rsp_prod_pvt.wrapping_sub(m.rsp_cons) <= pushed.wrapping_sub(m.rsp_cons)
-            && m.rsp_prod_pvt.wrapping_sub(m.rsp_cons) <= SLOTS
+            && m.rsp_prod_pvt.wrapping_sub(m.rsp_cons) <= m.slots
         {
             return Err("the ring died with honest indices".into());
         }
