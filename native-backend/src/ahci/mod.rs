@@ -13,8 +13,8 @@
 mod command;
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 mod fis;
-#[cfg_attr(not(target_os = "none"), allow(dead_code))]
-mod identify;
+// Public for the host fuzzer (virtus-fuzz), which feeds it hostile data.
+pub mod identify;
 
 #[cfg(target_os = "none")]
 mod bringup;

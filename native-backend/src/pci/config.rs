@@ -1,7 +1,7 @@
 //! Configuration mechanism #1 (ports 0xCF8/0xCFC), BAR sizing and bus
 //! enumeration: the part of [`super`] that touches the machine.
 
-use super::decode::{Address, Bar, BarError, Function, decode_bar};
+use super::decode::{Address, Bar, BarError, Function, bar_layout, decode_bar};
 use crate::port::Port32;
 use alloc::vec::Vec;
 use core::fmt;
@@ -115,15 +115,7 @@ pub fn bar(f: &Function, index: u8) -> Result<Option<Bar>, BarError> {
     let at = f.address;
     let offset = BAR0 + 4 * index;
     let value = read32(at, offset);
-    let kind = value & 0x7;
-    let wide = match (value & 1, kind >> 1) {
-        (1, _) | (0, 0) => false,
-        (0, 2) => true,
-        _ => return Err(BarError::Malformed),
-    };
-    if wide && index + 1 >= f.bar_slots() {
-        return Err(BarError::Malformed);
-    }
+    let wide = bar_layout(f.bar_slots(), index, value)?;
     Ok(without_interrupts(|| {
         let command = command(at);
         set_command(at, command & !(COMMAND_IO_SPACE | COMMAND_MEMORY_SPACE));

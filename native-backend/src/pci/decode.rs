@@ -116,6 +116,36 @@ pub enum BarError {
     Malformed,
 }
 
+impl fmt::Display for BarError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSuchSlot => f.write_str("no such BAR slot in this header type"),
+            Self::Malformed => {
+                f.write_str("reserved memory type, or a 64-bit BAR in the last slot")
+            }
+        }
+    }
+}
+
+/// Whether BAR `index` of a header with `slots` BAR slots, holding
+/// `value`, is a 64-bit memory BAR (which takes the next slot too). Refused:
+/// a slot the header lacks, a reserved memory type (bits 2:1 of 01 or 11),
+/// and a 64-bit BAR in the last slot, whose upper half does not exist.
+pub fn bar_layout(slots: u8, index: u8, value: u32) -> Result<bool, BarError> {
+    if index >= slots {
+        return Err(BarError::NoSuchSlot);
+    }
+    let wide = match (value & 1, (value >> 1) & 0x3) {
+        (1, _) | (0, 0) => false,
+        (0, 2) => true,
+        _ => return Err(BarError::Malformed),
+    };
+    if wide && index + 1 >= slots {
+        return Err(BarError::Malformed);
+    }
+    Ok(wide)
+}
+
 /// Decode a BAR from its original value(s) and what it read back after
 /// all ones were written (`high` for the upper half of a 64-bit BAR).
 /// `None`: the BAR is not implemented (reads back zero).
@@ -159,6 +189,21 @@ mod tests {
         let ahci = Address::new(0, 0x1f, 2).unwrap();
         assert_eq!(ahci.config_address(0x26), 0x8000_fa24);
         assert_eq!(alloc::format!("{ahci}"), "00:1f.2");
+    }
+
+    #[test]
+    fn bar_layouts_follow_the_type_bits_and_the_slots() {
+        assert_eq!(bar_layout(6, 0, 0xfebf_1000), Ok(false));
+        assert_eq!(bar_layout(6, 0, 0xc041), Ok(false));
+        assert_eq!(bar_layout(6, 4, 0x0000_400c), Ok(true));
+        // A 64-bit BAR in the last slot has no upper half.
+        assert_eq!(bar_layout(6, 5, 0x4), Err(BarError::Malformed));
+        assert_eq!(bar_layout(2, 1, 0x4), Err(BarError::Malformed));
+        // Memory types 01 (below 1 MiB, PCI 2.x) and 11 are reserved.
+        assert_eq!(bar_layout(6, 0, 0x2), Err(BarError::Malformed));
+        assert_eq!(bar_layout(6, 0, 0x6), Err(BarError::Malformed));
+        assert_eq!(bar_layout(6, 6, 0), Err(BarError::NoSuchSlot));
+        assert_eq!(bar_layout(0, 0, 0), Err(BarError::NoSuchSlot));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! bridges' secondary bus numbers are set.
 
 mod decode;
-pub use decode::{Address, Bar, BarError, Function, decode_bar};
+pub use decode::{Address, Bar, BarError, Function, bar_layout, decode_bar};
 
 #[cfg(target_os = "none")]
 mod config;
