@@ -33,6 +33,14 @@ pub enum IdentifyError {
     NoCapacity,
     /// The logical sector size is not a power of two in 512..=4096.
     BadSectorSize(u32),
+    /// More sectors than the commands can address: `words` (100-103 for
+    /// the 48-bit count, 60-61 for the 28-bit one) hold `sectors`, above
+    /// `limit` (ACS-3 bounds them by 2^48 and 0x0FFFFFFF).
+    TooManySectors {
+        sectors: u64,
+        limit: u64,
+        words: &'static str,
+    },
 }
 
 impl core::fmt::Display for IdentifyError {
@@ -43,6 +51,14 @@ impl core::fmt::Display for IdentifyError {
             Self::BadChecksum => write!(f, "integrity word 255 does not check out"),
             Self::NoCapacity => write!(f, "capacity of 0 sectors"),
             Self::BadSectorSize(n) => write!(f, "logical sector size {n} bytes"),
+            Self::TooManySectors {
+                sectors,
+                limit,
+                words,
+            } => write!(
+                f,
+                "capacity of {sectors:#x} sectors in words {words}, above their limit {limit:#x}"
+            ),
         }
     }
 }
@@ -84,13 +100,23 @@ pub fn parse(words: &[u16; 256]) -> Result<Identity, IdentifyError> {
     let flush_ext = w83_valid && words[83] & (1 << 13) != 0;
     let lba28 = u64::from(words[60]) | u64::from(words[61]) << 16;
     let lba48_count = (100..104).fold(0u64, |n, i| n | u64::from(words[i]) << (16 * (i - 100)));
-    let sectors = if lba48 && lba48_count != 0 {
-        lba48_count
+    // The count must be addressable by the commands that reach it: a
+    // device claiming more would have the block layer offer sectors that no
+    // FIS can name (and, times the sector size, overflow a byte count).
+    let (sectors, limit, field) = if lba48 && lba48_count != 0 {
+        (lba48_count, 1 << 48, "100-103")
     } else {
-        lba28
+        (lba28, 0x0fff_ffff, "60-61")
     };
     if sectors == 0 {
         return Err(IdentifyError::NoCapacity);
+    }
+    if sectors > limit {
+        return Err(IdentifyError::TooManySectors {
+            sectors,
+            limit,
+            words: field,
+        });
     }
     // Word 106: valid when bits 15:14 read 01; bit 12 says words 117-118
     // hold the logical sector size in words.
@@ -194,6 +220,36 @@ mod tests {
         assert_eq!(parse(&w), Err(IdentifyError::BadSectorSize(600)));
         w[117] = 2048;
         assert_eq!(parse(&w).unwrap().sector_size, 4096);
+    }
+
+    /// Found by virtus-fuzz (ahci-identify): words 100-103 claimed
+    /// 0x2020312030303030 sectors, which no 48-bit LBA reaches and which
+    /// overflows a byte count at 512 bytes a sector.
+    #[test]
+    fn capacity_beyond_what_the_commands_address_is_refused() {
+        let mut w = qemu_disk(0x2020_3120_3030_3030);
+        w[60] = 0xffff;
+        w[61] = 0x0fff;
+        assert_eq!(
+            parse(&w),
+            Err(IdentifyError::TooManySectors {
+                sectors: 0x2020_3120_3030_3030,
+                limit: 1 << 48,
+                words: "100-103"
+            })
+        );
+        assert_eq!(parse(&qemu_disk(1 << 48)).unwrap().sectors, 1 << 48);
+        assert!(parse(&qemu_disk((1 << 48) + 1)).is_err());
+        // Without the 48-bit feature set the 28-bit count is bounded too.
+        let mut w = qemu_disk(1000);
+        w[83] = 0x4000;
+        w[60] = 0;
+        w[61] = 0x1000;
+        let err = parse(&w).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "capacity of 0x10000000 sectors in words 60-61, above their limit 0xfffffff"
+        );
     }
 
     #[test]
