@@ -116,7 +116,7 @@ pub fn bar(f: &Function, index: u8) -> Result<Option<Bar>, BarError> {
     let offset = BAR0 + 4 * index;
     let value = read32(at, offset);
     let wide = bar_layout(f.bar_slots(), index, value)?;
-    Ok(without_interrupts(|| {
+    without_interrupts(|| {
         let command = command(at);
         set_command(at, command & !(COMMAND_IO_SPACE | COMMAND_MEMORY_SPACE));
         let probe = size_register(at, offset, value);
@@ -126,7 +126,7 @@ pub fn bar(f: &Function, index: u8) -> Result<Option<Bar>, BarError> {
         });
         set_command(at, command);
         decode_bar(value, probe, high)
-    }))
+    })
 }
 
 /// Write all ones to a BAR dword, read what sticks, put `original` back.

@@ -114,6 +114,10 @@ pub enum BarError {
     NoSuchSlot,
     /// A 64-bit BAR in the last slot, or a reserved memory type.
     Malformed,
+    /// The BAR's address has bits set below its size, bits a device
+    /// hardwires to zero: the base and the size contradict each other, and
+    /// mapping either would cover memory the device does not decode.
+    Misaligned { base: u64, size: u64 },
 }
 
 impl fmt::Display for BarError {
@@ -122,6 +126,9 @@ impl fmt::Display for BarError {
             Self::NoSuchSlot => f.write_str("no such BAR slot in this header type"),
             Self::Malformed => {
                 f.write_str("reserved memory type, or a 64-bit BAR in the last slot")
+            }
+            Self::Misaligned { base, size } => {
+                write!(f, "base {base:#x} is not aligned to its size {size:#x}")
             }
         }
     }
@@ -148,34 +155,55 @@ pub fn bar_layout(slots: u8, index: u8, value: u32) -> Result<bool, BarError> {
 
 /// Decode a BAR from its original value(s) and what it read back after
 /// all ones were written (`high` for the upper half of a 64-bit BAR).
-/// `None`: the BAR is not implemented (reads back zero).
-pub fn decode_bar(value: u32, probe: u32, high: Option<(u32, u32)>) -> Option<Bar> {
+/// `Ok(None)`: the BAR is not implemented (no address bit took the ones).
+///
+/// The size is the lowest address bit that took a one, as Linux's
+/// `pci_size` takes it, so a device whose writable bits are not one run
+/// still gets a power of two; a base with bits set below that size is
+/// refused rather than mapped.
+pub fn decode_bar(
+    value: u32,
+    probe: u32,
+    high: Option<(u32, u32)>,
+) -> Result<Option<Bar>, BarError> {
+    let lowest = |mask: u64| mask & mask.wrapping_neg();
+    let aligned = |base: u64, size: u64| {
+        if base.is_multiple_of(size) {
+            Ok(())
+        } else {
+            Err(BarError::Misaligned { base, size })
+        }
+    };
     if value & 1 == 1 {
         let mut mask = probe & !0x3;
+        if mask == 0 {
+            return Ok(None);
+        }
         // Devices that decode only 16 bits of I/O address leave the upper
         // half zero: the mask then covers the 64 KiB space only.
         if mask & 0xffff_0000 == 0 {
             mask |= 0xffff_0000;
         }
-        let size = (!mask).wrapping_add(1);
-        return (probe & !0x3 != 0).then_some(Bar::Io {
-            base: value & !0x3,
-            size,
-        });
+        // At most 1 << 31: a u32, and base + size stays within 4 GiB.
+        let size = lowest(mask.into()) as u32;
+        let base = value & !0x3;
+        aligned(base.into(), size.into())?;
+        return Ok(Some(Bar::Io { base, size }));
     }
     let (hi_value, hi_probe) = high.unwrap_or((0, 0xffff_ffff));
     let mask = u64::from(hi_probe) << 32 | u64::from(probe & !0xf);
     if probe & !0xf == 0 && (high.is_none() || hi_probe == 0) {
-        return None;
+        return Ok(None);
     }
-    // The size is the lowest set bit of the mask (the writable address bits).
-    let size = mask & mask.wrapping_neg();
-    Some(Bar::Memory {
-        base: u64::from(hi_value) << 32 | u64::from(value & !0xf),
+    let size = lowest(mask);
+    let base = u64::from(hi_value) << 32 | u64::from(value & !0xf);
+    aligned(base, size)?;
+    Ok(Some(Bar::Memory {
+        base,
         size,
         prefetchable: value & 0x8 != 0,
         wide: high.is_some(),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -211,43 +239,79 @@ mod tests {
         // 4 KiB non-prefetchable 32-bit memory BAR at 0xfebf1000.
         assert_eq!(
             decode_bar(0xfebf_1000, 0xffff_f000, None),
-            Some(Bar::Memory {
+            Ok(Some(Bar::Memory {
                 base: 0xfebf_1000,
                 size: 0x1000,
                 prefetchable: false,
                 wide: false
-            })
+            }))
         );
         // 64-bit prefetchable 16 KiB BAR above 4 GiB.
         assert_eq!(
             decode_bar(0x0000_400c, 0xffff_c00c, Some((0x1, 0xffff_ffff))),
-            Some(Bar::Memory {
+            Ok(Some(Bar::Memory {
                 base: 0x1_0000_4000,
                 size: 0x4000,
                 prefetchable: true,
                 wide: true
-            })
+            }))
         );
         // 8 GiB 64-bit BAR: the size bit is in the high half.
         assert_eq!(
             decode_bar(0xc, 0xc, Some((0x4, 0xffff_fffe))),
-            Some(Bar::Memory {
+            Ok(Some(Bar::Memory {
                 base: 0x4_0000_0000,
                 size: 0x2_0000_0000,
                 prefetchable: true,
                 wide: true
-            })
+            }))
         );
         // 32-byte I/O BAR, 16-bit decoder (upper half reads zero).
         assert_eq!(
             decode_bar(0xc041, 0xffe1, None),
-            Some(Bar::Io {
+            Ok(Some(Bar::Io {
                 base: 0xc040,
                 size: 0x20
-            })
+            }))
         );
         // Unimplemented.
-        assert_eq!(decode_bar(0, 0, None), None);
-        assert_eq!(decode_bar(0, 0, Some((0, 0))), None);
+        assert_eq!(decode_bar(0, 0, None), Ok(None));
+        assert_eq!(decode_bar(0, 0, Some((0, 0))), Ok(None));
+        assert_eq!(decode_bar(0x1, 0x1, None), Ok(None));
+    }
+
+    /// Found by virtus-fuzz (pci): a 64-bit BAR whose probe took ones only
+    /// in bits 24-25 (16 MiB) but whose base 0x2922_8000 has lower bits
+    /// set was decoded as a 16 MiB BAR at that base.
+    #[test]
+    fn a_base_with_bits_below_its_size_is_refused() {
+        assert_eq!(
+            decode_bar(0x2922_800c, 0x0300_0000, Some((0, 0x400c))),
+            Err(BarError::Misaligned {
+                base: 0x2922_8000,
+                size: 0x100_0000
+            })
+        );
+        assert_eq!(
+            decode_bar(0xfebf_1800, 0xffff_f000, None)
+                .unwrap_err()
+                .to_string(),
+            "base 0xfebf1800 is not aligned to its size 0x1000"
+        );
+        assert!(decode_bar(0xc051, 0xffe1, None).is_err());
+    }
+
+    /// An I/O BAR whose writable bits are not one run (0xffff_0101 read
+    /// back) was sized `!mask + 1` = 0xff00, not a power of two; its size
+    /// is now the lowest writable bit, as for memory BARs.
+    #[test]
+    fn io_bars_are_sized_by_their_lowest_writable_bit() {
+        assert_eq!(
+            decode_bar(0x1001, 0xffff_0101, None),
+            Ok(Some(Bar::Io {
+                base: 0x1000,
+                size: 0x100
+            }))
+        );
     }
 }
