@@ -13,11 +13,12 @@ use virtus_fuzz::{Budget, Stats, fuzz, install_panic_hook, run_one, targets};
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Fuzz the ELF loader's checks, the ramdisk archive reader, the PVH start info parser, and the PV backend's consumers of what other domains write: the console rings, the xenstore client, blkfront's ring and the xenstore values"
+    about = "Fuzz the kernel's parsers of untrusted input: the ELF loader's checks, the ramdisk archive, the PVH start info, the command line and memory map, the native backend's ACPI tables, AHCI IDENTIFY data and PCI BARs, and the PV backend's consumers of what other domains write: the console rings, the xenstore client, blkfront's ring and the xenstore values"
 )]
 struct Args {
-    /// Targets to run (elf, archive, start-info, console-ring, xenstore,
-    /// blkif, xenstore-values); all when none is given.
+    /// Targets to run (elf, archive, start-info, cmdline, memmap, acpi,
+    /// ahci-identify, pci, console-ring, xenstore, blkif,
+    /// xenstore-values); all when none is given.
     #[arg(long = "target", short = 't')]
     targets: Vec<String>,
     /// Seconds per target.

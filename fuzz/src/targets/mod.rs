@@ -1,10 +1,15 @@
 //! What is fuzzed: each target knows its seed inputs, where its format
 //! keeps its fields, and the properties an accepted input must have.
 
+pub mod acpi;
+pub mod ahci_identify;
 pub mod archive;
 pub mod blkif;
+pub mod cmdline;
 pub mod console_ring;
 pub mod elf;
+pub mod memmap;
+pub mod pci;
 pub mod shared_page;
 pub mod start_info;
 pub mod xenstore;
@@ -66,5 +71,10 @@ pub fn all() -> Vec<Box<dyn Target>> {
         Box::new(xenstore::XenstoreTarget),
         Box::new(blkif::BlkifTarget),
         Box::new(xenstore_values::XenstoreValuesTarget),
+        Box::new(cmdline::CmdLineTarget),
+        Box::new(memmap::MemmapTarget),
+        Box::new(acpi::AcpiTarget),
+        Box::new(ahci_identify::AhciIdentifyTarget),
+        Box::new(pci::PciTarget),
     ]
 }
