@@ -3,15 +3,19 @@
 //! XSDT, MADT, FADT and its event blocks, `\_S5_` in the DSDT's AML).
 //!
 //! Input: the RSDP hint (u64) at 0, the EBDA segment (u16, read at 0x40e)
-//! at 8, then physical memory from `BASE` (the BIOS area, so a scan finds
-//! an RSDP there) from byte 16 on.
+//! at 8, a flag byte at 10, then physical memory from `BASE` (the BIOS
+//! area, so a scan finds an RSDP there) from byte 16 on. With flag bit 0
+//! set the harness first makes the checksums of the tables at the seeds'
+//! places right again, so that mutated MADT entries, FADT fields and AML
+//! reach the code behind the checksum check (most mutants would
+//! otherwise stop at it).
 //!
 //! Properties of an accepted input, checked against the memory itself: the
 //! RSDP and every table the result came from (root, MADT, FADT; the DSDT
 //! when `\_S5_` was found) has its signature, a length inside the memory
 //! given and a byte sum of zero; the processors are exactly the usable
-//! local APIC entries, at most `MAX_LOCAL_APICS` kept, IDs unique and not
-//! the broadcast one; lists bounded; sleep types 3 bits; event ports that
+//! local APIC entries, at most `MAX_LOCAL_APICS` kept, their IDs unique,
+//! none the broadcast one; lists bounded; sleep types 3 bits; event ports that
 //! do not wrap. Each accepted input is also run again with each used
 //! table's checksum byte broken, and whatever is then accepted must pass
 //! the same checks: a table is never used before its checksum is.
@@ -26,6 +30,9 @@ use crate::mutate::Hints;
 const BASE: u64 = 0xe_0000;
 const MEMORY: usize = 16;
 const EBDA_SEGMENT_PTR: u64 = 0x40e;
+/// The flag byte of the input header, and its bit.
+const FLAGS: usize = 10;
+const FIX_CHECKSUMS: u8 = 1;
 
 /// Offsets in the memory of the seeds' tables.
 const RSDP: u64 = 0x40;
@@ -162,11 +169,15 @@ fn input(hint: u64, tables: &[(u64, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-const FIELDS: [(usize, usize); 22] = {
+/// Where the seeds' `\_S5_` package starts in the DSDT (after `_PTS`).
+const S5_PACKAGE: usize = DSDT as usize + 36 + 16;
+
+const FIELDS: [(usize, usize); 27] = {
     const M: usize = MEMORY;
     [
         (0, 8),
         (8, 2),
+        (FLAGS, 1),
         (M + RSDP as usize + 15, 1),
         (M + RSDP as usize + 16, 4),
         (M + RSDP as usize + 20, 4),
@@ -187,6 +198,12 @@ const FIELDS: [(usize, usize); 22] = {
         (M + FADT as usize + 140, 8),
         (M + FADT as usize + 176, 8),
         (M + DSDT as usize + 4, 4),
+        // PackageOp's PkgLength, NumElements, the first element's prefix
+        // and value: what `parse_s5_package` decodes.
+        (M + S5_PACKAGE + 1, 1),
+        (M + S5_PACKAGE + 2, 1),
+        (M + S5_PACKAGE + 3, 1),
+        (M + S5_PACKAGE + 4, 4),
     ]
 };
 
@@ -249,12 +266,18 @@ impl Target for AcpiTarget {
             (MADT, madt(1)),
             (FADT, fadt(0)),
         ];
+        let fixing = |mut input: Vec<u8>| {
+            input[FLAGS] = FIX_CHECKSUMS;
+            input
+        };
         vec![
             input(0, &v0(4)),
             input(BASE + RSDP, &v0(70)),
             input(BASE + RSDP, &v2),
             input(0, &v2),
             input(0, &no_dsdt),
+            fixing(input(BASE + RSDP, &v0(3))),
+            fixing(input(0, &v2)),
         ]
     }
 
@@ -274,6 +297,13 @@ impl Target for AcpiTarget {
             });
         };
         let hint = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
+        let fixed;
+        let memory = if header[FLAGS] & FIX_CHECKSUMS != 0 {
+            fixed = fix_checksums(memory);
+            &fixed[..]
+        } else {
+            memory
+        };
         let info = match run_on(header, memory) {
             Ok(info) => info,
             Err(e) => return Ok(Outcome::refused(false, &e)),
@@ -295,6 +325,31 @@ impl Target for AcpiTarget {
             Err(e) => Outcome::refused(true, &e),
         })
     }
+}
+
+/// A copy of `memory` with the checksums of the RSDP and of the tables at
+/// the seeds' places made right (where their lengths fit the memory).
+fn fix_checksums(memory: &[u8]) -> Vec<u8> {
+    let mut m = memory.to_vec();
+    let length = |m: &[u8], at: usize| m.get(at..at + 4).map(|b| u32_at(b, 0) as usize);
+    let rsdp = RSDP as usize;
+    if m.len() >= rsdp + 20 {
+        fix(&mut m[rsdp..], 8, 20);
+        if let Some(len) = length(&m, rsdp + 20).filter(|l| (36..=4096).contains(l))
+            && m[rsdp + 15] >= 2
+            && m.len() >= rsdp + len
+        {
+            fix(&mut m[rsdp..], 32, len);
+        }
+    }
+    for at in [RSDT, XSDT, MADT, FADT, DSDT].map(|a| a as usize) {
+        if let Some(len) = length(&m, at + 4).filter(|l| (36..=4096).contains(l))
+            && m.len() >= at + len
+        {
+            fix(&mut m[at..], 9, len);
+        }
+    }
+    m
 }
 
 fn run_on(header: &[u8], memory: &[u8]) -> Result<AcpiInfo, virtus_native::acpi::AcpiError> {
@@ -435,10 +490,13 @@ fn check_cpus(info: &AcpiInfo, madt: &[u8]) -> Result<(), String> {
             info.local_apics_beyond()
         ));
     }
-    let mut sorted = usable.clone();
+    // Unique among the processors kept (the ones the kernel starts); those
+    // beyond are only counted for a log line, without their IDs kept to
+    // compare against.
+    let mut sorted = ids.clone();
     sorted.sort_unstable();
     sorted.dedup();
-    if sorted.len() != usable.len() || usable.iter().any(|&id| id == 0xff || id == u32::MAX) {
+    if sorted.len() != ids.len() || usable.iter().any(|&id| id == 0xff || id == u32::MAX) {
         return Err(format!(
             "duplicate or broadcast APIC IDs accepted: {usable:?}"
         ));
