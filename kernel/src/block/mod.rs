@@ -15,6 +15,8 @@ mod registry;
 mod request;
 #[cfg(target_os = "none")]
 pub mod shell;
+#[cfg(target_os = "none")]
+mod soak;
 mod sync;
 
 #[cfg(test)]

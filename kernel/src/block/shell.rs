@@ -12,7 +12,8 @@ pub const HELP: &str = "\
   disk             list the disks: capacity, sector size, driver
   disk read D L [N]  hex dump of N sectors (default 1, at most 8) of disk D from sector L
   disk bench D     a quick look at disk D: 4 KiB random reads, one at a time and 32 at once
-  disk fill D L N S  write N sectors of disk D from sector L with the test pattern of seed S (hex), then flush";
+  disk fill D L N S  write N sectors of disk D from sector L with the test pattern of seed S (hex), then flush
+  disk soak D L N T S  write, flush, read back and verify N sectors of disk D from sector L for T seconds; the last pass with seed S (hex)";
 
 const TIMEOUT_NS: u64 = 10_000_000_000;
 
@@ -39,6 +40,25 @@ pub fn run(args: &str) {
                 }
                 _ => kprintln!(
                     "disk fill: usage: disk fill DISK SECTOR COUNT SEED (decimal, decimal, hex)"
+                ),
+            }
+        }
+        (Some("soak"), Some(name), Some(lba), Some(count)) => {
+            let secs = words.next().map(str::parse::<u64>);
+            let seed = words.next().map(|s| s.strip_prefix("0x").unwrap_or(s));
+            let seed = seed.map(|s| u32::from_str_radix(s, 16));
+            match (
+                lba.parse::<u64>(),
+                count.parse::<u64>(),
+                secs,
+                seed,
+                words.next(),
+            ) {
+                (Ok(lba), Ok(count), Some(Ok(secs)), Some(Ok(seed)), None) => {
+                    with_disk(name, |disk| super::soak::run(disk, lba, count, secs, seed));
+                }
+                _ => kprintln!(
+                    "disk soak: usage: disk soak DISK SECTOR COUNT SECONDS SEED (decimal x3, hex)"
                 ),
             }
         }
