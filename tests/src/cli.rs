@@ -87,6 +87,13 @@ pub enum Command {
     /// with two malformed files made from `hello`: bad-truncated and
     /// bad-machine.
     Ramdisk(RamdiskArgs),
+    /// Create and shut down a Virtus PVH domU N times on one boot of Xen,
+    /// proving after each cycle that xl list, xenstore and Xen's free
+    /// memory are back to the baseline; per-cycle timings
+    SoakLifecycle(crate::commands::soak_lifecycle::SoakLifecycleArgs),
+    /// A write/read-verify workload on the PVH guest's blkfront disk for a
+    /// given time, the image checked in dom0 and on the host afterwards
+    SoakDisk(crate::commands::soak_disk::SoakDiskArgs),
 }
 
 #[derive(Args, Debug)]

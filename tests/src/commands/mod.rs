@@ -12,6 +12,9 @@ mod legs;
 mod legs_table;
 mod lifecycle;
 mod pv;
+pub mod soak_disk;
+mod soak_figures;
+pub mod soak_lifecycle;
 mod suite;
 mod xen;
 mod xen_checks;
@@ -58,6 +61,8 @@ pub fn execute(command: Command) -> Result<bool, String> {
         Command::Legs(args) => pv::run(&args.request()),
         Command::Bench(request) => bench::run(&request.in_order()),
         Command::Lifecycle(args) => lifecycle::run(&args),
+        Command::SoakLifecycle(args) => soak_lifecycle::run(&args),
+        Command::SoakDisk(args) => soak_disk::run(&args),
         Command::Ramdisk(args) => crate::ramdisk::write(&args.out, &args.programs).map(|()| true),
     }
 }
