@@ -76,3 +76,18 @@ fn the_plan_loops_in_dom0() {
     assert!(spec.extra.contains("init=none"));
     assert_eq!(plan.files[0].0, LIBRARY_PATH);
 }
+
+#[test]
+fn the_options_default_to_the_full_forms() {
+    use crate::cli::{Command, parse_args, words};
+    let Ok(Command::SoakLifecycle(args)) = parse_args(&words("soak-lifecycle")) else {
+        panic!()
+    };
+    assert_eq!(args.cycles, FULL_CYCLES);
+    let Ok(Command::SoakDisk(args)) = parse_args(&words("soak-disk --seconds 20 --quiet")) else {
+        panic!()
+    };
+    assert_eq!(args.seconds, 20);
+    assert!(parse_args(&words("soak-lifecycle --cycles 0")).is_err());
+    assert!(parse_args(&words("soak-disk --seconds 0")).is_err());
+}
