@@ -13,16 +13,59 @@ use crate::qemu;
 /// Xen's command line. `smap=false`: PV dom0 faults on its first iret
 /// under TCG with SMAP on. dom0 needs 256 MB or `xl` is OOM-killed, 384 MB to unpack
 /// the initramfs with the test disks (512 MB
-/// on the HVM bed, see [`Flavour::dom0_mb`]). `asid=0`: QEMU's emulated
-/// SVM does not keep TLB entries apart by ASID, so with ASIDs on, guests
-/// running at once (three Linux domUs) read and wrote each other's memory
-/// through stale translations; without, Xen flushes the TLB on every switch.
+/// on the HVM bed, see [`Flavour::dom0_mb`]).
+///
+/// `spec-ctrl=eager-fpu`: the bed's concurrency fault. On the emulated
+/// AMD CPU Xen 4.17 switches FPU/SSE state lazily (spec_ctrl.c's
+/// `should_use_eager_fpu()` is false for all but Intel family 6): it leaves
+/// one vCPU's registers loaded, sets CR0.TS and restores the next vCPU's
+/// state when its first FPU/SSE instruction traps with #NM. Under QEMU
+/// 7.2's TCG that hand-over is not faithful, and guests that use SSE (Linux
+/// domUs, dom0's glibc; Virtus is built without SSE, which is why its
+/// guests never showed it) ran on each other's registers: with two or
+/// three Linux domUs at once (`virtus-run xen-concurrency`) patterns
+/// changed between two reads inside a guest, and `xl` and the console
+/// relays in dom0 died (ld.so assertions, malloc corruption, segfaults).
+/// Measured, one change at a time (runs failed / runs): lazy FPU with
+/// `asid=0`: K=3 2/2, K=2 2/2, one Linux domU next to Virtus PVH and HVM
+/// 2/2; `asid=1` K=3 1/1; `hap_2mb=0 hap_1gb=0` K=2 1/1; `-cpu ...,-pdpe1gb`
+/// K=2 1/1; eager FPU (this line): K=2 0/1 (122 s, against 128 s lazy),
+/// and `xen-concurrency`'s own figures in the README. Shadow paging
+/// (`hap=0`) was no alternative: Debian's Xen is built without it, and PVH
+/// needs HAP.
+///
+/// `asid=0` (a guest-TLB flush on every VMRUN) is kept but was no cure:
+/// QEMU's TCG SVM (target/i386/tcg/sysemu/svm_helper.c) reloads CR3 on
+/// VMRUN and #VMEXIT, which flushes its whole soft TLB, and flushes the NPT
+/// index too; its TLB has no ASID tag and it offers no FlushByASID, so no
+/// translation outlives a world switch whatever Xen asks.
 pub fn xen_cmdline(flavour: Flavour) -> String {
     let dom0 = flavour.dom0_mb();
-    format!(
+    let line = format!(
         "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all \
-         dom0_mem={dom0}M,max:{dom0}M smap=false asid=0"
-    )
+         dom0_mem={dom0}M,max:{dom0}M smap=false asid=0 spec-ctrl=eager-fpu"
+    );
+    match std::env::var(XEN_ARGS_ENV) {
+        Ok(more) if !more.trim().is_empty() => format!("{line} {}", more.trim()),
+        _ => line,
+    }
+}
+
+/// Experiments with the bed (`xen-concurrency`'s reproducer): words
+/// appended to Xen's command line (a later `asid=1` overrides `asid=0`),
+/// and a QEMU `-cpu` model instead of [`CPU_MODEL`].
+pub const XEN_ARGS_ENV: &str = "VIRTUS_BED_XEN_ARGS";
+pub const CPU_ENV: &str = "VIRTUS_BED_CPU";
+
+/// EPYC for SVM with nested paging (Xen's PVH needs HAP); no MONITOR,
+/// on which Xen's idle loop faults under TCG.
+pub const CPU_MODEL: &str = "EPYC,+svm,+npt,-monitor";
+
+pub fn cpu_model() -> String {
+    match std::env::var(CPU_ENV) {
+        Ok(model) if !model.trim().is_empty() => model.trim().to_string(),
+        _ => CPU_MODEL.to_string(),
+    }
 }
 
 /// dom0's kernel command line, before the watchdog.
@@ -82,12 +125,10 @@ pub fn qemu_arguments(
         dom0.replace(',', ",,"),
         word(initramfs)?.replace(',', ",,")
     );
-    // EPYC for SVM with nested paging (Xen's PVH needs HAP); no MONITOR,
-    // on which Xen's idle loop faults under TCG. dom0 ends with
-    // `reboot -f`; Xen resets the machine, and QEMU exits.
+    // dom0 ends with `reboot -f`; Xen resets the machine, and QEMU exits.
     let mut args = qemu::headless(
         "q35",
-        "EPYC,+svm,+npt,-monitor",
+        &cpu_model(),
         &memory_mb.to_string(),
         &bed.xen(),
         &xen_cmdline(bed.flavour),
@@ -121,6 +162,7 @@ mod tests {
         assert_eq!(pair("-kernel"), "/cache/xen-bed/xen");
         assert_eq!(pair("-m"), "512");
         assert!(pair("-append").contains("dom0_mem=384M,max:384M"));
+        assert!(pair("-append").ends_with("asid=0 spec-ctrl=eager-fpu"));
         assert_eq!(
             pair("-initrd"),
             "/cache/xen-bed/vmlinux console=hvc0 earlyprintk=xen quiet \
