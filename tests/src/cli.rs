@@ -43,6 +43,18 @@ pub enum Command {
     XenProof(XenRequest),
     /// Prove that guests that crash, hang or print nothing are caught
     XenChecks(XenChecksArgs),
+    /// Linux PVH domUs checking their memory next to Virtus PVH and HVM
+    /// domUs, all at once on the bed: proof that concurrent guests keep
+    /// their memory and registers apart
+    ///
+    /// Each Linux domU fills a tmpfs with a pattern seeded by its number,
+    /// copies it through one large buffer, and re-reads and checks both,
+    /// with sha256 sums of random data and of busybox, --rounds times;
+    /// the Virtus domUs run `test=FILTER`; Xen must report eager FPU
+    /// switching. Experiments: the environment's VIRTUS_BED_XEN_ARGS is
+    /// appended to Xen's command line (`spec-ctrl=no-eager-fpu` brings the
+    /// fault back), and VIRTUS_BED_CPU replaces QEMU's -cpu.
+    XenConcurrency(crate::commands::ConcurrencyArgs),
     /// Run the suite on the Xen PVH build (virtus-pv) as a domU
     ///
     /// Its command line is "test=all loglevel=info xen.memory_mb=MB" and

@@ -18,6 +18,7 @@ pub mod soak_lifecycle;
 mod suite;
 mod xen;
 mod xen_checks;
+mod xen_concurrency;
 mod xen_red;
 mod xen_run;
 mod xen_suite;
@@ -33,6 +34,7 @@ use crate::matrix::SUITE_TIMEOUT;
 use crate::qemu::{self, Boot, LaunchError, MachineConfig};
 use crate::symbols;
 use crate::xen::GuestKind;
+pub use xen_concurrency::ConcurrencyArgs;
 
 /// Runs the command. `Ok(true)` if everything passed, `Ok(false)` if
 /// something failed, `Err` if nothing could be run (options that do not go
@@ -55,6 +57,7 @@ pub fn execute(command: Command) -> Result<bool, String> {
         Command::Xen(request) => xen::run(&request.resolve(false)?),
         Command::XenProof(request) => xen::run(&request.resolve(true)?),
         Command::XenChecks(args) => xen_checks::run(&args.request()),
+        Command::XenConcurrency(args) => xen_concurrency::run(&args),
         Command::XenSuite(args) => pv::run(&args.request(GuestKind::Pvh)?),
         Command::XenHvmSuite(args) => pv::run(&args.request(GuestKind::Hvm)?),
         Command::XenRun(args) => pv::run(&args.request()?),

@@ -14,6 +14,7 @@
 pub mod args;
 pub mod bed;
 pub mod checks;
+pub mod concurrency;
 pub mod cpio;
 pub mod disk_serve;
 pub mod grant_peek;
