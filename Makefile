@@ -23,9 +23,11 @@ QEMU_FLAGS  := -machine $(MACHINE) -cpu $(CPU) -m $(MEM) -accel tcg -smp 1 \
                -device isa-debug-exit,iobase=0xf4,iosize=4
 RUNNER      := cargo run --locked --release -q -p virtus-tests --bin virtus-run --
 FUZZ_SECONDS ?= 60
+SOAK_CYCLES       ?= 200
+SOAK_DISK_SECONDS ?= 180
 FUZZ_FLAGS  ?=
 
-.PHONY: all build run run-native run-xen run-hvm test test-host test-kernel test-xen xen-testbed checks gdb lint fmt-check clippy fmt deps clean fuzz
+.PHONY: all build run run-native run-xen run-hvm test test-host test-kernel test-xen xen-testbed checks gdb lint fmt-check clippy fmt deps clean fuzz soak
 
 all: build
 
@@ -83,17 +85,24 @@ test: deps lint
 	$(RUNNER) legs --cpus 2 --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
 	$(RUNNER) legs --cpus 4 --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE) --memory $(XEN_MEM)
 	$(RUNNER) lifecycle --quiet --native-image $(IMAGE) --hvm-image $(IMAGE32) --pv-image $(PV_IMAGE)
+	$(RUNNER) soak-lifecycle --quiet --cycles 5 --pv-image $(PV_IMAGE)
+	$(RUNNER) soak-disk --quiet --seconds 20 --pv-image $(PV_IMAGE)
+	$(RUNNER) xen-concurrency
 
 ## Host unit tests only.
 test-host:
 	cargo test -p virtus-kernel -p virtus-native -p virtus-pv --lib
 	cargo test -p virtus-tests -p virtus-grant-peek -p virtus-fuzz
 
-## Fuzz the kernel's parsers of untrusted input on the host: the ELF
-## loader's checks, the ramdisk's cpio archive, the PVH start info and its
-## module list. FUZZ_SECONDS per target (default 60); FUZZ_FLAGS for more,
-## e.g. --seed 0x1 --iterations N (reproducible), --corpus DIR, --target elf.
-## A crash saves its input under target/fuzz-crashes/ and fails the run.
+## Fuzz the kernel's parsers of untrusted input and its ring consumers on the
+## host, with the kernel's own code: ELF plan, ramdisk archive, PVH start info,
+## command line, memory map, ACPI, AHCI IDENTIFY, PCI BARs, the PV console
+## rings, the xenstore client, blkfront's ring and the xenstore values (fake
+## other ends on real pages). FUZZ_SECONDS per target (default 60), targets on
+## all host CPUs; FUZZ_FLAGS for more, e.g. --seed 0x1 --iterations 10000000
+## (reproducible), --jobs N, --corpus DIR, --target elf. Ends with a table of
+## executions per target. A crash saves its input under target/fuzz-crashes/
+## and fails the run; fixed ones live on in fuzz/regressions/.
 ## The user programs and the ramdisk, if built, join the seeds.
 fuzz:
 	@mkdir -p target/fuzz-corpus/elf target/fuzz-corpus/archive
@@ -117,6 +126,15 @@ test-xen: deps build
 	$(RUNNER) xen-proof
 	$(RUNNER) xen-suite --image $(PV_IMAGE) --memory $(XEN_MEM)
 	$(RUNNER) xen-hvm-suite --image $(IMAGE32)
+	$(RUNNER) xen-concurrency
+
+## Soak: create/shutdown cycles of a Virtus PVH domU with nothing left behind
+## in xl list, xenstore or Xen's free memory (SOAK_CYCLES, 200), and the block
+## workload on its blkfront disk for SOAK_DISK_SECONDS (180), checksummed by
+## the guest, by dom0 and by the host. `make test` runs short forms of each.
+soak: deps build
+	$(RUNNER) soak-lifecycle --quiet --cycles $(SOAK_CYCLES) --pv-image $(PV_IMAGE)
+	$(RUNNER) soak-disk --quiet --seconds $(SOAK_DISK_SECONDS) --pv-image $(PV_IMAGE)
 
 ## QEMU halted, with a gdb stub on :1234; then: gdb -ex 'target remote :1234' $(IMAGE)
 gdb: deps build
