@@ -81,6 +81,17 @@ pub fn print(args: fmt::Arguments<'_>) {
     });
 }
 
+/// Write `bytes` as they are, under [`LOCK`]: the console soak's burst,
+/// which must reach the other end unchanged (no UTF-8 repair).
+pub fn write_raw(bytes: &[u8]) {
+    crate::arch::irq::without_interrupts(|| {
+        let _guard = LOCK.lock();
+        if let Some(p) = crate::try_platform() {
+            p.console_write(bytes);
+        }
+    });
+}
+
 /// Write bytes a process gave (not necessarily UTF-8: invalid sequences
 /// print as U+FFFD).
 pub fn write_bytes(bytes: &[u8]) {

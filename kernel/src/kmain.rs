@@ -86,6 +86,12 @@ pub fn start(platform: &'static dyn Platform) -> ! {
         log::info!("smp: {online} of {offered} CPUs online");
     }
 
+    // The console soak runs alone, on a quiet console: its burst is read
+    // as raw bytes at the other end, where a stray line would count.
+    if let Some(spec) = info.cmdline.get("soak.console") {
+        let ok = crate::soak::console::run(spec);
+        finish(platform, ok);
+    }
     let crash = info.cmdline.get("crash");
     if let Some(mode) = crash.filter(|m| *m != crate::tests::CRASH_AFTER_SUMMARY) {
         crate::tests::crash_on_purpose(mode);

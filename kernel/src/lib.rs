@@ -15,6 +15,7 @@ pub mod logger;
 pub mod mem;
 pub mod platform;
 pub mod proc;
+pub mod soak;
 
 #[cfg(target_os = "none")]
 pub mod arch;
