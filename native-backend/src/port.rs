@@ -40,6 +40,33 @@ impl Port8 {
     }
 }
 
+impl Port8 {
+    /// Write `bytes` with one `rep outsb`: under a hypervisor, one exit to
+    /// the device model for all of them instead of one per byte.
+    pub fn write_all(&self, bytes: &[u8]) {
+        // SAFETY: as for `write`, each byte written to this port is valid;
+        // `outsb` reads exactly `bytes.len()` bytes from `bytes` (rsi
+        // advances: the direction flag is clear, as the ABI requires at
+        // every call), and writes no memory.
+        unsafe {
+            asm!("rep outsb", in("dx") self.0, inout("rsi") bytes.as_ptr() => _,
+                 inout("rcx") bytes.len() => _, options(readonly, nostack, preserves_flags))
+        };
+    }
+
+    /// Fill `out` with one `rep insb` (one exit, as [`Self::write_all`]).
+    /// The device must have `out.len()` bytes to give.
+    pub fn read_into(&self, out: &mut [u8]) {
+        // SAFETY: as for `read`, reading this port is valid; `insb` writes
+        // exactly `out.len()` bytes to `out`, which we borrow mutably (rdi
+        // advances: the direction flag is clear).
+        unsafe {
+            asm!("rep insb", in("dx") self.0, inout("rdi") out.as_mut_ptr() => _,
+                 inout("rcx") out.len() => _, options(nostack, preserves_flags))
+        };
+    }
+}
+
 /// A 16-bit I/O port (ACPI PM1 control blocks).
 #[derive(Debug)]
 pub struct Port16(u16);
