@@ -3,11 +3,13 @@
 
 pub mod lifecycle;
 pub mod options;
+pub mod soak_console;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::bench::args::BenchRequest;
 use crate::cli::lifecycle::LifecycleArgs;
+use crate::cli::soak_console::SoakConsoleArgs;
 use crate::matrix;
 use crate::qemu::MachineConfig;
 use crate::xen::args::{XenChecksArgs, XenRequest};
@@ -92,6 +94,17 @@ pub enum Command {
     /// All three columns unless some are named. After each Xen column, a
     /// table of the live operations' figures with their n.
     Lifecycle(LifecycleArgs),
+    /// A burst of N bytes from the guest and N to it through its console,
+    /// with the CRC-32 and count at both ends
+    ///
+    /// Natively on QEMU's serial port, with the runner at the other end;
+    /// as a Xen PVH domU (virtus-pv's PV console ring and xenconsoled) and
+    /// with the native image as a Xen HVM domU (the device model's
+    /// emulated 16550), with dom0 at the other end, reading the guest's
+    /// pty raw. Both streams are regenerated from the seed here and
+    /// compared with both ends' sums. All three columns unless some are
+    /// named; figures (bytes, seconds, MB/s) per direction per column.
+    SoakConsole(SoakConsoleArgs),
     /// Pack user programs into the ramdisk (what `make build` runs)
     ///
     /// Each PROGRAM goes in as bin/NAME after a check of what user/ABI.md

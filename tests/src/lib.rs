@@ -26,6 +26,7 @@ pub mod qemu;
 pub mod ramdisk;
 pub mod reason;
 pub mod red;
+pub mod soak_console;
 #[cfg(test)]
 mod sources;
 pub mod symbols;

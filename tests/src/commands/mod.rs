@@ -12,6 +12,7 @@ mod legs;
 mod legs_table;
 mod lifecycle;
 mod pv;
+mod soak_console;
 pub mod soak_disk;
 mod soak_figures;
 pub mod soak_lifecycle;
@@ -66,6 +67,7 @@ pub fn execute(command: Command) -> Result<bool, String> {
         Command::Lifecycle(args) => lifecycle::run(&args),
         Command::SoakLifecycle(args) => soak_lifecycle::run(&args),
         Command::SoakDisk(args) => soak_disk::run(&args),
+        Command::SoakConsole(args) => soak_console::run(&args),
         Command::Ramdisk(args) => crate::ramdisk::write(&args.out, &args.programs).map(|()| true),
     }
 }
