@@ -28,7 +28,7 @@ pub struct SoakConsoleArgs {
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
     /// The time limit of each column's soak, whole seconds [default: from
-    /// the size, see `soak_console::budget`]
+    /// 240 plus both directions at 4 KiB/s, or 128 bytes/s under HVM]
     #[arg(long, value_name = "SECS", value_parser = crate::cli::options::seconds)]
     pub timeout: Option<Duration>,
     #[command(flatten)]

@@ -30,21 +30,25 @@ pub fn run(args: &SoakConsoleArgs) -> Result<bool, String> {
     }
     qemu::check_available().map_err(|error| error.to_string())?;
     let (bytes, seed) = (args.bytes, args.seed);
-    let timeout = args.timeout.unwrap_or_else(|| budget(bytes));
+    let timeout = |hvm| args.timeout.unwrap_or_else(|| budget(hvm, bytes));
     say(&format!(
-        "virtus-run: soak-console: {bytes} bytes each way ({}), seed {seed}, \
-         at most {} s per column",
+        "virtus-run: soak-console: {bytes} bytes each way ({}), seed {seed}",
         form(bytes),
-        timeout.as_secs()
     ));
     let expected = Expected::new(seed, bytes);
     let mut results = Vec::new();
     if native {
-        results.push(native_column(args, &expected, timeout));
+        results.push(native_column(args, &expected, timeout(false)));
     }
     for (asked, kind, column) in [(pvh, GuestKind::Pvh, "pvh"), (hvm, GuestKind::Hvm, "hvm")] {
         if asked {
-            results.push(xen_column(args, kind, column, &expected, timeout)?);
+            results.push(xen_column(
+                args,
+                kind,
+                column,
+                &expected,
+                timeout(kind == GuestKind::Hvm),
+            )?);
         }
     }
     say("");
@@ -61,6 +65,7 @@ fn form(bytes: u64) -> &'static str {
     match bytes {
         crate::soak_console::SHORT_BYTES => "the short form, 64 KiB",
         crate::soak_console::FULL_BYTES => "the full form, 10 MiB",
+        crate::soak_console::HVM_SHORT_BYTES => "the HVM column's short form, 8 KiB",
         _ => "a size of its own",
     }
 }
@@ -72,6 +77,11 @@ fn native_column(
 ) -> bool {
     let config = MachineConfig::new("q35", "max", "128M");
     let label = format!("native {config}");
+    say(&format!(
+        "virtus-run: soak-console native: {} on {config}, at most {} s",
+        args.images.native_image.display(),
+        timeout.as_secs()
+    ));
     let console = LiveConsole::new(label.clone(), args.verbosity == Verbosity::Quiet);
     let image = &args.images.native_image;
     let run = native::run(&config, image, (args.bytes, args.seed), timeout, |line| {
@@ -115,8 +125,10 @@ fn xen_column(
     };
     let spec = xen::guest(kind, image, (args.bytes, args.seed), timeout)?;
     say(&format!(
-        "virtus-run: soak-console {column}: {} as a Xen {column} domU, its console read in dom0",
-        image.display()
+        "virtus-run: soak-console {column}: {} as a Xen {column} domU, its console read in \
+         dom0, at most {} s",
+        image.display(),
+        timeout.as_secs()
     ));
     let run = xen::run(&spec, args.bytes, args.seed, bed.clone(), args.verbosity);
     if let Some(error) = &run.run.report.setup_error {

@@ -45,10 +45,14 @@ soak_console_wait() {
 
 soak_console() {
     local _name=$1 _bytes=$2 _cfg _xl _domid _node _tty _deadline _line _pid _ok=
-    local _out=/tmp/$1.from-guest _in=$VIRTUS_RUN/soak/$1.to-guest _t0 _t1
+    local _out=/tmp/$1.from-guest _in=$VIRTUS_RUN/soak/$1.to-guest _t0 _t1 _t2= _t3= _insum
     _cfg=$VIRTUS_RUN/guests/$_name.cfg
     _deadline=$(($(virtus_centis) + $3 * 100))
     rm -f "/tmp/$_name".*
+    # The sum of what dom0 will write, before the guest runs: afterwards the
+    # guest prints its verdict as soon as the last byte is in, and powers
+    # off, and its pty's unread lines go with it.
+    _insum="bytes=$(wc -c <"$_in") crc32=$(crc32 <"$_in")"
     echo "xl_create=$(virtus_uptime)" >"/tmp/$_name.stamps"
     xl create -F -p "$_cfg" >"/tmp/$_name.xl" 2>&1 &
     _xl=$!
@@ -111,19 +115,20 @@ soak_console() {
     fi
     if [ -n "$_ok" ]; then
         # To the guest: the runner's stream, as it is.
-        _t0=$(virtus_uptime)
+        _t2=$(virtus_uptime)
         cat "$_in" >&8 &
         _pid=$!
         soak_console_wait "$_pid" "$_deadline" || { virtus_stop "$_pid"; _ok=; }
-        _t1=$(virtus_uptime)
-        echo "to-guest bytes=$(wc -c <"$_in") crc32=$(crc32 <"$_in") start=$_t0 end=$_t1" \
-            >>"/tmp/$_name.soak"
-        [ -n "$_ok" ] || soak_console_fail "$_name" "to-guest: timed out"
+        _t3=$(virtus_uptime)
     fi
-    # The guest's verdict lines, until it ends.
+    # The guest's verdict lines, until it ends: at once, see _insum.
     virtus_relay "@@guest $_name|" "" <&8 &
     _pid=$!
     exec 8>&-
+    if [ -n "$_t3" ]; then
+        echo "to-guest $_insum start=$_t2 end=$_t3" >>"/tmp/$_name.soak"
+        [ -n "$_ok" ] || soak_console_fail "$_name" "to-guest: timed out"
+    fi
     _line=$(((_deadline - $(virtus_centis)) / 100))
     guest_wait "$_name" $((_line > 10 ? _line : 10))
     _ok=$?
