@@ -68,7 +68,10 @@ run-native: deps build
 ## Xen HVM, the same suite in three columns: native, the same image as a Xen
 ## HVM domU (trap and emulate), and virtus-pv as a Xen PVH domU; and finally
 ## the lifecycle driven from outside in each column (the power button natively
-## and under HVM; xl shutdown, reboot, sysrq and a xenstore watch under PVH).
+## and under HVM; xl shutdown, reboot, sysrq and a xenstore watch under PVH);
+## the short soaks (create/shutdown cycles, disk, console bursts) and mixed
+## Linux and Virtus guests at once (xen-concurrency). `make fuzz` runs 5 s of
+## each fuzz target first.
 test: deps lint
 	cargo test --locked -p virtus-kernel -p virtus-native -p virtus-pv --lib
 	cargo test --locked -p virtus-tests -p virtus-grant-peek -p virtus-fuzz
