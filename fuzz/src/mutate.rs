@@ -38,6 +38,31 @@ pub struct Hints<'a> {
     pub hex: bool,
 }
 
+/// The fields of a scripted input: the `header`'s own fields, then
+/// records of `step` bytes from offset `start`, each with the fields
+/// `record` (offsets within the record), as many as fill `N`.
+pub const fn script_fields<const N: usize>(
+    header: &[(usize, usize)],
+    start: usize,
+    step: usize,
+    record: &[(usize, usize)],
+) -> [(usize, usize); N] {
+    let mut out = [(0, 0); N];
+    let mut i = 0;
+    while i < header.len() {
+        out[i] = header[i];
+        i += 1;
+    }
+    let mut k = 0;
+    while i < N {
+        let (at, width) = record[k % record.len()];
+        out[i] = (start + step * (k / record.len()) + at, width);
+        i += 1;
+        k += 1;
+    }
+    out
+}
+
 /// Apply one to four mutations to `data`, drawing donors for splicing
 /// from `corpus`.
 pub fn mutate(data: &mut Vec<u8>, corpus: &[Vec<u8>], hints: &Hints<'_>, rng: &mut Rng) {
@@ -188,5 +213,11 @@ mod tests {
         assert_eq!(data, b"DEADBEEF");
         write_hex(&mut data, 4, 8, 0x1f);
         assert_eq!(data, b"DEAD0000001F");
+    }
+
+    #[test]
+    fn script_fields_lay_records_after_the_header() {
+        const F: [(usize, usize); 5] = script_fields(&[(0, 4)], 8, 8, &[(0, 1), (4, 4)]);
+        assert_eq!(F, [(0, 4), (8, 1), (12, 4), (16, 1), (20, 4)]);
     }
 }

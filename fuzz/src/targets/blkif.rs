@@ -30,7 +30,7 @@ use virtus_pv::blkfront::ring::FrontRing;
 
 use super::shared_page::{Fields, SharedPage};
 use super::{Outcome, Target};
-use crate::mutate::Hints;
+use crate::mutate::{Hints, script_fields};
 
 pub struct BlkifTarget;
 
@@ -48,20 +48,9 @@ const HEADER: usize = 8;
 const STEP: usize = 8;
 const MAX_STEPS: usize = 320;
 
-const FIELDS: [(usize, usize); 1 + 4 * 16] = {
-    let mut out = [(0, 0); 65];
-    out[0] = (0, 1);
-    let mut k = 0;
-    while k < 16 {
-        let at = HEADER + STEP * k;
-        out[1 + 4 * k] = (at, 1);
-        out[2 + 4 * k] = (at + 1, 1);
-        out[3 + 4 * k] = (at + 2, 2);
-        out[4 + 4 * k] = (at + 4, 4);
-        k += 1;
-    }
-    out
-};
+/// Each step: kind u8, a u8, b u16, v u32.
+const FIELDS: [(usize, usize); 1 + 4 * 16] =
+    script_fields(&[(0, 1)], HEADER, STEP, &[(0, 1), (1, 1), (2, 2), (4, 4)]);
 
 const VALUES: [u64; 10] = [
     0x1_0000,

@@ -21,7 +21,7 @@ use virtus_pv::console::{Console, Ring, RingFault, Signal};
 
 use super::shared_page::{Fields, SharedPage};
 use super::{Outcome, Target};
-use crate::mutate::Hints;
+use crate::mutate::{Hints, script_fields};
 
 pub struct ConsoleRingTarget;
 
@@ -43,21 +43,13 @@ const MAX_STEPS: usize = 64;
 /// The fake's clock moves this much per wait (the kernel's wait slice).
 const TICK_NS: u64 = 10_000_000;
 
-const FIELDS: [(usize, usize); 2 + 4 * 12] = {
-    let mut out = [(0, 0); 50];
-    out[0] = (0, 4);
-    out[1] = (4, 4);
-    let mut k = 0;
-    while k < 12 {
-        let at = HEADER + STEP * k;
-        out[2 + 4 * k] = (at, 1);
-        out[3 + 4 * k] = (at + 1, 1);
-        out[4 + 4 * k] = (at + 2, 2);
-        out[5 + 4 * k] = (at + 4, 4);
-        k += 1;
-    }
-    out
-};
+/// Each step: kind u8, a u8, b u16, v u32.
+const FIELDS: [(usize, usize); 2 + 4 * 12] = script_fields(
+    &[(0, 4), (4, 4)],
+    HEADER,
+    STEP,
+    &[(0, 1), (1, 1), (2, 2), (4, 4)],
+);
 
 const VALUES: [u64; 10] = [
     IN_SIZE as u64,
