@@ -44,7 +44,7 @@ soak_console_wait() {
 }
 
 soak_console() {
-    local _name=$1 _bytes=$2 _cfg _xl _domid _node _tty _deadline _line _pid _ok=
+    local _name=$1 _bytes=$2 _cfg _xl _domid _node _tty _deadline _line _pid _relay _ok=
     local _out=/tmp/$1.from-guest _in=$VIRTUS_RUN/soak/$1.to-guest _t0 _t1 _t2= _t3= _insum
     _cfg=$VIRTUS_RUN/guests/$_name.cfg
     _deadline=$(($(virtus_centis) + $3 * 100))
@@ -113,6 +113,13 @@ soak_console() {
         rm -f "$_out"
         [ -n "$_ok" ] || soak_console_fail "$_name" "from-guest: timed out"
     fi
+    # The guest's verdict lines, until it ends. The relay reads from before
+    # our stream goes in: the guest prints them and powers off as soon as
+    # the last byte is in, and its pty's unread lines go with it, so no
+    # moment may pass between our last byte and a reader (see _insum too).
+    # Until then the guest is silent: the relay only waits.
+    virtus_relay "@@guest $_name|" "" <&8 &
+    _relay=$!
     if [ -n "$_ok" ]; then
         # To the guest: the runner's stream, as it is.
         _t2=$(virtus_uptime)
@@ -121,9 +128,7 @@ soak_console() {
         soak_console_wait "$_pid" "$_deadline" || { virtus_stop "$_pid"; _ok=; }
         _t3=$(virtus_uptime)
     fi
-    # The guest's verdict lines, until it ends: at once, see _insum.
-    virtus_relay "@@guest $_name|" "" <&8 &
-    _pid=$!
+    _pid=$_relay
     exec 8>&-
     if [ -n "$_t3" ]; then
         echo "to-guest $_insum start=$_t2 end=$_t3" >>"/tmp/$_name.soak"
